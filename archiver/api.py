@@ -1,0 +1,358 @@
+"""The typed Python API. The CLI is a thin layer over :class:`Archive`; nothing here prints."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from datetime import UTC, datetime
+from pathlib import Path
+
+from archiver import __version__
+from archiver.config import Config
+from archiver.errors import (
+    ArchiverError,
+    IntegrityError,
+    NotFoundError,
+    StoreCorruptError,
+    StoreError,
+    StoreNotFoundError,
+    UsageError,
+)
+from archiver.provenance.ids import new_record_id, normalize_record_id
+from archiver.provenance.keys import KeyStore, PassphraseSource, public_pem
+from archiver.records import ArtifactMatch, BatchItem, Manifest, Operator, RecordSummary, Verification
+from store.blobs import BlobStore, hash_file
+from store.catalog import Catalog
+from store.custody import CustodyLog
+from store.fsutil import atomic_write_bytes, atomic_writer
+
+STORE_MARKER = "archiver-store.json"
+STORE_FORMAT = "archiver.store/v1"
+
+
+def default_store_path() -> Path:
+    env = os.environ.get("ARCHIVER_HOME")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "archiver"
+
+
+def env_passphrase() -> str | None:
+    return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _env_true(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def parse_batch_lines(lines: Iterable[str]) -> list[tuple[str, str | None, str | None]]:
+    """One URL per line, optionally ``URL<TAB>entity<TAB>document``; ``#`` comments and blanks skipped."""
+    out: list[tuple[str, str | None, str | None]] = []
+    for raw in lines:
+        line = raw.rstrip("\r\n")
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        parts = [p.strip() for p in line.split("\t")]
+        out.append((parts[0], (parts[1] or None) if len(parts) > 1 else None,
+                    (parts[2] or None) if len(parts) > 2 else None))
+    return out
+
+
+class Archive:
+    """One store: blobs, catalog, custody log, keys and settings under a single directory."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blobs = BlobStore(root)
+        self.catalog = Catalog(root / "catalog.sqlite3")
+        self.custody = CustodyLog(root / "custody.log")
+        self.keys = KeyStore(root)
+        self.config = Config(root / "config.json")
+
+    # ---- lifecycle -------------------------------------------------------------------------
+    @classmethod
+    def init(cls, root: Path | None = None, *, passphrase: str | None = None,
+             operator: str | None = None, organization: str | None = None) -> tuple[Archive, str | None]:
+        """Create the store (idempotent) and a signing key if it has none. Returns the new key id."""
+        root = (root or default_store_path()).expanduser()
+        marker = root / STORE_MARKER
+        if root.exists() and any(root.iterdir()) and not marker.exists():
+            raise StoreError(f"{root} exists and is not an archiver store",
+                             hint="choose an empty or new directory for --store")
+        root.mkdir(parents=True, exist_ok=True)
+        archive = cls(root)
+        archive.blobs.ensure()
+        archive.catalog.create()
+        if not marker.exists():
+            atomic_write_bytes(marker, json.dumps({"format": STORE_FORMAT, "created": _now_iso(),
+                                                   "tool": f"archiver/{__version__}"}).encode("utf-8") + b"\n")
+        if operator:
+            archive.config.set("operator.name", operator)
+        if organization:
+            archive.config.set("operator.organization", organization)
+        key_id = None
+        if not archive.keys.has_signing_key():
+            key_id = archive.keys.generate(passphrase)
+            archive._register_signing_key()
+        return archive, key_id
+
+    @classmethod
+    def open(cls, root: Path | None = None) -> Archive:
+        root = (root or default_store_path()).expanduser()
+        marker = root / STORE_MARKER
+        if not marker.is_file():
+            raise StoreNotFoundError(f"no archiver store at {root}")
+        try:
+            fmt = json.loads(marker.read_text("utf-8")).get("format")
+        except (ValueError, AttributeError) as exc:
+            raise StoreCorruptError(f"store marker {marker} is unreadable") from exc
+        if fmt != STORE_FORMAT:
+            raise StoreCorruptError(f"{root} has unknown store format {fmt!r}")
+        archive = cls(root)
+        archive.catalog.check()
+        return archive
+
+    # ---- settings --------------------------------------------------------------------------
+    def allow_private(self, override: bool | None = None) -> bool:
+        if override:
+            return True
+        return _env_true("ARCHIVER_ALLOW_PRIVATE") or self.config.bool_("capture.allow_private")
+
+    def operator(self) -> Operator:
+        from archiver.capture import operator_from
+
+        return operator_from(self.config.str_("operator.name"), self.config.str_("operator.organization"))
+
+    # ---- keys ------------------------------------------------------------------------------
+    def _register_signing_key(self) -> None:
+        from archiver.provenance.keys import key_id_of
+
+        pub = self.keys.signing_public_key()
+        blob = self.blobs.put_bytes(public_pem(pub))
+        self.catalog.add_signer_key(key_id_of(pub), blob)
+
+    def generate_key(self, passphrase: str | None = None, *, replace: bool = False) -> str:
+        key_id = self.keys.generate(passphrase, replace=replace)
+        self._register_signing_key()
+        self.custody.append("key-generate", actor=self._actor(), detail={"key_id": key_id})
+        return key_id
+
+    def _actor(self) -> str:
+        op = self.operator()
+        return op.name or "unknown"
+
+    # ---- capture ---------------------------------------------------------------------------
+    def unused_record_id(self) -> str:
+        for _ in range(100):
+            rid = new_record_id()
+            if not self.catalog.has_record(rid):
+                return rid
+        raise StoreError("could not find an unused record ID after 100 tries")
+
+    def commit_manifest(self, manifest: Manifest, manifest_bytes: bytes) -> Manifest:
+        """Store the manifest blob, log custody, then make the record visible in one transaction."""
+        sha = self.blobs.put_bytes(manifest_bytes)
+        self.custody.append("capture", actor=self._actor(), record_id=manifest.record_id, subject_sha256=sha,
+                            detail={"url": manifest.subject.url, "manifest_sha256": sha})
+        try:
+            self.catalog.add_record(manifest, sha)
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"record {manifest.record_id} could not be cataloged: {exc}") from exc
+        return manifest
+
+    def capture(self, url: str, *, entity: str | None = None, document: str | None = None,
+                allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
+                passphrase: PassphraseSource = env_passphrase) -> Manifest:
+        from archiver.capture import CaptureOptions, capture_url
+
+        opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private,
+                              insecure=insecure, allow_status=allow_status)
+        return capture_url(self, url, opts, passphrase)
+
+    def capture_batch(self, items: list[tuple[str, str | None, str | None]], *, jobs: int = 4,
+                      allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
+                      passphrase: PassphraseSource = env_passphrase,
+                      on_result: Callable[[BatchItem], None] | None = None) -> list[BatchItem]:
+        """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest."""
+        from archiver.capture import host_of
+
+        if jobs < 1:
+            raise UsageError("--jobs must be at least 1")
+        secret = passphrase()  # ask once, not once per thread
+        self.keys.load_private(lambda: secret)  # a wrong passphrase fails the batch up front
+        per_host = max(1, self.config.int_("capture.per_host"))
+        host_locks: dict[str, threading.BoundedSemaphore] = {}
+        guard = threading.Lock()
+
+        def run(url: str, entity: str | None, document: str | None) -> BatchItem:
+            with guard:
+                sem = host_locks.setdefault(host_of(url), threading.BoundedSemaphore(per_host))
+            started = time.monotonic()
+            with sem:
+                try:
+                    m = self.capture(url, entity=entity, document=document, allow_private=allow_private,
+                                     insecure=insecure, allow_status=allow_status, passphrase=lambda: secret)
+                except ArchiverError as exc:
+                    return BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
+                                     seconds=time.monotonic() - started)
+            return BatchItem(url, entity, document, record_id=m.record_id, seconds=time.monotonic() - started)
+
+        results: list[BatchItem] = []
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(run, *item) for item in items]
+            for fut in as_completed(futures):
+                item = fut.result()
+                results.append(item)
+                if on_result:
+                    on_result(item)
+        order = {u: i for i, (u, _, _) in enumerate(items)}
+        return sorted(results, key=lambda r: order.get(r.url, 0))
+
+    # ---- reading ---------------------------------------------------------------------------
+    def resolve(self, record_id: str) -> RecordSummary:
+        rid = normalize_record_id(record_id)
+        summary = self.catalog.get(rid)
+        if summary is None:
+            raise NotFoundError(f"no record {rid} in store {self.root}")
+        return summary
+
+    def manifest(self, record_id: str) -> Manifest:
+        summary = self.resolve(record_id)
+        data = self.blobs.read_bytes(summary.manifest_sha256)
+        if hashlib.sha256(data).hexdigest() != summary.manifest_sha256:
+            raise IntegrityError(f"manifest of {summary.record_id} does not match its hash",
+                                 hint=f"run `archiver verify {summary.record_id}`")
+        try:
+            return Manifest.from_dict(json.loads(data))
+        except ValueError as exc:
+            raise IntegrityError(f"manifest of {summary.record_id} is not valid JSON") from exc
+
+    def list(self, *, url: str | None = None, entity: str | None = None,
+             limit: int | None = None) -> list[RecordSummary]:
+        return self.catalog.list(url=url, entity=entity, limit=limit)
+
+    def lookup(self, sha256: str) -> list[ArtifactMatch]:
+        from archiver.records import Digest
+
+        return self.catalog.find_sha256(Digest.parse(sha256).hex)
+
+    def artifact_sha256(self, record_id: str, name: str) -> str:
+        summary = self.resolve(record_id)
+        blobs = self.catalog.record_blobs(summary.record_id)
+        if name not in blobs:
+            raise NotFoundError(f"record {summary.record_id} has no artifact {name!r}",
+                                hint="artifacts: " + ", ".join(sorted(blobs)))
+        return blobs[name]
+
+    def get(self, record_id: str, name: str, dest: Path) -> tuple[str, int]:
+        """Copy an artifact out byte-exact, checking its hash on the way; atomic at ``dest``."""
+        summary = self.resolve(record_id)
+        sha = self.artifact_sha256(summary.record_id, name)
+        h = hashlib.sha256()
+        size = 0
+        with self.blobs.open(sha) as src, atomic_writer(dest) as out:
+            while chunk := src.read(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+                out.write(chunk)
+            if h.hexdigest() != sha:
+                raise IntegrityError(f"artifact {name} of {summary.record_id} is corrupt in the store "
+                                     f"(sha256 {h.hexdigest()} instead of {sha})",
+                                     hint=f"run `archiver verify {summary.record_id}`")
+        self.custody.append("get", actor=self._actor(), record_id=summary.record_id, subject_sha256=sha,
+                            detail={"artifact": name, "to": str(dest)})
+        return sha, size
+
+    # ---- verification ----------------------------------------------------------------------
+    def verify(self, record_id: str, *, log: bool = True) -> Verification:
+        from archiver.verify import verify_record
+
+        summary = self.resolve(record_id)
+        report = verify_record(self, summary)
+        if log:
+            self.custody.append("verify", actor=self._actor(), record_id=summary.record_id,
+                                subject_sha256=summary.manifest_sha256,
+                                detail={"result": "pass" if report.ok else "fail",
+                                        "failed": ",".join(c.name for c in report.failures)})
+        return report
+
+    def verify_all(self, on_result: Callable[[Verification], None] | None = None) -> list[Verification]:
+        out = []
+        for summary in self.catalog.list():
+            report = self.verify(summary.record_id)
+            out.append(report)
+            if on_result:
+                on_result(report)
+        return out
+
+    def verify_file(self, path: Path, expected_sha256: str | None = None) -> tuple[str, list[ArtifactMatch]]:
+        from archiver.records import Digest
+
+        try:
+            sha, _ = hash_file(path)
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+        if expected_sha256 is not None:
+            Digest.parse(expected_sha256)
+        return sha, self.catalog.find_sha256(sha)
+
+    # ---- maintenance -----------------------------------------------------------------------
+    def rebuild_index(self) -> int:
+        """Recreate catalog rows from the manifests found among the blobs."""
+        from archiver.provenance.keys import key_id_of, load_public_pem
+
+        manifests: list[tuple[Manifest, str]] = []
+        for sha in self.blobs.iter_all():
+            path = self.blobs.path(sha)
+            with open(path, "rb") as fh:
+                head = fh.read(64)
+            if head.startswith(b"-----BEGIN PUBLIC KEY-----"):
+                try:
+                    key = load_public_pem(path.read_bytes())
+                except ArchiverError:
+                    continue
+                self.catalog.add_signer_key(key_id_of(key), sha)
+                continue
+            if not head.startswith(b'{"artifacts":'):
+                continue
+            data = path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != sha:
+                continue  # a damaged blob is verify's business, not the index's
+            try:
+                m = Manifest.from_dict(json.loads(data))
+            except (ValueError, ArchiverError):
+                continue
+            manifests.append((m, sha))
+        self.catalog.clear_index()
+        for m, sha in sorted(manifests, key=lambda t: (t[0].captured_at, t[0].record_id)):
+            self.catalog.add_record(m, sha)
+        self.custody.append("rebuild-index", actor=self._actor(), detail={"records": str(len(manifests))})
+        return len(manifests)
+
+
+def manifest_json(manifest: Manifest) -> str:
+    return json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False)
+
+
+def find_partial_blobs(root: Path) -> list[Path]:
+    """Visible blobs whose bytes do not hash to their name (should always be empty)."""
+    bad = []
+    store = BlobStore(root)
+    for sha in store.iter_all():
+        if hash_file(store.path(sha))[0] != sha:
+            bad.append(store.path(sha))
+    return bad
+
+
+__all__ = ["Archive", "default_store_path", "env_passphrase", "parse_batch_lines"]

@@ -1,0 +1,231 @@
+"""The capture orchestrator. Its steps run in this order, each a small named unit:
+
+1. ``fetch``    — every hop, byte-exact, into temp files (nothing in the store yet);
+2. ``status``   — refuse non-2xx unless ``allow_status`` (the status is in the manifest either way);
+3. ``decode``   — undo Content-Encoding into the ``content`` artifact, with the bomb cap;
+4. ``extract``  — normalised text from HTML/PDF/plain text (skipped, with the reason, otherwise);
+5. ``warc``     — the WARC/1.1 file of the whole exchange;
+6. ``blobs``    — every artifact moved into the content-addressed store (atomic renames);
+7. ``sign``     — the manifest, Ed25519 over its canonical JSON, stored as a blob;
+8. ``custody``  — a hash-chained custody entry naming the manifest's hash;
+9. ``catalog``  — one SQLite transaction: the record becomes visible.
+
+A kill at any point leaves either no catalog row or a complete record; blobs written before a
+crash are complete (renamed into place) and, if unreferenced, harmless. Because the manifest is
+stored before the catalog row, ``archiver store rebuild-index`` recovers a record whose custody
+entry was written but whose catalog commit was not.
+"""
+
+from __future__ import annotations
+
+import getpass
+import platform
+import socket
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from archiver import __version__
+from archiver.capture.decode import decode_stream
+from archiver.capture.extract import Extracted, extract
+from archiver.capture.fetch import FetchOptions, FetchResult, fetch
+from archiver.capture.warc import chain_pem, hop_metadata, write_capture_warc
+from archiver.errors import ArchiverError, HTTPStatusError
+from archiver.provenance.ids import new_record_id
+from archiver.provenance.keys import PassphraseSource
+from archiver.provenance.signing import manifest_file_bytes, sign_manifest
+from archiver.records import (
+    Artifact,
+    CaptureInfo,
+    Digests,
+    HTTPInfo,
+    Manifest,
+    Operator,
+    PreviousRef,
+    StepOutcome,
+    Subject,
+    TLSInfo,
+    Tool,
+    sha1_b32,
+)
+
+if TYPE_CHECKING:
+    from archiver.api import Archive
+
+__all__ = ["CaptureOptions", "capture_url", "default_user_agent"]
+
+
+def default_user_agent() -> str:
+    return f"archiver/{__version__} (evidence capture; python-requests)"
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureOptions:
+    entity: str | None = None
+    document: str | None = None
+    allow_private: bool | None = None  # None: take the store's setting / environment
+    insecure: bool = False
+    allow_status: bool = False
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _media_type(content_type: str | None) -> str:
+    return (content_type or "application/octet-stream").split(";", 1)[0].strip().lower() or \
+        "application/octet-stream"
+
+
+def _tool() -> Tool:
+    return Tool(name="archiver", version=__version__, python=platform.python_version(),
+                platform=platform.platform())
+
+
+def fetch_options(archive: Archive, opts: CaptureOptions) -> FetchOptions:
+    cfg = archive.config
+    return FetchOptions(
+        user_agent=cfg.str_("capture.user_agent") or default_user_agent(),
+        timeout=cfg.float_("capture.timeout"), deadline=cfg.float_("capture.deadline"),
+        max_bytes=cfg.int_("capture.max_bytes"), max_redirects=cfg.int_("capture.max_redirects"),
+        allow_private=archive.allow_private(opts.allow_private), insecure=opts.insecure,
+        ca_bundle=cfg.str_("capture.ca_bundle") or None)
+
+
+def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: PassphraseSource) -> Manifest:
+    """Run the steps above for one URL and return the signed manifest of the new record."""
+    signing_key = archive.keys.load_private(passphrase)  # fail on a wrong passphrase before fetching
+    fopts = fetch_options(archive, opts)
+    temps: list[Path] = []
+    steps: list[StepOutcome] = []
+    result = FetchResult()
+    try:
+        captured = time.time()
+        result = fetch(url, fopts, archive.blobs.new_temp)
+        final = result.final
+        steps.append(StepOutcome("fetch", "ok", f"{len(result.hops)} exchange(s), {final.payload_size:,} bytes"))
+        if not 200 <= final.status < 300:
+            if not opts.allow_status:
+                raise HTTPStatusError(f"{final.url} answered HTTP {final.status} {final.reason}".rstrip())
+            steps.append(StepOutcome("status", "ok", f"HTTP {final.status} kept as evidence (--allow-status)"))
+        else:
+            steps.append(StepOutcome("status", "ok", f"HTTP {final.status}"))
+
+        content_fh, content_path = archive.blobs.new_temp(".content")
+        temps.append(content_path)
+        with content_fh, open(final.body_path, "rb") as body:
+            content_sha, content_size = decode_stream(
+                body, content_fh, final.header("Content-Encoding"), archive.config.int_("capture.max_decoded_bytes"))
+        enc = final.header("Content-Encoding")
+        steps.append(StepOutcome("decode", "ok", f"Content-Encoding {enc}" if enc else "identity"))
+
+        content_type = final.header("Content-Type")
+        media_type = _media_type(content_type)
+        extracted: Extracted | None = None
+        max_text = archive.config.int_("capture.max_text_bytes")
+        if content_size > max_text:
+            steps.append(StepOutcome("extract", "skipped",
+                                     f"decoded body of {content_size:,} bytes is over capture.max_text_bytes"))
+        else:
+            try:
+                extracted = extract(content_path.read_bytes(), media_type, content_type)
+            except ArchiverError as exc:
+                steps.append(StepOutcome("extract", "failed", exc.message))
+            else:
+                if extracted is None:
+                    steps.append(StepOutcome("extract", "skipped", f"no text extractor for {media_type}"))
+                else:
+                    steps.append(StepOutcome("extract", "ok", f"{extracted.kind}, {len(extracted.text):,} characters"))
+        text_bytes = extracted.text.encode("utf-8") if extracted is not None else None
+
+        record_id = archive.unused_record_id()
+        operator = archive.operator()
+        warc_fh, warc_path = archive.blobs.new_temp(".warc.gz")
+        temps.append(warc_path)
+        warcinfo = {
+            "software": f"archiver/{__version__} (warcio)",
+            "format": "WARC File Format 1.1",
+            "conformsTo": "https://iipc.github.io/warc-specifications/specifications/warc-format/warc-1.1/",
+            "isPartOf": record_id,
+            "operator": " / ".join(x for x in (operator.name, operator.organization) if x) or "unknown",
+            "hostname": socket.gethostname(),
+            "os": platform.platform(),
+            "python": f"{platform.python_implementation()} {platform.python_version()}",
+            "http-header-user-agent": fopts.user_agent,
+            "description": f"Evidence capture of {url}",
+        }
+        with warc_fh:
+            write_capture_warc(warc_fh, filename="capture.warc.gz", warcinfo=warcinfo, hops=result.hops,
+                               text=text_bytes, captured_at=captured)
+        steps.append(StepOutcome("warc", "ok", "WARC/1.1, sha256 digests"))
+
+        # Step 6: blobs. From here on nothing is visible until the catalog commit.
+        warc_sha, warc_size = archive.blobs.adopt(warc_path)
+        content_sha2, _ = archive.blobs.adopt(content_path, content_sha)
+        artifacts = [Artifact("warc", warc_sha, warc_size, "application/warc", file="capture.warc.gz"),
+                     Artifact("content", content_sha2, content_size, media_type)]
+        text_sha: str | None = None
+        if text_bytes is not None:
+            text_sha = archive.blobs.put_bytes(text_bytes)
+            artifacts.append(Artifact("text", text_sha, len(text_bytes), "text/plain; charset=utf-8"))
+        pem = chain_pem(final)
+        if pem:
+            pem_sha = archive.blobs.put_bytes(pem.encode("ascii"))
+            artifacts.append(Artifact("tls-chain", pem_sha, len(pem), "application/x-pem-file"))
+        steps.append(StepOutcome("blobs", "ok", f"{len(artifacts)} artifact(s) stored"))
+
+        meta = hop_metadata(final, len(result.hops) - 1)
+        tls = None
+        if meta["tls"]:
+            tls = TLSInfo(version=meta["tls"]["version"], cipher=meta["tls"]["cipher"],
+                          peer_cert_sha256=meta["tls"]["peer_cert_sha256"],
+                          peer_chain_sha256=meta["tls"]["peer_chain_pem_sha256"], verified=not opts.insecure)
+        length = final.header("Content-Length")
+        http = HTTPInfo(status=final.status, reason=final.reason, date=final.header("Date"),
+                        last_modified=final.header("Last-Modified"), etag=final.header("ETag"),
+                        content_type=content_type, content_encoding=final.header("Content-Encoding"),
+                        transfer_encoding=final.header("Transfer-Encoding"),
+                        content_length=int(length) if length and length.isdigit() else None,
+                        server_ip=final.conn.server_ip, tls=tls)
+        previous = archive.catalog.latest_for_url(url)
+        manifest = Manifest(
+            record_id=record_id,
+            subject=Subject(url=url, final_url=final.url, redirects=tuple(h.url for h in result.hops[1:]),
+                            entity=opts.entity, document=opts.document,
+                            title=extracted.title if extracted else None,
+                            document_date=extracted.document_date if extracted else None),
+            captured_at=_iso(captured), http=http, artifacts=tuple(artifacts),
+            digests=Digests(content_sha256=content_sha, payload_sha256=final.payload_sha256,
+                            payload_sha1_b32=sha1_b32(final.payload_sha1), text_sha256=text_sha),
+            tool=_tool(),
+            capture=CaptureInfo(user_agent=fopts.user_agent, insecure=opts.insecure,
+                                allow_status=opts.allow_status, allow_private=fopts.allow_private,
+                                steps=tuple(steps)),
+            operator=operator,
+            previous=PreviousRef(previous.record_id, previous.manifest_sha256) if previous else None,
+        )
+        manifest = sign_manifest(manifest, signing_key)
+        return archive.commit_manifest(manifest, manifest_file_bytes(manifest))
+    finally:
+        result.cleanup()
+        for p in temps:
+            p.unlink(missing_ok=True)
+
+
+def operator_from(name: str, organization: str) -> Operator:
+    if not name:
+        try:
+            name = f"{getpass.getuser()}@{socket.gethostname()}"
+        except (KeyError, OSError):
+            name = socket.gethostname()
+    return Operator(name=name or None, organization=organization or None)
+
+
+def host_of(url: str) -> str:
+    try:
+        return (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return ""

@@ -1,0 +1,183 @@
+"""Normalised text from HTML and PDF: the basis of change detection and quote pinning.
+
+Normalisation must make the same words give the same bytes whatever the markup: scripts,
+styles and hidden templates are dropped, block elements become line breaks, whitespace runs
+collapse, text is Unicode NFC, and blank-line runs shrink to one. Heading levels and inline
+emphasis leave no trace, so re-styling a page is not a change of its text.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from archiver.errors import CaptureError
+
+BLOCK_TAGS = frozenset(
+    "address article aside blockquote body br caption dd details dialog div dl dt fieldset figcaption figure "
+    "footer form h1 h2 h3 h4 h5 h6 header hr li main nav ol p pre section summary table tbody td tfoot th "
+    "thead tr ul title option legend".split())
+DROP_TAGS = frozenset("script style noscript template svg canvas iframe object head".split())
+
+_WS = re.compile(r"[ \t\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000]+")
+
+
+@dataclass(frozen=True, slots=True)
+class Extracted:
+    text: str
+    title: str | None
+    document_date: str | None
+    kind: str  # "html" | "pdf" | "text"
+
+
+def normalize_text(raw: str) -> str:
+    text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u00ad", "").replace("\ufeff", "")
+    lines = [_WS.sub(" ", line).strip() for line in text.split("\n")]
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def _charset(content_type: str | None) -> str | None:
+    if not content_type:
+        return None
+    m = re.search(r"charset\s*=\s*\"?([\w.:-]+)", content_type, re.I)
+    return m.group(1) if m else None
+
+
+def html_text(data: bytes, content_type: str | None = None) -> tuple[str, str | None]:
+    import lxml.etree
+    import lxml.html
+
+    charset = _charset(content_type)
+    try:
+        parser = lxml.html.HTMLParser(encoding=charset, remove_comments=True, remove_pis=True)
+        root = lxml.html.document_fromstring(data, parser=parser)
+    except (LookupError, ValueError, lxml.etree.ParserError):
+        parser = lxml.html.HTMLParser(remove_comments=True, remove_pis=True)
+        try:
+            root = lxml.html.document_fromstring(data, parser=parser)
+        except (ValueError, lxml.etree.ParserError):
+            return "", None
+    title_el = root.find(".//title")
+    title = normalize_text(title_el.text_content()).strip() if title_el is not None else None
+    parts: list[str] = []
+
+    def walk(el: Any) -> None:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        tag = tag.lower()
+        if tag in DROP_TAGS or el.get("hidden") is not None:
+            if el.tail:
+                parts.append(el.tail)
+            return
+        block = tag in BLOCK_TAGS
+        if block:
+            parts.append("\n")
+        if el.text:
+            parts.append(el.text)
+        for child in el:
+            walk(child)
+        if block:
+            parts.append("\n")
+        if el.tail:
+            parts.append(el.tail)
+
+    body = root.find("body")
+    walk(body if body is not None else root)
+    return normalize_text("".join(parts)), title or None
+
+
+def reflow(text: str) -> str:
+    """Join a PDF's wrapped lines into paragraphs, so re-wrapping is not a change."""
+    paragraphs = [" ".join(block.split("\n")) for block in text.split("\n\n")]
+    return "\n\n".join(p for p in paragraphs if p.strip())
+
+
+def pdf_text(data: bytes) -> tuple[str, str | None]:
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [reflow(normalize_text(page.extract_text(extraction_mode="layout") or ""))
+                 for page in reader.pages]
+        meta = reader.metadata
+        title = str(meta.title).strip() if meta is not None and meta.title else None
+    except (PdfReadError, ValueError, KeyError, TypeError) as exc:
+        raise CaptureError(f"cannot extract text from the PDF: {exc}") from exc
+    return normalize_text("\n\n".join(pages)), title or None
+
+
+_MONTHS = {m: i for i, m in enumerate(
+    "january february march april may june july august september october november december".split(), 1)}
+_DATE_LABEL = r"(?:last\s+(?:updated?|modified|revised)|effective(?:\s+date)?|updated|revised|date\s+of\s+last\s+revision)"
+_DATE_PATTERNS = (
+    re.compile(_DATE_LABEL + r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*(?P<m>[A-Za-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.I),
+    re.compile(_DATE_LABEL + r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m>[A-Za-z]+)\.?,?\s+(?P<y>\d{4})", re.I),
+    re.compile(_DATE_LABEL + r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*(?P<y>\d{4})-(?P<mn>\d{2})-(?P<d>\d{2})", re.I),
+)
+
+
+def find_document_date(text: str) -> str | None:
+    """The date a document states for itself ("Last updated: May 5, 2026"), as ISO 8601."""
+    head = text[:20000]
+    for pat in _DATE_PATTERNS:
+        m = pat.search(head)
+        if not m:
+            continue
+        groups = m.groupdict()
+        try:
+            month = int(groups["mn"]) if groups.get("mn") else _month(groups["m"])
+            if month is None:
+                continue
+            return date(int(groups["y"]), month, int(groups["d"])).isoformat()
+        except ValueError:
+            continue
+    return None
+
+
+def _month(name: str) -> int | None:
+    low = name.lower()
+    for full, num in _MONTHS.items():
+        if len(low) >= 3 and full.startswith(low):
+            return num
+    return None
+
+
+def sniff_kind(data_head: bytes, media_type: str) -> str | None:
+    mt = media_type.lower()
+    if mt == "application/pdf" or data_head.startswith(b"%PDF-"):
+        return "pdf"
+    if mt in ("text/html", "application/xhtml+xml"):
+        return "html"
+    if mt.startswith("text/"):
+        return "text"
+    head = data_head[:512].lstrip().lower()
+    if head.startswith((b"<!doctype html", b"<html")):
+        return "html"
+    return None
+
+
+def extract(data: bytes, media_type: str, content_type: str | None) -> Extracted | None:
+    kind = sniff_kind(data[:1024], media_type)
+    if kind is None:
+        return None
+    if kind == "pdf":
+        text, title = pdf_text(data)
+    elif kind == "html":
+        text, title = html_text(data, content_type)
+    else:
+        text, title = normalize_text(data.decode(_charset(content_type) or "utf-8", errors="replace")), None
+    return Extracted(text=text, title=title, document_date=find_document_date(text), kind=kind)

@@ -1,0 +1,260 @@
+"""Fetch a URL hop by hop, keeping each request/response exchange byte-exact on disk.
+
+Redirects are followed here, not by requests, so every hop is re-validated (scheme, SSRF
+guard) and becomes its own request/response pair in the WARC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from collections.abc import Callable
+from typing import BinaryIO
+from urllib.parse import urljoin, urlsplit
+
+import requests
+import urllib3
+
+from archiver.capture.net import CaptureState, ConnInfo, HopRecorder, recording_session
+from archiver.errors import (
+    ArchiverError,
+    BodyTooLargeError,
+    CaptureError,
+    CaptureTimeoutError,
+    ConnectError,
+    InvalidURLError,
+    NetworkError,
+    RedirectLoopError,
+    TLSError,
+    TooManyRedirectsError,
+    UnsupportedSchemeError,
+)
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+CHUNK = 65536
+
+
+def validate_url(url: str) -> str:
+    """Refuse what we cannot or must not capture, before any connection is made."""
+    text = url.strip()
+    if not text:
+        raise InvalidURLError("empty URL")
+    if any(c.isspace() for c in text) or any(ord(c) < 32 for c in text):
+        raise InvalidURLError(f"malformed URL {url!r}: contains whitespace or control characters")
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError as exc:
+        raise InvalidURLError(f"malformed URL {url!r}: {exc}") from exc
+    scheme = parts.scheme.lower()
+    if not scheme:
+        raise InvalidURLError(f"malformed URL {url!r}: no scheme", hint="write it as https://…")
+    if scheme not in ("http", "https"):
+        raise UnsupportedSchemeError(f"unsupported scheme {scheme!r} in {url!r}")
+    if not parts.hostname:
+        raise InvalidURLError(f"malformed URL {url!r}: no host")
+    if port == 0:
+        raise InvalidURLError(f"malformed URL {url!r}: port 0")
+    return text
+
+
+@dataclass(slots=True)
+class FetchOptions:
+    user_agent: str
+    timeout: float = 30.0
+    deadline: float = 300.0
+    max_bytes: int = 200_000_000
+    max_redirects: int = 10
+    allow_private: bool = False
+    insecure: bool = False
+    ca_bundle: str | None = None
+
+
+@dataclass(slots=True)
+class Hop:
+    """One exchange. ``wire_path`` holds every byte received; ``body_path`` the entity body with
+    any transfer-encoding removed (content-encoding kept), i.e. the WARC payload."""
+
+    url: str
+    request_bytes: bytes
+    wire_path: Path
+    wire_sha256: str
+    wire_size: int
+    body_path: Path
+    status: int
+    reason: str
+    version: str
+    headers: list[tuple[str, str]]
+    conn: ConnInfo
+    payload_sha256: str
+    payload_sha1: bytes
+    payload_size: int
+    started: float
+    finished: float
+
+    def header(self, name: str) -> str | None:
+        low = name.lower()
+        for k, v in self.headers:
+            if k.lower() == low:
+                return v
+        return None
+
+    @property
+    def chunked(self) -> bool:
+        te = self.header("Transfer-Encoding") or ""
+        return "chunked" in te.lower()
+
+
+@dataclass(slots=True)
+class FetchResult:
+    hops: list[Hop] = field(default_factory=list)
+
+    @property
+    def final(self) -> Hop:
+        return self.hops[-1]
+
+    def cleanup(self) -> None:
+        for hop in self.hops:
+            hop.wire_path.unlink(missing_ok=True)
+            hop.body_path.unlink(missing_ok=True)
+
+
+TempFactory = Callable[[str], tuple[BinaryIO, Path]]
+
+
+def _map_requests_error(exc: requests.RequestException, url: str) -> CaptureError:
+    text = str(exc)
+    if isinstance(exc, requests.exceptions.SSLError):
+        return TLSError(f"TLS failure for {url}: {_short(text)}")
+    if isinstance(exc, requests.exceptions.ConnectTimeout | requests.exceptions.ReadTimeout):
+        return CaptureTimeoutError(f"timed out fetching {url}")
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        if "timed out" in text.lower():
+            return CaptureTimeoutError(f"timed out fetching {url}")
+        return ConnectError(f"cannot connect to {url}: {_short(text)}")
+    if isinstance(exc, requests.exceptions.InvalidURL | requests.exceptions.MissingSchema):
+        return InvalidURLError(f"malformed URL {url!r}: {_short(text)}")
+    return NetworkError(f"fetching {url} failed: {_short(text)}")
+
+
+def _short(text: str) -> str:
+    for marker in ("Caused by ", "(Caused by"):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return text.strip(" ()'\"")[:300]
+
+
+def _request_headers(user_agent: str) -> dict[str, str]:
+    return {
+        "User-Agent": user_agent,
+        "Accept": "text/html,application/xhtml+xml,application/pdf;q=0.9,*/*;q=0.8",
+        "Accept-Encoding": "gzip, deflate, br",
+        "Accept-Language": "en;q=0.9, *;q=0.5",
+    }
+
+
+def fetch(url: str, opts: FetchOptions, make_temp: TempFactory) -> FetchResult:
+    """Fetch ``url`` and every redirect after it. ``make_temp(suffix)`` returns ``(file, path)`` for
+    spooling bytes to disk. On error every temp file made here is removed before raising."""
+    state = CaptureState(deadline=time.monotonic() + opts.deadline, read_timeout=opts.timeout,
+                         max_wire_bytes=opts.max_bytes + (1 << 20), allow_private=opts.allow_private,
+                         verify_tls=not opts.insecure)
+    verify: bool | str = False if opts.insecure else (opts.ca_bundle or True)
+    result = FetchResult()
+    seen: set[str] = set()
+    current = validate_url(url)
+    session = recording_session(state)
+    try:
+        for _ in range(opts.max_redirects + 1):
+            if current in seen:
+                raise RedirectLoopError(f"redirect loop: {current} was already visited")
+            seen.add(current)
+            result.hops.append(_one_hop(session, current, opts, state, verify, make_temp))
+            hop = result.hops[-1]
+            location = hop.header("Location")
+            if hop.status in REDIRECT_STATUSES and location:
+                current = validate_url(urljoin(current, location.strip()))
+                continue
+            return result
+        raise TooManyRedirectsError(
+            f"more than {opts.max_redirects} redirects starting from {url}")
+    except BaseException:
+        result.cleanup()
+        raise
+    finally:
+        session.close()
+
+
+def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: CaptureState,
+             verify: bool | str, make_temp: TempFactory) -> Hop:
+    wire_fh, wire_path = make_temp(".wire")
+    body_fh, body_path = make_temp(".body")
+    rec = HopRecorder(wire=wire_fh)
+    state.current = rec
+    started = time.time()
+    try:
+        with wire_fh, body_fh:
+            try:
+                timeout = (min(opts.timeout, max(0.05, state.remaining())), opts.timeout)
+                resp = session.get(url, headers=_request_headers(opts.user_agent), stream=True,
+                                   allow_redirects=False, timeout=timeout, verify=verify)
+                with contextlib.closing(resp):
+                    payload = _read_body(resp, body_fh, opts, state, url)
+                    raw = resp.raw
+                    orig = getattr(raw, "_original_response", None)
+                    headers = list(orig.msg.items()) if orig is not None else list(resp.headers.items())
+                    version = "HTTP/1.0" if getattr(orig, "version", 11) == 10 else "HTTP/1.1"
+                    status, reason = resp.status_code, resp.reason or ""
+            except ArchiverError:
+                raise
+            except requests.RequestException as exc:
+                raise _map_requests_error(exc, url) from exc
+            except urllib3.exceptions.ReadTimeoutError as exc:
+                raise CaptureTimeoutError(f"timed out reading the body of {url}") from exc
+            except urllib3.exceptions.HTTPError as exc:
+                raise NetworkError(f"fetching {url} failed: {_short(str(exc))}") from exc
+            except OSError as exc:
+                raise NetworkError(f"fetching {url} failed: {exc}") from exc
+            wire_fh.flush()
+        state.current = None
+        if rec.conn is None:
+            raise NetworkError(f"no connection information was recorded for {url}")
+        return Hop(url=url, request_bytes=bytes(rec.sent), wire_path=wire_path,
+                   wire_sha256=_sha256_file(wire_path), wire_size=rec.received, body_path=body_path,
+                   status=status, reason=reason, version=version, headers=headers, conn=rec.conn,
+                   payload_sha256=payload[0], payload_sha1=payload[1], payload_size=payload[2],
+                   started=started, finished=time.time())
+    except BaseException:
+        wire_path.unlink(missing_ok=True)
+        body_path.unlink(missing_ok=True)
+        raise
+
+
+def _read_body(resp: requests.Response, out: BinaryIO, opts: FetchOptions, state: CaptureState,
+               url: str) -> tuple[str, bytes, int]:
+    declared = resp.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > opts.max_bytes:
+        raise BodyTooLargeError(
+            f"{url} declares {int(declared):,} bytes, over the size cap of {opts.max_bytes:,}")
+    h256, h1, size = hashlib.sha256(), hashlib.sha1(usedforsecurity=False), 0
+    for chunk in resp.raw.stream(CHUNK, decode_content=False):
+        state.check_deadline("receiving the body")
+        size += len(chunk)
+        if size > opts.max_bytes:
+            raise BodyTooLargeError(f"{url} sent more than the size cap of {opts.max_bytes:,} bytes")
+        h256.update(chunk)
+        h1.update(chunk)
+        out.write(chunk)
+    out.flush()
+    return h256.hexdigest(), h1.digest(), size
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,0 +1,212 @@
+"""WARC/1.1 writing on warcio, with our own SHA-256 digests and byte-exact blocks.
+
+warcio re-serialises HTTP headers it parses and digests with SHA-1 by default, so records are
+built here with their block already assembled and both digests already computed; warcio's
+writer then only frames and gzips them (one member per record).
+
+Chunked responses: WARC 1.1 §6.3.2 defines the payload as the entity body *with transfer-
+encoding removed*, while ``warcio check`` digests the payload as stored. To satisfy both, a
+chunked response is stored transfer-decoded, its ``Transfer-Encoding`` header line renamed to
+``X-Archiver-Transfer-Encoding`` (same value) so readers do not de-chunk it again, and the
+SHA-256 of the exact bytes received on the wire is kept in the hop's ``metadata`` record.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from warcio.recordloader import ArcWarcRecord
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from archiver.capture.fetch import Hop
+from archiver.errors import CaptureError
+
+WARC_VERSION = "WARC/1.1"
+CHUNK = 1 << 20
+_TE_LINE = re.compile(rb"^transfer-encoding(?=\s*:)", re.I | re.M)
+
+
+def warc_date(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def new_record_uri() -> str:
+    return f"<urn:uuid:{uuid.uuid4()}>"
+
+
+def sha256_hex_digest(hexdigest: str) -> str:
+    return f"sha256:{hexdigest}"
+
+
+class _Concat:
+    """A read-only stream over a bytes prefix followed by a file."""
+
+    def __init__(self, prefix: bytes, tail: BinaryIO | None) -> None:
+        self._prefix = prefix
+        self._pos = 0
+        self._tail = tail
+
+    def read(self, n: int = -1) -> bytes:
+        if self._pos < len(self._prefix):
+            end = len(self._prefix) if n < 0 else min(len(self._prefix), self._pos + n)
+            out = self._prefix[self._pos:end]
+            self._pos = end
+            return out
+        if self._tail is None:
+            return b""
+        return self._tail.read(n)
+
+
+def response_head(wire_path: Path) -> bytes:
+    """The final (non-1xx) status line and header block exactly as received."""
+    with open(wire_path, "rb") as fh:
+        data = fh.read(1 << 20)
+    pos = 0
+    while True:
+        end = data.find(b"\r\n\r\n", pos)
+        sep = 4
+        alt = data.find(b"\n\n", pos)
+        if end < 0 or (0 <= alt < end):
+            end, sep = alt, 2
+        if end < 0:
+            raise CaptureError("the response headers were not received completely")
+        block = data[pos:end + sep]
+        status = block.split(b" ", 2)[1:2]
+        if status and status[0].startswith(b"1") and len(status[0]) == 3:
+            pos = end + sep
+            continue
+        return block
+
+
+def response_block_head(hop: Hop) -> bytes:
+    head = response_head(hop.wire_path)
+    if hop.chunked:
+        head = _TE_LINE.sub(b"X-Archiver-Transfer-Encoding", head, count=1)
+    return head
+
+
+def _pem(der: bytes) -> str:
+    b64 = base64.b64encode(der).decode("ascii")
+    lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
+    return "-----BEGIN CERTIFICATE-----\n" + "\n".join(lines) + "\n-----END CERTIFICATE-----\n"
+
+
+def chain_pem(hop: Hop) -> str:
+    return "".join(_pem(der) for der in hop.conn.peer_chain_der)
+
+
+def hop_metadata(hop: Hop, index: int) -> dict[str, Any]:
+    pem = chain_pem(hop)
+    tls: dict[str, Any] | None = None
+    if hop.conn.tls_version:
+        tls = {
+            "version": hop.conn.tls_version, "cipher": hop.conn.cipher, "verified": hop.conn.tls_verified,
+            "peer_cert_sha256": hashlib.sha256(hop.conn.peer_chain_der[0]).hexdigest()
+            if hop.conn.peer_chain_der else None,
+            "peer_chain_pem_sha256": hashlib.sha256(pem.encode("ascii")).hexdigest() if pem else None,
+            "peer_chain_pem": pem,
+        }
+    return {
+        "hop": index, "url": hop.url, "server_ip": hop.conn.server_ip, "server_port": hop.conn.server_port,
+        "tls": tls,
+        "timings": {"started": warc_date(hop.started), "finished": warc_date(hop.finished),
+                    "seconds": round(hop.finished - hop.started, 6)},
+        "transfer": {"chunked_on_wire": hop.chunked, "stored_transfer_decoded": hop.chunked,
+                     "wire_bytes": hop.wire_size, "wire_sha256": hop.wire_sha256,
+                     "payload_bytes": hop.payload_size},
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class WarcSummary:
+    final_response_id: str
+    records: int
+
+
+class _Writer:
+    def __init__(self, out: BinaryIO, warcinfo_id: str) -> None:
+        self._w = WARCWriter(out, gzip=True, warc_version=WARC_VERSION)
+        self.warcinfo_id = warcinfo_id
+        self.count = 0
+
+    def write(self, rec_type: str, uri: str | None, *, date: str, content_type: str, block_head: bytes,
+              body: BinaryIO | None, body_len: int, block_sha256: str, payload_sha256: str | None = None,
+              extra: Iterable[tuple[str, str]] = (), record_id: str | None = None) -> str:
+        rid = record_id or new_record_uri()
+        headers: list[tuple[str, str]] = [("WARC-Type", rec_type), ("WARC-Record-ID", rid), ("WARC-Date", date)]
+        if uri:
+            headers.append(("WARC-Target-URI", uri))
+        if rec_type != "warcinfo":
+            headers.append(("WARC-Warcinfo-ID", self.warcinfo_id))
+        headers += list(extra)
+        headers.append(("WARC-Block-Digest", sha256_hex_digest(block_sha256)))
+        if payload_sha256:
+            headers.append(("WARC-Payload-Digest", sha256_hex_digest(payload_sha256)))
+        headers.append(("Content-Type", content_type))
+        length = len(block_head) + body_len
+        headers.append(("Content-Length", str(length)))
+        rec_headers = StatusAndHeaders("", headers, protocol=WARC_VERSION)
+        record = ArcWarcRecord("warc", rec_type, rec_headers, _Concat(block_head, body), None, content_type, length)
+        record.payload_length = length
+        self._w.write_record(record)
+        self.count += 1
+        return rid
+
+    def write_bytes(self, rec_type: str, uri: str | None, data: bytes, *, date: str, content_type: str,
+                    extra: Iterable[tuple[str, str]] = (), payload: bool = False,
+                    record_id: str | None = None) -> str:
+        digest = hashlib.sha256(data).hexdigest()
+        return self.write(rec_type, uri, date=date, content_type=content_type, block_head=data, body=None,
+                          body_len=0, block_sha256=digest, payload_sha256=digest if payload else None,
+                          extra=extra, record_id=record_id)
+
+
+def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str], hops: list[Hop],
+                       text: bytes | None, captured_at: float) -> WarcSummary:
+    """warcinfo; per hop request, response, metadata; then the extracted text as a conversion."""
+    info_id = new_record_uri()
+    w = _Writer(out, info_id)
+    fields = "".join(f"{k}: {v}\r\n" for k, v in warcinfo.items()).encode("utf-8")
+    w.write_bytes("warcinfo", None, fields, date=warc_date(captured_at), content_type="application/warc-fields",
+                  extra=[("WARC-Filename", filename)], record_id=info_id)
+    final_id = ""
+    for index, hop in enumerate(hops):
+        date = warc_date(hop.started)
+        req_id, resp_id = new_record_uri(), new_record_uri()
+        req = hop.request_bytes
+        head_end = req.find(b"\r\n\r\n")
+        req_payload = req[head_end + 4:] if head_end >= 0 else b""
+        w.write("request", hop.url, date=date, content_type="application/http; msgtype=request",
+                block_head=req, body=None, body_len=0, block_sha256=hashlib.sha256(req).hexdigest(),
+                payload_sha256=hashlib.sha256(req_payload).hexdigest(),
+                extra=[("WARC-Concurrent-To", resp_id)], record_id=req_id)
+        head = response_block_head(hop)
+        h = hashlib.sha256(head)
+        with open(hop.body_path, "rb") as fh:
+            while chunk := fh.read(CHUNK):
+                h.update(chunk)
+        with open(hop.body_path, "rb") as body:
+            w.write("response", hop.url, date=date, content_type="application/http; msgtype=response",
+                    block_head=head, body=body, body_len=hop.payload_size, block_sha256=h.hexdigest(),
+                    payload_sha256=hop.payload_sha256, record_id=resp_id,
+                    extra=[("WARC-IP-Address", hop.conn.server_ip)])
+        meta = json.dumps(hop_metadata(hop, index), indent=1, sort_keys=True).encode("utf-8")
+        w.write_bytes("metadata", hop.url, meta, date=date, content_type="application/json",
+                      extra=[("WARC-Refers-To", resp_id), ("WARC-Concurrent-To", resp_id)])
+        final_id = resp_id
+    if text is not None:
+        w.write_bytes("conversion", hops[-1].url, text, date=warc_date(captured_at),
+                      content_type="text/plain; charset=utf-8", payload=False,
+                      extra=[("WARC-Refers-To", final_id)])
+    out.flush()
+    return WarcSummary(final_response_id=final_id, records=w.count)

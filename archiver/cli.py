@@ -1,0 +1,510 @@
+"""The ``archiver`` command: parse, call the API, render, map errors to exit codes. Nothing else.
+
+Exit codes: 0 ok, 1 verification failed, 2 usage/bad input, 3 network/remote failure, 4 store error.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from archiver.api import Archive
+    from archiver.records import Verification
+
+app = typer.Typer(no_args_is_help=True, add_completion=False,
+                  help="Capture web documents as signed, verifiable evidence records.")
+keys_app = typer.Typer(no_args_is_help=True, help="Signing keys and the keyring of trusted signers.")
+config_app = typer.Typer(no_args_is_help=True, help="Settings kept in the store.")
+store_app = typer.Typer(no_args_is_help=True, help="Store maintenance.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
+app.add_typer(store_app, name="store")
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", envvar="ARCHIVER_HOME",
+                                               help="Store directory (default: $ARCHIVER_HOME or the data dir).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def _open(store: Path | None) -> Archive:
+    from archiver.api import Archive
+
+    return Archive.open(store)
+
+
+def _passphrase_source() -> Any:
+    def source() -> str | None:
+        env = os.environ.get("ARCHIVER_KEY_PASSPHRASE")
+        if env:
+            return env
+        if sys.stdin.isatty():
+            return str(typer.prompt("Signing key passphrase", hide_input=True))
+        return None
+
+    return source
+
+
+def _status_style(status: str) -> str:
+    return {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}.get(status, "")
+
+
+# --------------------------------------------------------------------------------------------
+@app.command()
+def init(store: StoreOpt = None,
+         passphrase: Annotated[bool, typer.Option("--passphrase", help="Protect the key with a passphrase "
+                                                  "(ARCHIVER_KEY_PASSPHRASE or a prompt).")] = False,
+         operator: Annotated[str | None, typer.Option(help="Operator name for manifests.")] = None,
+         organization: Annotated[str | None, typer.Option(help="Operator's organisation.")] = None,
+         as_json: JsonOpt = False) -> None:
+    """Create the store and an Ed25519 signing key."""
+    from archiver.api import Archive
+
+    secret = None
+    if passphrase:
+        secret = os.environ.get("ARCHIVER_KEY_PASSPHRASE") or typer.prompt(
+            "New key passphrase", hide_input=True, confirmation_prompt=True)
+    archive, key_id = Archive.init(store, passphrase=secret, operator=operator, organization=organization)
+    if as_json:
+        _emit_json({"store": str(archive.root), "new_key_id": key_id})
+        return
+    out = _out()
+    out.print(f"Store ready at [bold]{archive.root}[/]")
+    if key_id:
+        out.print(f"New signing key [bold]{key_id}[/] ({'passphrase-protected' if secret else 'no passphrase'}),"
+                  f" private part in {archive.keys.private_path} (mode 0600)")
+    else:
+        out.print("The store already has a signing key; `archiver keys list` shows it.")
+
+
+@app.command()
+def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] = None,
+            input_file: Annotated[Path | None, typer.Option("-i", "--input", help="File of URLs, one per line "
+                                                            "(optional TAB entity TAB document).")] = None,
+            jobs: Annotated[int, typer.Option("-j", "--jobs", help="Concurrent fetches for -i.")] = 4,
+            entity: Annotated[str | None, typer.Option(help="Who publishes the document.")] = None,
+            document: Annotated[str | None, typer.Option(help="Which document it is.")] = None,
+            allow_private: Annotated[bool, typer.Option("--allow-private",
+                                                        help="Allow private/loopback targets.")] = False,
+            insecure: Annotated[bool, typer.Option("--insecure", help="Accept an unverifiable TLS certificate "
+                                                   "(recorded in the manifest).")] = False,
+            allow_status: Annotated[bool, typer.Option("--allow-status",
+                                                       help="Keep non-2xx responses as evidence.")] = False,
+            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Capture a URL (or a batch with -i) into signed evidence records."""
+    if (url is None) == (input_file is None):
+        from archiver.errors import UsageError
+
+        raise UsageError("give either a URL or -i FILE", hint="archiver capture https://example.org/privacy")
+    archive = _open(store)
+    if input_file is not None:
+        _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json)
+        return
+    assert url is not None
+    m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
+                        insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source())
+    if as_json:
+        _emit_json(m.to_dict())
+        return
+    out = _out()
+    out.print(f"Captured [bold]{m.record_id}[/]  {m.subject.final_url}  HTTP {m.http.status}")
+    for a in m.artifacts:
+        out.print(f"  {a.name:<10} sha256:{a.sha256}  {a.size:>12,} bytes")
+    if m.capture.insecure:
+        out.print("  [yellow]TLS certificate NOT verified (--insecure), recorded in the manifest[/]")
+
+
+def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
+                   allow_status: bool, as_json: bool) -> None:
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from archiver.api import parse_batch_lines
+    from archiver.errors import UsageError
+    from archiver.records import BatchItem
+
+    try:
+        items = parse_batch_lines(input_file.read_text("utf-8").splitlines())
+    except OSError as exc:
+        raise UsageError(f"cannot read {input_file}: {exc.strerror}") from exc
+    if not items:
+        raise UsageError(f"{input_file} holds no URLs")
+
+    def line(item: BatchItem) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+
+    kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
+                              "allow_status": allow_status, "passphrase": _passphrase_source()}
+    if as_json:
+        results = archive.capture_batch(items, on_result=line, **kwargs)
+    else:
+        with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=_err(), transient=True) as progress:
+            task = progress.add_task("capture", total=len(items))
+            results = archive.capture_batch(items, on_result=lambda _i: progress.advance(task), **kwargs)
+        table = Table(title=f"Batch of {len(results)}")
+        for col in ("URL", "record", "result", "s"):
+            table.add_column(col)
+        for r in results:
+            table.add_row(escape(r.url), r.record_id or "-", "[green]ok[/]" if r.ok else f"[red]{escape(r.error or '')}[/]",
+                          f"{r.seconds:.2f}")
+        out = _out()
+        out.print(table)
+        ok = sum(1 for r in results if r.ok)
+        out.print(f"{ok} captured, {len(results) - ok} failed")
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise Exit(max(r.exit_code for r in failed))
+
+
+@app.command("list")
+def list_(url: Annotated[str | None, typer.Option(help="Only this URL.")] = None,
+          entity: Annotated[str | None, typer.Option(help="Only this entity.")] = None,
+          limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+          store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """List the records in the store."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    rows = _open(store).list(url=url, entity=entity, limit=limit)
+    if as_json:
+        _emit_json([r.to_dict() for r in rows])
+        return
+    table = Table()
+    for col in ("Record", "Captured (UTC)", "Entity", "Document", "Status", "URL"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(*(escape(x) for x in (r.record_id, r.captured_at, r.entity or "", r.document or "",
+                                             str(r.status), r.final_url)))
+    _out().print(table)
+    _out().print(f"{len(rows)} record(s)")
+
+
+@app.command()
+def show(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Show one record: its subject, HTTP facts, artifacts and signature."""
+    m = _open(store).manifest(record_id)
+    if as_json:
+        _emit_json(m.to_dict())
+        return
+    out = _out()
+    s = m.subject
+    rows = [("Record ID", m.record_id), ("Entity", s.entity or ""), ("Document", s.document or ""),
+            ("Title", s.title or ""), ("Document date", s.document_date or ""),
+            ("Captured (UTC)", m.captured_at), ("URL", s.url)]
+    if s.final_url != s.url:
+        rows.append(("Final URL", s.final_url))
+    rows += [("HTTP", f"{m.http.status} {m.http.reason}".strip()), ("Server IP", m.http.server_ip or ""),
+             ("Content-Type", m.http.content_type or ""), ("Last-Modified", m.http.last_modified or ""),
+             ("ETag", m.http.etag or "")]
+    if m.http.tls:
+        rows.append(("TLS", f"{m.http.tls.version} {m.http.tls.cipher}"
+                            + ("" if m.http.tls.verified else "  (NOT verified: --insecure)")))
+    rows += [("SHA-256 (content)", m.digests.content_sha256), ("SHA-1 b32 (payload)", m.digests.payload_sha1_b32),
+             ("Operator", " / ".join(x for x in (m.operator.name, m.operator.organization) if x)),
+             ("Signed by", m.signature.key_id if m.signature else "UNSIGNED")]
+    if m.previous:
+        rows.append(("Previous", m.previous.record_id))
+    width = max(len(k) for k, _ in rows)
+    from rich.markup import escape
+
+    for k, v in rows:
+        out.print(f"[bold]{k:<{width}}[/]  {escape(v)}")
+    out.print("[bold]Artifacts[/]")
+    for a in m.artifacts:
+        out.print(f"  {a.name:<10} sha256:{a.sha256}  {a.size:>12,} bytes  {a.media_type}")
+    out.print("[bold]Capture steps[/]")
+    for st in m.capture.steps:
+        out.print(f"  {st.step:<8} {st.status:<7} {st.detail}")
+
+
+def _render_verification(report: Verification) -> None:
+    out = _out()
+    verdict = "[green]VERIFIED[/]" if report.ok else "[bold red]FAILED[/]"
+    out.print(f"[bold]{report.subject}[/]  {verdict}")
+    for c in report.checks:
+        out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {c.name:<20} {c.detail}")
+
+
+@app.command()
+def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] = None,
+           all_: Annotated[bool, typer.Option("--all", help="Verify every record.")] = False,
+           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Run every check on a record (or all); exit 1 if anything failed."""
+    from archiver.errors import UsageError
+
+    if (record_id is None) == (not all_):
+        raise UsageError("give a record ID or --all")
+    archive = _open(store)
+    reports = archive.verify_all() if all_ else [archive.verify(record_id or "")]
+    if as_json:
+        _emit_json(reports[0].to_dict() if not all_ else [r.to_dict() for r in reports])
+    else:
+        for r in reports:
+            _render_verification(r)
+        if all_:
+            bad = sum(1 for r in reports if not r.ok)
+            _out().print(f"{len(reports) - bad} verified, {bad} failed")
+    if not all(r.ok for r in reports):
+        raise Exit(1)
+
+
+@app.command()
+def lookup(sha256: Annotated[str, typer.Option("--sha256", help="SHA-256 (hex or sha256:hex).")],
+           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Which record holds a file with this hash? Exit 1 when none does."""
+    matches = _open(store).lookup(sha256)
+    if as_json:
+        _emit_json([m.to_dict() for m in matches])
+    else:
+        out = _out()
+        for m in matches:
+            out.print(f"{m.record_id}  {m.artifact:<10} {m.captured_at}  {m.url}")
+        if not matches:
+            out.print("no record holds that hash")
+    if not matches:
+        raise Exit(1)
+
+
+@app.command("verify-file")
+def verify_file(path: Path, sha256: Annotated[str | None, typer.Option("--sha256", help="Expected SHA-256.")] = None,
+                store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Hash a loose file and say which records it matches (and whether it matches --sha256)."""
+    from archiver.records import Digest
+
+    actual, matches = _open(store).verify_file(path, sha256)
+    expected_ok = None if sha256 is None else Digest.parse(sha256).hex == actual
+    ok = bool(matches) if expected_ok is None else expected_ok
+    if as_json:
+        _emit_json({"file": str(path), "sha256": actual, "expected_match": expected_ok, "ok": ok,
+                    "records": [m.to_dict() for m in matches]})
+    else:
+        out = _out()
+        out.print(f"{path}  sha256:{actual}")
+        if expected_ok is not None:
+            out.print("  [green]matches the expected hash[/]" if expected_ok
+                      else f"  [bold red]does NOT match the expected hash {sha256}[/]")
+        for m in matches:
+            out.print(f"  matches {m.record_id} artifact {m.artifact} ({m.url}, captured {m.captured_at})")
+        if not matches:
+            out.print("  matches no record in this store")
+    if not ok:
+        raise Exit(1)
+
+
+@app.command()
+def get(record_id: str, name: Annotated[str, typer.Argument(help="Artifact: warc, content, text, manifest, …")],
+        output: Annotated[Path, typer.Option("-o", "--output", help="Where to write it.")],
+        store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Write an artifact out byte-exact (its hash is checked on the way)."""
+    sha, size = _open(store).get(record_id, name, output)
+    if as_json:
+        _emit_json({"file": str(output), "sha256": sha, "size": size})
+    else:
+        _out().print(f"wrote {output} ({size:,} bytes, sha256:{sha})")
+
+
+# ---- keys -------------------------------------------------------------------------------------
+@keys_app.command("generate")
+def keys_generate(replace: Annotated[bool, typer.Option("--replace", help="Retire the current key.")] = False,
+                  passphrase: Annotated[bool, typer.Option("--passphrase", help="Protect it with a passphrase.")]
+                  = False, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Create a new Ed25519 signing key (0600)."""
+    secret = None
+    if passphrase:
+        secret = os.environ.get("ARCHIVER_KEY_PASSPHRASE") or typer.prompt(
+            "New key passphrase", hide_input=True, confirmation_prompt=True)
+    key_id = _open(store).generate_key(secret, replace=replace)
+    if as_json:
+        _emit_json({"key_id": key_id})
+    else:
+        _out().print(f"New signing key {key_id}")
+
+
+@keys_app.command("list")
+def keys_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """The signing key and every trusted public key."""
+    infos = _open(store).keys.list()
+    if as_json:
+        _emit_json([{"key_id": i.key_id, "trusted": i.trusted, "signing": i.signing, "encrypted": i.encrypted,
+                     "path": i.path} for i in infos])
+        return
+    out = _out()
+    for i in infos:
+        flags = ", ".join(f for f, on in (("signing", i.signing), ("trusted", i.trusted),
+                                          ("passphrase", i.encrypted)) if on)
+        out.print(f"{i.key_id}  [{flags}]")
+
+
+@keys_app.command("export-public")
+def keys_export_public(output: Annotated[Path | None, typer.Option("-o", "--output")] = None,
+                       store: StoreOpt = None) -> None:
+    """Print (or write) the signing key's public half as PEM."""
+    from archiver.provenance.keys import public_pem
+    from store.fsutil import atomic_write_bytes
+
+    pem = public_pem(_open(store).keys.signing_public_key())
+    if output:
+        atomic_write_bytes(output, pem)
+    else:
+        sys.stdout.write(pem.decode("ascii"))
+
+
+@keys_app.command("trust")
+def keys_trust(pem_file: Path, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Add a public key (PEM) to the keyring of trusted signers."""
+    from archiver.errors import UsageError
+
+    try:
+        data = pem_file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {pem_file}: {exc.strerror}") from exc
+    key_id = _open(store).keys.trust(data, source=str(pem_file))
+    if as_json:
+        _emit_json({"key_id": key_id, "trusted": True})
+    else:
+        _out().print(f"trusted {key_id}")
+
+
+@keys_app.command("untrust")
+def keys_untrust(key_id: str, store: StoreOpt = None) -> None:
+    """Remove a public key from the keyring."""
+    if not _open(store).keys.untrust(key_id):
+        from archiver.errors import NotFoundError
+
+        raise NotFoundError(f"{key_id} is not in the keyring", hint="see `archiver keys list`")
+    _out().print(f"no longer trusted: {key_id}")
+
+
+# ---- config -----------------------------------------------------------------------------------
+@config_app.command("get")
+def config_get(key: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    value = _open(store).config.get(key)
+    if as_json:
+        _emit_json({key: value})
+    else:
+        sys.stdout.write((" ".join(value) if isinstance(value, list) else str(value)) + "\n")
+
+
+@config_app.command("set")
+def config_set(key: str, value: str, store: StoreOpt = None) -> None:
+    stored = _open(store).config.set(key, value)
+    _out().print(f"{key} = {stored!r}")
+
+
+@config_app.command("unset")
+def config_unset(key: str, store: StoreOpt = None) -> None:
+    _open(store).config.unset(key)
+    _out().print(f"{key} reset to its default")
+
+
+@config_app.command("list")
+def config_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    from archiver.config import SETTINGS
+
+    items = _open(store).config.items()
+    if as_json:
+        _emit_json({k: v for k, v, _ in items})
+        return
+    out = _out()
+    for k, v, is_default in items:
+        out.print(f"{k:<28} {v!r:<30} {'(default) ' if is_default else ''}[dim]{SETTINGS[k].help}[/]")
+
+
+# ---- store ------------------------------------------------------------------------------------
+@store_app.command("rebuild-index")
+def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the catalog from the manifests in the blob store."""
+    n = _open(store).rebuild_index()
+    if as_json:
+        _emit_json({"records": n})
+    else:
+        _out().print(f"catalog rebuilt: {n} record(s)")
+
+
+@store_app.command("clean")
+def store_clean(store: StoreOpt = None) -> None:
+    """Remove temp files (older than an hour) left behind by killed captures."""
+    n = _open(store).blobs.clean_temps()
+    _out().print(f"removed {n} stale temp file(s)")
+
+
+@app.command()
+def demo(store: StoreOpt = None) -> None:
+    """Offline walk-through against the bundled sample site."""
+    from archiver.demo import run_demo
+
+    code = run_demo(_out(), store)
+    if code:
+        raise Exit(code)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    from archiver import __version__
+
+    sys.stdout.write(f"archiver {__version__}\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from archiver.errors import ArchiverError
+
+    try:
+        app(args=argv, standalone_mode=False)
+    except Exit as e:
+        return e.code
+    except ArchiverError as exc:
+        from rich.markup import escape
+
+        _err().print(f"[bold red]error:[/] {escape(exc.diagnostics())}")
+        return exc.exit_code
+    except typer.Abort:
+        _err().print("aborted")
+        return 2
+    except (typer.BadParameter, typer.Exit) as exc:
+        if isinstance(exc, typer.Exit):
+            return int(exc.exit_code)
+        raise
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return 2
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

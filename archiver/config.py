@@ -1,0 +1,127 @@
+"""Settings kept in the store (``config.json``), typed and validated on every ``set``.
+
+Unknown keys are refused so a typo never silently does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archiver.errors import ConfigError, StoreCorruptError
+from store.fsutil import atomic_write_bytes
+
+Value = str | int | float | bool | list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    key: str
+    type: type
+    default: Value
+    help: str
+
+
+SETTINGS: dict[str, Setting] = {s.key: s for s in (
+    Setting("operator.name", str, "", "who operates the captures (in every manifest and custody entry)"),
+    Setting("operator.organization", str, "", "the operator's organisation"),
+    Setting("capture.timeout", float, 30.0, "seconds to connect and between received bytes"),
+    Setting("capture.deadline", float, 300.0, "seconds for a whole capture, redirects and body included"),
+    Setting("capture.max_bytes", int, 200_000_000, "largest response body accepted on the wire, in bytes"),
+    Setting("capture.max_decoded_bytes", int, 1_000_000_000,
+            "largest decoded (decompressed) body, in bytes: the decompression-bomb cap"),
+    Setting("capture.max_redirects", int, 10, "redirect hops followed before giving up"),
+    Setting("capture.max_text_bytes", int, 50_000_000, "largest decoded body we extract text from"),
+    Setting("capture.allow_private", bool, False, "allow private, loopback and link-local targets (SSRF guard)"),
+    Setting("capture.user_agent", str, "", "User-Agent header; empty means archiver/<version> (+url)"),
+    Setting("capture.ca_bundle", str, "", "PEM file of CAs to trust instead of the system store"),
+    Setting("capture.per_host", int, 2, "most concurrent fetches to one host in a batch"),
+    Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
+    Setting("tsa.certs", str, "", "PEM file of TSA trust anchors"),
+    Setting("wayback.base_url", str, "https://web.archive.org", "Wayback Machine endpoint"),
+)}
+
+
+def parse_value(key: str, text: str) -> Value:
+    setting = SETTINGS.get(key)
+    if setting is None:
+        raise ConfigError(f"unknown setting {key!r}")
+    try:
+        if setting.type is bool:
+            low = text.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(f"expected true or false, got {text!r}")
+        if setting.type is int:
+            value_i = int(text.replace("_", ""))
+            if value_i < 0:
+                raise ValueError("must not be negative")
+            return value_i
+        if setting.type is float:
+            value_f = float(text)
+            if value_f <= 0:
+                raise ValueError("must be positive")
+            return value_f
+        if setting.type is list:
+            return [part for part in text.replace(",", " ").split() if part]
+        return text
+    except ValueError as exc:
+        raise ConfigError(f"bad value for {key}: {exc}") from exc
+
+
+class Config:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {}
+        try:
+            data = json.loads(self.path.read_text("utf-8"))
+        except ValueError as exc:
+            raise StoreCorruptError(f"config file {self.path} is not valid JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise StoreCorruptError(f"config file {self.path} is not a JSON object")
+        return data
+
+    def get(self, key: str) -> Value:
+        setting = SETTINGS.get(key)
+        if setting is None:
+            raise ConfigError(f"unknown setting {key!r}")
+        value: Value = self._load().get(key, setting.default)
+        return value
+
+    def set(self, key: str, text: str) -> Value:
+        value = parse_value(key, text)
+        data = self._load()
+        data[key] = value
+        atomic_write_bytes(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        return value
+
+    def unset(self, key: str) -> None:
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown setting {key!r}")
+        data = self._load()
+        if data.pop(key, None) is not None:
+            atomic_write_bytes(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+
+    def items(self) -> list[tuple[str, Value, bool]]:
+        """(key, value, is_default) for every known setting."""
+        data = self._load()
+        return [(k, data.get(k, s.default), k not in data) for k, s in SETTINGS.items()]
+
+    def str_(self, key: str) -> str:
+        return str(self.get(key))
+
+    def int_(self, key: str) -> int:
+        return int(self.get(key))  # type: ignore[arg-type]
+
+    def float_(self, key: str) -> float:
+        return float(self.get(key))  # type: ignore[arg-type]
+
+    def bool_(self, key: str) -> bool:
+        return bool(self.get(key))

@@ -1,0 +1,163 @@
+"""Every error the library raises, rooted in one class so the CLI catches exactly one thing.
+
+::
+
+    ArchiverError                      exit 2 unless a subclass says otherwise
+    ├── UsageError                     2  bad input from the user
+    │   ├── InvalidURLError
+    │   ├── UnsupportedSchemeError
+    │   ├── ConfigError
+    │   └── NotFoundError              (record, artifact or key that does not exist)
+    ├── PolicyError                    2  refused on purpose (SSRF guard)
+    │   └── BlockedAddressError
+    ├── CaptureError                   3  the remote side or the transfer failed
+    │   ├── NetworkError
+    │   │   ├── DNSError
+    │   │   ├── ConnectError
+    │   │   ├── CaptureTimeoutError
+    │   │   └── TLSError
+    │   ├── RedirectError
+    │   │   ├── TooManyRedirectsError
+    │   │   └── RedirectLoopError
+    │   ├── BodyTooLargeError
+    │   ├── DecompressionBombError
+    │   └── HTTPStatusError
+    ├── KeyError_                      2  signing keys
+    │   └── PassphraseError
+    ├── IntegrityError                 1  something does not match its recorded hash
+    │   └── SignatureError
+    └── StoreError                     4  the store is missing, locked or damaged
+        ├── StoreNotFoundError
+        └── StoreCorruptError
+
+Each error carries a ``hint`` so ``diagnostics()`` can tell the user what to do next.
+"""
+
+from __future__ import annotations
+
+
+class ArchiverError(Exception):
+    """Root of the tree; ``exit_code`` is what the CLI returns for it."""
+
+    exit_code: int = 2
+    default_hint: str = ""
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def diagnostics(self) -> str:
+        """One line saying what happened, and a second saying what to do, when we know."""
+        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+
+
+class UsageError(ArchiverError):
+    exit_code = 2
+
+
+class InvalidURLError(UsageError):
+    default_hint = "give an absolute http:// or https:// URL with a host name"
+
+
+class UnsupportedSchemeError(UsageError):
+    default_hint = "only http:// and https:// documents can be captured"
+
+
+class ConfigError(UsageError):
+    default_hint = "see `archiver config list` for the known keys and their types"
+
+
+class NotFoundError(UsageError):
+    default_hint = "see `archiver list` for the records in this store"
+
+
+class PolicyError(ArchiverError):
+    exit_code = 2
+
+
+class BlockedAddressError(PolicyError):
+    default_hint = (
+        "private, loopback and link-local targets are refused to prevent SSRF; allow them with "
+        "--allow-private, ARCHIVER_ALLOW_PRIVATE=1 or `archiver config set capture.allow_private true`"
+    )
+
+
+class CaptureError(ArchiverError):
+    exit_code = 3
+
+
+class NetworkError(CaptureError):
+    pass
+
+
+class DNSError(NetworkError):
+    default_hint = "check the host name and your DNS resolver"
+
+
+class ConnectError(NetworkError):
+    default_hint = "the server did not accept the connection; check the host and port"
+
+
+class CaptureTimeoutError(NetworkError):
+    default_hint = "raise capture.timeout or capture.deadline with `archiver config set` if the server is slow"
+
+
+class TLSError(NetworkError):
+    default_hint = (
+        "the server's certificate could not be verified; set capture.ca_bundle to a trusted CA file, "
+        "or pass --insecure (recorded in the manifest)"
+    )
+
+
+class RedirectError(CaptureError):
+    pass
+
+
+class TooManyRedirectsError(RedirectError):
+    default_hint = "raise capture.max_redirects if the chain is legitimate"
+
+
+class RedirectLoopError(RedirectError):
+    default_hint = "the server redirects in a circle; capture the final URL directly if there is one"
+
+
+class BodyTooLargeError(CaptureError):
+    default_hint = "raise capture.max_bytes (bytes on the wire) if the document is legitimately this large"
+
+
+class DecompressionBombError(CaptureError):
+    default_hint = "raise capture.max_decoded_bytes if the document legitimately decodes to this size"
+
+
+class HTTPStatusError(CaptureError):
+    default_hint = "pass --allow-status to keep a non-2xx response as evidence"
+
+
+class KeyError_(ArchiverError):  # noqa: N801 - KeyError would shadow the builtin
+    exit_code = 2
+    default_hint = "create a signing key with `archiver keys generate`"
+
+
+class PassphraseError(KeyError_):
+    default_hint = "set ARCHIVER_KEY_PASSPHRASE or type the passphrase the key was created with"
+
+
+class IntegrityError(ArchiverError):
+    exit_code = 1
+
+
+class SignatureError(IntegrityError):
+    pass
+
+
+class StoreError(ArchiverError):
+    exit_code = 4
+
+
+class StoreNotFoundError(StoreError):
+    default_hint = "create one with `archiver init`, or point --store / ARCHIVER_HOME at an existing store"
+
+
+class StoreCorruptError(StoreError):
+    default_hint = "run `archiver verify --all`; `archiver store rebuild-index` rebuilds the catalog from blobs"

@@ -1,0 +1,1 @@
+"""Protocol code for provenance: canonical JSON, keys, signatures and record IDs. No transport."""

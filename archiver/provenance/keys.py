@@ -1,0 +1,150 @@
+"""Ed25519 signing keys and the keyring of public keys a verifier trusts.
+
+The private key file is created 0600 and may be passphrase-encrypted; nothing here ever returns
+its bytes to a caller that could print them. ``key_id`` is ``sha256:`` of the raw 32-byte public
+key, so anyone can recompute it from the PEM with standard tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from archiver.errors import KeyError_, PassphraseError, UsageError
+from store.fsutil import atomic_write_bytes
+
+PassphraseSource = Callable[[], str | None]
+
+
+def key_id_of(public_key: Ed25519PublicKey) -> str:
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return "sha256:" + hashlib.sha256(raw).hexdigest()
+
+
+def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def load_public_pem(data: bytes, *, source: str = "public key") -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(data)
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise UsageError(f"{source} is not a PEM public key: {exc}") from exc
+    if not isinstance(key, Ed25519PublicKey):
+        raise UsageError(f"{source} is not an Ed25519 public key")
+    return key
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    key_id: str
+    path: str
+    trusted: bool
+    signing: bool
+    encrypted: bool = False
+
+
+class KeyStore:
+    """The operator's signing key (``keys/``) and the trusted keyring (``keyring/``) of one store."""
+
+    def __init__(self, root: Path) -> None:
+        self.key_dir = root / "keys"
+        self.keyring_dir = root / "keyring"
+        self.private_path = self.key_dir / "signing.key"
+        self.public_path = self.key_dir / "signing.pub"
+
+    def has_signing_key(self) -> bool:
+        return self.private_path.is_file()
+
+    def generate(self, passphrase: str | None = None, *, replace: bool = False) -> str:
+        """Create a new signing key; an old one is retired (kept, still trusted), never deleted."""
+        self.key_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.key_dir, 0o700)
+        if self.has_signing_key():
+            if not replace:
+                raise UsageError(f"a signing key already exists at {self.private_path}",
+                                 hint="pass --replace to retire it and create a new one")
+            old_id = key_id_of(self.signing_public_key()).split(":", 1)[1]
+            retired = self.key_dir / "retired"
+            retired.mkdir(mode=0o700, exist_ok=True)
+            os.replace(self.private_path, retired / f"{old_id}.key")
+            os.replace(self.public_path, retired / f"{old_id}.pub")
+        private = Ed25519PrivateKey.generate()
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase.encode("utf-8")) if passphrase
+            else serialization.NoEncryption())
+        pem = private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+        atomic_write_bytes(self.private_path, pem, mode=0o600)
+        pub = private.public_key()
+        atomic_write_bytes(self.public_path, public_pem(pub), mode=0o644)
+        self.trust(public_pem(pub))
+        return key_id_of(pub)
+
+    def signing_public_key(self) -> Ed25519PublicKey:
+        if not self.public_path.is_file():
+            raise KeyError_(f"no signing key in {self.key_dir}")
+        return load_public_pem(self.public_path.read_bytes(), source=str(self.public_path))
+
+    def is_encrypted(self) -> bool:
+        return self.has_signing_key() and b"ENCRYPTED" in self.private_path.read_bytes()[:64]
+
+    def load_private(self, passphrase: PassphraseSource) -> Ed25519PrivateKey:
+        if not self.has_signing_key():
+            raise KeyError_(f"no signing key in {self.key_dir}")
+        data = self.private_path.read_bytes()
+        secret: bytes | None = None
+        if self.is_encrypted():
+            text = passphrase()
+            if not text:
+                raise PassphraseError(f"the signing key {self.private_path} is passphrase-protected "
+                                      "and no passphrase was given")
+            secret = text.encode("utf-8")
+        try:
+            key = serialization.load_pem_private_key(data, password=secret)
+        except (ValueError, TypeError) as exc:
+            if secret is not None:
+                raise PassphraseError(f"wrong passphrase for signing key {self.private_path}") from exc
+            raise KeyError_(f"signing key {self.private_path} is unreadable: {exc}") from exc
+        if not isinstance(key, Ed25519PrivateKey):
+            raise KeyError_(f"signing key {self.private_path} is not Ed25519")
+        return key
+
+    def trust(self, pem: bytes, *, source: str = "public key") -> str:
+        key = load_public_pem(pem, source=source)
+        kid = key_id_of(key)
+        self.keyring_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.keyring_dir / f"{kid.split(':', 1)[1]}.pem", public_pem(key))
+        return kid
+
+    def untrust(self, key_id: str) -> bool:
+        path = self.keyring_dir / f"{key_id.removeprefix('sha256:')}.pem"
+        if path.is_file():
+            path.unlink()
+            return True
+        return False
+
+    def trusted(self) -> dict[str, Ed25519PublicKey]:
+        out: dict[str, Ed25519PublicKey] = {}
+        if self.keyring_dir.is_dir():
+            for p in sorted(self.keyring_dir.glob("*.pem")):
+                key = load_public_pem(p.read_bytes(), source=str(p))
+                out[key_id_of(key)] = key
+        return out
+
+    def list(self) -> list[KeyInfo]:
+        signing_id = key_id_of(self.signing_public_key()) if self.public_path.is_file() else None
+        infos = [KeyInfo(key_id=kid, path=str(self.keyring_dir / f"{kid.split(':', 1)[1]}.pem"),
+                         trusted=True, signing=kid == signing_id,
+                         encrypted=kid == signing_id and self.is_encrypted())
+                 for kid in self.trusted()]
+        if signing_id and all(i.key_id != signing_id for i in infos):
+            infos.append(KeyInfo(key_id=signing_id, path=str(self.public_path), trusted=False, signing=True,
+                                 encrypted=self.is_encrypted()))
+        return infos

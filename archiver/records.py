@@ -1,0 +1,339 @@
+"""Frozen, typed records: what a capture produced and what a verification found.
+
+Records validate themselves on construction so a malformed manifest is caught where it is read,
+not three calls later. ``to_dict``/``from_dict`` are the only JSON edges.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+from archiver.errors import IntegrityError, UsageError
+
+MANIFEST_SCHEMA = "archiver.manifest/v1"
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Digest:
+    """A SHA-256 value; its text form is ``sha256:<hex>`` everywhere we print or store one."""
+
+    hex: str
+
+    def __post_init__(self) -> None:
+        if not _HEX64.match(self.hex):
+            raise UsageError(f"not a SHA-256 hex digest: {self.hex!r}", hint="expected 64 hex characters")
+
+    @classmethod
+    def parse(cls, text: str) -> Digest:
+        value = text.strip().lower()
+        if value.startswith("sha256:"):
+            value = value[len("sha256:") :]
+        return cls(value)
+
+    @classmethod
+    def of_bytes(cls, data: bytes) -> Digest:
+        return cls(hashlib.sha256(data).hexdigest())
+
+    def __str__(self) -> str:
+        return f"sha256:{self.hex}"
+
+
+def sha1_b32(raw_sha1: bytes) -> str:
+    """The form the Wayback Machine's CDX ``digest`` column uses, so our payload compares with theirs."""
+    return base64.b32encode(raw_sha1).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class Artifact:
+    name: str
+    sha256: str
+    size: int
+    media_type: str
+    file: str | None = None
+
+    def __post_init__(self) -> None:
+        if not _HEX64.match(self.sha256):
+            raise IntegrityError(f"artifact {self.name!r} has a malformed sha256 {self.sha256!r}")
+        if self.size < 0:
+            raise IntegrityError(f"artifact {self.name!r} has a negative size")
+
+    def to_dict(self) -> dict[str, Any]:
+        d: dict[str, Any] = {"name": self.name, "sha256": self.sha256, "size": self.size,
+                             "media_type": self.media_type}
+        if self.file:
+            d["file"] = self.file
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Artifact:
+        return cls(name=str(d["name"]), sha256=str(d["sha256"]), size=int(d["size"]),
+                   media_type=str(d.get("media_type", "application/octet-stream")), file=d.get("file"))
+
+
+@dataclass(frozen=True, slots=True)
+class TLSInfo:
+    version: str | None = None
+    cipher: str | None = None
+    peer_cert_sha256: str | None = None
+    peer_chain_sha256: str | None = None
+    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class HTTPInfo:
+    status: int
+    reason: str = ""
+    date: str | None = None
+    last_modified: str | None = None
+    etag: str | None = None
+    content_type: str | None = None
+    content_encoding: str | None = None
+    transfer_encoding: str | None = None
+    content_length: int | None = None
+    server_ip: str | None = None
+    tls: TLSInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    url: str
+    final_url: str
+    redirects: tuple[str, ...] = ()
+    entity: str | None = None
+    document: str | None = None
+    title: str | None = None
+    document_date: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Digests:
+    content_sha256: str
+    payload_sha256: str
+    payload_sha1_b32: str
+    text_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PreviousRef:
+    record_id: str
+    manifest_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    name: str | None = None
+    organization: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tool:
+    name: str
+    version: str
+    python: str
+    platform: str
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    """One capture step and how it went; kept on the record instead of only in a log."""
+
+    step: str
+    status: str  # "ok" | "skipped" | "failed"
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureInfo:
+    user_agent: str
+    insecure: bool = False
+    allow_status: bool = False
+    allow_private: bool = False
+    steps: tuple[StepOutcome, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    alg: str
+    key_id: str
+    value: str
+
+
+def _strip_none(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {k: _strip_none(v) for k, v in obj.items() if v is not None}
+    if isinstance(obj, list | tuple):
+        return [_strip_none(v) for v in obj]
+    return obj
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The signed statement of one capture (schema ``archiver.manifest/v1``, see DESIGN.md)."""
+
+    record_id: str
+    subject: Subject
+    captured_at: str
+    http: HTTPInfo
+    artifacts: tuple[Artifact, ...]
+    digests: Digests
+    tool: Tool
+    capture: CaptureInfo
+    operator: Operator = field(default_factory=Operator)
+    previous: PreviousRef | None = None
+    signature: Signature | None = None
+    schema: str = MANIFEST_SCHEMA
+
+    def __post_init__(self) -> None:
+        if self.schema != MANIFEST_SCHEMA:
+            raise IntegrityError(f"unknown manifest schema {self.schema!r}")
+        names = [a.name for a in self.artifacts]
+        if len(set(names)) != len(names):
+            raise IntegrityError(f"manifest {self.record_id} names an artifact twice")
+
+    def artifact(self, name: str) -> Artifact | None:
+        return next((a for a in self.artifacts if a.name == name), None)
+
+    def to_dict(self, *, with_signature: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {
+            "schema": self.schema,
+            "record_id": self.record_id,
+            "subject": asdict(self.subject),
+            "captured_at": self.captured_at,
+            "http": asdict(self.http),
+            "artifacts": [a.to_dict() for a in self.artifacts],
+            "digests": asdict(self.digests),
+            "operator": asdict(self.operator),
+            "tool": asdict(self.tool),
+            "capture": asdict(self.capture),
+        }
+        if self.previous is not None:
+            d["previous"] = asdict(self.previous)
+        if with_signature and self.signature is not None:
+            d["signature"] = asdict(self.signature)
+        result: dict[str, Any] = _strip_none(d)
+        return result
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Manifest:
+        try:
+            subj = dict(d["subject"])
+            subj["redirects"] = tuple(subj.get("redirects", ()))
+            http = dict(d["http"])
+            tls = http.pop("tls", None)
+            cap = dict(d["capture"])
+            cap["steps"] = tuple(StepOutcome(**s) for s in cap.get("steps", ()))
+            return cls(
+                schema=str(d.get("schema")),
+                record_id=str(d["record_id"]),
+                subject=Subject(**subj),
+                captured_at=str(d["captured_at"]),
+                http=HTTPInfo(**http, tls=TLSInfo(**tls) if tls is not None else None),
+                artifacts=tuple(Artifact.from_dict(a) for a in d["artifacts"]),
+                digests=Digests(**d["digests"]),
+                tool=Tool(**d["tool"]),
+                capture=CaptureInfo(**cap),
+                operator=Operator(**d.get("operator", {})),
+                previous=PreviousRef(**d["previous"]) if d.get("previous") else None,
+                signature=Signature(**d["signature"]) if d.get("signature") else None,
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise IntegrityError(f"malformed manifest: {exc}") from exc
+
+
+class Status(str, Enum):
+    PASS = "PASS"
+    FAIL = "FAIL"
+    SKIPPED = "SKIPPED"
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One question a verification answered."""
+
+    name: str
+    status: Status
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "status": self.status.value, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    """The full report: every check, never cut short by the first failure."""
+
+    subject: str
+    checks: tuple[Check, ...]
+
+    @property
+    def ok(self) -> bool:
+        return not any(c.status is Status.FAIL for c in self.checks)
+
+    @property
+    def failures(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status is Status.FAIL)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"subject": self.subject, "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+
+
+@dataclass(frozen=True, slots=True)
+class RecordSummary:
+    """A catalog row: enough to list, look up and find the manifest."""
+
+    record_id: str
+    url: str
+    final_url: str
+    entity: str | None
+    document: str | None
+    title: str | None
+    captured_at: str
+    status: int
+    manifest_sha256: str
+    content_sha256: str
+    key_id: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactMatch:
+    """Answer to "which record holds a file with this hash?"."""
+
+    record_id: str
+    artifact: str
+    sha256: str
+    url: str
+    captured_at: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One line of a batch and what became of it; a failure never stops the others."""
+
+    url: str
+    entity: str | None = None
+    document: str | None = None
+    record_id: str | None = None
+    error: str | None = None
+    exit_code: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d

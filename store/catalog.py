@@ -1,0 +1,209 @@
+"""SQLite catalog in WAL mode: an index over the blobs, safe for several processes at once.
+
+It holds nothing that cannot be rebuilt from the manifests in the blob store
+(``archiver store rebuild-index``); the manifests stay the source of truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+from archiver.errors import StoreCorruptError, StoreError
+from archiver.records import ArtifactMatch, Manifest, RecordSummary
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL UNIQUE,
+    entity TEXT,
+    document TEXT,
+    first_record TEXT,
+    last_record TEXT
+);
+CREATE TABLE IF NOT EXISTS records (
+    record_id TEXT PRIMARY KEY,
+    doc_id INTEGER NOT NULL REFERENCES documents(doc_id),
+    url TEXT NOT NULL,
+    final_url TEXT NOT NULL,
+    entity TEXT,
+    document TEXT,
+    title TEXT,
+    captured_at TEXT NOT NULL,
+    status INTEGER NOT NULL,
+    manifest_sha256 TEXT NOT NULL UNIQUE,
+    content_sha256 TEXT NOT NULL,
+    text_sha256 TEXT,
+    payload_sha1_b32 TEXT,
+    key_id TEXT NOT NULL,
+    previous_record_id TEXT
+);
+CREATE INDEX IF NOT EXISTS records_url ON records(url, captured_at);
+CREATE INDEX IF NOT EXISTS records_entity ON records(entity, document);
+CREATE TABLE IF NOT EXISTS artifacts (
+    record_id TEXT NOT NULL REFERENCES records(record_id),
+    name TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    media_type TEXT NOT NULL,
+    PRIMARY KEY (record_id, name)
+);
+CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256);
+CREATE TABLE IF NOT EXISTS signer_keys (
+    key_id TEXT PRIMARY KEY,
+    public_pem_sha256 TEXT NOT NULL
+);
+"""
+
+_RECORD_COLS = ("record_id, url, final_url, entity, document, title, captured_at, status, "
+                "manifest_sha256, content_sha256, key_id")
+
+
+def _row_to_summary(row: sqlite3.Row) -> RecordSummary:
+    return RecordSummary(**{k: row[k] for k in row.keys()})  # noqa: SIM118 - sqlite3.Row
+
+
+class Catalog:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """One short-lived connection per operation: safe across threads and processes."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+        conn.row_factory = sqlite3.Row
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+            yield conn
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"catalog {self.path} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def create(self) -> None:
+        with self.connect() as conn:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.executescript(_SCHEMA)
+            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def check(self) -> None:
+        if not self.path.is_file():
+            raise StoreCorruptError(f"catalog {self.path} is missing")
+        with self.connect() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is None or int(row[0]) != SCHEMA_VERSION:
+                raise StoreCorruptError(f"catalog {self.path} has an unknown schema version")
+
+    def add_record(self, manifest: Manifest, manifest_sha256: str) -> None:
+        """All rows of one record in one transaction: a crash leaves all of them or none."""
+        s = manifest.subject
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(
+                    "INSERT INTO documents(url, entity, document, first_record, last_record) "
+                    "VALUES (?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET "
+                    "entity=COALESCE(excluded.entity, entity), document=COALESCE(excluded.document, document), "
+                    "last_record=excluded.last_record",
+                    (s.url, s.entity, s.document, manifest.record_id, manifest.record_id),
+                )
+                doc_id = conn.execute("SELECT doc_id FROM documents WHERE url=?", (s.url,)).fetchone()[0]
+                conn.execute(
+                    "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (manifest.record_id, doc_id, s.url, s.final_url, s.entity, s.document, s.title,
+                     manifest.captured_at, manifest.http.status, manifest_sha256,
+                     manifest.digests.content_sha256, manifest.digests.text_sha256,
+                     manifest.digests.payload_sha1_b32,
+                     manifest.signature.key_id if manifest.signature else "",
+                     manifest.previous.record_id if manifest.previous else None),
+                )
+                conn.executemany(
+                    "INSERT INTO artifacts VALUES (?,?,?,?,?)",
+                    [(manifest.record_id, a.name, a.sha256, a.size, a.media_type) for a in manifest.artifacts]
+                    + [(manifest.record_id, "manifest", manifest_sha256, -1, "application/json")],
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def has_record(self, record_id: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("SELECT 1 FROM records WHERE record_id=?", (record_id,)).fetchone() is not None
+
+    def get(self, record_id: str) -> RecordSummary | None:
+        with self.connect() as conn:
+            row = conn.execute(f"SELECT {_RECORD_COLS} FROM records WHERE record_id=?",  # noqa: S608
+                               (record_id,)).fetchone()
+        return _row_to_summary(row) if row else None
+
+    def list(self, *, url: str | None = None, entity: str | None = None,
+             limit: int | None = None) -> list[RecordSummary]:
+        sql = f"SELECT {_RECORD_COLS} FROM records"  # noqa: S608
+        where, args = [], []
+        if url:
+            where.append("(url=? OR final_url=?)")
+            args += [url, url]
+        if entity:
+            where.append("entity=?")
+            args.append(entity)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY captured_at, record_id"
+        if limit:
+            sql += f" LIMIT {int(limit)}"
+        with self.connect() as conn:
+            return [_row_to_summary(r) for r in conn.execute(sql, args).fetchall()]
+
+    def latest_for_url(self, url: str) -> RecordSummary | None:
+        with self.connect() as conn:
+            row = conn.execute(
+                f"SELECT {_RECORD_COLS} FROM records WHERE url=? "  # noqa: S608
+                "ORDER BY captured_at DESC, record_id DESC LIMIT 1", (url,)).fetchone()
+        return _row_to_summary(row) if row else None
+
+    def find_sha256(self, hexdigest: str) -> list[ArtifactMatch]:
+        with self.connect() as conn:
+            rows = conn.execute(
+                "SELECT a.record_id, a.name, a.sha256, r.url, r.captured_at FROM artifacts a "
+                "JOIN records r USING(record_id) WHERE a.sha256=? ORDER BY r.captured_at, a.record_id, a.name",
+                (hexdigest,)).fetchall()
+        return [ArtifactMatch(record_id=r[0], artifact=r[1], sha256=r[2], url=r[3], captured_at=r[4])
+                for r in rows]
+
+    def record_blobs(self, record_id: str) -> dict[str, str]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT name, sha256 FROM artifacts WHERE record_id=?", (record_id,)).fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def add_signer_key(self, key_id: str, public_pem_sha256: str) -> None:
+        with self.connect() as conn:
+            conn.execute("INSERT OR IGNORE INTO signer_keys VALUES (?,?)", (key_id, public_pem_sha256))
+
+    def signer_key_blob(self, key_id: str) -> str | None:
+        with self.connect() as conn:
+            row = conn.execute("SELECT public_pem_sha256 FROM signer_keys WHERE key_id=?", (key_id,)).fetchone()
+        return str(row[0]) if row else None
+
+    def count(self) -> int:
+        with self.connect() as conn:
+            return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+
+    def clear_index(self) -> None:
+        """Drop the rows rebuild-index will recreate (signer keys stay: they point at blobs)."""
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM artifacts")
+            conn.execute("DELETE FROM records")
+            conn.execute("DELETE FROM documents")
+            conn.execute("COMMIT")
