@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
 
-import brotli
+import brotlicffi
 
 from archiver.errors import CaptureError, DecompressionBombError
 
@@ -70,15 +70,18 @@ class _Zlib:
 
 
 class _Brotli:
+    """brotlicffi, not Google's ``brotli`` module: warcio's own reader breaks on the latter's
+    Decompressor (it sets an attribute on it), which would make ``warcio check`` crash."""
+
     def __init__(self) -> None:
-        self._d = brotli.Decompressor()
+        self._d = brotlicffi.Decompressor()
 
     def feed(self, data: bytes) -> Iterator[bytes]:
-        out = self._d.process(data, output_buffer_limit=OUT_LIMIT)
+        out = self._d.decompress(data, output_buffer_limit=OUT_LIMIT)
         if out:
             yield out
         while not self._d.is_finished() and not self._d.can_accept_more_data():
-            out = self._d.process(b"", output_buffer_limit=OUT_LIMIT)
+            out = self._d.decompress(b"", output_buffer_limit=OUT_LIMIT)
             if not out:
                 break
             yield out
@@ -143,7 +146,7 @@ def decode_stream(src: BinaryIO, dst: BinaryIO, content_encoding: str | None, ma
                     f"decoded body exceeds the cap of {max_decoded:,} bytes (Content-Encoding: {content_encoding})")
             h.update(out)
             dst.write(out)
-    except (zlib.error, brotli.error) as exc:
+    except (zlib.error, brotlicffi.error) as exc:
         raise CaptureError(f"the body is not valid {content_encoding}: {exc}",
                            hint="the server sent a corrupt compressed body; try again later") from exc
     dst.flush()

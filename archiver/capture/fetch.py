@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from collections.abc import Callable
@@ -199,8 +200,12 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
         with wire_fh, body_fh:
             try:
                 timeout = (min(opts.timeout, max(0.05, state.remaining())), opts.timeout)
-                resp = session.get(url, headers=_request_headers(opts.user_agent), stream=True,
-                                   allow_redirects=False, timeout=timeout, verify=verify)
+                with warnings.catch_warnings():
+                    # --insecure is recorded in the manifest; urllib3's warning would only repeat it
+                    if opts.insecure:
+                        warnings.simplefilter("ignore", urllib3.exceptions.InsecureRequestWarning)
+                    resp = session.get(url, headers=_request_headers(opts.user_agent), stream=True,
+                                       allow_redirects=False, timeout=timeout, verify=verify)
                 with contextlib.closing(resp):
                     payload = _read_body(resp, body_fh, opts, state, url)
                     raw = resp.raw

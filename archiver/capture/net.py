@@ -15,20 +15,15 @@ import ipaddress
 import socket
 import ssl
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
 import requests
-import urllib3
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from archiver.errors import BlockedAddressError, BodyTooLargeError, CaptureTimeoutError, DNSError
-
-# --insecure is recorded in the manifest; the warning would only repeat that on stderr.
-warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
 
 MAX_REQUEST_RECORD = 1 << 20
 

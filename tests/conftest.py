@@ -1,0 +1,183 @@
+"""Local servers only: HTTP and HTTPS on 127.0.0.1 (port 0), a self-signed CA made per session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import ipaddress
+import ssl
+import sys
+import time
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
+from pathlib import Path
+
+import brotlicffi as brotli
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from archiver.api import Archive
+from archiver.cli import main
+from archiver.demo.server import SampleSite, send, site_file
+
+HTML = site_file("privacy.html")
+PDF = site_file("terms.pdf")
+BIG_TEXT = (b"<html><body>" + b"<p>The quick brown fox jumps over the lazy dog.</p>\n" * 4000 + b"</body></html>")
+
+
+def _slow(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "text/plain")
+    h.send_header("Content-Length", "100000")
+    h.end_headers()
+    try:
+        for _ in range(200):  # bounded: at most ~20 s, the test's deadline is far shorter
+            h.wfile.write(b"x")
+            h.wfile.flush()
+            time.sleep(0.1)
+    except OSError:
+        return
+
+
+def _oversize(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "application/octet-stream")
+    h.send_header("Transfer-Encoding", "chunked")
+    h.end_headers()
+    block = b"a" * 65536
+    try:
+        for _ in range(64):  # 4 MiB, bounded
+            h.wfile.write(b"%x\r\n" % len(block) + block + b"\r\n")
+        h.wfile.write(b"0\r\n\r\n")
+    except OSError:
+        return
+
+
+ROUTES = {
+    "/chunked": lambda h: send(h, 200, HTML, "text/html; charset=utf-8", chunked=True, chunk_size=97),
+    "/gzip": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8", {"Content-Encoding": "gzip"}),
+    "/gzip-chunked": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8",
+                                    {"Content-Encoding": "gzip"}, chunked=True, chunk_size=101),
+    "/br": lambda h: send(h, 200, brotli.compress(HTML), "text/html; charset=utf-8", {"Content-Encoding": "br"}),
+    "/deflate": lambda h: send(h, 200, zlib.compress(HTML), "text/html; charset=utf-8",
+                               {"Content-Encoding": "deflate"}),
+    "/plain": lambda h: send(h, 200, HTML, "text/html; charset=utf-8"),
+    "/big": lambda h: send(h, 200, BIG_TEXT, "text/html"),
+    "/terms.pdf": lambda h: send(h, 200, PDF, "application/pdf"),
+    "/redirect": lambda h: send(h, 302, b"moved", "text/plain", {"Location": "/chunked"}),
+    "/redirect2": lambda h: send(h, 301, b"", "text/plain", {"Location": "/redirect"}),
+    "/loop-a": lambda h: send(h, 302, b"", "text/plain", {"Location": "/loop-b"}),
+    "/loop-b": lambda h: send(h, 302, b"", "text/plain", {"Location": "/loop-a"}),
+    **{f"/chain{i}": (lambda i: lambda h: send(h, 302, b"", "text/plain", {"Location": f"/chain{i + 1}"}))(i)
+       for i in range(30)},
+    "/to-ftp": lambda h: send(h, 302, b"", "text/plain", {"Location": "ftp://127.0.0.1/x"}),
+    "/missing": lambda h: send(h, 404, b"<html><body>gone</body></html>", "text/html"),
+    "/bomb": lambda h: send(h, 200, gzip.compress(b"\0" * 50_000_000), "text/html", {"Content-Encoding": "gzip"}),
+    "/badgzip": lambda h: send(h, 200, b"\x1f\x8b\x08\x00garbage-not-gzip", "text/html", {"Content-Encoding": "gzip"}),
+    "/declared-big": lambda h: send(h, 200, b"x" * 10, "text/plain", {"Content-Length": "999999999999"}),
+    "/oversize": _oversize,
+    "/slow": _slow,
+}
+
+
+@pytest.fixture(scope="session")
+def site() -> Iterator[SampleSite]:
+    with SampleSite(ROUTES) as s:
+        yield s
+
+
+@dataclass
+class TLSMaterial:
+    ca_pem: Path
+    cert_pem: Path
+    key_pem: Path
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TLSMaterial:
+    d = tmp_path_factory.mktemp("tls")
+    now = dt.datetime.now(dt.UTC)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "archiver test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
+          .not_valid_after(now + dt.timedelta(days=30))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
+                                       content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                       key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+          .add_extension(x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False)
+          .sign(ca_key, hashes.SHA256()))
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=30))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    m = TLSMaterial(d / "ca.pem", d / "cert.pem", d / "key.pem")
+    m.ca_pem.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    m.cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM) + ca.public_bytes(serialization.Encoding.PEM))
+    m.key_pem.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                            serialization.NoEncryption()))
+    return m
+
+
+@pytest.fixture(scope="session")
+def https_site(tls_material: TLSMaterial) -> Iterator[SampleSite]:
+    s = SampleSite(ROUTES)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(tls_material.cert_pem, tls_material.key_pem)
+    s.httpd.socket = ctx.wrap_socket(s.httpd.socket, server_side=True)
+    with s:
+        yield s
+
+
+def https_url(s: SampleSite, path: str) -> str:
+    return s.base_url.replace("http://", "https://") + path
+
+
+@pytest.fixture()
+def archive(tmp_path: Path) -> Archive:
+    a, _ = Archive.init(tmp_path / "store", operator="Test Operator")
+    a.config.set("capture.allow_private", "true")
+    return a
+
+
+@dataclass
+class Run:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture()
+def cli(capsys: pytest.CaptureFixture[str]):  # type: ignore[no-untyped-def]
+    def run(*args: str) -> Run:
+        capsys.readouterr()
+        code = main(list(args))
+        captured = capsys.readouterr()
+        return Run(code, captured.out, captured.err)
+
+    return run
+
+
+def store_snapshot(root: Path) -> set[str]:
+    """Every visible file under the store (temp files included, so leftovers are caught)."""
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()
+            and not p.name.startswith(("catalog.sqlite3", "custody.log"))}
+
+
+def warcio_bin() -> str:
+    return str(Path(sys.executable).parent / "warcio")
+
+

@@ -1,0 +1,128 @@
+"""Captures against local HTTP and HTTPS servers: byte-exact content, valid WARCs, recorded facts."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from archiver.api import Archive
+from tests.conftest import HTML, PDF, https_url, warcio_bin
+
+SERVED = hashlib.sha256(HTML).hexdigest()
+
+
+def _content_sha(archive: Archive, record_id: str, tmp_path: Path) -> str:
+    out = tmp_path / f"{record_id}.content"
+    archive.get(record_id, "content", out)
+    return hashlib.sha256(out.read_bytes()).hexdigest()
+
+
+def _warcio_check(archive: Archive, record_id: str, tmp_path: Path) -> str:
+    warc = tmp_path / f"{record_id}.warc.gz"
+    archive.get(record_id, "warc", warc)
+    proc = subprocess.run([warcio_bin(), "check", "-v", str(warc)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "failed" not in proc.stdout
+    return proc.stdout
+
+
+@pytest.mark.parametrize("path", ["/chunked", "/gzip", "/gzip-chunked", "/br", "/deflate", "/plain"])
+def test_http_capture_content_is_what_the_server_meant(archive: Archive, site, path: str, tmp_path: Path) -> None:
+    m = archive.capture(site.base_url + path, entity="Example Inc.", document="Privacy Policy")
+    assert _content_sha(archive, m.record_id, tmp_path) == SERVED
+    assert m.digests.content_sha256 == SERVED
+    _warcio_check(archive, m.record_id, tmp_path)
+    assert archive.verify(m.record_id).ok
+
+
+@pytest.mark.parametrize("path", ["/chunked", "/gzip-chunked", "/br"])
+def test_https_capture_with_trusted_ca(archive: Archive, https_site, tls_material, path: str,
+                                       tmp_path: Path) -> None:
+    archive.config.set("capture.ca_bundle", str(tls_material.ca_pem))
+    m = archive.capture(https_url(https_site, path))
+    assert _content_sha(archive, m.record_id, tmp_path) == SERVED
+    _warcio_check(archive, m.record_id, tmp_path)
+    tls = m.http.tls
+    assert tls is not None and tls.verified and tls.version and tls.version.startswith("TLS")
+    assert tls.peer_cert_sha256 and m.artifact("tls-chain") is not None
+    assert m.capture.insecure is False
+    # the PEM chain in the store starts with the server's leaf certificate
+    pem = tmp_path / "chain.pem"
+    archive.get(m.record_id, "tls-chain", pem)
+    assert pem.read_text().startswith("-----BEGIN CERTIFICATE-----")
+    assert archive.verify(m.record_id).ok
+
+
+def test_payload_digest_is_over_the_dechunked_entity_body(archive: Archive, site, tmp_path: Path) -> None:
+    m = archive.capture(site.base_url + "/gzip-chunked")
+    body = None
+    warc = tmp_path / "c.warc.gz"
+    archive.get(m.record_id, "warc", warc)
+    with open(warc, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type == "response":
+                digest = rec.rec_headers.get_header("WARC-Payload-Digest")
+                assert rec.http_headers.get_header("Transfer-Encoding") is None
+                assert rec.http_headers.get_header("X-Archiver-Transfer-Encoding") == "chunked"
+                body = rec.raw_stream.read()
+            if rec.rec_type == "metadata":
+                meta = json.loads(rec.content_stream().read())
+                assert meta["transfer"]["chunked_on_wire"] is True
+                assert meta["transfer"]["wire_bytes"] > meta["transfer"]["payload_bytes"]
+    assert body is not None and gzip.decompress(body) == HTML
+    assert digest == "sha256:" + hashlib.sha256(body).hexdigest() == "sha256:" + m.digests.payload_sha256
+
+
+def test_redirects_are_each_a_request_response_pair(archive: Archive, site, tmp_path: Path) -> None:
+    m = archive.capture(site.base_url + "/redirect2")
+    assert m.subject.final_url == site.base_url + "/chunked"
+    assert m.subject.redirects == (site.base_url + "/redirect", site.base_url + "/chunked")
+    warc = tmp_path / "r.warc.gz"
+    archive.get(m.record_id, "warc", warc)
+    with open(warc, "rb") as fh:
+        kinds = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI")) for r in ArchiveIterator(fh)]
+    responses = [u for t, u in kinds if t == "response"]
+    requests_ = [u for t, u in kinds if t == "request"]
+    assert responses == requests_ == [site.base_url + p for p in ("/redirect2", "/redirect", "/chunked")]
+    _warcio_check(archive, m.record_id, tmp_path)
+
+
+def test_pdf_text_and_title(archive: Archive, site, tmp_path: Path) -> None:
+    m = archive.capture(site.base_url + "/terms.pdf")
+    assert m.digests.content_sha256 == hashlib.sha256(PDF).hexdigest()
+    text = tmp_path / "t.txt"
+    archive.get(m.record_id, "text", text)
+    body = text.read_text("utf-8")
+    assert "4. Governing law. These terms are governed by the laws of Delaware." in body
+    assert m.subject.title == "Example Inc. Terms of Service"
+    assert m.subject.document_date == "2026-03-01"
+
+
+def test_manifest_records_http_facts(archive: Archive, site) -> None:
+    m = archive.capture(site.base_url + "/gzip")
+    assert m.http.status == 200 and m.http.server_ip == "127.0.0.1"
+    assert m.http.last_modified == "Tue, 05 May 2026 09:00:00 GMT"
+    assert m.http.etag and m.http.date and m.http.content_encoding == "gzip"
+    assert len(m.digests.payload_sha1_b32) == 32
+    assert m.capture.user_agent.startswith("archiver/")
+    assert m.record_id[4] == "-" and len(m.record_id) == 9
+
+
+def test_second_capture_chains_to_previous(archive: Archive, site) -> None:
+    first = archive.capture(site.base_url + "/plain")
+    second = archive.capture(site.base_url + "/plain")
+    assert second.previous is not None and second.previous.record_id == first.record_id
+    report = archive.verify(second.record_id)
+    assert report.ok and any(c.name == "previous" for c in report.checks)
+
+
+def test_insecure_is_recorded(archive: Archive, https_site) -> None:
+    m = archive.capture(https_url(https_site, "/plain"), insecure=True)
+    assert m.capture.insecure is True
+    assert m.http.tls is not None and m.http.tls.verified is False
