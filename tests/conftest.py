@@ -58,6 +58,15 @@ def _oversize(h: BaseHTTPRequestHandler) -> None:
         return
 
 
+def _declared_big(h: BaseHTTPRequestHandler) -> None:
+    h.send_response(200)
+    h.send_header("Content-Type", "application/octet-stream")
+    h.send_header("Content-Length", "999999999999")
+    h.end_headers()
+    h.wfile.write(b"x" * 10)
+    h.close_connection = True
+
+
 ROUTES = {
     "/chunked": lambda h: send(h, 200, HTML, "text/html; charset=utf-8", chunked=True, chunk_size=97),
     "/gzip": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8", {"Content-Encoding": "gzip"}),
@@ -79,7 +88,7 @@ ROUTES = {
     "/missing": lambda h: send(h, 404, b"<html><body>gone</body></html>", "text/html"),
     "/bomb": lambda h: send(h, 200, gzip.compress(b"\0" * 50_000_000), "text/html", {"Content-Encoding": "gzip"}),
     "/badgzip": lambda h: send(h, 200, b"\x1f\x8b\x08\x00garbage-not-gzip", "text/html", {"Content-Encoding": "gzip"}),
-    "/declared-big": lambda h: send(h, 200, b"x" * 10, "text/plain", {"Content-Length": "999999999999"}),
+    "/declared-big": _declared_big,
     "/oversize": _oversize,
     "/slow": _slow,
 }
