@@ -67,7 +67,23 @@ def _declared_big(h: BaseHTTPRequestHandler) -> None:
     h.close_connection = True
 
 
+def _slowish(h: BaseHTTPRequestHandler) -> None:
+    body = b"<html><body>" + b"<p>slowly served policy text</p>" * 6000 + b"</body></html>"
+    h.send_response(200)
+    h.send_header("Content-Type", "text/html")
+    h.send_header("Content-Length", str(len(body)))
+    h.end_headers()
+    try:
+        for i in range(0, len(body), 20000):  # ~10 pieces, ~0.3 s in all
+            h.wfile.write(body[i:i + 20000])
+            h.wfile.flush()
+            time.sleep(0.03)
+    except OSError:
+        return
+
+
 ROUTES = {
+    "/slowish": _slowish,
     "/chunked": lambda h: send(h, 200, HTML, "text/html; charset=utf-8", chunked=True, chunk_size=97),
     "/gzip": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8", {"Content-Encoding": "gzip"}),
     "/gzip-chunked": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8",

@@ -71,25 +71,31 @@ def html_text(data: bytes, content_type: str | None = None) -> tuple[str, str | 
     title_el = root.find(".//title")
     title = normalize_text(title_el.text_content()).strip() if title_el is not None else None
     parts: list[str] = []
+    inline_ws = re.compile(r"[ \t\r\n\f\v]+")
 
-    def walk(el: Any) -> None:
+    def flat(text: str, pre: bool) -> str:
+        # In HTML a newline inside running text is just a space; only blocks break lines.
+        return text if pre else inline_ws.sub(" ", text)
+
+    def walk(el: Any, pre: bool = False) -> None:
         tag = el.tag if isinstance(el.tag, str) else ""
         tag = tag.lower()
         if tag in DROP_TAGS or el.get("hidden") is not None:
             if el.tail:
-                parts.append(el.tail)
+                parts.append(flat(el.tail, pre))
             return
         block = tag in BLOCK_TAGS
+        inner_pre = pre or tag == "pre"
         if block:
             parts.append("\n")
         if el.text:
-            parts.append(el.text)
+            parts.append(flat(el.text, inner_pre))
         for child in el:
-            walk(child)
+            walk(child, inner_pre)
         if block:
             parts.append("\n")
         if el.tail:
-            parts.append(el.tail)
+            parts.append(flat(el.tail, pre))
 
     body = root.find("body")
     walk(body if body is not None else root)

@@ -1,0 +1,64 @@
+"""Several processes and hard kills: the store stays consistent."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from archiver.api import Archive, find_partial_blobs
+
+
+def _archiver(*args: str) -> list[str]:
+    return [sys.executable, "-m", "archiver.cli", *args]
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["ARCHIVER_ALLOW_PRIVATE"] = "1"
+    env.pop("ARCHIVER_KEY_PASSPHRASE", None)
+    return env
+
+
+def _assert_consistent(root: Path) -> None:
+    archive = Archive.open(root)
+    assert find_partial_blobs(root) == []
+    for summary in archive.list():
+        for name, sha in archive.catalog.record_blobs(summary.record_id).items():
+            assert archive.blobs.exists(sha), f"{summary.record_id} row without its {name} blob"
+    proc = subprocess.run(_archiver("verify", "--all", "--store", str(root)), capture_output=True, text=True,
+                          env=_env(), check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_kill_9_at_random_moments_leaves_a_consistent_store(archive: Archive, site) -> None:
+    rng = random.Random(1234)
+    kept = 0
+    for _trial in range(10):
+        proc = subprocess.Popen(_archiver("capture", site.base_url + "/slowish", "--store", str(archive.root)),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
+        time.sleep(rng.uniform(0.05, 1.2))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+        kept += proc.returncode == 0
+        _assert_consistent(archive.root)
+    # the records that completed before a kill are all still there and verify
+    assert archive.catalog.count() >= kept
+
+
+def test_two_processes_capture_into_one_store(archive: Archive, site, tmp_path: Path) -> None:
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(f"{site.base_url}{p}\n" for p in ("/plain", "/gzip", "/br", "/chunked", "/terms.pdf")))
+    procs = [subprocess.Popen(_archiver("capture", "-i", str(urls), "-j", "3", "--json", "--store",
+                                        str(archive.root)), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True, env=_env()) for _ in range(2)]
+    for p in procs:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+        assert out.count('"ok": true') == 5
+    assert archive.catalog.count() == 10
+    _assert_consistent(archive.root)
