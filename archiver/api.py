@@ -56,7 +56,7 @@ def _env_true(name: str) -> bool:
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def parse_batch_lines(lines: Iterable[str]) -> list[tuple[str, str | None, str | None]]:
+def parse_batch_lines(lines: Iterable[str]) -> ListOf[tuple[str, str | None, str | None]]:
     """One URL per line, optionally ``URL<TAB>entity<TAB>document``; ``#`` comments and blanks skipped."""
     out: list[tuple[str, str | None, str | None]] = []
     for raw in lines:
@@ -67,6 +67,9 @@ def parse_batch_lines(lines: Iterable[str]) -> list[tuple[str, str | None, str |
         out.append((parts[0], (parts[1] or None) if len(parts) > 1 else None,
                     (parts[2] or None) if len(parts) > 2 else None))
     return out
+
+
+ListOf = list  # the classes below define a method named list
 
 
 class Archive:
@@ -183,7 +186,7 @@ class Archive:
     def capture_batch(self, items: list[tuple[str, str | None, str | None]], *, jobs: int = 4,
                       allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                       passphrase: PassphraseSource = env_passphrase,
-                      on_result: Callable[[BatchItem], None] | None = None) -> list[BatchItem]:
+                      on_result: Callable[[BatchItem], None] | None = None) -> ListOf[BatchItem]:
         """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest."""
         from archiver.capture import host_of
 
@@ -239,10 +242,10 @@ class Archive:
             raise IntegrityError(f"manifest of {summary.record_id} is not valid JSON") from exc
 
     def list(self, *, url: str | None = None, entity: str | None = None,
-             limit: int | None = None) -> list[RecordSummary]:
+             limit: int | None = None) -> ListOf[RecordSummary]:
         return self.catalog.list(url=url, entity=entity, limit=limit)
 
-    def lookup(self, sha256: str) -> list[ArtifactMatch]:
+    def lookup(self, sha256: str) -> ListOf[ArtifactMatch]:
         from archiver.records import Digest
 
         return self.catalog.find_sha256(Digest.parse(sha256).hex)
@@ -287,7 +290,7 @@ class Archive:
                                         "failed": ",".join(c.name for c in report.failures)})
         return report
 
-    def verify_all(self, on_result: Callable[[Verification], None] | None = None) -> list[Verification]:
+    def verify_all(self, on_result: Callable[[Verification], None] | None = None) -> ListOf[Verification]:
         out = []
         for summary in self.catalog.list():
             report = self.verify(summary.record_id)
@@ -296,7 +299,7 @@ class Archive:
                 on_result(report)
         return out
 
-    def verify_file(self, path: Path, expected_sha256: str | None = None) -> tuple[str, list[ArtifactMatch]]:
+    def verify_file(self, path: Path, expected_sha256: str | None = None) -> tuple[str, ListOf[ArtifactMatch]]:
         from archiver.records import Digest
 
         try:
@@ -345,7 +348,7 @@ def manifest_json(manifest: Manifest) -> str:
     return json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False)
 
 
-def find_partial_blobs(root: Path) -> list[Path]:
+def find_partial_blobs(root: Path) -> ListOf[Path]:
     """Visible blobs whose bytes do not hash to their name (should always be empty)."""
     bad = []
     store = BlobStore(root)

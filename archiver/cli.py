@@ -176,7 +176,8 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
         for col in ("URL", "record", "result", "s"):
             table.add_column(col)
         for r in results:
-            table.add_row(escape(r.url), r.record_id or "-", "[green]ok[/]" if r.ok else f"[red]{escape(r.error or '')}[/]",
+            result = "[green]ok[/]" if r.ok else f"[red]{escape(r.error or '')}[/]"
+            table.add_row(escape(r.url), r.record_id or "-", result,
                           f"{r.seconds:.2f}")
         out = _out()
         out.print(table)

@@ -134,7 +134,7 @@ class HTTPStatusError(CaptureError):
     default_hint = "pass --allow-status to keep a non-2xx response as evidence"
 
 
-class KeyError_(ArchiverError):  # noqa: N801 - KeyError would shadow the builtin
+class KeyError_(ArchiverError):
     exit_code = 2
     default_hint = "create a signing key with `archiver keys generate`"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from archiver.capture.decode import decode_stream
 from archiver.errors import ArchiverError
@@ -150,7 +150,8 @@ def _warc_checks(archive: Archive, manifest: Manifest) -> list[Check]:
                     final_payload = record.rec_headers.get_header("WARC-Payload-Digest")
                     sink = _HashSink()
                     try:
-                        decode_stream(record.raw_stream, sink, enc, max(content.size if content else 0, 1) + 1)
+                        cap = max(content.size if content else 0, 1) + 1
+                        decode_stream(record.raw_stream, cast(BinaryIO, sink), enc, cap)
                         derived = sink.h.hexdigest()
                     except ArchiverError as exc:
                         derived = f"undecodable: {exc.message}"
@@ -163,8 +164,8 @@ def _warc_checks(archive: Archive, manifest: Manifest) -> list[Check]:
                 if checker.passed is False:
                     problems.append(f"record {count} ({rtype} {uri or ''}): {'; '.join(checker.problems)}")
     except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
-        text = "".join(c if c.isprintable() and ord(c) < 127 else "?" for c in str(exc))[:120]
-        problems.append(f"WARC unreadable after {count} record(s): {text}")
+        shown = "".join(c if c.isprintable() and ord(c) < 127 else "?" for c in str(exc))[:120]
+        problems.append(f"WARC unreadable after {count} record(s): {shown}")
     out = [Check("warc.records", FAIL if problems or count == 0 else PASS,
                  "; ".join(problems) if problems else f"{count} records, all block/payload digests match")]
     expected = f"sha256:{manifest.digests.payload_sha256}"

@@ -9,7 +9,7 @@ import ssl
 import sys
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -82,6 +82,10 @@ def _slowish(h: BaseHTTPRequestHandler) -> None:
         return
 
 
+def _chain(i: int) -> Callable[[BaseHTTPRequestHandler], None]:
+    return lambda h: send(h, 302, b"", "text/plain", {"Location": f"/chain{i + 1}"})
+
+
 ROUTES = {
     "/slowish": _slowish,
     "/chunked": lambda h: send(h, 200, HTML, "text/html; charset=utf-8", chunked=True, chunk_size=97),
@@ -98,8 +102,7 @@ ROUTES = {
     "/redirect2": lambda h: send(h, 301, b"", "text/plain", {"Location": "/redirect"}),
     "/loop-a": lambda h: send(h, 302, b"", "text/plain", {"Location": "/loop-b"}),
     "/loop-b": lambda h: send(h, 302, b"", "text/plain", {"Location": "/loop-a"}),
-    **{f"/chain{i}": (lambda i: lambda h: send(h, 302, b"", "text/plain", {"Location": f"/chain{i + 1}"}))(i)
-       for i in range(30)},
+    **{f"/chain{i}": _chain(i) for i in range(30)},
     "/to-ftp": lambda h: send(h, 302, b"", "text/plain", {"Location": "ftp://127.0.0.1/x"}),
     "/missing": lambda h: send(h, 404, b"<html><body>gone</body></html>", "text/html"),
     "/bomb": lambda h: send(h, 200, gzip.compress(b"\0" * 50_000_000), "text/html", {"Content-Encoding": "gzip"}),

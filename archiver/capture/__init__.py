@@ -34,7 +34,6 @@ from archiver.capture.extract import Extracted, extract
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
 from archiver.capture.warc import chain_pem, hop_metadata, write_capture_warc
 from archiver.errors import ArchiverError, HTTPStatusError
-from archiver.provenance.ids import new_record_id
 from archiver.provenance.keys import PassphraseSource
 from archiver.provenance.signing import manifest_file_bytes, sign_manifest
 from archiver.records import (

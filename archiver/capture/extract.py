@@ -69,7 +69,7 @@ def html_text(data: bytes, content_type: str | None = None) -> tuple[str, str | 
         except (ValueError, lxml.etree.ParserError):
             return "", None
     title_el = root.find(".//title")
-    title = normalize_text(title_el.text_content()).strip() if title_el is not None else None
+    title = normalize_text("".join(str(t) for t in title_el.itertext())).strip() if title_el is not None else None
     parts: list[str] = []
     inline_ws = re.compile(r"[ \t\r\n\f\v]+")
 
@@ -128,11 +128,13 @@ def pdf_text(data: bytes) -> tuple[str, str | None]:
 
 _MONTHS = {m: i for i, m in enumerate(
     "january february march april may june july august september october november december".split(), 1)}
-_DATE_LABEL = r"(?:last\s+(?:updated?|modified|revised)|effective(?:\s+date)?|updated|revised|date\s+of\s+last\s+revision)"
+_DATE_LABEL = (r"(?:last\s+(?:updated?|modified|revised)|effective(?:\s+date)?|updated|revised"
+               r"|date\s+of\s+last\s+revision)")
+_LEAD = r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*"
 _DATE_PATTERNS = (
-    re.compile(_DATE_LABEL + r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*(?P<m>[A-Za-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.I),
-    re.compile(_DATE_LABEL + r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m>[A-Za-z]+)\.?,?\s+(?P<y>\d{4})", re.I),
-    re.compile(_DATE_LABEL + r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*(?P<y>\d{4})-(?P<mn>\d{2})-(?P<d>\d{2})", re.I),
+    re.compile(_DATE_LABEL + _LEAD + r"(?P<m>[A-Za-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.I),
+    re.compile(_DATE_LABEL + _LEAD + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m>[A-Za-z]+)\.?,?\s+(?P<y>\d{4})", re.I),
+    re.compile(_DATE_LABEL + _LEAD + r"(?P<y>\d{4})-(?P<mn>\d{2})-(?P<d>\d{2})", re.I),
 )
 
 

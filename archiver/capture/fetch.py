@@ -10,9 +10,9 @@ import contextlib
 import hashlib
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from collections.abc import Callable
 from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
@@ -23,7 +23,6 @@ from archiver.capture.net import CaptureState, ConnInfo, HopRecorder, recording_
 from archiver.errors import (
     ArchiverError,
     BodyTooLargeError,
-    CaptureError,
     CaptureTimeoutError,
     ConnectError,
     InvalidURLError,
@@ -126,7 +125,7 @@ class FetchResult:
 TempFactory = Callable[[str], tuple[BinaryIO, Path]]
 
 
-def _map_requests_error(exc: requests.RequestException, url: str) -> CaptureError:
+def _map_requests_error(exc: requests.RequestException, url: str) -> ArchiverError:
     text = str(exc)
     if isinstance(exc, requests.exceptions.SSLError):
         return TLSError(f"TLS failure for {url}: {_short(text)}")

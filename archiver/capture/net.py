@@ -185,14 +185,14 @@ def _recording_connection_classes(state: CaptureState) -> tuple[type[HTTPConnect
             state.check_deadline("connecting")
             _check_host(self.host, self.port, state)
             super().connect()
-            self.sock = _RecordingSocket(self.sock, state, _conn_info(self.sock, state))  # type: ignore[assignment]
+            self.sock = _RecordingSocket(self.sock, state, _conn_info(self.sock, state))
 
     class RecHTTPSConnection(HTTPSConnection):
         def connect(self) -> None:
             state.check_deadline("connecting")
             _check_host(self.host, self.port, state)
             super().connect()
-            self.sock = _RecordingSocket(self.sock, state, _conn_info(self.sock, state))  # type: ignore[assignment]
+            self.sock = _RecordingSocket(self.sock, state, _conn_info(self.sock, state))
 
     return RecHTTPConnection, RecHTTPSConnection
 

@@ -131,8 +131,6 @@ def _openssl_check(console: Console, root: Path, record_id: str, run: object, pr
 
     import rfc8785
 
-    from archiver.api import Archive
-
     if shutil.which("openssl") is None:
         console.print("[yellow]openssl not found; skipped[/]")
         return
