@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -26,7 +27,16 @@ from archiver.errors import (
 )
 from archiver.provenance.ids import new_record_id, normalize_record_id
 from archiver.provenance.keys import KeyStore, PassphraseSource, public_pem
-from archiver.records import ArtifactMatch, BatchItem, Manifest, Operator, RecordSummary, Verification
+from archiver.records import (
+    Addendum,
+    ArtifactMatch,
+    BatchItem,
+    Manifest,
+    Operator,
+    RecordSummary,
+    StampResult,
+    Verification,
+)
 from store.blobs import BlobStore, hash_file
 from store.catalog import Catalog
 from store.custody import CustodyLog
@@ -174,20 +184,83 @@ class Archive:
             raise StoreError(f"record {manifest.record_id} could not be cataloged: {exc}") from exc
         return manifest
 
+    def commit_addendum(self, addendum: Addendum, addendum_bytes: bytes) -> str:
+        """Store a signed addendum, log custody, then index it; returns its sha256."""
+        sha = self.blobs.put_bytes(addendum_bytes)
+        detail = {"addendum_sha256": sha, "manifest_sha256": addendum.manifest_sha256}
+        if addendum.timestamp is not None:
+            detail.update(tsa=addendum.timestamp.tsa_url, gen_time=addendum.timestamp.gen_time)
+        if addendum.wayback is not None:
+            detail.update(verdict=addendum.wayback.verdict)
+        self.custody.append(addendum.kind, actor=self._actor(), record_id=addendum.record_id, subject_sha256=sha,
+                            detail=detail)
+        self.catalog.add_addendum(sha, addendum.record_id, addendum.kind, addendum.created_at)
+        return sha
+
     def capture(self, url: str, *, entity: str | None = None, document: str | None = None,
                 allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
-                passphrase: PassphraseSource = env_passphrase) -> Manifest:
+                passphrase: PassphraseSource = env_passphrase, stamp: bool = True,
+                on_stamp: Callable[[StampResult], None] | None = None) -> Manifest:
+        """Capture one URL; when a TSA is configured (and ``stamp``), timestamp it right away.
+
+        A TSA failure never fails the capture: the record stays "unstamped" for ``timestamp --pending``."""
         from archiver.capture import CaptureOptions, capture_url
 
         opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private,
                               insecure=insecure, allow_status=allow_status)
-        return capture_url(self, url, opts, passphrase)
+        cache: list[str | None] = []
+
+        def once() -> str | None:
+            if not cache:
+                cache.append(passphrase())
+            return cache[0]
+
+        manifest = capture_url(self, url, opts, once)
+        if stamp and self.tsa_configured():
+            for result in self.timestamp([manifest.record_id], passphrase=once, deferred=False):
+                if on_stamp:
+                    on_stamp(result)
+        return manifest
+
+    # ---- trusted time ----------------------------------------------------------------------
+    def tsa_configured(self) -> bool:
+        return bool(self.config.get("tsa.urls"))
+
+    def timestamp(self, record_ids: Iterable[str], *, passphrase: PassphraseSource = env_passphrase,
+                  tsa_urls: list[str] | None = None, deferred: bool = True) -> ListOf[StampResult]:
+        """Timestamp records with every configured TSA; several records share one Merkle-batched token."""
+        from archiver.provenance.stamping import stamp_records
+
+        ids = list(dict.fromkeys(self.resolve(r).record_id for r in record_ids))
+        key = self.keys.load_private(passphrase)
+        return stamp_records(self, ids, key, tsa_urls=tsa_urls, deferred=deferred)
+
+    def pending_timestamps(self) -> ListOf[str]:
+        """Records that have no timestamp token yet (the TSA was down, or none was configured)."""
+        return self.catalog.records_without("timestamp")
+
+    def addenda(self, record_id: str, kind: str | None = None) -> ListOf[tuple[str, Addendum | None]]:
+        """(sha256, addendum) of a record's addenda, oldest first; None where a blob is unreadable."""
+        from archiver.errors import IntegrityError as _Integrity
+
+        out: list[tuple[str, Addendum | None]] = []
+        for sha, _kind in self.catalog.addenda(self.resolve(record_id).record_id, kind):
+            try:
+                data = self.blobs.read_bytes(sha)
+                add = Addendum.from_dict(json.loads(data)) if hashlib.sha256(data).hexdigest() == sha else None
+            except (OSError, ValueError, _Integrity):
+                add = None
+            out.append((sha, add))
+        return out
 
     def capture_batch(self, items: list[tuple[str, str | None, str | None]], *, jobs: int = 4,
                       allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                       passphrase: PassphraseSource = env_passphrase,
-                      on_result: Callable[[BatchItem], None] | None = None) -> ListOf[BatchItem]:
-        """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest."""
+                      on_result: Callable[[BatchItem], None] | None = None, stamp: bool = True,
+                      on_stamp: Callable[[StampResult], None] | None = None) -> ListOf[BatchItem]:
+        """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest.
+
+        With a TSA configured, the whole batch gets ONE token (Merkle root over its manifests)."""
         from archiver.capture import host_of
 
         if jobs < 1:
@@ -205,7 +278,8 @@ class Archive:
             with sem:
                 try:
                     m = self.capture(url, entity=entity, document=document, allow_private=allow_private,
-                                     insecure=insecure, allow_status=allow_status, passphrase=lambda: secret)
+                                     insecure=insecure, allow_status=allow_status, passphrase=lambda: secret,
+                                     stamp=False)
                 except ArchiverError as exc:
                     return BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
                                      seconds=time.monotonic() - started)
@@ -220,7 +294,17 @@ class Archive:
                 if on_result:
                     on_result(item)
         order = {u: i for i, (u, _, _) in enumerate(items)}
-        return sorted(results, key=lambda r: order.get(r.url, 0))
+        results.sort(key=lambda r: order.get(r.url, 0))
+        done = [r.record_id for r in results if r.record_id]
+        if stamp and done and self.tsa_configured():
+            stamps = self.timestamp(done, passphrase=lambda: secret, deferred=False)
+            for st in stamps:
+                if on_stamp:
+                    on_stamp(st)
+            good = [st for st in stamps if st.ok]
+            state = "stamped" if good else "unstamped: " + "; ".join(st.error or "" for st in stamps)
+            results = [dataclasses.replace(r, timestamp=state) if r.record_id else r for r in results]
+        return results
 
     # ---- reading ---------------------------------------------------------------------------
     def resolve(self, record_id: str) -> RecordSummary:
@@ -253,6 +337,14 @@ class Archive:
     def artifact_sha256(self, record_id: str, name: str) -> str:
         summary = self.resolve(record_id)
         blobs = self.catalog.record_blobs(summary.record_id)
+        # Timestamp tokens and their chains come from addenda: timestamp, timestamp.2, tsa-chain, ...
+        for i, (sha, add) in enumerate(self.addenda(summary.record_id, "timestamp"), 1):
+            blobs[f"addendum.{i}"] = sha
+            if add is not None and add.timestamp is not None:
+                for base, value in (("timestamp", add.timestamp.token_sha256),
+                                    ("tsa-chain", add.timestamp.chain_sha256)):
+                    blobs[f"{base}.{i}"] = value
+                    blobs.setdefault(base, value)
         if name not in blobs:
             raise NotFoundError(f"record {summary.record_id} has no artifact {name!r}",
                                 hint="artifacts: " + ", ".join(sorted(blobs)))
@@ -316,6 +408,7 @@ class Archive:
         from archiver.provenance.keys import key_id_of, load_public_pem
 
         manifests: list[tuple[Manifest, str]] = []
+        addenda: list[tuple[Addendum, str]] = []
         for sha in self.blobs.iter_all():
             path = self.blobs.path(sha)
             with open(path, "rb") as fh:
@@ -327,19 +420,25 @@ class Archive:
                     continue
                 self.catalog.add_signer_key(key_id_of(key), sha)
                 continue
-            if not head.startswith(b'{"artifacts":'):
+            if not head.startswith((b'{"artifacts":', b'{"created_at":')):
                 continue
             data = path.read_bytes()
             if hashlib.sha256(data).hexdigest() != sha:
                 continue  # a damaged blob is verify's business, not the index's
             try:
-                m = Manifest.from_dict(json.loads(data))
+                if head.startswith(b'{"artifacts":'):
+                    manifests.append((Manifest.from_dict(json.loads(data)), sha))
+                else:
+                    addenda.append((Addendum.from_dict(json.loads(data)), sha))
             except (ValueError, ArchiverError):
                 continue
-            manifests.append((m, sha))
         self.catalog.clear_index()
         for m, sha in sorted(manifests, key=lambda t: (t[0].captured_at, t[0].record_id)):
             self.catalog.add_record(m, sha)
+        indexed = {sha: m.record_id for m, sha in manifests}
+        for a, sha in addenda:
+            if indexed.get(a.manifest_sha256) == a.record_id:
+                self.catalog.add_addendum(sha, a.record_id, a.kind, a.created_at)
         self.custody.append("rebuild-index", actor=self._actor(), detail={"records": str(len(manifests))})
         return len(manifests)
 

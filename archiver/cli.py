@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from archiver.api import Archive
-    from archiver.records import Verification
+    from archiver.records import StampResult, Verification
 
 app = typer.Typer(no_args_is_help=True, add_completion=False,
                   help="Capture web documents as signed, verifiable evidence records.")
@@ -128,10 +128,12 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json)
         return
     assert url is not None
+    stamps: list[StampResult] = []
     m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
-                        insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source())
+                        insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
+                        on_stamp=stamps.append)
     if as_json:
-        _emit_json(m.to_dict())
+        _emit_json({**m.to_dict(), "timestamps": [st.to_dict() for st in stamps]})
         return
     out = _out()
     out.print(f"Captured [bold]{m.record_id}[/]  {m.subject.final_url}  HTTP {m.http.status}")
@@ -139,6 +141,21 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         out.print(f"  {a.name:<10} sha256:{a.sha256}  {a.size:>12,} bytes")
     if m.capture.insecure:
         out.print("  [yellow]TLS certificate NOT verified (--insecure), recorded in the manifest[/]")
+    _render_stamps(stamps)
+
+
+def _render_stamps(stamps: list[StampResult]) -> None:
+    from rich.markup import escape
+
+    out = _out()
+    for st in stamps:
+        n = len(st.record_ids)
+        what = f"{n} records, one Merkle root {st.batch_root[:16]}…" if st.batch_root else "manifest"
+        if st.ok:
+            out.print(f"  timestamp  {escape(st.tsa_url)}  genTime {st.gen_time}  ({what})")
+        else:
+            out.print(f"  [yellow]unstamped[/]  {escape(st.tsa_url)}: {escape(st.error or '')}"
+                      f"  (later: archiver timestamp --pending)")
 
 
 def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
@@ -165,8 +182,12 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
 
     kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
                               "allow_status": allow_status, "passphrase": _passphrase_source()}
+    stamps: list[StampResult] = []
+    kwargs["on_stamp"] = stamps.append
     if as_json:
         results = archive.capture_batch(items, on_result=line, **kwargs)
+        for st in stamps:
+            sys.stdout.write(json.dumps({"timestamp": st.to_dict()}, ensure_ascii=False) + "\n")
     else:
         with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_err(), transient=True) as progress:
@@ -183,6 +204,7 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
         out.print(table)
         ok = sum(1 for r in results if r.ok)
         out.print(f"{ok} captured, {len(results) - ok} failed")
+        _render_stamps(stamps)
     failed = [r for r in results if not r.ok]
     if failed:
         raise Exit(max(r.exit_code for r in failed))
@@ -214,9 +236,12 @@ def list_(url: Annotated[str | None, typer.Option(help="Only this URL.")] = None
 @app.command()
 def show(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Show one record: its subject, HTTP facts, artifacts and signature."""
-    m = _open(store).manifest(record_id)
+    archive = _open(store)
+    m = archive.manifest(record_id)
+    addenda = archive.addenda(m.record_id)
     if as_json:
-        _emit_json(m.to_dict())
+        _emit_json({**m.to_dict(), "addenda": [{"sha256": sha, **(a.to_dict() if a else {"unreadable": True})}
+                                               for sha, a in addenda]})
         return
     out = _out()
     s = m.subject
@@ -247,6 +272,14 @@ def show(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> No
     out.print("[bold]Capture steps[/]")
     for st in m.capture.steps:
         out.print(f"  {st.step:<8} {st.status:<7} {st.detail}")
+    out.print("[bold]Trusted time[/]")
+    stamped = [a.timestamp for _, a in addenda if a is not None and a.timestamp is not None]
+    for t in stamped:
+        batch = f"batch of {t.merkle.tree_size} (leaf {t.merkle.leaf_index + 1})" if t.merkle else "single"
+        out.print(f"  genTime {t.gen_time}  {escape(t.tsa_name)}  {escape(t.tsa_url)}  {batch}"
+                  + ("  deferred" if t.deferred else ""))
+    if not stamped:
+        out.print("  [yellow]unstamped[/]: no RFC 3161 token (archiver timestamp " + m.record_id + ")")
 
 
 def _render_verification(report: Verification) -> None:
@@ -260,6 +293,8 @@ def _render_verification(report: Verification) -> None:
 @app.command()
 def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] = None,
            all_: Annotated[bool, typer.Option("--all", help="Verify every record.")] = False,
+           verbose: Annotated[bool, typer.Option("-v", "--verbose", help="With --all, list every check of "
+                                                 "every record, not only of failed ones.")] = False,
            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Run every check on a record (or all); exit 1 if anything failed."""
     from archiver.errors import UsageError
@@ -272,12 +307,50 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
         _emit_json(reports[0].to_dict() if not all_ else [r.to_dict() for r in reports])
     else:
         for r in reports:
-            _render_verification(r)
+            if all_ and r.ok and not verbose:
+                passed = sum(1 for c in r.checks if c.status.value == "PASS")
+                _out().print(f"[bold]{r.subject}[/]  [green]VERIFIED[/]  ({passed} checks passed)")
+            else:
+                _render_verification(r)
         if all_:
             bad = sum(1 for r in reports if not r.ok)
             _out().print(f"{len(reports) - bad} verified, {bad} failed")
     if not all(r.ok for r in reports):
         raise Exit(1)
+
+
+@app.command()
+def timestamp(record_ids: Annotated[list[str] | None, typer.Argument(help="Record IDs (several share one "
+                                                                     "Merkle-batched token).")] = None,
+              pending: Annotated[bool, typer.Option("--pending", help="Stamp every record that has no "
+                                                    "token yet.")] = False,
+              tsa: Annotated[list[str] | None, typer.Option("--tsa", help="TSA URL instead of tsa.urls "
+                                                            "(repeatable).")] = None,
+              store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Add RFC 3161 timestamp tokens to records (after a TSA outage, or from a second TSA)."""
+    from archiver.errors import TimestampError, UsageError
+
+    archive = _open(store)
+    ids = list(record_ids or [])
+    if pending:
+        ids += archive.pending_timestamps()
+    elif not ids:
+        raise UsageError("give record IDs or --pending")
+    if not ids:
+        if as_json:
+            _emit_json([])
+        else:
+            _out().print("nothing to stamp: every record has a timestamp token")
+        return
+    results = archive.timestamp(ids, passphrase=_passphrase_source(), tsa_urls=tsa or None)
+    if as_json:
+        _emit_json([r.to_dict() for r in results])
+    else:
+        _out().print(f"{len(set(ids))} record(s):")
+        _render_stamps(results)
+    if not any(r.ok for r in results):
+        raise TimestampError("no timestamp authority issued a token: "
+                             + "; ".join(f"{r.tsa_url}: {r.error}" for r in results))
 
 
 @app.command()
@@ -418,8 +491,16 @@ def config_get(key: str, store: StoreOpt = None, as_json: JsonOpt = False) -> No
 
 
 @config_app.command("set")
-def config_set(key: str, value: str, store: StoreOpt = None) -> None:
-    stored = _open(store).config.set(key, value)
+def config_set(key: str, value: Annotated[list[str], typer.Argument(help="Value (several for a list setting).")],
+               store: StoreOpt = None) -> None:
+    """Set a setting; list settings (tsa.urls) take several values."""
+    from archiver.config import SETTINGS
+    from archiver.errors import ConfigError
+
+    setting = SETTINGS.get(key)
+    if setting is not None and setting.type is not list and len(value) != 1:
+        raise ConfigError(f"{key} takes one value, got {len(value)}")
+    stored = _open(store).config.set(key, " ".join(value))
     _out().print(f"{key} = {stored!r}")
 
 

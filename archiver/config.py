@@ -39,7 +39,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("capture.ca_bundle", str, "", "PEM file of CAs to trust instead of the system store"),
     Setting("capture.per_host", int, 2, "most concurrent fetches to one host in a batch"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
-    Setting("tsa.certs", str, "", "PEM file of TSA trust anchors"),
+    Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
+    Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),
+    Setting("tsa.retries", int, 2, "extra attempts after a TSA times out, refuses the connection or answers 5xx"),
+    Setting("tsa.tolerance", int, 600, "seconds genTime may lie after captured_at (authsign uses 10 minutes)"),
     Setting("wayback.base_url", str, "https://web.archive.org", "Wayback Machine endpoint"),
 )}
 

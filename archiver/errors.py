@@ -22,6 +22,10 @@
     │   ├── BodyTooLargeError
     │   ├── DecompressionBombError
     │   └── HTTPStatusError
+    ├── RemoteServiceError             3  a third-party service (TSA, Wayback Machine) failed
+    │   ├── TimestampError
+    │   └── WaybackError
+    │       └── RateLimitedError
     ├── KeyError_                      2  signing keys
     │   └── PassphraseError
     ├── IntegrityError                 1  something does not match its recorded hash
@@ -132,6 +136,22 @@ class DecompressionBombError(CaptureError):
 
 class HTTPStatusError(CaptureError):
     default_hint = "pass --allow-status to keep a non-2xx response as evidence"
+
+
+class RemoteServiceError(ArchiverError):
+    exit_code = 3
+
+
+class TimestampError(RemoteServiceError):
+    default_hint = "check tsa.urls (archiver config get tsa.urls); the record stays valid and can be stamped later"
+
+
+class WaybackError(RemoteServiceError):
+    default_hint = "the Wayback Machine may be slow or down; try again later (wayback.base_url sets the endpoint)"
+
+
+class RateLimitedError(WaybackError):
+    default_hint = "the Internet Archive asked us to slow down; wait a few minutes before retrying"
 
 
 class KeyError_(ArchiverError):

@@ -246,6 +246,131 @@ class Manifest:
             raise IntegrityError(f"malformed manifest: {exc}") from exc
 
 
+ADDENDUM_SCHEMA = "archiver.addendum/v1"
+
+
+@dataclass(frozen=True, slots=True)
+class MerkleProof:
+    """Where one manifest sits in a batch's RFC 6962 tree; the token stamps SHA-256 of ``root``."""
+
+    root: str
+    leaf_index: int
+    tree_size: int
+    path: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if not (0 <= self.leaf_index < self.tree_size) or not all(_HEX64.match(h) for h in (self.root, *self.path)):
+            raise IntegrityError("malformed Merkle inclusion proof")
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampEvidence:
+    """An RFC 3161 token over the manifest (or over the batch root that includes it)."""
+
+    tsa_url: str
+    token_sha256: str  # blob: the full DER TimeStampResp (.tsr)
+    chain_sha256: str  # blob: PEM chain (trust anchors at stamping time + the token's certificates)
+    imprint: str  # hex SHA-256 the TSA signed: of the manifest file bytes, or of the 32-byte Merkle root
+    gen_time: str
+    serial: str
+    tsa_name: str
+    policy: str
+    merkle: MerkleProof | None = None
+    deferred: bool = False  # stamped after the capture (``archiver timestamp``), not during it
+
+
+@dataclass(frozen=True, slots=True)
+class WaybackEvidence:
+    """What the Wayback Machine said about our URL, and whether its copy's digest matches ours."""
+
+    verdict: str  # "identical" | "differs" | "no-snapshot"
+    checked_at: str
+    api: str
+    snapshot_url: str | None = None
+    snapshot_timestamp: str | None = None
+    cdx: tuple[str, ...] | None = None  # the CDX row, as the Archive returned it
+    archive_digest: str | None = None
+    our_digest: str | None = None
+    saved: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Addendum:
+    """A later fact about a record, signed by the operator and naming the manifest's hash.
+
+    Manifests are never rewritten; timestamps and Wayback cross-links arrive as addenda."""
+
+    kind: str  # "timestamp" | "wayback"
+    record_id: str
+    manifest_sha256: str
+    created_at: str
+    timestamp: TimestampEvidence | None = None
+    wayback: WaybackEvidence | None = None
+    signature: Signature | None = None
+    schema: str = ADDENDUM_SCHEMA
+
+    def __post_init__(self) -> None:
+        if self.schema != ADDENDUM_SCHEMA:
+            raise IntegrityError(f"unknown addendum schema {self.schema!r}")
+        body = {"timestamp": self.timestamp, "wayback": self.wayback}
+        if self.kind not in body or body[self.kind] is None or sum(v is not None for v in body.values()) != 1:
+            raise IntegrityError(f"addendum of kind {self.kind!r} has a mismatched body")
+        if not _HEX64.match(self.manifest_sha256):
+            raise IntegrityError("addendum names a malformed manifest hash")
+
+    def to_dict(self, *, with_signature: bool = True) -> dict[str, Any]:
+        d: dict[str, Any] = {"schema": self.schema, "kind": self.kind, "record_id": self.record_id,
+                             "manifest_sha256": self.manifest_sha256, "created_at": self.created_at}
+        if self.timestamp is not None:
+            d["timestamp"] = asdict(self.timestamp)
+        if self.wayback is not None:
+            d["wayback"] = asdict(self.wayback)
+        if with_signature and self.signature is not None:
+            d["signature"] = asdict(self.signature)
+        result: dict[str, Any] = _strip_none(d)
+        return result
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Addendum:
+        try:
+            ts = None
+            if d.get("timestamp"):
+                t = dict(d["timestamp"])
+                if t.get("merkle"):
+                    mk = dict(t["merkle"])
+                    t["merkle"] = MerkleProof(root=str(mk["root"]), leaf_index=int(mk["leaf_index"]),
+                                              tree_size=int(mk["tree_size"]), path=tuple(mk["path"]))
+                ts = TimestampEvidence(**t)
+            wb = None
+            if d.get("wayback"):
+                w = dict(d["wayback"])
+                if w.get("cdx") is not None:
+                    w["cdx"] = tuple(str(x) for x in w["cdx"])
+                wb = WaybackEvidence(**w)
+            return cls(schema=str(d.get("schema")), kind=str(d["kind"]), record_id=str(d["record_id"]),
+                       manifest_sha256=str(d["manifest_sha256"]), created_at=str(d["created_at"]),
+                       timestamp=ts, wayback=wb,
+                       signature=Signature(**d["signature"]) if d.get("signature") else None)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise IntegrityError(f"malformed addendum: {exc}") from exc
+
+
+@dataclass(frozen=True, slots=True)
+class StampResult:
+    """How one timestamp request went (one per TSA per batch); failures leave records unstamped."""
+
+    tsa_url: str
+    record_ids: tuple[str, ...]
+    ok: bool
+    gen_time: str | None = None
+    error: str | None = None
+    batch_root: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
 class Status(str, Enum):
     PASS = "PASS"  # noqa: S105 - a verdict, not a password
     FAIL = "FAIL"
@@ -328,6 +453,7 @@ class BatchItem:
     error: str | None = None
     exit_code: int = 0
     seconds: float = 0.0
+    timestamp: str | None = None  # "stamped", "unstamped: <why>", or None when no TSA is configured
 
     @property
     def ok(self) -> bool:

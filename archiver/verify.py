@@ -3,6 +3,7 @@ question gets PASS, FAIL or SKIPPED with the reason, and the caller decides what
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -10,10 +11,13 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 from archiver.capture.decode import decode_stream
 from archiver.errors import ArchiverError
 from archiver.provenance.keys import load_public_pem
-from archiver.provenance.signing import signature_valid
-from archiver.records import Check, Manifest, RecordSummary, Status, Verification
+from archiver.provenance.signing import addendum_signature_valid, signature_valid
+from archiver.records import Addendum, Check, Manifest, RecordSummary, Status, TimestampEvidence, Verification
 
 if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     from archiver.api import Archive
 
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
@@ -67,6 +71,8 @@ def verify_record(archive: Archive, summary: RecordSummary) -> Verification:
     checks.extend(_signature_checks(archive, manifest))
     checks.extend(_artifact_checks(archive, manifest))
     checks.extend(_warc_checks(archive, manifest))
+    # the token must cover the manifest bytes actually present, not just the catalog's claim
+    checks.extend(_timestamp_checks(archive, manifest, actual or summary.manifest_sha256))
     checks.append(_custody_chain(archive))
     checks.append(_custody_record(archive, rid, summary.manifest_sha256))
     if manifest.previous is not None:
@@ -80,20 +86,25 @@ def verify_record(archive: Archive, summary: RecordSummary) -> Verification:
     return Verification(rid, tuple(checks))
 
 
+def _signer_key(archive: Archive, key_id: str) -> Ed25519PublicKey | None:
+    key = archive.keys.trusted().get(key_id)
+    if key is None:
+        blob = archive.catalog.signer_key_blob(key_id)
+        if blob is not None:
+            try:
+                key = load_public_pem(archive.blobs.read_bytes(blob))
+            except (ArchiverError, OSError):
+                key = None
+    return key
+
+
 def _signature_checks(archive: Archive, manifest: Manifest) -> list[Check]:
     sig = manifest.signature
     if sig is None:
         return [Check("manifest.signature", FAIL, "manifest is not signed"),
                 Check("signer.trusted", FAIL, "no signer")]
     trusted = archive.keys.trusted()
-    key = trusted.get(sig.key_id)
-    if key is None:
-        blob = archive.catalog.signer_key_blob(sig.key_id)
-        if blob is not None:
-            try:
-                key = load_public_pem(archive.blobs.read_bytes(blob))
-            except ArchiverError:
-                key = None
+    key = _signer_key(archive, sig.key_id)
     if key is None:
         sig_check = Check("manifest.signature", FAIL, f"public key {sig.key_id} is not known to this store")
     elif signature_valid(manifest, key):
@@ -210,3 +221,164 @@ def _custody_record(archive: Archive, record_id: str, manifest_sha: str) -> Chec
                 return Check("custody.record", PASS, f"captured {entry.time} by {entry.actor}")
             return Check("custody.record", FAIL, "custody log names a different manifest for this record")
     return Check("custody.record", FAIL, "no capture entry for this record in the custody log")
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _fmt_delta(seconds: float) -> str:
+    s = abs(seconds)
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def addendum_check(name: str, addendum: Addendum | None, data_ok: bool, manifest_sha256: str, record_id: str,
+                   key: Ed25519PublicKey | None, trusted: bool) -> Check:
+    """Is this addendum the signed, unaltered statement it claims to be, about this record?"""
+    if addendum is None or not data_ok:
+        return Check(name, FAIL, "addendum is missing, altered or unreadable")
+    if addendum.manifest_sha256 != manifest_sha256 or addendum.record_id != record_id:
+        return Check(name, FAIL, "addendum names a different record or manifest")
+    sig = addendum.signature
+    if sig is None:
+        return Check(name, FAIL, "addendum is not signed")
+    if key is None:
+        return Check(name, FAIL, f"addendum signer {sig.key_id} is not known")
+    if not addendum_signature_valid(addendum, key):
+        return Check(name, FAIL, f"addendum signature does not verify with {sig.key_id}")
+    if not trusted:
+        return Check(name, FAIL, f"addendum signed by an untrusted key {sig.key_id}")
+    return Check(name, PASS, f"signed by {sig.key_id}, {addendum.created_at}")
+
+
+def token_checks(prefix: str, ev: TimestampEvidence, *, manifest_sha256: str, captured_at: str,
+                 token: bytes | None, stored_chain: bytes | None, anchors: list[x509.Certificate],
+                 tolerance: float, deferred: bool) -> list[Check]:
+    """Checks of one RFC 3161 token from bytes alone, so a bundle verifier can run them too."""
+    from archiver.provenance import merkle, tsp
+
+    checks: list[Check] = []
+    # What the token must stamp: the manifest itself, or the batch root its proof leads to.
+    if ev.merkle is None:
+        expected = bytes.fromhex(manifest_sha256)
+    else:
+        mk = ev.merkle
+        ok = merkle.verify_inclusion(bytes.fromhex(manifest_sha256), mk.leaf_index, mk.tree_size,
+                                     [bytes.fromhex(p) for p in mk.path], bytes.fromhex(mk.root))
+        checks.append(Check(f"{prefix}.merkle", PASS if ok else FAIL,
+                            f"manifest is leaf {mk.leaf_index + 1} of {mk.tree_size} under root {mk.root[:16]}…"
+                            if ok else "inclusion proof does not lead from this manifest to the batch root"))
+        expected = hashlib.sha256(bytes.fromhex(mk.root)).digest()
+    if token is None:
+        checks.append(Check(f"{prefix}.token", FAIL, f"token blob sha256:{ev.token_sha256} is missing or altered"))
+        return checks
+    # The signed addendum names the token's sha256: this binds even the bytes CMS leaves unsigned.
+    problems = [] if hashlib.sha256(token).hexdigest() == ev.token_sha256 else \
+        [f"token bytes are not the sha256:{ev.token_sha256[:16]}… the addendum names"]
+    try:
+        resp = tsp.parse_response(token)
+    except ArchiverError as exc:
+        checks.append(Check(f"{prefix}.token", FAIL, "; ".join([*problems, exc.message])))
+        return checks
+    if resp.status != 0:
+        checks.append(Check(f"{prefix}.token", FAIL, "; ".join([*problems, f"token status is {resp.status}, "
+                                                                "not granted"])))
+        return checks
+    info = tsp.info(resp)
+    if bytes.fromhex(info.imprint_hex) != expected:
+        problems.append(f"token stamps {info.imprint_hex}, not this record's "
+                        f"{'batch root' if ev.merkle else 'manifest'} ({expected.hex()})")
+        checks.append(Check(f"{prefix}.token", FAIL, "; ".join(problems)))
+        return checks
+    checks.append(Check(f"{prefix}.token", FAIL if problems else PASS,
+                        "; ".join(problems) or f"imprint {info.imprint_hex[:16]}…, serial {info.serial}"))
+
+    why = tsp.verify_against(resp, expected, anchors) if anchors else "no TSA trust anchors configured (tsa.certs)"
+    if why is None:
+        checks.append(Check(f"{prefix}.tsa", PASS, f"{info.tsa_name}: signature, chain to tsa.certs at genTime, "
+                            "critical timeStamping EKU"))
+    else:
+        own = tsp.load_certs(stored_chain) if stored_chain else []
+        intact = own and tsp.verify_against(resp, expected, own) is None
+        if intact:
+            checks.append(Check(f"{prefix}.tsa", FAIL, f"token is intact but its TSA ({info.tsa_name}) is not "
+                                f"trusted here: {why}; add its CA with `archiver config set tsa.certs FILE`"))
+        elif not anchors and not any(c.issuer == c.subject for c in own):
+            checks.append(Check(f"{prefix}.tsa", FAIL, f"TSA ({info.tsa_name}) is not trusted here: {why}; its "
+                                "signature cannot be checked without its CA certificate"))
+        else:
+            checks.append(Check(f"{prefix}.tsa", FAIL, f"token does not verify: {why}"))
+
+    gen = info.gen_time
+    try:
+        delta = (gen - _parse_time(captured_at)).total_seconds()
+    except ValueError:
+        checks.append(Check(f"{prefix}.time", FAIL, f"captured_at {captured_at!r} is not a time"))
+        return checks
+    when = f"genTime {gen.isoformat().replace('+00:00', 'Z')}"
+    if delta < -60:
+        checks.append(Check(f"{prefix}.time", FAIL, f"{when} is {_fmt_delta(delta)} BEFORE captured_at: "
+                            "the capture clock was ahead or captured_at is wrong"))
+    elif delta <= tolerance:
+        checks.append(Check(f"{prefix}.time", PASS, f"{when}, {_fmt_delta(delta)} after captured_at "
+                            f"(tolerance {_fmt_delta(tolerance)})"))
+    elif deferred:
+        checks.append(Check(f"{prefix}.time", PASS, f"{when}, {_fmt_delta(delta)} after captured_at: a deferred "
+                            "stamp, proving the record existed by genTime (not at captured_at)"))
+    else:
+        checks.append(Check(f"{prefix}.time", FAIL, f"{when} is {_fmt_delta(delta)} after captured_at, beyond "
+                            f"the tolerance of {_fmt_delta(tolerance)}"))
+    return checks
+
+
+def _timestamp_checks(archive: Archive, manifest: Manifest, manifest_sha256: str) -> list[Check]:
+    rows = archive.catalog.addenda(manifest.record_id, "timestamp")
+    if not rows:
+        hint = "archiver timestamp --pending" if archive.tsa_configured() else "configure tsa.urls, then " \
+               "archiver timestamp " + manifest.record_id
+        return [Check("timestamp", SKIP, f"unstamped: no RFC 3161 token yet ({hint})")]
+    from archiver.provenance.stamping import trust_anchors
+
+    try:
+        anchors = trust_anchors(archive)
+    except ArchiverError as exc:
+        return [Check("timestamp", FAIL, exc.message)]
+    trusted = archive.keys.trusted()
+    tolerance = float(archive.config.int_("tsa.tolerance"))
+    checks: list[Check] = []
+    for i, (sha, _kind) in enumerate(rows, 1):
+        prefix = f"timestamp.{i}"
+        data = _read_blob(archive, sha)
+        addendum: Addendum | None = None
+        if data is not None:
+            try:
+                addendum = Addendum.from_dict(json.loads(data))
+            except (ValueError, ArchiverError):
+                addendum = None
+        key_id = addendum.signature.key_id if addendum and addendum.signature else ""
+        checks.append(addendum_check(f"{prefix}.addendum", addendum, data is not None, manifest_sha256,
+                                     manifest.record_id, _signer_key(archive, key_id) if key_id else None,
+                                     key_id in trusted))
+        if addendum is None or addendum.timestamp is None:
+            continue
+        ev = addendum.timestamp
+        checks.extend(token_checks(prefix, ev, manifest_sha256=manifest_sha256, captured_at=manifest.captured_at,
+                                   token=_read_blob(archive, ev.token_sha256),
+                                   stored_chain=_read_blob(archive, ev.chain_sha256), anchors=anchors,
+                                   tolerance=tolerance, deferred=ev.deferred))
+    return checks
+
+
+def _read_blob(archive: Archive, sha: str) -> bytes | None:
+    """The blob's bytes if present and intact, else None."""
+    try:
+        data = archive.blobs.read_bytes(sha)
+    except OSError:
+        return None
+    return data if hashlib.sha256(data).hexdigest() == sha else None

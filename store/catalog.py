@@ -54,6 +54,13 @@ CREATE TABLE IF NOT EXISTS artifacts (
     PRIMARY KEY (record_id, name)
 );
 CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256);
+CREATE TABLE IF NOT EXISTS addenda (
+    sha256 TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS addenda_record ON addenda(record_id, kind, created_at);
 CREATE TABLE IF NOT EXISTS signer_keys (
     key_id TEXT PRIMARY KEY,
     public_pem_sha256 TEXT NOT NULL
@@ -106,6 +113,9 @@ class Catalog:
             row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None or int(row[0]) != SCHEMA_VERSION:
                 raise StoreCorruptError(f"catalog {self.path} has an unknown schema version")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if "addenda" not in tables:  # added after the first stores were made
+                conn.executescript(_SCHEMA)
 
     def add_record(self, manifest: Manifest, manifest_sha256: str) -> None:
         """All rows of one record in one transaction: a crash leaves all of them or none."""
@@ -198,6 +208,27 @@ class Catalog:
             row = conn.execute("SELECT public_pem_sha256 FROM signer_keys WHERE key_id=?", (key_id,)).fetchone()
         return str(row[0]) if row else None
 
+    def add_addendum(self, sha256: str, record_id: str, kind: str, created_at: str) -> None:
+        with self.connect() as conn:
+            conn.execute("INSERT OR IGNORE INTO addenda VALUES (?,?,?,?)", (sha256, record_id, kind, created_at))
+
+    def addenda(self, record_id: str, kind: str | None = None) -> ListOf[tuple[str, str]]:
+        """(sha256, kind) of a record's addenda, oldest first."""
+        sql = "SELECT sha256, kind FROM addenda WHERE record_id=?"
+        args = [record_id]
+        if kind:
+            sql += " AND kind=?"
+            args.append(kind)
+        with self.connect() as conn:
+            return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY created_at, sha256", args).fetchall()]
+
+    def records_without(self, kind: str) -> ListOf[str]:
+        with self.connect() as conn:
+            rows = conn.execute("SELECT record_id FROM records WHERE record_id NOT IN "
+                                "(SELECT record_id FROM addenda WHERE kind=?) ORDER BY captured_at, record_id",
+                                (kind,)).fetchall()
+        return [r[0] for r in rows]
+
     def count(self) -> int:
         with self.connect() as conn:
             return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
@@ -206,6 +237,7 @@ class Catalog:
         """Drop the rows rebuild-index will recreate (signer keys stay: they point at blobs)."""
         with self.connect() as conn:
             conn.execute("BEGIN IMMEDIATE")
+            conn.execute("DELETE FROM addenda")
             conn.execute("DELETE FROM artifacts")
             conn.execute("DELETE FROM records")
             conn.execute("DELETE FROM documents")

@@ -24,6 +24,7 @@ from cryptography.x509.oid import NameOID
 from archiver.api import Archive
 from archiver.cli import main
 from archiver.demo.server import SampleSite, send, site_file
+from archiver.demo.tsa import LocalTSA
 
 HTML = site_file("privacy.html")
 PDF = site_file("terms.pdf")
@@ -209,3 +210,19 @@ def warcio_bin() -> str:
     return str(Path(sys.executable).parent / "warcio")
 
 
+
+
+@pytest.fixture()
+def tsa() -> Iterator[LocalTSA]:
+    """A real OpenSSL TSA on 127.0.0.1 with its own throwaway CA."""
+    with LocalTSA() as t:
+        yield t
+
+
+@pytest.fixture()
+def stamped(archive: Archive, tsa: LocalTSA) -> Archive:
+    """A store whose captures are timestamped by the local TSA, which it trusts."""
+    archive.config.set("tsa.urls", tsa.url)
+    archive.config.set("tsa.certs", str(tsa.ca_pem))
+    archive.config.set("tsa.retries", "0")
+    return archive

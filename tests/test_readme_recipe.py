@@ -65,3 +65,41 @@ def test_key_id_recipe(exported: Path, archive: Archive) -> None:
                           shell=True, cwd=exported, capture_output=True, text=True, check=False)
     key_id = archive.keys.list()[0].key_id
     assert proc.stdout.split()[0] == key_id.split(":", 1)[1]
+
+
+def _fetch_timestamp_files(archive: Archive, rid: str, work: Path) -> None:
+    work.mkdir()
+    archive.get(rid, "manifest", work / "manifest.json")
+    archive.get(rid, "timestamp", work / "manifest.tsr")
+    archive.get(rid, "tsa-chain", work / "tsa-chain.pem")
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_timestamp_recipe(stamped: Archive, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rid = stamped.capture(site.base_url + "/plain").record_id
+    work = tmp_path / "ts"
+    _fetch_timestamp_files(stamped, rid, work)
+    proc = subprocess.run(["bash", "-c", _block("timestamp")], cwd=work, capture_output=True, text=True,
+                          env=_env(), check=False)
+    assert proc.returncode == 0 and "Verification: OK" in proc.stdout, proc.stdout + proc.stderr
+    (work / "manifest.json").write_bytes((work / "manifest.json").read_bytes().replace(b"200", b"201", 1))
+    proc = subprocess.run(["bash", "-c", _block("timestamp")], cwd=work, capture_output=True, text=True,
+                          env=_env(), check=False)
+    assert proc.returncode != 0 and "Verification: FAILED" in proc.stdout
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
+def test_batch_timestamp_recipe(stamped: Archive, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    results = stamped.capture_batch([(f"{site.base_url}/plain?{i}", None, None) for i in range(7)], jobs=3)
+    rid = results[5].record_id
+    assert rid
+    work = tmp_path / "batch"
+    _fetch_timestamp_files(stamped, rid, work)
+    script = _block("batch").replace("7KQ2-M9XD", rid)
+    env = {**_env(), "ARCHIVER_HOME": str(stamped.root)}
+    proc = subprocess.run(["bash", "-c", script], cwd=work, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode == 0 and "Verification: OK" in proc.stdout, proc.stdout + proc.stderr
+    # another batch member's manifest does not lead to the root with this record's proof
+    stamped.get(results[2].record_id or "", "manifest", work / "manifest.json")
+    proc = subprocess.run(["bash", "-c", script], cwd=work, capture_output=True, text=True, env=env, check=False)
+    assert proc.returncode != 0 and "not in this batch" in proc.stderr

@@ -52,27 +52,46 @@ def run_demo(console: Console, store: Path | None = None) -> int:
             problems.append(f"`archiver {' '.join(args)}` exited {code}, expected {expect}")
         return buf.getvalue()
 
-    with SampleSite() as site, _store_dir(store) as root:
+    from archiver.demo.tsa import LocalTSA
+
+    with SampleSite() as site, LocalTSA(label="Archiver demo TSA (local test authority)") as tsa, \
+            _store_dir(store) as root:
         base = site.base_url
         s = ["--store", str(root)]
-        console.print(f"Sample site on {base} (loopback only); store at {root}\n")
+        console.print(f"Sample site on {base} (loopback only); store at {root}")
+        console.print(f"[yellow]Timestamp authority on {tsa.url}: a LOCAL TEST AUTHORITY (OpenSSL's "
+                      "`openssl ts -reply` with a throwaway CA), not a trusted third party.[/]\n")
 
         step("1. Create a store and a signing key")
         run("init", *s, "--operator", "Demo Operator", "--organization", "Example Compliance LLP")
         console.print("The sample site is on 127.0.0.1, which captures refuse by default (SSRF guard):")
         run("capture", f"{base}/privacy", *s, expect=2)
         run("config", "set", "capture.allow_private", "true", *s)
+        console.print("Use the local TSA for trusted time, and trust its CA for verification:")
+        run("config", "set", "tsa.urls", tsa.url, *s)
+        shutil.copy(tsa.ca_pem, root.parent / "demo-tsa-ca.pem")
+        run("config", "set", "tsa.certs", str(root.parent / "demo-tsa-ca.pem"), *s)
 
         step("2. Capture: a chunked HTML policy, a PDF, a redirect and a gzip'd page")
         out = run("capture", f"{base}/privacy", "--entity", "Example Inc.", "--document", "Privacy Policy",
                   *s, "--json", quiet=True)
-        privacy = json.loads(out)["record_id"] if out.strip() else ""
-        console.print(f"captured {privacy}")
+        captured = json.loads(out) if out.strip() else {}
+        privacy = captured.get("record_id", "")
+        stamps = captured.get("timestamps", [])
+        console.print(f"captured {privacy}; timestamp token: "
+                      + (f"genTime {stamps[0]['gen_time']}" if stamps and stamps[0]["ok"] else "[red]none[/]"))
+        if not (stamps and stamps[0]["ok"]):
+            problems.append("the capture was not timestamped")
+        console.print("A batch: three captures, ONE timestamp request (a Merkle tree over their manifests):")
         batch = root.parent / "urls.txt"
         batch.write_text(f"{base}/terms.pdf\tExample Inc.\tTerms of Service\n"
                          f"{base}/old-privacy\tExample Inc.\tPrivacy Policy (old link)\n"
                          f"{base}/news\tExample Inc.\tPolicy updates\n", "utf-8")
+        before = tsa.requests
         run("capture", "-i", str(batch), "-j", "3", *s)
+        console.print(f"TSA requests for the batch of 3: {tsa.requests - before}")
+        if tsa.requests - before != 1:
+            problems.append("the batch did not make exactly one TSA request")
         run("list", *s)
 
         step("3. Look at one record")
@@ -97,7 +116,10 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         step("6. Check the signature with plain OpenSSL (no archiver code)")
         _openssl_check(console, root, privacy, run, problems)
 
-        step("7. Tamper with a copy of the store: verification must fail and name the artifact")
+        step("7. Check the timestamp token with plain OpenSSL")
+        _openssl_ts_check(console, root, privacy, run, problems)
+
+        step("8. Tamper with a copy of the store: verification must fail and name the artifact")
         tampered = root.parent / "tampered-store"
         shutil.copytree(root, tampered)
         from archiver.api import Archive
@@ -112,8 +134,8 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         run("verify", privacy, "--store", str(tampered), expect=1)
 
         step("Not in this version yet")
-        console.print("RFC 3161 timestamps, the Wayback Machine cross-link and citations are separate issues; "
-                      "this demo shows capture → sign → verify → get.")
+        console.print("The Wayback Machine cross-link and citations are separate issues; "
+                      "this demo shows capture → sign → timestamp → verify → get.")
         if store is None:
             shutil.rmtree(tampered, ignore_errors=True)
 
@@ -151,3 +173,20 @@ def _openssl_check(console: Console, root: Path, record_id: str, run: object, pr
     if proc.returncode != 0:
         problems.append("openssl could not verify the manifest signature")
 
+
+
+def _openssl_ts_check(console: Console, root: Path, record_id: str, run: object, problems: list[str]) -> None:
+    if shutil.which("openssl") is None:
+        console.print("[yellow]openssl not found; skipped[/]")
+        return
+    work = root.parent
+    for name, fname in (("manifest", "manifest.json"), ("timestamp", "manifest.tsr"), ("tsa-chain", "tsa-chain.pem")):
+        run("get", record_id, name, "-o", str(work / fname), "--store", str(root))  # type: ignore[operator]
+    digest = hashlib.sha256((work / "manifest.json").read_bytes()).hexdigest()
+    cmd = ["openssl", "ts", "-verify", "-digest", digest, "-in", str(work / "manifest.tsr"),
+           "-CAfile", str(work / "tsa-chain.pem")]
+    console.print(f"[dim]$ {' '.join(c.replace(str(work) + '/', '') for c in cmd)}[/]")
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    console.print(proc.stdout.strip())
+    if "Verification: OK" not in proc.stdout:
+        problems.append("openssl could not verify the timestamp token")

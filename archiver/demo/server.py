@@ -48,6 +48,18 @@ def demo_routes() -> dict[str, Route]:
     }
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """Threaded, daemonic, and silent about clients that hang up (they are not the server's fault)."""
+
+    daemon_threads = True
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        import sys
+
+        if not isinstance(sys.exc_info()[1], ConnectionError | TimeoutError):
+            super().handle_error(request, client_address)  # type: ignore[arg-type]
+
+
 class SampleSite:
     """A threaded HTTP/1.1 server on a free loopback port; use as a context manager."""
 
@@ -67,8 +79,7 @@ class SampleSite:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.httpd.daemon_threads = True
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property

@@ -12,7 +12,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from archiver.provenance.keys import key_id_of
-from archiver.records import Manifest, Signature
+from archiver.records import Addendum, Manifest, Signature
 
 
 def canonical(obj: Any) -> bytes:
@@ -28,17 +28,37 @@ def manifest_file_bytes(manifest: Manifest) -> bytes:
     return canonical(manifest.to_dict())
 
 
-def sign_manifest(manifest: Manifest, key: Ed25519PrivateKey) -> Manifest:
-    value = base64.b64encode(key.sign(signed_bytes(manifest))).decode("ascii")
-    sig = Signature(alg="Ed25519", key_id=key_id_of(key.public_key()), value=value)
-    return dataclasses.replace(manifest, signature=sig)
+def _sign(unsigned: bytes, key: Ed25519PrivateKey) -> Signature:
+    value = base64.b64encode(key.sign(unsigned)).decode("ascii")
+    return Signature(alg="Ed25519", key_id=key_id_of(key.public_key()), value=value)
 
 
-def signature_valid(manifest: Manifest, public_key: Ed25519PublicKey) -> bool:
-    if manifest.signature is None or manifest.signature.alg != "Ed25519":
+def _valid(signature: Signature | None, unsigned: bytes, public_key: Ed25519PublicKey) -> bool:
+    if signature is None or signature.alg != "Ed25519":
         return False
     try:
-        public_key.verify(base64.b64decode(manifest.signature.value, validate=True), signed_bytes(manifest))
+        public_key.verify(base64.b64decode(signature.value, validate=True), unsigned)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+def sign_manifest(manifest: Manifest, key: Ed25519PrivateKey) -> Manifest:
+    return dataclasses.replace(manifest, signature=_sign(signed_bytes(manifest), key))
+
+
+def signature_valid(manifest: Manifest, public_key: Ed25519PublicKey) -> bool:
+    return _valid(manifest.signature, signed_bytes(manifest), public_key)
+
+
+def sign_addendum(addendum: Addendum, key: Ed25519PrivateKey) -> Addendum:
+    """Addenda are signed like manifests: Ed25519 over JCS of the object without ``signature``."""
+    return dataclasses.replace(addendum, signature=_sign(canonical(addendum.to_dict(with_signature=False)), key))
+
+
+def addendum_signature_valid(addendum: Addendum, public_key: Ed25519PublicKey) -> bool:
+    return _valid(addendum.signature, canonical(addendum.to_dict(with_signature=False)), public_key)
+
+
+def addendum_file_bytes(addendum: Addendum) -> bytes:
+    return canonical(addendum.to_dict())
