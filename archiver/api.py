@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archiver import __version__
 from archiver.config import Config
@@ -36,11 +37,15 @@ from archiver.records import (
     RecordSummary,
     StampResult,
     Verification,
+    WaybackEvidence,
 )
 from store.blobs import BlobStore, hash_file
 from store.catalog import Catalog
 from store.custody import CustodyLog
 from store.fsutil import atomic_write_bytes, atomic_writer
+
+if TYPE_CHECKING:
+    from archiver.wayback import WaybackConfig
 
 STORE_MARKER = "archiver-store.json"
 STORE_FORMAT = "archiver.store/v1"
@@ -222,6 +227,63 @@ class Archive:
                     on_stamp(result)
         return manifest
 
+    # ---- Wayback Machine -------------------------------------------------------------------
+    def wayback_config(self) -> WaybackConfig:
+        from archiver.wayback import WaybackConfig
+
+        return WaybackConfig(base_url=self.config.str_("wayback.base_url"),
+                             availability_url=self.config.str_("wayback.availability_url"),
+                             timeout=self.config.float_("wayback.timeout"),
+                             save_deadline=self.config.float_("wayback.save_deadline"),
+                             poll_interval=self.config.float_("wayback.poll_interval"),
+                             access_key=os.environ.get("ARCHIVER_IA_ACCESS_KEY") or None,
+                             secret_key=os.environ.get("ARCHIVER_IA_SECRET_KEY") or None)
+
+    def wayback(self, record_id: str, *, save: bool = False, if_not_archived_within: str | None = None,
+                passphrase: PassphraseSource = env_passphrase) -> Addendum:
+        """Cross-link a record with the Wayback Machine and record the verdict as a signed addendum.
+
+        Raises WaybackError (the verdict is *unknown*) when the Archive cannot answer; the record
+        is then left exactly as it was."""
+        from archiver.provenance.signing import addendum_file_bytes, sign_addendum
+        from archiver.wayback import availability, cdx_near, corroborate, wayback_timestamp
+        from archiver.wayback import save as spn_save
+
+        summary = self.resolve(record_id)
+        manifest = self.manifest(summary.record_id)
+        key = self.keys.load_private(passphrase)  # a wrong passphrase fails before any request
+        cfg = self.wayback_config()
+        url = manifest.subject.final_url
+        ts = wayback_timestamp(manifest.captured_at)
+        saved = False
+        if save:
+            spn_save(url, cfg, if_not_archived_within=if_not_archived_within)
+            saved = True
+        avail = availability(url, ts, cfg)
+        rows = cdx_near(url, ts, cfg)
+        evidence = corroborate(rows, ts, manifest.digests.payload_sha1_b32, checked_at=_now_iso(), cfg=cfg,
+                               saved=saved, availability_ts=avail[0] if avail else None)
+        add = sign_addendum(Addendum(kind="wayback", record_id=summary.record_id,
+                                     manifest_sha256=summary.manifest_sha256, created_at=evidence.checked_at,
+                                     wayback=evidence), key)
+        self.commit_addendum(add, addendum_file_bytes(add))
+        return add
+
+    def wayback_still_there(self, evidence: WaybackEvidence) -> tuple[bool, str]:
+        """Re-query the CDX API: is the recorded snapshot still listed with the same digest?"""
+        from archiver.wayback import cdx_near
+
+        if not evidence.snapshot_timestamp or not evidence.cdx:
+            return True, "nothing to re-check (no snapshot was recorded)"
+        rows = cdx_near(evidence.cdx[2], evidence.snapshot_timestamp, self.wayback_config(), limit=5)
+        same = [r for r in rows if r.timestamp == evidence.snapshot_timestamp]
+        if not same:
+            return False, f"snapshot {evidence.snapshot_timestamp} is no longer listed by the Wayback Machine"
+        if same[0].digest != evidence.archive_digest:
+            return False, (f"snapshot {evidence.snapshot_timestamp} now reports digest {same[0].digest}, "
+                           f"recorded {evidence.archive_digest}")
+        return True, f"snapshot {evidence.snapshot_timestamp} still listed, digest {same[0].digest}"
+
     # ---- trusted time ----------------------------------------------------------------------
     def tsa_configured(self) -> bool:
         return bool(self.config.get("tsa.urls"))
@@ -370,11 +432,11 @@ class Archive:
         return sha, size
 
     # ---- verification ----------------------------------------------------------------------
-    def verify(self, record_id: str, *, log: bool = True) -> Verification:
+    def verify(self, record_id: str, *, log: bool = True, wayback: bool = False) -> Verification:
         from archiver.verify import verify_record
 
         summary = self.resolve(record_id)
-        report = verify_record(self, summary)
+        report = verify_record(self, summary, wayback=wayback)
         if log:
             self.custody.append("verify", actor=self._actor(), record_id=summary.record_id,
                                 subject_sha256=summary.manifest_sha256,
@@ -382,10 +444,11 @@ class Archive:
                                         "failed": ",".join(c.name for c in report.failures)})
         return report
 
-    def verify_all(self, on_result: Callable[[Verification], None] | None = None) -> ListOf[Verification]:
+    def verify_all(self, on_result: Callable[[Verification], None] | None = None, *,
+                   wayback: bool = False) -> ListOf[Verification]:
         out = []
         for summary in self.catalog.list():
-            report = self.verify(summary.record_id)
+            report = self.verify(summary.record_id, wayback=wayback)
             out.append(report)
             if on_result:
                 on_result(report)

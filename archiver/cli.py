@@ -117,23 +117,33 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
                                                    "(recorded in the manifest).")] = False,
             allow_status: Annotated[bool, typer.Option("--allow-status",
                                                        help="Keep non-2xx responses as evidence.")] = False,
+            wayback_mode: Annotated[str | None, typer.Option("--wayback", help="After capturing: `lookup` the "
+                                                             "Wayback Machine, or `save` there too.")] = None,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Capture a URL (or a batch with -i) into signed evidence records."""
+    if wayback_mode not in (None, "lookup", "save"):
+        from archiver.errors import UsageError
+
+        raise UsageError(f"--wayback takes lookup or save, not {wayback_mode!r}")
     if (url is None) == (input_file is None):
         from archiver.errors import UsageError
 
         raise UsageError("give either a URL or -i FILE", hint="archiver capture https://example.org/privacy")
     archive = _open(store)
     if input_file is not None:
-        _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json)
+        _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json, wayback_mode)
         return
     assert url is not None
     stamps: list[StampResult] = []
     m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
                         insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
                         on_stamp=stamps.append)
+    wb: dict[str, Any] | None = None
+    if wayback_mode:
+        wb = _wayback_inline(archive, m.record_id, wayback_mode == "save")
     if as_json:
-        _emit_json({**m.to_dict(), "timestamps": [st.to_dict() for st in stamps]})
+        _emit_json({**m.to_dict(), "timestamps": [st.to_dict() for st in stamps],
+                    **({"wayback": wb} if wb is not None else {})})
         return
     out = _out()
     out.print(f"Captured [bold]{m.record_id}[/]  {m.subject.final_url}  HTTP {m.http.status}")
@@ -142,6 +152,32 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
     if m.capture.insecure:
         out.print("  [yellow]TLS certificate NOT verified (--insecure), recorded in the manifest[/]")
     _render_stamps(stamps)
+    if wb is not None:
+        _render_wayback_line(wb)
+
+
+def _wayback_inline(archive: Archive, record_id: str, save: bool) -> dict[str, Any]:
+    """Wayback after a capture: a failure is reported as verdict "unknown", never fails the capture."""
+    from archiver.errors import WaybackError
+
+    try:
+        add = archive.wayback(record_id, save=save, passphrase=_passphrase_source())
+    except WaybackError as exc:
+        return {"verdict": "unknown", "reason": exc.message}
+    return _wayback_dict(add)
+
+
+def _wayback_dict(add: Any) -> dict[str, Any]:
+    d: dict[str, Any] = add.to_dict()["wayback"]
+    return d
+
+
+def _render_wayback_line(wb: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    colour = {"identical": "green", "differs": "yellow", "no-snapshot": "yellow"}.get(wb["verdict"], "red")
+    where = wb.get("snapshot_url") or wb.get("reason") or wb.get("note", "")
+    _out().print(f"  wayback    [{colour}]{wb['verdict']}[/]  {escape(str(where))}")
 
 
 def _render_stamps(stamps: list[StampResult]) -> None:
@@ -159,7 +195,7 @@ def _render_stamps(stamps: list[StampResult]) -> None:
 
 
 def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
-                   allow_status: bool, as_json: bool) -> None:
+                   allow_status: bool, as_json: bool, wayback_mode: str | None = None) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -205,6 +241,14 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
         ok = sum(1 for r in results if r.ok)
         out.print(f"{ok} captured, {len(results) - ok} failed")
         _render_stamps(stamps)
+    for r in results:
+        if wayback_mode and r.record_id:
+            wb = _wayback_inline(archive, r.record_id, wayback_mode == "save")
+            if as_json:
+                sys.stdout.write(json.dumps({"record_id": r.record_id, "wayback": wb}, ensure_ascii=False) + "\n")
+            else:
+                _out().print(f"{r.record_id}", end="")
+                _render_wayback_line(wb)
     failed = [r for r in results if not r.ok]
     if failed:
         raise Exit(max(r.exit_code for r in failed))
@@ -280,6 +324,15 @@ def show(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> No
                   + ("  deferred" if t.deferred else ""))
     if not stamped:
         out.print("  [yellow]unstamped[/]: no RFC 3161 token (archiver timestamp " + m.record_id + ")")
+    out.print("[bold]Wayback Machine[/]")
+    links = [a.wayback for _, a in addenda if a is not None and a.wayback is not None]
+    for w in links:
+        out.print(f"  {w.checked_at}  [bold]{w.verdict}[/]  {escape(w.snapshot_url or 'no snapshot')}"
+                  + (f"  (snapshot {w.snapshot_timestamp})" if w.snapshot_timestamp else ""))
+    if links and links[-1].verdict == "differs":
+        out.print(f"  [dim]{escape(links[-1].note)}[/]")
+    if not links:
+        out.print(f"  not checked (archiver wayback {m.record_id})")
 
 
 def _render_verification(report: Verification) -> None:
@@ -295,6 +348,8 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
            all_: Annotated[bool, typer.Option("--all", help="Verify every record.")] = False,
            verbose: Annotated[bool, typer.Option("-v", "--verbose", help="With --all, list every check of "
                                                  "every record, not only of failed ones.")] = False,
+           wayback: Annotated[bool, typer.Option("--wayback", help="Also ask the Wayback Machine whether the "
+                                                 "recorded snapshot is still there.")] = False,
            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Run every check on a record (or all); exit 1 if anything failed."""
     from archiver.errors import UsageError
@@ -302,7 +357,7 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
     if (record_id is None) == (not all_):
         raise UsageError("give a record ID or --all")
     archive = _open(store)
-    reports = archive.verify_all() if all_ else [archive.verify(record_id or "")]
+    reports = archive.verify_all(wayback=wayback) if all_ else [archive.verify(record_id or "", wayback=wayback)]
     if as_json:
         _emit_json(reports[0].to_dict() if not all_ else [r.to_dict() for r in reports])
     else:
@@ -351,6 +406,41 @@ def timestamp(record_ids: Annotated[list[str] | None, typer.Argument(help="Recor
     if not any(r.ok for r in results):
         raise TimestampError("no timestamp authority issued a token: "
                              + "; ".join(f"{r.tsa_url}: {r.error}" for r in results))
+
+
+@app.command("wayback")
+def wayback_cmd(record_id: Annotated[str, typer.Argument(help="Record ID.")],
+                save: Annotated[bool, typer.Option("--save", help="Ask Save Page Now to archive the URL too "
+                                                   "(SPN2 with ARCHIVER_IA_ACCESS_KEY/SECRET_KEY, else legacy)."
+                                                   )] = False,
+                within: Annotated[str | None, typer.Option("--if-not-archived-within", help="With --save: skip "
+                                                           "if archived this recently (e.g. 3d, 12h).")] = None,
+                store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Find the Wayback snapshots nearest the capture, compare digests, and record the verdict."""
+    from archiver.errors import WaybackError
+
+    archive = _open(store)
+    try:
+        add = archive.wayback(record_id, save=save, if_not_archived_within=within, passphrase=_passphrase_source())
+    except WaybackError as exc:
+        if as_json:
+            _emit_json({"record_id": record_id, "verdict": "unknown", "reason": exc.message})
+        raise
+    assert add.wayback is not None
+    w = add.wayback
+    if as_json:
+        _emit_json({"record_id": add.record_id, **_wayback_dict(add)})
+        return
+    from rich.markup import escape
+
+    out = _out()
+    out.print(f"[bold]{add.record_id}[/]  Wayback verdict: [bold]{w.verdict}[/]")
+    if w.snapshot_url:
+        out.print(f"  snapshot   {escape(w.snapshot_url)}")
+        out.print(f"  digest     Archive {w.archive_digest}  ours {w.our_digest}")
+    if w.saved:
+        out.print("  saved      Save Page Now archived the URL during this check")
+    out.print(f"  note       {escape(w.note)}")
 
 
 @app.command()

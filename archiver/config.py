@@ -43,7 +43,13 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),
     Setting("tsa.retries", int, 2, "extra attempts after a TSA times out, refuses the connection or answers 5xx"),
     Setting("tsa.tolerance", int, 600, "seconds genTime may lie after captured_at (authsign uses 10 minutes)"),
-    Setting("wayback.base_url", str, "https://web.archive.org", "Wayback Machine endpoint"),
+    Setting("wayback.base_url", str, "https://web.archive.org",
+            "Wayback Machine endpoint (CDX, Save Page Now, replay)"),
+    Setting("wayback.availability_url", str, "https://archive.org/wayback/available",
+            "Wayback availability API endpoint"),
+    Setting("wayback.timeout", float, 30.0, "seconds to wait for each Wayback Machine answer"),
+    Setting("wayback.save_deadline", float, 300.0, "seconds to wait for a Save Page Now job to finish"),
+    Setting("wayback.poll_interval", float, 5.0, "seconds between Save Page Now status polls"),
 )}
 
 

@@ -35,7 +35,7 @@ class _HashSink:
         return None
 
 
-def verify_record(archive: Archive, summary: RecordSummary) -> Verification:
+def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = False) -> Verification:
     checks: list[Check] = []
     rid = summary.record_id
 
@@ -73,6 +73,7 @@ def verify_record(archive: Archive, summary: RecordSummary) -> Verification:
     checks.extend(_warc_checks(archive, manifest))
     # the token must cover the manifest bytes actually present, not just the catalog's claim
     checks.extend(_timestamp_checks(archive, manifest, actual or summary.manifest_sha256))
+    checks.extend(_wayback_checks(archive, manifest, actual or summary.manifest_sha256, requery=wayback))
     checks.append(_custody_chain(archive))
     checks.append(_custody_record(archive, rid, summary.manifest_sha256))
     if manifest.previous is not None:
@@ -382,3 +383,48 @@ def _read_blob(archive: Archive, sha: str) -> bytes | None:
     except OSError:
         return None
     return data if hashlib.sha256(data).hexdigest() == sha else None
+
+
+def _load_addendum(archive: Archive, sha: str) -> tuple[bytes | None, Addendum | None]:
+    data = _read_blob(archive, sha)
+    if data is None:
+        return None, None
+    try:
+        return data, Addendum.from_dict(json.loads(data))
+    except (ValueError, ArchiverError):
+        return data, None
+
+
+def _wayback_checks(archive: Archive, manifest: Manifest, manifest_sha256: str, *, requery: bool) -> list[Check]:
+    """Each Wayback addendum is checked like any signed statement; ``requery`` asks the Archive again."""
+    rows = archive.catalog.addenda(manifest.record_id, "wayback")
+    if not rows:
+        return [Check("wayback", SKIP, "no Wayback Machine cross-link recorded (archiver wayback "
+                                       f"{manifest.record_id})")] if requery else []
+    trusted = archive.keys.trusted()
+    checks: list[Check] = []
+    latest: Addendum | None = None
+    for i, (sha, _kind) in enumerate(rows, 1):
+        data, add = _load_addendum(archive, sha)
+        key_id = add.signature.key_id if add and add.signature else ""
+        check = addendum_check(f"wayback.{i}.addendum", add, data is not None, manifest_sha256, manifest.record_id,
+                               _signer_key(archive, key_id) if key_id else None, key_id in trusted)
+        if check.status is PASS and add is not None and add.wayback is not None:
+            w = add.wayback
+            check = Check(check.name, PASS, f"{w.verdict} ({w.snapshot_timestamp or 'no snapshot'}), checked "
+                                            f"{w.checked_at}, signed by {key_id}")
+            if w.our_digest and w.our_digest != manifest.digests.payload_sha1_b32:
+                check = Check(check.name, FAIL, "addendum compares a digest that is not this record's payload")
+            latest = add
+        checks.append(check)
+    if requery:
+        if latest is None or latest.wayback is None:
+            checks.append(Check("wayback.live", SKIP, "no readable Wayback addendum to re-check"))
+        else:
+            try:
+                ok, detail = archive.wayback_still_there(latest.wayback)
+            except ArchiverError as exc:
+                checks.append(Check("wayback.live", SKIP, f"unknown: {exc.message}"))
+            else:
+                checks.append(Check("wayback.live", PASS if ok else FAIL, detail))
+    return checks

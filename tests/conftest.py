@@ -25,6 +25,7 @@ from archiver.api import Archive
 from archiver.cli import main
 from archiver.demo.server import SampleSite, send, site_file
 from archiver.demo.tsa import LocalTSA
+from archiver.demo.wayback import LocalWayback
 
 HTML = site_file("privacy.html")
 PDF = site_file("terms.pdf")
@@ -225,4 +226,22 @@ def stamped(archive: Archive, tsa: LocalTSA) -> Archive:
     archive.config.set("tsa.urls", tsa.url)
     archive.config.set("tsa.certs", str(tsa.ca_pem))
     archive.config.set("tsa.retries", "0")
+    return archive
+
+
+@pytest.fixture()
+def ia() -> Iterator[LocalWayback]:
+    """The Internet Archive stand-in on 127.0.0.1 (real API formats)."""
+    with LocalWayback() as w:
+        yield w
+
+
+@pytest.fixture()
+def wb_archive(archive: Archive, ia: LocalWayback) -> Archive:
+    """A store pointed at the stand-in through configuration, with short bounds."""
+    archive.config.set("wayback.base_url", ia.base_url)
+    archive.config.set("wayback.availability_url", ia.availability_url)
+    archive.config.set("wayback.timeout", "2")
+    archive.config.set("wayback.save_deadline", "3")
+    archive.config.set("wayback.poll_interval", "0.05")
     return archive

@@ -201,7 +201,9 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
                     payload_sha256=hop.payload_sha256, record_id=resp_id,
                     extra=[("WARC-IP-Address", hop.conn.server_ip)])
         meta = json.dumps(hop_metadata(hop, index), indent=1, sort_keys=True).encode("utf-8")
-        w.write_bytes("metadata", hop.url, meta, date=date, content_type="application/json",
+        # No WARC-Target-URI (optional for metadata, WARC 1.1 §5.4): replay tools index records by
+        # target URI, and a JSON record under the page's URI would shadow the response in pywb.
+        w.write_bytes("metadata", None, meta, date=date, content_type="application/json",
                       extra=[("WARC-Refers-To", resp_id), ("WARC-Concurrent-To", resp_id)])
         final_id = resp_id
     if text is not None:
