@@ -3,6 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+# pywb (a real replay system) lives in its own venv: it pins older cryptography/brotli than we use.
+PYWB_VENV  := .venv-pywb
+PYWB_STAMP := $(PYWB_VENV)/.installed
 
 .PHONY: demo test lint bench clean
 
@@ -11,6 +14,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
+
+$(PYWB_STAMP):
+	$(PYTHON) -m venv $(PYWB_VENV)
+	$(PYWB_VENV)/bin/pip install --quiet --upgrade pip
+	$(PYWB_VENV)/bin/pip install --quiet 'pywb==2.10.0'
+	touch $(PYWB_STAMP)
 
 # Debian packages the tests call: openssl (signature recipe). Installed only when missing.
 deb-deps:
@@ -21,8 +30,8 @@ deb-deps:
 demo: $(STAMP)
 	$(BIN)/archiver demo
 
-test: $(STAMP) deb-deps
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+test: $(STAMP) $(PYWB_STAMP) deb-deps
+	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin $(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check archiver store tests bench
@@ -32,4 +41,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_memory.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info
+	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info

@@ -53,14 +53,17 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         return buf.getvalue()
 
     from archiver.demo.tsa import LocalTSA
+    from archiver.demo.wayback import LocalWayback
 
     with SampleSite() as site, LocalTSA(label="Archiver demo TSA (local test authority)") as tsa, \
-            _store_dir(store) as root:
+            LocalWayback() as ia, _store_dir(store) as root:
         base = site.base_url
         s = ["--store", str(root)]
         console.print(f"Sample site on {base} (loopback only); store at {root}")
         console.print(f"[yellow]Timestamp authority on {tsa.url}: a LOCAL TEST AUTHORITY (OpenSSL's "
-                      "`openssl ts -reply` with a throwaway CA), not a trusted third party.[/]\n")
+                      "`openssl ts -reply` with a throwaway CA), not a trusted third party.[/]")
+        console.print(f"[yellow]Wayback Machine stand-in on {ia.base_url}: speaks the Internet Archive's API "
+                      "formats, offline; it is not the real Archive.[/]\n")
 
         step("1. Create a store and a signing key")
         run("init", *s, "--operator", "Demo Operator", "--organization", "Example Compliance LLP")
@@ -71,6 +74,9 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         run("config", "set", "tsa.urls", tsa.url, *s)
         shutil.copy(tsa.ca_pem, root.parent / "demo-tsa-ca.pem")
         run("config", "set", "tsa.certs", str(root.parent / "demo-tsa-ca.pem"), *s)
+        console.print("Point the Wayback client at the stand-in (configuration only):")
+        run("config", "set", "wayback.base_url", ia.base_url, *s)
+        run("config", "set", "wayback.availability_url", ia.availability_url, *s)
 
         step("2. Capture: a chunked HTML policy, a PDF, a redirect and a gzip'd page")
         out = run("capture", f"{base}/privacy", "--entity", "Example Inc.", "--document", "Privacy Policy",
@@ -94,13 +100,27 @@ def run_demo(console: Console, store: Path | None = None) -> int:
             problems.append("the batch did not make exactly one TSA request")
         run("list", *s)
 
-        step("3. Look at one record")
+        step("3. Cross-link with the Wayback Machine")
+        console.print("The Archive already holds an older copy of the news page (different bytes):")
+        news = _record_for(root, f"{base}/news")
+        ia.add(f"{base}/news", "20260101000000", b"<html>an older version</html>")
+        run("wayback", news, *s)
+        console.print("Ask Save Page Now to archive the privacy policy; its crawler fetches the same bytes:")
+        os.environ.setdefault("ARCHIVER_IA_ACCESS_KEY", "demo-access")
+        os.environ.setdefault("ARCHIVER_IA_SECRET_KEY", "demo-secret")
+        out = run("wayback", privacy, "--save", "--json", *s, quiet=True)
+        verdict = json.loads(out).get("verdict") if out.strip() else None
+        console.print(f"verdict for {privacy}: [bold]{verdict}[/]")
+        if verdict != "identical":
+            problems.append(f"Save Page Now corroboration gave {verdict!r}, expected 'identical'")
+
+        step("4. Look at one record")
         run("show", privacy, *s)
 
-        step("4. Verify every record")
+        step("5. Verify every record")
         run("verify", "--all", *s)
 
-        step("5. Get the document back, byte-exact, and find it by hash")
+        step("6. Get the document back, byte-exact, and find it by hash")
         dest = root.parent / "policy.html"
         run("get", privacy, "content", "-o", str(dest), *s)
         served = hashlib.sha256(site_file("privacy.html")).hexdigest()
@@ -113,13 +133,13 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         run("verify-file", str(dest), *s)
         run("lookup", "--sha256", served, *s)
 
-        step("6. Check the signature with plain OpenSSL (no archiver code)")
+        step("7. Check the signature with plain OpenSSL (no archiver code)")
         _openssl_check(console, root, privacy, run, problems)
 
-        step("7. Check the timestamp token with plain OpenSSL")
+        step("8. Check the timestamp token with plain OpenSSL")
         _openssl_ts_check(console, root, privacy, run, problems)
 
-        step("8. Tamper with a copy of the store: verification must fail and name the artifact")
+        step("9. Tamper with a copy of the store: verification must fail and name the artifact")
         tampered = root.parent / "tampered-store"
         shutil.copytree(root, tampered)
         from archiver.api import Archive
@@ -134,8 +154,8 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         run("verify", privacy, "--store", str(tampered), expect=1)
 
         step("Not in this version yet")
-        console.print("The Wayback Machine cross-link and citations are separate issues; "
-                      "this demo shows capture → sign → timestamp → verify → get.")
+        console.print("Citations are a separate issue; this demo shows capture → sign → timestamp → "
+                      "wayback cross-link → verify → get.")
         if store is None:
             shutil.rmtree(tampered, ignore_errors=True)
 
@@ -190,3 +210,10 @@ def _openssl_ts_check(console: Console, root: Path, record_id: str, run: object,
     console.print(proc.stdout.strip())
     if "Verification: OK" not in proc.stdout:
         problems.append("openssl could not verify the timestamp token")
+
+
+def _record_for(root: Path, url: str) -> str:
+    from archiver.api import Archive
+
+    rows = Archive.open(root).list(url=url)
+    return rows[-1].record_id if rows else ""
