@@ -21,11 +21,15 @@ $(PYWB_STAMP):
 	$(PYWB_VENV)/bin/pip install --quiet 'pywb==2.10.0'
 	touch $(PYWB_STAMP)
 
-# Debian packages the tests call: openssl (signature recipe). Installed only when missing.
+# Debian packages the tests call: openssl (signature and timestamp recipes, the local TSA) and
+# poppler-utils (pdftoppm, to look at certificate PDFs). Installed only when missing.
+DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils
 deb-deps:
-	@command -v openssl >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq openssl; \
-	  else sudo apt-get update -qq && sudo apt-get install -y -qq openssl; fi; }
+	@missing=""; for pair in $(DEB_NEEDED); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
+	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
 
 demo: $(STAMP)
 	$(BIN)/archiver demo

@@ -47,6 +47,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "Wayback Machine endpoint (CDX, Save Page Now, replay)"),
     Setting("wayback.availability_url", str, "https://archive.org/wayback/available",
             "Wayback availability API endpoint"),
+    Setting("cite.archive_base_url", str, "",
+            "public base URL where you publish bundles; citations then link <base>/<record id>"),
     Setting("wayback.timeout", float, 30.0, "seconds to wait for each Wayback Machine answer"),
     Setting("wayback.save_deadline", float, 300.0, "seconds to wait for a Save Page Now job to finish"),
     Setting("wayback.poll_interval", float, 5.0, "seconds between Save Page Now status polls"),

@@ -29,7 +29,9 @@
     ├── KeyError_                      2  signing keys
     │   └── PassphraseError
     ├── IntegrityError                 1  something does not match its recorded hash
-    │   └── SignatureError
+    │   ├── SignatureError
+    │   └── NotCertifiableError           (a record that does not verify cannot be certified)
+    ├── QuoteNotFoundError             1  the excerpt does not occur in the record
     └── StoreError                     4  the store is missing, locked or damaged
         ├── StoreNotFoundError
         └── StoreCorruptError
@@ -169,6 +171,14 @@ class IntegrityError(ArchiverError):
 
 class SignatureError(IntegrityError):
     pass
+
+
+class NotCertifiableError(IntegrityError):
+    default_hint = "run `archiver verify ID` to see which check failed"
+
+
+class QuoteNotFoundError(ArchiverError):
+    exit_code = 1
 
 
 class StoreError(ArchiverError):

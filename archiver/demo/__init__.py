@@ -153,11 +153,25 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         console.print(f"flipped one bit in the middle of {blob.relative_to(tampered)}")
         run("verify", privacy, "--store", str(tampered), expect=1)
 
-        step("Not in this version yet")
-        console.print("Citations are a separate issue; this demo shows capture → sign → timestamp → "
-                      "wayback cross-link → verify → get.")
+        step("10. Cite it: for a filing, with a pinned quote, and a certificate of authenticity")
+        run("cite", privacy, *s)
+        run("cite", privacy, "--style", "bluebook", *s)
+        run("cite", privacy, "--style", "apa", *s)
+        console.print("Pin the sentence a brief relies on (it must occur verbatim in the captured text):")
+        run("cite", privacy, "--style", "bluebook", "--quote",
+            "Even if you opt-out, we will use Inputs and Outputs for model improvement when", *s)
+        console.print("An altered quote is refused, with the closest sentence the document really contains:")
+        run("cite", privacy, "--quote", "Even if you opt-out, we will never use Inputs and Outputs", *s, expect=1)
+        cert = root.parent / "certificate.pdf"
+        run("certificate", privacy, _record_for(root, f"{base}/terms.pdf"), "--declarant", "Demo Operator",
+            "--title", "Records Custodian", "--org", "Example Compliance LLP", "--format", "pdf", "-o", str(cert),
+            *s)
+        if not cert.exists() or not cert.read_bytes().startswith(b"%PDF"):
+            problems.append("the certificate PDF was not written")
         if store is None:
             shutil.rmtree(tampered, ignore_errors=True)
+        else:
+            console.print(f"Everything the demo made is kept in {root.parent}")
 
     if problems:
         console.print("[bold red]Demo found problems:[/]")

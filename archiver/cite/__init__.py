@@ -1,0 +1,98 @@
+"""Citations for legal filings and research, built from a stored record (see ``styles`` for formats)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+from archiver.cite.quote import QuoteMatch, find_quote
+from archiver.cite.styles import STYLES, CitationData, host_of, render
+
+if TYPE_CHECKING:
+    from archiver.api import Archive
+    from archiver.records import Verification
+
+
+_SEPARATORS = (" — ", " – ", " - ", " | ", " · ", ": ")
+
+
+def clean_title(title: str, site: str) -> str:
+    """``Privacy Policy — Example Inc.`` → ``Privacy Policy`` when the site is cited anyway."""
+    for sep in _SEPARATORS:
+        for cand in (sep + site, site + sep):
+            if title.endswith(cand) and cand.startswith(sep):
+                return title[: -len(cand)].strip() or title
+            if title.startswith(cand) and cand.endswith(sep):
+                return title[len(cand):].strip() or title
+    return title
+
+
+def _cn(name: str) -> str:
+    """``O=Example,CN=Example TSA`` → ``Example TSA`` (the part a reader recognises)."""
+    for part in name.split(","):
+        if part.strip().upper().startswith("CN="):
+            return part.strip()[3:]
+    return name
+
+
+def citation_data(archive: Archive, record_id: str, *, quote: str | None = None,
+                  report: Verification | None = None) -> CitationData:
+    """Assemble what the styles need; every field has a sensible fallback, never "None"."""
+    summary = archive.resolve(record_id)
+    m = archive.manifest(summary.record_id)
+    s = m.subject
+    host = host_of(s.final_url)
+    entity = s.entity or host
+    title = clean_title(s.title or s.document or s.final_url, entity)
+    document = s.document or s.title or "Web page"
+    captured = dt.datetime.fromisoformat(m.captured_at.replace("Z", "+00:00")).astimezone(dt.UTC)
+    doc_date = None
+    if s.document_date:
+        try:
+            doc_date = dt.date.fromisoformat(s.document_date)
+        except ValueError:
+            doc_date = None
+    wayback = None
+    tsa_name = gen_time = None
+    for _sha, add in archive.addenda(summary.record_id):
+        if add is None:
+            continue
+        if add.wayback is not None and add.wayback.snapshot_url:
+            wayback = add.wayback
+        if add.timestamp is not None and tsa_name is None:
+            tsa_name, gen_time = _cn(add.timestamp.tsa_name), add.timestamp.gen_time
+    base = archive.config.str_("cite.archive_base_url").rstrip("/")
+    archive_url = archive_name = None
+    archive_date = None
+    if base:
+        archive_url, archive_name, archive_date = f"{base}/{summary.record_id}", host_of(base), captured.date()
+    elif wayback is not None and wayback.snapshot_url:
+        archive_url, archive_name = wayback.snapshot_url, "Wayback Machine"
+        if wayback.snapshot_timestamp:
+            archive_date = dt.datetime.strptime(wayback.snapshot_timestamp, "%Y%m%d%H%M%S").date()
+    verified = detail = None
+    if report is not None:
+        verified = report.ok
+        passed = sum(1 for c in report.checks if c.status.value == "PASS")
+        detail = (f"{passed} checks, `archiver verify` on {dt.datetime.now(dt.UTC).date().isoformat()}"
+                  if report.ok else "; ".join(f"{c.name}: {c.detail}" for c in report.failures))
+    match: QuoteMatch | None = None
+    if quote is not None:
+        from archiver.errors import NotFoundError
+
+        try:
+            text_sha = archive.artifact_sha256(summary.record_id, "text")
+        except NotFoundError as exc:
+            raise NotFoundError(f"record {summary.record_id} has no extracted text to quote from") from exc
+        match = find_quote(archive.blobs.read_bytes(text_sha).decode("utf-8"), quote)
+    return CitationData(record_id=summary.record_id, entity=entity, document=document, title=title, site=entity,
+                        url=s.url, final_url=s.final_url, captured=captured, content_sha256=m.digests.content_sha256,
+                        key_id=m.signature.key_id if m.signature else "unsigned", document_date=doc_date,
+                        archive_url=archive_url, archive_name=archive_name, archive_date=archive_date,
+                        wayback_url=wayback.snapshot_url if wayback else None,
+                        wayback_timestamp=wayback.snapshot_timestamp if wayback else None,
+                        wayback_verdict=wayback.verdict if wayback else None, tsa_name=tsa_name, gen_time=gen_time,
+                        verified=verified, verify_detail=detail or "", quote=match)
+
+
+__all__ = ["STYLES", "CitationData", "citation_data", "render"]
