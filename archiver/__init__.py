@@ -12,18 +12,24 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
+    "Addendum",
     "Archive",
     "ArchiverError",
     "Artifact",
     "ArtifactMatch",
     "BatchItem",
     "Check",
+    "CitationData",
     "Digest",
     "Manifest",
     "RecordSummary",
+    "StampResult",
     "Status",
+    "TimestampEvidence",
     "Verification",
+    "WaybackEvidence",
     "__version__",
+    "citation_data",
     "default_store_path",
 ]
 
@@ -40,12 +46,21 @@ _LAZY = {
     "RecordSummary": "archiver.records",
     "Status": "archiver.records",
     "Verification": "archiver.records",
+    "Addendum": "archiver.records",
+    "StampResult": "archiver.records",
+    "TimestampEvidence": "archiver.records",
+    "WaybackEvidence": "archiver.records",
+    "CitationData": "archiver.cite.styles",
+    "citation_data": "archiver.cite",
 }
 
 if TYPE_CHECKING:
     from archiver.api import Archive, default_store_path
+    from archiver.cite import citation_data
+    from archiver.cite.styles import CitationData
     from archiver.errors import ArchiverError
     from archiver.records import (
+        Addendum,
         Artifact,
         ArtifactMatch,
         BatchItem,
@@ -53,8 +68,11 @@ if TYPE_CHECKING:
         Digest,
         Manifest,
         RecordSummary,
+        StampResult,
         Status,
+        TimestampEvidence,
         Verification,
+        WaybackEvidence,
     )
 
 

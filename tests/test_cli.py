@@ -13,8 +13,9 @@ from tests.conftest import HTML
 
 def test_public_api_is_curated() -> None:
     assert sorted(archiver.__all__) == sorted([
-        "Archive", "ArchiverError", "Artifact", "ArtifactMatch", "BatchItem", "Check", "Digest", "Manifest",
-        "RecordSummary", "Status", "Verification", "__version__", "default_store_path"])
+        "Addendum", "Archive", "ArchiverError", "Artifact", "ArtifactMatch", "BatchItem", "Check", "CitationData",
+        "Digest", "Manifest", "RecordSummary", "StampResult", "Status", "TimestampEvidence", "Verification",
+        "WaybackEvidence", "__version__", "citation_data", "default_store_path"])
     for name in archiver.__all__:
         assert getattr(archiver, name) is not None
 
