@@ -3,7 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# pywb (a real replay system) lives in its own venv: it pins older cryptography/brotli than we use.
+# pywb (a real replay system) and py-wacz (`wacz validate`) live in their own venv: they pin
+# older cryptography/brotli than we use.
 PYWB_VENV  := .venv-pywb
 PYWB_STAMP := $(PYWB_VENV)/.installed
 
@@ -18,7 +19,7 @@ $(STAMP): pyproject.toml
 $(PYWB_STAMP):
 	$(PYTHON) -m venv $(PYWB_VENV)
 	$(PYWB_VENV)/bin/pip install --quiet --upgrade pip
-	$(PYWB_VENV)/bin/pip install --quiet 'pywb==2.10.0'
+	$(PYWB_VENV)/bin/pip install --quiet 'pywb==2.10.0' 'wacz==0.6.0'
 	touch $(PYWB_STAMP)
 
 # Debian packages the tests call: openssl (signature and timestamp recipes, the local TSA) and

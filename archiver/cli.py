@@ -350,12 +350,21 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
                                                  "every record, not only of failed ones.")] = False,
            wayback: Annotated[bool, typer.Option("--wayback", help="Also ask the Wayback Machine whether the "
                                                  "recorded snapshot is still there.")] = False,
+           trust_key: Annotated[list[str] | None, typer.Option("--trust-key", help="For a bundle: trust this "
+                                                               "signer fingerprint (repeatable).")] = None,
+           tsa_certs: Annotated[Path | None, typer.Option("--tsa-certs", help="For a bundle: TSA trust anchors "
+                                                          "(PEM) instead of the store's tsa.certs.")] = None,
            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Run every check on a record (or all); exit 1 if anything failed."""
+    """Run every check on a record (or all, or an exported .wacz bundle); exit 1 if anything failed."""
     from archiver.errors import UsageError
 
     if (record_id is None) == (not all_):
-        raise UsageError("give a record ID or --all")
+        raise UsageError("give a record ID, a bundle file, or --all")
+    from archiver.bundle import is_bundle_path
+
+    if record_id is not None and is_bundle_path(record_id):
+        _verify_bundle(Path(record_id), trust_key or [], tsa_certs, store, as_json)
+        return
     archive = _open(store)
     reports = archive.verify_all(wayback=wayback) if all_ else [archive.verify(record_id or "", wayback=wayback)]
     if as_json:
@@ -500,6 +509,74 @@ def certificate(record_ids: Annotated[list[str], typer.Argument(help="Record IDs
                                subject_sha256=p.manifest_sha256, detail={"format": fmt, "to": str(output)})
     _out().print(f"wrote {output} ({size:,} bytes): {len(cert.exhibits)} exhibit(s) from {len(cert.records)} "
                  "record(s); the § 1746 declaration awaits a signature")
+
+
+def _optional_store(store: Path | None) -> Archive | None:
+    from archiver.errors import StoreNotFoundError
+
+    try:
+        return _open(store)
+    except StoreNotFoundError:
+        return None  # verifying a bundle needs no store
+
+
+def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, store: Path | None,
+                   as_json: bool) -> None:
+    from archiver.bundle import default_trust, verify_bundle
+    from archiver.errors import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"no such bundle file: {path}")
+    trust = default_trust(_optional_store(store), trust_key, tsa_certs)
+    reports = verify_bundle(path, trust)
+    if as_json:
+        _emit_json({"bundle": str(path), "ok": all(r.ok for r in reports), "reports": [r.to_dict() for r in reports]})
+    else:
+        for r in reports:
+            _render_verification(r)
+        bad = sum(1 for r in reports if not r.ok)
+        _out().print(f"bundle {path}: {'VERIFIED' if not bad else 'FAILED'} ({len(reports) - 1} record(s))")
+    if not all(r.ok for r in reports):
+        raise Exit(1)
+
+
+@app.command("export")
+def export_cmd(record_ids: Annotated[list[str], typer.Argument(help="Record IDs to put in the bundle.")],
+               output: Annotated[Path, typer.Option("-o", "--output", help="The .wacz file to write.")],
+               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Export records as a self-verifying WACZ bundle (deterministic bytes)."""
+    from archiver.bundle import export
+
+    result = export(_open(store), record_ids, output, passphrase=_passphrase_source())
+    if as_json:
+        _emit_json({"path": result.path, "records": list(result.records), "bytes": result.size,
+                    "sha256": result.sha256, "datapackage_hash": result.datapackage_hash, "signer": result.signer})
+        return
+    _out().print(f"wrote {result.path} ({result.size:,} bytes, sha256:{result.sha256}) with "
+                 f"{len(result.records)} record(s); signed by bundle key {result.signer}")
+
+
+@app.command("import")
+def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exported by archiver.")],
+               force: Annotated[bool, typer.Option("--force", help="Import despite failed trust/timestamp "
+                                                   "checks (marked in the custody log).")] = False,
+               trust_key: Annotated[list[str] | None, typer.Option("--trust-key", help="Trust this signer "
+                                                                   "fingerprint (repeatable).")] = None,
+               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Verify a bundle, then add its records to this store (blobs are never duplicated)."""
+    from archiver.bundle import default_trust, import_bundle
+    from archiver.errors import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"no such bundle file: {path}")
+    archive = _open(store)
+    reports, imported = import_bundle(archive, path, default_trust(archive, trust_key or [], None), force=force)
+    if as_json:
+        _emit_json({"bundle": str(path), "imported": imported, "verified": all(r.ok for r in reports)})
+        return
+    skipped = len(reports) - 1 - len(imported)
+    _out().print(f"imported {len(imported)} record(s) from {path}: {', '.join(imported) or '-'}"
+                 + (f"; {skipped} already present" if skipped else ""))
 
 
 @app.command()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from archiver.capture.decode import decode_stream
@@ -24,11 +26,14 @@ PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
 
 
 class _HashSink:
-    def __init__(self) -> None:
+    def __init__(self, tee: BinaryIO | None = None) -> None:
         self.h = hashlib.sha256()
+        self.tee = tee
 
     def write(self, data: bytes) -> int:
         self.h.update(data)
+        if self.tee is not None:
+            self.tee.write(data)
         return len(data)
 
     def flush(self) -> None:
@@ -70,7 +75,12 @@ def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = F
 
     checks.extend(_signature_checks(archive, manifest))
     checks.extend(_artifact_checks(archive, manifest))
-    checks.extend(_warc_checks(archive, manifest))
+    warc_art = manifest.artifact("warc")
+    if warc_art is None or not archive.blobs.exists(warc_art.sha256):
+        checks.extend(Check(n, SKIP, "no WARC in the store") for n in ("warc.records", "warc.payload",
+                                                                        "content.derivation"))
+    else:
+        checks.extend(warc_checks(lambda: archive.blobs.open(warc_art.sha256), manifest))
     # the token must cover the manifest bytes actually present, not just the catalog's claim
     checks.extend(_timestamp_checks(archive, manifest, actual or summary.manifest_sha256))
     checks.extend(_wayback_checks(archive, manifest, actual or summary.manifest_sha256, requery=wayback))
@@ -137,14 +147,14 @@ def _artifact_checks(archive: Archive, manifest: Manifest) -> list[Check]:
     return out
 
 
-def _warc_checks(archive: Archive, manifest: Manifest) -> list[Check]:
+def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manifest: Manifest,
+                content_out: BinaryIO | None = None) -> list[Check]:
+    """Every WARC record's digests, the final payload's digest, and that decoding it gives the
+    content artifact (written to ``content_out`` too, so an import can restore it). Works on any
+    byte source: a store blob or a member of a bundle."""
     from warcio.archiveiterator import ArchiveIterator
     from warcio.exceptions import ArchiveLoadFailed
 
-    warc = manifest.artifact("warc")
-    names = ("warc.records", "warc.payload", "content.derivation")
-    if warc is None or not archive.blobs.exists(warc.sha256):
-        return [Check(n, SKIP, "no WARC in the store") for n in names]
     problems: list[str] = []
     count = 0
     final_payload: str | None = None
@@ -153,14 +163,14 @@ def _warc_checks(archive: Archive, manifest: Manifest) -> list[Check]:
     content = manifest.artifact("content")
     enc = manifest.http.content_encoding
     try:
-        with archive.blobs.open(warc.sha256) as fh:
+        with open_warc() as fh:
             for record in ArchiveIterator(fh, check_digests=True):
                 count += 1
                 rtype = record.rec_type
                 uri = record.rec_headers.get_header("WARC-Target-URI")
                 if rtype == "response" and uri == manifest.subject.final_url:
                     final_payload = record.rec_headers.get_header("WARC-Payload-Digest")
-                    sink = _HashSink()
+                    sink = _HashSink(content_out)
                     try:
                         cap = max(content.size if content else 0, 1) + 1
                         decode_stream(record.raw_stream, cast(BinaryIO, sink), enc, cap)
@@ -217,11 +227,15 @@ def _custody_chain(archive: Archive) -> Check:
 
 def _custody_record(archive: Archive, record_id: str, manifest_sha: str) -> Check:
     for entry in archive.custody.for_record(record_id):
-        if entry.event == "capture":
-            if entry.subject_sha256 == manifest_sha:
+        if entry.event in ("capture", "import", "import-forced"):
+            if entry.subject_sha256 != manifest_sha:
+                return Check("custody.record", FAIL, "custody log names a different manifest for this record")
+            if entry.event == "capture":
                 return Check("custody.record", PASS, f"captured {entry.time} by {entry.actor}")
-            return Check("custody.record", FAIL, "custody log names a different manifest for this record")
-    return Check("custody.record", FAIL, "no capture entry for this record in the custody log")
+            forced = " (FORCED past failed checks)" if entry.event == "import-forced" else ""
+            return Check("custody.record", PASS, f"imported {entry.time} by {entry.actor} from "
+                                                 f"{entry.detail.get('bundle', 'a bundle')}{forced}")
+    return Check("custody.record", FAIL, "no capture or import entry for this record in the custody log")
 
 
 def _parse_time(text: str) -> dt.datetime:

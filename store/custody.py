@@ -42,6 +42,14 @@ class CustodyEntry:
     def compute_hash(self) -> str:
         return hashlib.sha256(rfc8785.dumps(self.body())).hexdigest()
 
+    def to_json(self) -> str:
+        """The log's own line format (what ``append`` writes)."""
+        return json.dumps(asdict(self), sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> CustodyEntry:
+        return cls(**json.loads(line))
+
 
 @dataclass(frozen=True, slots=True)
 class ChainReport:

@@ -153,7 +153,21 @@ def run_demo(console: Console, store: Path | None = None) -> int:
         console.print(f"flipped one bit in the middle of {blob.relative_to(tampered)}")
         run("verify", privacy, "--store", str(tampered), expect=1)
 
-        step("10. Cite it: for a filing, with a pinned quote, and a certificate of authenticity")
+        step("10. Hand it over: a self-verifying WACZ bundle, checked without the store")
+        wacz = root.parent / "evidence.wacz"
+        run("export", privacy, _record_for(root, f"{base}/terms.pdf"), "-o", str(wacz), *s)
+        from archiver.api import Archive as _Archive
+        from archiver.provenance.keys import key_id_of
+        opened = _Archive.open(root)
+        signer = key_id_of(opened.keys.signing_public_key())
+        console.print("Verify it as a third party would (no --store; trust pinned by fingerprint):")
+        from archiver.provenance.keys import wacz_fingerprint
+
+        run("verify", str(wacz), "--trust-key", signer, "--trust-key",
+            wacz_fingerprint(opened.keys.wacz_public_der()), "--tsa-certs", str(root.parent / "demo-tsa-ca.pem"),
+            "--store", str(root.parent / "no-store-here"))
+
+        step("11. Cite it: for a filing, with a pinned quote, and a certificate of authenticity")
         run("cite", privacy, *s)
         run("cite", privacy, "--style", "bluebook", *s)
         run("cite", privacy, "--style", "apa", *s)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from archiver.errors import KeyError_, PassphraseError, UsageError
@@ -42,6 +43,11 @@ def load_public_pem(data: bytes, *, source: str = "public key") -> Ed25519Public
     return key
 
 
+def wacz_fingerprint(spki_der: bytes) -> str:
+    """How a bundle-signing (P-384) key is named: sha256 of its SubjectPublicKeyInfo DER."""
+    return "sha256:" + hashlib.sha256(spki_der).hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     key_id: str
@@ -59,6 +65,9 @@ class KeyStore:
         self.keyring_dir = root / "keyring"
         self.private_path = self.key_dir / "signing.key"
         self.public_path = self.key_dir / "signing.pub"
+        # WACZ bundles are signed with ECDSA P-384 (what ReplayWeb.page verifies), a separate key
+        self.wacz_private_path = self.key_dir / "wacz-signing.key"
+        self.wacz_public_path = self.key_dir / "wacz-signing.pub"
 
     def has_signing_key(self) -> bool:
         return self.private_path.is_file()
@@ -85,7 +94,57 @@ class KeyStore:
         pub = private.public_key()
         atomic_write_bytes(self.public_path, public_pem(pub), mode=0o644)
         self.trust(public_pem(pub))
+        self._generate_wacz(passphrase, replace=replace)
         return key_id_of(pub)
+
+    def _generate_wacz(self, passphrase: str | None, *, replace: bool = False) -> None:
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        if self.wacz_private_path.is_file() and not replace:
+            return
+        if self.wacz_private_path.is_file():
+            retired = self.key_dir / "retired"
+            retired.mkdir(mode=0o700, exist_ok=True)
+            fp = wacz_fingerprint(self.wacz_public_der()).split(":", 1)[1]
+            os.replace(self.wacz_private_path, retired / f"wacz-{fp}.key")
+            os.replace(self.wacz_public_path, retired / f"wacz-{fp}.pub")
+        key = ec.generate_private_key(ec.SECP384R1())
+        encryption: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(passphrase.encode("utf-8")) if passphrase
+            else serialization.NoEncryption())
+        atomic_write_bytes(self.wacz_private_path, key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption), mode=0o600)
+        atomic_write_bytes(self.wacz_public_path, key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), mode=0o644)
+
+    def wacz_public_der(self) -> bytes:
+        key = serialization.load_pem_public_key(self.wacz_public_path.read_bytes())
+        return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def load_wacz_private(self, passphrase: PassphraseSource) -> EllipticCurvePrivateKey:
+        """The P-384 bundle-signing key; stores made before it existed get one on first use,
+        protected like the Ed25519 key (same passphrase)."""
+        if not self.wacz_private_path.is_file():
+            secret = passphrase() if self.is_encrypted() else None
+            if self.is_encrypted():
+                self.load_private(lambda: secret)  # check the passphrase before reusing it
+            self._generate_wacz(secret)
+        data = self.wacz_private_path.read_bytes()
+        secret_b: bytes | None = None
+        if b"ENCRYPTED" in data[:64]:
+            text = passphrase()
+            if not text:
+                raise PassphraseError("the bundle-signing key is passphrase-protected and no passphrase was given")
+            secret_b = text.encode("utf-8")
+        try:
+            key = serialization.load_pem_private_key(data, password=secret_b)
+        except (ValueError, TypeError) as exc:
+            if secret_b is not None:
+                raise PassphraseError(f"wrong passphrase for {self.wacz_private_path}") from exc
+            raise KeyError_(f"bundle-signing key {self.wacz_private_path} is unreadable: {exc}") from exc
+        if not isinstance(key, EllipticCurvePrivateKey):
+            raise KeyError_(f"bundle-signing key {self.wacz_private_path} is not ECDSA")
+        return key
 
     def signing_public_key(self) -> Ed25519PublicKey:
         if not self.public_path.is_file():
