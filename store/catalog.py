@@ -61,6 +61,26 @@ CREATE TABLE IF NOT EXISTS addenda (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS addenda_record ON addenda(record_id, kind, created_at);
+CREATE TABLE IF NOT EXISTS watches (
+    url TEXT PRIMARY KEY,
+    entity TEXT,
+    document TEXT,
+    interval_s INTEGER NOT NULL,
+    options TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_run TEXT,
+    last_outcome TEXT,
+    last_record TEXT
+);
+CREATE TABLE IF NOT EXISTS watch_runs (
+    run_id INTEGER PRIMARY KEY,
+    url TEXT NOT NULL,
+    time TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    record_id TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS watch_runs_url ON watch_runs(url, time);
 CREATE TABLE IF NOT EXISTS signer_keys (
     key_id TEXT PRIMARY KEY,
     public_pem_sha256 TEXT NOT NULL
@@ -114,7 +134,7 @@ class Catalog:
             if row is None or int(row[0]) != SCHEMA_VERSION:
                 raise StoreCorruptError(f"catalog {self.path} has an unknown schema version")
             tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if "addenda" not in tables:  # added after the first stores were made
+            if not {"addenda", "watches", "watch_runs"} <= tables:  # added after the first stores were made
                 conn.executescript(_SCHEMA)
 
     def add_record(self, manifest: Manifest, manifest_sha256: str) -> None:
@@ -228,6 +248,43 @@ class Catalog:
                                 "(SELECT record_id FROM addenda WHERE kind=?) ORDER BY captured_at, record_id",
                                 (kind,)).fetchall()
         return [r[0] for r in rows]
+
+    # ---- watch list (configuration and run log: not evidence, so not rebuilt from blobs) --------
+    def add_watch(self, url: str, entity: str | None, document: str | None, interval_s: int, options: str,
+                  created_at: str) -> bool:
+        with self.connect() as conn:
+            cur = conn.execute("INSERT OR IGNORE INTO watches(url, entity, document, interval_s, options, "
+                               "created_at) VALUES (?,?,?,?,?,?)",
+                               (url, entity, document, interval_s, options, created_at))
+            return cur.rowcount == 1
+
+    def remove_watch(self, url: str) -> bool:
+        with self.connect() as conn:
+            return conn.execute("DELETE FROM watches WHERE url=?", (url,)).rowcount == 1
+
+    def watches(self) -> ListOf[sqlite3.Row]:
+        with self.connect() as conn:
+            return list(conn.execute("SELECT * FROM watches ORDER BY url").fetchall())
+
+    def record_watch_run(self, url: str, time: str, outcome: str, record_id: str | None, detail: str) -> None:
+        with self.connect() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("INSERT INTO watch_runs(url, time, outcome, record_id, detail) VALUES (?,?,?,?,?)",
+                         (url, time, outcome, record_id, detail))
+            conn.execute("UPDATE watches SET last_run=?, last_outcome=?, last_record=COALESCE(?, last_record) "
+                         "WHERE url=?", (time, outcome, record_id, url))
+            conn.execute("COMMIT")
+
+    def watch_runs(self, url: str) -> ListOf[sqlite3.Row]:
+        with self.connect() as conn:
+            return list(conn.execute("SELECT * FROM watch_runs WHERE url=? ORDER BY time, run_id", (url,)).fetchall())
+
+    def records_for_url(self, url: str) -> ListOf[tuple[str, str, str | None, str, int]]:
+        """(record_id, captured_at, text_sha256, content_sha256, status), oldest first."""
+        with self.connect() as conn:
+            rows = conn.execute("SELECT record_id, captured_at, text_sha256, content_sha256, status FROM records "
+                                "WHERE url=? ORDER BY captured_at, record_id", (url,)).fetchall()
+        return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     def count(self) -> int:
         with self.connect() as conn:

@@ -88,7 +88,34 @@ def _chain(i: int) -> Callable[[BaseHTTPRequestHandler], None]:
     return lambda h: send(h, 302, b"", "text/plain", {"Location": f"/chain{i + 1}"})
 
 
+STATE = {"policy": 1, "vanishing": 1}
+HTML_V2 = HTML.replace(b"We use your information to provide and improve the service.",
+                       b"We use your information to provide, improve and advertise the service.")
+assert HTML_V2 != HTML
+
+
+def _noisy(h: BaseHTTPRequestHandler) -> None:
+    """Markup that changes on every request (nonce, CSRF token, script order, timestamp comment)
+    while the visible text stays the same."""
+    import secrets
+
+    nonce = secrets.token_hex(8)
+    scripts = [f'<script nonce="{nonce}">var a={secrets.randbelow(10**9)};</script>',
+               f'<script src="/s.js?v={secrets.token_hex(4)}"></script>']
+    if secrets.randbelow(2):
+        scripts.reverse()
+    body = (f"<html><head><title>Terms</title>{''.join(scripts)}<meta name='csrf-token' "
+            f"content='{secrets.token_urlsafe(16)}'></head><body><!-- rendered {time.time()} -->"
+            f"<form><input type='hidden' name='csrf' value='{secrets.token_hex(16)}'></form>"
+            "<h1>Terms</h1><h2>1. Use</h2><p>Be nice.</p><h2>2. Law</h2><p>Delaware.</p></body></html>")
+    send(h, 200, body.encode(), "text/html; charset=utf-8")
+
+
 ROUTES = {
+    "/policy": lambda h: send(h, 200, HTML_V2 if STATE["policy"] == 2 else HTML, "text/html; charset=utf-8"),
+    "/vanishing": lambda h: send(h, 410, b"<html><body>This policy was removed.</body></html>", "text/html")
+    if STATE["vanishing"] == 2 else send(h, 200, HTML, "text/html; charset=utf-8"),
+    "/noisy": _noisy,
     "/slowish": _slowish,
     "/chunked": lambda h: send(h, 200, HTML, "text/html; charset=utf-8", chunked=True, chunk_size=97),
     "/gzip": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8", {"Content-Encoding": "gzip"}),

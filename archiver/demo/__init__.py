@@ -167,7 +167,19 @@ def run_demo(console: Console, store: Path | None = None) -> int:
             wacz_fingerprint(opened.keys.wacz_public_der()), "--tsa-certs", str(root.parent / "demo-tsa-ca.pem"),
             "--store", str(root.parent / "no-store-here"))
 
-        step("11. Cite it: for a filing, with a pinned quote, and a certificate of authenticity")
+        step("11. Watch the policy: a re-capture with no change, then a new version and its diff")
+        run("watch", "add", f"{base}/privacy", "--every", "1d", "--entity", "Example Inc.", "--document",
+            "Privacy Policy", *s)
+        run("watch", "run", *s)
+        console.print("Example Inc. publishes a new version of its privacy policy:")
+        site.state["privacy_version"] = 2
+        run("watch", "run", *s, expect=10)
+        run("history", f"{base}/privacy", *s)
+        recs = [r.record_id for r in _Archive.open(root).list(url=f"{base}/privacy")]
+        run("diff", recs[-2], recs[-1], "--sections", *s)
+        run("clauses", recs[-1], *s)
+
+        step("12. Cite it: for a filing, with a pinned quote, and a certificate of authenticity")
         run("cite", privacy, *s)
         run("cite", privacy, "--style", "bluebook", *s)
         run("cite", privacy, "--style", "apa", *s)

@@ -36,9 +36,16 @@ def send(handler: BaseHTTPRequestHandler, status: int, body: bytes, content_type
         handler.wfile.write(body)
 
 
-def demo_routes() -> dict[str, Route]:
+def demo_routes(state: dict[str, int] | None = None) -> dict[str, Route]:
+    """``state["privacy_version"]`` (1 or 2) picks which version of the policy ``/privacy`` serves."""
+    st = state if state is not None else {"privacy_version": 1}
+
+    def privacy(h: BaseHTTPRequestHandler) -> None:
+        name = "privacy-v2.html" if st.get("privacy_version", 1) == 2 else "privacy.html"
+        send(h, 200, site_file(name), "text/html; charset=utf-8", chunked=True)
+
     return {
-        "/privacy": lambda h: send(h, 200, site_file("privacy.html"), "text/html; charset=utf-8", chunked=True),
+        "/privacy": privacy,
         "/terms.pdf": lambda h: send(h, 200, site_file("terms.pdf"), "application/pdf"),
         "/old-privacy": lambda h: send(h, 301, b"", "text/html", {"Location": "/privacy"}),
         "/news": lambda h: send(h, 200, gzip.compress(site_file("news.html"), mtime=0), "text/html; charset=utf-8",
@@ -64,7 +71,8 @@ class SampleSite:
     """A threaded HTTP/1.1 server on a free loopback port; use as a context manager."""
 
     def __init__(self, routes: dict[str, Route] | None = None) -> None:
-        table = routes if routes is not None else demo_routes()
+        self.state: dict[str, int] = {"privacy_version": 1}
+        table = routes if routes is not None else demo_routes(self.state)
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
