@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
+from typing import Self
 
 Route = Callable[[BaseHTTPRequestHandler], None]
 
@@ -67,8 +68,33 @@ class QuietHTTPServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)  # type: ignore[arg-type]
 
 
-class SampleSite:
-    """A threaded HTTP/1.1 server on a free loopback port; use as a context manager."""
+class LoopbackService:
+    """A threaded HTTP server on a free 127.0.0.1 port, run as a context manager."""
+
+    httpd: QuietHTTPServer
+
+    def _serve(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.httpd = QuietHTTPServer(("127.0.0.1", 0), handler)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class SampleSite(LoopbackService):
+    """The sample site: a threaded HTTP/1.1 server on a free loopback port."""
 
     def __init__(self, routes: dict[str, Route] | None = None) -> None:
         self.state: dict[str, int] = {"privacy_version": 1}
@@ -87,17 +113,4 @@ class SampleSite:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> SampleSite:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self._serve(Handler)

@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from archiver.demo.server import QuietHTTPServer
+from archiver.demo.server import LoopbackService
 
 MODES = ("ok", "http500", "reject", "garbage", "wrong-imprint", "wrong-nonce", "slow")
 
@@ -97,7 +97,7 @@ def make_tsa_certs(directory: Path, *, label: str = "Archiver local test TSA",
     return paths
 
 
-class LocalTSA:
+class LocalTSA(LoopbackService):
     """OpenSSL TSA on a free loopback port. Use as a context manager; ``requests`` counts POSTs."""
 
     def __init__(self, *, label: str = "Archiver local test TSA", expired: bool = False,
@@ -132,12 +132,11 @@ class LocalTSA:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self._serve(Handler)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}/tsr"
+        return f"{self.base_url}/tsr"
 
     def reply(self, query: bytes) -> bytes:
         """Run ``openssl ts -reply`` on a DER TimeStampReq; one at a time (shared serial file)."""
@@ -176,14 +175,6 @@ class LocalTSA:
         except subprocess.CalledProcessError:
             return 400, b"bad request"
 
-    def __enter__(self) -> LocalTSA:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().close()
         self._tmp.cleanup()

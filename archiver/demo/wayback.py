@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler
 
 import requests
 
-from archiver.demo.server import QuietHTTPServer
+from archiver.demo.server import LoopbackService
 
 BLOCKED_TEXT = ("org.archive.util.io.RuntimeIOException: org.archive.wayback.exception."
                 "AdministrativeAccessControlException: Blocked Site Error")
@@ -75,7 +75,7 @@ def sha1_b32(data: bytes) -> str:
     return base64.b32encode(hashlib.sha1(data).digest()).decode("ascii")  # noqa: S324 - the CDX digest format
 
 
-class LocalWayback:
+class LocalWayback(LoopbackService):
     """Use as a context manager; ``base_url`` goes into ``wayback.base_url``."""
 
     def __init__(self) -> None:
@@ -98,12 +98,7 @@ class LocalWayback:
             def log_message(self, format: str, *args: object) -> None:
                 return
 
-        self.httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self._serve(Handler)
 
     @property
     def availability_url(self) -> str:
@@ -272,13 +267,6 @@ class LocalWayback:
         ts = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
         return self.add(url, ts, body)
 
-    def __enter__(self) -> LocalWayback:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 def _secs(ts: str) -> float:

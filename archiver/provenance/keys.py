@@ -43,6 +43,23 @@ def load_public_pem(data: bytes, *, source: str = "public key") -> Ed25519Public
     return key
 
 
+def _load_private_pem(path: Path, passphrase: PassphraseSource, label: str) -> object:
+    """Load a PKCS#8 PEM key, asking for the passphrase only when the key is encrypted."""
+    data = path.read_bytes()
+    secret: bytes | None = None
+    if b"ENCRYPTED" in data[:64]:
+        text = passphrase()
+        if not text:
+            raise PassphraseError(f"the {label} {path} is passphrase-protected and no passphrase was given")
+        secret = text.encode("utf-8")
+    try:
+        return serialization.load_pem_private_key(data, password=secret)
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        if secret is not None:
+            raise PassphraseError(f"wrong passphrase for {label} {path}") from exc
+        raise KeyError_(f"{label} {path} is unreadable: {exc}") from exc
+
+
 def wacz_fingerprint(spki_der: bytes) -> str:
     """How a bundle-signing (P-384) key is named: sha256 of its SubjectPublicKeyInfo DER."""
     return "sha256:" + hashlib.sha256(spki_der).hexdigest()
@@ -129,19 +146,7 @@ class KeyStore:
             if self.is_encrypted():
                 self.load_private(lambda: secret)  # check the passphrase before reusing it
             self._generate_wacz(secret)
-        data = self.wacz_private_path.read_bytes()
-        secret_b: bytes | None = None
-        if b"ENCRYPTED" in data[:64]:
-            text = passphrase()
-            if not text:
-                raise PassphraseError("the bundle-signing key is passphrase-protected and no passphrase was given")
-            secret_b = text.encode("utf-8")
-        try:
-            key = serialization.load_pem_private_key(data, password=secret_b)
-        except (ValueError, TypeError) as exc:
-            if secret_b is not None:
-                raise PassphraseError(f"wrong passphrase for {self.wacz_private_path}") from exc
-            raise KeyError_(f"bundle-signing key {self.wacz_private_path} is unreadable: {exc}") from exc
+        key = _load_private_pem(self.wacz_private_path, passphrase, "bundle-signing key")
         if not isinstance(key, EllipticCurvePrivateKey):
             raise KeyError_(f"bundle-signing key {self.wacz_private_path} is not ECDSA")
         return key
@@ -157,20 +162,7 @@ class KeyStore:
     def load_private(self, passphrase: PassphraseSource) -> Ed25519PrivateKey:
         if not self.has_signing_key():
             raise KeyError_(f"no signing key in {self.key_dir}")
-        data = self.private_path.read_bytes()
-        secret: bytes | None = None
-        if self.is_encrypted():
-            text = passphrase()
-            if not text:
-                raise PassphraseError(f"the signing key {self.private_path} is passphrase-protected "
-                                      "and no passphrase was given")
-            secret = text.encode("utf-8")
-        try:
-            key = serialization.load_pem_private_key(data, password=secret)
-        except (ValueError, TypeError) as exc:
-            if secret is not None:
-                raise PassphraseError(f"wrong passphrase for signing key {self.private_path}") from exc
-            raise KeyError_(f"signing key {self.private_path} is unreadable: {exc}") from exc
+        key = _load_private_pem(self.private_path, passphrase, "signing key")
         if not isinstance(key, Ed25519PrivateKey):
             raise KeyError_(f"signing key {self.private_path} is not Ed25519")
         return key
