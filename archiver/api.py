@@ -400,12 +400,14 @@ class Archive:
         summary = self.resolve(record_id)
         blobs = self.catalog.record_blobs(summary.record_id)
         # Timestamp tokens and their chains come from addenda: timestamp, timestamp.2, tsa-chain, ...
-        for i, (sha, add) in enumerate(self.addenda(summary.record_id, "timestamp"), 1):
+        n_ts = 0
+        for i, (sha, add) in enumerate(self.addenda(summary.record_id), 1):
             blobs[f"addendum.{i}"] = sha
             if add is not None and add.timestamp is not None:
+                n_ts += 1
                 for base, value in (("timestamp", add.timestamp.token_sha256),
                                     ("tsa-chain", add.timestamp.chain_sha256)):
-                    blobs[f"{base}.{i}"] = value
+                    blobs[f"{base}.{n_ts}"] = value
                     blobs.setdefault(base, value)
         if name not in blobs:
             raise NotFoundError(f"record {summary.record_id} has no artifact {name!r}",

@@ -26,6 +26,7 @@ import os
 import shutil
 import stat
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
@@ -119,7 +120,7 @@ def _sign_p384(key: object, message: bytes) -> str:
 
 def verify_p384(public_spki_b64: str, signature_b64: str, message: bytes) -> bool:
     """ReplayWeb.page's check: WebCrypto ECDSA {P-384, SHA-256} over the hash string, raw r‖s."""
-    from cryptography.exceptions import InvalidSignature
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
@@ -128,7 +129,7 @@ def verify_p384(public_spki_b64: str, signature_b64: str, message: bytes) -> boo
     try:
         key = load_der_public_key(base64.b64decode(public_spki_b64, validate=True))
         raw = base64.b64decode(signature_b64, validate=True)
-    except ValueError:
+    except (ValueError, UnsupportedAlgorithm):
         return False
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1" or len(raw) != 96:
         return False
@@ -368,6 +369,10 @@ def verify_bundle(path: Path, trust: BundleTrust) -> list[Verification]:
         return [Verification(str(path), (Check("bundle.zip", FAIL, exc.message),))]
     try:
         return _verify_open(bundle, trust)
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, IntegrityError) as exc:
+        # damage in the container itself (local headers that contradict the directory, …)
+        message = exc.message if isinstance(exc, IntegrityError) else f"{type(exc).__name__}: {exc}"
+        return [Verification(str(path), (Check("bundle.zip", FAIL, f"the zip container is damaged: {message}"),))]
     finally:
         bundle.close()
 
@@ -410,12 +415,22 @@ def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
     checks.append(Check("bundle.resources", FAIL if bad else PASS,
                         "; ".join(bad[:5]) if bad else f"{len(resources)} resources match their sha256"))
     dp_hash = f"sha256:{hashlib.sha256(dp_bytes).hexdigest()}"
-    signed = digest.get("signedData") or {}
+    signed = digest.get("signedData") if isinstance(digest, dict) else None
+    signed = signed if isinstance(signed, dict) else {}
+    problems = []
     if digest.get("hash") != dp_hash or signed.get("hash") != dp_hash:
-        checks.append(Check("bundle.digest", FAIL, f"datapackage.json hashes to {dp_hash}, the digest file says "
-                                                  f"{digest.get('hash')}"))
-    else:
-        checks.append(Check("bundle.digest", PASS, dp_hash))
+        problems.append(f"datapackage.json hashes to {dp_hash}, the digest file says {digest.get('hash')}")
+    # the digest file's other fields are not covered by the signature: hold them to what they must be
+    if set(digest) != {"path", "hash", "signedData"} or digest.get("path") != "datapackage.json":
+        problems.append("the digest file has unexpected fields or names another path")
+    if not {"hash", "signature", "publicKey", "created"} <= set(signed) <= {"hash", "signature", "publicKey",
+                                                                           "created", "software"}:
+        problems.append("signedData has missing or unexpected fields")
+    if signed.get("created") != dp.get("created"):
+        problems.append("signedData.created differs from datapackage.created")
+    if "software" in signed and signed.get("software") != dp.get("software"):
+        problems.append("signedData.software differs from datapackage.software")
+    checks.append(Check("bundle.digest", FAIL if problems else PASS, "; ".join(problems) or dp_hash))
     pub = str(signed.get("publicKey", ""))
     if verify_p384(pub, str(signed.get("signature", "")), str(signed.get("hash", "")).encode("utf-8")):
         checks.append(Check("bundle.signature", PASS, "ECDSA P-384 over the datapackage hash (ReplayWeb.page form)"))
@@ -552,9 +567,13 @@ def import_bundle(archive: Archive, path: Path, trust: BundleTrust, *, force: bo
     fails is refused (store untouched) unless ``force``, and then the import is marked."""
     reports = verify_bundle(path, trust)
     failed = [f"{r.subject}: {c.name}" for r in reports for c in r.failures]
-    structural = [f for f in failed if ": bundle.zip" in f or ": manifest." in f or ": artifact.warc" in f]
+    structural = [f for f in failed if ": bundle.zip" in f or ": manifest." in f or ": artifact.warc" in f
+                  or ": bundle.datapackage" in f or ": bundle.resources" in f]
     if failed and (not force or structural):
-        raise IntegrityError(f"bundle {path} does not verify ({'; '.join(failed[:6])}); nothing imported",
+        first = next(c for r in reports for c in r.failures)
+        raise IntegrityError(f"bundle {path} does not verify: {first.name}: {first.detail[:300]}"
+                             + (f" (and {len(failed) - 1} more failed check(s))" if len(failed) > 1 else "")
+                             + "; nothing imported",
                              hint="inspect with `archiver verify BUNDLE`; --force imports a bundle whose only "
                                   "failures are trust or timestamp checks, marked as such")
     imported: list[str] = []

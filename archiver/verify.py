@@ -290,6 +290,11 @@ def token_checks(prefix: str, ev: TimestampEvidence, *, manifest_sha256: str, ca
                             f"manifest is leaf {mk.leaf_index + 1} of {mk.tree_size} under root {mk.root[:16]}…"
                             if ok else "inclusion proof does not lead from this manifest to the batch root"))
         expected = hashlib.sha256(bytes.fromhex(mk.root)).digest()
+    if stored_chain is None or hashlib.sha256(stored_chain).hexdigest() != ev.chain_sha256:
+        checks.append(Check(f"{prefix}.chain", FAIL, f"the TSA chain the addendum names (sha256:"
+                                                     f"{ev.chain_sha256[:16]}…) is missing or altered"))
+    else:
+        checks.append(Check(f"{prefix}.chain", PASS, f"sha256:{ev.chain_sha256}"))
     if token is None:
         checks.append(Check(f"{prefix}.token", FAIL, f"token blob sha256:{ev.token_sha256} is missing or altered"))
         return checks

@@ -113,7 +113,10 @@ class CustodyLog:
         with open(self.path, "rb") as fh:
             for line in fh:
                 if line.strip():
-                    yield CustodyEntry(**json.loads(line))
+                    try:
+                        yield CustodyEntry(**json.loads(line))
+                    except (ValueError, TypeError):
+                        continue  # a damaged line: verify_chain reports it, readers skip it
 
     def for_record(self, record_id: str) -> list[CustodyEntry]:
         return [e for e in self.entries() if e.record_id == record_id]

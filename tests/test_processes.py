@@ -62,3 +62,19 @@ def test_two_processes_capture_into_one_store(archive: Archive, site, tmp_path: 
         assert out.count('"ok": true') == 5
     assert archive.catalog.count() == 10
     _assert_consistent(archive.root)
+
+
+def test_four_processes_hundred_captures_each(archive: Archive, site, tmp_path: Path) -> None:
+    """4 processes × 100 captures into one SQLite store: 400 records, all verify."""
+    procs = []
+    for n in range(4):
+        urls = tmp_path / f"urls{n}.txt"
+        urls.write_text("".join(f"{site.base_url}/plain?p={n}-{i}\n" for i in range(100)))
+        procs.append(subprocess.Popen(_archiver("capture", "-i", str(urls), "-j", "4", "--json", "--store",
+                                                str(archive.root)), stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True, env=_env()))
+    for p in procs:
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    assert archive.catalog.count() == 400
+    _assert_consistent(archive.root)

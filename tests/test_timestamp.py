@@ -73,8 +73,9 @@ def test_swapped_or_flipped_token_fails_the_timestamp_check(stamped: Archive, si
     assert ev is not None
     from archiver.provenance.stamping import trust_anchors
 
-    kw = {"manifest_sha256": summary.manifest_sha256, "captured_at": a.captured_at, "stored_chain": None,
-          "anchors": trust_anchors(stamped), "tolerance": 600.0, "deferred": False}
+    kw = {"manifest_sha256": summary.manifest_sha256, "captured_at": a.captured_at,
+          "stored_chain": stamped.blobs.read_bytes(ev.chain_sha256), "anchors": trust_anchors(stamped),
+          "tolerance": 600.0, "deferred": False}
     res = token_checks("timestamp.1", ev, token=_token(stamped, b.record_id), **kw)
     bad = [c for c in res if c.status is Status.FAIL]
     assert [c.name for c in bad] == ["timestamp.1.token"] and "not this record's manifest" in bad[0].detail
@@ -84,7 +85,8 @@ def test_swapped_or_flipped_token_fails_the_timestamp_check(stamped: Archive, si
     b_ev = next(x for _, x in stamped.addenda(b.record_id, "timestamp") if x is not None).timestamp
     assert b_ev is not None
     good = _token(stamped, b.record_id)
-    kw.update(manifest_sha256=b_summary.manifest_sha256, captured_at=b.captured_at)
+    kw.update(manifest_sha256=b_summary.manifest_sha256, captured_at=b.captured_at,
+              stored_chain=stamped.blobs.read_bytes(b_ev.chain_sha256))
     assert all(c.status is Status.PASS for c in token_checks("t", b_ev, token=good, **kw))
     rng = random.Random(3161)
     offsets = sorted({0, len(good) - 1, *rng.sample(range(len(good)), 60)})
@@ -262,7 +264,8 @@ def test_gentime_tolerance(stamped: Archive, site: SampleSite) -> None:
     m = stamped.capture(site.base_url + "/plain")
     (_, add), = stamped.addenda(m.record_id, "timestamp")
     assert add is not None and add.timestamp is not None
-    kw = {"manifest_sha256": stamped.resolve(m.record_id).manifest_sha256, "stored_chain": None,
+    kw = {"manifest_sha256": stamped.resolve(m.record_id).manifest_sha256,
+          "stored_chain": stamped.blobs.read_bytes(add.timestamp.chain_sha256),
           "token": _token(stamped, m.record_id), "anchors": trust_anchors(stamped), "tolerance": 600.0}
     hour_before = "2000-01-01T00:00:00.000Z"
     late = token_checks("t", add.timestamp, captured_at=hour_before, deferred=False, **kw)
