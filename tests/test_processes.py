@@ -74,7 +74,7 @@ def test_four_processes_hundred_captures_each(archive: Archive, site, tmp_path: 
                                                 str(archive.root)), stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, env=_env()))
     for p in procs:
-        out, err = p.communicate(timeout=300)
+        _out, err = p.communicate(timeout=300)
         assert p.returncode == 0, err
     assert archive.catalog.count() == 400
     _assert_consistent(archive.root)
