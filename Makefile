@@ -42,8 +42,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check archiver store tests bench
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/python bench/bench_memory.py
+bench: $(STAMP) $(PYWB_STAMP) deb-deps
+	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info

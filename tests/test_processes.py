@@ -38,7 +38,7 @@ def _assert_consistent(root: Path) -> None:
 def test_kill_9_at_random_moments_leaves_a_consistent_store(archive: Archive, site) -> None:
     rng = random.Random(1234)
     kept = 0
-    for _trial in range(10):
+    for _trial in range(int(os.environ.get("ARCHIVER_CRASH_TRIALS", "10"))):
         proc = subprocess.Popen(_archiver("capture", site.base_url + "/slowish", "--store", str(archive.root)),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
         time.sleep(rng.uniform(0.05, 1.2))

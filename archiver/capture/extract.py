@@ -75,7 +75,10 @@ def html_text(data: bytes, content_type: str | None = None) -> tuple[str, str | 
 
     def flat(text: str, pre: bool) -> str:
         # In HTML a newline inside running text is just a space; only blocks break lines.
-        return text if pre else inline_ws.sub(" ", text)
+        if pre or not ("\n" in text or "\t" in text or "\r" in text or "  " in text or "\f" in text
+                       or "\v" in text):
+            return text  # the common case, without a regex call per text node
+        return inline_ws.sub(" ", text)
 
     def walk(el: Any, pre: bool = False) -> None:
         tag = el.tag if isinstance(el.tag, str) else ""
@@ -131,6 +134,7 @@ _MONTHS = {m: i for i, m in enumerate(
 _DATE_LABEL = (r"(?:last\s+(?:updated?|modified|revised)|effective(?:\s+date)?|updated|revised"
                r"|date\s+of\s+last\s+revision)")
 _LEAD = r"\s*(?:on|as\s+of)?\s*[:\-–]?\s*"
+_LABEL = re.compile(_DATE_LABEL, re.I)
 _DATE_PATTERNS = (
     re.compile(_DATE_LABEL + _LEAD + r"(?P<m>[A-Za-z]+)\.?\s+(?P<d>\d{1,2})(?:st|nd|rd|th)?,?\s+(?P<y>\d{4})", re.I),
     re.compile(_DATE_LABEL + _LEAD + r"(?P<d>\d{1,2})(?:st|nd|rd|th)?\s+(?P<m>[A-Za-z]+)\.?,?\s+(?P<y>\d{4})", re.I),
@@ -141,18 +145,20 @@ _DATE_PATTERNS = (
 def find_document_date(text: str) -> str | None:
     """The date a document states for itself ("Last updated: May 5, 2026"), as ISO 8601."""
     head = text[:20000]
-    for pat in _DATE_PATTERNS:
-        m = pat.search(head)
-        if not m:
-            continue
-        groups = m.groupdict()
-        try:
-            month = int(groups["mn"]) if groups.get("mn") else _month(groups["m"])
-            if month is None:
+    # find the labels once, then try the date forms only where a label stands (3 full scans cost ~5 ms)
+    for label in _LABEL.finditer(head):
+        for pat in _DATE_PATTERNS:
+            m = pat.match(head, label.start())
+            if not m:
                 continue
-            return date(int(groups["y"]), month, int(groups["d"])).isoformat()
-        except ValueError:
-            continue
+            groups = m.groupdict()
+            try:
+                month = int(groups["mn"]) if groups.get("mn") else _month(groups["m"])
+                if month is None:
+                    continue
+                return date(int(groups["y"]), month, int(groups["d"])).isoformat()
+            except ValueError:
+                continue
     return None
 
 
