@@ -19,15 +19,17 @@ if TYPE_CHECKING:
     from archiver.api import Archive
     from archiver.records import StampResult, Verification
 
-app = typer.Typer(no_args_is_help=True, add_completion=False,
+# Plain click help (no rich import) keeps `archiver --help` fast; our own output still uses rich.
+_APP_OPTS: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None, "pretty_exceptions_enable": False}
+app = typer.Typer(**_APP_OPTS, add_completion=False,
                   help="Capture web documents as signed, verifiable evidence records.")
-keys_app = typer.Typer(no_args_is_help=True, help="Signing keys and the keyring of trusted signers.")
-config_app = typer.Typer(no_args_is_help=True, help="Settings kept in the store.")
-store_app = typer.Typer(no_args_is_help=True, help="Store maintenance.")
+keys_app = typer.Typer(**_APP_OPTS, help="Signing keys and the keyring of trusted signers.")
+config_app = typer.Typer(**_APP_OPTS, help="Settings kept in the store.")
+store_app = typer.Typer(**_APP_OPTS, help="Store maintenance.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(config_app, name="config")
 app.add_typer(store_app, name="store")
-watch_app = typer.Typer(no_args_is_help=True, help="Watch documents: re-capture on an interval, detect changes.")
+watch_app = typer.Typer(**_APP_OPTS, help="Watch documents: re-capture on an interval, detect changes.")
 app.add_typer(watch_app, name="watch")
 
 StoreOpt = Annotated[Path | None, typer.Option("--store", envvar="ARCHIVER_HOME",

@@ -6,8 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from archiver.capture.decode import decode_stream
@@ -74,13 +74,28 @@ def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = F
                         else manifest.schema))
 
     checks.extend(_signature_checks(archive, manifest))
-    checks.extend(_artifact_checks(archive, manifest))
     warc_art = manifest.artifact("warc")
     if warc_art is None or not archive.blobs.exists(warc_art.sha256):
+        checks.extend(_artifact_checks(archive, manifest))
         checks.extend(Check(n, SKIP, "no WARC in the store") for n in ("warc.records", "warc.payload",
                                                                         "content.derivation"))
     else:
-        checks.extend(warc_checks(lambda: archive.blobs.open(warc_art.sha256), manifest))
+        # one read of the WARC serves both its artifact hash and the record-by-record checks
+        reader: list[_HashingReader] = []
+
+        @contextmanager
+        def open_hashed() -> Iterator[BinaryIO]:
+            with archive.blobs.open(warc_art.sha256) as raw:
+                wrapped = _HashingReader(raw)
+                reader.append(wrapped)
+                yield cast(BinaryIO, wrapped)
+                wrapped.drain()
+
+        record_checks = warc_checks(open_hashed, manifest)
+        checks.append(_hash_check("artifact.warc", warc_art.sha256, warc_art.size, reader[0].h.hexdigest(),
+                                  reader[0].n))
+        checks.extend(_artifact_checks(archive, manifest, skip="warc"))
+        checks.extend(record_checks)
     # the token must cover the manifest bytes actually present, not just the catalog's claim
     checks.extend(_timestamp_checks(archive, manifest, actual or summary.manifest_sha256))
     checks.extend(_wayback_checks(archive, manifest, actual or summary.manifest_sha256, requery=wayback))
@@ -130,20 +145,49 @@ def _signature_checks(archive: Archive, manifest: Manifest) -> list[Check]:
     return [sig_check, trust]
 
 
-def _artifact_checks(archive: Archive, manifest: Manifest) -> list[Check]:
+class _HashingReader:
+    """A read-only stream that hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.h = hashlib.sha256()
+        self.n = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.h.update(data)
+        self.n += len(data)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def _hash_check(name: str, expected: str, expected_size: int, actual: str, size: int) -> Check:
+    if actual != expected:
+        return Check(name, FAIL, f"bytes hash to sha256:{actual}, manifest says sha256:{expected}")
+    if size != expected_size:
+        return Check(name, FAIL, f"size {size}, manifest says {expected_size}")
+    return Check(name, PASS, f"sha256:{actual} ({size:,} bytes)")
+
+
+def _artifact_checks(archive: Archive, manifest: Manifest, skip: str = "") -> list[Check]:
     out = []
     for art in manifest.artifacts:
+        if art.name == skip:
+            continue
         name = f"artifact.{art.name}"
         if not archive.blobs.exists(art.sha256):
             out.append(Check(name, FAIL, f"blob sha256:{art.sha256} is missing"))
             continue
         actual, size = archive.blobs.rehash(art.sha256)
-        if actual != art.sha256:
-            out.append(Check(name, FAIL, f"bytes hash to sha256:{actual}, manifest says sha256:{art.sha256}"))
-        elif size != art.size:
-            out.append(Check(name, FAIL, f"size {size}, manifest says {art.size}"))
-        else:
-            out.append(Check(name, PASS, f"sha256:{actual} ({size:,} bytes)"))
+        out.append(_hash_check(name, art.sha256, art.size, actual, size))
     return out
 
 
