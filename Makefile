@@ -43,6 +43,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP) $(PYWB_STAMP) deb-deps
+	@command -v hyperfine >/dev/null 2>&1 && command -v wget >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq hyperfine wget; }
 	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 
 clean:

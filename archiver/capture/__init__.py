@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from archiver import __version__
 from archiver.capture.decode import decode_stream
-from archiver.capture.extract import Extracted, extract
+from archiver.capture.extract import Extracted, extract, sniff_kind
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
 from archiver.capture.warc import chain_pem, hop_metadata, write_capture_warc
 from archiver.errors import ArchiverError, HTTPStatusError
@@ -128,7 +128,9 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
         if content_size > max_text:
             steps.append(StepOutcome("extract", "skipped",
                                      f"decoded body of {content_size:,} bytes is over capture.max_text_bytes"))
-        else:
+        elif sniff_kind(_head(content_path), media_type) is None:
+            steps.append(StepOutcome("extract", "skipped", f"no text extractor for {media_type}"))
+        else:  # only a document we can read is loaded into memory (bounded by capture.max_text_bytes)
             try:
                 extracted = extract(content_path.read_bytes(), media_type, content_type)
             except ArchiverError as exc:
@@ -212,6 +214,11 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
         result.cleanup()
         for p in temps:
             p.unlink(missing_ok=True)
+
+
+def _head(path: Path, n: int = 1024) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(n)
 
 
 def operator_from(name: str, organization: str) -> Operator:
