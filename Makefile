@@ -22,9 +22,10 @@ $(PYWB_STAMP):
 	$(PYWB_VENV)/bin/pip install --quiet 'pywb==2.10.0' 'wacz==0.6.0'
 	touch $(PYWB_STAMP)
 
-# Debian packages the tests call: openssl (signature and timestamp recipes, the local TSA) and
-# poppler-utils (pdftoppm, to look at certificate PDFs). Installed only when missing.
-DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils
+# Debian packages the tests and the demo call: openssl (signature and timestamp recipes, the local
+# TSA), poppler-utils (pdftoppm, to look at certificate PDFs) and chromium (browser capture, driven
+# by Playwright; never `playwright install`). Installed only when missing.
+DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium
 deb-deps:
 	@missing=""; for pair in $(DEB_NEEDED); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
@@ -32,7 +33,7 @@ deb-deps:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
 
-demo: $(STAMP)
+demo: $(STAMP) deb-deps
 	$(BIN)/archiver demo
 
 test: $(STAMP) $(PYWB_STAMP) deb-deps
@@ -47,6 +48,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq hyperfine wget; }
 	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
+	$(BIN)/python bench/bench_browser.py
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info

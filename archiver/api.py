@@ -45,6 +45,7 @@ from store.custody import CustodyLog
 from store.fsutil import atomic_write_bytes, atomic_writer
 
 if TYPE_CHECKING:
+    from archiver.capture.browser import BrowserOptions, BrowserSession
     from archiver.wayback import WaybackConfig
 
 STORE_MARKER = "archiver-store.json"
@@ -205,7 +206,8 @@ class Archive:
     def capture(self, url: str, *, entity: str | None = None, document: str | None = None,
                 allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                 passphrase: PassphraseSource = env_passphrase, stamp: bool = True,
-                on_stamp: Callable[[StampResult], None] | None = None) -> Manifest:
+                on_stamp: Callable[[StampResult], None] | None = None, browser: BrowserOptions | None = None,
+                session: BrowserSession | None = None) -> Manifest:
         """Capture one URL; when a TSA is configured (and ``stamp``), timestamp it right away.
 
         A TSA failure never fails the capture: the record stays "unstamped" for ``timestamp --pending``."""
@@ -220,7 +222,15 @@ class Archive:
                 cache.append(passphrase())
             return cache[0]
 
-        manifest = capture_url(self, url, opts, once)
+        if browser is None:
+            manifest = capture_url(self, url, opts, once)
+        elif session is not None:
+            manifest = session.capture(self, url, opts, browser, once)
+        else:
+            from archiver.capture.browser import BrowserSession as _Session
+
+            with _Session() as own:
+                manifest = own.capture(self, url, opts, browser, once)
         if stamp and self.tsa_configured():
             for result in self.timestamp([manifest.record_id], passphrase=once, deferred=False):
                 if on_stamp:
@@ -319,7 +329,8 @@ class Archive:
                       allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                       passphrase: PassphraseSource = env_passphrase,
                       on_result: Callable[[BatchItem], None] | None = None, stamp: bool = True,
-                      on_stamp: Callable[[StampResult], None] | None = None) -> ListOf[BatchItem]:
+                      on_stamp: Callable[[StampResult], None] | None = None,
+                      browser: BrowserOptions | None = None) -> ListOf[BatchItem]:
         """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest.
 
         With a TSA configured, the whole batch gets ONE token (Merkle root over its manifests)."""
@@ -333,6 +344,13 @@ class Archive:
         host_locks: dict[str, threading.BoundedSemaphore] = {}
         guard = threading.Lock()
 
+        session: BrowserSession | None = None
+        if browser is not None:  # one Chromium for the whole batch, one page at a time
+            from archiver.capture.browser import BrowserSession as _Session
+
+            session = _Session().__enter__()
+            jobs = 1
+
         def run(url: str, entity: str | None, document: str | None) -> BatchItem:
             with guard:
                 sem = host_locks.setdefault(host_of(url), threading.BoundedSemaphore(per_host))
@@ -341,20 +359,31 @@ class Archive:
                 try:
                     m = self.capture(url, entity=entity, document=document, allow_private=allow_private,
                                      insecure=insecure, allow_status=allow_status, passphrase=lambda: secret,
-                                     stamp=False)
+                                     stamp=False, browser=browser, session=session)
                 except ArchiverError as exc:
                     return BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
                                      seconds=time.monotonic() - started)
             return BatchItem(url, entity, document, record_id=m.record_id, seconds=time.monotonic() - started)
 
         results: list[BatchItem] = []
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(run, *item) for item in items]
-            for fut in as_completed(futures):
-                item = fut.result()
-                results.append(item)
-                if on_result:
-                    on_result(item)
+        try:
+            if session is not None:  # Playwright's sync API stays on the thread that started it
+                for args in items:
+                    item = run(*args)
+                    results.append(item)
+                    if on_result:
+                        on_result(item)
+            else:
+                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                    futures = [pool.submit(run, *args) for args in items]
+                    for fut in as_completed(futures):
+                        item = fut.result()
+                        results.append(item)
+                        if on_result:
+                            on_result(item)
+        finally:
+            if session is not None:
+                session.__exit__(None, None, None)
         order = {u: i for i, (u, _, _) in enumerate(items)}
         results.sort(key=lambda r: order.get(r.url, 0))
         done = [r.record_id for r in results if r.record_id]

@@ -123,8 +123,25 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
                                                        help="Keep non-2xx responses as evidence.")] = False,
             wayback_mode: Annotated[str | None, typer.Option("--wayback", help="After capturing: `lookup` the "
                                                              "Wayback Machine, or `save` there too.")] = None,
+            browser: Annotated[bool, typer.Option("--browser", help="Capture through headless Chromium: "
+                                                  "screenshot, PDF, rendered DOM, every resource.")] = False,
+            full_page: Annotated[bool, typer.Option("--full-page/--viewport-only", help="Screenshot the whole "
+                                                    "page or the viewport.")] = True,
+            viewport: Annotated[str, typer.Option("--viewport", help="Browser window, WIDTHxHEIGHT.")] = "1440x900",
+            wait: Annotated[str, typer.Option("--wait", help="load, domcontentloaded, networkidle or "
+                                              "commit.")] = "networkidle",
+            strict: Annotated[bool, typer.Option("--strict", help="Fail instead of keeping a page that never "
+                                                 "reached --wait.")] = False,
+            page_timeout: Annotated[float, typer.Option("--page-timeout", help="Seconds for the page to reach "
+                                                        "--wait.")] = 60.0,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Capture a URL (or a batch with -i) into signed evidence records."""
+    bopts = None
+    if browser:
+        from archiver.capture.browser import BrowserOptions, parse_viewport
+
+        bopts = BrowserOptions(full_page=full_page, viewport=parse_viewport(viewport), wait=wait, strict=strict,
+                               timeout=page_timeout)
     if wayback_mode not in (None, "lookup", "save"):
         from archiver.errors import UsageError
 
@@ -135,13 +152,14 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         raise UsageError("give either a URL or -i FILE", hint="archiver capture https://example.org/privacy")
     archive = _open(store)
     if input_file is not None:
-        _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json, wayback_mode)
+        _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json, wayback_mode,
+                       bopts)
         return
     assert url is not None
     stamps: list[StampResult] = []
     m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
                         insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
-                        on_stamp=stamps.append)
+                        on_stamp=stamps.append, browser=bopts)
     wb: dict[str, Any] | None = None
     if wayback_mode:
         wb = _wayback_inline(archive, m.record_id, wayback_mode == "save")
@@ -155,6 +173,11 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         out.print(f"  {a.name:<10} sha256:{a.sha256}  {a.size:>12,} bytes")
     if m.capture.insecure:
         out.print("  [yellow]TLS certificate NOT verified (--insecure), recorded in the manifest[/]")
+    b = m.capture.browser
+    if b is not None:
+        out.print(f"  browser    {b.name} {b.version}, {b.viewport}, waited for {b.wait}"
+                  + (" [yellow](partial)[/]" if b.partial else "") + f", {b.resources} sub-resource(s)"
+                  + (f", {len(b.blocked)} blocked" if b.blocked else ""))
     _render_stamps(stamps)
     if wb is not None:
         _render_wayback_line(wb)
@@ -199,7 +222,8 @@ def _render_stamps(stamps: list[StampResult]) -> None:
 
 
 def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
-                   allow_status: bool, as_json: bool, wayback_mode: str | None = None) -> None:
+                   allow_status: bool, as_json: bool, wayback_mode: str | None = None,
+                   bopts: Any = None) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -221,7 +245,7 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
             sys.stdout.flush()
 
     kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
-                              "allow_status": allow_status, "passphrase": _passphrase_source()}
+                              "allow_status": allow_status, "passphrase": _passphrase_source(), "browser": bopts}
     stamps: list[StampResult] = []
     kwargs["on_stamp"] = stamps.append
     if as_json:

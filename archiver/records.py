@@ -149,12 +149,28 @@ class StepOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class BrowserInfo:
+    """How a browser capture was made: which browser, what it was asked to wait for, what it saw."""
+
+    name: str
+    version: str
+    user_agent: str
+    viewport: str
+    wait: str
+    full_page: bool = True
+    partial: bool = False
+    resources: int = 0
+    blocked: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureInfo:
     user_agent: str
     insecure: bool = False
     allow_status: bool = False
     allow_private: bool = False
     steps: tuple[StepOutcome, ...] = ()
+    browser: BrowserInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +244,10 @@ class Manifest:
             tls = http.pop("tls", None)
             cap = dict(d["capture"])
             cap["steps"] = tuple(StepOutcome(**s) for s in cap.get("steps", ()))
+            if cap.get("browser"):
+                b = dict(cap["browser"])
+                b["blocked"] = tuple(b.get("blocked", ()))
+                cap["browser"] = BrowserInfo(**b)
             return cls(
                 schema=str(d.get("schema")),
                 record_id=str(d["record_id"]),

@@ -111,7 +111,37 @@ def _noisy(h: BaseHTTPRequestHandler) -> None:
     send(h, 200, body.encode(), "text/html; charset=utf-8")
 
 
+def tiny_png(width: int = 40, height: int = 20) -> bytes:
+    """A real PNG (solid red) without an imaging library."""
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    raw = b"".join(b"\0" + b"\xff\x00\x00" * width for _ in range(height))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+LOGO = tiny_png()
+JS_PAGE = (b"<!DOCTYPE html><html><head><title>Rendered Policy</title><link rel='stylesheet' href='/style.css'>"
+           b"<script src='/app.js'></script></head><body><h1>Loading...</h1><div id='policy'></div>"
+           b"<img src='/logo.png' alt='logo'></body></html>")
+APP_JS = (b"document.addEventListener('DOMContentLoaded', function () {"
+          b" document.querySelector('h1').textContent = 'Rendered Policy';"
+          b" document.getElementById('policy').textContent = 'This clause was built by JavaScript.'; });")
+STYLE = b"body { background: #ffffcc; font-size: 28px; } #policy { color: #003399; }"
+
+
 ROUTES = {
+    "/js-page": lambda h: send(h, 200, JS_PAGE, "text/html; charset=utf-8"),
+    "/app.js": lambda h: send(h, 200, APP_JS, "application/javascript"),
+    "/style.css": lambda h: send(h, 200, gzip.compress(STYLE, mtime=0), "text/css", {"Content-Encoding": "gzip"}),
+    "/logo.png": lambda h: send(h, 200, LOGO, "image/png"),
+    "/leaky-page": lambda h: send(h, 200, b"<html><body><p>Hello</p><img src='http://10.0.0.1/track.gif'>"
+                                          b"</body></html>", "text/html"),
+    "/download": lambda h: send(h, 200, b"PK\x03\x04 not a page", "application/zip",
+                                {"Content-Disposition": "attachment; filename=x.zip"}),
     "/policy": lambda h: send(h, 200, HTML_V2 if STATE["policy"] == 2 else HTML, "text/html; charset=utf-8"),
     "/vanishing": lambda h: send(h, 410, b"<html><body>This policy was removed.</body></html>", "text/html")
     if STATE["vanishing"] == 2 else send(h, 200, HTML, "text/html; charset=utf-8"),

@@ -38,6 +38,7 @@ from archiver.provenance.keys import PassphraseSource
 from archiver.provenance.signing import manifest_file_bytes, sign_manifest
 from archiver.records import (
     Artifact,
+    BrowserInfo,
     CaptureInfo,
     Digests,
     HTTPInfo,
@@ -54,7 +55,7 @@ from archiver.records import (
 if TYPE_CHECKING:
     from archiver.api import Archive
 
-__all__ = ["CaptureOptions", "capture_url", "default_user_agent"]
+__all__ = ["CaptureOptions", "Rendered", "capture_url", "default_user_agent"]
 
 
 def default_user_agent() -> str:
@@ -94,18 +95,42 @@ def fetch_options(archive: Archive, opts: CaptureOptions) -> FetchOptions:
         ca_bundle=cfg.str_("capture.ca_bundle") or None)
 
 
-def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: PassphraseSource) -> Manifest:
-    """Run the steps above for one URL and return the signed manifest of the new record."""
+@dataclass(slots=True)
+class Rendered:
+    """What a browser capture adds: the page's own fetch and its sub-resources (recorded by our
+    fetcher, so byte-exact), the rendered text, and the screenshot/PDF/DOM artifacts."""
+
+    main: FetchResult
+    subresources: list[FetchResult]
+    captured: float
+    text: str | None
+    title: str | None
+    artifacts: list[tuple[str, str, bytes, str]]  # (name, file name, bytes, media type)
+    browser: BrowserInfo
+    steps: list[StepOutcome]
+
+
+def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: PassphraseSource,
+                rendered: Rendered | None = None) -> Manifest:
+    """Run the steps above for one URL and return the signed manifest of the new record.
+
+    With ``rendered`` (a browser capture) the fetch step has already happened inside the browser's
+    request interception; everything from ``status`` on is the same code."""
     signing_key = archive.keys.load_private(passphrase)  # fail on a wrong passphrase before fetching
     fopts = fetch_options(archive, opts)
     temps: list[Path] = []
-    steps: list[StepOutcome] = []
+    steps: list[StepOutcome] = list(rendered.steps) if rendered else []
     result = FetchResult()
+    extra: list[FetchResult] = list(rendered.subresources) if rendered else []
     try:
-        captured = time.time()
-        result = fetch(url, fopts, archive.blobs.new_temp)
+        if rendered is None:
+            captured = time.time()
+            result = fetch(url, fopts, archive.blobs.new_temp)
+        else:
+            captured, result = rendered.captured, rendered.main
         final = result.final
-        steps.append(StepOutcome("fetch", "ok", f"{len(result.hops)} exchange(s), {final.payload_size:,} bytes"))
+        steps.append(StepOutcome("fetch", "ok", f"{len(result.hops)} exchange(s), {final.payload_size:,} bytes"
+                                 + (f", {len(extra)} sub-resource(s)" if rendered else "")))
         if not 200 <= final.status < 300:
             if not opts.allow_status:
                 raise HTTPStatusError(f"{final.url} answered HTTP {final.status} {final.reason}".rstrip())
@@ -125,7 +150,14 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
         media_type = _media_type(content_type)
         extracted: Extracted | None = None
         max_text = archive.config.int_("capture.max_text_bytes")
-        if content_size > max_text:
+        if rendered is not None and rendered.text is not None:
+            from archiver.capture.extract import find_document_date, normalize_text
+
+            text = normalize_text(rendered.text)
+            extracted = Extracted(text=text, title=rendered.title, document_date=find_document_date(text),
+                                  kind="rendered")
+            steps.append(StepOutcome("extract", "ok", f"rendered DOM, {len(text):,} characters"))
+        elif content_size > max_text:
             steps.append(StepOutcome("extract", "skipped",
                                      f"decoded body of {content_size:,} bytes is over capture.max_text_bytes"))
         elif sniff_kind(_head(content_path), media_type) is None:
@@ -159,8 +191,11 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
             "description": f"Evidence capture of {url}",
         }
         with warc_fh:
-            write_capture_warc(warc_fh, filename="capture.warc.gz", warcinfo=warcinfo, hops=result.hops,
-                               text=text_bytes, captured_at=captured)
+            write_capture_warc(warc_fh, filename="capture.warc.gz", warcinfo=warcinfo,
+                               hops=result.hops + [h for r in extra for h in r.hops], text=text_bytes,
+                               captured_at=captured, main_hops=len(result.hops),
+                               resources=[(f"urn:{name}:{final.url}", media, data)
+                                          for name, _f, data, media in (rendered.artifacts if rendered else [])])
         steps.append(StepOutcome("warc", "ok", "WARC/1.1, sha256 digests"))
 
         # Step 6: blobs. From here on nothing is visible until the catalog commit.
@@ -172,6 +207,8 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
         if text_bytes is not None:
             text_sha = archive.blobs.put_bytes(text_bytes)
             artifacts.append(Artifact("text", text_sha, len(text_bytes), "text/plain; charset=utf-8"))
+        for name, fname, data, media in (rendered.artifacts if rendered else []):
+            artifacts.append(Artifact(name, archive.blobs.put_bytes(data), len(data), media, file=fname))
         pem = chain_pem(final)
         if pem:
             pem_sha = archive.blobs.put_bytes(pem.encode("ascii"))
@@ -202,9 +239,10 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
             digests=Digests(content_sha256=content_sha, payload_sha256=final.payload_sha256,
                             payload_sha1_b32=sha1_b32(final.payload_sha1), text_sha256=text_sha),
             tool=_tool(),
-            capture=CaptureInfo(user_agent=fopts.user_agent, insecure=opts.insecure,
-                                allow_status=opts.allow_status, allow_private=fopts.allow_private,
-                                steps=tuple(steps)),
+            capture=CaptureInfo(user_agent=rendered.browser.user_agent if rendered else fopts.user_agent,
+                                insecure=opts.insecure, allow_status=opts.allow_status,
+                                allow_private=fopts.allow_private, steps=tuple(steps),
+                                browser=rendered.browser if rendered else None),
             operator=operator,
             previous=PreviousRef(previous.record_id, previous.manifest_sha256) if previous else None,
         )
@@ -212,6 +250,8 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
         return archive.commit_manifest(manifest, manifest_file_bytes(manifest))
     finally:
         result.cleanup()
+        for r in extra:
+            r.cleanup()
         for p in temps:
             p.unlink(missing_ok=True)
 

@@ -180,7 +180,8 @@ class _Writer:
 
 
 def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str], hops: list[Hop],
-                       text: bytes | None, captured_at: float) -> WarcSummary:
+                       text: bytes | None, captured_at: float, main_hops: int | None = None,
+                       resources: Iterable[tuple[str, str, bytes]] = ()) -> WarcSummary:
     """warcinfo; per hop request, response, metadata; then the extracted text as a conversion."""
     info_id = new_record_uri()
     w = _Writer(out, info_id)
@@ -213,7 +214,11 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
         # target URI, and a JSON record under the page's URI would shadow the response in pywb.
         w.write_bytes("metadata", None, meta, date=date, content_type="application/json",
                       extra=[("WARC-Refers-To", resp_id), ("WARC-Concurrent-To", resp_id)])
-        final_id = resp_id
+        if main_hops is None or index < main_hops:
+            final_id = resp_id  # the page itself, not its sub-resources
+    for uri, ctype, data in resources:  # browser artifacts: screenshot, PDF, rendered DOM
+        w.write_bytes("resource", uri, data, date=warc_date(captured_at), content_type=ctype, payload=True,
+                      extra=[("WARC-Concurrent-To", final_id)])
     if text is not None:
         w.write_bytes("conversion", hops[-1].url, text, date=warc_date(captured_at),
                       content_type="text/plain; charset=utf-8", payload=False,

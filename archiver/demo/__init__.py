@@ -100,6 +100,30 @@ def run_demo(console: Console, store: Path | None = None) -> int:
             problems.append("the batch did not make exactly one TSA request")
         run("list", *s)
 
+        step("2b. The same policy through a real browser: what a person saw")
+        from archiver.errors import ConfigError
+
+        try:
+            from archiver.capture.browser import find_chromium
+
+            find_chromium()
+        except ConfigError as exc:
+            console.print(f"[yellow]skipped: {exc.diagnostics()}[/]")
+            problems.append("Chromium is missing, so the browser capture was not shown (make demo installs it)")
+        else:
+            out = run("capture", f"{base}/privacy", "--browser", "--entity", "Example Inc.", "--document",
+                      "Privacy Policy", "--page-timeout", "30", *s, "--json", quiet=True)
+            rec = json.loads(out) if out.strip() else {}
+            shot = next((a for a in rec.get("artifacts", []) if a["name"] == "screenshot"), None)
+            if shot is None:
+                problems.append("the browser capture made no screenshot")
+            else:
+                png = root.parent / "privacy-screenshot.png"
+                run("get", rec["record_id"], "screenshot", "-o", str(png), *s)
+                console.print(f"screenshot of {rec['record_id']}: {png}  sha256:{shot['sha256']}  "
+                              f"({rec['capture']['browser']['name']} {rec['capture']['browser']['version']}, "
+                              f"{rec['capture']['browser']['viewport']})")
+
         step("3. Cross-link with the Wayback Machine")
         console.print("The Archive already holds an older copy of the news page (different bytes):")
         news = _record_for(root, f"{base}/news")
