@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -313,14 +314,12 @@ class Archive:
 
     def addenda(self, record_id: str, kind: str | None = None) -> ListOf[tuple[str, Addendum | None]]:
         """(sha256, addendum) of a record's addenda, oldest first; None where a blob is unreadable."""
-        from archiver.errors import IntegrityError as _Integrity
-
         out: list[tuple[str, Addendum | None]] = []
         for sha, _kind in self.catalog.addenda(self.resolve(record_id).record_id, kind):
             try:
                 data = self.blobs.read_bytes(sha)
                 add = Addendum.from_dict(json.loads(data)) if hashlib.sha256(data).hexdigest() == sha else None
-            except (OSError, ValueError, _Integrity):
+            except (OSError, ValueError, IntegrityError):
                 add = None
             out.append((sha, add))
         return out
@@ -345,11 +344,11 @@ class Archive:
         guard = threading.Lock()
 
         session: BrowserSession | None = None
+        stack = contextlib.ExitStack()
         if browser is not None:  # one Chromium for the whole batch, one page at a time
             from archiver.capture.browser import BrowserSession as _Session
 
-            session = _Session().__enter__()
-            jobs = 1
+            session = stack.enter_context(_Session())
 
         def run(url: str, entity: str | None, document: str | None) -> BatchItem:
             with guard:
@@ -366,7 +365,7 @@ class Archive:
             return BatchItem(url, entity, document, record_id=m.record_id, seconds=time.monotonic() - started)
 
         results: list[BatchItem] = []
-        try:
+        with stack:
             if session is not None:  # Playwright's sync API stays on the thread that started it
                 for args in items:
                     item = run(*args)
@@ -381,9 +380,6 @@ class Archive:
                         results.append(item)
                         if on_result:
                             on_result(item)
-        finally:
-            if session is not None:
-                session.__exit__(None, None, None)
         order = {u: i for i, (u, _, _) in enumerate(items)}
         results.sort(key=lambda r: order.get(r.url, 0))
         done = [r.record_id for r in results if r.record_id]
@@ -428,6 +424,8 @@ class Archive:
     def artifact_sha256(self, record_id: str, name: str) -> str:
         summary = self.resolve(record_id)
         blobs = self.catalog.record_blobs(summary.record_id)
+        if name in blobs:  # the common case: no addendum needs reading
+            return blobs[name]
         # Timestamp tokens and their chains come from addenda: timestamp, timestamp.2, tsa-chain, ...
         n_ts = 0
         for i, (sha, add) in enumerate(self.addenda(summary.record_id), 1):

@@ -343,7 +343,9 @@ class Bundle:
                 while chunk := fh.read(1 << 20):
                     h.update(chunk)
                     n += len(chunk)
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError):  # CRC errors, truncation
+        # CRC errors, truncation; an unknown compression method (NotImplementedError) or the
+        # encryption flag (RuntimeError) after a flipped header bit
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
             return None, n
         return h.hexdigest(), n
 
@@ -369,7 +371,8 @@ def verify_bundle(path: Path, trust: BundleTrust) -> list[Verification]:
         return [Verification(str(path), (Check("bundle.zip", FAIL, exc.message),))]
     try:
         return _verify_open(bundle, trust)
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, IntegrityError) as exc:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError,
+            IntegrityError) as exc:
         # damage in the container itself (local headers that contradict the directory, …)
         message = exc.message if isinstance(exc, IntegrityError) else f"{type(exc).__name__}: {exc}"
         return [Verification(str(path), (Check("bundle.zip", FAIL, f"the zip container is damaged: {message}"),))]

@@ -423,13 +423,7 @@ def _timestamp_checks(archive: Archive, manifest: Manifest, manifest_sha256: str
     checks: list[Check] = []
     for i, (sha, _kind) in enumerate(rows, 1):
         prefix = f"timestamp.{i}"
-        data = _read_blob(archive, sha)
-        addendum: Addendum | None = None
-        if data is not None:
-            try:
-                addendum = Addendum.from_dict(json.loads(data))
-            except (ValueError, ArchiverError):
-                addendum = None
+        data, addendum = _load_addendum(archive, sha)
         key_id = addendum.signature.key_id if addendum and addendum.signature else ""
         checks.append(addendum_check(f"{prefix}.addendum", addendum, data is not None, manifest_sha256,
                                      manifest.record_id, _signer_key(archive, key_id) if key_id else None,

@@ -58,8 +58,9 @@ def test_js_page_with_css_and_image(archive: Archive, site: SampleSite, tmp_path
     import gzip
 
     assert gzip.decompress(_raw_payload(archive, m.record_id, base + "/style.css", tmp_path)) == STYLE
-    kinds = {(kind, uri.split(":", 1)[0] if uri.startswith("urn:") else "") for kind, uri, _ in
-             _warc_records(archive, m.record_id, tmp_path)}
+    records = _warc_records(archive, m.record_id, tmp_path)
+    assert [uri for kind, uri, _ in records if kind == "conversion"] == [base + "/js-page"]
+    kinds = {(kind, uri.split(":", 1)[0] if uri.startswith("urn:") else "") for kind, uri, _ in records}
     assert ("resource", "urn") in kinds
     warc = tmp_path / "check.warc.gz"
     archive.get(m.record_id, "warc", warc)

@@ -240,3 +240,25 @@ def test_force_imports_an_untrusted_bundle_and_marks_it(stamped: Archive, site: 
     assert entry.event == "import-forced" and "signer.trusted" in entry.detail["forced"]
     check = next(c for c in other.verify(rid).checks if c.name == "custody.record")
     assert "FORCED" in check.detail
+
+
+@pytest.mark.parametrize("header", ["compression method", "encryption flag"])
+def test_flipped_zip_header_fields_are_reported_not_raised(stamped: Archive, site: SampleSite, tmp_path: Path,
+                                                           header: str) -> None:
+    """Found by the raw-zip fuzz: zipfile raises NotImplementedError / RuntimeError for these."""
+    import struct
+
+    from archiver.bundle import default_trust, export, verify_bundle
+
+    good = tmp_path / "good.wacz"
+    export(stamped, _two_records(stamped, site)[:1], good, passphrase=lambda: None)
+    data = bytearray(good.read_bytes())
+    cd = data.index(b"PK\x01\x02")  # first central-directory entry
+    if header == "compression method":
+        data[cd + 10:cd + 12] = struct.pack("<H", 99)
+    else:
+        data[cd + 8] |= 0x01
+    bad = tmp_path / "bad.wacz"
+    bad.write_bytes(bytes(data))
+    reports = verify_bundle(bad, default_trust(stamped, [], None))
+    assert not all(r.ok for r in reports)

@@ -126,3 +126,17 @@ def test_insecure_is_recorded(archive: Archive, https_site) -> None:
     m = archive.capture(https_url(https_site, "/plain"), insecure=True)
     assert m.capture.insecure is True
     assert m.http.tls is not None and m.http.tls.verified is False
+
+
+def test_derived_records_carry_the_page_response_date(archive: Archive, site, tmp_path: Path) -> None:
+    """A replay tool asking for the page at its capture time must find the response, not the text
+    conversion stored under the same URI (pywb picks the closest timestamp)."""
+    m = archive.capture(site.base_url + "/redirect2")
+    warc = tmp_path / "d.warc.gz"
+    archive.get(m.record_id, "warc", warc)
+    with open(warc, "rb") as fh:
+        recs = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r.rec_headers.get_header("WARC-Date"))
+                for r in ArchiveIterator(fh)]
+    page = [d for t, u, d in recs if t == "response" and u == m.subject.final_url]
+    conv = [(u, d) for t, u, d in recs if t == "conversion"]
+    assert conv == [(m.subject.final_url, page[0])]

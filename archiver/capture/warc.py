@@ -189,6 +189,7 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
     w.write_bytes("warcinfo", None, fields, date=warc_date(captured_at), content_type="application/warc-fields",
                   extra=[("WARC-Filename", filename)], record_id=info_id)
     final_id = ""
+    final_uri, final_date = hops[-1].url, warc_date(captured_at)
     for index, hop in enumerate(hops):
         date = warc_date(hop.started)
         req_id, resp_id = new_record_uri(), new_record_uri()
@@ -215,12 +216,14 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
         w.write_bytes("metadata", None, meta, date=date, content_type="application/json",
                       extra=[("WARC-Refers-To", resp_id), ("WARC-Concurrent-To", resp_id)])
         if main_hops is None or index < main_hops:
-            final_id = resp_id  # the page itself, not its sub-resources
+            final_id, final_uri, final_date = resp_id, hop.url, date  # the page, not its sub-resources
+    # Derived records carry the page response's date: a replay tool looking up the page at that
+    # moment must find the response (sorted first), never the text conversion of it.
     for uri, ctype, data in resources:  # browser artifacts: screenshot, PDF, rendered DOM
-        w.write_bytes("resource", uri, data, date=warc_date(captured_at), content_type=ctype, payload=True,
+        w.write_bytes("resource", uri, data, date=final_date, content_type=ctype, payload=True,
                       extra=[("WARC-Concurrent-To", final_id)])
     if text is not None:
-        w.write_bytes("conversion", hops[-1].url, text, date=warc_date(captured_at),
+        w.write_bytes("conversion", final_uri, text, date=final_date,
                       content_type="text/plain; charset=utf-8", payload=False,
                       extra=[("WARC-Refers-To", final_id)])
     out.flush()

@@ -6,7 +6,7 @@ import datetime as dt
 from typing import TYPE_CHECKING
 
 from archiver.cite.quote import QuoteMatch, find_quote
-from archiver.cite.styles import STYLES, CitationData, host_of, render
+from archiver.cite.styles import STYLES, CitationData, common_name, host_of, render
 
 if TYPE_CHECKING:
     from archiver.api import Archive
@@ -25,14 +25,6 @@ def clean_title(title: str, site: str) -> str:
             if title.startswith(cand) and cand.endswith(sep):
                 return title[len(cand):].strip() or title
     return title
-
-
-def _cn(name: str) -> str:
-    """``O=Example,CN=Example TSA`` → ``Example TSA`` (the part a reader recognises)."""
-    for part in name.split(","):
-        if part.strip().upper().startswith("CN="):
-            return part.strip()[3:]
-    return name
 
 
 def citation_data(archive: Archive, record_id: str, *, quote: str | None = None,
@@ -60,7 +52,7 @@ def citation_data(archive: Archive, record_id: str, *, quote: str | None = None,
         if add.wayback is not None and add.wayback.snapshot_url:
             wayback = add.wayback
         if add.timestamp is not None and tsa_name is None:
-            tsa_name, gen_time = _cn(add.timestamp.tsa_name), add.timestamp.gen_time
+            tsa_name, gen_time = common_name(add.timestamp.tsa_name), add.timestamp.gen_time
     base = archive.config.str_("cite.archive_base_url").rstrip("/")
     archive_url = archive_name = None
     archive_date = None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from archiver import __version__
-from archiver.cite.styles import md
+from archiver.cite.styles import common_name, md
 from archiver.errors import NotCertifiableError, UsageError
 from archiver.records import Addendum, Manifest
 
@@ -60,12 +60,6 @@ class Certificate:
 _FILES = {"warc": "capture.warc.gz", "content": "document (decoded body)", "text": "extracted text"}
 
 
-def _cn(name: str) -> str:
-    from archiver.cite import _cn as cn
-
-    return cn(name)
-
-
 def build(archive: Archive, record_ids: list[str], *, declarant: str, title: str = "",
           organization: str = "") -> Certificate:
     if not record_ids:
@@ -100,7 +94,7 @@ def _sections(cert: Certificate) -> list[tuple[str, list[str | list[list[str]]]]
     """(heading, blocks): a block is a paragraph string or a table (first row = header)."""
     who = cert.declarant + (f", {cert.title}" if cert.title else "") + (f" of {cert.organization}"
                                                                           if cert.organization else "")
-    tsas = sorted({_cn(a.timestamp.tsa_name) for p in cert.records for a in p.timestamps if a.timestamp})
+    tsas = sorted({common_name(a.timestamp.tsa_name) for p in cert.records for a in p.timestamps if a.timestamp})
     out: list[tuple[str, list[str | list[list[str]]]]] = []
     out.append(("1. Declarant", [
         f"I, {who}, declare that I am over eighteen years of age, that I am qualified by my role and training to "

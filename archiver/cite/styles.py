@@ -305,6 +305,14 @@ def render(c: CitationData, style: str) -> str:
     return fn(c)
 
 
+def common_name(name: str) -> str:
+    """``O=Example,CN=Example TSA`` → ``Example TSA`` (the part a reader recognises)."""
+    for part in name.split(","):
+        if part.strip().upper().startswith("CN="):
+            return part.strip()[3:]
+    return name
+
+
 def host_of(url: str) -> str:
     host = (urlsplit(url).hostname or url).lower()
     return host[4:] if host.startswith("www.") else host
