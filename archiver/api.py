@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -22,6 +21,7 @@ from archiver.errors import (
     ArchiverError,
     IntegrityError,
     NotFoundError,
+    StoreConflictError,
     StoreCorruptError,
     StoreError,
     StoreNotFoundError,
@@ -41,13 +41,15 @@ from archiver.records import (
     WaybackEvidence,
 )
 from store.blobs import BlobStore, hash_file
-from store.catalog import Catalog
-from store.custody import CustodyLog
+from store.catalog import Catalog, PostgresCatalog, open_catalog, redact_url
+from store.custody import CustodyLog, PostgresCustodyLog
 from store.fsutil import atomic_write_bytes, atomic_writer
+from store.s3 import S3Settings
 
 if TYPE_CHECKING:
     from archiver.capture.browser import BrowserOptions, BrowserSession
     from archiver.wayback import WaybackConfig
+    from store.s3 import S3BlobStore
 
 STORE_MARKER = "archiver-store.json"
 STORE_FORMAT = "archiver.store/v1"
@@ -59,6 +61,44 @@ def default_store_path() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "archiver"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Backends:
+    """Where a store keeps blobs and catalog; written once into the store marker at ``init``."""
+
+    catalog: str | None = None  # postgresql://... ; None = catalog.sqlite3 in the store directory
+    s3: S3Settings | None = None  # None = objects/ in the store directory
+
+    def describe(self) -> str:
+        cat = redact_url(self.catalog) if self.catalog else "SQLite catalog"
+        blobs = self.s3.url if self.s3 else "local blobs"
+        lock = f" (Object Lock {self.s3.object_lock}, retain {self.s3.retain})" if self.s3 and self.s3.object_lock else ""
+        return f"{cat}, {blobs}{lock}"
+
+
+def read_marker(root: Path) -> Backends:
+    marker = root / STORE_MARKER
+    try:
+        data = json.loads(marker.read_text("utf-8"))
+        s3 = data.get("blobs")
+        return Backends(catalog=data.get("catalog"), s3=S3Settings.from_dict(s3) if s3 else None)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise StoreCorruptError(f"store marker {marker} is unreadable") from exc
+
+
+def write_marker(root: Path, backends: Backends) -> None:
+    data: dict[str, object] = {"format": STORE_FORMAT, "created": _now_iso(), "tool": f"archiver/{__version__}"}
+    marker = root / STORE_MARKER
+    if marker.exists():
+        data = json.loads(marker.read_text("utf-8"))
+    data.pop("catalog", None)
+    data.pop("blobs", None)
+    if backends.catalog:
+        data["catalog"] = backends.catalog
+    if backends.s3:
+        data["blobs"] = backends.s3.to_dict()
+    atomic_write_bytes(marker, json.dumps(data, indent=2).encode("utf-8") + b"\n", mode=0o600)
 
 
 def env_passphrase() -> str | None:
@@ -92,31 +132,53 @@ ListOf = list  # the classes below define a method named list
 class Archive:
     """One store: blobs, catalog, custody log, keys and settings under a single directory."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, backends: Backends | None = None) -> None:
         self.root = root
-        self.blobs = BlobStore(root)
-        self.catalog = Catalog(root / "catalog.sqlite3")
-        self.custody = CustodyLog(root / "custody.log")
+        self.backends = backends or Backends()
+        self.blobs: BlobStore | S3BlobStore
+        if self.backends.s3 is not None:
+            from store.s3 import S3BlobStore
+
+            self.blobs = S3BlobStore(root, self.backends.s3)
+        else:
+            self.blobs = BlobStore(root)
+        self.catalog: Catalog = open_catalog(self.backends.catalog or root / "catalog.sqlite3")
+        if isinstance(self.catalog, PostgresCatalog):
+            self.custody: CustodyLog = PostgresCustodyLog(self.catalog)
+        else:
+            self.custody = CustodyLog(root / "custody.log")
         self.keys = KeyStore(root)
         self.config = Config(root / "config.json")
 
     # ---- lifecycle -------------------------------------------------------------------------
     @classmethod
     def init(cls, root: Path | None = None, *, passphrase: str | None = None,
-             operator: str | None = None, organization: str | None = None) -> tuple[Archive, str | None]:
-        """Create the store (idempotent) and a signing key if it has none. Returns the new key id."""
+             operator: str | None = None, organization: str | None = None,
+             backends: Backends | None = None) -> tuple[Archive, str | None]:
+        """Create the store (idempotent) and a signing key if it has none. Returns the new key id.
+
+        ``backends`` puts blobs on S3 and/or the catalog on PostgreSQL; on an existing store the
+        backends must match the ones it was made with (``store migrate`` moves a catalog)."""
         root = (root or default_store_path()).expanduser()
         marker = root / STORE_MARKER
         if root.exists() and any(root.iterdir()) and not marker.exists():
             raise StoreError(f"{root} exists and is not an archiver store",
                              hint="choose an empty or new directory for --store")
+        if marker.exists():
+            existing = read_marker(root)
+            if backends is not None and backends != existing:
+                raise UsageError(f"{root} is already a store with {existing.describe()}",
+                                 hint="use `archiver store migrate` to move its catalog to PostgreSQL")
+            backends = existing
+        backends = backends or Backends()
         root.mkdir(parents=True, exist_ok=True)
-        archive = cls(root)
+        archive = cls(root, backends)
         archive.blobs.ensure()
         archive.catalog.create()
+        if isinstance(archive.custody, PostgresCustodyLog):
+            archive.custody.create()
         if not marker.exists():
-            atomic_write_bytes(marker, json.dumps({"format": STORE_FORMAT, "created": _now_iso(),
-                                                   "tool": f"archiver/{__version__}"}).encode("utf-8") + b"\n")
+            write_marker(root, backends)
         if operator:
             archive.config.set("operator.name", operator)
         if organization:
@@ -139,7 +201,7 @@ class Archive:
             raise StoreCorruptError(f"store marker {marker} is unreadable") from exc
         if fmt != STORE_FORMAT:
             raise StoreCorruptError(f"{root} has unknown store format {fmt!r}")
-        archive = cls(root)
+        archive = cls(root, read_marker(root))
         archive.catalog.check()
         return archive
 
@@ -180,15 +242,15 @@ class Archive:
                 return rid
         raise StoreError("could not find an unused record ID after 100 tries")
 
-    def commit_manifest(self, manifest: Manifest, manifest_bytes: bytes) -> Manifest:
+    def commit_manifest(self, manifest: Manifest, manifest_bytes: bytes, job_key: str | None = None) -> Manifest:
         """Store the manifest blob, log custody, then make the record visible in one transaction."""
         sha = self.blobs.put_bytes(manifest_bytes)
         self.custody.append("capture", actor=self._actor(), record_id=manifest.record_id, subject_sha256=sha,
                             detail={"url": manifest.subject.url, "manifest_sha256": sha})
         try:
-            self.catalog.add_record(manifest, sha)
-        except sqlite3.IntegrityError as exc:
-            raise StoreError(f"record {manifest.record_id} could not be cataloged: {exc}") from exc
+            self.catalog.add_record(manifest, sha, job_key=job_key)
+        except StoreConflictError as exc:
+            raise StoreConflictError(f"record {manifest.record_id} could not be cataloged: {exc}") from exc
         return manifest
 
     def commit_addendum(self, addendum: Addendum, addendum_bytes: bytes) -> str:
@@ -208,14 +270,14 @@ class Archive:
                 allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                 passphrase: PassphraseSource = env_passphrase, stamp: bool = True,
                 on_stamp: Callable[[StampResult], None] | None = None, browser: BrowserOptions | None = None,
-                session: BrowserSession | None = None) -> Manifest:
+                session: BrowserSession | None = None, job_key: str | None = None) -> Manifest:
         """Capture one URL; when a TSA is configured (and ``stamp``), timestamp it right away.
 
         A TSA failure never fails the capture: the record stays "unstamped" for ``timestamp --pending``."""
         from archiver.capture import CaptureOptions, capture_url
 
         opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private,
-                              insecure=insecure, allow_status=allow_status)
+                              insecure=insecure, allow_status=allow_status, job_key=job_key)
         cache: list[str | None] = []
 
         def once() -> str | None:
@@ -502,19 +564,18 @@ class Archive:
         manifests: list[tuple[Manifest, str]] = []
         addenda: list[tuple[Addendum, str]] = []
         for sha in self.blobs.iter_all():
-            path = self.blobs.path(sha)
-            with open(path, "rb") as fh:
+            with self.blobs.open(sha) as fh:
                 head = fh.read(64)
             if head.startswith(b"-----BEGIN PUBLIC KEY-----"):
                 try:
-                    key = load_public_pem(path.read_bytes())
+                    key = load_public_pem(self.blobs.read_bytes(sha))
                 except ArchiverError:
                     continue
                 self.catalog.add_signer_key(key_id_of(key), sha)
                 continue
             if not head.startswith((b'{"artifacts":', b'{"created_at":')):
                 continue
-            data = path.read_bytes()
+            data = self.blobs.read_bytes(sha)
             if hashlib.sha256(data).hexdigest() != sha:
                 continue  # a damaged blob is verify's business, not the index's
             try:

@@ -34,7 +34,10 @@
     ├── QuoteNotFoundError             1  the excerpt does not occur in the record
     └── StoreError                     4  the store is missing, locked or damaged
         ├── StoreNotFoundError
-        └── StoreCorruptError
+        ├── StoreCorruptError
+        ├── StoreConflictError            (a row or object that must be unique already exists)
+        ├── StoreUnavailableError         (PostgreSQL or the S3 endpoint cannot be reached)
+        └── RetentionError                (the object store refused: Object Lock, permissions)
 
 Each error carries a ``hint`` so ``diagnostics()`` can tell the user what to do next.
 """
@@ -191,3 +194,15 @@ class StoreNotFoundError(StoreError):
 
 class StoreCorruptError(StoreError):
     default_hint = "run `archiver verify --all`; `archiver store rebuild-index` rebuilds the catalog from blobs"
+
+
+class StoreConflictError(StoreError):
+    default_hint = "another process wrote the same record or job first; nothing was duplicated"
+
+
+class StoreUnavailableError(StoreError):
+    default_hint = "check that the catalog database / object store is running and reachable, and its credentials"
+
+
+class RetentionError(StoreError):
+    default_hint = "objects under Object Lock cannot be deleted or overwritten until their retain-until date"

@@ -57,6 +57,12 @@ class BlobStore:
     def exists(self, hexdigest: str) -> bool:
         return self.path(hexdigest).is_file()
 
+    def size(self, hexdigest: str) -> int:
+        try:
+            return self.path(hexdigest).stat().st_size
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"blob sha256:{hexdigest} is missing from the store") from exc
+
     def new_temp(self, suffix: str = "") -> tuple[BinaryIO, Path]:
         """A temp file to stream into; pass its path to :meth:`adopt` once complete."""
         self.tmp.mkdir(parents=True, exist_ok=True)

@@ -1,17 +1,22 @@
-"""SQLite catalog in WAL mode: an index over the blobs, safe for several processes at once.
+"""The catalog: an index over the blobs, on SQLite (one file, WAL) or PostgreSQL (many machines).
 
 It holds nothing that cannot be rebuilt from the manifests in the blob store
-(``archiver store rebuild-index``); the manifests stay the source of truth.
+(``archiver store rebuild-index``); the manifests stay the source of truth. Both backends run the
+same SQL through a tiny connection wrapper (:class:`_Db`), so their semantics cannot drift apart:
+only placeholders, auto-increment columns, transaction start and error classes differ.
 """
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+import threading
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
-from archiver.errors import StoreCorruptError, StoreError
+from archiver.errors import StoreConflictError, StoreCorruptError, StoreError, StoreUnavailableError
 from archiver.records import ArtifactMatch, Manifest, RecordSummary
 
 SCHEMA_VERSION = 1
@@ -19,7 +24,7 @@ SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS documents (
-    doc_id INTEGER PRIMARY KEY,
+    doc_id {autoid},
     url TEXT NOT NULL UNIQUE,
     entity TEXT,
     document TEXT,
@@ -49,7 +54,7 @@ CREATE TABLE IF NOT EXISTS artifacts (
     record_id TEXT NOT NULL REFERENCES records(record_id),
     name TEXT NOT NULL,
     sha256 TEXT NOT NULL,
-    size INTEGER NOT NULL,
+    size BIGINT NOT NULL,
     media_type TEXT NOT NULL,
     PRIMARY KEY (record_id, name)
 );
@@ -73,7 +78,7 @@ CREATE TABLE IF NOT EXISTS watches (
     last_record TEXT
 );
 CREATE TABLE IF NOT EXISTS watch_runs (
-    run_id INTEGER PRIMARY KEY,
+    run_id {autoid},
     url TEXT NOT NULL,
     time TEXT NOT NULL,
     outcome TEXT NOT NULL,
@@ -85,105 +90,209 @@ CREATE TABLE IF NOT EXISTS signer_keys (
     key_id TEXT PRIMARY KEY,
     public_pem_sha256 TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS job_records (
+    job_key TEXT PRIMARY KEY,
+    record_id TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS host_slots (
+    host TEXT PRIMARY KEY,
+    next_at DOUBLE PRECISION NOT NULL
+);
 """
+
+#: Tables copied by ``store migrate``, parents first (foreign keys), with their columns.
+TABLES: dict[str, tuple[str, ...]] = {
+    "documents": ("doc_id", "url", "entity", "document", "first_record", "last_record"),
+    "records": ("record_id", "doc_id", "url", "final_url", "entity", "document", "title", "captured_at", "status",
+                "manifest_sha256", "content_sha256", "text_sha256", "payload_sha1_b32", "key_id",
+                "previous_record_id"),
+    "artifacts": ("record_id", "name", "sha256", "size", "media_type"),
+    "addenda": ("sha256", "record_id", "kind", "created_at"),
+    "watches": ("url", "entity", "document", "interval_s", "options", "created_at", "last_run", "last_outcome",
+                "last_record"),
+    "watch_runs": ("run_id", "url", "time", "outcome", "record_id", "detail"),
+    "signer_keys": ("key_id", "public_pem_sha256"),
+    "job_records": ("job_key", "record_id"),
+}
+
+Row = tuple[Any, ...]
+
+
+class _Db(ABC):
+    """One connection, SQL written with ``?`` placeholders for both backends."""
+
+    @abstractmethod
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]: ...
+
+    @abstractmethod
+    def dicts(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]: ...
+
+    @abstractmethod
+    def run(self, sql: str, args: Sequence[Any] = ()) -> int: ...
+
+    @abstractmethod
+    def many(self, sql: str, seq: Sequence[Sequence[Any]]) -> None: ...
+
+    @abstractmethod
+    def script(self, sql: str) -> None: ...
+
+    @abstractmethod
+    def begin(self) -> None: ...
+
+    def one(self, sql: str, args: Sequence[Any] = ()) -> Row | None:
+        got = self.rows(sql, args)
+        return got[0] if got else None
+
+    @contextlib.contextmanager
+    def tx(self) -> Iterator[_Db]:
+        """A write transaction: everything inside commits together or not at all."""
+        self.begin()
+        try:
+            yield self
+        except BaseException:
+            self.run("ROLLBACK")
+            raise
+        self.run("COMMIT")
+
+
+class _SqliteDb(_Db):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return [tuple(r) for r in self.conn.execute(sql, args).fetchall()]
+
+    def dicts(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(sql, args)
+        names = [d[0] for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return self.conn.execute(sql, args).rowcount
+
+    def many(self, sql: str, seq: Sequence[Sequence[Any]]) -> None:
+        self.conn.executemany(sql, seq)
+
+    def script(self, sql: str) -> None:
+        self.conn.executescript(sql)
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")  # take the write lock now, not at the first write
+
+
+def _pg(sql: str) -> str:
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class _PgDb(_Db):
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def rows(self, sql: str, args: Sequence[Any] = ()) -> list[Row]:
+        return [tuple(r) for r in self.conn.execute(_pg(sql), args).fetchall()]
+
+    def dicts(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        cur = self.conn.execute(_pg(sql), args)
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def run(self, sql: str, args: Sequence[Any] = ()) -> int:
+        return int(self.conn.execute(_pg(sql), args).rowcount)
+
+    def many(self, sql: str, seq: Sequence[Sequence[Any]]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(_pg(sql), seq)
+
+    def script(self, sql: str) -> None:
+        self.conn.execute(sql)
+
+    def begin(self) -> None:
+        self.conn.execute("BEGIN")
+
 
 _RECORD_COLS = ("record_id, url, final_url, entity, document, title, captured_at, status, "
                 "manifest_sha256, content_sha256, key_id")
+_RECORD_NAMES = tuple(c.strip() for c in _RECORD_COLS.split(","))
 
 
-def _row_to_summary(row: sqlite3.Row) -> RecordSummary:
-    return RecordSummary(**{k: row[k] for k in row.keys()})
+def _summary(row: Row) -> RecordSummary:
+    return RecordSummary(**dict(zip(_RECORD_NAMES, row, strict=True)))
 
 
 ListOf = list  # the classes below define a method named list
 
 
-class Catalog:
-    def __init__(self, path: Path) -> None:
-        self.path = path
+class Catalog(ABC):
+    """The catalog interface; :func:`open_catalog` picks the backend from a path or URL."""
 
-    @contextlib.contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
-        """One short-lived connection per operation: safe across threads and processes."""
+    #: ``sqlite`` or ``postgresql``: what ``status`` and ``store info`` report.
+    backend = ""
+    location = ""
+
+    @abstractmethod
+    def db(self) -> contextlib.AbstractContextManager[_Db]: ...
+
+    @abstractmethod
+    def create(self) -> None: ...
+
+    @abstractmethod
+    def check(self) -> None: ...
+
+    def _check_schema(self, d: _Db, tables: set[str]) -> None:
         try:
-            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-        except sqlite3.Error as exc:
-            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
-        conn.row_factory = sqlite3.Row
-        try:
-            conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = FULL")
-            yield conn
-        except sqlite3.DatabaseError as exc:
-            raise StoreCorruptError(f"catalog {self.path} failed: {exc}") from exc
-        finally:
-            conn.close()
+            row = d.one("SELECT value FROM meta WHERE key='schema_version'")
+        except StoreCorruptError:
+            raise
+        if row is None or int(row[0]) != SCHEMA_VERSION:
+            raise StoreCorruptError(f"catalog {self.location} has an unknown schema version")
+        if not {"addenda", "watches", "watch_runs", "job_records", "host_slots"} <= tables:
+            d.script(self._schema())  # tables added after the first stores were made
 
-    def create(self) -> None:
-        with self.connect() as conn:
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+    @abstractmethod
+    def _schema(self) -> str: ...
 
-    def check(self) -> None:
-        if not self.path.is_file():
-            raise StoreCorruptError(f"catalog {self.path} is missing")
-        with self.connect() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is None or int(row[0]) != SCHEMA_VERSION:
-                raise StoreCorruptError(f"catalog {self.path} has an unknown schema version")
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-            if not {"addenda", "watches", "watch_runs"} <= tables:  # added after the first stores were made
-                conn.executescript(_SCHEMA)
+    def add_record(self, manifest: Manifest, manifest_sha256: str, *, job_key: str | None = None) -> None:
+        """All rows of one record in one transaction: a crash leaves all of them or none.
 
-    def add_record(self, manifest: Manifest, manifest_sha256: str) -> None:
-        """All rows of one record in one transaction: a crash leaves all of them or none."""
+        With ``job_key`` the queue job that made the record is claimed in the same transaction, so a
+        retried job can never leave two records behind (:class:`StoreConflictError` instead)."""
         s = manifest.subject
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                conn.execute(
-                    "INSERT INTO documents(url, entity, document, first_record, last_record) "
-                    "VALUES (?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET "
-                    "entity=COALESCE(excluded.entity, entity), document=COALESCE(excluded.document, document), "
-                    "last_record=excluded.last_record",
-                    (s.url, s.entity, s.document, manifest.record_id, manifest.record_id),
-                )
-                doc_id = conn.execute("SELECT doc_id FROM documents WHERE url=?", (s.url,)).fetchone()[0]
-                conn.execute(
-                    "INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (manifest.record_id, doc_id, s.url, s.final_url, s.entity, s.document, s.title,
-                     manifest.captured_at, manifest.http.status, manifest_sha256,
-                     manifest.digests.content_sha256, manifest.digests.text_sha256,
-                     manifest.digests.payload_sha1_b32,
-                     manifest.signature.key_id if manifest.signature else "",
-                     manifest.previous.record_id if manifest.previous else None),
-                )
-                conn.executemany(
-                    "INSERT INTO artifacts VALUES (?,?,?,?,?)",
-                    [(manifest.record_id, a.name, a.sha256, a.size, a.media_type) for a in manifest.artifacts]
-                    + [(manifest.record_id, "manifest", manifest_sha256, -1, "application/json")],
-                )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        with self.db() as d, d.tx():
+            if job_key is not None:
+                d.run("INSERT INTO job_records VALUES (?,?)", (job_key, manifest.record_id))
+            d.run("INSERT INTO documents(url, entity, document, first_record, last_record) "
+                  "VALUES (?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET "
+                  "entity=COALESCE(excluded.entity, documents.entity), "
+                  "document=COALESCE(excluded.document, documents.document), "
+                  "last_record=excluded.last_record",
+                  (s.url, s.entity, s.document, manifest.record_id, manifest.record_id))
+            row = d.one("SELECT doc_id FROM documents WHERE url=?", (s.url,))
+            assert row is not None
+            d.run("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                  (manifest.record_id, row[0], s.url, s.final_url, s.entity, s.document, s.title,
+                   manifest.captured_at, manifest.http.status, manifest_sha256,
+                   manifest.digests.content_sha256, manifest.digests.text_sha256,
+                   manifest.digests.payload_sha1_b32,
+                   manifest.signature.key_id if manifest.signature else "",
+                   manifest.previous.record_id if manifest.previous else None))
+            d.many("INSERT INTO artifacts VALUES (?,?,?,?,?)",
+                   [(manifest.record_id, a.name, a.sha256, a.size, a.media_type) for a in manifest.artifacts]
+                   + [(manifest.record_id, "manifest", manifest_sha256, -1, "application/json")])
 
     def has_record(self, record_id: str) -> bool:
-        with self.connect() as conn:
-            return conn.execute("SELECT 1 FROM records WHERE record_id=?", (record_id,)).fetchone() is not None
+        with self.db() as d:
+            return d.one("SELECT 1 FROM records WHERE record_id=?", (record_id,)) is not None
 
     def get(self, record_id: str) -> RecordSummary | None:
-        with self.connect() as conn:
-            row = conn.execute(f"SELECT {_RECORD_COLS} FROM records WHERE record_id=?",  # noqa: S608
-                               (record_id,)).fetchone()
-        return _row_to_summary(row) if row else None
+        with self.db() as d:
+            row = d.one(f"SELECT {_RECORD_COLS} FROM records WHERE record_id=?", (record_id,))  # noqa: S608
+        return _summary(row) if row else None
 
     def list(self, *, url: str | None = None, entity: str | None = None,
              limit: int | None = None) -> ListOf[RecordSummary]:
         sql = f"SELECT {_RECORD_COLS} FROM records"  # noqa: S608
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if url:
             where.append("(url=? OR final_url=?)")
             args += [url, url]
@@ -195,42 +304,40 @@ class Catalog:
         sql += " ORDER BY captured_at, record_id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        with self.connect() as conn:
-            return [_row_to_summary(r) for r in conn.execute(sql, args).fetchall()]
+        with self.db() as d:
+            return [_summary(r) for r in d.rows(sql, args)]
 
     def latest_for_url(self, url: str) -> RecordSummary | None:
-        with self.connect() as conn:
-            row = conn.execute(
-                f"SELECT {_RECORD_COLS} FROM records WHERE url=? "  # noqa: S608
-                "ORDER BY captured_at DESC, record_id DESC LIMIT 1", (url,)).fetchone()
-        return _row_to_summary(row) if row else None
+        with self.db() as d:
+            row = d.one(f"SELECT {_RECORD_COLS} FROM records WHERE url=? "  # noqa: S608
+                        "ORDER BY captured_at DESC, record_id DESC LIMIT 1", (url,))
+        return _summary(row) if row else None
 
     def find_sha256(self, hexdigest: str) -> ListOf[ArtifactMatch]:
-        with self.connect() as conn:
-            rows = conn.execute(
-                "SELECT a.record_id, a.name, a.sha256, r.url, r.captured_at FROM artifacts a "
-                "JOIN records r USING(record_id) WHERE a.sha256=? ORDER BY r.captured_at, a.record_id, a.name",
-                (hexdigest,)).fetchall()
+        with self.db() as d:
+            rows = d.rows("SELECT a.record_id, a.name, a.sha256, r.url, r.captured_at FROM artifacts a "
+                          "JOIN records r ON r.record_id = a.record_id WHERE a.sha256=? "
+                          "ORDER BY r.captured_at, a.record_id, a.name", (hexdigest,))
         return [ArtifactMatch(record_id=r[0], artifact=r[1], sha256=r[2], url=r[3], captured_at=r[4])
                 for r in rows]
 
     def record_blobs(self, record_id: str) -> dict[str, str]:
-        with self.connect() as conn:
-            rows = conn.execute("SELECT name, sha256 FROM artifacts WHERE record_id=?", (record_id,)).fetchall()
-        return {r[0]: r[1] for r in rows}
+        with self.db() as d:
+            return {r[0]: r[1] for r in d.rows("SELECT name, sha256 FROM artifacts WHERE record_id=?",
+                                               (record_id,))}
 
     def add_signer_key(self, key_id: str, public_pem_sha256: str) -> None:
-        with self.connect() as conn:
-            conn.execute("INSERT OR IGNORE INTO signer_keys VALUES (?,?)", (key_id, public_pem_sha256))
+        with self.db() as d:
+            d.run("INSERT INTO signer_keys VALUES (?,?) ON CONFLICT DO NOTHING", (key_id, public_pem_sha256))
 
     def signer_key_blob(self, key_id: str) -> str | None:
-        with self.connect() as conn:
-            row = conn.execute("SELECT public_pem_sha256 FROM signer_keys WHERE key_id=?", (key_id,)).fetchone()
+        with self.db() as d:
+            row = d.one("SELECT public_pem_sha256 FROM signer_keys WHERE key_id=?", (key_id,))
         return str(row[0]) if row else None
 
     def add_addendum(self, sha256: str, record_id: str, kind: str, created_at: str) -> None:
-        with self.connect() as conn:
-            conn.execute("INSERT OR IGNORE INTO addenda VALUES (?,?,?,?)", (sha256, record_id, kind, created_at))
+        with self.db() as d:
+            d.run("INSERT INTO addenda VALUES (?,?,?,?) ON CONFLICT DO NOTHING", (sha256, record_id, kind, created_at))
 
     def addenda(self, record_id: str, kind: str | None = None) -> ListOf[tuple[str, str]]:
         """(sha256, kind) of a record's addenda, oldest first."""
@@ -239,63 +346,221 @@ class Catalog:
         if kind:
             sql += " AND kind=?"
             args.append(kind)
-        with self.connect() as conn:
-            return [(r[0], r[1]) for r in conn.execute(sql + " ORDER BY created_at, sha256", args).fetchall()]
+        with self.db() as d:
+            return [(r[0], r[1]) for r in d.rows(sql + " ORDER BY created_at, sha256", args)]
 
     def records_without(self, kind: str) -> ListOf[str]:
-        with self.connect() as conn:
-            rows = conn.execute("SELECT record_id FROM records WHERE record_id NOT IN "
-                                "(SELECT record_id FROM addenda WHERE kind=?) ORDER BY captured_at, record_id",
-                                (kind,)).fetchall()
+        with self.db() as d:
+            rows = d.rows("SELECT record_id FROM records WHERE record_id NOT IN "
+                          "(SELECT record_id FROM addenda WHERE kind=?) ORDER BY captured_at, record_id", (kind,))
         return [r[0] for r in rows]
 
     # ---- watch list (configuration and run log: not evidence, so not rebuilt from blobs) --------
     def add_watch(self, url: str, entity: str | None, document: str | None, interval_s: int, options: str,
                   created_at: str) -> bool:
-        with self.connect() as conn:
-            cur = conn.execute("INSERT OR IGNORE INTO watches(url, entity, document, interval_s, options, "
-                               "created_at) VALUES (?,?,?,?,?,?)",
-                               (url, entity, document, interval_s, options, created_at))
-            return cur.rowcount == 1
+        with self.db() as d:
+            return d.run("INSERT INTO watches(url, entity, document, interval_s, options, created_at) "
+                         "VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                         (url, entity, document, interval_s, options, created_at)) == 1
 
     def remove_watch(self, url: str) -> bool:
-        with self.connect() as conn:
-            return conn.execute("DELETE FROM watches WHERE url=?", (url,)).rowcount == 1
+        with self.db() as d:
+            return d.run("DELETE FROM watches WHERE url=?", (url,)) == 1
 
-    def watches(self) -> ListOf[sqlite3.Row]:
-        with self.connect() as conn:
-            return list(conn.execute("SELECT * FROM watches ORDER BY url").fetchall())
+    def watches(self) -> ListOf[dict[str, Any]]:
+        with self.db() as d:
+            return d.dicts("SELECT * FROM watches ORDER BY url")
 
     def record_watch_run(self, url: str, time: str, outcome: str, record_id: str | None, detail: str) -> None:
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("INSERT INTO watch_runs(url, time, outcome, record_id, detail) VALUES (?,?,?,?,?)",
-                         (url, time, outcome, record_id, detail))
-            conn.execute("UPDATE watches SET last_run=?, last_outcome=?, last_record=COALESCE(?, last_record) "
-                         "WHERE url=?", (time, outcome, record_id, url))
-            conn.execute("COMMIT")
+        with self.db() as d, d.tx():
+            d.run("INSERT INTO watch_runs(url, time, outcome, record_id, detail) VALUES (?,?,?,?,?)",
+                  (url, time, outcome, record_id, detail))
+            d.run("UPDATE watches SET last_run=?, last_outcome=?, last_record=COALESCE(?, last_record) "
+                  "WHERE url=?", (time, outcome, record_id, url))
 
-    def watch_runs(self, url: str) -> ListOf[sqlite3.Row]:
-        with self.connect() as conn:
-            return list(conn.execute("SELECT * FROM watch_runs WHERE url=? ORDER BY time, run_id", (url,)).fetchall())
+    def watch_runs(self, url: str) -> ListOf[dict[str, Any]]:
+        with self.db() as d:
+            return d.dicts("SELECT * FROM watch_runs WHERE url=? ORDER BY time, run_id", (url,))
 
     def records_for_url(self, url: str) -> ListOf[tuple[str, str, str | None, str, int]]:
         """(record_id, captured_at, text_sha256, content_sha256, status), oldest first."""
-        with self.connect() as conn:
-            rows = conn.execute("SELECT record_id, captured_at, text_sha256, content_sha256, status FROM records "
-                                "WHERE url=? ORDER BY captured_at, record_id", (url,)).fetchall()
+        with self.db() as d:
+            rows = d.rows("SELECT record_id, captured_at, text_sha256, content_sha256, status FROM records "
+                          "WHERE url=? ORDER BY captured_at, record_id", (url,))
         return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     def count(self) -> int:
-        with self.connect() as conn:
-            return int(conn.execute("SELECT COUNT(*) FROM records").fetchone()[0])
+        with self.db() as d:
+            row = d.one("SELECT COUNT(*) FROM records")
+        return int(row[0]) if row else 0
 
     def clear_index(self) -> None:
-        """Drop the rows rebuild-index will recreate (signer keys stay: they point at blobs)."""
-        with self.connect() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("DELETE FROM addenda")
-            conn.execute("DELETE FROM artifacts")
-            conn.execute("DELETE FROM records")
-            conn.execute("DELETE FROM documents")
-            conn.execute("COMMIT")
+        """Drop the rows rebuild-index will recreate (signer keys and job claims stay)."""
+        with self.db() as d, d.tx():
+            for table in ("addenda", "artifacts", "records", "documents"):
+                d.run(f"DELETE FROM {table}")  # noqa: S608
+
+    # ---- queue support (PostgreSQL stores) ----------------------------------------------------
+    def job_record(self, job_key: str) -> str | None:
+        """The record a queue job already produced, so a retried job returns it instead of re-capturing."""
+        with self.db() as d:
+            row = d.one("SELECT record_id FROM job_records WHERE job_key=?", (job_key,))
+        return str(row[0]) if row else None
+
+    def reserve_host_slot(self, host: str, interval_s: float) -> float:
+        """Book the next free start time for ``host`` (seconds on the database clock) and return how long
+        to wait for it. One atomic upsert, so every worker on every machine gets a distinct slot."""
+        raise NotImplementedError(f"per-host rate limiting across workers needs PostgreSQL, not {self.backend}")
+
+    # ---- migration ----------------------------------------------------------------------------
+    def dump(self, table: str) -> Iterator[Row]:
+        cols = ", ".join(TABLES[table])
+        with self.db() as d:
+            yield from d.rows(f"SELECT {cols} FROM {table}")  # noqa: S608
+
+
+class SqliteCatalog(Catalog):
+    backend = "sqlite"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.location = str(path)
+
+    def _schema(self) -> str:
+        return _SCHEMA.format(autoid="INTEGER PRIMARY KEY")
+
+    @contextlib.contextmanager
+    def db(self) -> Iterator[_Db]:
+        """One short-lived connection per operation: safe across threads and processes."""
+        try:
+            conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+        try:
+            conn.execute("PRAGMA busy_timeout = 60000")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA synchronous = FULL")
+            yield _SqliteDb(conn)
+        except sqlite3.IntegrityError as exc:
+            raise StoreConflictError(f"catalog {self.path}: {exc}") from exc
+        except sqlite3.DatabaseError as exc:
+            raise StoreCorruptError(f"catalog {self.path} failed: {exc}") from exc
+        finally:
+            conn.close()
+
+    def create(self) -> None:
+        with self.db() as d:
+            d.run("PRAGMA journal_mode = WAL")
+            d.script(self._schema())
+            d.run("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
+
+    def check(self) -> None:
+        if not self.path.is_file():
+            raise StoreCorruptError(f"catalog {self.path} is missing")
+        with self.db() as d:
+            tables = {r[0] for r in d.rows("SELECT name FROM sqlite_master WHERE type='table'")}
+            self._check_schema(d, tables)
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, for messages and ``status``."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.rsplit("@", 1)
+    user = (parts.username or "") + ":***"
+    return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
+
+
+class PostgresCatalog(Catalog):
+    """PostgreSQL via psycopg 3. One connection per thread, reused: connecting costs more than a query."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.location = redact_url(url)
+        self._local = threading.local()
+
+    def _schema(self) -> str:
+        return _SCHEMA.format(autoid="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY")
+
+    def connection(self) -> Any:
+        import psycopg
+
+        conn = getattr(self._local, "conn", None)
+        if conn is not None and not conn.closed and not conn.broken:
+            return conn
+        try:
+            conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10,
+                                   application_name="archiver")
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(f"cannot connect to catalog {self.location}: "
+                                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from exc
+        self._local.conn = conn
+        return conn
+
+    @contextlib.contextmanager
+    def db(self) -> Iterator[_Db]:
+        import psycopg
+        from psycopg import errors as pg_errors
+
+        conn = self.connection()
+        try:
+            yield _PgDb(conn)
+        except pg_errors.IntegrityError as exc:
+            raise StoreConflictError(f"catalog {self.location}: {str(exc).strip()}") from exc
+        except psycopg.OperationalError as exc:
+            with contextlib.suppress(Exception):
+                conn.close()
+            raise StoreUnavailableError(f"catalog {self.location} failed: {str(exc).strip()}") from exc
+        except psycopg.Error as exc:
+            raise StoreCorruptError(f"catalog {self.location} failed: {str(exc).strip()}") from exc
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
+    def create(self) -> None:
+        with self.db() as d, d.tx():
+            d.rows("SELECT pg_advisory_xact_lock(7231)")  # two `init`s at once must not race on DDL
+            d.script(self._schema())
+            d.run("INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT DO NOTHING", (str(SCHEMA_VERSION),))
+
+    def check(self) -> None:
+        with self.db() as d:
+            tables = {r[0] for r in d.rows("SELECT table_name FROM information_schema.tables "
+                                           "WHERE table_schema = current_schema()")}
+            if "meta" not in tables:
+                raise StoreCorruptError(f"catalog {self.location} has no archiver tables",
+                                        hint="create them with `archiver init --catalog URL`")
+            self._check_schema(d, tables)
+
+    def reserve_host_slot(self, host: str, interval_s: float) -> float:
+        with self.db() as d:
+            row = d.one(
+                "WITH now AS (SELECT extract(epoch FROM clock_timestamp())::double precision AS t) "
+                "INSERT INTO host_slots(host, next_at) SELECT ?, now.t + ? FROM now "
+                "ON CONFLICT (host) DO UPDATE SET next_at = GREATEST(host_slots.next_at, "
+                "(SELECT t FROM now)) + ? "
+                "RETURNING next_at - ? - (SELECT t FROM now)",
+                (host, interval_s, interval_s, interval_s))
+        return max(0.0, float(row[0])) if row else 0.0
+
+    def load(self, table: str, rows: Sequence[Row]) -> None:
+        """Bulk insert for ``store migrate`` (caller holds the transaction)."""
+        cols = TABLES[table]
+        with self.db() as d:
+            d.many(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608
+                   rows)
+
+
+def open_catalog(location: str | Path) -> Catalog:
+    text = str(location)
+    if text.startswith(("postgresql://", "postgres://")):
+        return PostgresCatalog(text)
+    return SqliteCatalog(Path(location))

@@ -3,6 +3,9 @@
 Each entry names the hash of the entry before it, so deleting, reordering or editing any past
 line breaks the chain from that point on. Appends hold an exclusive ``flock`` so several
 processes can share one log, and each line goes out in a single ``write`` on an O_APPEND file.
+
+With a PostgreSQL catalog the same lines live in a ``custody`` table instead, appended under a
+transaction-scoped advisory lock, so workers on many machines extend one chain.
 """
 
 from __future__ import annotations
@@ -15,11 +18,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import rfc8785
 
+if TYPE_CHECKING:
+    from store.catalog import PostgresCatalog
+
 GENESIS = "0" * 64
+_LOCK_ID = 7232  # pg_advisory_xact_lock key for custody appends
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,51 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _next_entry(last: bytes | str | None, event: str, actor: str, record_id: str | None,
+                subject_sha256: str | None, detail: dict[str, str] | None) -> CustodyEntry:
+    if last:
+        prev_entry = json.loads(last)
+        prev_hash, seq = str(prev_entry["hash"]), int(prev_entry["seq"]) + 1
+    else:
+        prev_hash, seq = GENESIS, 1
+    entry = CustodyEntry(seq=seq, time=_now(), event=event, actor=actor, record_id=record_id,
+                         subject_sha256=subject_sha256, prev=prev_hash, detail=dict(detail or {}))
+    return CustodyEntry(**{**asdict(entry), "hash": entry.compute_hash()})
+
+
+def check_chain(lines: Iterator[tuple[int, bytes | str]]) -> ChainReport:
+    """Walk the whole log; report every break rather than stopping at the first."""
+    problems: list[str] = []
+    prev, expected_seq, count = GENESIS, 1, 0
+    for lineno, line in lines:
+        if not line.strip():
+            continue
+        count += 1
+        try:
+            entry = CustodyEntry(**json.loads(line))
+        except (ValueError, TypeError) as exc:
+            problems.append(f"line {lineno}: unreadable entry ({exc})")
+            prev, expected_seq = "?", expected_seq + 1
+            continue
+        if entry.seq != expected_seq:
+            problems.append(f"line {lineno}: sequence {entry.seq}, expected {expected_seq}")
+        if prev != "?" and entry.prev != prev:
+            problems.append(f"line {lineno}: does not chain to the entry before it")
+        if entry.compute_hash() != entry.hash:
+            problems.append(f"line {lineno}: entry hash does not match its content")
+        prev, expected_seq = entry.hash, entry.seq + 1
+    return ChainReport(count, tuple(problems))
+
+
+def _parse(lines: Iterator[bytes | str]) -> Iterator[CustodyEntry]:
+    for line in lines:
+        if line.strip():
+            try:
+                yield CustodyEntry(**json.loads(line))
+            except (ValueError, TypeError):
+                continue  # a damaged line: verify_chain reports it, readers skip it
+
+
 class CustodyLog:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -90,16 +142,8 @@ class CustodyLog:
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            last = self._last_line(fd)
-            if last:
-                prev_entry = json.loads(last)
-                prev_hash, seq = str(prev_entry["hash"]), int(prev_entry["seq"]) + 1
-            else:
-                prev_hash, seq = GENESIS, 1
-            entry = CustodyEntry(seq=seq, time=_now(), event=event, actor=actor, record_id=record_id,
-                                 subject_sha256=subject_sha256, prev=prev_hash, detail=dict(detail or {}))
-            entry = CustodyEntry(**{**asdict(entry), "hash": entry.compute_hash()})
-            line = json.dumps(asdict(entry), sort_keys=True, ensure_ascii=False).encode("utf-8") + b"\n"
+            entry = _next_entry(self._last_line(fd), event, actor, record_id, subject_sha256, detail)
+            line = entry.to_json().encode("utf-8") + b"\n"
             os.write(fd, line)
             os.fsync(fd)
             return entry
@@ -111,38 +155,68 @@ class CustodyLog:
         if not self.path.exists():
             return
         with open(self.path, "rb") as fh:
+            yield from _parse(iter(fh))
+
+    def lines(self) -> Iterator[str]:
+        """The raw lines, for ``store migrate``."""
+        if not self.path.exists():
+            return
+        with open(self.path, "rb") as fh:
             for line in fh:
                 if line.strip():
-                    try:
-                        yield CustodyEntry(**json.loads(line))
-                    except (ValueError, TypeError):
-                        continue  # a damaged line: verify_chain reports it, readers skip it
+                    yield line.decode("utf-8", "replace").rstrip("\n")
 
     def for_record(self, record_id: str) -> list[CustodyEntry]:
         return [e for e in self.entries() if e.record_id == record_id]
 
     def verify_chain(self) -> ChainReport:
-        """Walk the whole log; report every break rather than stopping at the first."""
-        problems: list[str] = []
-        prev, expected_seq, count = GENESIS, 1, 0
         if not self.path.exists():
             return ChainReport(0, ())
         with open(self.path, "rb") as fh:
-            for lineno, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                count += 1
-                try:
-                    entry = CustodyEntry(**json.loads(line))
-                except (ValueError, TypeError) as exc:
-                    problems.append(f"line {lineno}: unreadable entry ({exc})")
-                    prev, expected_seq = "?", expected_seq + 1
-                    continue
-                if entry.seq != expected_seq:
-                    problems.append(f"line {lineno}: sequence {entry.seq}, expected {expected_seq}")
-                if prev != "?" and entry.prev != prev:
-                    problems.append(f"line {lineno}: does not chain to the entry before it")
-                if entry.compute_hash() != entry.hash:
-                    problems.append(f"line {lineno}: entry hash does not match its content")
-                prev, expected_seq = entry.hash, entry.seq + 1
-        return ChainReport(count, tuple(problems))
+            return check_chain(enumerate(fh, 1))
+
+
+class PostgresCustodyLog(CustodyLog):
+    """The same chain in the catalog database: one row per line, the line text exactly as in a file."""
+
+    def __init__(self, catalog: PostgresCatalog) -> None:
+        self.catalog = catalog
+        self.path = Path("/nonexistent")  # no file: everything goes through the database
+
+    def create(self) -> None:
+        with self.catalog.db() as d:
+            d.script("CREATE TABLE IF NOT EXISTS custody (seq BIGINT PRIMARY KEY, record_id TEXT, "
+                     "line TEXT NOT NULL); CREATE INDEX IF NOT EXISTS custody_record ON custody(record_id)")
+
+    def append(self, event: str, *, actor: str, record_id: str | None = None,
+               subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> CustodyEntry:
+        with self.catalog.db() as d, d.tx():
+            d.rows("SELECT pg_advisory_xact_lock(?)", (_LOCK_ID,))
+            last = d.one("SELECT line FROM custody ORDER BY seq DESC LIMIT 1")
+            entry = _next_entry(last[0] if last else None, event, actor, record_id, subject_sha256, detail)
+            d.run("INSERT INTO custody VALUES (?,?,?)", (entry.seq, entry.record_id, entry.to_json()))
+        return entry
+
+    def load_lines(self, lines: list[str]) -> None:
+        """Copy a file log's lines verbatim (``store migrate``): the chain and its hashes carry over."""
+        with self.catalog.db() as d, d.tx():
+            d.rows("SELECT pg_advisory_xact_lock(?)", (_LOCK_ID,))
+            d.many("INSERT INTO custody VALUES (?,?,?)",
+                   [(i, json.loads(line).get("record_id") if line.strip().startswith("{") else None, line)
+                    for i, line in enumerate(lines, 1)])
+
+    def _rows(self, where: str = "", args: tuple[str, ...] = ()) -> list[str]:
+        with self.catalog.db() as d:
+            return [r[0] for r in d.rows(f"SELECT line FROM custody {where} ORDER BY seq", args)]  # noqa: S608
+
+    def entries(self) -> Iterator[CustodyEntry]:
+        yield from _parse(iter(self._rows()))
+
+    def lines(self) -> Iterator[str]:
+        yield from self._rows()
+
+    def for_record(self, record_id: str) -> list[CustodyEntry]:
+        return list(_parse(iter(self._rows("WHERE record_id=?", (record_id,)))))
+
+    def verify_chain(self) -> ChainReport:
+        return check_chain(enumerate(self._rows(), 1))

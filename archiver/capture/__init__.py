@@ -69,6 +69,7 @@ class CaptureOptions:
     allow_private: bool | None = None  # None: take the store's setting / environment
     insecure: bool = False
     allow_status: bool = False
+    job_key: str | None = None  # the queue job making this capture: at most one record per job
 
 
 def _iso(ts: float) -> str:
@@ -247,7 +248,7 @@ def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: Pa
             previous=PreviousRef(previous.record_id, previous.manifest_sha256) if previous else None,
         )
         manifest = sign_manifest(manifest, signing_key)
-        return archive.commit_manifest(manifest, manifest_file_bytes(manifest))
+        return archive.commit_manifest(manifest, manifest_file_bytes(manifest), opts.job_key)
     finally:
         result.cleanup()
         for r in extra:

@@ -1,0 +1,353 @@
+"""Content-addressed blobs on S3-compatible object storage, optionally under Object Lock (WORM).
+
+Same interface as :class:`store.blobs.BlobStore`. Keys mirror the local layout
+(``<prefix>objects/sha256/ab/cd/<hex>``); every upload carries ``ChecksumSHA256`` so the server
+rejects bytes that do not match their name, and ``If-None-Match: *`` so an existing object is never
+uploaded twice. With Object Lock, each object gets a retention mode (COMPLIANCE or GOVERNANCE) and a
+retain-until date, optionally a legal hold, and reads pin the object's *oldest* version: a later
+PUT or DELETE on the same key only adds a version or a delete marker, which can neither remove nor
+replace the locked bytes, and the store keeps reading the locked ones.
+
+Streams are staged in local temp files (``<store>/tmp``) first, because the SHA-256 that names an
+object must be known before it is uploaded.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import io
+import os
+import re
+import tempfile
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any, BinaryIO
+
+from archiver.errors import (
+    NotFoundError,
+    RetentionError,
+    StoreConflictError,
+    StoreError,
+    StoreUnavailableError,
+    UsageError,
+)
+from store.blobs import CHUNK, hash_file, hash_stream
+from store.fsutil import TMP_PREFIX
+
+_HEX64 = re.compile(r"^[0-9a-f]{64}$")
+_RETAIN = re.compile(r"^(\d+)([dwy])$")
+LOCK_MODES = ("compliance", "governance")
+
+
+@dataclass(frozen=True, slots=True)
+class S3Settings:
+    """Where and how blobs are kept; stored in the store marker (never credentials: those come from
+    the usual AWS sources, e.g. ``AWS_ACCESS_KEY_ID`` / ``AWS_SECRET_ACCESS_KEY`` or ``~/.aws``)."""
+
+    bucket: str
+    prefix: str = ""
+    endpoint: str | None = None
+    region: str = "us-east-1"
+    object_lock: str | None = None  # "compliance" | "governance"
+    retain: str | None = None  # "7y", "90d", "2w" or a date "2033-12-31"
+    legal_hold: bool = False
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]", self.bucket):
+            raise UsageError(f"not a valid S3 bucket name: {self.bucket!r}")
+        if self.object_lock is not None and self.object_lock not in LOCK_MODES:
+            raise UsageError(f"--object-lock must be compliance or governance, not {self.object_lock!r}")
+        if self.object_lock and not self.retain:
+            raise UsageError("--object-lock needs --retain (e.g. 7y, 90d or 2033-12-31)")
+        if self.retain:
+            retain_until(self.retain)  # validate now, not at the first upload
+
+    @classmethod
+    def from_url(cls, url: str, **kw: Any) -> S3Settings:
+        m = re.fullmatch(r"s3://([^/]+)/?(.*)", url)
+        if not m:
+            raise UsageError(f"not an s3:// URL: {url!r}", hint="use s3://bucket or s3://bucket/prefix")
+        prefix = m.group(2).strip("/")
+        return cls(bucket=m.group(1), prefix=prefix + "/" if prefix else "", **kw)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": "s3", **asdict(self)}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> S3Settings:
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+    @property
+    def url(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def retain_until(spec: str, now: datetime | None = None) -> datetime:
+    """``7y`` / ``90d`` / ``2w`` from now, or an ISO date; always in the future."""
+    now = now or datetime.now(UTC)
+    m = _RETAIN.match(spec.strip().lower())
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        if n <= 0:
+            raise UsageError(f"--retain must be positive: {spec!r}")
+        if unit == "d":
+            return now + timedelta(days=n)
+        if unit == "w":
+            return now + timedelta(weeks=n)
+        try:
+            return now.replace(year=now.year + n)
+        except ValueError:  # 29 February
+            return now.replace(year=now.year + n, day=28)
+    try:
+        day = date.fromisoformat(spec.strip())
+    except ValueError as exc:
+        raise UsageError(f"--retain must be like 7y, 90d, 2w or YYYY-MM-DD, not {spec!r}") from exc
+    until = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    if until <= now:
+        raise UsageError(f"--retain date {spec} is not in the future")
+    return until
+
+
+def _client_error_code(exc: Exception) -> str:
+    return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
+
+
+class S3BlobStore:
+    def __init__(self, root: Path, settings: S3Settings) -> None:
+        self.root = root
+        self.settings = settings
+        self.tmp = root / "tmp"
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    # ---- connection --------------------------------------------------------------------------
+    @property
+    def client(self) -> Any:
+        with self._lock:
+            if self._client is None:
+                import boto3
+                from botocore.config import Config as BotoConfig
+
+                endpoint = self.settings.endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
+                self._client = boto3.session.Session().client(
+                    "s3", endpoint_url=endpoint, region_name=self.settings.region,
+                    config=BotoConfig(connect_timeout=10, read_timeout=60, retries={"max_attempts": 4,
+                                                                                  "mode": "standard"},
+                                      s3={"addressing_style": "path"}))
+            return self._client
+
+    @contextlib.contextmanager
+    def _errors(self, what: str) -> Iterator[None]:
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+        try:
+            yield
+        except NoCredentialsError as exc:
+            raise StoreUnavailableError(f"no S3 credentials for {self.settings.url}",
+                                        hint="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY") from exc
+        except ClientError as exc:
+            code = _client_error_code(exc)
+            if code in ("AccessDenied", "ObjectLocked", "InvalidRequest") and what.startswith(("delete", "put")):
+                raise RetentionError(f"{what} refused by {self.settings.url}: {code}") from exc
+            if code in ("NoSuchBucket",):
+                raise StoreError(f"bucket {self.settings.bucket} does not exist",
+                                 hint="create it with `archiver init --blobs s3://...`") from exc
+            raise StoreError(f"{what} failed on {self.settings.url}: {code or exc}") from exc
+        except BotoCoreError as exc:
+            raise StoreUnavailableError(f"{what}: cannot reach {self.settings.endpoint or 'S3'}: {exc}") from exc
+
+    def key(self, hexdigest: str) -> str:
+        if not _HEX64.match(hexdigest):
+            raise StoreError(f"not a blob name: {hexdigest!r}")
+        return f"{self.settings.prefix}objects/sha256/{hexdigest[:2]}/{hexdigest[2:4]}/{hexdigest}"
+
+    def ensure(self) -> None:
+        """Create the bucket (with Object Lock when asked) or check an existing one can lock."""
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        c = self.client
+        from botocore.exceptions import ClientError
+
+        with self._errors(f"bucket {self.settings.bucket}"):
+            try:
+                c.head_bucket(Bucket=self.settings.bucket)
+                exists = True
+            except ClientError as exc:
+                if _client_error_code(exc) not in ("404", "NoSuchBucket", "NotFound"):
+                    raise
+                exists = False
+            if not exists:
+                kw: dict[str, Any] = {"Bucket": self.settings.bucket}
+                if self.settings.object_lock:
+                    kw["ObjectLockEnabledForBucket"] = True
+                c.create_bucket(**kw)
+            elif self.settings.object_lock:
+                try:
+                    conf = c.get_object_lock_configuration(Bucket=self.settings.bucket)
+                    enabled = conf.get("ObjectLockConfiguration", {}).get("ObjectLockEnabled") == "Enabled"
+                except ClientError:
+                    enabled = False
+                if not enabled:
+                    raise StoreError(f"bucket {self.settings.bucket} exists without Object Lock",
+                                     hint="Object Lock is enabled when a bucket is created: use a new bucket")
+
+    # ---- reading -----------------------------------------------------------------------------
+    def _version(self, key: str) -> str | None:
+        """With Object Lock, the oldest version of a key: the locked original."""
+        if not self.settings.object_lock:
+            return None
+        with self._errors(f"list versions of {key}"):
+            resp = self.client.list_object_versions(Bucket=self.settings.bucket, Prefix=key)
+        versions = [v for v in resp.get("Versions", []) if v.get("Key") == key]
+        if not versions:
+            return None
+        oldest = min(versions, key=lambda v: v["LastModified"])
+        return str(oldest["VersionId"])
+
+    def _get_kw(self, hexdigest: str) -> dict[str, Any]:
+        key = self.key(hexdigest)
+        kw: dict[str, Any] = {"Bucket": self.settings.bucket, "Key": key}
+        if self.settings.object_lock:
+            version = self._version(key)
+            if version is None:
+                raise NotFoundError(f"blob sha256:{hexdigest} is missing from {self.settings.url}")
+            kw["VersionId"] = version
+        return kw
+
+    def _head(self, hexdigest: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            kw = self._get_kw(hexdigest)
+        except NotFoundError:
+            return None
+        with self._errors(f"head {kw['Key']}"):
+            try:
+                return dict(self.client.head_object(**kw, ChecksumMode="ENABLED"))
+            except ClientError as exc:
+                if _client_error_code(exc) in ("404", "NoSuchKey", "NotFound", "NoSuchVersion"):
+                    return None
+                raise
+
+    def exists(self, hexdigest: str) -> bool:
+        return self._head(hexdigest) is not None
+
+    def size(self, hexdigest: str) -> int:
+        head = self._head(hexdigest)
+        if head is None:
+            raise NotFoundError(f"blob sha256:{hexdigest} is missing from {self.settings.url}")
+        return int(head["ContentLength"])
+
+    def retention(self, hexdigest: str) -> tuple[str | None, datetime | None, bool]:
+        """(mode, retain-until, legal hold) as the server reports them for the locked version."""
+        head = self._head(hexdigest)
+        if head is None:
+            raise NotFoundError(f"blob sha256:{hexdigest} is missing from {self.settings.url}")
+        return (head.get("ObjectLockMode"), head.get("ObjectLockRetainUntilDate"),
+                head.get("ObjectLockLegalHoldStatus") == "ON")
+
+    @contextlib.contextmanager
+    def open(self, hexdigest: str) -> Iterator[BinaryIO]:
+        from botocore.exceptions import ClientError
+
+        kw = self._get_kw(hexdigest)
+        with self._errors(f"get {kw['Key']}"):
+            try:
+                body = self.client.get_object(**kw)["Body"]
+            except ClientError as exc:
+                if _client_error_code(exc) in ("404", "NoSuchKey", "NoSuchVersion"):
+                    raise NotFoundError(f"blob sha256:{hexdigest} is missing from {self.settings.url}") from exc
+                raise
+        try:
+            yield body
+        finally:
+            body.close()
+
+    def read_bytes(self, hexdigest: str) -> bytes:
+        with self.open(hexdigest) as fh:
+            data: bytes = fh.read()
+        return data
+
+    def rehash(self, hexdigest: str) -> tuple[str, int]:
+        with self.open(hexdigest) as fh:
+            return hash_stream(fh)
+
+    def iter_all(self) -> Iterator[str]:
+        base = f"{self.settings.prefix}objects/sha256/"
+        with self._errors(f"list {base}"):
+            pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.settings.bucket, Prefix=base)
+            names = sorted({obj["Key"].rsplit("/", 1)[-1] for page in pages for obj in page.get("Contents", [])})
+        yield from (n for n in names if _HEX64.match(n))
+
+    def path(self, hexdigest: str) -> Path:
+        raise StoreError(f"blobs of this store live in {self.settings.url}, not in a local file",
+                         hint=f"use `archiver get` to copy one out ({hexdigest[:12]}…)")
+
+    # ---- writing -----------------------------------------------------------------------------
+    def new_temp(self, suffix: str = "") -> tuple[BinaryIO, Path]:
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=self.tmp)
+        return os.fdopen(fd, "w+b"), Path(name)
+
+    def _upload(self, fh: IO[bytes], hexdigest: str, size: int) -> None:
+        from botocore.exceptions import ClientError
+
+        if self.exists(hexdigest):
+            return  # content-addressed: the same name is the same bytes, never uploaded twice
+        kw: dict[str, Any] = {
+            "Bucket": self.settings.bucket, "Key": self.key(hexdigest), "Body": fh, "ContentLength": size,
+            "ChecksumSHA256": base64.b64encode(bytes.fromhex(hexdigest)).decode("ascii"),
+            "ContentType": "application/octet-stream", "IfNoneMatch": "*",
+        }
+        if self.settings.object_lock and self.settings.retain:
+            kw["ObjectLockMode"] = self.settings.object_lock.upper()
+            kw["ObjectLockRetainUntilDate"] = retain_until(self.settings.retain)
+        if self.settings.legal_hold:
+            kw["ObjectLockLegalHoldStatus"] = "ON"
+        with self._errors(f"put {kw['Key']}"):
+            try:
+                self.client.put_object(**kw)
+            except ClientError as exc:
+                code = _client_error_code(exc)
+                if code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                    return  # another worker uploaded the same object first
+                if code in ("BadDigest", "XAmzContentSHA256Mismatch", "InvalidDigest"):
+                    raise StoreConflictError(f"S3 rejected sha256:{hexdigest}: bytes changed during upload") from exc
+                raise
+
+    def adopt(self, temp_path: Path, hexdigest: str | None = None) -> tuple[str, int]:
+        """Upload a finished temp file under its hash (computed if not given), then delete it."""
+        try:
+            if hexdigest is None:
+                hexdigest, size = hash_file(temp_path)
+            else:
+                size = temp_path.stat().st_size
+            with open(temp_path, "rb") as fh:
+                self._upload(fh, hexdigest, size)
+            return hexdigest, size
+        finally:
+            temp_path.unlink(missing_ok=True)
+
+    def put_bytes(self, data: bytes) -> str:
+        hexdigest = hashlib.sha256(data).hexdigest()
+        self._upload(io.BytesIO(data), hexdigest, len(data))
+        return hexdigest
+
+    def clean_temps(self, older_than_s: float = 3600.0) -> int:
+        import time
+
+        removed = 0
+        if self.tmp.is_dir():
+            for p in self.tmp.glob(f"{TMP_PREFIX}*"):
+                with contextlib.suppress(FileNotFoundError):
+                    if time.time() - p.stat().st_mtime >= older_than_s:
+                        p.unlink()
+                        removed += 1
+        return removed
+
+
+__all__ = ["CHUNK", "LOCK_MODES", "S3BlobStore", "S3Settings", "retain_until"]
