@@ -474,6 +474,19 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}@{netloc[-1]}"))
 
 
+class _Held:
+    """Owns one thread's connection and closes it when the thread (or the catalog) goes away."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.conn.close()
+
+
 class PostgresCatalog(Catalog):
     """PostgreSQL via psycopg 3. One connection per thread, reused: connecting costs more than a query."""
 
@@ -490,16 +503,16 @@ class PostgresCatalog(Catalog):
     def connection(self) -> Any:
         import psycopg
 
-        conn = getattr(self._local, "conn", None)
-        if conn is not None and not conn.closed and not conn.broken:
-            return conn
+        held = getattr(self._local, "held", None)
+        if held is not None and not held.conn.closed and not held.conn.broken:
+            return held.conn
         try:
             conn = psycopg.connect(self.url, autocommit=True, connect_timeout=10,
                                    application_name="archiver")
         except psycopg.Error as exc:
             raise StoreUnavailableError(f"cannot connect to catalog {self.location}: "
                                         f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc}") from exc
-        self._local.conn = conn
+        self._local.held = _Held(conn)
         return conn
 
     @contextlib.contextmanager
@@ -520,10 +533,10 @@ class PostgresCatalog(Catalog):
             raise StoreCorruptError(f"catalog {self.location} failed: {str(exc).strip()}") from exc
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
+        held = getattr(self._local, "held", None)
+        if held is not None:
+            held.conn.close()
+            self._local.held = None
 
     def create(self) -> None:
         with self.db() as d, d.tx():

