@@ -73,7 +73,9 @@ class Backends:
     def describe(self) -> str:
         cat = redact_url(self.catalog) if self.catalog else "SQLite catalog"
         blobs = self.s3.url if self.s3 else "local blobs"
-        lock = f" (Object Lock {self.s3.object_lock}, retain {self.s3.retain})" if self.s3 and self.s3.object_lock else ""
+        lock = ""
+        if self.s3 and self.s3.object_lock:
+            lock = f" (Object Lock {self.s3.object_lock}, retain {self.s3.retain})"
         return f"{cat}, {blobs}{lock}"
 
 
@@ -164,12 +166,19 @@ class Archive:
         if root.exists() and any(root.iterdir()) and not marker.exists():
             raise StoreError(f"{root} exists and is not an archiver store",
                              hint="choose an empty or new directory for --store")
+        changed = False
         if marker.exists():
             existing = read_marker(root)
-            if backends is not None and backends != existing:
-                raise UsageError(f"{root} is already a store with {existing.describe()}",
-                                 hint="use `archiver store migrate` to move its catalog to PostgreSQL")
-            backends = existing
+            if backends is not None:  # `init --blobs ...` then `init --catalog ...` on one store adds both
+                merged = Backends(catalog=backends.catalog or existing.catalog, s3=backends.s3 or existing.s3)
+                if merged != existing:
+                    if cls(root, existing).catalog.count():
+                        raise UsageError(f"{root} already holds records ({existing.describe()})",
+                                         hint="`archiver store migrate --to postgresql://...` moves its catalog")
+                    changed = True
+                backends = merged
+            else:
+                backends = existing
         backends = backends or Backends()
         root.mkdir(parents=True, exist_ok=True)
         archive = cls(root, backends)
@@ -177,7 +186,7 @@ class Archive:
         archive.catalog.create()
         if isinstance(archive.custody, PostgresCustodyLog):
             archive.custody.create()
-        if not marker.exists():
+        if not marker.exists() or changed:
             write_marker(root, backends)
         if operator:
             archive.config.set("operator.name", operator)
@@ -596,6 +605,65 @@ class Archive:
         return len(manifests)
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class MigrationReport:
+    target: str
+    rows: dict[str, int]
+    custody_entries: int
+
+
+def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
+    """Copy a SQLite catalog and the custody log into PostgreSQL in one transaction, check every
+    table's row count and the custody chain there, then point the store at it.
+
+    The SQLite file and custody.log stay where they were (no longer written), so nothing is lost if
+    the copy is abandoned; a target that already holds records is refused."""
+    from store.catalog import TABLES
+
+    if isinstance(archive.catalog, PostgresCatalog):
+        raise UsageError(f"the catalog of {archive.root} is already {archive.catalog.location}")
+    target = open_catalog(url)
+    if not isinstance(target, PostgresCatalog):
+        raise UsageError(f"--to must be a postgresql:// URL, not {url!r}")
+    target.create()
+    custody = PostgresCustodyLog(target)
+    custody.create()
+    if target.count() or next(iter(custody.lines()), None) is not None:
+        raise StoreError(f"{target.location} already holds an archive", hint="migrate into an empty database")
+    rows = {t: list(archive.catalog.dump(t)) for t in TABLES}
+    lines = list(archive.custody.lines())
+    with target.db() as d, d.tx():
+        for table, cols in TABLES.items():
+            if rows[table]:
+                d.many(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608
+                       rows[table])
+        for table, col in (("documents", "doc_id"), ("watch_runs", "run_id")):
+            d.rows(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
+                   f"COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)")
+        d.many("INSERT INTO custody VALUES (?,?,?)",
+               [(i, _line_record_id(line), line) for i, line in enumerate(lines, 1)])
+    copied = {t: sum(1 for _ in target.dump(t)) for t in TABLES}
+    wrong = {t: (len(rows[t]), copied[t]) for t in TABLES if copied[t] != len(rows[t])}
+    if wrong:
+        raise StoreError(f"migration to {target.location} lost rows: {wrong}")
+    report = custody.verify_chain()
+    if report.entries != len(lines):
+        raise StoreError(f"migration copied {report.entries} of {len(lines)} custody entries")
+    write_marker(archive.root, Backends(catalog=url, s3=archive.backends.s3))
+    moved = Archive.open(archive.root)
+    moved.custody.append("catalog-migrate", actor=moved._actor(),
+                         detail={"from": "sqlite", "to": target.location, "records": str(copied["records"])})
+    return MigrationReport(target=target.location, rows=copied, custody_entries=report.entries)
+
+
+def _line_record_id(line: str) -> str | None:
+    try:
+        rid = json.loads(line).get("record_id")
+    except (ValueError, AttributeError):
+        return None
+    return str(rid) if rid else None
+
+
 def manifest_json(manifest: Manifest) -> str:
     return json.dumps(manifest.to_dict(), indent=2, ensure_ascii=False)
 
@@ -610,4 +678,5 @@ def find_partial_blobs(root: Path) -> ListOf[Path]:
     return bad
 
 
-__all__ = ["Archive", "default_store_path", "env_passphrase", "parse_batch_lines"]
+__all__ = ["Archive", "Backends", "MigrationReport", "default_store_path", "env_passphrase", "migrate_catalog",
+           "parse_batch_lines"]

@@ -87,20 +87,51 @@ def init(store: StoreOpt = None,
                                                   "(ARCHIVER_KEY_PASSPHRASE or a prompt).")] = False,
          operator: Annotated[str | None, typer.Option(help="Operator name for manifests.")] = None,
          organization: Annotated[str | None, typer.Option(help="Operator's organisation.")] = None,
+         blobs: Annotated[str | None, typer.Option(help="Keep blobs in S3-compatible storage: s3://bucket/prefix "
+                                                   "(credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).")]
+         = None,
+         s3_endpoint: Annotated[str | None, typer.Option(help="S3 endpoint URL (MinIO, SeaweedFS, Ceph...).")]
+         = None,
+         s3_region: Annotated[str, typer.Option(help="S3 region.")] = "us-east-1",
+         object_lock: Annotated[str | None, typer.Option(help="Object Lock every blob: compliance or governance.")]
+         = None,
+         retain: Annotated[str | None, typer.Option(help="Retention for --object-lock: 7y, 90d, 2w or YYYY-MM-DD.")]
+         = None,
+         legal_hold: Annotated[bool, typer.Option("--legal-hold", help="Also put every blob under legal hold.")]
+         = False,
+         catalog: Annotated[str | None, typer.Option(help="Catalog in PostgreSQL: postgresql://user@host/db "
+                                                     "(password via PGPASSWORD or ~/.pgpass).")] = None,
          as_json: JsonOpt = False) -> None:
-    """Create the store and an Ed25519 signing key."""
-    from archiver.api import Archive
+    """Create the store and an Ed25519 signing key (optionally with S3 blobs and a PostgreSQL catalog)."""
+    from rich.markup import escape
+
+    from archiver.api import Archive, Backends
+    from archiver.errors import UsageError
 
     secret = None
     if passphrase:
         secret = os.environ.get("ARCHIVER_KEY_PASSPHRASE") or typer.prompt(
             "New key passphrase", hide_input=True, confirmation_prompt=True)
-    archive, key_id = Archive.init(store, passphrase=secret, operator=operator, organization=organization)
+    backends = None
+    if blobs or catalog:
+        from store.s3 import S3Settings
+
+        if catalog and not catalog.startswith(("postgresql://", "postgres://")):
+            raise UsageError(f"--catalog must be a postgresql:// URL, not {catalog!r}")
+        if blobs and not blobs.startswith("s3://"):
+            raise UsageError(f"--blobs must be an s3:// URL, not {blobs!r}")
+        s3 = S3Settings.from_url(blobs, endpoint=s3_endpoint, region=s3_region, object_lock=object_lock,
+                                 retain=retain, legal_hold=legal_hold) if blobs else None
+        backends = Backends(catalog=catalog, s3=s3)
+    elif object_lock or retain or legal_hold or s3_endpoint:
+        raise UsageError("--object-lock, --retain, --legal-hold and --s3-endpoint need --blobs s3://...")
+    archive, key_id = Archive.init(store, passphrase=secret, operator=operator, organization=organization,
+                                   backends=backends)
     if as_json:
-        _emit_json({"store": str(archive.root), "new_key_id": key_id})
+        _emit_json({"store": str(archive.root), "new_key_id": key_id, "backends": archive.backends.describe()})
         return
     out = _out()
-    out.print(f"Store ready at [bold]{archive.root}[/]")
+    out.print(f"Store ready at [bold]{archive.root}[/]: {escape(archive.backends.describe())}")
     if key_id:
         out.print(f"New signing key [bold]{key_id}[/] ({'passphrase-protected' if secret else 'no passphrase'}),"
                   f" private part in {archive.keys.private_path} (mode 0600)")
@@ -786,6 +817,21 @@ def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         _emit_json({"records": n})
     else:
         _out().print(f"catalog rebuilt: {n} record(s)")
+
+
+@store_app.command("migrate")
+def store_migrate(to: Annotated[str, typer.Option("--to", help="postgresql://user@host/db (an empty database).")],
+                  store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Copy this store's SQLite catalog and custody log into PostgreSQL and switch the store to it."""
+    from archiver.api import migrate_catalog
+
+    report = migrate_catalog(_open(store), to)
+    if as_json:
+        _emit_json({"target": report.target, "rows": report.rows, "custody_entries": report.custody_entries})
+        return
+    out = _out()
+    out.print(f"catalog moved to {report.target}: " + ", ".join(f"{n} {t}" for t, n in report.rows.items() if n)
+              + f"; custody chain of {report.custody_entries} entries intact")
 
 
 @store_app.command("clean")

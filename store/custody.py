@@ -197,14 +197,6 @@ class PostgresCustodyLog(CustodyLog):
             d.run("INSERT INTO custody VALUES (?,?,?)", (entry.seq, entry.record_id, entry.to_json()))
         return entry
 
-    def load_lines(self, lines: list[str]) -> None:
-        """Copy a file log's lines verbatim (``store migrate``): the chain and its hashes carry over."""
-        with self.catalog.db() as d, d.tx():
-            d.rows("SELECT pg_advisory_xact_lock(?)", (_LOCK_ID,))
-            d.many("INSERT INTO custody VALUES (?,?,?)",
-                   [(i, json.loads(line).get("record_id") if line.strip().startswith("{") else None, line)
-                    for i, line in enumerate(lines, 1)])
-
     def _rows(self, where: str = "", args: tuple[str, ...] = ()) -> list[str]:
         with self.catalog.db() as d:
             return [r[0] for r in d.rows(f"SELECT line FROM custody {where} ORDER BY seq", args)]  # noqa: S608

@@ -86,7 +86,7 @@ class LocalPostgres:
                 "-c", "max_connections=200", "-c", "shared_buffers=64MB"]
         if not self.durable:
             opts += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
-        log = open(self.dir / "server.log", "wb")  # noqa: SIM115 - handed to the child
+        log = open(self.dir / "server.log", "wb")  # handed to the child
         self.proc = subprocess.Popen([str(bindir / "postgres"), "-D", str(data), *opts], stdout=log, stderr=log,
                                      cwd=self.dir, start_new_session=True, **as_user)
         log.close()
@@ -169,12 +169,13 @@ class LocalSeaweed:
         ports = {name: free_port() for name in ("master", "master.grpc", "volume", "volume.grpc", "filer",
                                                  "filer.grpc", "s3.grpc")}
         args = [str(weed), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={self.dir / 'data'}",
-                "-master.telemetry=false", "-volume.max=8", "-master.volumeSizeLimitMB=64",
+                "-master.telemetry=false", "-volume.max=300", "-master.volumeSizeLimitMB=32",
                 f"-master.port={ports['master']}", f"-master.port.grpc={ports['master.grpc']}",
                 f"-volume.port={ports['volume']}", f"-volume.port.grpc={ports['volume.grpc']}",
                 f"-filer.port={ports['filer']}", f"-filer.port.grpc={ports['filer.grpc']}",
-                "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={ports['s3.grpc']}", f"-s3.config={conf}", "-s3.port.iceberg=0", "-s3.port.lance=0"]
-        log = open(self.dir / "weed.log", "wb")  # noqa: SIM115 - handed to the child
+                "-s3", f"-s3.port={self.s3_port}", f"-s3.port.grpc={ports['s3.grpc']}", f"-s3.config={conf}",
+                "-s3.port.iceberg=0", "-s3.port.lance=0"]
+        log = open(self.dir / "weed.log", "wb")  # handed to the child
         self.proc = subprocess.Popen(args, stdout=log, stderr=log, cwd=self.dir, start_new_session=True)
         log.close()
         self._ports = [self.s3_port, *ports.values()]
