@@ -252,12 +252,21 @@ class Archive:
         raise StoreError("could not find an unused record ID after 100 tries")
 
     def commit_manifest(self, manifest: Manifest, manifest_bytes: bytes, job_key: str | None = None) -> Manifest:
-        """Store the manifest blob, log custody, then make the record visible in one transaction."""
+        """Store the manifest blob, log custody, then make the record visible in one transaction.
+
+        On PostgreSQL the custody entry and the catalog rows commit in the same transaction, so a
+        worker killed (or beaten to the same queue job) in between leaves neither behind."""
         sha = self.blobs.put_bytes(manifest_bytes)
-        self.custody.append("capture", actor=self._actor(), record_id=manifest.record_id, subject_sha256=sha,
-                            detail={"url": manifest.subject.url, "manifest_sha256": sha})
+        what = {"actor": self._actor(), "record_id": manifest.record_id, "subject_sha256": sha,
+                "detail": {"url": manifest.subject.url, "manifest_sha256": sha}}
         try:
-            self.catalog.add_record(manifest, sha, job_key=job_key)
+            if isinstance(self.catalog, PostgresCatalog):
+                with self.catalog.db() as d, d.tx():
+                    PostgresCustodyLog.append_in(d, "capture", **what)  # type: ignore[arg-type]
+                    self.catalog.insert_record(d, manifest, sha, job_key=job_key)
+            else:
+                self.custody.append("capture", **what)  # type: ignore[arg-type]
+                self.catalog.add_record(manifest, sha, job_key=job_key)
         except StoreConflictError as exc:
             raise StoreConflictError(f"record {manifest.record_id} could not be cataloged: {exc}") from exc
         return manifest

@@ -808,6 +808,83 @@ def config_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"{k:<28} {v!r:<30} {'(default) ' if is_default else ''}[dim]{SETTINGS[k].help}[/]")
 
 
+# ---- queue ------------------------------------------------------------------------------------
+@app.command()
+def submit(urls: Annotated[list[str] | None, typer.Argument(help="URLs to enqueue.")] = None,
+           input_file: Annotated[Path | None, typer.Option("-i", "--input", help="File of URLs, one per line "
+                                                           "(optional TAB entity TAB document).")] = None,
+           entity: Annotated[str | None, typer.Option(help="Who publishes the documents (URL arguments).")] = None,
+           document: Annotated[str | None, typer.Option(help="Which document it is (URL arguments).")] = None,
+           allow_private: Annotated[bool, typer.Option("--allow-private",
+                                                       help="Allow private/loopback targets.")] = False,
+           insecure: Annotated[bool, typer.Option("--insecure", help="Accept unverifiable TLS.")] = False,
+           allow_status: Annotated[bool, typer.Option("--allow-status", help="Keep non-2xx responses.")] = False,
+           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Enqueue captures for `archiver worker` processes (needs a PostgreSQL catalog)."""
+    from archiver.api import parse_batch_lines
+    from archiver.errors import UsageError
+    from archiver.queue import submit as do_submit
+
+    items = [(u, entity, document) for u in urls or []]
+    if input_file is not None:
+        try:
+            items += parse_batch_lines(input_file.read_text("utf-8").splitlines())
+        except OSError as exc:
+            raise UsageError(f"cannot read {input_file}: {exc.strerror}") from exc
+    if not items:
+        raise UsageError("nothing to submit: give URLs or -i FILE")
+    result = do_submit(_open(store), items, allow_private=allow_private, insecure=insecure,
+                       allow_status=allow_status)
+    if as_json:
+        _emit_json({"submitted": len(result.job_ids), "job_ids": list(result.job_ids)})
+        return
+    first, last = (result.job_ids[0], result.job_ids[-1]) if result.job_ids else (0, 0)
+    _out().print(f"{len(result.job_ids)} capture job(s) queued (ids {first}–{last}); "
+                 "run `archiver worker` to take them, `archiver status` to follow")
+
+
+@app.command()
+def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Captures run at once.")] = 4,
+           until_empty: Annotated[bool, typer.Option("--until-empty", help="Exit once no job is waiting.")] = False,
+           name: Annotated[str | None, typer.Option(help="Worker name in logs.")] = None,
+           store: StoreOpt = None) -> None:
+    """Take capture jobs from the queue until stopped (Ctrl-C / SIGTERM finish running jobs first)."""
+    import logging
+    import socket
+
+    from archiver.queue import Tally, run_worker
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    archive = _open(store)
+    tally = Tally()
+    label = name or f"{socket.gethostname()}:{os.getpid()}"
+    err = _err()
+    err.print(f"worker {label}: taking capture jobs, concurrency {concurrency}")
+    run_worker(archive, concurrency=concurrency, until_empty=until_empty, name=label, on_done=tally)
+    err.print(f"worker {label} stopped: {tally.ok} captured, {tally.failed} failed attempt(s)")
+
+
+@app.command()
+def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Queue depth, jobs running, done and failed, captures in the last minute, recent failures."""
+    from rich.markup import escape
+
+    from archiver.queue import status as queue_status
+
+    st = queue_status(_open(store))
+    if as_json:
+        _emit_json(st.to_dict())
+        return
+    out = _out()
+    out.print(f"queued {st.todo}   running {st.doing}   done {st.succeeded}   failed {st.failed}"
+              f"   cancelled {st.cancelled}")
+    out.print(f"workers alive {st.workers}   captures in the last minute {st.done_last_minute}"
+              f"   records in the catalog {st.records}")
+    for f in st.recent_failures:
+        kind = "will retry" if f.retry else "final"
+        out.print(f"  [red]job {f.job_id}[/] try {f.attempt} ({kind}) {escape(f.url)}: {escape(f.error)}")
+
+
 # ---- store ------------------------------------------------------------------------------------
 @store_app.command("rebuild-index")
 def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:

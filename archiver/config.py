@@ -52,6 +52,13 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("wayback.timeout", float, 30.0, "seconds to wait for each Wayback Machine answer"),
     Setting("wayback.save_deadline", float, 300.0, "seconds to wait for a Save Page Now job to finish"),
     Setting("wayback.poll_interval", float, 5.0, "seconds between Save Page Now status polls"),
+    Setting("queue.host_interval", float, 1.0,
+            "seconds between the starts of two captures of one host, across every worker of the queue"),
+    Setting("queue.max_attempts", int, 5, "tries of a queued capture that fails on the network before it fails"),
+    Setting("queue.retry_wait", int, 2, "base of the exponential backoff between tries, in seconds"),
+    Setting("queue.heartbeat", float, 10.0, "seconds between a worker's heartbeats"),
+    Setting("queue.stalled_after", float, 30.0,
+            "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried"),
 )}
 
 

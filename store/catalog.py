@@ -256,28 +256,33 @@ class Catalog(ABC):
 
         With ``job_key`` the queue job that made the record is claimed in the same transaction, so a
         retried job can never leave two records behind (:class:`StoreConflictError` instead)."""
-        s = manifest.subject
         with self.db() as d, d.tx():
-            if job_key is not None:
-                d.run("INSERT INTO job_records VALUES (?,?)", (job_key, manifest.record_id))
-            d.run("INSERT INTO documents(url, entity, document, first_record, last_record) "
-                  "VALUES (?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET "
-                  "entity=COALESCE(excluded.entity, documents.entity), "
-                  "document=COALESCE(excluded.document, documents.document), "
-                  "last_record=excluded.last_record",
-                  (s.url, s.entity, s.document, manifest.record_id, manifest.record_id))
-            row = d.one("SELECT doc_id FROM documents WHERE url=?", (s.url,))
-            assert row is not None
-            d.run("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                  (manifest.record_id, row[0], s.url, s.final_url, s.entity, s.document, s.title,
-                   manifest.captured_at, manifest.http.status, manifest_sha256,
-                   manifest.digests.content_sha256, manifest.digests.text_sha256,
-                   manifest.digests.payload_sha1_b32,
-                   manifest.signature.key_id if manifest.signature else "",
-                   manifest.previous.record_id if manifest.previous else None))
-            d.many("INSERT INTO artifacts VALUES (?,?,?,?,?)",
-                   [(manifest.record_id, a.name, a.sha256, a.size, a.media_type) for a in manifest.artifacts]
-                   + [(manifest.record_id, "manifest", manifest_sha256, -1, "application/json")])
+            self.insert_record(d, manifest, manifest_sha256, job_key=job_key)
+
+    @staticmethod
+    def insert_record(d: _Db, manifest: Manifest, manifest_sha256: str, *, job_key: str | None = None) -> None:
+        """The rows of :meth:`add_record`, inside a transaction the caller holds."""
+        s = manifest.subject
+        if job_key is not None:
+            d.run("INSERT INTO job_records VALUES (?,?)", (job_key, manifest.record_id))
+        d.run("INSERT INTO documents(url, entity, document, first_record, last_record) "
+              "VALUES (?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET "
+              "entity=COALESCE(excluded.entity, documents.entity), "
+              "document=COALESCE(excluded.document, documents.document), "
+              "last_record=excluded.last_record",
+              (s.url, s.entity, s.document, manifest.record_id, manifest.record_id))
+        row = d.one("SELECT doc_id FROM documents WHERE url=?", (s.url,))
+        assert row is not None
+        d.run("INSERT INTO records VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+              (manifest.record_id, row[0], s.url, s.final_url, s.entity, s.document, s.title,
+               manifest.captured_at, manifest.http.status, manifest_sha256,
+               manifest.digests.content_sha256, manifest.digests.text_sha256,
+               manifest.digests.payload_sha1_b32,
+               manifest.signature.key_id if manifest.signature else "",
+               manifest.previous.record_id if manifest.previous else None))
+        d.many("INSERT INTO artifacts VALUES (?,?,?,?,?)",
+               [(manifest.record_id, a.name, a.sha256, a.size, a.media_type) for a in manifest.artifacts]
+               + [(manifest.record_id, "manifest", manifest_sha256, -1, "application/json")])
 
     def has_record(self, record_id: str) -> bool:
         with self.db() as d:

@@ -191,10 +191,17 @@ class PostgresCustodyLog(CustodyLog):
     def append(self, event: str, *, actor: str, record_id: str | None = None,
                subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> CustodyEntry:
         with self.catalog.db() as d, d.tx():
-            d.rows("SELECT pg_advisory_xact_lock(?)", (_LOCK_ID,))
-            last = d.one("SELECT line FROM custody ORDER BY seq DESC LIMIT 1")
-            entry = _next_entry(last[0] if last else None, event, actor, record_id, subject_sha256, detail)
-            d.run("INSERT INTO custody VALUES (?,?,?)", (entry.seq, entry.record_id, entry.to_json()))
+            return self.append_in(d, event, actor=actor, record_id=record_id, subject_sha256=subject_sha256,
+                                  detail=detail)
+
+    @staticmethod
+    def append_in(d: Any, event: str, *, actor: str, record_id: str | None = None,
+                  subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> CustodyEntry:
+        """Append inside the caller's transaction, so the entry commits (or not) with its record."""
+        d.rows("SELECT pg_advisory_xact_lock(?)", (_LOCK_ID,))
+        last = d.one("SELECT line FROM custody ORDER BY seq DESC LIMIT 1")
+        entry = _next_entry(last[0] if last else None, event, actor, record_id, subject_sha256, detail)
+        d.run("INSERT INTO custody VALUES (?,?,?)", (entry.seq, entry.record_id, entry.to_json()))
         return entry
 
     def _rows(self, where: str = "", args: tuple[str, ...] = ()) -> list[str]:

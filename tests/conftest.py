@@ -90,6 +90,15 @@ def _chain(i: int) -> Callable[[BaseHTTPRequestHandler], None]:
 
 
 STATE = {"policy": 1, "vanishing": 1}
+#: (monotonic arrival time, path) of each /queued request: what the politeness limit is judged on.
+QUEUED_HITS: list[tuple[float, str]] = []
+
+
+def _queued(h: BaseHTTPRequestHandler) -> None:
+    """A page that takes 0.2 s to answer, so queue workers always have captures in flight."""
+    QUEUED_HITS.append((time.monotonic(), h.path))
+    time.sleep(0.2)
+    send(h, 200, HTML, "text/html; charset=utf-8")
 HTML_V2 = HTML.replace(b"We use your information to provide and improve the service.",
                        b"We use your information to provide, improve and advertise the service.")
 assert HTML_V2 != HTML
@@ -147,6 +156,7 @@ ROUTES = {
     "/vanishing": lambda h: send(h, 410, b"<html><body>This policy was removed.</body></html>", "text/html")
     if STATE["vanishing"] == 2 else send(h, 200, HTML, "text/html; charset=utf-8"),
     "/noisy": _noisy,
+    "/queued": _queued,
     "/slowish": _slowish,
     "/chunked": lambda h: send(h, 200, HTML, "text/html; charset=utf-8", chunked=True, chunk_size=97),
     "/gzip": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8", {"Content-Encoding": "gzip"}),

@@ -70,7 +70,8 @@ def test_s3_compliance_lock_blocks_delete_and_overwrite_and_verify_reads_s3(
         s3.delete_object(Bucket=bucket, Key=key, VersionId=version, BypassGovernanceRetention=True)
     with pytest.raises(ClientError, match="AccessDenied"):  # nor shorten the retention
         s3.put_object_retention(Bucket=bucket, Key=key, VersionId=version,
-                                Retention={"Mode": "COMPLIANCE", "RetainUntilDate": datetime.now(UTC) + timedelta(days=1)})
+                                Retention={"Mode": "COMPLIANCE",
+                                           "RetainUntilDate": datetime.now(UTC) + timedelta(days=1)})
     with pytest.raises(ClientError, match="PreconditionFailed"):  # overwrite-if-absent is refused
         s3.put_object(Bucket=bucket, Key=key, Body=b"forged", IfNoneMatch="*")
     # A plain PUT and a plain DELETE only stack a new version / a delete marker on the key; the locked
