@@ -24,11 +24,14 @@ $(PYWB_STAMP):
 
 # Debian packages the tests and the demo call: openssl (signature and timestamp recipes, the local
 # TSA), poppler-utils (pdftoppm, to look at certificate PDFs) and chromium (browser capture, driven
-# by Playwright; never `playwright install`). Installed only when missing.
+# by Playwright; never `playwright install`) and postgresql (the tests start their own throwaway
+# server from its binaries: catalog, custody and queue on PostgreSQL). Installed only when missing.
 DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium
 deb-deps:
 	@missing=""; for pair in $(DEB_NEEDED); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq $$missing; fi
@@ -49,6 +52,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq hyperfine wget; }
 	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_browser.py
+	$(BIN)/python bench/bench_queue.py
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info
