@@ -106,6 +106,9 @@ def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = F
     checks.extend(_wayback_checks(archive, manifest, actual or summary.manifest_sha256, requery=wayback))
     checks.append(_custody_chain(archive))
     checks.append(_custody_record(archive, rid, summary.manifest_sha256))
+    retention = _retention_check(archive, manifest, summary.manifest_sha256)
+    if retention is not None:
+        checks.append(retention)
     if manifest.previous is not None:
         prev = archive.catalog.get(manifest.previous.record_id)
         if prev is None:
@@ -180,6 +183,35 @@ def _hash_check(name: str, expected: str, expected_size: int, actual: str, size:
     if size != expected_size:
         return Check(name, FAIL, f"size {size}, manifest says {expected_size}")
     return Check(name, PASS, f"sha256:{actual} ({size:,} bytes)")
+
+
+def _retention_check(archive: Archive, manifest: Manifest, manifest_sha: str) -> Check | None:
+    """On an Object Lock store: is every blob of the record still locked, and until when?"""
+    from datetime import UTC, datetime
+
+    from store.s3 import S3BlobStore
+
+    blobs = archive.blobs
+    if not isinstance(blobs, S3BlobStore) or not blobs.settings.object_lock:
+        return None
+    want = blobs.settings.object_lock.upper()
+    now = datetime.now(UTC)
+    unlocked: list[str] = []
+    until: list[datetime] = []
+    for name, sha in [(a.name, a.sha256) for a in manifest.artifacts] + [("manifest", manifest_sha)]:
+        try:
+            mode, retain, _hold = blobs.retention(sha)
+        except ArchiverError:
+            unlocked.append(f"{name} (missing)")
+            continue
+        if mode != want or retain is None or retain <= now:
+            unlocked.append(f"{name} ({mode or 'no lock'})")
+        else:
+            until.append(retain)
+    if unlocked:
+        return Check("store.retention", FAIL, f"not under {want} Object Lock: " + ", ".join(unlocked))
+    return Check("store.retention", PASS, f"{len(until)} objects under {want} Object Lock until at least "
+                                          f"{min(until).date().isoformat()}")
 
 
 def _artifact_checks(archive: Archive, manifest: Manifest, skip: str = "") -> list[Check]:

@@ -205,7 +205,9 @@ class S3BlobStore:
         versions = [v for v in resp.get("Versions", []) if v.get("Key") == key]
         if not versions:
             return None
-        oldest = min(versions, key=lambda v: v["LastModified"])
+        # S3 lists a key's versions newest first; LastModified has only one-second resolution, so
+        # the list position breaks ties (two PUTs in the same second).
+        oldest = min(enumerate(versions), key=lambda iv: (iv[1]["LastModified"], -iv[0]))[1]
         return str(oldest["VersionId"])
 
     def _get_kw(self, hexdigest: str) -> dict[str, Any]:

@@ -83,7 +83,10 @@ def test_s3_compliance_lock_blocks_delete_and_overwrite_and_verify_reads_s3(
     assert hashlib.sha256(s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()).hexdigest() == warc
     r = cli("verify", "--store", str(tmp_path / "store"), m.record_id, "--json")
     assert r.code == 0, r.out
-    assert json.loads(r.out)["ok"] is True
+    report = json.loads(r.out)
+    assert report["ok"] is True
+    retention = {c["name"]: c for c in report["checks"]}["store.retention"]
+    assert retention["status"] == "PASS" and "COMPLIANCE" in retention["detail"], retention
     out = tmp_path / "c.warc.gz"
     assert cli("get", "--store", str(tmp_path / "store"), m.record_id, "warc", "-o", str(out)).code == 0
     assert hashlib.sha256(out.read_bytes()).hexdigest() == warc
