@@ -180,13 +180,24 @@ class Archive:
             else:
                 backends = existing
         backends = backends or Backends()
+        fresh = not marker.exists()
+        made_root = not root.exists()
         root.mkdir(parents=True, exist_ok=True)
         archive = cls(root, backends)
-        archive.blobs.ensure()
-        archive.catalog.create()
-        if isinstance(archive.custody, PostgresCustodyLog):
-            archive.custody.create()
-        if not marker.exists() or changed:
+        try:  # reach the backends before anything is written: an unreachable one leaves no half store
+            archive.blobs.ensure()
+            archive.catalog.create()
+            if isinstance(archive.custody, PostgresCustodyLog):
+                archive.custody.create()
+        except BaseException:
+            if fresh:
+                import shutil
+
+                shutil.rmtree(root) if made_root else shutil.rmtree(root / "tmp", ignore_errors=True)
+                with contextlib.suppress(FileNotFoundError):
+                    (root / "catalog.sqlite3").unlink()
+            raise
+        if fresh or changed:
             write_marker(root, backends)
         if operator:
             archive.config.set("operator.name", operator)

@@ -154,6 +154,10 @@ class S3BlobStore:
             code = _client_error_code(exc)
             if code in ("AccessDenied", "ObjectLocked", "InvalidRequest") and what.startswith(("delete", "put")):
                 raise RetentionError(f"{what} refused by {self.settings.url}: {code}") from exc
+            if code in ("403", "SignatureDoesNotMatch", "InvalidAccessKeyId", "AccessDenied"):
+                raise StoreUnavailableError(f"{what}: access denied by {self.settings.url} ({code})",
+                                            hint="check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY and the "
+                                                 "bucket's policy") from exc
             if code in ("NoSuchBucket",):
                 raise StoreError(f"bucket {self.settings.bucket} does not exist",
                                  hint="create it with `archiver init --blobs s3://...`") from exc

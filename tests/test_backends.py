@@ -151,6 +151,27 @@ def test_unreachable_catalog_is_a_store_error(cli, tmp_path: Path) -> None:  # t
     r = cli("init", "--store", str(tmp_path / "s"), "--catalog", f"postgresql://postgres@127.0.0.1:{free_port()}/x")
     assert r.code == 4
     assert "cannot connect to catalog" in r.err
+    assert not (tmp_path / "s").exists()  # nothing half-made
+
+
+def test_unreachable_or_refusing_s3_is_a_store_error(cli, s3_env: LocalSeaweed, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.services import free_port
+
+    r = cli("init", "--store", str(tmp_path / "a"), "--blobs", "s3://evidence-x", "--s3-endpoint",
+            f"http://127.0.0.1:{free_port()}")
+    assert r.code == 4 and "cannot reach" in r.err, r.err
+    assert not (tmp_path / "a").exists()
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-secret")
+    r = cli("init", "--store", str(tmp_path / "b"), "--blobs", "s3://evidence-y", "--s3-endpoint", s3_env.endpoint)
+    assert r.code == 4 and "access denied" in r.err, r.err
+    assert not (tmp_path / "b").exists()
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    r = cli("init", "--store", str(tmp_path / "c"), "--blobs", "s3://evidence-z", "--s3-endpoint", s3_env.endpoint)
+    assert r.code == 4 and "no S3 credentials" in r.err, r.err
 
 
 def test_capture_verify_lookup_history_on_both_catalogs(archive: Archive, site, catalog: str) -> None:
