@@ -199,7 +199,7 @@ def export(archive: Archive, record_ids: list[str], dest: Path, *,
 
     def add_blob(path: str, sha: str) -> None:
         files[path] = functools.partial(archive.blobs.open, sha)
-        sizes[path] = archive.blobs.path(sha).stat().st_size
+        sizes[path] = archive.blobs.size(sha)
 
     for summary in summaries:
         rid = summary.record_id

@@ -847,6 +847,7 @@ def submit(urls: Annotated[list[str] | None, typer.Argument(help="URLs to enqueu
 def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help="Captures run at once.")] = 4,
            until_empty: Annotated[bool, typer.Option("--until-empty", help="Exit once no job is waiting.")] = False,
            name: Annotated[str | None, typer.Option(help="Worker name in logs.")] = None,
+           quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the start and stop lines.")] = False,
            store: StoreOpt = None) -> None:
     """Take capture jobs from the queue until stopped (Ctrl-C / SIGTERM finish running jobs first)."""
     import logging
@@ -855,12 +856,21 @@ def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help=
     from archiver.queue import Tally, run_worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from rich.markup import escape
+
     archive = _open(store)
     tally = Tally()
     label = name or f"{socket.gethostname()}:{os.getpid()}"
     err = _err()
+
+    def done(url: str, record_id: str | None, error: str | None) -> None:
+        tally(url, record_id, error)
+        if not quiet:
+            err.print(f"  {record_id}  {escape(url)}" if record_id else f"  [red]failed[/] {escape(url)}: "
+                      f"{escape(error or '')}", highlight=False)
+
     err.print(f"worker {label}: taking capture jobs, concurrency {concurrency}")
-    run_worker(archive, concurrency=concurrency, until_empty=until_empty, name=label, on_done=tally)
+    run_worker(archive, concurrency=concurrency, until_empty=until_empty, name=label, on_done=done)
     err.print(f"worker {label} stopped: {tally.ok} captured, {tally.failed} failed attempt(s)")
 
 

@@ -90,6 +90,10 @@ def test_s3_compliance_lock_blocks_delete_and_overwrite_and_verify_reads_s3(
     out = tmp_path / "c.warc.gz"
     assert cli("get", "--store", str(tmp_path / "store"), m.record_id, "warc", "-o", str(out)).code == 0
     assert hashlib.sha256(out.read_bytes()).hexdigest() == warc
+    wacz = tmp_path / "evidence.wacz"  # a bundle made from S3 verifies like any other
+    r = cli("export", "--store", str(tmp_path / "store"), m.record_id, "-o", str(wacz))
+    assert r.code == 0, r.err
+    assert cli("verify", "--store", str(tmp_path / "store"), str(wacz)).code == 0
 
 
 def test_unlocked_s3_store_objects_can_be_deleted(cli, s3_env: LocalSeaweed, site,  # type: ignore[no-untyped-def]
