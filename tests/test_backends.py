@@ -253,3 +253,21 @@ def test_host_slots_are_distinct_across_threads(postgres: LocalPostgres, tmp_pat
     # 40 bookings 50 ms apart: the last one waits about 39 * 50 ms, whatever the interleaving
     assert waits[-1] == pytest.approx(39 * 0.05, abs=0.5)
     assert a.catalog.reserve_host_slot("other.example", 0.05) == pytest.approx(0.0, abs=0.01)
+
+
+def test_governance_lock_with_legal_hold(cli, s3_env: LocalSeaweed, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """GOVERNANCE lets a privileged user bypass retention; a legal hold still stops the delete."""
+    bucket = _bucket()
+    a = _init_s3(cli, tmp_path / "store", s3_env, bucket, "--object-lock", "governance", "--retain", "30d",
+                 "--legal-hold")
+    m = a.capture(site.base_url + "/policy")
+    sha = m.digests.content_sha256
+    key = f"cases/acme/objects/sha256/{sha[:2]}/{sha[2:4]}/{sha}"
+    s3 = s3_env.client()
+    head = s3.head_object(Bucket=bucket, Key=key)
+    assert head["ObjectLockMode"] == "GOVERNANCE" and head["ObjectLockLegalHoldStatus"] == "ON"
+    from botocore.exceptions import ClientError
+
+    with pytest.raises(ClientError, match="AccessDenied"):
+        s3.delete_object(Bucket=bucket, Key=key, VersionId=head["VersionId"], BypassGovernanceRetention=True)
+    assert a.verify(m.record_id).ok
