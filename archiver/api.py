@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archiver import __version__
 from archiver.config import Config
@@ -263,24 +263,31 @@ class Archive:
         raise StoreError("could not find an unused record ID after 100 tries")
 
     def commit_manifest(self, manifest: Manifest, manifest_bytes: bytes, job_key: str | None = None) -> Manifest:
-        """Store the manifest blob, log custody, then make the record visible in one transaction.
-
-        On PostgreSQL the custody entry and the catalog rows commit in the same transaction, so a
-        worker killed (or beaten to the same queue job) in between leaves neither behind."""
+        """Store the manifest blob, log custody, then make the record visible in one transaction."""
         sha = self.blobs.put_bytes(manifest_bytes)
-        what = {"actor": self._actor(), "record_id": manifest.record_id, "subject_sha256": sha,
-                "detail": {"url": manifest.subject.url, "manifest_sha256": sha}}
         try:
-            if isinstance(self.catalog, PostgresCatalog):
-                with self.catalog.db() as d, d.tx():
-                    PostgresCustodyLog.append_in(d, "capture", **what)  # type: ignore[arg-type]
-                    self.catalog.insert_record(d, manifest, sha, job_key=job_key)
-            else:
-                self.custody.append("capture", **what)  # type: ignore[arg-type]
-                self.catalog.add_record(manifest, sha, job_key=job_key)
+            self._log_and_index("capture", manifest.record_id, sha,
+                                {"url": manifest.subject.url, "manifest_sha256": sha},
+                                lambda d: self.catalog.insert_record(d, manifest, sha, job_key=job_key))
         except StoreConflictError as exc:
             raise StoreConflictError(f"record {manifest.record_id} could not be cataloged: {exc}") from exc
         return manifest
+
+    def _log_and_index(self, event: str, record_id: str, sha: str, detail: dict[str, str],
+                       index: Callable[[Any], None]) -> None:
+        """Custody entry, then catalog rows. On PostgreSQL both commit in one transaction, so a worker
+        killed (or beaten to the same queue job) in between leaves neither behind; with SQLite and a
+        custody file, ``rebuild-index`` recovers a record whose catalog commit was cut off."""
+        actor = self._actor()
+        if isinstance(self.catalog, PostgresCatalog):
+            with self.catalog.db() as d, d.tx():
+                PostgresCustodyLog.append_in(d, event, actor=actor, record_id=record_id, subject_sha256=sha,
+                                             detail=detail)
+                index(d)
+            return
+        self.custody.append(event, actor=actor, record_id=record_id, subject_sha256=sha, detail=detail)
+        with self.catalog.db() as d, d.tx():
+            index(d)
 
     def commit_addendum(self, addendum: Addendum, addendum_bytes: bytes) -> str:
         """Store a signed addendum, log custody, then index it; returns its sha256."""
@@ -290,9 +297,9 @@ class Archive:
             detail.update(tsa=addendum.timestamp.tsa_url, gen_time=addendum.timestamp.gen_time)
         if addendum.wayback is not None:
             detail.update(verdict=addendum.wayback.verdict)
-        self.custody.append(addendum.kind, actor=self._actor(), record_id=addendum.record_id, subject_sha256=sha,
-                            detail=detail)
-        self.catalog.add_addendum(sha, addendum.record_id, addendum.kind, addendum.created_at)
+        self._log_and_index(addendum.kind, addendum.record_id, sha, detail,
+                            lambda d: self.catalog.insert_addendum(d, sha, addendum.record_id, addendum.kind,
+                                                                   addendum.created_at))
         return sha
 
     def capture(self, url: str, *, entity: str | None = None, document: str | None = None,

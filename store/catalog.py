@@ -342,7 +342,11 @@ class Catalog(ABC):
 
     def add_addendum(self, sha256: str, record_id: str, kind: str, created_at: str) -> None:
         with self.db() as d:
-            d.run("INSERT INTO addenda VALUES (?,?,?,?) ON CONFLICT DO NOTHING", (sha256, record_id, kind, created_at))
+            self.insert_addendum(d, sha256, record_id, kind, created_at)
+
+    @staticmethod
+    def insert_addendum(d: _Db, sha256: str, record_id: str, kind: str, created_at: str) -> None:
+        d.run("INSERT INTO addenda VALUES (?,?,?,?) ON CONFLICT DO NOTHING", (sha256, record_id, kind, created_at))
 
     def addenda(self, record_id: str, kind: str | None = None) -> ListOf[tuple[str, str]]:
         """(sha256, kind) of a record's addenda, oldest first."""

@@ -178,9 +178,12 @@ def test_unreachable_or_refusing_s3_is_a_store_error(cli, s3_env: LocalSeaweed, 
     assert r.code == 4 and "no S3 credentials" in r.err, r.err
 
 
-def test_capture_verify_lookup_history_on_both_catalogs(archive: Archive, site, catalog: str) -> None:
-    """The same API slice on SQLite and PostgreSQL: capture, verify, lookup by hash, history, rebuild."""
+def test_capture_verify_lookup_history_on_both_catalogs(archive: Archive, site, catalog: str, tsa) -> None:  # type: ignore[no-untyped-def]
+    """The same API slice on SQLite and PostgreSQL: capture, timestamp addenda, verify, lookup by hash,
+    history, rebuild-index."""
     assert archive.catalog.backend == catalog
+    archive.config.set("tsa.urls", tsa.url)
+    archive.config.set("tsa.certs", str(tsa.ca_pem))
     url = site.base_url + "/policy"
     m1 = archive.capture(url, entity="Example Inc.", document="Privacy Policy")
     STATE["policy"] = 2
@@ -196,8 +199,14 @@ def test_capture_verify_lookup_history_on_both_catalogs(archive: Archive, site, 
 
     assert [v.record_ids for v in versions(archive, url)] == [(m1.record_id,), (m2.record_id,)]
     assert archive.custody.verify_chain().ok
+    token = archive.artifact_sha256(m1.record_id, "timestamp")
     assert archive.rebuild_index() == 2
     assert [s.record_id for s in archive.list()] == [m1.record_id, m2.record_id]
+    assert archive.artifact_sha256(m1.record_id, "timestamp") == token  # addenda re-indexed too
+    report = archive.verify(m2.record_id)
+    assert report.ok and any(c.name.startswith("timestamp.1") and c.status == "PASS" for c in report.checks)
+    events = [e.event for e in archive.custody.entries()]
+    assert events.count("capture") == 2 and events.count("timestamp") == 2
 
 
 def test_store_migrate_sqlite_to_postgresql(cli, postgres: LocalPostgres, site,  # type: ignore[no-untyped-def]
