@@ -906,6 +906,26 @@ def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         _out().print(f"catalog rebuilt: {n} record(s)")
 
 
+@store_app.command("info")
+def store_info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Where this store keeps its catalog, custody log and blobs, and how many records it holds."""
+    archive = _open(store)
+    b = archive.backends
+    info = {"store": str(archive.root), "catalog": archive.catalog.backend,
+            "catalog_location": archive.catalog.location,
+            "custody": "catalog table custody" if b.catalog else str(archive.root / "custody.log"),
+            "blobs": b.s3.url if b.s3 else str(archive.root / "objects"),
+            "object_lock": b.s3.object_lock if b.s3 else None, "retain": b.s3.retain if b.s3 else None,
+            "legal_hold": b.s3.legal_hold if b.s3 else False, "records": archive.catalog.count()}
+    if as_json:
+        _emit_json(info)
+        return
+    out = _out()
+    for k, v in info.items():
+        if v not in (None, False):
+            out.print(f"{k:<18} {v}", highlight=False)
+
+
 @store_app.command("migrate")
 def store_migrate(to: Annotated[str, typer.Option("--to", help="postgresql://user@host/db (an empty database).")],
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:

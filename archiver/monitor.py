@@ -169,9 +169,28 @@ def get_watch(archive: Archive, url: str) -> Watch:
     raise NotFoundError(f"{url} is not watched")
 
 
+_WATCH_LOCK = 7234
+
+
 @contextmanager
 def run_lock(archive: Archive) -> Iterator[bool]:
-    """One ``watch run`` per store at a time: a second one skips instead of capturing twice."""
+    """One ``watch run`` per store at a time: a second one skips instead of capturing twice.
+
+    On a PostgreSQL catalog the lock is a session advisory lock there, so it holds across machines."""
+    from store.catalog import PostgresCatalog
+
+    if isinstance(archive.catalog, PostgresCatalog):
+        with archive.catalog.db() as d:
+            row = d.one("SELECT pg_try_advisory_lock(?)", (_WATCH_LOCK,))
+        if not (row and row[0]):
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            with archive.catalog.db() as d:
+                d.one("SELECT pg_advisory_unlock(?)", (_WATCH_LOCK,))
+        return
     fd = os.open(archive.root / "watch.lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:

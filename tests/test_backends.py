@@ -225,6 +225,8 @@ def test_store_migrate_sqlite_to_postgresql(cli, postgres: LocalPostgres, site, 
     assert rep["rows"]["records"] == 3 and rep["custody_entries"] == len(before)
     b = Archive.open(Path(root))
     assert isinstance(b.catalog, PostgresCatalog)
+    info = json.loads(cli("store", "info", "--store", root, "--json").out)
+    assert info["catalog"] == "postgresql" and info["records"] == 3 and info["custody"] == "catalog table custody"
     assert [s.record_id for s in b.list()] == ids
     assert list(b.custody.lines())[:len(before)] == before  # entries carried over verbatim
     r = cli("verify", "--store", root, "--all", "--json")
