@@ -88,10 +88,11 @@ def main() -> None:
         lines += _one_setting(jobs, ms / 1000)
     import platform
 
+    pg_major = Path(str(pg_bindir()), "initdb").resolve().parent.parent.name
     (ROOT / "bench" / "results-queue.md").write_text(
         "# Queue throughput (bench/bench_queue.py)\n\n"
         f"{time.strftime('%Y-%m-%d')}, {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} CPUs; PostgreSQL {Path(str(pg_bindir()), "initdb").resolve().parent.parent.name} with fsync on.\n\n```\n"
+        f"{os.cpu_count()} CPUs; PostgreSQL {pg_major} with fsync on.\n\n```\n"
         + "\n".join(lines) + "\n```\n", "utf-8")
 
 
