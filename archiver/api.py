@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver import __version__
-from archiver.config import Config
+from archiver.config import SHARED_PREFIX, Config
 from archiver.errors import (
     ArchiverError,
     IntegrityError,
@@ -150,7 +150,9 @@ class Archive:
         else:
             self.custody = CustodyLog(root / "custody.log")
         self.keys = KeyStore(root)
-        self.config = Config(root / "config.json")
+        # queue.* settings (the politeness limit among them) live in a PostgreSQL catalog when there is
+        # one, so every machine of a fleet obeys the same values.
+        self.config = Config(root / "config.json", self.catalog if isinstance(self.catalog, PostgresCatalog) else None)
 
     # ---- lifecycle -------------------------------------------------------------------------
     @classmethod
@@ -676,6 +678,9 @@ def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
     report = custody.verify_chain()
     if report.entries != len(lines):
         raise StoreError(f"migration copied {report.entries} of {len(lines)} custody entries")
+    for key, value in archive.config._load_file().items():  # queue.* settings now live in the catalog
+        if key.startswith(SHARED_PREFIX):
+            target.put_shared_setting(key, value)
     write_marker(archive.root, Backends(catalog=url, s3=archive.backends.s3))
     moved = Archive.open(archive.root)
     moved.custody.append("catalog-migrate", actor=moved._actor(),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from archiver.errors import ConfigError, StoreCorruptError
 from store.fsutil import atomic_write_bytes
@@ -91,11 +91,32 @@ def parse_value(key: str, text: str) -> Value:
         raise ConfigError(f"bad value for {key}: {exc}") from exc
 
 
+class SharedSettings(Protocol):
+    """Settings every machine of a fleet must agree on (the catalog's ``meta`` table)."""
+
+    def shared_settings(self) -> dict[str, Any]: ...
+
+    def put_shared_setting(self, key: str, value: Any | None) -> None: ...
+
+
+#: Keys kept in the shared catalog when there is one: a politeness limit that one machine could
+#: loosen on its own would not be a limit.
+SHARED_PREFIX = "queue."
+
+
 class Config:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, shared: SharedSettings | None = None) -> None:
         self.path = path
+        self.shared = shared
 
     def _load(self) -> dict[str, Any]:
+        data = self._load_file()
+        if self.shared is not None:
+            data = {k: v for k, v in data.items() if not k.startswith(SHARED_PREFIX)}
+            data.update(self.shared.shared_settings())
+        return data
+
+    def _load_file(self) -> dict[str, Any]:
         if not self.path.exists():
             return {}
         try:
@@ -115,7 +136,10 @@ class Config:
 
     def set(self, key: str, text: str) -> Value:
         value = parse_value(key, text)
-        data = self._load()
+        if self.shared is not None and key.startswith(SHARED_PREFIX):
+            self.shared.put_shared_setting(key, value)
+            return value
+        data = self._load_file()
         data[key] = value
         atomic_write_bytes(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
         return value
@@ -123,7 +147,10 @@ class Config:
     def unset(self, key: str) -> None:
         if key not in SETTINGS:
             raise ConfigError(f"unknown setting {key!r}")
-        data = self._load()
+        if self.shared is not None and key.startswith(SHARED_PREFIX):
+            self.shared.put_shared_setting(key, None)
+            return
+        data = self._load_file()
         if data.pop(key, None) is not None:
             atomic_write_bytes(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
 

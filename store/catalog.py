@@ -419,7 +419,25 @@ class Catalog(ABC):
     def reserve_host_slot(self, host: str, interval_s: float) -> float:
         """Book the next free start time for ``host`` (seconds on the database clock) and return how long
         to wait for it. One atomic upsert, so every worker on every machine gets a distinct slot."""
-        raise NotImplementedError(f"per-host rate limiting across workers needs PostgreSQL, not {self.backend}")
+        raise StoreError(f"per-host rate limiting across workers needs PostgreSQL, not {self.backend}")
+
+    # ---- settings shared by every machine using this catalog ----------------------------------
+    def shared_settings(self) -> dict[str, Any]:
+        import json
+
+        with self.db() as d:
+            rows = d.rows("SELECT key, value FROM meta WHERE key LIKE 'setting:%'")
+        return {k.removeprefix("setting:"): json.loads(v) for k, v in rows}
+
+    def put_shared_setting(self, key: str, value: Any | None) -> None:
+        import json
+
+        with self.db() as d:
+            if value is None:
+                d.run("DELETE FROM meta WHERE key = ?", ("setting:" + key,))
+            else:
+                d.run("INSERT INTO meta VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                      ("setting:" + key, json.dumps(value)))
 
     # ---- migration ----------------------------------------------------------------------------
     def dump(self, table: str) -> Iterator[Row]:

@@ -217,6 +217,7 @@ def test_store_migrate_sqlite_to_postgresql(cli, postgres: LocalPostgres, site, 
     a.config.set("capture.allow_private", "true")
     ids = [a.capture(site.base_url + p).record_id for p in ("/policy", "/policy", "/terms.pdf")]
     assert cli("watch", "add", "--store", root, site.base_url + "/policy", "--every", "1d").code == 0
+    a.config.set("queue.host_interval", "0.25")
     before = list(a.custody.lines())
     url = postgres.database()
     r = cli("store", "migrate", "--store", root, "--to", url, "--json")
@@ -225,6 +226,7 @@ def test_store_migrate_sqlite_to_postgresql(cli, postgres: LocalPostgres, site, 
     assert rep["rows"]["records"] == 3 and rep["custody_entries"] == len(before)
     b = Archive.open(Path(root))
     assert isinstance(b.catalog, PostgresCatalog)
+    assert b.config.float_("queue.host_interval") == 0.25  # carried into the catalog with the rest
     info = json.loads(cli("store", "info", "--store", root, "--json").out)
     assert info["catalog"] == "postgresql" and info["records"] == 3 and info["custody"] == "catalog table custody"
     assert [s.record_id for s in b.list()] == ids
@@ -282,3 +284,18 @@ def test_governance_lock_with_legal_hold(cli, s3_env: LocalSeaweed, site, tmp_pa
     with pytest.raises(ClientError, match="AccessDenied"):
         s3.delete_object(Bucket=bucket, Key=key, VersionId=head["VersionId"], BypassGovernanceRetention=True)
     assert a.verify(m.record_id).ok
+
+
+def test_queue_settings_are_shared_by_every_machine(postgres: LocalPostgres, tmp_path: Path) -> None:
+    """Two store directories (two machines) on one catalog: a politeness limit set on one binds both."""
+    url = postgres.database()
+    a, _ = Archive.init(tmp_path / "machine-a", backends=Backends(catalog=url))
+    b, _ = Archive.init(tmp_path / "machine-b", backends=Backends(catalog=url))
+    a.config.set("queue.host_interval", "5")
+    assert b.config.float_("queue.host_interval") == 5.0
+    cfg = b.root / "config.json"
+    assert not cfg.exists() or "queue." not in cfg.read_text()
+    b.config.set("capture.timeout", "7")  # ordinary settings stay per machine
+    assert a.config.float_("capture.timeout") == 30.0
+    b.config.unset("queue.host_interval")
+    assert a.config.float_("queue.host_interval") == 1.0
