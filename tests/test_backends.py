@@ -299,3 +299,28 @@ def test_queue_settings_are_shared_by_every_machine(postgres: LocalPostgres, tmp
     assert a.config.float_("capture.timeout") == 30.0
     b.config.unset("queue.host_interval")
     assert a.config.float_("queue.host_interval") == 1.0
+
+
+def test_two_machines_share_s3_and_postgresql(cli, s3_env: LocalSeaweed, postgres: LocalPostgres, site,  # type: ignore[no-untyped-def]
+                                              tmp_path: Path) -> None:
+    """Two store directories with the same --blobs and --catalog (two machines): one archive, one
+    custody chain; each machine signs with its own key, which the other trusts only when told to."""
+    bucket, url = _bucket(), postgres.database()
+    roots = [tmp_path / "machine-a", tmp_path / "machine-b"]
+    for root in roots:
+        r = cli("init", "--store", str(root), "--blobs", f"s3://{bucket}/fleet", "--s3-endpoint", s3_env.endpoint,
+                "--object-lock", "compliance", "--retain", "1d", "--catalog", url)
+        assert r.code == 0, r.err
+    a, b = (Archive.open(r) for r in roots)
+    a.config.set("capture.allow_private", "true")
+    b.config.set("capture.allow_private", "true")
+    ma = a.capture(site.base_url + "/policy")
+    mb = b.capture(site.base_url + "/terms.pdf")
+    assert [s.record_id for s in a.list()] == [s.record_id for s in b.list()] == [ma.record_id, mb.record_id]
+    assert a.custody.verify_chain().ok and a.custody.verify_chain().entries == b.custody.verify_chain().entries
+    report = a.verify(mb.record_id)  # b's key is known (catalog + bucket) but not trusted by a
+    assert {c.name for c in report.failures} == {"signer.trusted"}
+    pub = tmp_path / "b.pub.pem"
+    assert cli("keys", "export-public", "-o", str(pub), "--store", str(roots[1])).code == 0
+    assert cli("keys", "trust", str(pub), "--store", str(roots[0])).code == 0
+    assert all(r.ok for r in a.verify_all())
