@@ -161,8 +161,9 @@ class Archive:
              backends: Backends | None = None) -> tuple[Archive, str | None]:
         """Create the store (idempotent) and a signing key if it has none. Returns the new key id.
 
-        ``backends`` puts blobs on S3 and/or the catalog on PostgreSQL; on an existing store the
-        backends must match the ones it was made with (``store migrate`` moves a catalog)."""
+        ``backends`` puts blobs on S3 and/or the catalog on PostgreSQL. On an existing store they are
+        merged with its own (``init --blobs …`` then ``init --catalog …``), which is allowed only while
+        it holds no records; ``store migrate`` moves the catalog of a store that does."""
         root = (root or default_store_path()).expanduser()
         marker = root / STORE_MARKER
         if root.exists() and any(root.iterdir()) and not marker.exists():
@@ -208,6 +209,8 @@ class Archive:
         key_id = None
         if not archive.keys.has_signing_key():
             key_id = archive.keys.generate(passphrase)
+            archive._register_signing_key()
+        elif changed:  # the new catalog / bucket must know the existing key too
             archive._register_signing_key()
         return archive, key_id
 

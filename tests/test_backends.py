@@ -307,15 +307,22 @@ def test_two_machines_share_s3_and_postgresql(cli, s3_env: LocalSeaweed, postgre
     custody chain; each machine signs with its own key, which the other trusts only when told to."""
     bucket, url = _bucket(), postgres.database()
     roots = [tmp_path / "machine-a", tmp_path / "machine-b"]
-    for root in roots:
-        r = cli("init", "--store", str(root), "--blobs", f"s3://{bucket}/fleet", "--s3-endpoint", s3_env.endpoint,
-                "--object-lock", "compliance", "--retain", "1d", "--catalog", url)
-        assert r.code == 0, r.err
+    r = cli("init", "--store", str(roots[0]), "--blobs", f"s3://{bucket}/fleet", "--s3-endpoint", s3_env.endpoint,
+            "--object-lock", "compliance", "--retain", "1d", "--catalog", url)
+    assert r.code == 0, r.err
+    # the issue's two steps on machine b: blobs first, then the catalog
+    r = cli("init", "--store", str(roots[1]), "--blobs", f"s3://{bucket}/fleet", "--s3-endpoint", s3_env.endpoint,
+            "--object-lock", "compliance", "--retain", "1d")
+    assert r.code == 0, r.err
+    r = cli("init", "--store", str(roots[1]), "--catalog", url)
+    assert r.code == 0 and "postgresql://" in r.out and "Object Lock compliance" in r.out, r.out
     a, b = (Archive.open(r) for r in roots)
     a.config.set("capture.allow_private", "true")
     b.config.set("capture.allow_private", "true")
     ma = a.capture(site.base_url + "/policy")
     mb = b.capture(site.base_url + "/terms.pdf")
+    r = cli("init", "--store", str(roots[1]), "--catalog", postgres.database())  # records exist now
+    assert r.code == 2 and "store migrate" in r.err
     assert [s.record_id for s in a.list()] == [s.record_id for s in b.list()] == [ma.record_id, mb.record_id]
     assert a.custody.verify_chain().ok and a.custody.verify_chain().entries == b.custody.verify_chain().entries
     report = a.verify(mb.record_id)  # b's key is known (catalog + bucket) but not trusted by a
