@@ -124,6 +124,7 @@ class S3BlobStore:
         self.tmp = root / "tmp"
         self._client: Any = None
         self._lock = threading.Lock()
+        self._oldest: dict[str, str] = {}  # key -> locked version: it can never be deleted, so cache it
 
     # ---- connection --------------------------------------------------------------------------
     @property
@@ -204,6 +205,8 @@ class S3BlobStore:
         """With Object Lock, the oldest version of a key: the locked original."""
         if not self.settings.object_lock:
             return None
+        if key in self._oldest:
+            return self._oldest[key]
         with self._errors(f"list versions of {key}"):
             resp = self.client.list_object_versions(Bucket=self.settings.bucket, Prefix=key)
         versions = [v for v in resp.get("Versions", []) if v.get("Key") == key]
@@ -211,8 +214,19 @@ class S3BlobStore:
             return None
         # S3 lists a key's versions newest first; LastModified has only one-second resolution, so
         # the list position breaks ties (two PUTs in the same second).
-        oldest = min(enumerate(versions), key=lambda iv: (iv[1]["LastModified"], -iv[0]))[1]
-        return str(oldest["VersionId"])
+        oldest = str(min(enumerate(versions), key=lambda iv: (iv[1]["LastModified"], -iv[0]))[1]["VersionId"])
+        if self._locked(key, oldest):
+            self._oldest[key] = oldest
+        return oldest
+
+    def _locked(self, key: str, version: str) -> bool:
+        """Only a version under retention is safe to remember (an unlocked one could still vanish)."""
+        try:
+            with self._errors(f"retention of {key}"):
+                got = self.client.get_object_retention(Bucket=self.settings.bucket, Key=key, VersionId=version)
+        except StoreError:
+            return False
+        return bool(got.get("Retention", {}).get("Mode"))
 
     def _get_kw(self, hexdigest: str) -> dict[str, Any]:
         key = self.key(hexdigest)
