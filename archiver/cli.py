@@ -875,6 +875,18 @@ def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help=
 
 
 @app.command()
+def requeue(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Put failed capture jobs back in the queue (once the site or the network is back)."""
+    from archiver.queue import requeue_failed
+
+    ids = requeue_failed(_open(store))
+    if as_json:
+        _emit_json({"requeued": len(ids), "job_ids": list(ids)})
+        return
+    _out().print(f"{len(ids)} failed job(s) queued again" if ids else "no failed jobs")
+
+
+@app.command()
 def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Queue depth, jobs running, done and failed, captures in the last minute, recent failures."""
     from rich.markup import escape

@@ -209,6 +209,25 @@ def submit(archive: Archive, items: Iterable[tuple[str, str | None, str | None]]
     return SubmitResult(tuple(ids))
 
 
+def requeue_failed(archive: Archive) -> tuple[int, ...]:
+    """Put every failed capture job back in the queue (after the network or the site is fixed).
+
+    Safe to repeat: a job keeps its id, so one that somehow already made its record returns it."""
+    catalog = _catalog(archive)
+    ensure_schema(archive)
+    with catalog.db() as d:
+        ids = tuple(int(r[0]) for r in d.rows("SELECT id FROM procrastinate_jobs WHERE queue_name=? "
+                                              "AND status='failed' ORDER BY id", (QUEUE,)))
+    if ids:
+        app = make_app(archive)
+        now = datetime.now(UTC)
+        with app.open():
+            for job_id in ids:
+                app.job_manager.retry_job_by_id(job_id, retry_at=now)
+        archive.custody.append("queue-requeue", actor=archive._actor(), detail={"jobs": str(len(ids))})
+    return ids
+
+
 def status(archive: Archive, failures: int = 5) -> QueueStatus:
     catalog = _catalog(archive)
     ensure_schema(archive)
@@ -295,4 +314,4 @@ class Tally:
 
 
 __all__ = ["QUEUE", "TASK", "JobFailure", "QueueStatus", "SubmitResult", "Tally", "ensure_schema", "make_app",
-           "run_worker", "status", "submit"]
+           "requeue_failed", "run_worker", "status", "submit"]

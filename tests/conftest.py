@@ -157,6 +157,8 @@ ROUTES = {
     if STATE["vanishing"] == 2 else send(h, 200, HTML, "text/html; charset=utf-8"),
     "/noisy": _noisy,
     "/queued": _queued,
+    "/comes-back": lambda h: send(h, 200, HTML, "text/html; charset=utf-8") if STATE.get("comes_back")
+    else send(h, 404, b"not here", "text/plain"),
     "/slowish": _slowish,
     "/chunked": lambda h: send(h, 200, HTML, "text/html; charset=utf-8", chunked=True, chunk_size=97),
     "/gzip": lambda h: send(h, 200, gzip.compress(HTML), "text/html; charset=utf-8", {"Content-Encoding": "gzip"}),

@@ -16,7 +16,7 @@ import pytest
 
 from archiver.api import Archive, Backends
 from archiver.errors import StoreConflictError
-from tests.conftest import QUEUED_HITS
+from tests.conftest import QUEUED_HITS, STATE
 from tests.services import LocalPostgres
 
 ARCHIVER = str(Path(sys.executable).parent / "archiver")
@@ -110,7 +110,7 @@ def test_failures_retry_then_fail_and_show_in_status(postgres: LocalPostgres, si
     from tests.services import free_port
 
     a = _store(tmp_path, postgres, queue__max_attempts="1", queue__retry_wait="0", queue__host_interval="0.01")
-    ok, missing, refused = (site.base_url + "/policy", site.base_url + "/no-such-page",
+    ok, missing, refused = (site.base_url + "/policy", site.base_url + "/comes-back",
                             f"http://127.0.0.1:{free_port()}/gone")
     r = subprocess.run([ARCHIVER, "submit", ok, missing, refused], env=_env(a), capture_output=True, text=True,
                        timeout=60)
@@ -127,7 +127,20 @@ def test_failures_retry_then_fail_and_show_in_status(postgres: LocalPostgres, si
     # the network failure was tried twice (max_attempts=1 retry), the 404 once
     assert sorted(f["attempt"] for f in st["recent_failures"] if f["url"] == refused) == [1, 2]
     r = subprocess.run([ARCHIVER, "status"], env=_env(a), capture_output=True, text=True, timeout=60)
-    assert "done 1" in r.stdout and "failed 2" in r.stdout and "no-such-page" in r.stdout
+    assert "done 1" in r.stdout and "failed 2" in r.stdout and "/comes-back" in r.stdout
+    # the site gets the page; the failed jobs go back in the queue and the missing page is captured
+    r = subprocess.run([ARCHIVER, "requeue", "--json"], env=_env(a), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and json.loads(r.stdout)["requeued"] == 2, r.stderr
+    assert _status(a)["todo"] == 2
+    STATE["comes_back"] = 1
+    try:
+        r = subprocess.run([ARCHIVER, "worker", "--until-empty", "-q"], env=_env(a), capture_output=True, text=True,
+                           timeout=120)
+    finally:
+        STATE.pop("comes_back")
+    st = _status(a)
+    assert (st["succeeded"], st["failed"], st["records"]) == (2, 1, 2)
+    assert {s.url for s in a.list()} == {ok, missing}
 
 
 def test_queue_needs_postgresql_and_valid_urls(cli, archive: Archive, postgres: LocalPostgres,  # type: ignore[no-untyped-def]
