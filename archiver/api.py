@@ -42,7 +42,7 @@ from archiver.records import (
 )
 from store.blobs import BlobStore, hash_file
 from store.catalog import Catalog, PostgresCatalog, open_catalog, redact_url
-from store.custody import CustodyLog, PostgresCustodyLog
+from store.custody import ChainReport, CustodyLog, PostgresCustodyLog
 from store.fsutil import atomic_write_bytes, atomic_writer
 from store.s3 import S3Settings
 
@@ -564,11 +564,12 @@ class Archive:
         return sha, size
 
     # ---- verification ----------------------------------------------------------------------
-    def verify(self, record_id: str, *, log: bool = True, wayback: bool = False) -> Verification:
+    def verify(self, record_id: str, *, log: bool = True, wayback: bool = False,
+               chain: ChainReport | None = None) -> Verification:
         from archiver.verify import verify_record
 
         summary = self.resolve(record_id)
-        report = verify_record(self, summary, wayback=wayback)
+        report = verify_record(self, summary, wayback=wayback, chain=chain)
         if log:
             self.custody.append("verify", actor=self._actor(), record_id=summary.record_id,
                                 subject_sha256=summary.manifest_sha256,
@@ -579,8 +580,9 @@ class Archive:
     def verify_all(self, on_result: Callable[[Verification], None] | None = None, *,
                    wayback: bool = False) -> ListOf[Verification]:
         out = []
+        chain = self.custody.verify_chain()  # once for the run: the log only grows by our own entries
         for summary in self.catalog.list():
-            report = self.verify(summary.record_id, wayback=wayback)
+            report = self.verify(summary.record_id, wayback=wayback, chain=chain)
             out.append(report)
             if on_result:
                 on_result(report)

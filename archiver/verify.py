@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from archiver.api import Archive
+    from store.custody import ChainReport
 
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
 
@@ -40,7 +41,8 @@ class _HashSink:
         return None
 
 
-def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = False) -> Verification:
+def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = False,
+                  chain: ChainReport | None = None) -> Verification:
     checks: list[Check] = []
     rid = summary.record_id
 
@@ -63,7 +65,7 @@ def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = F
             checks.append(Check("manifest.schema", FAIL, f"manifest unreadable: {exc}"))
     if manifest is None:
         checks.append(Check("manifest.signature", SKIP, "no readable manifest"))
-        checks.append(_custody_chain(archive))
+        checks.append(_custody_chain(archive, chain))
         return Verification(rid, tuple(checks))
 
     mismatches = [f for f, a, b in (("record_id", manifest.record_id, rid), ("url", manifest.subject.url, summary.url),
@@ -104,7 +106,7 @@ def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = F
     # the token must cover the manifest bytes actually present, not just the catalog's claim
     checks.extend(_timestamp_checks(archive, manifest, actual or summary.manifest_sha256))
     checks.extend(_wayback_checks(archive, manifest, actual or summary.manifest_sha256, requery=wayback))
-    checks.append(_custody_chain(archive))
+    checks.append(_custody_chain(archive, chain))
     checks.append(_custody_record(archive, rid, summary.manifest_sha256))
     retention = _retention_check(archive, manifest, summary.manifest_sha256)
     if retention is not None:
@@ -299,8 +301,9 @@ def _drain(stream: Any) -> None:
         pass
 
 
-def _custody_chain(archive: Archive) -> Check:
-    report = archive.custody.verify_chain()
+def _custody_chain(archive: Archive, report: ChainReport | None = None) -> Check:
+    """``report`` lets ``verify --all`` walk the (whole) custody log once, not once per record."""
+    report = report or archive.custody.verify_chain()
     if report.ok:
         return Check("custody.chain", PASS, f"{report.entries} entries, unbroken")
     return Check("custody.chain", FAIL, "; ".join(report.problems[:5]))
