@@ -56,6 +56,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "seconds between the starts of two captures of one host, across every worker of the queue"),
     Setting("queue.max_attempts", int, 5, "tries of a queued capture that fails on the network before it fails"),
     Setting("queue.retry_wait", int, 2, "base of the exponential backoff between tries, in seconds"),
+    Setting("queue.batch_timestamps", bool, False,
+            "workers leave records unstamped; `archiver timestamp --pending` then stamps them all with one "
+            "RFC 3161 request (Merkle batch) instead of one request per capture"),
     Setting("queue.heartbeat", float, 10.0, "seconds between a worker's heartbeats"),
     Setting("queue.stalled_after", float, 30.0,
             "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried"),

@@ -144,7 +144,8 @@ def make_app(archive: Archive, on_done: Callable[[str, str | None, str | None], 
                 time.sleep(wait)
             try:
                 rid = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
-                                      insecure=insecure, allow_status=allow_status, job_key=key).record_id
+                                      insecure=insecure, allow_status=allow_status, job_key=key,
+                                      stamp=not archive.config.bool_("queue.batch_timestamps")).record_id
             except StoreConflictError:
                 done = catalog.job_record(key)
                 if done is None:

@@ -164,3 +164,25 @@ def test_one_record_per_job_even_when_a_job_runs_twice(postgres: LocalPostgres, 
     # the losing run's custody entry rolled back with its catalog rows: no entry names a ghost record
     assert [e.record_id for e in a.custody.entries() if e.event == "capture"] == [m.record_id]
     assert a.custody.verify_chain().ok
+
+
+def test_workers_stamp_each_capture_or_leave_a_batch(postgres: LocalPostgres, site, tsa,  # type: ignore[no-untyped-def]
+                                                     tmp_path: Path) -> None:
+    a = _store(tmp_path, postgres, queue__host_interval="0.01")
+    a.config.set("tsa.urls", tsa.url)
+    a.config.set("tsa.certs", str(tsa.ca_pem))
+    urls = [f"{site.base_url}/policy?n={i}" for i in range(4)]
+    subprocess.run([ARCHIVER, "submit", *urls[:2]], env=_env(a), check=True, capture_output=True, timeout=60)
+    subprocess.run([ARCHIVER, "worker", "--until-empty", "-q"], env=_env(a), check=True, capture_output=True,
+                   timeout=120)
+    assert tsa.requests == 2 and a.pending_timestamps() == []  # one token per capture by default
+    a.config.set("queue.batch_timestamps", "true")
+    subprocess.run([ARCHIVER, "submit", *urls[2:]], env=_env(a), check=True, capture_output=True, timeout=60)
+    subprocess.run([ARCHIVER, "worker", "--until-empty", "-q"], env=_env(a), check=True, capture_output=True,
+                   timeout=120)
+    assert tsa.requests == 2 and len(a.pending_timestamps()) == 2
+    r = subprocess.run([ARCHIVER, "timestamp", "--pending"], env=_env(a), capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert tsa.requests == 3 and a.pending_timestamps() == []  # both stamped by one Merkle-batch request
+    assert all(v.ok for v in a.verify_all())
