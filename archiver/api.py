@@ -666,11 +666,10 @@ def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
         raise StoreError(f"{target.location} already holds an archive", hint="migrate into an empty database")
     rows = {t: list(archive.catalog.dump(t)) for t in TABLES}
     lines = list(archive.custody.lines())
-    with target.db() as d, d.tx():
-        for table, cols in TABLES.items():
+    with target.db() as d, d.tx():  # load() runs on this thread's connection: inside the transaction
+        for table in TABLES:
             if rows[table]:
-                d.many(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",  # noqa: S608
-                       rows[table])
+                target.load(table, rows[table])
         for table, col in (("documents", "doc_id"), ("watch_runs", "run_id")):
             d.rows(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
                    f"COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)")

@@ -10,13 +10,12 @@ import contextlib
 import hashlib
 import os
 import re
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, BinaryIO
 
 from archiver.errors import NotFoundError, StoreError
-from store.fsutil import TMP_PREFIX, atomic_writer, fsync_dir
+from store.fsutil import TMP_PREFIX, atomic_writer, fsync_dir, new_temp_in, remove_stale_temps
 
 CHUNK = 1 << 20
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -65,9 +64,7 @@ class BlobStore:
 
     def new_temp(self, suffix: str = "") -> tuple[BinaryIO, Path]:
         """A temp file to stream into; pass its path to :meth:`adopt` once complete."""
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=self.tmp)
-        return os.fdopen(fd, "w+b"), Path(name)
+        return new_temp_in(self.tmp, suffix)
 
     def adopt(self, temp_path: Path, hexdigest: str | None = None) -> tuple[str, int]:
         """Move a finished temp file into place under its hash (computed if not given)."""
@@ -123,16 +120,4 @@ class BlobStore:
 
     def clean_temps(self, older_than_s: float = 3600.0) -> int:
         """Remove temp files left by killed processes; young ones may belong to a live capture."""
-        import time
-
-        removed = 0
-        now = time.time()
-        for base in (self.tmp, self.objects):
-            if not base.is_dir():
-                continue
-            for p in base.rglob(f"{TMP_PREFIX}*"):
-                with contextlib.suppress(FileNotFoundError):
-                    if now - p.stat().st_mtime >= older_than_s:
-                        p.unlink()
-                        removed += 1
-        return removed
+        return remove_stale_temps((self.tmp, self.objects), older_than_s)

@@ -239,10 +239,7 @@ class Catalog(ABC):
     def check(self) -> None: ...
 
     def _check_schema(self, d: _Db, tables: set[str]) -> None:
-        try:
-            row = d.one("SELECT value FROM meta WHERE key='schema_version'")
-        except StoreCorruptError:
-            raise
+        row = d.one("SELECT value FROM meta WHERE key='schema_version'")
         if row is None or int(row[0]) != SCHEMA_VERSION:
             raise StoreCorruptError(f"catalog {self.location} has an unknown schema version")
         if not {"addenda", "watches", "watch_runs", "job_records", "host_slots"} <= tables:

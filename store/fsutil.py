@@ -10,7 +10,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, BinaryIO
 
 TMP_PREFIX = ".tmp-"
 
@@ -40,6 +40,30 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def new_temp_in(directory: Path, suffix: str = "") -> tuple[BinaryIO, Path]:
+    """A temp file to stream a blob into before its hash (its name) is known."""
+    directory.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=directory)
+    return os.fdopen(fd, "w+b"), Path(name)
+
+
+def remove_stale_temps(bases: tuple[Path, ...], older_than_s: float) -> int:
+    """Remove temp files left by killed processes; young ones may belong to a live capture."""
+    import time
+
+    removed = 0
+    now = time.time()
+    for base in bases:
+        if not base.is_dir():
+            continue
+        for p in base.rglob(f"{TMP_PREFIX}*"):
+            with contextlib.suppress(FileNotFoundError):
+                if now - p.stat().st_mtime >= older_than_s:
+                    p.unlink()
+                    removed += 1
+    return removed
 
 
 def atomic_write_bytes(path: Path, data: bytes, mode: int = 0o644) -> None:

@@ -20,7 +20,6 @@ import hashlib
 import io
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
@@ -37,7 +36,7 @@ from archiver.errors import (
     UsageError,
 )
 from store.blobs import CHUNK, hash_file, hash_stream
-from store.fsutil import TMP_PREFIX
+from store.fsutil import new_temp_in, remove_stale_temps
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _RETAIN = re.compile(r"^(\d+)([dwy])$")
@@ -309,9 +308,7 @@ class S3BlobStore:
 
     # ---- writing -----------------------------------------------------------------------------
     def new_temp(self, suffix: str = "") -> tuple[BinaryIO, Path]:
-        self.tmp.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=self.tmp)
-        return os.fdopen(fd, "w+b"), Path(name)
+        return new_temp_in(self.tmp, suffix)
 
     def _upload(self, fh: IO[bytes], hexdigest: str, size: int) -> None:
         from botocore.exceptions import ClientError
@@ -358,16 +355,7 @@ class S3BlobStore:
         return hexdigest
 
     def clean_temps(self, older_than_s: float = 3600.0) -> int:
-        import time
-
-        removed = 0
-        if self.tmp.is_dir():
-            for p in self.tmp.glob(f"{TMP_PREFIX}*"):
-                with contextlib.suppress(FileNotFoundError):
-                    if time.time() - p.stat().st_mtime >= older_than_s:
-                        p.unlink()
-                        removed += 1
-        return removed
+        return remove_stale_temps((self.tmp,), older_than_s)
 
 
 __all__ = ["CHUNK", "LOCK_MODES", "S3BlobStore", "S3Settings", "retain_until"]
