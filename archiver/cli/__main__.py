@@ -1,0 +1,7 @@
+"""``python -m archiver.cli``."""
+
+import sys
+
+from archiver.cli import main
+
+sys.exit(main())

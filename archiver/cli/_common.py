@@ -1,0 +1,132 @@
+"""What every command module shares: the Typer apps, common options, output and error helpers."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from archiver.api import Archive
+    from archiver.records import StampResult, Verification
+
+# Plain click help (no rich import) keeps `archiver --help` fast; our own output still uses rich.
+_APP_OPTS: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None, "pretty_exceptions_enable": False}
+app = typer.Typer(**_APP_OPTS, add_completion=False,
+                  help="Capture web documents as signed, verifiable evidence records.")
+keys_app = typer.Typer(**_APP_OPTS, help="Signing keys and the keyring of trusted signers.")
+config_app = typer.Typer(**_APP_OPTS, help="Settings kept in the store.")
+store_app = typer.Typer(**_APP_OPTS, help="Store maintenance.")
+watch_app = typer.Typer(**_APP_OPTS, help="Watch documents: re-capture on an interval, detect changes.")
+app.add_typer(keys_app, name="keys")
+app.add_typer(config_app, name="config")
+app.add_typer(store_app, name="store")
+app.add_typer(watch_app, name="watch")
+
+StoreOpt = Annotated[Path | None, typer.Option("--store", envvar="ARCHIVER_HOME",
+                                               help="Store directory (default: $ARCHIVER_HOME or the data dir).")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+class Exit(Exception):
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _out() -> Console:
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+def _emit_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def _open(store: Path | None) -> Archive:
+    from archiver.api import Archive
+
+    return Archive.open(store)
+
+
+def _passphrase_source() -> Any:
+    def source() -> str | None:
+        env = os.environ.get("ARCHIVER_KEY_PASSPHRASE")
+        if env:
+            return env
+        if sys.stdin.isatty():
+            return str(typer.prompt("Signing key passphrase", hide_input=True))
+        return None
+
+    return source
+
+
+def _status_style(status: str) -> str:
+    return {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}.get(status, "")
+
+
+def _wayback_inline(archive: Archive, record_id: str, save: bool) -> dict[str, Any]:
+    """Wayback after a capture: a failure is reported as verdict "unknown", never fails the capture."""
+    from archiver.errors import WaybackError
+
+    try:
+        add = archive.wayback(record_id, save=save, passphrase=_passphrase_source())
+    except WaybackError as exc:
+        return {"verdict": "unknown", "reason": exc.message}
+    return _wayback_dict(add)
+
+
+def _wayback_dict(add: Any) -> dict[str, Any]:
+    d: dict[str, Any] = add.to_dict()["wayback"]
+    return d
+
+
+def _render_wayback_line(wb: dict[str, Any]) -> None:
+    from rich.markup import escape
+
+    colour = {"identical": "green", "differs": "yellow", "no-snapshot": "yellow"}.get(wb["verdict"], "red")
+    where = wb.get("snapshot_url") or wb.get("reason") or wb.get("note", "")
+    _out().print(f"  wayback    [{colour}]{wb['verdict']}[/]  {escape(str(where))}")
+
+
+def _render_stamps(stamps: list[StampResult]) -> None:
+    from rich.markup import escape
+
+    out = _out()
+    for st in stamps:
+        n = len(st.record_ids)
+        what = f"{n} records, one Merkle root {st.batch_root[:16]}…" if st.batch_root else "manifest"
+        if st.ok:
+            out.print(f"  timestamp  {escape(st.tsa_url)}  genTime {st.gen_time}  ({what})")
+        else:
+            out.print(f"  [yellow]unstamped[/]  {escape(st.tsa_url)}: {escape(st.error or '')}"
+                      f"  (later: archiver timestamp --pending)")
+
+
+def _render_verification(report: Verification) -> None:
+    out = _out()
+    verdict = "[green]VERIFIED[/]" if report.ok else "[bold red]FAILED[/]"
+    out.print(f"[bold]{report.subject}[/]  {verdict}")
+    for c in report.checks:
+        out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {c.name:<20} {c.detail}")
+
+
+def _optional_store(store: Path | None) -> Archive | None:
+    from archiver.errors import StoreNotFoundError
+
+    try:
+        return _open(store)
+    except StoreNotFoundError:
+        return None  # verifying a bundle needs no store

@@ -1,0 +1,60 @@
+"""WACZ bundles: export and import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from archiver.cli._common import (
+    JsonOpt,
+    StoreOpt,
+    _emit_json,
+    _open,
+    _out,
+    _passphrase_source,
+    app,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command("export")
+def export_cmd(record_ids: Annotated[list[str], typer.Argument(help="Record IDs to put in the bundle.")],
+               output: Annotated[Path, typer.Option("-o", "--output", help="The .wacz file to write.")],
+               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Export records as a self-verifying WACZ bundle (deterministic bytes)."""
+    from archiver.bundle import export
+
+    result = export(_open(store), record_ids, output, passphrase=_passphrase_source())
+    if as_json:
+        _emit_json({"path": result.path, "records": list(result.records), "bytes": result.size,
+                    "sha256": result.sha256, "datapackage_hash": result.datapackage_hash, "signer": result.signer})
+        return
+    _out().print(f"wrote {result.path} ({result.size:,} bytes, sha256:{result.sha256}) with "
+                 f"{len(result.records)} record(s); signed by bundle key {result.signer}")
+
+
+@app.command("import")
+def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exported by archiver.")],
+               force: Annotated[bool, typer.Option("--force", help="Import despite failed trust/timestamp "
+                                                   "checks (marked in the custody log).")] = False,
+               trust_key: Annotated[list[str] | None, typer.Option("--trust-key", help="Trust this signer "
+                                                                   "fingerprint (repeatable).")] = None,
+               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Verify a bundle, then add its records to this store (blobs are never duplicated)."""
+    from archiver.bundle import default_trust, import_bundle
+    from archiver.errors import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"no such bundle file: {path}")
+    archive = _open(store)
+    reports, imported = import_bundle(archive, path, default_trust(archive, trust_key or [], None), force=force)
+    if as_json:
+        _emit_json({"bundle": str(path), "imported": imported, "verified": all(r.ok for r in reports)})
+        return
+    skipped = len(reports) - 1 - len(imported)
+    _out().print(f"imported {len(imported)} record(s) from {path}: {', '.join(imported) or '-'}"
+                 + (f"; {skipped} already present" if skipped else ""))

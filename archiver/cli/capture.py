@@ -1,0 +1,165 @@
+"""Capture commands: one URL or a batch."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from archiver.cli._common import (
+    Exit,
+    JsonOpt,
+    StoreOpt,
+    _emit_json,
+    _err,
+    _open,
+    _out,
+    _passphrase_source,
+    _render_stamps,
+    _render_wayback_line,
+    _wayback_inline,
+    app,
+)
+
+if TYPE_CHECKING:
+    from archiver.api import Archive
+    from archiver.records import StampResult
+
+
+@app.command()
+def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] = None,
+            input_file: Annotated[Path | None, typer.Option("-i", "--input", help="File of URLs, one per line "
+                                                            "(optional TAB entity TAB document).")] = None,
+            jobs: Annotated[int, typer.Option("-j", "--jobs", help="Concurrent fetches for -i.")] = 4,
+            entity: Annotated[str | None, typer.Option(help="Who publishes the document.")] = None,
+            document: Annotated[str | None, typer.Option(help="Which document it is.")] = None,
+            allow_private: Annotated[bool, typer.Option("--allow-private",
+                                                        help="Allow private/loopback targets.")] = False,
+            insecure: Annotated[bool, typer.Option("--insecure", help="Accept an unverifiable TLS certificate "
+                                                   "(recorded in the manifest).")] = False,
+            allow_status: Annotated[bool, typer.Option("--allow-status",
+                                                       help="Keep non-2xx responses as evidence.")] = False,
+            wayback_mode: Annotated[str | None, typer.Option("--wayback", help="After capturing: `lookup` the "
+                                                             "Wayback Machine, or `save` there too.")] = None,
+            browser: Annotated[bool, typer.Option("--browser", help="Capture through headless Chromium: "
+                                                  "screenshot, PDF, rendered DOM, every resource.")] = False,
+            full_page: Annotated[bool, typer.Option("--full-page/--viewport-only", help="Screenshot the whole "
+                                                    "page or the viewport.")] = True,
+            viewport: Annotated[str, typer.Option("--viewport", help="Browser window, WIDTHxHEIGHT.")] = "1440x900",
+            wait: Annotated[str, typer.Option("--wait", help="load, domcontentloaded, networkidle or "
+                                              "commit.")] = "networkidle",
+            strict: Annotated[bool, typer.Option("--strict", help="Fail instead of keeping a page that never "
+                                                 "reached --wait.")] = False,
+            page_timeout: Annotated[float, typer.Option("--page-timeout", help="Seconds for the page to reach "
+                                                        "--wait.")] = 60.0,
+            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Capture a URL (or a batch with -i) into signed evidence records."""
+    bopts = None
+    if browser:
+        from archiver.capture.browser import BrowserOptions, parse_viewport
+
+        bopts = BrowserOptions(full_page=full_page, viewport=parse_viewport(viewport), wait=wait, strict=strict,
+                               timeout=page_timeout)
+    if wayback_mode not in (None, "lookup", "save"):
+        from archiver.errors import UsageError
+
+        raise UsageError(f"--wayback takes lookup or save, not {wayback_mode!r}")
+    if (url is None) == (input_file is None):
+        from archiver.errors import UsageError
+
+        raise UsageError("give either a URL or -i FILE", hint="archiver capture https://example.org/privacy")
+    archive = _open(store)
+    if input_file is not None:
+        _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json, wayback_mode,
+                       bopts)
+        return
+    assert url is not None
+    stamps: list[StampResult] = []
+    m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
+                        insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
+                        on_stamp=stamps.append, browser=bopts)
+    wb: dict[str, Any] | None = None
+    if wayback_mode:
+        wb = _wayback_inline(archive, m.record_id, wayback_mode == "save")
+    if as_json:
+        _emit_json({**m.to_dict(), "timestamps": [st.to_dict() for st in stamps],
+                    **({"wayback": wb} if wb is not None else {})})
+        return
+    out = _out()
+    out.print(f"Captured [bold]{m.record_id}[/]  {m.subject.final_url}  HTTP {m.http.status}")
+    for a in m.artifacts:
+        out.print(f"  {a.name:<10} sha256:{a.sha256}  {a.size:>12,} bytes")
+    if m.capture.insecure:
+        out.print("  [yellow]TLS certificate NOT verified (--insecure), recorded in the manifest[/]")
+    b = m.capture.browser
+    if b is not None:
+        out.print(f"  browser    {b.name} {b.version}, {b.viewport}, waited for {b.wait}"
+                  + (" [yellow](partial)[/]" if b.partial else "") + f", {b.resources} sub-resource(s)"
+                  + (f", {len(b.blocked)} blocked" if b.blocked else ""))
+    _render_stamps(stamps)
+    if wb is not None:
+        _render_wayback_line(wb)
+
+
+def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
+                   allow_status: bool, as_json: bool, wayback_mode: str | None = None,
+                   bopts: Any = None) -> None:
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.table import Table
+
+    from archiver.api import parse_batch_lines
+    from archiver.errors import UsageError
+    from archiver.records import BatchItem
+
+    try:
+        items = parse_batch_lines(input_file.read_text("utf-8").splitlines())
+    except OSError as exc:
+        raise UsageError(f"cannot read {input_file}: {exc.strerror}") from exc
+    if not items:
+        raise UsageError(f"{input_file} holds no URLs")
+
+    def line(item: BatchItem) -> None:
+        if as_json:
+            sys.stdout.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+
+    kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
+                              "allow_status": allow_status, "passphrase": _passphrase_source(), "browser": bopts}
+    stamps: list[StampResult] = []
+    kwargs["on_stamp"] = stamps.append
+    if as_json:
+        results = archive.capture_batch(items, on_result=line, **kwargs)
+        for st in stamps:
+            sys.stdout.write(json.dumps({"timestamp": st.to_dict()}, ensure_ascii=False) + "\n")
+    else:
+        with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=_err(), transient=True) as progress:
+            task = progress.add_task("capture", total=len(items))
+            results = archive.capture_batch(items, on_result=lambda _i: progress.advance(task), **kwargs)
+        table = Table(title=f"Batch of {len(results)}")
+        for col in ("URL", "record", "result", "s"):
+            table.add_column(col)
+        for r in results:
+            result = "[green]ok[/]" if r.ok else f"[red]{escape(r.error or '')}[/]"
+            table.add_row(escape(r.url), r.record_id or "-", result,
+                          f"{r.seconds:.2f}")
+        out = _out()
+        out.print(table)
+        ok = sum(1 for r in results if r.ok)
+        out.print(f"{ok} captured, {len(results) - ok} failed")
+        _render_stamps(stamps)
+    for r in results:
+        if wayback_mode and r.record_id:
+            wb = _wayback_inline(archive, r.record_id, wayback_mode == "save")
+            if as_json:
+                sys.stdout.write(json.dumps({"record_id": r.record_id, "wayback": wb}, ensure_ascii=False) + "\n")
+            else:
+                _out().print(f"{r.record_id}", end="")
+                _render_wayback_line(wb)
+    failed = [r for r in results if not r.ok]
+    if failed:
+        raise Exit(max(r.exit_code for r in failed))

@@ -1,0 +1,81 @@
+"""Citations and certificates of authenticity."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from archiver.cli._common import (
+    JsonOpt,
+    StoreOpt,
+    _emit_json,
+    _err,
+    _open,
+    _out,
+    app,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command()
+def cite(record_id: Annotated[str, typer.Argument(help="Record ID.")],
+         style: Annotated[str, typer.Option("--style", "-s", help="record, markdown, bluebook, apa, chicago-note, "
+                                            "chicago-bib, mla, csl-json, bibtex, ris.")] = "record",
+         quote: Annotated[str | None, typer.Option("--quote", "-q", help="Pin an exact excerpt (whitespace and "
+                                                   "quote marks may differ).")] = None,
+         store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """A citation of a record for a filing, a report or a bibliography."""
+    from archiver.cite import STYLES, citation_data, render
+    from archiver.errors import UsageError
+
+    if style not in STYLES:
+        raise UsageError(f"unknown citation style {style!r}", hint="styles: " + ", ".join(STYLES))
+    archive = _open(store)
+    report = archive.verify(record_id, log=False)
+    data = citation_data(archive, record_id, quote=quote, report=report)
+    text = render(data, style)
+    if not report.ok:
+        _err().print(f"[bold red]WARNING[/]: record {data.record_id} does NOT verify "
+                     f"({', '.join(c.name for c in report.failures)}); do not rely on this citation")
+    if as_json:
+        _emit_json({"record_id": data.record_id, "style": style, "verified": report.ok, "citation": text,
+                    **({"quote": {"excerpt": data.quote.excerpt, "sha256": data.quote.sha256,
+                                  "start": data.quote.start, "end": data.quote.end, "section": data.quote.section,
+                                  "fragment": data.quote.fragment()}} if data.quote else {})})
+    else:
+        sys.stdout.write(text)
+
+
+@app.command()
+def certificate(record_ids: Annotated[list[str], typer.Argument(help="Record IDs (the exhibits).")],
+                declarant: Annotated[str, typer.Option("--declarant", help="Who declares (a person).")],
+                title: Annotated[str, typer.Option("--title", help="The declarant's title.")] = "",
+                org: Annotated[str, typer.Option("--org", help="The declarant's organisation.")] = "",
+                fmt: Annotated[str, typer.Option("--format", "-f", help="md, html or pdf.")] = "md",
+                output: Annotated[Path | None, typer.Option("-o", "--output", help="File to write "
+                                                            "(required for pdf).")] = None,
+                store: StoreOpt = None) -> None:
+    """Certificate of authenticity (FRE 902(13)/(14)); refuses records that do not verify."""
+    from archiver.cite import certificate as cert_mod
+    from archiver.errors import UsageError
+
+    if fmt not in ("md", "html", "pdf"):
+        raise UsageError(f"unknown certificate format {fmt!r}", hint="md, html or pdf")
+    if fmt == "pdf" and output is None:
+        raise UsageError("a PDF certificate needs -o FILE")
+    archive = _open(store)
+    cert = cert_mod.build(archive, record_ids, declarant=declarant, title=title, organization=org)
+    if output is None:
+        sys.stdout.write(cert_mod.render(cert, fmt).decode("utf-8"))
+        return
+    size = cert_mod.write(cert, fmt, output)
+    for p in cert.records:
+        archive.custody.append("certificate", actor=declarant, record_id=p.manifest.record_id,
+                               subject_sha256=p.manifest_sha256, detail={"format": fmt, "to": str(output)})
+    _out().print(f"wrote {output} ({size:,} bytes): {len(cert.exhibits)} exhibit(s) from {len(cert.records)} "
+                 "record(s); the § 1746 declaration awaits a signature")

@@ -1,0 +1,131 @@
+"""Creating and maintaining a store: init, store info/migrate/rebuild-index/clean."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from archiver.cli._common import (
+    JsonOpt,
+    StoreOpt,
+    _emit_json,
+    _open,
+    _out,
+    app,
+    store_app,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command()
+def init(store: StoreOpt = None,
+         passphrase: Annotated[bool, typer.Option("--passphrase", help="Protect the key with a passphrase "
+                                                  "(ARCHIVER_KEY_PASSPHRASE or a prompt).")] = False,
+         operator: Annotated[str | None, typer.Option(help="Operator name for manifests.")] = None,
+         organization: Annotated[str | None, typer.Option(help="Operator's organisation.")] = None,
+         blobs: Annotated[str | None, typer.Option(help="Keep blobs in S3-compatible storage: s3://bucket/prefix "
+                                                   "(credentials from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY).")]
+         = None,
+         s3_endpoint: Annotated[str | None, typer.Option(help="S3 endpoint URL (MinIO, SeaweedFS, Ceph...).")]
+         = None,
+         s3_region: Annotated[str, typer.Option(help="S3 region.")] = "us-east-1",
+         object_lock: Annotated[str | None, typer.Option(help="Object Lock every blob: compliance or governance.")]
+         = None,
+         retain: Annotated[str | None, typer.Option(help="Retention for --object-lock: 7y, 90d, 2w or YYYY-MM-DD.")]
+         = None,
+         legal_hold: Annotated[bool, typer.Option("--legal-hold", help="Also put every blob under legal hold.")]
+         = False,
+         catalog: Annotated[str | None, typer.Option(help="Catalog in PostgreSQL: postgresql://user@host/db "
+                                                     "(password via PGPASSWORD or ~/.pgpass).")] = None,
+         as_json: JsonOpt = False) -> None:
+    """Create the store and an Ed25519 signing key (optionally with S3 blobs and a PostgreSQL catalog)."""
+    from rich.markup import escape
+
+    from archiver.api import Archive, Backends
+    from archiver.errors import UsageError
+
+    secret = None
+    if passphrase:
+        secret = os.environ.get("ARCHIVER_KEY_PASSPHRASE") or typer.prompt(
+            "New key passphrase", hide_input=True, confirmation_prompt=True)
+    backends = None
+    if blobs or catalog:
+        from store.s3 import S3Settings
+
+        if catalog and not catalog.startswith(("postgresql://", "postgres://")):
+            raise UsageError(f"--catalog must be a postgresql:// URL, not {catalog!r}")
+        if blobs and not blobs.startswith("s3://"):
+            raise UsageError(f"--blobs must be an s3:// URL, not {blobs!r}")
+        s3 = S3Settings.from_url(blobs, endpoint=s3_endpoint, region=s3_region, object_lock=object_lock,
+                                 retain=retain, legal_hold=legal_hold) if blobs else None
+        backends = Backends(catalog=catalog, s3=s3)
+    elif object_lock or retain or legal_hold or s3_endpoint:
+        raise UsageError("--object-lock, --retain, --legal-hold and --s3-endpoint need --blobs s3://...")
+    archive, key_id = Archive.init(store, passphrase=secret, operator=operator, organization=organization,
+                                   backends=backends)
+    if as_json:
+        _emit_json({"store": str(archive.root), "new_key_id": key_id, "backends": archive.backends.describe()})
+        return
+    out = _out()
+    out.print(f"Store ready at [bold]{archive.root}[/]: {escape(archive.backends.describe())}")
+    if key_id:
+        out.print(f"New signing key [bold]{key_id}[/] ({'passphrase-protected' if secret else 'no passphrase'}),"
+                  f" private part in {archive.keys.private_path} (mode 0600)")
+    else:
+        out.print("The store already has a signing key; `archiver keys list` shows it.")
+
+
+@store_app.command("rebuild-index")
+def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the catalog from the manifests in the blob store."""
+    n = _open(store).rebuild_index()
+    if as_json:
+        _emit_json({"records": n})
+    else:
+        _out().print(f"catalog rebuilt: {n} record(s)")
+
+
+@store_app.command("info")
+def store_info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Where this store keeps its catalog, custody log and blobs, and how many records it holds."""
+    archive = _open(store)
+    b = archive.backends
+    info = {"store": str(archive.root), "catalog": archive.catalog.backend,
+            "catalog_location": archive.catalog.location,
+            "custody": "catalog table custody" if b.catalog else str(archive.root / "custody.log"),
+            "blobs": b.s3.url if b.s3 else str(archive.root / "objects"),
+            "object_lock": b.s3.object_lock if b.s3 else None, "retain": b.s3.retain if b.s3 else None,
+            "legal_hold": b.s3.legal_hold if b.s3 else False, "records": archive.catalog.count()}
+    if as_json:
+        _emit_json(info)
+        return
+    out = _out()
+    for k, v in info.items():
+        if v not in (None, False):
+            out.print(f"{k:<18} {v}", highlight=False)
+
+
+@store_app.command("migrate")
+def store_migrate(to: Annotated[str, typer.Option("--to", help="postgresql://user@host/db (an empty database).")],
+                  store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Copy this store's SQLite catalog and custody log into PostgreSQL and switch the store to it."""
+    from archiver.api import migrate_catalog
+
+    report = migrate_catalog(_open(store), to)
+    if as_json:
+        _emit_json({"target": report.target, "rows": report.rows, "custody_entries": report.custody_entries})
+        return
+    out = _out()
+    out.print(f"catalog moved to {report.target}: " + ", ".join(f"{n} {t}" for t, n in report.rows.items() if n)
+              + f"; custody chain of {report.custody_entries} entries intact")
+
+
+@store_app.command("clean")
+def store_clean(store: StoreOpt = None) -> None:
+    """Remove temp files (older than an hour) left behind by killed captures."""
+    n = _open(store).blobs.clean_temps()
+    _out().print(f"removed {n} stale temp file(s)")

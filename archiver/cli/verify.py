@@ -1,0 +1,155 @@
+"""Checking evidence: verify, timestamp, wayback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from archiver.cli._common import (
+    Exit,
+    JsonOpt,
+    StoreOpt,
+    _emit_json,
+    _open,
+    _optional_store,
+    _out,
+    _passphrase_source,
+    _render_stamps,
+    _render_verification,
+    _wayback_dict,
+    app,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+@app.command()
+def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] = None,
+           all_: Annotated[bool, typer.Option("--all", help="Verify every record.")] = False,
+           verbose: Annotated[bool, typer.Option("-v", "--verbose", help="With --all, list every check of "
+                                                 "every record, not only of failed ones.")] = False,
+           wayback: Annotated[bool, typer.Option("--wayback", help="Also ask the Wayback Machine whether the "
+                                                 "recorded snapshot is still there.")] = False,
+           trust_key: Annotated[list[str] | None, typer.Option("--trust-key", help="For a bundle: trust this "
+                                                               "signer fingerprint (repeatable).")] = None,
+           tsa_certs: Annotated[Path | None, typer.Option("--tsa-certs", help="For a bundle: TSA trust anchors "
+                                                          "(PEM) instead of the store's tsa.certs.")] = None,
+           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Run every check on a record (or all, or an exported .wacz bundle); exit 1 if anything failed."""
+    from archiver.errors import UsageError
+
+    if (record_id is None) == (not all_):
+        raise UsageError("give a record ID, a bundle file, or --all")
+    from archiver.bundle import is_bundle_path
+
+    if record_id is not None and is_bundle_path(record_id):
+        _verify_bundle(Path(record_id), trust_key or [], tsa_certs, store, as_json)
+        return
+    archive = _open(store)
+    reports = archive.verify_all(wayback=wayback) if all_ else [archive.verify(record_id or "", wayback=wayback)]
+    if as_json:
+        _emit_json(reports[0].to_dict() if not all_ else [r.to_dict() for r in reports])
+    else:
+        for r in reports:
+            if all_ and r.ok and not verbose:
+                passed = sum(1 for c in r.checks if c.status.value == "PASS")
+                _out().print(f"[bold]{r.subject}[/]  [green]VERIFIED[/]  ({passed} checks passed)")
+            else:
+                _render_verification(r)
+        if all_:
+            bad = sum(1 for r in reports if not r.ok)
+            _out().print(f"{len(reports) - bad} verified, {bad} failed")
+    if not all(r.ok for r in reports):
+        raise Exit(1)
+
+
+def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, store: Path | None,
+                   as_json: bool) -> None:
+    from archiver.bundle import default_trust, verify_bundle
+    from archiver.errors import UsageError
+
+    if not path.is_file():
+        raise UsageError(f"no such bundle file: {path}")
+    trust = default_trust(_optional_store(store), trust_key, tsa_certs)
+    reports = verify_bundle(path, trust)
+    if as_json:
+        _emit_json({"bundle": str(path), "ok": all(r.ok for r in reports), "reports": [r.to_dict() for r in reports]})
+    else:
+        for r in reports:
+            _render_verification(r)
+        bad = sum(1 for r in reports if not r.ok)
+        _out().print(f"bundle {path}: {'VERIFIED' if not bad else 'FAILED'} ({len(reports) - 1} record(s))")
+    if not all(r.ok for r in reports):
+        raise Exit(1)
+
+
+@app.command()
+def timestamp(record_ids: Annotated[list[str] | None, typer.Argument(help="Record IDs (several share one "
+                                                                     "Merkle-batched token).")] = None,
+              pending: Annotated[bool, typer.Option("--pending", help="Stamp every record that has no "
+                                                    "token yet.")] = False,
+              tsa: Annotated[list[str] | None, typer.Option("--tsa", help="TSA URL instead of tsa.urls "
+                                                            "(repeatable).")] = None,
+              store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Add RFC 3161 timestamp tokens to records (after a TSA outage, or from a second TSA)."""
+    from archiver.errors import TimestampError, UsageError
+
+    archive = _open(store)
+    ids = list(record_ids or [])
+    if pending:
+        ids += archive.pending_timestamps()
+    elif not ids:
+        raise UsageError("give record IDs or --pending")
+    if not ids:
+        if as_json:
+            _emit_json([])
+        else:
+            _out().print("nothing to stamp: every record has a timestamp token")
+        return
+    results = archive.timestamp(ids, passphrase=_passphrase_source(), tsa_urls=tsa or None)
+    if as_json:
+        _emit_json([r.to_dict() for r in results])
+    else:
+        _out().print(f"{len(set(ids))} record(s):")
+        _render_stamps(results)
+    if not any(r.ok for r in results):
+        raise TimestampError("no timestamp authority issued a token: "
+                             + "; ".join(f"{r.tsa_url}: {r.error}" for r in results))
+
+
+@app.command("wayback")
+def wayback_cmd(record_id: Annotated[str, typer.Argument(help="Record ID.")],
+                save: Annotated[bool, typer.Option("--save", help="Ask Save Page Now to archive the URL too "
+                                                   "(SPN2 with ARCHIVER_IA_ACCESS_KEY/SECRET_KEY, else legacy)."
+                                                   )] = False,
+                within: Annotated[str | None, typer.Option("--if-not-archived-within", help="With --save: skip "
+                                                           "if archived this recently (e.g. 3d, 12h).")] = None,
+                store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Find the Wayback snapshots nearest the capture, compare digests, and record the verdict."""
+    from archiver.errors import WaybackError
+
+    archive = _open(store)
+    try:
+        add = archive.wayback(record_id, save=save, if_not_archived_within=within, passphrase=_passphrase_source())
+    except WaybackError as exc:
+        if as_json:
+            _emit_json({"record_id": record_id, "verdict": "unknown", "reason": exc.message})
+        raise
+    assert add.wayback is not None
+    w = add.wayback
+    if as_json:
+        _emit_json({"record_id": add.record_id, **_wayback_dict(add)})
+        return
+    from rich.markup import escape
+
+    out = _out()
+    out.print(f"[bold]{add.record_id}[/]  Wayback verdict: [bold]{w.verdict}[/]")
+    if w.snapshot_url:
+        out.print(f"  snapshot   {escape(w.snapshot_url)}")
+        out.print(f"  digest     Archive {w.archive_digest}  ours {w.our_digest}")
+    if w.saved:
+        out.print("  saved      Save Page Now archived the URL during this check")
+    out.print(f"  note       {escape(w.note)}")

@@ -1,0 +1,252 @@
+"""Watching documents over time: watch, history, diff, clauses."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from archiver.cli._common import (
+    Exit,
+    JsonOpt,
+    StoreOpt,
+    _emit_json,
+    _err,
+    _open,
+    _out,
+    _passphrase_source,
+    app,
+    watch_app,
+)
+
+if TYPE_CHECKING:
+    from archiver.api import Archive
+
+
+@watch_app.command("add")
+def watch_add(url: str, every: Annotated[str, typer.Option("--every", help="Interval: 90s, 30m, 12h, 1d, 1w.")] = "1d",
+              entity: Annotated[str | None, typer.Option(help="Who publishes the document.")] = None,
+              document: Annotated[str | None, typer.Option(help="Which document it is.")] = None,
+              allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow a private target.")] = False,
+              insecure: Annotated[bool, typer.Option("--insecure", help="Accept an unverifiable TLS "
+                                                     "certificate.")] = False,
+              store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Add a URL to the watch list."""
+    from archiver.monitor import add_watch
+
+    w = add_watch(_open(store), url, entity=entity, document=document, every=every, allow_private=allow_private,
+                  insecure=insecure)
+    if as_json:
+        _emit_json(w.to_dict())
+    else:
+        _out().print(f"watching {w.url} every {every}")
+
+
+@watch_app.command("remove")
+def watch_remove(url: str, store: StoreOpt = None) -> None:
+    """Stop watching a URL (its records stay)."""
+    from archiver.errors import NotFoundError
+
+    if not _open(store).catalog.remove_watch(url):
+        raise NotFoundError(f"{url} is not watched")
+    _out().print(f"no longer watching {url}")
+
+
+@watch_app.command("list")
+def watch_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """The watch list with each URL's last run."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from archiver.monitor import _now, list_watches
+
+    watches = list_watches(_open(store))
+    if as_json:
+        _emit_json([w.to_dict() for w in watches])
+        return
+    table = Table(title=f"{len(watches)} watched")
+    for col in ("URL", "every", "entity / document", "last run", "outcome", "due"):
+        table.add_column(col)
+    now = _now()
+    for w in watches:
+        table.add_row(escape(w.url), f"{w.interval_s}s", escape(" / ".join(x for x in (w.entity, w.document) if x)),
+                      w.last_run or "never", w.last_outcome or "-", "yes" if w.due(now) else "no")
+    _out().print(table)
+
+
+@watch_app.command("run")
+def watch_run(due: Annotated[bool, typer.Option("--due", help="Only watches whose interval has passed.")] = False,
+              loop: Annotated[bool, typer.Option("--loop", help="Keep running on the interval until "
+                                                 "interrupted.")] = False,
+              jobs: Annotated[int, typer.Option("-j", "--jobs", help="Concurrent captures.")] = 4,
+              notify_url: Annotated[str | None, typer.Option("--notify-url", help="POST the JSON summary "
+                                                             "here.")] = None,
+              store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Re-capture watched URLs; exit 0 when nothing changed, 10 when something did (for cron)."""
+    import time as _time
+
+    archive = _open(store)
+    changed_any = False
+    while True:
+        summary = _watch_once(archive, due or loop, jobs, notify_url, as_json)
+        changed_any = changed_any or bool(summary.changed)
+        if not loop:
+            break
+        from archiver.monitor import list_watches
+
+        watches = list_watches(archive)
+        pause = min([w.interval_s for w in watches] or [60])
+        _err().print(f"next run in {pause} s (Ctrl-C to stop)")
+        try:
+            _time.sleep(max(1, pause))
+        except KeyboardInterrupt:
+            break
+    if changed_any:
+        raise Exit(10)
+
+
+def _watch_once(archive: Archive, due: bool, jobs: int, notify_url: str | None, as_json: bool) -> Any:
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from archiver.monitor import list_watches, notify, run_watches
+
+    total = len(list_watches(archive))
+    if as_json:
+        summary = run_watches(archive, due_only=due, jobs=jobs, passphrase=_passphrase_source())
+    else:
+        with Progress(TextColumn("watch run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=_err(), transient=True) as progress:
+            task = progress.add_task("watch", total=total)
+            summary = run_watches(archive, due_only=due, jobs=jobs, passphrase=_passphrase_source(),
+                                  on_result=lambda _r: progress.advance(task))
+    if notify_url and summary.results:
+        import dataclasses
+
+        summary = dataclasses.replace(summary, notified=notify(notify_url, summary))
+    if as_json:
+        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False) + "\n")
+        return summary
+    out = _out()
+    if summary.skipped:
+        out.print(f"[yellow]skipped[/]: {summary.skipped}")
+    for r in summary.results:
+        colour = {"changed": "bold yellow", "new": "cyan", "unchanged": "green", "failed": "red"}[r.outcome]
+        what = r.error or (("sections: " + "; ".join(r.sections)) if r.sections else "")
+        out.print(f"[{colour}]{r.outcome:<9}[/] {escape(r.url)}  {r.record_id or '-'}"
+                  + (f" (after {r.previous_record_id})" if r.previous_record_id else "")
+                  + (f"  HTTP {r.status}" if r.status and r.status != 200 else "") + f"  {escape(what)}")
+    counts = summary.to_dict()["counts"]
+    out.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to run")
+    if summary.notified:
+        out.print(f"notification: {summary.notified}")
+    return summary
+
+
+@app.command()
+def history(url: str, clause: Annotated[str | None, typer.Option("--clause", help="One clause's history, by "
+                                                                 "heading.")] = None,
+            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Versions of a document: first seen, last seen (= last verified), records, changes."""
+    from rich.markup import escape
+
+    from archiver.monitor import clause_history, versions
+
+    archive = _open(store)
+    if clause:
+        c = clause_history(archive, url, clause)
+        if as_json:
+            _emit_json(c.to_dict())
+            return
+        out = _out()
+        out.print(f"[bold]{escape(c.heading)}[/]  {c.changes} change(s) over {c.months_monitored} month(s) "
+                  f"monitored; first seen {c.first_seen}, last seen {c.last_seen}")
+        for rid, when, sha in c.history:
+            out.print(f"  {when}  {rid}  sha256:{sha[:16]}…")
+        return
+    vs = versions(archive, url)
+    runs = archive.catalog.watch_runs(url)
+    failed = [r for r in runs if r["outcome"] == "failed"]
+    if as_json:
+        _emit_json({"url": url, "versions": [v.to_dict() for v in vs], "changes": len(vs) - 1,
+                    "failed_runs": [dict(r) for r in failed]})
+        return
+    out = _out()
+    out.print(f"[bold]{escape(url)}[/]: {len(vs)} version(s), {len(vs) - 1} change(s)")
+    for v in vs:
+        out.print(f"  v{v.number}  first seen {v.first_seen}  last verified {v.last_seen}  "
+                  f"{len(v.record_ids)} capture(s)  HTTP {v.status}  {', '.join(v.record_ids)}")
+    for r in failed[-5:]:
+        out.print(f"  [red]failed run[/] {r['time']}: {escape(r['detail'])}")
+
+
+@app.command()
+def diff(record_a: str, record_b: str,
+         fmt: Annotated[str, typer.Option("--format", "-f", help="text, html or json.")] = "text",
+         sections: Annotated[bool, typer.Option("--sections", help="Compare section by section.")] = False,
+         output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of "
+                                                     "stdout.")] = None,
+         store: StoreOpt = None) -> None:
+    """What changed between two records' normalised text."""
+    from archiver.errors import UsageError
+    from archiver.monitor import diff_records
+    from archiver.textdiff import html_diff, line_diff, word_ops
+
+    if fmt not in ("text", "html", "json"):
+        raise UsageError(f"unknown diff format {fmt!r}", hint="text, html or json")
+    archive = _open(store)
+    a, b = archive.resolve(record_a), archive.resolve(record_b)
+    if a.url != b.url:
+        _err().print(f"[yellow]warning[/]: {a.record_id} and {b.record_id} are captures of different URLs")
+    ta = archive.blobs.read_bytes(archive.artifact_sha256(a.record_id, "text")).decode("utf-8")
+    tb = archive.blobs.read_bytes(archive.artifact_sha256(b.record_id, "text")).decode("utf-8")
+    changes = diff_records(archive, a.record_id, b.record_id) if sections or fmt != "text" else None
+    if fmt == "json":
+        text = json.dumps({"a": a.record_id, "b": b.record_id, "identical": ta == tb,
+                           "sections": [c.to_dict() for c in changes or []], "words": word_ops(ta, tb)},
+                          indent=2, ensure_ascii=False) + "\n"
+    elif fmt == "html":
+        text = html_diff(ta, tb, a.record_id, b.record_id, changes if sections else None)
+    elif sections:
+        lines = []
+        for c in changes or []:
+            if c.status == "unchanged":
+                continue
+            lines.append(f"{c.status.upper():<9} {c.heading_b or c.heading_a or c.key}")
+            lines += [f"    {d}" for d in c.diff if not d.startswith(("---", "+++"))]
+        text = "\n".join(lines) + "\n" if lines else "no section changed\n"
+    else:
+        text = "\n".join(line_diff(ta, tb, names=(a.record_id, b.record_id))) + "\n" if ta != tb else \
+            "no difference in the normalised text\n"
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        from store.fsutil import atomic_write_bytes
+
+        atomic_write_bytes(output, text.encode("utf-8"))
+        _out().print(f"wrote {output}")
+
+
+@app.command()
+def clauses(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """A record's sections, each with its own hash and how stable it has been."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    from archiver.monitor import clauses as clause_list
+
+    items = clause_list(_open(store), record_id)
+    if as_json:
+        _emit_json([c.to_dict() for c in items])
+        return
+    table = Table(title=f"Clauses of {record_id}")
+    for col in ("clause", "sha256", "changes", "first seen", "last seen", "months"):
+        table.add_column(col)
+    for c in items:
+        table.add_row(escape(c.heading), c.sha256[:12], str(c.changes), c.first_seen[:16].replace("T", " "),
+                      c.last_seen[:16].replace("T", " "), str(c.months_monitored))
+    _out().print(table)
+
