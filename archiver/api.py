@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from archiver import __version__
-from archiver.config import SHARED_PREFIX, Config
+from archiver._version import __version__
+from archiver.config import Config
 from archiver.errors import (
     ArchiverError,
     IntegrityError,
@@ -252,10 +252,10 @@ class Archive:
     def generate_key(self, passphrase: str | None = None, *, replace: bool = False) -> str:
         key_id = self.keys.generate(passphrase, replace=replace)
         self._register_signing_key()
-        self.custody.append("key-generate", actor=self._actor(), detail={"key_id": key_id})
+        self.custody.append("key-generate", actor=self.actor(), detail={"key_id": key_id})
         return key_id
 
-    def _actor(self) -> str:
+    def actor(self) -> str:
         op = self.operator()
         return op.name or "unknown"
 
@@ -283,7 +283,7 @@ class Archive:
         """Custody entry, then catalog rows. On PostgreSQL both commit in one transaction, so a worker
         killed (or beaten to the same queue job) in between leaves neither behind; with SQLite and a
         custody file, ``rebuild-index`` recovers a record whose catalog commit was cut off."""
-        actor = self._actor()
+        actor = self.actor()
         if isinstance(self.catalog, PostgresCatalog):
             with self.catalog.db() as d, d.tx():
                 PostgresCustodyLog.append_in(d, event, actor=actor, record_id=record_id, subject_sha256=sha,
@@ -405,7 +405,7 @@ class Archive:
     def timestamp(self, record_ids: Iterable[str], *, passphrase: PassphraseSource = env_passphrase,
                   tsa_urls: list[str] | None = None, deferred: bool = True) -> ListOf[StampResult]:
         """Timestamp records with every configured TSA; several records share one Merkle-batched token."""
-        from archiver.provenance.stamping import stamp_records
+        from archiver.stamping import stamp_records
 
         ids = list(dict.fromkeys(self.resolve(r).record_id for r in record_ids))
         key = self.keys.load_private(passphrase)
@@ -559,7 +559,7 @@ class Archive:
                 raise IntegrityError(f"artifact {name} of {summary.record_id} is corrupt in the store "
                                      f"(sha256 {h.hexdigest()} instead of {sha})",
                                      hint=f"run `archiver verify {summary.record_id}`")
-        self.custody.append("get", actor=self._actor(), record_id=summary.record_id, subject_sha256=sha,
+        self.custody.append("get", actor=self.actor(), record_id=summary.record_id, subject_sha256=sha,
                             detail={"artifact": name, "to": str(dest)})
         return sha, size
 
@@ -571,7 +571,7 @@ class Archive:
         summary = self.resolve(record_id)
         report = verify_record(self, summary, wayback=wayback, chain=chain)
         if log:
-            self.custody.append("verify", actor=self._actor(), record_id=summary.record_id,
+            self.custody.append("verify", actor=self.actor(), record_id=summary.record_id,
                                 subject_sha256=summary.manifest_sha256,
                                 detail={"result": "pass" if report.ok else "fail",
                                         "failed": ",".join(c.name for c in report.failures)})
@@ -635,69 +635,8 @@ class Archive:
         for a, sha in addenda:
             if indexed.get(a.manifest_sha256) == a.record_id:
                 self.catalog.add_addendum(sha, a.record_id, a.kind, a.created_at)
-        self.custody.append("rebuild-index", actor=self._actor(), detail={"records": str(len(manifests))})
+        self.custody.append("rebuild-index", actor=self.actor(), detail={"records": str(len(manifests))})
         return len(manifests)
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class MigrationReport:
-    target: str
-    rows: dict[str, int]
-    custody_entries: int
-
-
-def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
-    """Copy a SQLite catalog and the custody log into PostgreSQL in one transaction, check every
-    table's row count and the custody chain there, then point the store at it.
-
-    The SQLite file and custody.log stay where they were (no longer written), so nothing is lost if
-    the copy is abandoned; a target that already holds records is refused."""
-    from store.catalog import TABLES
-
-    if isinstance(archive.catalog, PostgresCatalog):
-        raise UsageError(f"the catalog of {archive.root} is already {archive.catalog.location}")
-    target = open_catalog(url)
-    if not isinstance(target, PostgresCatalog):
-        raise UsageError(f"--to must be a postgresql:// URL, not {url!r}")
-    target.create()
-    custody = PostgresCustodyLog(target)
-    custody.create()
-    if target.count() or next(iter(custody.lines()), None) is not None:
-        raise StoreError(f"{target.location} already holds an archive", hint="migrate into an empty database")
-    rows = {t: list(archive.catalog.dump(t)) for t in TABLES}
-    lines = list(archive.custody.lines())
-    with target.db() as d, d.tx():  # load() runs on this thread's connection: inside the transaction
-        for table in TABLES:
-            if rows[table]:
-                target.load(table, rows[table])
-        for table, col in (("documents", "doc_id"), ("watch_runs", "run_id")):
-            d.rows(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
-                   f"COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)")
-        d.many("INSERT INTO custody VALUES (?,?,?)",
-               [(i, _line_record_id(line), line) for i, line in enumerate(lines, 1)])
-    copied = {t: sum(1 for _ in target.dump(t)) for t in TABLES}
-    wrong = {t: (len(rows[t]), copied[t]) for t in TABLES if copied[t] != len(rows[t])}
-    if wrong:
-        raise StoreError(f"migration to {target.location} lost rows: {wrong}")
-    report = custody.verify_chain()
-    if report.entries != len(lines):
-        raise StoreError(f"migration copied {report.entries} of {len(lines)} custody entries")
-    for key, value in archive.config._load_file().items():  # queue.* settings now live in the catalog
-        if key.startswith(SHARED_PREFIX):
-            target.put_shared_setting(key, value)
-    write_marker(archive.root, Backends(catalog=url, s3=archive.backends.s3))
-    moved = Archive.open(archive.root)
-    moved.custody.append("catalog-migrate", actor=moved._actor(),
-                         detail={"from": "sqlite", "to": target.location, "records": str(copied["records"])})
-    return MigrationReport(target=target.location, rows=copied, custody_entries=report.entries)
-
-
-def _line_record_id(line: str) -> str | None:
-    try:
-        rid = json.loads(line).get("record_id")
-    except (ValueError, AttributeError):
-        return None
-    return str(rid) if rid else None
 
 
 def manifest_json(manifest: Manifest) -> str:
@@ -714,5 +653,4 @@ def find_partial_blobs(root: Path) -> ListOf[Path]:
     return bad
 
 
-__all__ = ["Archive", "Backends", "MigrationReport", "default_store_path", "env_passphrase", "migrate_catalog",
-           "parse_batch_lines"]
+__all__ = ["Archive", "Backends", "default_store_path", "env_passphrase", "parse_batch_lines"]

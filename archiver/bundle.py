@@ -34,14 +34,14 @@ from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import urlsplit
 
-from archiver import __version__
+from archiver._version import __version__
 from archiver.errors import ArchiverError, IntegrityError, UsageError
 from archiver.records import Addendum, Check, Manifest, Status, Verification
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from archiver.api import Archive
+    from archiver.ports import Store
     from archiver.provenance.keys import PassphraseSource
 
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
@@ -177,7 +177,7 @@ Records: {", ".join(record_ids)}. Every command below uses standard tools only. 
 """
 
 
-def export(archive: Archive, record_ids: list[str], dest: Path, *,
+def export(archive: Store, record_ids: list[str], dest: Path, *,
            passphrase: PassphraseSource) -> ExportResult:
     from archiver.cite import citation_data, render
     from store.fsutil import atomic_writer
@@ -564,7 +564,7 @@ def _custody_entries(data: bytes | None, rid: str, msha: str) -> Check:
 
 
 # ---- import ------------------------------------------------------------------------------------------
-def import_bundle(archive: Archive, path: Path, trust: BundleTrust, *, force: bool = False) -> tuple[
+def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, force: bool = False) -> tuple[
         list[Verification], list[str]]:
     """Verify, then add the records; blobs already present are not duplicated. A bundle that
     fails is refused (store untouched) unless ``force``, and then the import is marked."""
@@ -591,7 +591,7 @@ def import_bundle(archive: Archive, path: Path, trust: BundleTrust, *, force: bo
     return reports, imported
 
 
-def _import_record(archive: Archive, b: Bundle, rid: str, forced_failures: list[str]) -> bool:
+def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[str]) -> bool:
     from archiver.provenance.keys import key_id_of, load_public_pem
 
     base = f"provenance/{rid}"
@@ -652,7 +652,7 @@ def _import_record(archive: Archive, b: Bundle, rid: str, forced_failures: list[
     return True
 
 
-def _put_member(archive: Archive, b: Bundle, name: str) -> str:
+def _put_member(archive: Store, b: Bundle, name: str) -> str:
     fh, tmp = archive.blobs.new_temp(".import")
     try:
         with fh, b.open(name) as src:
@@ -667,7 +667,7 @@ def is_bundle_path(text: str) -> bool:
     return text.lower().endswith((".wacz", ".zip")) or (os.path.isfile(text) and zipfile.is_zipfile(text))
 
 
-def default_trust(archive: Archive | None, trust_keys: list[str], tsa_certs: Path | None) -> BundleTrust:
+def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path | None) -> BundleTrust:
     """The verifier's trust: its keyring and tsa.certs when a store is at hand, plus what it pins."""
     from archiver.provenance import tsp
 
@@ -680,7 +680,7 @@ def default_trust(archive: Archive | None, trust_keys: list[str], tsa_certs: Pat
         fps.add(k if k.startswith("sha256:") else f"sha256:{k}")
     if archive is not None:
         keyring = dict(archive.keys.trusted())
-        from archiver.provenance.stamping import trust_anchors
+        from archiver.stamping import trust_anchors
 
         anchors = trust_anchors(archive)
         tolerance = float(archive.config.int_("tsa.tolerance"))

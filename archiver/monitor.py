@@ -24,7 +24,7 @@ from archiver.errors import ArchiverError, NotFoundError, UsageError
 from archiver.textdiff import Section, SectionChange, diff_sections, html_headings, split_sections
 
 if TYPE_CHECKING:
-    from archiver.api import Archive
+    from archiver.ports import Capturer
     from archiver.provenance.keys import PassphraseSource
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -138,7 +138,7 @@ class ClauseHistory:
 
 
 # ---- watch list ----------------------------------------------------------------------------------
-def add_watch(archive: Archive, url: str, *, entity: str | None, document: str | None, every: str,
+def add_watch(archive: Capturer, url: str, *, entity: str | None, document: str | None, every: str,
               allow_private: bool = False, insecure: bool = False) -> Watch:
     from archiver.capture.fetch import validate_url
 
@@ -158,11 +158,11 @@ def _row_to_watch(row: Any) -> Watch:
                  last_record=row["last_record"])
 
 
-def list_watches(archive: Archive) -> list[Watch]:
+def list_watches(archive: Capturer) -> list[Watch]:
     return [_row_to_watch(r) for r in archive.catalog.watches()]
 
 
-def get_watch(archive: Archive, url: str) -> Watch:
+def get_watch(archive: Capturer, url: str) -> Watch:
     for w in list_watches(archive):
         if w.url == url:
             return w
@@ -173,7 +173,7 @@ _WATCH_LOCK = 7234
 
 
 @contextmanager
-def run_lock(archive: Archive) -> Iterator[bool]:
+def run_lock(archive: Capturer) -> Iterator[bool]:
     """One ``watch run`` per store at a time: a second one skips instead of capturing twice.
 
     On a PostgreSQL catalog the lock is a session advisory lock there, so it holds across machines."""
@@ -210,7 +210,7 @@ def _change_key(text_sha: str | None, content_sha: str, status: int) -> str:
     return f"{status}:{text_sha or content_sha}"
 
 
-def run_watches(archive: Archive, *, due_only: bool = False, jobs: int = 4, passphrase: PassphraseSource,
+def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, passphrase: PassphraseSource,
                 on_result: Callable[[RunResult], None] | None = None, urls: list[str] | None = None) -> RunSummary:
     """Re-capture watched URLs (all, or only those due) with bounded concurrency."""
     started = _now()
@@ -244,7 +244,7 @@ def run_watches(archive: Archive, *, due_only: bool = False, jobs: int = 4, pass
     return RunSummary(_iso(started), tuple(sorted(results, key=lambda r: order.get(r.url, 0))))
 
 
-def _classify(archive: Archive, item: Any, prev: tuple[str, str, str | None, str, int] | None) -> RunResult:
+def _classify(archive: Capturer, item: Any, prev: tuple[str, str, str | None, str, int] | None) -> RunResult:
     if not item.ok:
         return RunResult(item.url, "failed", error=item.error)
     summary = archive.resolve(item.record_id)
@@ -288,7 +288,7 @@ def notify(url: str, summary: RunSummary, *, timeout: float = 10.0, retries: int
 
 
 # ---- history, sections, clauses -----------------------------------------------------------------------
-def versions(archive: Archive, url: str) -> list[Version]:
+def versions(archive: Capturer, url: str) -> list[Version]:
     rows = archive.catalog.records_for_url(url)
     if not rows:
         raise NotFoundError(f"no records of {url}", hint="archiver list shows what the store holds")
@@ -308,7 +308,7 @@ def _version(n: int, rows: list[tuple[str, str, str | None, str, int]]) -> Versi
     return Version(n, tuple(r[0] for r in rows), rows[0][1], rows[-1][1], rows[0][2] or rows[0][3], rows[0][4])
 
 
-def record_sections(archive: Archive, record_id: str) -> list[Section]:
+def record_sections(archive: Capturer, record_id: str) -> list[Section]:
     summary = archive.resolve(record_id)
     m = archive.manifest(summary.record_id)
     text_art = m.artifact("text")
@@ -323,11 +323,11 @@ def record_sections(archive: Archive, record_id: str) -> list[Section]:
     return split_sections(text, headings)
 
 
-def diff_records(archive: Archive, a: str, b: str) -> list[SectionChange]:
+def diff_records(archive: Capturer, a: str, b: str) -> list[SectionChange]:
     return diff_sections(record_sections(archive, a), record_sections(archive, b))
 
 
-def clauses(archive: Archive, record_id: str) -> list[ClauseHistory]:
+def clauses(archive: Capturer, record_id: str) -> list[ClauseHistory]:
     """Each section of a record with its hash and how stable it has been across the URL's records."""
     summary = archive.resolve(record_id)
     rows = [r for r in archive.catalog.records_for_url(summary.url) if r[1] <= summary.captured_at]
@@ -361,7 +361,7 @@ def clauses(archive: Archive, record_id: str) -> list[ClauseHistory]:
     return out
 
 
-def clause_history(archive: Archive, url: str, clause: str) -> ClauseHistory:
+def clause_history(archive: Capturer, url: str, clause: str) -> ClauseHistory:
     from archiver.textdiff import heading_key
 
     rows = archive.catalog.records_for_url(url)

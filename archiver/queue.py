@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     import procrastinate
     from procrastinate.types import JSONValue
 
-    from archiver.api import Archive
+    from archiver.ports import Capturer
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +105,7 @@ class SubmitResult:
     job_ids: tuple[int, ...]
 
 
-def _catalog(archive: Archive) -> PostgresCatalog:
+def _catalog(archive: Capturer) -> PostgresCatalog:
     if not isinstance(archive.catalog, PostgresCatalog):
         raise UsageError(f"the queue lives in the catalog's PostgreSQL database, but {archive.root} has a "
                          f"{archive.catalog.backend} catalog",
@@ -114,7 +114,7 @@ def _catalog(archive: Archive) -> PostgresCatalog:
     return archive.catalog
 
 
-def make_app(archive: Archive, on_done: Callable[[str, str | None, str | None], None] | None = None
+def make_app(archive: Capturer, on_done: Callable[[str, str | None, str | None], None] | None = None
              ) -> procrastinate.App:
     """A procrastinate App bound to the store's database, with the capture task registered.
 
@@ -173,7 +173,7 @@ def _record_failure(catalog: PostgresCatalog, job_id: int, attempt: int, url: st
         log.warning("could not record the failure of job %s", job_id)
 
 
-def ensure_schema(archive: Archive) -> None:
+def ensure_schema(archive: Capturer) -> None:
     """Apply procrastinate's schema once (under an advisory lock: several workers may start at once)."""
     catalog = _catalog(archive)
     with catalog.db() as d, d.tx():
@@ -187,7 +187,7 @@ def ensure_schema(archive: Archive) -> None:
         d.script(_FAILURES_DDL)
 
 
-def submit(archive: Archive, items: Iterable[tuple[str, str | None, str | None]], *, allow_private: bool = False,
+def submit(archive: Capturer, items: Iterable[tuple[str, str | None, str | None]], *, allow_private: bool = False,
            insecure: bool = False, allow_status: bool = False) -> SubmitResult:
     """Enqueue one capture job per URL (validated first: a bad line enqueues nothing)."""
     from archiver.capture.fetch import validate_url
@@ -205,12 +205,12 @@ def submit(archive: Archive, items: Iterable[tuple[str, str | None, str | None]]
         task = app.tasks[TASK]
         for start in range(0, len(args), 500):
             ids += task.batch_defer(*args[start:start + 500])
-    archive.custody.append("queue-submit", actor=archive._actor(),
+    archive.custody.append("queue-submit", actor=archive.actor(),
                            detail={"jobs": str(len(ids)), "first_job": str(ids[0]) if ids else ""})
     return SubmitResult(tuple(ids))
 
 
-def requeue_failed(archive: Archive) -> tuple[int, ...]:
+def requeue_failed(archive: Capturer) -> tuple[int, ...]:
     """Put every failed capture job back in the queue (after the network or the site is fixed).
 
     Safe to repeat: a job keeps its id, so one that somehow already made its record returns it."""
@@ -225,11 +225,11 @@ def requeue_failed(archive: Archive) -> tuple[int, ...]:
         with app.open():
             for job_id in ids:
                 app.job_manager.retry_job_by_id(job_id, retry_at=now)
-        archive.custody.append("queue-requeue", actor=archive._actor(), detail={"jobs": str(len(ids))})
+        archive.custody.append("queue-requeue", actor=archive.actor(), detail={"jobs": str(len(ids))})
     return ids
 
 
-def status(archive: Archive, failures: int = 5) -> QueueStatus:
+def status(archive: Capturer, failures: int = 5) -> QueueStatus:
     catalog = _catalog(archive)
     ensure_schema(archive)
     with catalog.db() as d:
@@ -268,7 +268,7 @@ async def _sweep_stalled(app: procrastinate.App, stalled_after: float, stop: asy
             log.exception("stalled-job sweep failed")
 
 
-def run_worker(archive: Archive, *, concurrency: int = 4, until_empty: bool = False, name: str | None = None,
+def run_worker(archive: Capturer, *, concurrency: int = 4, until_empty: bool = False, name: str | None = None,
                on_done: Callable[[str, str | None, str | None], None] | None = None) -> None:
     """Take capture jobs until stopped (SIGINT/SIGTERM finish running jobs first), or until the queue
     is empty with ``until_empty``. Blocks."""

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    from archiver.api import Archive
+    from archiver.ports import WaybackWitness
     from store.custody import ChainReport
 
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
@@ -41,7 +41,7 @@ class _HashSink:
         return None
 
 
-def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = False,
+def verify_record(archive: WaybackWitness, summary: RecordSummary, *, wayback: bool = False,
                   chain: ChainReport | None = None) -> Verification:
     checks: list[Check] = []
     rid = summary.record_id
@@ -122,7 +122,7 @@ def verify_record(archive: Archive, summary: RecordSummary, *, wayback: bool = F
     return Verification(rid, tuple(checks))
 
 
-def _signer_key(archive: Archive, key_id: str) -> Ed25519PublicKey | None:
+def _signer_key(archive: WaybackWitness, key_id: str) -> Ed25519PublicKey | None:
     key = archive.keys.trusted().get(key_id)
     if key is None:
         blob = archive.catalog.signer_key_blob(key_id)
@@ -134,7 +134,7 @@ def _signer_key(archive: Archive, key_id: str) -> Ed25519PublicKey | None:
     return key
 
 
-def _signature_checks(archive: Archive, manifest: Manifest) -> list[Check]:
+def _signature_checks(archive: WaybackWitness, manifest: Manifest) -> list[Check]:
     sig = manifest.signature
     if sig is None:
         return [Check("manifest.signature", FAIL, "manifest is not signed"),
@@ -187,7 +187,7 @@ def _hash_check(name: str, expected: str, expected_size: int, actual: str, size:
     return Check(name, PASS, f"sha256:{actual} ({size:,} bytes)")
 
 
-def _retention_check(archive: Archive, manifest: Manifest, manifest_sha: str) -> Check | None:
+def _retention_check(archive: WaybackWitness, manifest: Manifest, manifest_sha: str) -> Check | None:
     """On an Object Lock store: is every blob of the record still locked, and until when?"""
     from datetime import UTC, datetime
 
@@ -216,7 +216,7 @@ def _retention_check(archive: Archive, manifest: Manifest, manifest_sha: str) ->
                                           f"{min(until).date().isoformat()}")
 
 
-def _artifact_checks(archive: Archive, manifest: Manifest, skip: str = "") -> list[Check]:
+def _artifact_checks(archive: WaybackWitness, manifest: Manifest, skip: str = "") -> list[Check]:
     out = []
     for art in manifest.artifacts:
         if art.name == skip:
@@ -301,7 +301,7 @@ def _drain(stream: Any) -> None:
         pass
 
 
-def _custody_chain(archive: Archive, report: ChainReport | None = None) -> Check:
+def _custody_chain(archive: WaybackWitness, report: ChainReport | None = None) -> Check:
     """``report`` lets ``verify --all`` walk the (whole) custody log once, not once per record."""
     report = report or archive.custody.verify_chain()
     if report.ok:
@@ -309,7 +309,7 @@ def _custody_chain(archive: Archive, report: ChainReport | None = None) -> Check
     return Check("custody.chain", FAIL, "; ".join(report.problems[:5]))
 
 
-def _custody_record(archive: Archive, record_id: str, manifest_sha: str) -> Check:
+def _custody_record(archive: WaybackWitness, record_id: str, manifest_sha: str) -> Check:
     for entry in archive.custody.for_record(record_id):
         if entry.event in ("capture", "import", "import-forced"):
             if entry.subject_sha256 != manifest_sha:
@@ -441,13 +441,13 @@ def token_checks(prefix: str, ev: TimestampEvidence, *, manifest_sha256: str, ca
     return checks
 
 
-def _timestamp_checks(archive: Archive, manifest: Manifest, manifest_sha256: str) -> list[Check]:
+def _timestamp_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256: str) -> list[Check]:
     rows = archive.catalog.addenda(manifest.record_id, "timestamp")
     if not rows:
         hint = "archiver timestamp --pending" if archive.tsa_configured() else "configure tsa.urls, then " \
                "archiver timestamp " + manifest.record_id
         return [Check("timestamp", SKIP, f"unstamped: no RFC 3161 token yet ({hint})")]
-    from archiver.provenance.stamping import trust_anchors
+    from archiver.stamping import trust_anchors
 
     try:
         anchors = trust_anchors(archive)
@@ -473,7 +473,7 @@ def _timestamp_checks(archive: Archive, manifest: Manifest, manifest_sha256: str
     return checks
 
 
-def _read_blob(archive: Archive, sha: str) -> bytes | None:
+def _read_blob(archive: WaybackWitness, sha: str) -> bytes | None:
     """The blob's bytes if present and intact, else None."""
     try:
         data = archive.blobs.read_bytes(sha)
@@ -482,7 +482,7 @@ def _read_blob(archive: Archive, sha: str) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == sha else None
 
 
-def _load_addendum(archive: Archive, sha: str) -> tuple[bytes | None, Addendum | None]:
+def _load_addendum(archive: WaybackWitness, sha: str) -> tuple[bytes | None, Addendum | None]:
     data = _read_blob(archive, sha)
     if data is None:
         return None, None
@@ -492,7 +492,7 @@ def _load_addendum(archive: Archive, sha: str) -> tuple[bytes | None, Addendum |
         return data, None
 
 
-def _wayback_checks(archive: Archive, manifest: Manifest, manifest_sha256: str, *, requery: bool) -> list[Check]:
+def _wayback_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256: str, *, requery: bool) -> list[Check]:
     """Each Wayback addendum is checked like any signed statement; ``requery`` asks the Archive again."""
     rows = archive.catalog.addenda(manifest.record_id, "wayback")
     if not rows:

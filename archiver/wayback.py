@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 import requests
 
-from archiver import __version__
+from archiver._version import __version__
 from archiver.errors import RateLimitedError, WaybackError
 from archiver.records import WaybackEvidence
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from archiver import __version__
+from archiver._version import __version__
 from archiver.capture.decode import decode_stream
 from archiver.capture.extract import Extracted, extract, sniff_kind
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
@@ -53,7 +53,7 @@ from archiver.records import (
 )
 
 if TYPE_CHECKING:
-    from archiver.api import Archive
+    from archiver.ports import Store
 
 __all__ = ["CaptureOptions", "Rendered", "capture_url", "default_user_agent"]
 
@@ -86,7 +86,7 @@ def _tool() -> Tool:
                 platform=platform.platform())
 
 
-def fetch_options(archive: Archive, opts: CaptureOptions) -> FetchOptions:
+def fetch_options(archive: Store, opts: CaptureOptions) -> FetchOptions:
     cfg = archive.config
     return FetchOptions(
         user_agent=cfg.str_("capture.user_agent") or default_user_agent(),
@@ -111,7 +111,7 @@ class Rendered:
     steps: list[StepOutcome]
 
 
-def capture_url(archive: Archive, url: str, opts: CaptureOptions, passphrase: PassphraseSource,
+def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: PassphraseSource,
                 rendered: Rendered | None = None) -> Manifest:
     """Run the steps above for one URL and return the signed manifest of the new record.
 

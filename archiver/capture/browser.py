@@ -32,8 +32,8 @@ from archiver.errors import (
 from archiver.records import BrowserInfo, Manifest, StepOutcome
 
 if TYPE_CHECKING:
-    from archiver.api import Archive
     from archiver.capture import CaptureOptions
+    from archiver.ports import Store
     from archiver.provenance.keys import PassphraseSource
 
 CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync",
@@ -110,7 +110,7 @@ class BrowserSession:
             if self._pw is not None:
                 self._pw.stop()
 
-    def capture(self, archive: Archive, url: str, opts: CaptureOptions, bopts: BrowserOptions,
+    def capture(self, archive: Store, url: str, opts: CaptureOptions, bopts: BrowserOptions,
                 passphrase: PassphraseSource) -> Manifest:
         from archiver.capture import Rendered, capture_url, fetch_options
 

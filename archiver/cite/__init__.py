@@ -9,7 +9,7 @@ from archiver.cite.quote import QuoteMatch, find_quote
 from archiver.cite.styles import STYLES, CitationData, common_name, host_of, render
 
 if TYPE_CHECKING:
-    from archiver.api import Archive
+    from archiver.ports import Store
     from archiver.records import Verification
 
 
@@ -27,7 +27,7 @@ def clean_title(title: str, site: str) -> str:
     return title
 
 
-def citation_data(archive: Archive, record_id: str, *, quote: str | None = None,
+def citation_data(archive: Store, record_id: str, *, quote: str | None = None,
                   report: Verification | None = None) -> CitationData:
     """Assemble what the styles need; every field has a sensible fallback, never "None"."""
     summary = archive.resolve(record_id)

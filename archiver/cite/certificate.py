@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from archiver import __version__
+from archiver._version import __version__
 from archiver.cite.styles import common_name, md
 from archiver.errors import NotCertifiableError, UsageError
 from archiver.records import Addendum, Manifest
 
 if TYPE_CHECKING:
-    from archiver.api import Archive
+    from archiver.ports import VerifyingStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class Certificate:
 _FILES = {"warc": "capture.warc.gz", "content": "document (decoded body)", "text": "extracted text"}
 
 
-def build(archive: Archive, record_ids: list[str], *, declarant: str, title: str = "",
+def build(archive: VerifyingStore, record_ids: list[str], *, declarant: str, title: str = "",
           organization: str = "") -> Certificate:
     if not record_ids:
         raise UsageError("name at least one record to certify")

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from archiver.cli._common import Exit, StoreOpt, _out, app
+from archiver.cli._common import Exit, StoreOpt, app
 
 
 @app.command()
 def demo(store: StoreOpt = None) -> None:
     """Offline walk-through against the bundled sample site."""
-    from archiver.demo import run_demo
+    import subprocess
 
-    code = run_demo(_out(), store)
+    # The demo is a front-end of its own: run it, don't import it.
+    args = [sys.executable, "-m", "archiver.demo", *(["--store", str(store)] if store else [])]
+    code = subprocess.run(args, check=False).returncode
     if code:
         raise Exit(code)
 

@@ -113,7 +113,7 @@ def store_info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 def store_migrate(to: Annotated[str, typer.Option("--to", help="postgresql://user@host/db (an empty database).")],
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Copy this store's SQLite catalog and custody log into PostgreSQL and switch the store to it."""
-    from archiver.api import migrate_catalog
+    from archiver.migrate import migrate_catalog
 
     report = migrate_catalog(_open(store), to)
     if as_json:

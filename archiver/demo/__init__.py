@@ -1,6 +1,7 @@
 """``archiver demo``: the main job end to end, offline, against the bundled sample site.
 
-It runs the real CLI commands (shown as ``$ archiver …``) so what it prints is what a user sees.
+It runs the real CLI commands (shown as ``$ archiver …``) in child processes, so what it prints is what a
+user sees; it imports the facade, never the CLI (front-ends do not import each other).
 """
 
 from __future__ import annotations
@@ -10,10 +11,10 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, redirect_stdout
-from io import StringIO
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,24 +34,20 @@ def _store_dir(store: Path | None) -> Iterator[Path]:
 
 
 def run_demo(console: Console, store: Path | None = None) -> int:
-    from archiver.cli import main
-
     problems: list[str] = []
 
     def step(title: str) -> None:
         console.rule(f"[bold]{title}")
 
     def run(*args: str, expect: int = 0, quiet: bool = False) -> str:
+        """Run the real ``archiver`` command in a child process: the demo shows exactly what a user sees."""
         console.print(f"[dim]$ archiver {' '.join(args)}[/]")
-        buf = StringIO()
-        if quiet:
-            with redirect_stdout(buf):
-                code = main(list(args))
-        else:
-            code = main(list(args))
-        if code != expect:
-            problems.append(f"`archiver {' '.join(args)}` exited {code}, expected {expect}")
-        return buf.getvalue()
+        console.file.flush()
+        proc = subprocess.run([sys.executable, "-m", "archiver.cli", *args], check=False,
+                              stdout=subprocess.PIPE if quiet else None, text=True)
+        if proc.returncode != expect:
+            problems.append(f"`archiver {' '.join(args)}` exited {proc.returncode}, expected {expect}")
+        return proc.stdout or ""
 
     from archiver.demo.tsa import LocalTSA
     from archiver.demo.wayback import LocalWayback

@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from archiver import __version__
+from archiver._version import __version__
 from archiver.errors import TimestampError
 
 MAX_REPLY_BYTES = 1 << 20  # tokens are a few KB; a megabyte is already absurd

@@ -26,14 +26,14 @@ from archiver.provenance.tsa_client import post_query
 from archiver.records import Addendum, MerkleProof, StampResult, TimestampEvidence
 
 if TYPE_CHECKING:
-    from archiver.api import Archive
+    from archiver.ports import Store
 
 
 def _iso(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def trust_anchors(archive: Archive) -> list[x509.Certificate]:
+def trust_anchors(archive: Store) -> list[x509.Certificate]:
     """The TSA certificates this store trusts (``tsa.certs``); empty when none are configured."""
     path = archive.config.str_("tsa.certs")
     if not path:
@@ -48,7 +48,7 @@ def trust_anchors(archive: Archive) -> list[x509.Certificate]:
         raise ConfigError(f"tsa.certs {path}: {exc.message}") from exc
 
 
-def stamp_records(archive: Archive, record_ids: Sequence[str], key: Ed25519PrivateKey, *,
+def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519PrivateKey, *,
                   tsa_urls: Sequence[str] | None = None, deferred: bool = False) -> list[StampResult]:
     """Timestamp ``record_ids`` with every configured TSA: one request per TSA for the whole set."""
     urls = list(tsa_urls) if tsa_urls is not None else [str(u) for u in archive.config.get("tsa.urls")]  # type: ignore[union-attr]
