@@ -7,6 +7,7 @@
     │   ├── InvalidURLError
     │   ├── UnsupportedSchemeError
     │   ├── ConfigError
+    │   ├── MissingExtraError             (a feature whose optional extra is not installed)
     │   └── NotFoundError              (record, artifact or key that does not exist)
     ├── PolicyError                    2  refused on purpose (SSRF guard)
     │   └── BlockedAddressError
@@ -75,6 +76,10 @@ class UnsupportedSchemeError(UsageError):
 
 class ConfigError(UsageError):
     default_hint = "see `archiver config list` for the known keys and their types"
+
+
+class MissingExtraError(UsageError):
+    """A feature needs an optional dependency group (``pip install 'archiver[browser]'``)."""
 
 
 class NotFoundError(UsageError):

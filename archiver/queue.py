@@ -119,6 +119,9 @@ def make_app(archive: Capturer, on_done: Callable[[str, str | None, str | None],
     """A procrastinate App bound to the store's database, with the capture task registered.
 
     ``on_done(url, record_id, error)`` is called after each job run (worker side)."""
+    from archiver.extras import require
+
+    require("postgres", "procrastinate")
     import procrastinate
 
     catalog = _catalog(archive)

@@ -130,6 +130,9 @@ class S3BlobStore:
     def client(self) -> Any:
         with self._lock:
             if self._client is None:
+                from archiver.extras import require
+
+                require("s3", "boto3")
                 import boto3
                 from botocore.config import Config as BotoConfig
 

@@ -72,7 +72,7 @@ def test_swapped_or_flipped_token_fails_the_timestamp_check(stamped: Archive, si
     summary = stamped.resolve(a.record_id)
     ev = next(x for _, x in stamped.addenda(a.record_id, "timestamp") if x is not None).timestamp
     assert ev is not None
-    from archiver.provenance.stamping import trust_anchors
+    from archiver.stamping import trust_anchors
 
     kw = {"manifest_sha256": summary.manifest_sha256, "captured_at": a.captured_at,
           "stored_chain": stamped.blobs.read_bytes(ev.chain_sha256), "anchors": trust_anchors(stamped),
@@ -260,7 +260,7 @@ def test_second_tsa_adds_a_second_token(stamped: Archive, site: SampleSite, tsa:
 
 
 def test_gentime_tolerance(stamped: Archive, site: SampleSite) -> None:
-    from archiver.provenance.stamping import trust_anchors
+    from archiver.stamping import trust_anchors
 
     m = stamped.capture(site.base_url + "/plain")
     (_, add), = stamped.addenda(m.record_id, "timestamp")

@@ -86,10 +86,9 @@ class BrowserSession:
         self.browser: Any = None
 
     def __enter__(self) -> BrowserSession:
-        try:
-            from playwright.sync_api import sync_playwright
-        except ImportError as exc:
-            raise ConfigError("the playwright package is missing", hint="pip install playwright") from exc
+        from archiver.extras import require
+
+        sync_playwright = require("browser", "playwright.sync_api").sync_playwright
         exe = find_chromium()
         self._pw = sync_playwright().start()
         args = list(CHROMIUM_ARGS)
