@@ -48,6 +48,7 @@ from store.s3 import S3Settings
 
 if TYPE_CHECKING:
     from archiver.capture.browser import BrowserOptions, BrowserSession
+    from archiver.reports import StoreInfo
     from archiver.wayback import WaybackConfig
     from store.s3 import S3BlobStore
 
@@ -600,6 +601,17 @@ class Archive:
         return sha, self.catalog.find_sha256(sha)
 
     # ---- maintenance -----------------------------------------------------------------------
+    def info(self) -> StoreInfo:
+        """Where this store keeps its parts, and how many records it holds."""
+        from archiver.reports import StoreInfo
+
+        b = self.backends
+        return StoreInfo(store=str(self.root), catalog=self.catalog.backend, catalog_location=self.catalog.location,
+                         custody="catalog table custody" if b.catalog else str(self.root / "custody.log"),
+                         blobs=b.s3.url if b.s3 else str(self.root / "objects"),
+                         object_lock=b.s3.object_lock if b.s3 else None, retain=b.s3.retain if b.s3 else None,
+                         legal_hold=b.s3.legal_hold if b.s3 else False, records=self.catalog.count())
+
     def rebuild_index(self) -> int:
         """Recreate catalog rows from the manifests found among the blobs."""
         from archiver.provenance.keys import key_id_of, load_public_pem

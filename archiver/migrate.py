@@ -8,12 +8,15 @@ import json
 from archiver.api import Archive, Backends, write_marker
 from archiver.config import SHARED_PREFIX
 from archiver.errors import StoreError, UsageError
+from archiver.schema import Report
 from store.catalog import PostgresCatalog, open_catalog
 from store.custody import PostgresCustodyLog
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class MigrationReport:
+class MigrationReport(Report):
+    """A catalog moved into PostgreSQL: rows copied per table, custody entries carried over."""
+
     target: str
     rows: dict[str, int]
     custody_entries: int

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from archiver.errors import ArchiverError, NotFoundError, UsageError
-from archiver.textdiff import Section, SectionChange, diff_sections, html_headings, split_sections
+from archiver.schema import Report
+from archiver.textdiff import Section, SectionChange, diff_sections, html_headings, split_sections, word_ops
 
 if TYPE_CHECKING:
     from archiver.ports import Capturer
@@ -91,6 +92,7 @@ class RunSummary:
     results: tuple[RunResult, ...]
     skipped: str | None = None
     notified: str | None = None
+    JSON_EXTRA: ClassVar[dict[str, Any]] = {"counts": {"type": "object", "additionalProperties": {"type": "integer"}}}
 
     @property
     def changed(self) -> list[RunResult]:
@@ -378,3 +380,61 @@ def clause_history(archive: Capturer, url: str, clause: str) -> ClauseHistory:
 __all__ = ["ClauseHistory", "RunResult", "RunSummary", "Version", "Watch", "add_watch", "clause_history", "clauses",
            "diff_records", "list_watches", "notify", "parse_interval", "record_sections", "run_watches", "versions"]
 
+
+
+# ---- reports -------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class FailedRun(Report):
+    """A watch run that could not capture its URL."""
+
+    run_id: int
+    time: str
+    url: str
+    outcome: str
+    record_id: str | None
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryReport(Report):
+    """The versions of one watched document, and the runs that failed."""
+
+    url: str
+    versions: tuple[Version, ...]
+    changes: int
+    failed_runs: tuple[FailedRun, ...] = ()
+
+
+def history(archive: Capturer, url: str) -> HistoryReport:
+    vs = versions(archive, url)
+    failed = tuple(FailedRun(run_id=int(r["run_id"]), time=r["time"], url=r["url"], outcome=r["outcome"],
+                             record_id=r["record_id"], detail=r["detail"])
+                   for r in archive.catalog.watch_runs(url) if r["outcome"] == "failed")
+    return HistoryReport(url=url, versions=tuple(vs), changes=max(0, len(vs) - 1), failed_runs=failed)
+
+
+@dataclass(frozen=True, slots=True)
+class DiffReport(Report):
+    """Two records compared: identical or not, section by section, word by word."""
+
+    a: str
+    b: str
+    identical: bool
+    sections: tuple[SectionChange, ...]
+    words: tuple[WordOp, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WordOp(Report):
+    """One word-level edit: what was removed and added, at which word of each text."""
+
+    op: str
+    removed: str
+    added: str
+    at_word_a: int
+    at_word_b: int
+
+
+def diff_report(archive: Capturer, a: str, b: str, text_a: str, text_b: str) -> DiffReport:
+    return DiffReport(a=a, b=b, identical=text_a == text_b, sections=tuple(diff_records(archive, a, b)),
+                      words=tuple(WordOp(**op) for op in word_ops(text_a, text_b)))

@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, ClassVar
 
 from archiver.errors import IntegrityError, UsageError
 
@@ -415,6 +415,7 @@ class Verification:
 
     subject: str
     checks: tuple[Check, ...]
+    JSON_EXTRA: ClassVar[dict[str, Any]] = {"ok": {"type": "boolean"}}
 
     @property
     def ok(self) -> bool:
@@ -474,6 +475,7 @@ class BatchItem:
     exit_code: int = 0
     seconds: float = 0.0
     timestamp: str | None = None  # "stamped", "unstamped: <why>", or None when no TSA is configured
+    JSON_EXTRA: ClassVar[dict[str, Any]] = {"ok": {"type": "boolean"}}
 
     @property
     def ok(self) -> bool:

@@ -544,10 +544,10 @@ class PostgresCatalog(Catalog):
 
     @contextlib.contextmanager
     def db(self) -> Iterator[_Db]:
+        conn = self.connection()  # first: it says which extra to install when psycopg is missing
         import psycopg
         from psycopg import errors as pg_errors
 
-        conn = self.connection()
         try:
             yield _PgDb(conn)
         except pg_errors.IntegrityError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,6 +16,8 @@ if TYPE_CHECKING:
 
     from archiver.api import Archive
     from archiver.records import StampResult, Verification
+    from archiver.reports import WaybackReport
+    from archiver.schema import JsonRecord
 
 # Plain click help (no rich import) keeps `archiver --help` fast; our own output still uses rich.
 _APP_OPTS: dict[str, Any] = {"no_args_is_help": True, "rich_markup_mode": None, "pretty_exceptions_enable": False}
@@ -51,8 +54,19 @@ def _err() -> Console:
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _emit_json(obj: Any) -> None:
-    sys.stdout.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+def _emit_json(obj: JsonRecord | Sequence[JsonRecord]) -> None:
+    """Print a report (or a list of them) as JSON: always a typed record's own ``to_dict()``."""
+    from archiver.schema import plain
+
+    sys.stdout.write(json.dumps(plain(obj), indent=2, ensure_ascii=False) + "\n")
+
+
+def _emit_line(obj: JsonRecord) -> None:
+    """One JSON line (batch outputs stream one record per line)."""
+    from archiver.schema import plain
+
+    sys.stdout.write(json.dumps(plain(obj), ensure_ascii=False) + "\n")
+    sys.stdout.flush()
 
 
 def _open(store: Path | None) -> Archive:
@@ -77,28 +91,26 @@ def _status_style(status: str) -> str:
     return {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}.get(status, "")
 
 
-def _wayback_inline(archive: Archive, record_id: str, save: bool) -> dict[str, Any]:
+def _wayback_inline(archive: Archive, record_id: str, save: bool) -> WaybackReport:
     """Wayback after a capture: a failure is reported as verdict "unknown", never fails the capture."""
     from archiver.errors import WaybackError
+    from archiver.reports import WaybackReport
 
     try:
         add = archive.wayback(record_id, save=save, passphrase=_passphrase_source())
     except WaybackError as exc:
-        return {"verdict": "unknown", "reason": exc.message}
-    return _wayback_dict(add)
+        return WaybackReport(record_id=record_id, verdict="unknown", reason=exc.message)
+    assert add.wayback is not None
+    return WaybackReport.of(record_id, add.wayback)
 
 
-def _wayback_dict(add: Any) -> dict[str, Any]:
-    d: dict[str, Any] = add.to_dict()["wayback"]
-    return d
-
-
-def _render_wayback_line(wb: dict[str, Any]) -> None:
+def _render_wayback_line(wb: WaybackReport) -> None:
     from rich.markup import escape
 
-    colour = {"identical": "green", "differs": "yellow", "no-snapshot": "yellow"}.get(wb["verdict"], "red")
-    where = wb.get("snapshot_url") or wb.get("reason") or wb.get("note", "")
-    _out().print(f"  wayback    [{colour}]{wb['verdict']}[/]  {escape(str(where))}")
+    colour = {"identical": "green", "differs": "yellow", "no-snapshot": "yellow"}.get(wb.verdict, "red")
+    ev = wb.evidence
+    where = (ev.snapshot_url or ev.note) if ev is not None else (wb.reason or "")
+    _out().print(f"  wayback    [{colour}]{wb.verdict}[/]  {escape(str(where))}")
 
 
 def _render_stamps(stamps: list[StampResult]) -> None:

@@ -30,8 +30,10 @@ def export_cmd(record_ids: Annotated[list[str], typer.Argument(help="Record IDs 
 
     result = export(_open(store), record_ids, output, passphrase=_passphrase_source())
     if as_json:
-        _emit_json({"path": result.path, "records": list(result.records), "bytes": result.size,
-                    "sha256": result.sha256, "datapackage_hash": result.datapackage_hash, "signer": result.signer})
+        from archiver.reports import ExportReport
+
+        _emit_json(ExportReport(path=result.path, records=result.records, bytes=result.size, sha256=result.sha256,
+                                datapackage_hash=result.datapackage_hash, signer=result.signer))
         return
     _out().print(f"wrote {result.path} ({result.size:,} bytes, sha256:{result.sha256}) with "
                  f"{len(result.records)} record(s); signed by bundle key {result.signer}")
@@ -53,7 +55,9 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exporte
     archive = _open(store)
     reports, imported = import_bundle(archive, path, default_trust(archive, trust_key or [], None), force=force)
     if as_json:
-        _emit_json({"bundle": str(path), "imported": imported, "verified": all(r.ok for r in reports)})
+        from archiver.reports import ImportReport
+
+        _emit_json(ImportReport(bundle=str(path), imported=tuple(imported), verified=all(r.ok for r in reports)))
         return
     skipped = len(reports) - 1 - len(imported)
     _out().print(f"imported {len(imported)} record(s) from {path}: {', '.join(imported) or '-'}"

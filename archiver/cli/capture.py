@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,6 +12,7 @@ from archiver.cli._common import (
     JsonOpt,
     StoreOpt,
     _emit_json,
+    _emit_line,
     _err,
     _open,
     _out,
@@ -27,6 +26,7 @@ from archiver.cli._common import (
 if TYPE_CHECKING:
     from archiver.api import Archive
     from archiver.records import StampResult
+    from archiver.reports import WaybackReport
 
 
 @app.command()
@@ -81,12 +81,13 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
     m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
                         insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
                         on_stamp=stamps.append, browser=bopts)
-    wb: dict[str, Any] | None = None
+    wb: WaybackReport | None = None
     if wayback_mode:
         wb = _wayback_inline(archive, m.record_id, wayback_mode == "save")
     if as_json:
-        _emit_json({**m.to_dict(), "timestamps": [st.to_dict() for st in stamps],
-                    **({"wayback": wb} if wb is not None else {})})
+        from archiver.reports import CaptureReport
+
+        _emit_json(CaptureReport(manifest=m, timestamps=tuple(stamps), wayback=wb))
         return
     out = _out()
     out.print(f"Captured [bold]{m.record_id}[/]  {m.subject.final_url}  HTTP {m.http.status}")
@@ -114,6 +115,7 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
     from archiver.api import parse_batch_lines
     from archiver.errors import UsageError
     from archiver.records import BatchItem
+    from archiver.reports import BatchStampLine, BatchWaybackLine
 
     try:
         items = parse_batch_lines(input_file.read_text("utf-8").splitlines())
@@ -124,8 +126,7 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
 
     def line(item: BatchItem) -> None:
         if as_json:
-            sys.stdout.write(json.dumps(item.to_dict(), ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            _emit_line(item)
 
     kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
                               "allow_status": allow_status, "passphrase": _passphrase_source(), "browser": bopts}
@@ -134,7 +135,7 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
     if as_json:
         results = archive.capture_batch(items, on_result=line, **kwargs)
         for st in stamps:
-            sys.stdout.write(json.dumps({"timestamp": st.to_dict()}, ensure_ascii=False) + "\n")
+            _emit_line(BatchStampLine(timestamp=st))
     else:
         with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_err(), transient=True) as progress:
@@ -156,7 +157,7 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
         if wayback_mode and r.record_id:
             wb = _wayback_inline(archive, r.record_id, wayback_mode == "save")
             if as_json:
-                sys.stdout.write(json.dumps({"record_id": r.record_id, "wayback": wb}, ensure_ascii=False) + "\n")
+                _emit_line(BatchWaybackLine(record_id=r.record_id, wayback=wb))
             else:
                 _out().print(f"{r.record_id}", end="")
                 _render_wayback_line(wb)

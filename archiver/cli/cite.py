@@ -43,10 +43,12 @@ def cite(record_id: Annotated[str, typer.Argument(help="Record ID.")],
         _err().print(f"[bold red]WARNING[/]: record {data.record_id} does NOT verify "
                      f"({', '.join(c.name for c in report.failures)}); do not rely on this citation")
     if as_json:
-        _emit_json({"record_id": data.record_id, "style": style, "verified": report.ok, "citation": text,
-                    **({"quote": {"excerpt": data.quote.excerpt, "sha256": data.quote.sha256,
-                                  "start": data.quote.start, "end": data.quote.end, "section": data.quote.section,
-                                  "fragment": data.quote.fragment()}} if data.quote else {})})
+        from archiver.reports import CitationReport, QuoteReport
+
+        q = data.quote
+        _emit_json(CitationReport(record_id=data.record_id, style=style, verified=report.ok, citation=text,
+                                  quote=QuoteReport(excerpt=q.excerpt, sha256=q.sha256, start=q.start, end=q.end,
+                                                    section=q.section, fragment=q.fragment()) if q else None))
     else:
         sys.stdout.write(text)
 

@@ -49,7 +49,9 @@ def submit(urls: Annotated[list[str] | None, typer.Argument(help="URLs to enqueu
     result = do_submit(_open(store), items, allow_private=allow_private, insecure=insecure,
                        allow_status=allow_status)
     if as_json:
-        _emit_json({"submitted": len(result.job_ids), "job_ids": list(result.job_ids)})
+        from archiver.reports import SubmitReport
+
+        _emit_json(SubmitReport(submitted=len(result.job_ids), job_ids=result.job_ids))
         return
     first, last = (result.job_ids[0], result.job_ids[-1]) if result.job_ids else (0, 0)
     _out().print(f"{len(result.job_ids)} capture job(s) queued (ids {first}–{last}); "
@@ -94,7 +96,9 @@ def requeue(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
     ids = requeue_failed(_open(store))
     if as_json:
-        _emit_json({"requeued": len(ids), "job_ids": list(ids)})
+        from archiver.reports import RequeueReport
+
+        _emit_json(RequeueReport(requeued=len(ids), job_ids=tuple(ids)))
         return
     _out().print(f"{len(ids)} failed job(s) queued again" if ids else "no failed jobs")
 
@@ -108,7 +112,7 @@ def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
     st = queue_status(_open(store))
     if as_json:
-        _emit_json(st.to_dict())
+        _emit_json(st)
         return
     out = _out()
     out.print(f"queued {st.todo}   running {st.doing}   done {st.succeeded}   failed {st.failed}"

@@ -34,7 +34,9 @@ def keys_generate(replace: Annotated[bool, typer.Option("--replace", help="Retir
             "New key passphrase", hide_input=True, confirmation_prompt=True)
     key_id = _open(store).generate_key(secret, replace=replace)
     if as_json:
-        _emit_json({"key_id": key_id})
+        from archiver.reports import KeyReport
+
+        _emit_json(KeyReport(key_id=key_id, trusted=True, signing=True, encrypted=secret is not None))
     else:
         _out().print(f"New signing key {key_id}")
 
@@ -44,8 +46,10 @@ def keys_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The signing key and every trusted public key."""
     infos = _open(store).keys.list()
     if as_json:
-        _emit_json([{"key_id": i.key_id, "trusted": i.trusted, "signing": i.signing, "encrypted": i.encrypted,
-                     "path": i.path} for i in infos])
+        from archiver.reports import KeyReport
+
+        _emit_json([KeyReport(key_id=i.key_id, trusted=i.trusted, signing=i.signing, encrypted=i.encrypted,
+                              path=i.path) for i in infos])
         return
     out = _out()
     for i in infos:
@@ -79,7 +83,9 @@ def keys_trust(pem_file: Path, store: StoreOpt = None, as_json: JsonOpt = False)
         raise UsageError(f"cannot read {pem_file}: {exc.strerror}") from exc
     key_id = _open(store).keys.trust(data, source=str(pem_file))
     if as_json:
-        _emit_json({"key_id": key_id, "trusted": True})
+        from archiver.reports import KeyReport
+
+        _emit_json(KeyReport(key_id=key_id, trusted=True))
     else:
         _out().print(f"trusted {key_id}")
 
@@ -98,7 +104,9 @@ def keys_untrust(key_id: str, store: StoreOpt = None) -> None:
 def config_get(key: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     value = _open(store).config.get(key)
     if as_json:
-        _emit_json({key: value})
+        from archiver.reports import Settings
+
+        _emit_json(Settings({key: value}))
     else:
         sys.stdout.write((" ".join(value) if isinstance(value, list) else str(value)) + "\n")
 
@@ -129,7 +137,9 @@ def config_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
     items = _open(store).config.items()
     if as_json:
-        _emit_json({k: v for k, v, _ in items})
+        from archiver.reports import Settings
+
+        _emit_json(Settings({k: v for k, v, _ in items}))
         return
     out = _out()
     for k, v, is_default in items:

@@ -32,7 +32,7 @@ def list_(url: Annotated[str | None, typer.Option(help="Only this URL.")] = None
 
     rows = _open(store).list(url=url, entity=entity, limit=limit)
     if as_json:
-        _emit_json([r.to_dict() for r in rows])
+        _emit_json(rows)
         return
     table = Table()
     for col in ("Record", "Captured (UTC)", "Entity", "Document", "Status", "URL"):
@@ -51,8 +51,11 @@ def show(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> No
     m = archive.manifest(record_id)
     addenda = archive.addenda(m.record_id)
     if as_json:
-        _emit_json({**m.to_dict(), "addenda": [{"sha256": sha, **(a.to_dict() if a else {"unreadable": True})}
-                                               for sha, a in addenda]})
+        from archiver.reports import AddendumEntry, RecordReport
+
+        _emit_json(RecordReport(manifest=m, addenda=tuple(AddendumEntry(sha256=sha, addendum=a,
+                                                                        unreadable=True if a is None else None)
+                                                          for sha, a in addenda)))
         return
     out = _out()
     s = m.subject
@@ -108,7 +111,7 @@ def lookup(sha256: Annotated[str, typer.Option("--sha256", help="SHA-256 (hex or
     """Which record holds a file with this hash? Exit 1 when none does."""
     matches = _open(store).lookup(sha256)
     if as_json:
-        _emit_json([m.to_dict() for m in matches])
+        _emit_json(matches)
     else:
         out = _out()
         for m in matches:
@@ -129,8 +132,10 @@ def verify_file(path: Path, sha256: Annotated[str | None, typer.Option("--sha256
     expected_ok = None if sha256 is None else Digest.parse(sha256).hex == actual
     ok = bool(matches) if expected_ok is None else expected_ok
     if as_json:
-        _emit_json({"file": str(path), "sha256": actual, "expected_match": expected_ok, "ok": ok,
-                    "records": [m.to_dict() for m in matches]})
+        from archiver.reports import FileCheck
+
+        _emit_json(FileCheck(file=str(path), sha256=actual, expected_match=expected_ok, ok=ok,
+                             records=tuple(matches)))
     else:
         out = _out()
         out.print(f"{path}  sha256:{actual}")
@@ -152,6 +157,8 @@ def get(record_id: str, name: Annotated[str, typer.Argument(help="Artifact: warc
     """Write an artifact out byte-exact (its hash is checked on the way)."""
     sha, size = _open(store).get(record_id, name, output)
     if as_json:
-        _emit_json({"file": str(output), "sha256": sha, "size": size})
+        from archiver.reports import WrittenFile
+
+        _emit_json(WrittenFile(file=str(output), sha256=sha, size=size))
     else:
         _out().print(f"wrote {output} ({size:,} bytes, sha256:{sha})")

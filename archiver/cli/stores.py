@@ -68,7 +68,9 @@ def init(store: StoreOpt = None,
     archive, key_id = Archive.init(store, passphrase=secret, operator=operator, organization=organization,
                                    backends=backends)
     if as_json:
-        _emit_json({"store": str(archive.root), "new_key_id": key_id, "backends": archive.backends.describe()})
+        from archiver.reports import InitReport
+
+        _emit_json(InitReport(store=str(archive.root), new_key_id=key_id, backends=archive.backends.describe()))
         return
     out = _out()
     out.print(f"Store ready at [bold]{archive.root}[/]: {escape(archive.backends.describe())}")
@@ -84,7 +86,9 @@ def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild the catalog from the manifests in the blob store."""
     n = _open(store).rebuild_index()
     if as_json:
-        _emit_json({"records": n})
+        from archiver.reports import CountReport
+
+        _emit_json(CountReport(records=n))
     else:
         _out().print(f"catalog rebuilt: {n} record(s)")
 
@@ -92,19 +96,12 @@ def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 @store_app.command("info")
 def store_info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Where this store keeps its catalog, custody log and blobs, and how many records it holds."""
-    archive = _open(store)
-    b = archive.backends
-    info = {"store": str(archive.root), "catalog": archive.catalog.backend,
-            "catalog_location": archive.catalog.location,
-            "custody": "catalog table custody" if b.catalog else str(archive.root / "custody.log"),
-            "blobs": b.s3.url if b.s3 else str(archive.root / "objects"),
-            "object_lock": b.s3.object_lock if b.s3 else None, "retain": b.s3.retain if b.s3 else None,
-            "legal_hold": b.s3.legal_hold if b.s3 else False, "records": archive.catalog.count()}
+    info = _open(store).info()
     if as_json:
         _emit_json(info)
         return
     out = _out()
-    for k, v in info.items():
+    for k, v in info.to_dict().items():
         if v not in (None, False):
             out.print(f"{k:<18} {v}", highlight=False)
 
@@ -117,7 +114,7 @@ def store_migrate(to: Annotated[str, typer.Option("--to", help="postgresql://use
 
     report = migrate_catalog(_open(store), to)
     if as_json:
-        _emit_json({"target": report.target, "rows": report.rows, "custody_entries": report.custody_entries})
+        _emit_json(report)
         return
     out = _out()
     out.print(f"catalog moved to {report.target}: " + ", ".join(f"{n} {t}" for t, n in report.rows.items() if n)

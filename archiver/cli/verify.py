@@ -18,7 +18,6 @@ from archiver.cli._common import (
     _passphrase_source,
     _render_stamps,
     _render_verification,
-    _wayback_dict,
     app,
 )
 
@@ -51,7 +50,7 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
     archive = _open(store)
     reports = archive.verify_all(wayback=wayback) if all_ else [archive.verify(record_id or "", wayback=wayback)]
     if as_json:
-        _emit_json(reports[0].to_dict() if not all_ else [r.to_dict() for r in reports])
+        _emit_json(reports[0] if not all_ else reports)
     else:
         for r in reports:
             if all_ and r.ok and not verbose:
@@ -76,7 +75,9 @@ def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, sto
     trust = default_trust(_optional_store(store), trust_key, tsa_certs)
     reports = verify_bundle(path, trust)
     if as_json:
-        _emit_json({"bundle": str(path), "ok": all(r.ok for r in reports), "reports": [r.to_dict() for r in reports]})
+        from archiver.reports import BundleReport
+
+        _emit_json(BundleReport(bundle=str(path), ok=all(r.ok for r in reports), reports=tuple(reports)))
     else:
         for r in reports:
             _render_verification(r)
@@ -111,7 +112,7 @@ def timestamp(record_ids: Annotated[list[str] | None, typer.Argument(help="Recor
         return
     results = archive.timestamp(ids, passphrase=_passphrase_source(), tsa_urls=tsa or None)
     if as_json:
-        _emit_json([r.to_dict() for r in results])
+        _emit_json(results)
     else:
         _out().print(f"{len(set(ids))} record(s):")
         _render_stamps(results)
@@ -130,18 +131,19 @@ def wayback_cmd(record_id: Annotated[str, typer.Argument(help="Record ID.")],
                 store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Find the Wayback snapshots nearest the capture, compare digests, and record the verdict."""
     from archiver.errors import WaybackError
+    from archiver.reports import WaybackReport
 
     archive = _open(store)
     try:
         add = archive.wayback(record_id, save=save, if_not_archived_within=within, passphrase=_passphrase_source())
     except WaybackError as exc:
         if as_json:
-            _emit_json({"record_id": record_id, "verdict": "unknown", "reason": exc.message})
+            _emit_json(WaybackReport(record_id=record_id, verdict="unknown", reason=exc.message))
         raise
     assert add.wayback is not None
     w = add.wayback
     if as_json:
-        _emit_json({"record_id": add.record_id, **_wayback_dict(add)})
+        _emit_json(WaybackReport.of(add.record_id, w))
         return
     from rich.markup import escape
 

@@ -14,6 +14,7 @@ from archiver.cli._common import (
     JsonOpt,
     StoreOpt,
     _emit_json,
+    _emit_line,
     _err,
     _open,
     _out,
@@ -40,7 +41,7 @@ def watch_add(url: str, every: Annotated[str, typer.Option("--every", help="Inte
     w = add_watch(_open(store), url, entity=entity, document=document, every=every, allow_private=allow_private,
                   insecure=insecure)
     if as_json:
-        _emit_json(w.to_dict())
+        _emit_json(w)
     else:
         _out().print(f"watching {w.url} every {every}")
 
@@ -65,7 +66,7 @@ def watch_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
     watches = list_watches(_open(store))
     if as_json:
-        _emit_json([w.to_dict() for w in watches])
+        _emit_json(watches)
         return
     table = Table(title=f"{len(watches)} watched")
     for col in ("URL", "every", "entity / document", "last run", "outcome", "due"):
@@ -128,7 +129,7 @@ def _watch_once(archive: Archive, due: bool, jobs: int, notify_url: str | None, 
 
         summary = dataclasses.replace(summary, notified=notify(notify_url, summary))
     if as_json:
-        sys.stdout.write(json.dumps(summary.to_dict(), ensure_ascii=False) + "\n")
+        _emit_line(summary)
         return summary
     out = _out()
     if summary.skipped:
@@ -153,13 +154,14 @@ def history(url: str, clause: Annotated[str | None, typer.Option("--clause", hel
     """Versions of a document: first seen, last seen (= last verified), records, changes."""
     from rich.markup import escape
 
-    from archiver.monitor import clause_history, versions
+    from archiver.monitor import clause_history
+    from archiver.monitor import history as history_of
 
     archive = _open(store)
     if clause:
         c = clause_history(archive, url, clause)
         if as_json:
-            _emit_json(c.to_dict())
+            _emit_json(c)
             return
         out = _out()
         out.print(f"[bold]{escape(c.heading)}[/]  {c.changes} change(s) over {c.months_monitored} month(s) "
@@ -167,20 +169,17 @@ def history(url: str, clause: Annotated[str | None, typer.Option("--clause", hel
         for rid, when, sha in c.history:
             out.print(f"  {when}  {rid}  sha256:{sha[:16]}…")
         return
-    vs = versions(archive, url)
-    runs = archive.catalog.watch_runs(url)
-    failed = [r for r in runs if r["outcome"] == "failed"]
+    report = history_of(archive, url)
     if as_json:
-        _emit_json({"url": url, "versions": [v.to_dict() for v in vs], "changes": len(vs) - 1,
-                    "failed_runs": [dict(r) for r in failed]})
+        _emit_json(report)
         return
     out = _out()
-    out.print(f"[bold]{escape(url)}[/]: {len(vs)} version(s), {len(vs) - 1} change(s)")
-    for v in vs:
+    out.print(f"[bold]{escape(url)}[/]: {len(report.versions)} version(s), {report.changes} change(s)")
+    for v in report.versions:
         out.print(f"  v{v.number}  first seen {v.first_seen}  last verified {v.last_seen}  "
                   f"{len(v.record_ids)} capture(s)  HTTP {v.status}  {', '.join(v.record_ids)}")
-    for r in failed[-5:]:
-        out.print(f"  [red]failed run[/] {r['time']}: {escape(r['detail'])}")
+    for r in report.failed_runs[-5:]:
+        out.print(f"  [red]failed run[/] {r.time}: {escape(r.detail)}")
 
 
 @app.command()
@@ -192,8 +191,9 @@ def diff(record_a: str, record_b: str,
          store: StoreOpt = None) -> None:
     """What changed between two records' normalised text."""
     from archiver.errors import UsageError
-    from archiver.monitor import diff_records
-    from archiver.textdiff import html_diff, line_diff, word_ops
+    from archiver.monitor import diff_records, diff_report
+    from archiver.schema import plain
+    from archiver.textdiff import html_diff, line_diff
 
     if fmt not in ("text", "html", "json"):
         raise UsageError(f"unknown diff format {fmt!r}", hint="text, html or json")
@@ -203,11 +203,10 @@ def diff(record_a: str, record_b: str,
         _err().print(f"[yellow]warning[/]: {a.record_id} and {b.record_id} are captures of different URLs")
     ta = archive.blobs.read_bytes(archive.artifact_sha256(a.record_id, "text")).decode("utf-8")
     tb = archive.blobs.read_bytes(archive.artifact_sha256(b.record_id, "text")).decode("utf-8")
-    changes = diff_records(archive, a.record_id, b.record_id) if sections or fmt != "text" else None
+    changes = diff_records(archive, a.record_id, b.record_id) if sections or fmt == "html" else None
     if fmt == "json":
-        text = json.dumps({"a": a.record_id, "b": b.record_id, "identical": ta == tb,
-                           "sections": [c.to_dict() for c in changes or []], "words": word_ops(ta, tb)},
-                          indent=2, ensure_ascii=False) + "\n"
+        report = diff_report(archive, a.record_id, b.record_id, ta, tb)
+        text = json.dumps(plain(report), indent=2, ensure_ascii=False) + "\n"
     elif fmt == "html":
         text = html_diff(ta, tb, a.record_id, b.record_id, changes if sections else None)
     elif sections:
@@ -240,7 +239,7 @@ def clauses(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) ->
 
     items = clause_list(_open(store), record_id)
     if as_json:
-        _emit_json([c.to_dict() for c in items])
+        _emit_json(items)
         return
     table = Table(title=f"Clauses of {record_id}")
     for col in ("clause", "sha256", "changes", "first seen", "last seen", "months"):

@@ -1,0 +1,101 @@
+"""Every JSON model the front-ends return, by name: the CLI's ``--json`` and the HTTP API's bodies.
+
+``python -m archiver.models DIR`` writes their JSON Schemas (docs/schemas/ in the repository); a test
+checks the committed files are current and that real CLI output validates against them.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from archiver.migrate import MigrationReport
+from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
+from archiver.queue import QueueStatus
+from archiver.records import (
+    Addendum,
+    ArtifactMatch,
+    BatchItem,
+    Manifest,
+    RecordSummary,
+    StampResult,
+    Verification,
+)
+from archiver.reports import (
+    BatchStampLine,
+    BatchWaybackLine,
+    BundleReport,
+    CaptureReport,
+    CitationReport,
+    CountReport,
+    ExportReport,
+    FileCheck,
+    ImportReport,
+    InitReport,
+    KeyReport,
+    RecordReport,
+    RequeueReport,
+    Settings,
+    StoreInfo,
+    SubmitReport,
+    WaybackReport,
+    WrittenFile,
+)
+from archiver.schema import json_schema
+
+#: schema name -> record type. Commands that print a list print an array of one of these.
+MODELS: dict[str, type] = {
+    "manifest": Manifest,
+    "addendum": Addendum,
+    "init": InitReport,
+    "capture": CaptureReport,
+    "batch-item": BatchItem,
+    "batch-stamp": BatchStampLine,
+    "batch-wayback": BatchWaybackLine,
+    "record-summary": RecordSummary,
+    "record": RecordReport,
+    "verification": Verification,
+    "bundle-verification": BundleReport,
+    "stamp-result": StampResult,
+    "wayback": WaybackReport,
+    "citation": CitationReport,
+    "export": ExportReport,
+    "import": ImportReport,
+    "artifact-match": ArtifactMatch,
+    "file-check": FileCheck,
+    "written-file": WrittenFile,
+    "key": KeyReport,
+    "settings": Settings,
+    "submit": SubmitReport,
+    "requeue": RequeueReport,
+    "queue-status": QueueStatus,
+    "store-info": StoreInfo,
+    "rebuild-index": CountReport,
+    "migration": MigrationReport,
+    "watch": Watch,
+    "watch-run": RunSummary,
+    "history": HistoryReport,
+    "clause-history": ClauseHistory,
+    "diff": DiffReport,
+}
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    return {name: json_schema(cls, title=name) for name, cls in MODELS.items()}
+
+
+def write_schemas(directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, schema in schemas().items():
+        path = directory / f"{name}.json"
+        path.write_text(json.dumps(schema, indent=2, ensure_ascii=False) + "\n", "utf-8")
+        written.append(path)
+    return written
+
+
+if __name__ == "__main__":
+    for p in write_schemas(Path(sys.argv[1] if len(sys.argv) > 1 else "docs/schemas")):
+        sys.stdout.write(f"{p}\n")

@@ -1,0 +1,236 @@
+"""Report records: what a command (or an HTTP endpoint) answers, beyond the evidence records themselves.
+
+Each is frozen and typed; its ``to_dict()`` is the ``--json`` output and the API body, and its JSON
+Schema is generated from the type (``SCHEMAS`` below, published under docs/schemas/).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from archiver.records import (
+    Addendum,
+    ArtifactMatch,
+    Manifest,
+    StampResult,
+    Verification,
+    WaybackEvidence,
+)
+from archiver.schema import FLATTEN, Report
+
+
+@dataclass(frozen=True, slots=True)
+class InitReport(Report):
+    """A store made ready: where, with which backends, and the new signing key (if one was made)."""
+
+    store: str
+    new_key_id: str | None
+    backends: str
+
+
+@dataclass(frozen=True, slots=True)
+class WaybackReport(Report):
+    """The Wayback verdict for a record; ``unknown`` with a reason when the Archive could not answer."""
+
+    record_id: str | None
+    verdict: str
+    reason: str | None = None
+    evidence: WaybackEvidence | None = field(default=None, metadata=FLATTEN)
+
+    @classmethod
+    def of(cls, record_id: str | None, evidence: WaybackEvidence) -> WaybackReport:
+        return cls(record_id=record_id, verdict=evidence.verdict, evidence=evidence)
+
+
+@dataclass(frozen=True, slots=True)
+class CaptureReport(Report):
+    """One capture: the signed manifest, the timestamp requests made for it, the Wayback verdict."""
+
+    manifest: Manifest = field(metadata=FLATTEN)
+    timestamps: tuple[StampResult, ...] = ()
+    wayback: WaybackReport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BatchStampLine(Report):
+    """A JSON line of ``capture -i --json``: the batch's timestamp request."""
+
+    timestamp: StampResult
+
+
+@dataclass(frozen=True, slots=True)
+class BatchWaybackLine(Report):
+    """A JSON line of ``capture -i --wayback … --json``: one record's Wayback verdict."""
+
+    record_id: str
+    wayback: WaybackReport
+
+
+@dataclass(frozen=True, slots=True)
+class AddendumEntry(Report):
+    """An addendum as listed by ``show``: its blob hash and body, or ``unreadable``."""
+
+    sha256: str
+    addendum: Addendum | None = field(default=None, metadata=FLATTEN)
+    unreadable: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RecordReport(Report):
+    """``show``: the manifest and every addendum (timestamps, Wayback cross-links) of one record."""
+
+    manifest: Manifest = field(metadata=FLATTEN)
+    addenda: tuple[AddendumEntry, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteReport(Report):
+    """An excerpt pinned to the record's text: where it is and the fragment link that highlights it."""
+
+    excerpt: str
+    sha256: str
+    start: int
+    end: int
+    section: str | None
+    fragment: str
+
+
+@dataclass(frozen=True, slots=True)
+class CitationReport(Report):
+    """A citation in one style, and whether the record verified when it was made."""
+
+    record_id: str
+    style: str
+    verified: bool
+    citation: str
+    quote: QuoteReport | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BundleReport(Report):
+    """A bundle's verification: the package's own checks first, then one report per record."""
+
+    bundle: str
+    ok: bool
+    reports: tuple[Verification, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ExportReport(Report):
+    """A written bundle: its hash, its records and the key that signed it."""
+
+    path: str
+    records: tuple[str, ...]
+    bytes: int
+    sha256: str
+    datapackage_hash: str
+    signer: str
+
+
+@dataclass(frozen=True, slots=True)
+class ImportReport(Report):
+    """Records added from a bundle (those already present are skipped, never duplicated)."""
+
+    bundle: str
+    imported: tuple[str, ...]
+    verified: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FileCheck(Report):
+    """A loose file hashed: which records hold it, and whether it matches an expected hash."""
+
+    file: str
+    sha256: str
+    expected_match: bool | None
+    ok: bool
+    records: tuple[ArtifactMatch, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenFile(Report):
+    """An artifact copied out byte-exact."""
+
+    file: str
+    sha256: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class KeyReport(Report):
+    """A key in the store: the signing key or a trusted public key."""
+
+    key_id: str
+    trusted: bool
+    signing: bool = False
+    encrypted: bool = False
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Settings(Report):
+    """Settings by name (``config get`` / ``config list``)."""
+
+    values: dict[str, str | int | float | bool | list[str] | None] = field(default_factory=dict, metadata=FLATTEN)
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitReport(Report):
+    """Capture jobs put in the queue by ``submit``."""
+
+    submitted: int
+    job_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RequeueReport(Report):
+    """Failed capture jobs put back in the queue by ``requeue``."""
+
+    requeued: int
+    job_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class StoreInfo(Report):
+    """Where a store keeps its parts, and how many records it holds."""
+
+    store: str
+    catalog: str
+    catalog_location: str
+    custody: str
+    blobs: str
+    object_lock: str | None
+    retain: str | None
+    legal_hold: bool
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
+class CountReport(Report):
+    """A maintenance step and how many records it touched (``store rebuild-index``)."""
+
+    records: int
+
+
+__all__ = [
+    "AddendumEntry",
+    "BatchStampLine",
+    "BatchWaybackLine",
+    "BundleReport",
+    "CaptureReport",
+    "CitationReport",
+    "CountReport",
+    "ExportReport",
+    "FileCheck",
+    "ImportReport",
+    "InitReport",
+    "KeyReport",
+    "QuoteReport",
+    "RecordReport",
+    "RequeueReport",
+    "Settings",
+    "StoreInfo",
+    "SubmitReport",
+    "WaybackReport",
+    "WrittenFile",
+]
