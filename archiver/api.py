@@ -48,6 +48,7 @@ from store.s3 import S3Settings
 
 if TYPE_CHECKING:
     from archiver.capture.browser import BrowserOptions, BrowserSession
+    from archiver.evidence import ProvenanceReport
     from archiver.reports import StoreInfo
     from archiver.wayback import WaybackConfig
     from store.s3 import S3BlobStore
@@ -599,6 +600,12 @@ class Archive:
         if expected_sha256 is not None:
             Digest.parse(expected_sha256)
         return sha, self.catalog.find_sha256(sha)
+
+    def provenance(self, record_id: str) -> ProvenanceReport:
+        """Everything the record page shows (Evidence Provenance, Citation Record, Document, Versions)."""
+        from archiver.evidence import provenance
+
+        return provenance(self, record_id)
 
     # ---- maintenance -----------------------------------------------------------------------
     def info(self) -> StoreInfo:

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from archiver.evidence import ProvenanceReport
 from archiver.migrate import MigrationReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
 from archiver.queue import QueueStatus
@@ -79,6 +80,7 @@ MODELS: dict[str, type] = {
     "history": HistoryReport,
     "clause-history": ClauseHistory,
     "diff": DiffReport,
+    "provenance": ProvenanceReport,
 }
 
 

@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "archiver.queue": 4,
     "archiver.textdiff": 4,
     "archiver.stamping": 4,
+    "archiver.evidence": 4,
     "archiver.extras": 0,
     "archiver.api": 5,
     "archiver.migrate": 5,

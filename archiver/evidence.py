@@ -1,0 +1,216 @@
+"""The evidence page of one record, as data: everything a provenance page shows, computed here.
+
+Pages and API clients render this report; nothing on the page is computed in a template. Every
+value comes from the signed manifest, its signed addenda, the custody chain or the keyring, so each
+one can be checked with the recipes in the README.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from archiver.cite import citation_data
+from archiver.cite.styles import common_name, record_fields
+from archiver.errors import ArchiverError
+from archiver.monitor import record_sections, versions
+from archiver.schema import Report
+
+if TYPE_CHECKING:
+    from archiver.ports import Capturer
+
+WAYBACK_MEANING = {
+    "identical": "The Internet Archive holds a snapshot whose payload digest equals ours: an independent "
+                 "archive received the same bytes.",
+    "differs": "The nearest snapshot's digest differs from ours. Dynamic pages (rotating tokens, ads, "
+               "chunked framing) often differ byte for byte; this alone is not evidence of tampering. "
+               "Compare the texts.",
+    "no-snapshot": "The Wayback Machine has no snapshot near the capture time: no independent corroboration.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ArtifactView(Report):
+    """A downloadable artifact: its name, hash and size."""
+
+    name: str
+    sha256: str
+    size: int | None
+    media_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampView(Report):
+    """A trusted time: which authority, its genTime, and whether it came in a Merkle batch."""
+
+    tsa_name: str
+    tsa_url: str
+    gen_time: str
+    batch_size: int | None
+    deferred: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaybackView(Report):
+    """The latest Wayback verdict and what it means for a reader."""
+
+    verdict: str
+    meaning: str
+    checked_at: str
+    snapshot_url: str | None
+    snapshot_timestamp: str | None
+    archive_digest: str | None
+    our_digest: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CustodyView(Report):
+    """One custody-log entry about this record."""
+
+    seq: int
+    time: str
+    event: str
+    actor: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Field(Report):
+    """A labelled value of the Citation Record."""
+
+    label: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class SectionView(Report):
+    """A section of the document's text, addressable as ``#<anchor>``."""
+
+    anchor: str
+    heading: str
+    text: str
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class VersionView(Report):
+    """One version of a watched document (captures with the same text)."""
+
+    number: int
+    first_seen: str
+    last_seen: str
+    record_ids: tuple[str, ...]
+    status: int
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline(Report):
+    """Version tracking for the record's URL: first and last seen, changes, months monitored."""
+
+    first_seen: str
+    last_seen: str
+    changes: int
+    months_monitored: float
+    versions: tuple[VersionView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ProvenanceReport(Report):
+    """Everything the record page shows: Evidence Provenance, Citation Record, Document, Versions."""
+
+    record_id: str
+    entity: str | None
+    document: str | None
+    title: str | None
+    url: str
+    final_url: str
+    redirects: tuple[str, ...]
+    captured_at: str
+    http_status: int
+    server_ip: str | None
+    content_type: str | None
+    tls: str | None
+    manifest_sha256: str
+    content_sha256: str
+    signer_key_id: str | None
+    signer_trusted: bool
+    operator: str | None
+    artifacts: tuple[ArtifactView, ...]
+    timestamps: tuple[TimestampView, ...]
+    wayback: WaybackView | None
+    custody: tuple[CustodyView, ...]
+    citation: tuple[Field, ...]
+    sections: tuple[SectionView, ...]
+    timeline: Timeline | None
+    has_screenshot: bool
+
+
+def anchor_for(key: str, taken: set[str]) -> str:
+    """``clause-<slug>``, unique within the page, stable for the same heading."""
+    slug = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")[:60] or "preamble"
+    anchor, n = f"clause-{slug}", 2
+    while anchor in taken:
+        anchor, n = f"clause-{slug}-{n}", n + 1
+    taken.add(anchor)
+    return anchor
+
+
+def _months(a: str, b: str) -> float:
+    ta, tb = (dt.datetime.fromisoformat(x.replace("Z", "+00:00")) for x in (a, b))
+    return round(max(0.0, (tb - ta).total_seconds() / (30.44 * 86400)), 1)
+
+
+def provenance(store: Capturer, record_id: str) -> ProvenanceReport:
+    summary = store.resolve(record_id)
+    m = store.manifest(summary.record_id)
+    addenda = [a for _, a in store.addenda(summary.record_id) if a is not None]
+    arts = [ArtifactView(a.name, a.sha256, a.size, a.media_type) for a in m.artifacts]
+    arts.append(ArtifactView("manifest", summary.manifest_sha256, None, "application/json"))
+    stamps: list[TimestampView] = []
+    wayback: WaybackView | None = None
+    for add in addenda:
+        t = add.timestamp
+        if t is not None:
+            stamps.append(TimestampView(common_name(t.tsa_name), t.tsa_url, t.gen_time,
+                                        t.merkle.tree_size if t.merkle else None, t.deferred))
+            if len(stamps) == 1:
+                arts.append(ArtifactView("timestamp", t.token_sha256, None, "application/timestamp-reply"))
+        w = add.wayback
+        if w is not None:
+            wayback = WaybackView(w.verdict, WAYBACK_MEANING.get(w.verdict, w.note), w.checked_at, w.snapshot_url,
+                                  w.snapshot_timestamp, w.archive_digest, w.our_digest)
+    key_id = m.signature.key_id if m.signature else None
+    custody = tuple(CustodyView(e.seq, e.time, e.event, e.actor, e.hash)
+                    for e in store.custody.for_record(summary.record_id))
+    citation = tuple(Field(k, v) for k, v in record_fields(citation_data(store, summary.record_id)))
+    taken: set[str] = set()
+    try:
+        sections = tuple(SectionView(anchor_for(s.key or s.heading, taken), s.heading, s.text, s.sha256)
+                         for s in record_sections(store, summary.record_id))
+    except ArchiverError:
+        sections = ()
+    return ProvenanceReport(
+        record_id=summary.record_id, entity=m.subject.entity, document=m.subject.document, title=m.subject.title,
+        url=m.subject.url, final_url=m.subject.final_url, redirects=m.subject.redirects, captured_at=m.captured_at,
+        http_status=m.http.status, server_ip=m.http.server_ip, content_type=m.http.content_type,
+        tls=f"{m.http.tls.version} {m.http.tls.cipher}" if m.http.tls and m.http.tls.version else None,
+        manifest_sha256=summary.manifest_sha256, content_sha256=m.digests.content_sha256,
+        signer_key_id=key_id, signer_trusted=key_id is not None and key_id in store.keys.trusted(),
+        operator=" / ".join(x for x in (m.operator.name, m.operator.organization) if x) or None,
+        artifacts=tuple(arts), timestamps=tuple(stamps), wayback=wayback, custody=custody, citation=citation,
+        sections=sections, timeline=timeline(store, summary.url), has_screenshot=m.artifact("screenshot") is not None)
+
+
+def timeline(store: Capturer, url: str) -> Timeline | None:
+    vs = versions(store, url)
+    if not vs:
+        return None
+    return Timeline(first_seen=vs[0].first_seen, last_seen=vs[-1].last_seen, changes=len(vs) - 1,
+                    months_monitored=_months(vs[0].first_seen, vs[-1].last_seen),
+                    versions=tuple(VersionView(v.number, v.first_seen, v.last_seen, v.record_ids, v.status)
+                                   for v in vs))
+
+
+__all__ = ["ProvenanceReport", "anchor_for", "provenance", "timeline"]
