@@ -8,6 +8,7 @@ one can be checked with the recipes in the README.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -15,11 +16,17 @@ from typing import TYPE_CHECKING
 from archiver.cite import citation_data
 from archiver.cite.styles import common_name, record_fields
 from archiver.errors import ArchiverError
-from archiver.monitor import record_sections, versions
+from archiver.monitor import diff_records, record_sections, versions
 from archiver.schema import Report
 
 if TYPE_CHECKING:
     from archiver.ports import Capturer
+
+#: The Citation Record as the seeds lay it out (record_fields labels), and the labels shown for them.
+CITATION_RECORD = ("Entity", "Document", "Record ID", "Captured (UTC)", "SHA-256 (content)", "URL", "Accessed")
+SEED_LABELS = {"SHA-256 (content)": "SHA-256"}
+#: Versions whose changed sections are listed (each needs two texts split into sections).
+MAX_DIFFED_VERSIONS = 20
 
 WAYBACK_MEANING = {
     "identical": "The Internet Archive holds a snapshot whose payload digest equals ours: an independent "
@@ -103,6 +110,7 @@ class VersionView(Report):
     last_seen: str
     record_ids: tuple[str, ...]
     status: int
+    changed_sections: tuple[str, ...] = ()  # headings that changed since the previous version
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,7 +149,8 @@ class ProvenanceReport(Report):
     timestamps: tuple[TimestampView, ...]
     wayback: WaybackView | None
     custody: tuple[CustodyView, ...]
-    citation: tuple[Field, ...]
+    citation_record: tuple[Field, ...]  # the seven fields of a Citation Record, in the order filings use
+    citation: tuple[Field, ...]  # every field of the record block
     sections: tuple[SectionView, ...]
     timeline: Timeline | None
     has_screenshot: bool
@@ -185,6 +194,9 @@ def provenance(store: Capturer, record_id: str) -> ProvenanceReport:
     custody = tuple(CustodyView(e.seq, e.time, e.event, e.actor, e.hash)
                     for e in store.custody.for_record(summary.record_id))
     citation = tuple(Field(k, v) for k, v in record_fields(citation_data(store, summary.record_id)))
+    by_label = {f.label: f.value for f in citation}
+    seven = tuple(Field(SEED_LABELS.get(label, label), by_label[label])
+                  for label in CITATION_RECORD if label in by_label)
     taken: set[str] = set()
     try:
         sections = tuple(SectionView(anchor_for(s.key or s.heading, taken), s.heading, s.text, s.sha256)
@@ -199,7 +211,8 @@ def provenance(store: Capturer, record_id: str) -> ProvenanceReport:
         manifest_sha256=summary.manifest_sha256, content_sha256=m.digests.content_sha256,
         signer_key_id=key_id, signer_trusted=key_id is not None and key_id in store.keys.trusted(),
         operator=" / ".join(x for x in (m.operator.name, m.operator.organization) if x) or None,
-        artifacts=tuple(arts), timestamps=tuple(stamps), wayback=wayback, custody=custody, citation=citation,
+        artifacts=tuple(arts), timestamps=tuple(stamps), wayback=wayback, custody=custody, citation_record=seven,
+        citation=citation,
         sections=sections, timeline=timeline(store, summary.url), has_screenshot=m.artifact("screenshot") is not None)
 
 
@@ -207,10 +220,17 @@ def timeline(store: Capturer, url: str) -> Timeline | None:
     vs = versions(store, url)
     if not vs:
         return None
+    changed: dict[int, tuple[str, ...]] = {}
+    for prev, cur in list(itertools.pairwise(vs))[-MAX_DIFFED_VERSIONS:]:
+        try:
+            changes = diff_records(store, prev.record_ids[-1], cur.record_ids[0])
+        except ArchiverError:
+            continue
+        changed[cur.number] = tuple(c.heading_b or c.heading_a or c.key for c in changes if c.status != "unchanged")
     return Timeline(first_seen=vs[0].first_seen, last_seen=vs[-1].last_seen, changes=len(vs) - 1,
                     months_monitored=_months(vs[0].first_seen, vs[-1].last_seen),
-                    versions=tuple(VersionView(v.number, v.first_seen, v.last_seen, v.record_ids, v.status)
-                                   for v in vs))
+                    versions=tuple(VersionView(v.number, v.first_seen, v.last_seen, v.record_ids, v.status,
+                                               changed.get(v.number, ())) for v in vs))
 
 
 __all__ = ["ProvenanceReport", "anchor_for", "provenance", "timeline"]

@@ -30,6 +30,8 @@ def test_provenance_report_of_a_stamped_corroborated_record(wb_archive: Archive,
     assert p.wayback is not None and p.wayback.verdict in ("identical", "differs", "no-snapshot")
     assert p.wayback.meaning
     fields = dict((f.label, f.value) for f in p.citation)
+    assert [f.label for f in p.citation_record] == ["Entity", "Document", "Record ID", "Captured (UTC)", "SHA-256",
+                                                 "URL", "Accessed"]
     assert fields["Record ID"] == rid and fields["Entity"] == "Example Inc." and fields["SHA-256 (content)"] == \
         p.content_sha256
     assert [c.event for c in p.custody][:1] == ["capture"]
