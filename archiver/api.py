@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import dataclasses
 import hashlib
 import json
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from archiver.wayback import WaybackConfig
     from store.s3 import S3BlobStore
 
+_ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("archiver_actor", default=None)
 STORE_MARKER = "archiver-store.json"
 STORE_FORMAT = "archiver.store/v1"
 
@@ -258,8 +260,21 @@ class Archive:
         return key_id
 
     def actor(self) -> str:
+        """Who custody entries name: a web request's token, else the operator."""
+        override = _ACTOR.get()
+        if override:
+            return override
         op = self.operator()
         return op.name or "unknown"
+
+    @contextlib.contextmanager
+    def acting_as(self, name: str) -> Iterator[None]:
+        """Custody entries made inside name ``name`` as the actor (the web app passes the token's name)."""
+        reset = _ACTOR.set(name)
+        try:
+            yield
+        finally:
+            _ACTOR.reset(reset)
 
     # ---- capture ---------------------------------------------------------------------------
     def unused_record_id(self) -> str:
@@ -572,6 +587,8 @@ class Archive:
 
         summary = self.resolve(record_id)
         report = verify_record(self, summary, wayback=wayback, chain=chain)
+        self.catalog.note_verification(summary.record_id, _now_iso(), report.ok,
+                                       ",".join(c.name for c in report.failures))
         if log:
             self.custody.append("verify", actor=self.actor(), record_id=summary.record_id,
                                 subject_sha256=summary.manifest_sha256,

@@ -60,6 +60,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "workers leave records unstamped; `archiver timestamp --pending` then stamps them all with one "
             "RFC 3161 request (Merkle batch) instead of one request per capture"),
     Setting("queue.heartbeat", float, 10.0, "seconds between a worker's heartbeats"),
+    Setting("web.captures_per_minute", int, 30, "captures one token may request per minute from `archiver serve`"),
+    Setting("web.max_upload_bytes", int, 1_000_000_000, "largest file `archiver serve` accepts for verification"),
+    Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
     Setting("queue.stalled_after", float, 30.0,
             "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried"),
 )}

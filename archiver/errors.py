@@ -9,6 +9,10 @@
     │   ├── ConfigError
     │   ├── MissingExtraError             (a feature whose optional extra is not installed)
     │   └── NotFoundError              (record, artifact or key that does not exist)
+    ├── AccessError                    2  who may do what (the web API: 401 / 403 / 429)
+    │   ├── AuthenticationError           (no token, an unknown, revoked or expired one)
+    │   ├── PermissionDeniedError         (the token's role does not allow it)
+    │   └── RateLimitError                (too many captures; ``retry_after`` seconds)
     ├── PolicyError                    2  refused on purpose (SSRF guard)
     │   └── BlockedAddressError
     ├── CaptureError                   3  the remote side or the transfer failed
@@ -84,6 +88,24 @@ class MissingExtraError(UsageError):
 
 class NotFoundError(UsageError):
     default_hint = "see `archiver list` for the records in this store"
+
+
+class AccessError(ArchiverError):
+    """Access to the server's API and pages."""
+
+
+class AuthenticationError(AccessError):
+    default_hint = "send `Authorization: Bearer <token>`; `archiver tokens create NAME` makes one"
+
+
+class PermissionDeniedError(AccessError):
+    pass
+
+
+class RateLimitError(AccessError):
+    def __init__(self, message: str, *, retry_after: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
 
 
 class PolicyError(ArchiverError):

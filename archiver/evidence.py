@@ -233,4 +233,49 @@ def timeline(store: Capturer, url: str) -> Timeline | None:
                                                changed.get(v.number, ())) for v in vs))
 
 
-__all__ = ["ProvenanceReport", "anchor_for", "provenance", "timeline"]
+@dataclass(frozen=True, slots=True)
+class SectionDiffView(Report):
+    """A changed section: before and after (or inline) as escaped HTML with <del>/<ins> marks."""
+
+    anchor: str
+    key: str
+    status: str
+    heading: str
+    before_html: str
+    after_html: str
+    inline_html: str
+
+
+@dataclass(frozen=True, slots=True)
+class DiffView(Report):
+    """Two versions compared section by section: changed ones first, unchanged ones by heading."""
+
+    a: str
+    b: str
+    url: str
+    changed: tuple[SectionDiffView, ...]
+    unchanged: tuple[str, ...]
+
+
+def diff_view(store: Capturer, a: str, b: str) -> DiffView:
+    from archiver.textdiff import word_diff_html
+
+    ra, rb = store.resolve(a), store.resolve(b)
+    sa = {s.key: s for s in record_sections(store, ra.record_id)}
+    sb = {s.key: s for s in record_sections(store, rb.record_id)}
+    taken: set[str] = set()
+    changed: list[SectionDiffView] = []
+    unchanged: list[str] = []
+    for c in diff_records(store, ra.record_id, rb.record_id):
+        heading = c.heading_b or c.heading_a or c.key
+        if c.status == "unchanged":
+            unchanged.append(heading)
+            continue
+        before = sa[c.key].text if c.key in sa else ""
+        after = sb[c.key].text if c.key in sb else ""
+        bh, ah, ih = word_diff_html(before, after)
+        changed.append(SectionDiffView(anchor_for(c.key or heading, taken), c.key, c.status, heading, bh, ah, ih))
+    return DiffView(a=ra.record_id, b=rb.record_id, url=rb.url, changed=tuple(changed), unchanged=tuple(unchanged))
+
+
+__all__ = ["DiffView", "ProvenanceReport", "anchor_for", "diff_view", "provenance", "timeline"]

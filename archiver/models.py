@@ -11,7 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from archiver.access import NewToken, TokenInfo
 from archiver.evidence import ProvenanceReport
+from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
 from archiver.queue import QueueStatus
@@ -33,9 +35,12 @@ from archiver.reports import (
     CountReport,
     ExportReport,
     FileCheck,
+    FileVerification,
     ImportReport,
     InitReport,
+    JobAccepted,
     KeyReport,
+    RecordPage,
     RecordReport,
     RequeueReport,
     Settings,
@@ -81,6 +86,12 @@ MODELS: dict[str, type] = {
     "clause-history": ClauseHistory,
     "diff": DiffReport,
     "provenance": ProvenanceReport,
+    "record-page": RecordPage,
+    "capture-job": CaptureJob,
+    "job-accepted": JobAccepted,
+    "file-verification": FileVerification,
+    "token": TokenInfo,
+    "new-token": NewToken,
 }
 
 

@@ -12,6 +12,7 @@ from archiver.records import (
     Addendum,
     ArtifactMatch,
     Manifest,
+    RecordSummary,
     StampResult,
     Verification,
     WaybackEvidence,
@@ -212,6 +213,46 @@ class CountReport(Report):
     records: int
 
 
+@dataclass(frozen=True, slots=True)
+class RecordPage(Report):
+    """One page of records, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
+
+    items: tuple[RecordSummary, ...]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class JobAccepted(Report):
+    """A capture job was queued; poll ``status_url``."""
+
+    job: str
+    status: str
+    status_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatchVerification(Report):
+    """A record holding the uploaded bytes, and whether that record verifies now."""
+
+    record_id: str
+    artifact: str
+    url: str
+    captured_at: str
+    verified: bool
+    failed_checks: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FileVerification(Report):
+    """An uploaded file: its hash and size, and every record that holds exactly these bytes."""
+
+    filename: str | None
+    sha256: str
+    size: int
+    matches: tuple[MatchVerification, ...]
+
+
+
 __all__ = [
     "AddendumEntry",
     "BatchStampLine",
@@ -222,10 +263,14 @@ __all__ = [
     "CountReport",
     "ExportReport",
     "FileCheck",
+    "FileVerification",
     "ImportReport",
     "InitReport",
+    "JobAccepted",
     "KeyReport",
+    "MatchVerification",
     "QuoteReport",
+    "RecordPage",
     "RecordReport",
     "RequeueReport",
     "Settings",

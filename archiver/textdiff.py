@@ -155,6 +155,28 @@ def word_ops(a: str, b: str) -> list[dict[str, Any]]:
     return ops
 
 
+def word_diff_html(a: str, b: str) -> tuple[str, str, str]:
+    """(before, after, inline) as escaped HTML with ``<del>``/``<ins>`` around the words that changed."""
+    wa, wb = re.split(r"(\s+)", a), re.split(r"(\s+)", b)
+    before: list[str] = []
+    after: list[str] = []
+    inline: list[str] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, wa, wb, autojunk=False).get_opcodes():
+        old, new = html.escape("".join(wa[i1:i2])), html.escape("".join(wb[j1:j2]))
+        if tag == "equal":
+            before.append(old)
+            after.append(new)
+            inline.append(new)
+            continue
+        if old:
+            before.append(f"<del>{old}</del>")
+            inline.append(f"<del>{old}</del>")
+        if new:
+            after.append(f"<ins>{new}</ins>")
+            inline.append(f"<ins>{new}</ins>")
+    return "".join(before), "".join(after), "".join(inline)
+
+
 def html_diff(a: str, b: str, title_a: str, title_b: str, sections: list[SectionChange] | None = None) -> str:
     """A self-contained HTML page: word-level highlights, inline CSS, no scripts or external files."""
     wa, wb = re.split(r"(\s+)", a), re.split(r"(\s+)", b)
@@ -184,4 +206,4 @@ tr.changed td{{background:#ffd}}tr.moved td{{background:#def}}</style></head><bo
 
 
 __all__ = ["Section", "SectionChange", "diff_sections", "heading_key", "html_diff", "html_headings", "line_diff",
-           "split_sections", "word_ops"]
+           "split_sections", "word_diff_html", "word_ops"]

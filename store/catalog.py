@@ -98,6 +98,33 @@ CREATE TABLE IF NOT EXISTS host_slots (
     host TEXT PRIMARY KEY,
     next_at DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS tokens (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    token_sha256 TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    expires_at TEXT,
+    revoked_at TEXT
+);
+CREATE TABLE IF NOT EXISTS web_jobs (
+    job_id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    params TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    status TEXT NOT NULL,
+    record_id TEXT,
+    error TEXT,
+    error_kind TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS web_jobs_status ON web_jobs(status, created_at);
+CREATE TABLE IF NOT EXISTS verifications (
+    record_id TEXT PRIMARY KEY,
+    time TEXT NOT NULL,
+    ok INTEGER NOT NULL,
+    failed TEXT NOT NULL DEFAULT ''
+);
 """
 
 #: Tables copied by ``store migrate``, parents first (foreign keys), with their columns.
@@ -113,6 +140,10 @@ TABLES: dict[str, tuple[str, ...]] = {
     "watch_runs": ("run_id", "url", "time", "outcome", "record_id", "detail"),
     "signer_keys": ("key_id", "public_pem_sha256"),
     "job_records": ("job_key", "record_id"),
+    "tokens": ("name", "role", "token_sha256", "created_at", "expires_at", "revoked_at"),
+    "web_jobs": ("job_id", "url", "params", "actor", "status", "record_id", "error", "error_kind", "created_at",
+                 "updated_at"),
+    "verifications": ("record_id", "time", "ok", "failed"),
 }
 
 Row = tuple[Any, ...]
@@ -242,7 +273,8 @@ class Catalog(ABC):
         row = d.one("SELECT value FROM meta WHERE key='schema_version'")
         if row is None or int(row[0]) != SCHEMA_VERSION:
             raise StoreCorruptError(f"catalog {self.location} has an unknown schema version")
-        if not {"addenda", "watches", "watch_runs", "job_records", "host_slots"} <= tables:
+        if not {"addenda", "watches", "watch_runs", "job_records", "host_slots", "tokens", "web_jobs",
+                "verifications"} <= tables:
             d.script(self._schema())  # tables added after the first stores were made
 
     @abstractmethod
@@ -322,6 +354,12 @@ class Catalog(ABC):
                           "ORDER BY r.captured_at, a.record_id, a.name", (hexdigest,))
         return [ArtifactMatch(record_id=r[0], artifact=r[1], sha256=r[2], url=r[3], captured_at=r[4])
                 for r in rows]
+
+    def note_verification(self, record_id: str, time: str, ok: bool, failed: str) -> None:
+        """The latest verification result of a record (a cache of the custody log, for filtering)."""
+        with self.db() as d:
+            d.run("INSERT INTO verifications VALUES (?,?,?,?) ON CONFLICT(record_id) DO UPDATE SET "
+                  "time=excluded.time, ok=excluded.ok, failed=excluded.failed", (record_id, time, int(ok), failed))
 
     def record_blobs(self, record_id: str) -> dict[str, str]:
         with self.db() as d:

@@ -121,6 +121,13 @@ def _noisy(h: BaseHTTPRequestHandler) -> None:
     send(h, 200, body.encode(), "text/html; charset=utf-8")
 
 
+#: A page that tries to run script wherever its fields are shown: title, headings, body, attributes.
+HOSTILE = (b"<html><head><title>Evil <script>alert('title')</script> Policy</title></head><body>"
+           b"<h1>Terms <script>alert('h1')</script></h1><h2>1. Data <img src=x onerror=alert('img')></h2>"
+           b"<p onclick=\"alert('p')\">We collect everything. <a href=\"javascript:alert('a')\">link</a></p>"
+           b"<script>alert('body')</script></body></html>")
+
+
 def tiny_png(width: int = 40, height: int = 20) -> bytes:
     """A real PNG (solid red) without an imaging library."""
     import struct
@@ -168,6 +175,7 @@ ROUTES = {
     "/deflate": lambda h: send(h, 200, zlib.compress(HTML), "text/html; charset=utf-8",
                                {"Content-Encoding": "deflate"}),
     "/plain": lambda h: send(h, 200, HTML, "text/html; charset=utf-8"),
+    "/hostile": lambda h: send(h, 200, HOSTILE, "text/html; charset=utf-8"),
     "/big": lambda h: send(h, 200, BIG_TEXT, "text/html"),
     "/terms.pdf": lambda h: send(h, 200, PDF, "application/pdf"),
     "/redirect": lambda h: send(h, 302, b"moved", "text/plain", {"Location": "/chunked"}),

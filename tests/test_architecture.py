@@ -43,6 +43,8 @@ LAYERS: dict[str, int] = {
     "archiver.cli": 6,
     "archiver.demo": 6,
     "archiver.web": 6,
+    "archiver.access": 4,
+    "archiver.jobs": 4,
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")
 LAYER_NAMES = {0: "records/errors", 1: "store", 2: "provenance", 3: "ports", 4: "use cases", 5: "facade",

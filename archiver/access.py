@@ -1,0 +1,201 @@
+"""Who may use the server: named access tokens with a role, stored hashed, shown once.
+
+A token is 32 random bytes (256 bits) in URL-safe base64 behind the prefix ``arch_``; the catalog
+keeps only its SHA-256, so a copy of the store cannot be used to log in. Roles nest:
+``viewer`` reads, cites and verifies; ``capturer`` also captures, watches and exports; ``admin``
+also manages tokens and settings. Creating and revoking a token are custody events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from archiver.errors import AuthenticationError, NotFoundError, PermissionDeniedError, StoreConflictError, UsageError
+from archiver.schema import Report
+
+if TYPE_CHECKING:
+    from archiver.ports import Store
+
+PREFIX = "arch_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+_DURATION = re.compile(r"^\s*(\d+)\s*([hdwy])\s*$")
+_UNIT_S = {"h": 3600, "d": 86400, "w": 7 * 86400, "y": 365 * 86400}
+
+
+class Role(str, Enum):
+    VIEWER = "viewer"
+    CAPTURER = "capturer"
+    ADMIN = "admin"
+
+    @property
+    def rank(self) -> int:
+        return {"viewer": 0, "capturer": 1, "admin": 2}[self.value]
+
+    def allows(self, needed: Role) -> bool:
+        return self.rank >= needed.rank
+
+
+@dataclass(frozen=True, slots=True)
+class TokenInfo(Report):
+    """A token as listed: never its secret, which exists only in the answer to ``create``."""
+
+    name: str
+    role: Role
+    created_at: str
+    expires_at: str | None
+    revoked_at: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and not self.expired()
+
+    def expired(self, now: dt.datetime | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        return (now or _now()) >= dt.datetime.fromisoformat(self.expires_at.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True, slots=True)
+class NewToken(Report):
+    """The answer to ``tokens create``: the only time the secret is shown."""
+
+    name: str
+    role: Role
+    token: str
+    expires_at: str | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _iso(t: dt.datetime) -> str:
+    return t.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def parse_expiry(text: str | None, now: dt.datetime | None = None) -> str | None:
+    """``90d``, ``12h``, ``2w``, ``1y`` or ``YYYY-MM-DD`` → an ISO time; None for no expiry."""
+    if text is None:
+        return None
+    start = now or _now()
+    m = _DURATION.match(text.lower())
+    if m and int(m.group(1)) > 0:
+        return _iso(start + dt.timedelta(seconds=int(m.group(1)) * _UNIT_S[m.group(2)]))
+    try:
+        day = dt.date.fromisoformat(text.strip())
+    except ValueError:
+        raise UsageError(f"--expires takes 90d, 12h, 2w, 1y or YYYY-MM-DD, not {text!r}") from None
+    when = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+    if when <= start:
+        raise UsageError(f"--expires {text} is in the past")
+    return _iso(when)
+
+
+def _info(row: tuple[object, ...]) -> TokenInfo:
+    return TokenInfo(name=str(row[0]), role=Role(str(row[1])), created_at=str(row[2]),
+                     expires_at=str(row[3]) if row[3] else None, revoked_at=str(row[4]) if row[4] else None)
+
+
+def create_token(store: Store, name: str, role: str, *, expires: str | None = None,
+                 actor: str | None = None) -> NewToken:
+    if not _NAME.match(name):
+        raise UsageError(f"token name {name!r} must be 1-64 letters, digits, '.', '_', '@' or '-'")
+    try:
+        r = Role(role)
+    except ValueError:
+        raise UsageError(f"unknown role {role!r}", hint="viewer, capturer or admin") from None
+    expires_at = parse_expiry(expires)
+    secret = PREFIX + secrets.token_urlsafe(32)
+    try:
+        with store.catalog.db() as d, d.tx():
+            d.run("INSERT INTO tokens VALUES (?,?,?,?,?,?)", (name, r.value, digest(secret), _iso(_now()), expires_at,
+                                                             None))
+    except StoreConflictError as exc:
+        raise UsageError(f"a token named {name!r} exists already",
+                         hint=f"`archiver tokens revoke {name}` first, or choose another name") from exc
+    store.custody.append("token-create", actor=actor or store.actor(),
+                         detail={"name": name, "role": r.value, "expires_at": expires_at or ""})
+    return NewToken(name=name, role=r, token=secret, expires_at=expires_at)
+
+
+def list_tokens(store: Store) -> list[TokenInfo]:
+    with store.catalog.db() as d:
+        rows = d.rows("SELECT name, role, created_at, expires_at, revoked_at FROM tokens ORDER BY created_at, name")
+    return [_info(r) for r in rows]
+
+
+def active_tokens(store: Store) -> int:
+    return sum(1 for t in list_tokens(store) if t.active)
+
+
+def revoke_token(store: Store, name: str, *, actor: str | None = None) -> TokenInfo:
+    with store.catalog.db() as d, d.tx():
+        n = d.run("UPDATE tokens SET revoked_at=? WHERE name=? AND revoked_at IS NULL", (_iso(_now()), name))
+        row = d.one("SELECT name, role, created_at, expires_at, revoked_at FROM tokens WHERE name=?", (name,))
+    if row is None:
+        raise NotFoundError(f"no token named {name!r}", hint="see `archiver tokens list`")
+    if n:
+        store.custody.append("token-revoke", actor=actor or store.actor(), detail={"name": name})
+    return _info(row)
+
+
+def authenticate(store: Store, secret: str | None) -> TokenInfo:
+    """The token a secret belongs to, if it is active; AuthenticationError otherwise."""
+    if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
+        raise AuthenticationError("no valid access token")
+    want = digest(secret)
+    with store.catalog.db() as d:
+        row = d.one("SELECT name, role, created_at, expires_at, revoked_at, token_sha256 FROM tokens "
+                    "WHERE token_sha256=?", (want,))
+    if row is None or not hmac.compare_digest(str(row[5]), want):
+        raise AuthenticationError("unknown access token")
+    info = _info(row[:5])
+    if info.revoked_at is not None:
+        raise AuthenticationError(f"token {info.name!r} was revoked at {info.revoked_at}")
+    if info.expired():
+        raise AuthenticationError(f"token {info.name!r} expired at {info.expires_at}")
+    return info
+
+
+def require(info: TokenInfo, needed: Role) -> None:
+    if not info.role.allows(needed):
+        raise PermissionDeniedError(f"token {info.name!r} has role {info.role.value}; this needs {needed.value}")
+
+
+
+def token_by_name(store: Store, name: str) -> TokenInfo:
+    """An active token by name (browser sessions re-check it on every request, so revoking is immediate)."""
+    with store.catalog.db() as d:
+        row = d.one("SELECT name, role, created_at, expires_at, revoked_at FROM tokens WHERE name=?", (name,))
+    if row is None:
+        raise AuthenticationError("the session's token no longer exists; log in again")
+    info = _info(row)
+    if not info.active:
+        raise AuthenticationError(f"token {name!r} is revoked or expired; log in again")
+    return info
+
+
+__all__ = [
+    "NewToken",
+    "Role",
+    "TokenInfo",
+    "active_tokens",
+    "authenticate",
+    "create_token",
+    "list_tokens",
+    "parse_expiry",
+    "require",
+    "revoke_token",
+    "token_by_name",
+]

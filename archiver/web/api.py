@@ -1,0 +1,457 @@
+"""``/api/v1``: the HTTP API. Each route parses, authorizes, calls the facade and returns a record."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from pydantic import BaseModel, Field
+
+from archiver.access import NewToken, Role, TokenInfo, create_token, list_tokens, revoke_token
+from archiver.errors import IntegrityError, UsageError
+from archiver.evidence import ProvenanceReport
+from archiver.jobs import CaptureJob, CaptureRequest
+from archiver.monitor import DiffReport, HistoryReport, Watch
+from archiver.records import ArtifactMatch, RecordSummary, Verification
+from archiver.reports import (
+    BundleReport,
+    CitationReport,
+    FileVerification,
+    JobAccepted,
+    MatchVerification,
+    RecordPage,
+    RecordReport,
+    Settings,
+)
+from archiver.schema import JsonRecord, plain
+from archiver.web.app import needs, state
+from archiver.web.security import CAPTURED_CSP, Principal
+from archiver.web.uploads import receive_upload
+
+if TYPE_CHECKING:
+    from archiver.api import Archive
+    from archiver.jobs import RunFn
+
+router = APIRouter(prefix="/api/v1")
+Viewer = Annotated[Principal, Depends(needs(Role.VIEWER))]
+Capturer_ = Annotated[Principal, Depends(needs(Role.CAPTURER))]
+Admin = Annotated[Principal, Depends(needs(Role.ADMIN))]
+RECORD_ID = re.compile(r"^[0-9A-Za-z-]{1,20}$")
+
+
+EXTRA_MODELS: tuple[type, ...] = ()
+
+
+def ok(cls: type, *, many: bool = False, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI response entry for a record type (its schema is registered by the app)."""
+    ref: dict[str, Any] = {"$ref": f"#/components/schemas/{cls.__name__}"}
+    schema = {"type": "array", "items": ref} if many else ref
+    return {status: {"description": cls.__doc__.strip().split("\n")[0] if cls.__doc__ else cls.__name__,
+                     "content": {"application/json": {"schema": schema}}},
+            "4XX": {"description": "Problem details (RFC 9457)",
+                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
+def body(value: JsonRecord | list[Any] | tuple[Any, ...], status: int = 200) -> JSONResponse:
+    return JSONResponse(plain(value), status_code=status)
+
+
+def repr_digest(sha256_hex: str) -> str:
+    """RFC 9530 ``Repr-Digest``: the SHA-256 of the representation, as a structured-field byte sequence."""
+    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode()}:"
+
+
+def _rid(record_id: str) -> str:
+    if not RECORD_ID.match(record_id):
+        raise UsageError(f"not a record ID: {record_id!r}")
+    return record_id
+
+
+# ---- records -------------------------------------------------------------------------------------
+def _cursor(text: str | None) -> tuple[str, str] | None:
+    if not text:
+        return None
+    try:
+        captured, _, rid = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().partition("|")
+    except (ValueError, UnicodeDecodeError):
+        raise UsageError("invalid cursor") from None
+    if not captured or not rid:
+        raise UsageError("invalid cursor")
+    return captured, rid
+
+
+def cursor_of(row: RecordSummary) -> str:
+    return base64.urlsafe_b64encode(f"{row.captured_at}|{row.record_id}".encode()).decode().rstrip("=")
+
+
+@router.get("/records", responses=ok(RecordPage), summary="Records, newest first, filtered, paginated")
+def records(p: Viewer, request: Request, url: str | None = None, entity: str | None = None,
+            document: str | None = None, since: str | None = None, until: str | None = None,
+            q: str | None = None, limit: Annotated[int, Query(ge=1, le=500)] = 100,
+            cursor: str | None = None) -> JSONResponse:
+    from store.search import Query as Q
+    from store.search import search
+
+    rows = search(state(request).archive.catalog, Q(text=q, url=url, entity=entity, document=document, since=since,
+                                                    until=until, after=_cursor(cursor), limit=limit + 1))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return body(RecordPage(items=tuple(rows), next_cursor=cursor_of(rows[-1]) if more and rows else None))
+
+
+@router.get("/records/{record_id}", responses=ok(RecordReport),
+            summary="One record: manifest and addenda (as `archiver show --json`)")
+def record(record_id: str, p: Viewer, request: Request) -> JSONResponse:
+    from archiver.reports import AddendumEntry, RecordReport
+
+    a = state(request).archive
+    m = a.manifest(_rid(record_id))
+    adds = tuple(AddendumEntry(sha256=sha, addendum=ad, unreadable=True if ad is None else None)
+                 for sha, ad in a.addenda(m.record_id))
+    return body(RecordReport(manifest=m, addenda=adds))
+
+
+@router.get("/records/{record_id}/provenance", responses=ok(ProvenanceReport),
+            summary="Everything the record page shows")
+def provenance(record_id: str, p: Viewer, request: Request) -> JSONResponse:
+    return body(state(request).archive.provenance(_rid(record_id)))
+
+
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@router.get("/records/{record_id}/artifacts/{name}", summary="An artifact's exact bytes (Range supported)",
+            responses={200: {"description": "The bytes", "content": {"application/octet-stream": {}}},
+                       206: {"description": "A byte range"}, 416: {"description": "Range not satisfiable"}})
+def artifact(record_id: str, name: str, p: Viewer, request: Request) -> Response:
+    a = state(request).archive
+    summary = a.resolve(_rid(record_id))
+    sha = a.artifact_sha256(summary.record_id, name)
+    size = a.blobs.size(sha)
+    art = a.manifest(summary.record_id).artifact(name) if "." not in name else None
+    media = art.media_type if art else ("application/json" if name == "manifest" else "application/octet-stream")
+    ext = {"warc": ".warc.gz", "manifest": ".json", "timestamp": ".tsr", "tsa-chain": ".pem", "text": ".txt",
+           "main-text": ".txt", "screenshot": ".png", "pdf": ".pdf", "dom": ".html"}.get(name.split(".")[0], ".bin")
+    headers = {"Content-Disposition": f'attachment; filename="{summary.record_id}-{name}{ext}"',
+               "Repr-Digest": repr_digest(sha),
+               "Accept-Ranges": "bytes", "Content-Security-Policy": CAPTURED_CSP, "Cache-Control": "private"}
+    start, end, status = 0, size - 1, 200
+    rng = request.headers.get("range")
+    if rng:
+        m = _RANGE.match(rng.strip())
+        if m and (m.group(1) or m.group(2)):
+            if m.group(1):
+                start = int(m.group(1))
+                end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
+            else:
+                start = max(0, size - int(m.group(2)))
+            if start >= size or start > end:
+                return Response(status_code=416, headers={"Content-Range": f"bytes */{size}", **headers})
+            status = 206
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+    headers["Content-Length"] = str(end - start + 1)
+
+    def stream() -> Iterator[bytes]:
+        with a.blobs.open(sha) as fh:
+            fh.seek(start) if start else None
+            left = end - start + 1
+            h = hashlib.sha256() if status == 200 else None
+            while left > 0:
+                chunk = fh.read(min(1 << 20, left))
+                if not chunk:
+                    break
+                left -= len(chunk)
+                if h is not None:
+                    h.update(chunk)
+                yield chunk
+            if h is not None and h.hexdigest() != sha:  # the client's Repr-Digest check fails too
+                raise IntegrityError(f"artifact {name} of {summary.record_id} is corrupt in the store")
+
+    return StreamingResponse(stream(), status_code=status, media_type=media, headers=headers)
+
+
+@router.post("/records/{record_id}/verify", responses=ok(Verification),
+             summary="Run every check (verified: false is still a 200)")
+def verify(record_id: str, p: Viewer, request: Request) -> JSONResponse:
+    st = state(request)
+    with st.archive.acting_as(p.token.name):
+        report = st.archive.verify(_rid(record_id))
+    st.metrics.verification("pass" if report.ok else "fail")
+    return body(report)
+
+
+@router.get("/records/{record_id}/citation", responses=ok(CitationReport),
+            summary="A citation in one style, optionally pinning an exact quote")
+def citation(record_id: str, p: Viewer, request: Request, style: str = "record", quote: str | None = None
+             ) -> JSONResponse:
+    from archiver.cite import STYLES, citation_data, render
+    from archiver.reports import CitationReport, QuoteReport
+
+    if style not in STYLES:
+        raise UsageError(f"unknown citation style {style!r}", hint="styles: " + ", ".join(STYLES))
+    a = state(request).archive
+    report = a.verify(_rid(record_id), log=False)
+    data = citation_data(a, record_id, quote=quote or None, report=report)
+    q = data.quote
+    return body(CitationReport(record_id=data.record_id, style=style, verified=report.ok,
+                               citation=render(data, style),
+                               quote=QuoteReport(excerpt=q.excerpt, sha256=q.sha256, start=q.start, end=q.end,
+                                                 section=q.section, fragment=q.fragment()) if q else None))
+
+
+class CertificateBody(BaseModel):
+    record_ids: list[str] = Field(min_length=1, max_length=200)
+    declarant: str = Field(min_length=1, max_length=200)
+    title: str = Field(default="", max_length=200)
+    org: str = Field(default="", max_length=200)
+    format: str = Field(default="pdf", pattern="^(md|html|pdf)$")
+
+
+@router.post("/certificates", summary="Certificate of authenticity (FRE 902(13)/(14)) as a download",
+             responses={200: {"description": "The certificate", "content": {"application/pdf": {}}}})
+def certificate(req: CertificateBody, p: Viewer, request: Request) -> Response:
+    from archiver.cite import certificate as cert_mod
+
+    a = state(request).archive
+    cert = cert_mod.build(a, [_rid(r) for r in req.record_ids], declarant=req.declarant, title=req.title,
+                          organization=req.org)
+    data = cert_mod.render(cert, req.format)
+    with a.acting_as(p.token.name):
+        for rec in cert.records:
+            a.custody.append("certificate", actor=p.token.name, record_id=rec.manifest.record_id,
+                             subject_sha256=rec.manifest_sha256, detail={"format": req.format, "to": "http"})
+    media = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
+    return Response(data, media_type=media[req.format],
+                    headers={"Content-Disposition": f'attachment; filename="certificate.{req.format}"',
+                             "Content-Security-Policy": CAPTURED_CSP})
+
+
+class ExportBody(BaseModel):
+    record_ids: list[str] = Field(min_length=1, max_length=500)
+
+
+@router.post("/exports", summary="A self-verifying WACZ bundle of records, as a download",
+             responses={200: {"description": "The bundle", "content": {"application/wacz": {}}}})
+def export(req: ExportBody, p: Capturer_, request: Request, background: BackgroundTasks) -> Response:
+    from archiver.api import env_passphrase
+    from archiver.bundle import export as do_export
+
+    a = state(request).archive
+    tmp = Path(tempfile.mkdtemp(prefix="archiver-export-", dir=a.root / "tmp" if (a.root / "tmp").is_dir() else None))
+    dest = tmp / "evidence.wacz"
+    with a.acting_as(p.token.name):
+        result = do_export(a, [_rid(r) for r in req.record_ids], dest, passphrase=env_passphrase)
+
+    def cleanup() -> None:
+        dest.unlink(missing_ok=True)
+        tmp.rmdir()
+
+    background.add_task(cleanup)
+    return StreamingResponse(_file_chunks(dest), media_type="application/wacz",
+                             headers={"Content-Disposition": 'attachment; filename="evidence.wacz"',
+                                      "Content-Length": str(result.size),
+                                      "Repr-Digest": repr_digest(result.sha256),
+                                      "Content-Security-Policy": CAPTURED_CSP})
+
+
+def _file_chunks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            yield chunk
+
+
+# ---- captures ------------------------------------------------------------------------------------
+class CaptureBody(BaseModel):
+    url: str = Field(min_length=1, max_length=8192)
+    entity: str | None = Field(default=None, max_length=500)
+    document: str | None = Field(default=None, max_length=500)
+    browser: bool = False
+    wayback: bool = False
+    allow_status: bool = False
+
+
+def job_runner_fn(archive: Archive) -> RunFn:
+    """How a job captures: the facade, as the token that asked, through the same SSRF guard as the CLI."""
+
+    def run(req: CaptureRequest, job_key: str, actor: str) -> str:
+        with archive.acting_as(actor):
+            return _run(req, job_key)
+
+    def _run(req: CaptureRequest, job_key: str) -> str:
+        bopts = None
+        if req.browser:
+            from archiver.capture.browser import BrowserOptions
+
+            bopts = BrowserOptions()
+        m = archive.capture(req.url, entity=req.entity, document=req.document, allow_status=req.allow_status,
+                            browser=bopts, job_key=job_key)
+        if req.wayback:
+            from archiver.errors import WaybackError
+
+            try:
+                archive.wayback(m.record_id, save=True)
+            except WaybackError:
+                pass  # the capture stands; the Wayback verdict stays "not checked"
+        return m.record_id
+
+    return run
+
+
+def submit_capture(request: Request, p: Principal, req: CaptureRequest) -> CaptureJob:
+    st = state(request)
+    st.limiter.take(p.token.name)
+    with st.archive.acting_as(p.token.name):
+        return st.runner.submit(req, p.token.name)
+
+
+@router.post("/captures", status_code=202, responses=ok(JobAccepted, status=202),
+             summary="Queue a capture; poll status_url")
+def capture(req: CaptureBody, p: Capturer_, request: Request) -> JSONResponse:
+    job = submit_capture(request, p, CaptureRequest(url=req.url, entity=req.entity, document=req.document,
+                                                     browser=req.browser, wayback=req.wayback,
+                                                     allow_status=req.allow_status))
+    return body(JobAccepted(job=job.job, status=job.status, status_url=f"/api/v1/captures/{job.job}"), status=202)
+
+
+@router.get("/captures/{job}", responses=ok(CaptureJob), summary="A capture job's status")
+def capture_status(job: str, p: Viewer, request: Request) -> JSONResponse:
+    return body(state(request).runner.get(job))
+
+
+# ---- lookups and verification of outside files ---------------------------------------------------
+@router.get("/lookup", responses=ok(ArtifactMatch, many=True), summary="Which records hold a file with this SHA-256")
+def lookup(sha256: str, p: Viewer, request: Request) -> JSONResponse:
+    return body(state(request).archive.lookup(sha256))
+
+
+def matches_verified(a: Archive, sha: str) -> tuple[MatchVerification, ...]:
+    out = []
+    for m in a.lookup(sha):
+        report = a.verify(m.record_id, log=False)
+        out.append(MatchVerification(m.record_id, m.artifact, m.url, m.captured_at, report.ok,
+                                     tuple(c.name for c in report.failures)))
+    return tuple(out)
+
+
+@router.post("/verify-file", responses=ok(FileVerification),
+             summary="Upload a file (multipart field `file`): hashed as it streams in, never kept")
+async def verify_file(request: Request, p: Viewer) -> JSONResponse:
+    st = state(request)
+    up = await receive_upload(request, st.archive.config.int_("web.max_upload_bytes"), keep=False)
+    from starlette.concurrency import run_in_threadpool
+
+    matches = await run_in_threadpool(matches_verified, st.archive, up.sha256)
+    return body(FileVerification(filename=up.filename, sha256=up.sha256, size=up.size, matches=matches))
+
+
+@router.post("/verify-bundle", responses=ok(BundleReport),
+             summary="Upload a .wacz bundle (multipart field `file`) and verify it against this store's trust")
+async def verify_bundle(request: Request, p: Viewer) -> JSONResponse:
+    from starlette.concurrency import run_in_threadpool
+
+    st = state(request)
+    up = await receive_upload(request, st.archive.config.int_("web.max_upload_bytes"), keep=True,
+                              tmp_dir=st.archive.root / "tmp")
+    try:
+        report = await run_in_threadpool(bundle_report, st.archive, up.path, up.filename)
+    finally:
+        if up.path is not None:
+            up.path.unlink(missing_ok=True)
+    return body(report)
+
+
+def bundle_report(a: Archive, path: Path | None, filename: str | None) -> JsonRecord:
+    from archiver.bundle import default_trust, verify_bundle
+    from archiver.reports import BundleReport
+
+    assert path is not None
+    reports = verify_bundle(path, default_trust(a, [], None))
+    return BundleReport(bundle=filename or "upload.wacz", ok=all(r.ok for r in reports), reports=tuple(reports))
+
+
+# ---- watching ------------------------------------------------------------------------------------
+@router.get("/watches", responses=ok(Watch, many=True), summary="The watch list")
+def watches(p: Viewer, request: Request) -> JSONResponse:
+    from archiver.monitor import list_watches
+
+    return body(list_watches(state(request).archive))
+
+
+class WatchBody(BaseModel):
+    url: str = Field(min_length=1, max_length=8192)
+    every: str = Field(default="1d", max_length=20)
+    entity: str | None = Field(default=None, max_length=500)
+    document: str | None = Field(default=None, max_length=500)
+
+
+@router.post("/watches", status_code=201, responses=ok(Watch, status=201),
+             summary="Watch a URL")
+def add_watch(req: WatchBody, p: Capturer_, request: Request) -> JSONResponse:
+    from archiver.monitor import add_watch as do_add
+
+    a = state(request).archive
+    with a.acting_as(p.token.name):
+        w = do_add(a, req.url, entity=req.entity, document=req.document, every=req.every)
+        a.custody.append("watch-add", actor=p.token.name, detail={"url": req.url, "every": req.every})
+    return body(w, status=201)
+
+
+@router.get("/history", responses=ok(HistoryReport),
+            summary="Versions of a watched document")
+def history(url: str, p: Viewer, request: Request) -> JSONResponse:
+    from archiver.monitor import history as history_of
+
+    return body(history_of(state(request).archive, url))
+
+
+@router.get("/diff/{a}/{b}", responses=ok(DiffReport),
+            summary="What changed between two records, section by section")
+def diff(a: str, b: str, p: Viewer, request: Request, sections: bool = True) -> JSONResponse:
+    from archiver.monitor import diff_report
+
+    arch = state(request).archive
+    ra, rb = arch.resolve(_rid(a)), arch.resolve(_rid(b))
+    ta = arch.blobs.read_bytes(arch.artifact_sha256(ra.record_id, "text")).decode("utf-8")
+    tb = arch.blobs.read_bytes(arch.artifact_sha256(rb.record_id, "text")).decode("utf-8")
+    return body(diff_report(arch, ra.record_id, rb.record_id, ta, tb))
+
+
+# ---- administration ------------------------------------------------------------------------------
+@router.get("/tokens", responses=ok(TokenInfo, many=True), summary="Access tokens (never their secrets)")
+def tokens(p: Admin, request: Request) -> JSONResponse:
+    return body(list_tokens(state(request).archive))
+
+
+class TokenBody(BaseModel):
+    name: str = Field(min_length=1, max_length=64)
+    role: str = Field(default="viewer", pattern="^(viewer|capturer|admin)$")
+    expires: str | None = Field(default=None, max_length=20)
+
+
+@router.post("/tokens", status_code=201, responses=ok(NewToken, status=201),
+             summary="Create a token; its secret is in this answer only")
+def new_token(req: TokenBody, p: Admin, request: Request) -> JSONResponse:
+    return body(create_token(state(request).archive, req.name, req.role, expires=req.expires, actor=p.token.name),
+                status=201)
+
+
+@router.delete("/tokens/{name}", responses=ok(TokenInfo), summary="Revoke a token")
+def delete_token(name: str, p: Admin, request: Request) -> JSONResponse:
+    return body(revoke_token(state(request).archive, name, actor=p.token.name))
+
+
+@router.get("/settings", responses=ok(Settings), summary="The store's settings")
+def settings(p: Admin, request: Request) -> JSONResponse:
+    from archiver.reports import Settings
+
+    return body(Settings({k: v for k, v, _ in state(request).archive.config.items()}))
+
+
+__all__ = ["EXTRA_MODELS", "job_runner_fn", "router", "submit_capture"]

@@ -1,0 +1,112 @@
+"""Record search for the web app and API: filters and keyset pagination that stay fast at 100,000 records.
+
+Pages are cut by ``(captured_at, record_id)`` rather than OFFSET, so page 500 costs what page 1 does;
+the ``records_captured`` index serves the default order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from archiver.records import RecordSummary
+from store.catalog import _RECORD_COLS, Catalog, _summary
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    text: str | None = None  # matches URL, entity, document or title (substring), or a SHA-256
+    url: str | None = None
+    entity: str | None = None
+    document: str | None = None
+    since: str | None = None  # ISO date or time, inclusive
+    until: str | None = None  # ISO date (whole day included) or time, exclusive
+    state: str | None = None  # unstamped | stamped | verified | failed | watched (latest verification)
+    after: tuple[str, str] | None = None  # keyset cursor: (captured_at, record_id) of the last row shown
+    limit: int = 50
+
+
+def ensure_indexes(catalog: Catalog) -> None:
+    with catalog.db() as d:
+        d.script("CREATE INDEX IF NOT EXISTS records_captured ON records(captured_at, record_id);")
+
+
+def search(catalog: Catalog, q: Query) -> list[RecordSummary]:
+    """Newest first."""
+    where: list[str] = []
+    args: list[Any] = []
+    if q.url:
+        where.append("(r.url=? OR r.final_url=?)")
+        args += [q.url, q.url]
+    if q.entity:
+        where.append("r.entity=?")
+        args.append(q.entity)
+    if q.document:
+        where.append("r.document=?")
+        args.append(q.document)
+    if q.since:
+        where.append("r.captured_at >= ?")
+        args.append(q.since)
+    if q.until:
+        where.append("r.captured_at < ?")
+        args.append(q.until + ("T99" if len(q.until) == 10 else ""))  # a date includes its whole day
+    text = (q.text or "").strip()
+    if text:
+        hexed = text.lower().removeprefix("sha256:")
+        if len(hexed) == 64 and all(c in "0123456789abcdef" for c in hexed):
+            where.append("r.record_id IN (SELECT record_id FROM artifacts WHERE sha256=?)")
+            args.append(hexed)
+        else:
+            like = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").lower() + "%"
+            where.append("(LOWER(r.url) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(r.entity,'')) LIKE ? ESCAPE '\\' "
+                         "OR LOWER(COALESCE(r.document,'')) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(r.title,'')) "
+                         "LIKE ? ESCAPE '\\' OR LOWER(r.record_id) LIKE ? ESCAPE '\\')")
+            args += [like] * 5
+    if q.state == "unstamped":
+        where.append("NOT EXISTS (SELECT 1 FROM addenda a WHERE a.record_id=r.record_id AND a.kind='timestamp')")
+    elif q.state == "stamped":
+        where.append("EXISTS (SELECT 1 FROM addenda a WHERE a.record_id=r.record_id AND a.kind='timestamp')")
+    elif q.state == "verified":
+        where.append("EXISTS (SELECT 1 FROM verifications v WHERE v.record_id=r.record_id AND v.ok=1)")
+    elif q.state == "failed":
+        where.append("EXISTS (SELECT 1 FROM verifications v WHERE v.record_id=r.record_id AND v.ok=0)")
+    elif q.state == "watched":
+        where.append("r.url IN (SELECT url FROM watches)")
+    if q.after is not None:
+        where.append("(r.captured_at < ? OR (r.captured_at = ? AND r.record_id < ?))")
+        args += [q.after[0], q.after[0], q.after[1]]
+    cols = ", ".join("r." + c.strip() for c in _RECORD_COLS.split(","))
+    sql = f"SELECT {cols} FROM records r"  # noqa: S608
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += f" ORDER BY r.captured_at DESC, r.record_id DESC LIMIT {max(1, min(int(q.limit), 1000))}"
+    with catalog.db() as d:
+        return [_summary(row) for row in d.rows(sql, args)]
+
+
+def stamped_among(catalog: Catalog, record_ids: list[str]) -> set[str]:
+    if not record_ids:
+        return set()
+    marks = ",".join("?" * len(record_ids))
+    with catalog.db() as d:
+        rows = d.rows(f"SELECT DISTINCT record_id FROM addenda WHERE kind='timestamp' "  # noqa: S608
+                      f"AND record_id IN ({marks})", record_ids)
+    return {str(r[0]) for r in rows}
+
+
+def verification_states(catalog: Catalog, record_ids: list[str]) -> dict[str, bool]:
+    if not record_ids:
+        return {}
+    marks = ",".join("?" * len(record_ids))
+    with catalog.db() as d:
+        rows = d.rows(f"SELECT record_id, ok FROM verifications WHERE record_id IN ({marks})",  # noqa: S608
+                      record_ids)
+    return {str(r[0]): bool(r[1]) for r in rows}
+
+
+def watched_urls(catalog: Catalog) -> set[str]:
+    with catalog.db() as d:
+        return {str(r[0]) for r in d.rows("SELECT url FROM watches")}
+
+
+__all__ = ["Query", "ensure_indexes", "search", "stamped_among", "verification_states", "watched_urls"]

@@ -1,0 +1,250 @@
+"""The HTTP API through the ASGI test client: roles, jobs, artifacts, verification, errors, safety."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jsonschema
+import pytest
+from fastapi.testclient import TestClient
+
+from archiver.access import create_token, revoke_token
+from archiver.api import Archive
+from archiver.models import schemas
+from archiver.web import create_app
+from tests.conftest import HOSTILE, HTML
+
+ROLES = ("viewer", "capturer", "admin")
+
+
+@pytest.fixture()
+def web(archive: Archive) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    tokens = {r: create_token(archive, r, r).token for r in ROLES}
+    tokens["revoked"] = create_token(archive, "revoked", "admin").token
+    revoke_token(archive, "revoked")
+    tokens["expired"] = create_token(archive, "expired", "admin", expires="1d").token
+    with sqlite3.connect(archive.root / "catalog.sqlite3") as db:
+        db.execute("UPDATE tokens SET expires_at='2001-01-01T00:00:00Z' WHERE name='expired'")
+    app = create_app(archive, workers=2)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        yield client, tokens
+    app.state.web.runner.shutdown(wait=True)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def wait_job(client: TestClient, token: str, url: str, timeout: float = 30.0) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job: dict[str, Any] = client.get(url, headers=auth(token)).json()
+        if job["status"] in ("done", "failed"):
+            return job
+        time.sleep(0.05)
+    raise AssertionError(f"job {url} did not finish in {timeout} s")
+
+
+def capture(client: TestClient, token: str, url: str, **extra: Any) -> dict[str, Any]:
+    r = client.post("/api/v1/captures", json={"url": url, **extra}, headers=auth(token))
+    assert r.status_code == 202, r.text
+    return wait_job(client, token, r.json()["status_url"])
+
+
+def test_capture_job_download_verify_cite_lookup(web, site, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    client, tok = web
+    job = capture(client, tok["capturer"], site.base_url + "/chunked", entity="Example Inc.",
+                  document="Privacy Policy")
+    assert job["status"] == "done" and job["record_id"], job
+    jsonschema.Draft202012Validator(schemas()["capture-job"]).validate(job)
+    rid = job["record_id"]
+    rec = client.get(f"/api/v1/records/{rid}", headers=auth(tok["viewer"]))
+    assert rec.status_code == 200
+    jsonschema.Draft202012Validator(schemas()["record"]).validate(rec.json())
+
+    # artifact: byte-exact, Repr-Digest, attachment, nosniff, sandboxed
+    r = client.get(f"/api/v1/records/{rid}/artifacts/content", headers=auth(tok["viewer"]))
+    assert r.status_code == 200 and r.content == HTML
+    digest = base64.b64encode(hashlib.sha256(HTML).digest()).decode()
+    assert r.headers["repr-digest"] == f"sha-256=:{digest}:"
+    assert r.headers["content-disposition"].startswith("attachment;")
+    assert r.headers["x-content-type-options"] == "nosniff" and "sandbox" in r.headers["content-security-policy"]
+    assert int(r.headers["content-length"]) == len(HTML)
+    part = client.get(f"/api/v1/records/{rid}/artifacts/warc", headers={**auth(tok["viewer"]), "Range": "bytes=0-9"})
+    whole = client.get(f"/api/v1/records/{rid}/artifacts/warc", headers=auth(tok["viewer"])).content
+    assert part.status_code == 206 and part.content == whole[:10]
+    assert part.headers["content-range"] == f"bytes 0-9/{len(whole)}"
+    tail = client.get(f"/api/v1/records/{rid}/artifacts/warc", headers={**auth(tok["viewer"]), "Range": "bytes=-5"})
+    assert tail.status_code == 206 and tail.content == whole[-5:]
+    bad = client.get(f"/api/v1/records/{rid}/artifacts/warc",
+                     headers={**auth(tok["viewer"]), "Range": f"bytes={len(whole) + 5}-"})
+    assert bad.status_code == 416
+
+    v = client.post(f"/api/v1/records/{rid}/verify", headers=auth(tok["viewer"]))
+    assert v.status_code == 200 and v.json()["ok"] is True
+    jsonschema.Draft202012Validator(schemas()["verification"]).validate(v.json())
+
+    c = client.get(f"/api/v1/records/{rid}/citation", params={"style": "bluebook"}, headers=auth(tok["viewer"]))
+    assert (c.status_code == 200 and rid in c.json()["citation"]) or "Example" in c.json()["citation"]
+    jsonschema.Draft202012Validator(schemas()["citation"]).validate(c.json())
+    missing = client.get(f"/api/v1/records/{rid}/citation", params={"quote": "we will never sell anything"},
+                         headers=auth(tok["viewer"]))
+    assert missing.status_code == 422 and missing.headers["content-type"].startswith("application/problem+json")
+
+    sha = hashlib.sha256(HTML).hexdigest()
+    hits = client.get("/api/v1/lookup", params={"sha256": sha}, headers=auth(tok["viewer"])).json()
+    assert [(h["record_id"], h["artifact"]) for h in hits] == [(rid, "content")]
+
+    same = client.post("/api/v1/verify-file", files={"file": ("policy.html", HTML, "text/html")},
+                       headers=auth(tok["viewer"]))
+    assert same.status_code == 200, same.text
+    body = same.json()
+    assert body["sha256"] == sha and body["size"] == len(HTML)
+    assert [(m["record_id"], m["verified"]) for m in body["matches"]] == [(rid, True)]
+    other = client.post("/api/v1/verify-file", files={"file": ("policy.html", HTML[:-1] + b"!", "text/html")},
+                        headers=auth(tok["viewer"]))
+    assert other.status_code == 200 and other.json()["matches"] == []
+
+    # the custody log names the token that asked
+    archive: Archive = client.app.state.web.archive  # type: ignore[attr-defined]
+    entries = archive.custody.for_record(rid)
+    assert ("capture", "capturer") in [(e.event, e.actor) for e in entries]
+    assert ("verify", "viewer") in [(e.event, e.actor) for e in entries]
+
+
+def test_hostile_page_comes_back_as_json_strings(web, site) -> None:  # type: ignore[no-untyped-def]
+    client, tok = web
+    job = capture(client, tok["capturer"], site.base_url + "/hostile", entity="<b>Evil</b> Corp <script>x()</script>")
+    assert job["status"] == "done", job
+    rid = job["record_id"]
+    rec = client.get(f"/api/v1/records/{rid}", headers=auth(tok["viewer"]))
+    assert rec.headers["content-type"] == "application/json"
+    data = rec.json()
+    assert data["subject"]["entity"] == "<b>Evil</b> Corp <script>x()</script>"
+    assert "<script>" in (data["subject"]["title"] or "")
+    r = client.get(f"/api/v1/records/{rid}/artifacts/content", headers=auth(tok["viewer"]))
+    assert r.content == HOSTILE
+    assert r.headers["content-disposition"].startswith("attachment;")
+    assert r.headers["x-content-type-options"] == "nosniff"
+    assert r.headers["content-security-policy"].startswith("sandbox")
+
+
+def test_problem_details_follow_the_cli_causes(web, site, archive: Archive) -> None:  # type: ignore[no-untyped-def]
+    client, tok = web
+    h = auth(tok["capturer"])
+    bad = client.post("/api/v1/captures", json={"url": "ftp://example.org/x"}, headers=h)
+    assert bad.status_code == 400 and bad.json()["exit_code"] == 2
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert client.get("/api/v1/records/ZZZZ-ZZZZ", headers=h).status_code == 404
+    assert client.post("/api/v1/captures", json={}, headers=h).status_code == 422
+    # the private-network guard: the store does not allow private targets -> the job fails, no record
+    archive.config.set("capture.allow_private", "false")
+    job = capture(client, tok["capturer"], site.base_url + "/plain")
+    assert job["status"] == "failed" and job["error_kind"] == "BlockedAddressError" and job["record_id"] is None
+    dead = capture(client, tok["capturer"], "http://169.254.169.254/latest/meta-data/")
+    assert dead["status"] == "failed" and dead["error_kind"] == "BlockedAddressError"
+    assert archive.catalog.count() == 0
+
+
+def test_capture_rate_limit(web, site, archive: Archive) -> None:  # type: ignore[no-untyped-def]
+    client, tok = web
+    client.app.state.web.limiter.__init__(2)  # type: ignore[attr-defined]
+    h = auth(tok["capturer"])
+    codes = [client.post("/api/v1/captures", json={"url": site.base_url + "/plain"}, headers=h).status_code
+             for _ in range(3)]
+    assert codes[:2] == [202, 202] and codes[2] == 429
+    r = client.post("/api/v1/captures", json={"url": site.base_url + "/plain"}, headers=h)
+    assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+    # another token has its own bucket
+    assert client.post("/api/v1/captures", json={"url": site.base_url + "/plain"},
+                       headers=auth(tok["admin"])).status_code == 202
+
+
+# Every endpoint with the least role it needs; (method, path, json, files)
+def endpoints(rid: str, site_url: str) -> list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]]:
+    return [
+        ("viewer", "GET", "/api/v1/records", None, None),
+        ("viewer", "GET", f"/api/v1/records/{rid}", None, None),
+        ("viewer", "GET", f"/api/v1/records/{rid}/provenance", None, None),
+        ("viewer", "GET", f"/api/v1/records/{rid}/artifacts/content", None, None),
+        ("viewer", "POST", f"/api/v1/records/{rid}/verify", None, None),
+        ("viewer", "GET", f"/api/v1/records/{rid}/citation", None, None),
+        ("viewer", "POST", "/api/v1/certificates", {"record_ids": [rid], "declarant": "Jane Roe", "format": "md"},
+         None),
+        ("capturer", "POST", "/api/v1/exports", {"record_ids": [rid]}, None),
+        ("capturer", "POST", "/api/v1/captures", {"url": "http://127.0.0.1:9/x"}, None),
+        ("viewer", "GET", "/api/v1/lookup?sha256=" + "0" * 64, None, None),
+        ("viewer", "POST", "/api/v1/verify-file", None, {"file": ("x.txt", b"x", "text/plain")}),
+        ("viewer", "GET", "/api/v1/watches", None, None),
+        ("capturer", "POST", "/api/v1/watches", {"url": "http://127.0.0.1:9/watched"}, None),
+        ("viewer", "GET", "/api/v1/history?url=" + site_url + "/plain", None, None),
+        ("viewer", "GET", f"/api/v1/diff/{rid}/{rid}", None, None),
+        ("admin", "GET", "/api/v1/tokens", None, None),
+        ("admin", "POST", "/api/v1/tokens", {"name": "made-by-api", "role": "viewer"}, None),
+        ("admin", "GET", "/api/v1/settings", None, None),
+    ]
+
+
+def test_role_matrix(web, site) -> None:  # type: ignore[no-untyped-def]
+    client, tok = web
+    rid = capture(client, tok["capturer"], site.base_url + "/plain")["record_id"]
+    rank = {"viewer": 0, "capturer": 1, "admin": 2}
+    table = []
+    for need, method, path, body, files in endpoints(rid, site.base_url):
+        for who in ("none", "viewer", "capturer", "admin", "revoked", "expired"):
+            headers = auth(tok[who]) if who != "none" else {}
+            if path == "/api/v1/tokens" and method == "POST":
+                body = {"name": f"made-by-{who}", "role": "viewer"}
+            if path == "/api/v1/watches" and method == "POST":
+                body = {"url": f"http://127.0.0.1:9/watched-by-{who}"}
+            r = client.request(method, path, json=body, files=files, headers=headers)
+            if who in ("none", "revoked", "expired"):
+                want = {401}
+            elif rank[who] < rank[need]:
+                want = {403}
+            else:
+                want = {200, 201, 202}
+            table.append((method, path, who, r.status_code))
+            assert r.status_code in want, (method, path, who, r.status_code, r.text[:200])
+            if r.status_code == 401:
+                assert r.headers["www-authenticate"].startswith("Bearer")
+    assert len(table) == len(endpoints(rid, site.base_url)) * 6
+
+
+def test_session_cookie_needs_csrf_and_revocation_ends_it(web, archive: Archive) -> None:  # type: ignore[no-untyped-def]
+    client, tok = web
+    page = client.get("/login")
+    csrf = page.cookies.get("archiver_login_csrf") or client.cookies.get("archiver_login_csrf")
+    r = client.post("/login", data={"token": tok["viewer"], "csrf_token": csrf, "next": "/"}, follow_redirects=False)
+    assert r.status_code == 303
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("Strict", "strict")
+    assert client.get("/api/v1/records").status_code == 200  # the cookie authenticates
+    rid_less = client.post("/api/v1/records/ZZZZ-ZZZZ/verify")
+    assert rid_less.status_code == 403 and "CSRF" in rid_less.json()["detail"]
+    revoke_token(archive, "viewer")
+    assert client.get("/api/v1/records").status_code == 401
+
+
+def test_security_headers_and_docs_offline(web) -> None:  # type: ignore[no-untyped-def]
+    client, _ = web
+    for path in ("/healthz", "/api/openapi.json", "/api/docs", "/login"):
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert r.headers["x-content-type-options"] == "nosniff"
+        assert "frame-ancestors 'none'" in r.headers["content-security-policy"]
+        assert r.headers["referrer-policy"] == "no-referrer"
+    docs = client.get("/api/docs").text
+    assert "cdn" not in docs.lower() and "/api/docs/assets/swagger-ui-bundle.js" in docs
+    assert client.get("/api/docs/assets/swagger-ui-bundle.js").status_code == 200
+    spec = client.get("/api/openapi.json").json()
+    assert "/api/v1/captures" in spec["paths"] and "CaptureJob" in spec["components"]["schemas"]
+    metrics = client.get("/metrics").text
+    assert "archiver_http_requests_total" in metrics and "archiver_capture_jobs" in metrics
+    assert json.loads(client.get("/healthz").text) == {"status": "ok"}
