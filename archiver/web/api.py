@@ -49,6 +49,11 @@ RECORD_ID = re.compile(r"^[0-9A-Za-z-]{1,20}$")
 EXTRA_MODELS: tuple[type, ...] = ()
 
 
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    "4XX": {"description": "Problem details (RFC 9457)",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
 def ok(cls: type, *, many: bool = False, status: int = 200) -> dict[int | str, dict[str, Any]]:
     """OpenAPI response entry for a record type (its schema is registered by the app)."""
     ref: dict[str, Any] = {"$ref": f"#/components/schemas/{cls.__name__}"}
@@ -129,7 +134,8 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 @router.get("/records/{record_id}/artifacts/{name}", summary="An artifact's exact bytes (Range supported)",
             responses={200: {"description": "The bytes", "content": {"application/octet-stream": {}}},
-                       206: {"description": "A byte range"}, 416: {"description": "Range not satisfiable"}})
+                       206: {"description": "A byte range"}, 416: {"description": "Range not satisfiable"},
+                       **PROBLEMS})
 def artifact(record_id: str, name: str, p: Viewer, request: Request) -> Response:
     a = state(request).archive
     summary = a.resolve(_rid(record_id))
@@ -215,7 +221,8 @@ class CertificateBody(BaseModel):
 
 
 @router.post("/certificates", summary="Certificate of authenticity (FRE 902(13)/(14)) as a download",
-             responses={200: {"description": "The certificate", "content": {"application/pdf": {}}}})
+             responses={200: {"description": "The certificate", "content": {"application/pdf": {}, "text/html": {},
+                                                                            "text/markdown": {}}}, **PROBLEMS})
 def certificate(req: CertificateBody, p: Viewer, request: Request) -> Response:
     from archiver.cite import certificate as cert_mod
 
@@ -238,7 +245,7 @@ class ExportBody(BaseModel):
 
 
 @router.post("/exports", summary="A self-verifying WACZ bundle of records, as a download",
-             responses={200: {"description": "The bundle", "content": {"application/wacz": {}}}})
+             responses={200: {"description": "The bundle", "content": {"application/wacz": {}}}, **PROBLEMS})
 def export(req: ExportBody, p: Capturer_, request: Request, background: BackgroundTasks) -> Response:
     from archiver.api import env_passphrase
     from archiver.bundle import export as do_export
