@@ -226,17 +226,29 @@ def test_screenshots_of_the_record_page(world: dict[str, Any]) -> None:
     """Desktop, phone, dark and print views of a record page, written to docs/screenshots/."""
     if not os.environ.get("ARCHIVER_SCREENSHOTS"):
         pytest.skip("set ARCHIVER_SCREENSHOTS=1 to rewrite docs/screenshots/")
-    from archiver.capture.browser import BrowserOptions
+    import time
 
-    archive = world["archive"]
-    m = archive.capture(world["site"].base_url + "/privacy", entity="Example Inc.", document="Privacy Policy",
-                        browser=BrowserOptions())
+    page = login(world, "capturer")
+    csrf = page.locator('meta[name="csrf-token"]').get_attribute("content") or ""
+    r = page.request.post(world["srv"].base_url + "/api/v1/captures", headers={"X-CSRF-Token": csrf},
+                          data={"url": world["site"].base_url + "/privacy", "entity": "Example Inc.",
+                                "document": "Privacy Policy", "browser": True})
+    assert r.status == 202, r.text()
+    status_url = world["srv"].base_url + r.json()["status_url"]
+    for _ in range(600):
+        job = page.request.get(status_url).json()
+        if job["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert job["status"] == "done", job
+    page.context.close()
+    rid = job["record_id"]
     SHOTS.mkdir(parents=True, exist_ok=True)
     for name, kw in (("desktop", {"viewport": {"width": 1440, "height": 1100}}),
                      ("phone", {"viewport": {"width": 390, "height": 844}, "is_mobile": True}),
                      ("dark", {"viewport": {"width": 1440, "height": 1100}, "color_scheme": "dark"})):
         page = login(world, "capturer", **kw)
-        page.goto(world["srv"].base_url + f"/records/{m.record_id}")
+        page.goto(world["srv"].base_url + f"/records/{rid}")
         page.screenshot(path=str(SHOTS / f"record-{name}.png"), full_page=name == "phone")
         if name == "desktop":
             page.emulate_media(media="print")

@@ -13,7 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,7 +33,9 @@ def _store_dir(store: Path | None) -> Iterator[Path]:
         yield Path(tmp) / "store"
 
 
-def run_demo(console: Console, store: Path | None = None) -> int:
+def run_demo(console: Console, store: Path | None = None, *,
+             then: Callable[[Path], int] | None = None) -> int:
+    """The walk-through; ``then(store)`` runs before the sample site, TSA and stand-in stop (``--serve``)."""
     problems: list[str] = []
 
     def step(title: str) -> None:
@@ -219,7 +221,14 @@ def run_demo(console: Console, store: Path | None = None) -> int:
             shutil.rmtree(tampered, ignore_errors=True)
         else:
             console.print(f"Everything the demo made is kept in {root.parent}")
+        if then is not None:
+            _report(console, problems)
+            return then(root)
 
+    return _report(console, problems)
+
+
+def _report(console: Console, problems: list[str]) -> int:
     if problems:
         console.print("[bold red]Demo found problems:[/]")
         for p in problems:
