@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import re
+import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archiver.cite import citation_data
 from archiver.cite.styles import common_name, record_fields
 from archiver.errors import ArchiverError
 from archiver.monitor import diff_records, record_sections, versions
 from archiver.schema import Report
+from archiver.textdiff import diff_sections
 
 if TYPE_CHECKING:
     from archiver.ports import Capturer
@@ -156,6 +158,27 @@ class ProvenanceReport(Report):
     has_screenshot: bool
 
 
+_SECTIONS: dict[tuple[str, str, int], list[Any]] = {}
+_SECTIONS_LOCK = threading.Lock()
+_SECTIONS_MAX = 512
+
+
+def _sections(store: Capturer, record_id: str, n_addenda: int) -> list[Any]:
+    """A record's sections, remembered: its text never changes, and a derived artifact arrives as an
+    addendum, which changes the key."""
+    key = (str(store.root), record_id, n_addenda)
+    with _SECTIONS_LOCK:
+        hit = _SECTIONS.get(key)
+    if hit is not None:
+        return hit
+    found = record_sections(store, record_id)
+    with _SECTIONS_LOCK:
+        if len(_SECTIONS) >= _SECTIONS_MAX:
+            _SECTIONS.pop(next(iter(_SECTIONS)))
+        _SECTIONS[key] = found
+    return found
+
+
 def anchor_for(key: str, taken: set[str]) -> str:
     """``clause-<slug>``, unique within the page, stable for the same heading."""
     slug = re.sub(r"[^a-z0-9]+", "-", key.lower()).strip("-")[:60] or "preamble"
@@ -200,7 +223,7 @@ def provenance(store: Capturer, record_id: str) -> ProvenanceReport:
     taken: set[str] = set()
     try:
         sections = tuple(SectionView(anchor_for(s.key or s.heading, taken), s.heading, s.text, s.sha256)
-                         for s in record_sections(store, summary.record_id))
+                         for s in _sections(store, summary.record_id, len(addenda)))
     except ArchiverError:
         sections = ()
     return ProvenanceReport(
@@ -222,8 +245,10 @@ def timeline(store: Capturer, url: str) -> Timeline | None:
         return None
     changed: dict[int, tuple[str, ...]] = {}
     for prev, cur in list(itertools.pairwise(vs))[-MAX_DIFFED_VERSIONS:]:
+        a, b = prev.record_ids[-1], cur.record_ids[0]
         try:
-            changes = diff_records(store, prev.record_ids[-1], cur.record_ids[0])
+            changes = diff_sections(_sections(store, a, len(store.catalog.addenda(a))),
+                                    _sections(store, b, len(store.catalog.addenda(b))))
         except ArchiverError:
             continue
         changed[cur.number] = tuple(c.heading_b or c.heading_a or c.key for c in changes if c.status != "unchanged")

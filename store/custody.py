@@ -14,6 +14,7 @@ import fcntl
 import hashlib
 import json
 import os
+import threading
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -120,6 +121,11 @@ def _parse(lines: Iterator[bytes | str]) -> Iterator[CustodyEntry]:
 class CustodyLog:
     def __init__(self, path: Path) -> None:
         self.path = path
+        # for_record's index: a long-lived process (the web server) reads the log once, then only what
+        # was appended. Keyed by (inode, size, mtime): a replaced, shrunk or rewritten file is read again.
+        self._index_lock = threading.Lock()
+        self._indexed: tuple[int, int, int] = (0, 0, 0)
+        self._by_record: dict[str, list[CustodyEntry]] = {}
 
     def _last_line(self, fd: int) -> bytes | None:
         size = os.fstat(fd).st_size
@@ -167,7 +173,28 @@ class CustodyLog:
                     yield line.decode("utf-8", "replace").rstrip("\n")
 
     def for_record(self, record_id: str) -> list[CustodyEntry]:
-        return [e for e in self.entries() if e.record_id == record_id]
+        """A record's entries. Display and per-record checks use this; ``verify_chain`` always reads the
+        whole file, so an edit that kept the size and time would still break the chain check."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            return []
+        with self._index_lock:
+            ino, size, mtime = self._indexed
+            appended = st.st_ino == ino and st.st_size >= size and (st.st_size > size or st.st_mtime_ns == mtime)
+            if not appended:
+                self._by_record, size = {}, 0
+            if st.st_size > size:
+                with open(self.path, "rb") as fh:
+                    fh.seek(size)
+                    data = fh.read(st.st_size - size)
+                end = data.rfind(b"\n") + 1  # complete lines only; a line being written is read next time
+                for e in _parse(iter(data[:end].splitlines())):
+                    if e.record_id:
+                        self._by_record.setdefault(e.record_id, []).append(e)
+                size += end
+            self._indexed = (st.st_ino, size, st.st_mtime_ns)
+            return list(self._by_record.get(record_id, ()))
 
     def verify_chain(self) -> ChainReport:
         if not self.path.exists():
