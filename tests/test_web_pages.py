@@ -254,3 +254,47 @@ def test_screenshots_of_the_record_page(world: dict[str, Any]) -> None:
             page.emulate_media(media="print")
             page.screenshot(path=str(SHOTS / "record-print.png"), full_page=True)
         page.context.close()
+
+
+def test_capture_errors_in_plain_words_keep_anyway_and_certificate(world: dict[str, Any]) -> None:
+    page = login(world, "capturer")
+    page.get_by_role("link", name="Capture", exact=True).click()
+    page.get_by_label("URL").fill(world["site"].base_url + "/gone-page\nftp://example.org/x")
+    page.get_by_role("button", name="Capture").click()
+    assert "ftp://example.org/x" in page.locator(".notice.fail").inner_text()  # refused before any job
+    page.get_by_role("button", name="Keep anyway").wait_for(timeout=30000)
+    assert "404" in page.locator("[data-job-status]").inner_text()
+    page.get_by_role("button", name="Keep anyway").click()
+    link = page.locator("[data-job-status] a")
+    link.wait_for(timeout=30000)
+    rid = link.inner_text()
+    assert world["archive"].manifest(rid).http.status == 404
+    link.click()
+    page.get_by_label("Declarant (a person)").fill("Jane Roe")
+    page.get_by_label("Title").fill("Paralegal")
+    with page.expect_download() as dl:
+        page.get_by_role("button", name="Certificate (PDF)").click()
+    pdf = world["tmp"] / "cert.pdf"
+    dl.value.save_as(pdf)
+    assert pdf.read_bytes().startswith(b"%PDF")
+
+
+def test_public_verify_shows_only_hash_matches(world: dict[str, Any], tmp_path: Path) -> None:
+    archive = world["archive"]
+    m = archive.capture(world["site"].base_url + "/privacy", entity="Example Inc.", document="Privacy Policy")
+    with LiveServer(create_app(archive, public_verify=True)) as public:
+        ctx = world["browser"].new_context()
+        page = ctx.new_page()
+        page.goto(public.base_url + "/")
+        assert page.url.endswith("/verify")  # the only page without login
+        page.locator("#v-file").set_input_files(files=[{"name": "policy.html", "mimeType": "text/html",
+                                                        "buffer": archive.blobs.read_bytes(
+                                                            m.digests.content_sha256)}])
+        page.get_by_role("button", name="Check this file").click()
+        page.locator("#result").wait_for()
+        assert m.record_id in page.locator("#result").inner_text()
+        assert page.locator("#result a").count() == 0  # no way into the records from here
+        r = page.request.get(public.base_url + f"/records/{m.record_id}", max_redirects=0)
+        assert r.status in (303, 401)
+        assert page.request.get(public.base_url + "/api/v1/records").status == 401
+        ctx.close()

@@ -115,7 +115,7 @@
     let tries = 0;
     const tick = async () => {
       tries += 1;
-      const r = await api(row.dataset.jobUrl);
+      const r = await api(row.dataset.jobUrl);  // re-read: "Keep anyway" points the row at a new job
       if (!r.ok) { text(cell, "unknown"); return; }
       const j = r.body;
       cell.replaceChildren();
@@ -125,6 +125,20 @@
       }
       if (j.status === "failed") {
         cell.append(el("span", { class: "badge fail" }, ["failed"]), " ", j.error || "");
+        if (j.error_kind === "HTTPStatusError") {
+          // The server answered with an error page (404, 410…): that answer can itself be evidence.
+          const keep = el("button", { type: "button", class: "secondary small" }, ["Keep anyway"]);
+          keep.addEventListener("click", async () => {
+            keep.disabled = true;
+            const form = document.querySelector('form[action="/capture"]');
+            const val = (name) => ((form && form.elements[name]) ? form.elements[name].value : "") || null;
+            const r = await api("/api/v1/captures", { method: "POST", headers: { "Content-Type": "application/json" },
+              body: JSON.stringify({ url: j.url, entity: val("entity"), document: val("document"), allow_status: true }) });
+            if (r.ok) { row.dataset.jobUrl = r.body.status_url; tries = 0; tick(); }
+            else { text(keep, (r.body && r.body.detail) || "refused"); }
+          });
+          cell.append(" ", keep);
+        }
         return;
       }
       cell.append(el("span", { class: "badge skip" }, [j.status]));
