@@ -27,6 +27,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import requests
 
@@ -47,7 +48,7 @@ def corpus_pages() -> list[bytes]:
 
 class Site(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    pages: list[bytes] = []
+    pages: ClassVar[list[bytes]] = []
 
     def do_GET(self) -> None:
         m = re.search(r"(\d+)", self.path)
