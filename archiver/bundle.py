@@ -1,6 +1,6 @@
 """Self-verifying evidence bundles: WACZ 1.1.1 export, offline verification, import.
 
-Layout: ``archive/<record>.warc.gz`` (stored, not deflated), ``indexes/index.cdx.gz`` (CDXJ),
+Layout: ``archive/<record>.warc.gz`` (stored, not deflated), ``indexes/index.cdxj`` (plain CDXJ),
 ``pages/pages.jsonl``, ``provenance/<record>.<name>`` (manifest.json, addendum.N.json,
 timestamp.N.tsr, tsa-chain.N.pem, signer.pub.pem, custody.jsonl, citation.txt, text.txt),
 ``provenance/VERIFY.md``, ``datapackage.json`` (sha256 of every resource) and
@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import functools
-import gzip
 import hashlib
 import io
 import json
@@ -234,7 +233,9 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
         lines = [e.to_json() for e in archive.custody.for_record(rid) if e.event not in _READ_EVENTS]
         add_bytes(f"{base}.custody.jsonl", "".join(line + "\n" for line in lines).encode("utf-8"))
         add_bytes(f"{base}.citation.txt", render(citation_data(archive, rid), "record").encode("utf-8"))
-    add_bytes("indexes/index.cdx.gz", gzip.compress(("\n".join(sorted(cdx)) + "\n").encode("utf-8"), mtime=0))
+    # a plain CDXJ: ReplayWeb.page (wabac.js) loads `.cdx`/`.cdxj` whole, and reads a `.cdx.gz` only as
+    # ZipNum blocks named by an `index.idx`; an evidence bundle holds few records, so plain is right
+    add_bytes("indexes/index.cdxj", ("\n".join(sorted(cdx)) + "\n").encode("utf-8"))
     add_bytes("pages/pages.jsonl", ("\n".join(pages) + "\n").encode("utf-8"))
     add_bytes("provenance/VERIFY.md", _verify_md([s.record_id for s in summaries]).encode("utf-8"))
 
@@ -268,7 +269,9 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
             info = zipfile.ZipInfo(path, date_time=ZIP_TIME)
             info.create_system = 3
             info.external_attr = (stat.S_IFREG | 0o644) << 16
-            info.compress_type = zipfile.ZIP_STORED if path.endswith(".gz") else zipfile.ZIP_DEFLATED
+            # every member stored, as py-wacz writes them: ReplayWeb.page hashes a member's bytes as
+            # they sit in the zip, so a deflated pages.jsonl or datapackage.json counts as "invalid"
+            info.compress_type = zipfile.ZIP_STORED
             with files[path]() as src, zf.open(info, "w", force_zip64=sizes[path] > (1 << 31)) as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
     whole = hashlib.sha256()
