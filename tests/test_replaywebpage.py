@@ -67,7 +67,7 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
         size = path.stat().st_size
         start, end = int(m.group(1)), int(m.group(2) or size - 1)
         end = min(end, size - 1)
-        fh = open(path, "rb")  # noqa: SIM115 - closed by copyfile's caller
+        fh = open(path, "rb")  # closed by the caller of send_head
         fh.seek(start)
         self.send_response(206)
         self.send_header("Content-Type", self.guess_type(str(path)))
