@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from archiver._version import __version__
 from archiver.config import Config
@@ -548,11 +548,17 @@ class Archive:
 
     def get(self, record_id: str, name: str, dest: Path) -> tuple[str, int]:
         """Copy an artifact out byte-exact, checking its hash on the way; atomic at ``dest``."""
+        with atomic_writer(dest) as out:
+            return self.write_artifact(record_id, name, out, to=str(dest))
+
+    def write_artifact(self, record_id: str, name: str, out: IO[bytes], *, to: str) -> tuple[str, int]:
+        """Stream an artifact into ``out`` (a pipe, say), checking its hash on the way: a corrupt blob
+        raises IntegrityError after its bytes went out, so the reader must heed the error."""
         summary = self.resolve(record_id)
         sha = self.artifact_sha256(summary.record_id, name)
         h = hashlib.sha256()
         size = 0
-        with self.blobs.open(sha) as src, atomic_writer(dest) as out:
+        with self.blobs.open(sha) as src:
             while chunk := src.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -561,8 +567,9 @@ class Archive:
                 raise IntegrityError(f"artifact {name} of {summary.record_id} is corrupt in the store "
                                      f"(sha256 {h.hexdigest()} instead of {sha})",
                                      hint=f"run `archiver verify {summary.record_id}`")
+        out.flush()
         self.custody.append("get", actor=self.actor(), record_id=summary.record_id, subject_sha256=sha,
-                            detail={"artifact": name, "to": str(dest)})
+                            detail={"artifact": name, "to": to})
         return sha, size
 
     # ---- verification ----------------------------------------------------------------------
