@@ -257,6 +257,21 @@ class Archive:
         self.custody.append("key-generate", actor=self.actor(), detail={"key_id": key_id})
         return key_id
 
+    def trust_key(self, pem: bytes | None = None, *, key_id: str | None = None, source: str) -> str:
+        """Add a signer to the keyring (with a custody entry): from its PEM, or by the key id of a key
+        this store has already seen (an imported record's signer)."""
+        if pem is None:
+            kid = (key_id or "").strip().lower()
+            kid = kid if kid.startswith("sha256:") else f"sha256:{kid}"
+            blob = self.catalog.signer_key_blob(kid)
+            if blob is None:
+                raise NotFoundError(f"this store has not seen a key {kid}",
+                                    hint="import a bundle it signed first, or give the key's PEM file")
+            pem = self.blobs.read_bytes(blob)
+        kid = self.keys.trust(pem, source=source)
+        self.custody.append("key-trust", actor=self.actor(), detail={"key_id": kid, "source": source})
+        return kid
+
     def actor(self) -> str:
         op = self.operator()
         return op.name or "unknown"
