@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -18,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 from archiver._version import __version__
 from archiver.config import Config
 from archiver.errors import (
+    STORE_ERRNOS,
     ArchiverError,
     IntegrityError,
     NotFoundError,
@@ -25,7 +27,9 @@ from archiver.errors import (
     StoreCorruptError,
     StoreError,
     StoreNotFoundError,
+    StoreWriteError,
     UsageError,
+    store_write_error,
 )
 from archiver.provenance.ids import new_record_id, normalize_record_id
 from archiver.provenance.keys import KeyStore, PassphraseSource, public_pem
@@ -343,15 +347,25 @@ class Archive:
                 cache.append(passphrase())
             return cache[0]
 
-        if browser is None:
-            manifest = capture_url(self, url, opts, once)
-        elif session is not None:
-            manifest = session.capture(self, url, opts, browser, once)
-        else:
-            from archiver.capture.browser import BrowserSession as _Session
+        try:
+            if browser is None:
+                manifest = capture_url(self, url, opts, once)
+            elif session is not None:
+                manifest = session.capture(self, url, opts, browser, once)
+            else:
+                from archiver.capture.browser import BrowserSession as _Session
 
-            with _Session() as own:
-                manifest = own.capture(self, url, opts, browser, once)
+                with _Session() as own:
+                    manifest = own.capture(self, url, opts, browser, once)
+        except OSError as exc:
+            # the network side maps its own OSErrors (exit 3); one that escapes to here came from
+            # committing to the store: disk full, read-only, permissions
+            if exc.errno in STORE_ERRNOS:
+                raise store_write_error(exc, f"storing the capture of {url}") from exc
+            raise
+        except sqlite3.OperationalError as exc:
+            raise StoreWriteError(f"storing the capture of {url} failed: the catalog refused the write "
+                                  f"({exc})") from exc
         if stamp and self.tsa_configured():
             for result in self.timestamp([manifest.record_id], passphrase=once, deferred=False):
                 if on_stamp:
