@@ -7,7 +7,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -19,7 +18,6 @@ from typing import IO, TYPE_CHECKING, Any
 from archiver._version import __version__
 from archiver.config import Config
 from archiver.errors import (
-    STORE_ERRNOS,
     ArchiverError,
     IntegrityError,
     NotFoundError,
@@ -27,9 +25,7 @@ from archiver.errors import (
     StoreCorruptError,
     StoreError,
     StoreNotFoundError,
-    StoreWriteError,
     UsageError,
-    store_write_error,
 )
 from archiver.provenance.ids import new_record_id, normalize_record_id
 from archiver.provenance.keys import KeyStore, PassphraseSource, public_pem
@@ -47,7 +43,7 @@ from archiver.records import (
 from store.blobs import BlobStore, hash_file
 from store.catalog import Catalog, PostgresCatalog, open_catalog, redact_url
 from store.custody import ChainReport, CustodyLog, PostgresCustodyLog
-from store.fsutil import atomic_write_bytes, atomic_writer
+from store.fsutil import atomic_write_bytes, atomic_writer, store_writes
 from store.s3 import S3Settings
 
 if TYPE_CHECKING:
@@ -262,13 +258,10 @@ class Archive:
         return key_id
 
     def trust_key(self, pem: bytes | None = None, *, key_id: str | None = None, source: str) -> str:
-        """Add a signer to the keyring (with a custody entry): from its PEM, or by the key id of a key
-        this store has already seen (an imported record's signer)."""
+        """Add a signer to the keyring (custody entry): its PEM, or the id of a key this store has seen."""
         if pem is None:
-            kid = (key_id or "").strip().lower()
-            kid = kid if kid.startswith("sha256:") else f"sha256:{kid}"
-            blob = self.catalog.signer_key_blob(kid)
-            if blob is None:
+            kid = "sha256:" + (key_id or "").strip().lower().removeprefix("sha256:")
+            if (blob := self.catalog.signer_key_blob(kid)) is None:
                 raise NotFoundError(f"this store has not seen a key {kid}",
                                     hint="import a bundle it signed first, or give the key's PEM file")
             pem = self.blobs.read_bytes(blob)
@@ -347,7 +340,9 @@ class Archive:
                 cache.append(passphrase())
             return cache[0]
 
-        try:
+        # the network side maps its own OSErrors (exit 3); one that escapes to here came from
+        # committing to the store: disk full, read-only, permissions (exit 4)
+        with store_writes(f"storing the capture of {url}"):
             if browser is None:
                 manifest = capture_url(self, url, opts, once)
             elif session is not None:
@@ -357,15 +352,6 @@ class Archive:
 
                 with _Session() as own:
                     manifest = own.capture(self, url, opts, browser, once)
-        except OSError as exc:
-            # the network side maps its own OSErrors (exit 3); one that escapes to here came from
-            # committing to the store: disk full, read-only, permissions
-            if exc.errno in STORE_ERRNOS:
-                raise store_write_error(exc, f"storing the capture of {url}") from exc
-            raise
-        except sqlite3.OperationalError as exc:
-            raise StoreWriteError(f"storing the capture of {url} failed: the catalog refused the write "
-                                  f"({exc})") from exc
         if stamp and self.tsa_configured():
             for result in self.timestamp([manifest.record_id], passphrase=once, deferred=False):
                 if on_stamp:
@@ -407,7 +393,8 @@ class Archive:
         avail = availability(url, ts, cfg)
         rows = cdx_near(url, ts, cfg)
         evidence = corroborate(rows, ts, manifest.digests.payload_sha1_b32, checked_at=_now_iso(), cfg=cfg,
-                               saved=saved, availability_ts=avail[0] if avail else None)
+                               saved=saved, availability_ts=avail[0] if avail else None,
+                               our_chunked_sha1_b32=manifest.digests.payload_sha1_b32_chunked)
         add = sign_addendum(Addendum(kind="wayback", record_id=summary.record_id,
                                      manifest_sha256=summary.manifest_sha256, created_at=evidence.checked_at,
                                      wayback=evidence), key)
@@ -581,8 +568,7 @@ class Archive:
             return self.write_artifact(record_id, name, out, to=str(dest))
 
     def write_artifact(self, record_id: str, name: str, out: IO[bytes], *, to: str) -> tuple[str, int]:
-        """Stream an artifact into ``out`` (a pipe, say), checking its hash on the way: a corrupt blob
-        raises IntegrityError after its bytes went out, so the reader must heed the error."""
+        """Stream an artifact into ``out`` (a pipe); a corrupt blob raises IntegrityError after the bytes."""
         summary = self.resolve(record_id)
         sha = self.artifact_sha256(summary.record_id, name)
         h = hashlib.sha256()

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, BinaryIO
 
-from archiver.errors import store_write_error
+from archiver.errors import STORE_ERRNOS, StoreWriteError, store_write_error
 
 TMP_PREFIX = ".tmp-"
 
@@ -81,6 +81,22 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+@contextlib.contextmanager
+def store_writes(what: str) -> Iterator[None]:
+    """Around code that commits to the store: an OSError that can only be local (disk full, quota,
+    read-only, permissions, I/O) or SQLite refusing a write becomes :class:`StoreWriteError`."""
+    import sqlite3
+
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno in STORE_ERRNOS:
+            raise store_write_error(exc, what) from exc
+        raise
+    except sqlite3.OperationalError as exc:
+        raise StoreWriteError(f"{what} failed: the catalog refused the write ({exc})") from exc
 
 
 def new_temp_in(directory: Path, suffix: str = "") -> tuple[BinaryIO, Path]:
