@@ -213,6 +213,9 @@ Records: {", ".join(record_ids)}. Every command below uses standard tools only. 
    ```
    The key id is `openssl pkey -pubin -in {rid}.signer.pub.pem -outform DER | tail -c 32 | sha256sum`.
    Decide yourself whether you trust that key: the bundle carrying it proves nothing.
+   `bundle-key.json` is that key's statement (Ed25519 over the RFC 8785 JSON without `signature`,
+   checked the same way) that the P-384 `publicKey` of step 2 signs bundles for it: trusting the
+   one key id covers the package signature too.
 5. **The timestamp** (for a token over this manifest alone):
    `openssl ts -verify -digest "$(sha256sum {rid}.manifest.json | cut -d' ' -f1)" \\
    -in {rid}.timestamp.1.tsr -CAfile {rid}.tsa-chain.1.pem`
