@@ -24,9 +24,10 @@ $(PYWB_STAMP):
 
 # Debian packages the tests and the demo call: openssl (signature and timestamp recipes, the local
 # TSA), poppler-utils (pdftoppm, to look at certificate PDFs) and chromium (browser capture, driven
-# by Playwright; never `playwright install`) and postgresql (the tests start their own throwaway
+# by Playwright; never `playwright install`), nodejs and npm (`npm pack replaywebpage`: the real
+# ReplayWeb.page replays our bundles in tests/test_replaywebpage.py) and postgresql (the tests start their own throwaway
 # server from its binaries: catalog, custody and queue on PostgreSQL). Installed only when missing.
-DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium
+DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium node:nodejs npm:npm
 deb-deps:
 	@missing=""; for pair in $(DEB_NEEDED); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \

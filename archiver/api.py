@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from archiver._version import __version__
 from archiver.config import Config
@@ -44,7 +44,7 @@ from archiver.records import (
 from store.blobs import BlobStore, hash_file
 from store.catalog import Catalog, PostgresCatalog, open_catalog, redact_url
 from store.custody import ChainReport, CustodyLog, PostgresCustodyLog
-from store.fsutil import atomic_write_bytes, atomic_writer
+from store.fsutil import atomic_write_bytes, atomic_writer, store_writes
 from store.s3 import S3Settings
 
 if TYPE_CHECKING:
@@ -259,6 +259,18 @@ class Archive:
         self.custody.append("key-generate", actor=self.actor(), detail={"key_id": key_id})
         return key_id
 
+    def trust_key(self, pem: bytes | None = None, *, key_id: str | None = None, source: str) -> str:
+        """Add a signer to the keyring (custody entry): its PEM, or the id of a key this store has seen."""
+        if pem is None:
+            kid = "sha256:" + (key_id or "").strip().lower().removeprefix("sha256:")
+            if (blob := self.catalog.signer_key_blob(kid)) is None:
+                raise NotFoundError(f"this store has not seen a key {kid}",
+                                    hint="import a bundle it signed first, or give the key's PEM file")
+            pem = self.blobs.read_bytes(blob)
+        kid = self.keys.trust(pem, source=source)
+        self.custody.append("key-trust", actor=self.actor(), detail={"key_id": kid, "source": source})
+        return kid
+
     def actor(self) -> str:
         """Who custody entries name: a web request's token, else the operator."""
         override = _ACTOR.get()
@@ -343,15 +355,18 @@ class Archive:
                 cache.append(passphrase())
             return cache[0]
 
-        if browser is None:
-            manifest = capture_url(self, url, opts, once)
-        elif session is not None:
-            manifest = session.capture(self, url, opts, browser, once)
-        else:
-            from archiver.capture.browser import BrowserSession as _Session
+        # the network side maps its own OSErrors (exit 3); one that escapes to here came from
+        # committing to the store: disk full, read-only, permissions (exit 4)
+        with store_writes(f"storing the capture of {url}"):
+            if browser is None:
+                manifest = capture_url(self, url, opts, once)
+            elif session is not None:
+                manifest = session.capture(self, url, opts, browser, once)
+            else:
+                from archiver.capture.browser import BrowserSession as _Session
 
-            with _Session() as own:
-                manifest = own.capture(self, url, opts, browser, once)
+                with _Session() as own:
+                    manifest = own.capture(self, url, opts, browser, once)
         if stamp and self.tsa_configured():
             for result in self.timestamp([manifest.record_id], passphrase=once, deferred=False):
                 if on_stamp:
@@ -393,7 +408,8 @@ class Archive:
         avail = availability(url, ts, cfg)
         rows = cdx_near(url, ts, cfg)
         evidence = corroborate(rows, ts, manifest.digests.payload_sha1_b32, checked_at=_now_iso(), cfg=cfg,
-                               saved=saved, availability_ts=avail[0] if avail else None)
+                               saved=saved, availability_ts=avail[0] if avail else None,
+                               our_chunked_sha1_b32=manifest.digests.payload_sha1_b32_chunked)
         add = sign_addendum(Addendum(kind="wayback", record_id=summary.record_id,
                                      manifest_sha256=summary.manifest_sha256, created_at=evidence.checked_at,
                                      wayback=evidence), key)
@@ -563,11 +579,16 @@ class Archive:
 
     def get(self, record_id: str, name: str, dest: Path) -> tuple[str, int]:
         """Copy an artifact out byte-exact, checking its hash on the way; atomic at ``dest``."""
+        with atomic_writer(dest) as out:
+            return self.write_artifact(record_id, name, out, to=str(dest))
+
+    def write_artifact(self, record_id: str, name: str, out: IO[bytes], *, to: str) -> tuple[str, int]:
+        """Stream an artifact into ``out`` (a pipe); a corrupt blob raises IntegrityError after the bytes."""
         summary = self.resolve(record_id)
         sha = self.artifact_sha256(summary.record_id, name)
         h = hashlib.sha256()
         size = 0
-        with self.blobs.open(sha) as src, atomic_writer(dest) as out:
+        with self.blobs.open(sha) as src:
             while chunk := src.read(1 << 20):
                 h.update(chunk)
                 size += len(chunk)
@@ -576,8 +597,9 @@ class Archive:
                 raise IntegrityError(f"artifact {name} of {summary.record_id} is corrupt in the store "
                                      f"(sha256 {h.hexdigest()} instead of {sha})",
                                      hint=f"run `archiver verify {summary.record_id}`")
+        out.flush()
         self.custody.append("get", actor=self.actor(), record_id=summary.record_id, subject_sha256=sha,
-                            detail={"artifact": name, "to": str(dest)})
+                            detail={"artifact": name, "to": to})
         return sha, size
 
     # ---- verification ----------------------------------------------------------------------

@@ -39,6 +39,7 @@
     ├── QuoteNotFoundError             1  the excerpt does not occur in the record
     └── StoreError                     4  the store is missing, locked or damaged
         ├── StoreNotFoundError
+        ├── StoreWriteError               (disk full, quota, read-only, permission denied: never exit 3)
         ├── StoreCorruptError
         ├── StoreConflictError            (a row or object that must be unique already exists)
         ├── StoreUnavailableError         (PostgreSQL or the S3 endpoint cannot be reached)
@@ -48,6 +49,8 @@ Each error carries a ``hint`` so ``diagnostics()`` can tell the user what to do 
 """
 
 from __future__ import annotations
+
+import errno
 
 
 class ArchiverError(Exception):
@@ -213,6 +216,26 @@ class QuoteNotFoundError(ArchiverError):
 
 class StoreError(ArchiverError):
     exit_code = 4
+
+
+class StoreWriteError(StoreError):
+    """Writing the store failed on the local side: disk full, quota, file too large, read-only or
+    permission denied, I/O error. Never a network failure, whatever was being fetched at the time."""
+
+    default_hint = ("free space (or fix permissions) on the store's filesystem and retry; nothing partial "
+                    "was kept, and `archiver verify --all` checks what is there")
+
+
+# errno values that can only mean "the local filesystem refused", never "the network failed"
+DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS})
+# ...and those that mean the same when the failing call wrote the store (a socket may raise them too)
+STORE_ERRNOS = DISK_ERRNOS | {errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.ENOTDIR}
+
+
+def store_write_error(exc: OSError, what: str = "writing the store") -> StoreWriteError:
+    reason = exc.strerror or str(exc)
+    where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+    return StoreWriteError(f"{what} failed: {reason}{where}")
 
 
 class StoreNotFoundError(StoreError):

@@ -117,6 +117,9 @@ class Digests:
     payload_sha256: str
     payload_sha1_b32: str
     text_sha256: str | None = None
+    # a chunked response only: SHA-1 (base32) of the body as sent, chunk framing included, which is
+    # what a crawler that does not de-chunk (heritrix3 over HTTP/1.1) puts in its CDX digest
+    payload_sha1_b32_chunked: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,6 +316,8 @@ class WaybackEvidence:
     our_digest: str | None = None
     saved: bool = False
     note: str = ""
+    our_digest_chunked: str | None = None  # compared too, for a chunked response
+    matched_form: str | None = None  # "de-chunked" | "chunked": which of our digests the Archive's equals
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ Schema is generated from the type (``SCHEMAS`` below, published under docs/schem
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 from archiver.records import (
     Addendum,
@@ -109,10 +110,14 @@ class CitationReport(Report):
 
 @dataclass(frozen=True, slots=True)
 class BundleReport(Report):
-    """A bundle's verification: the package's own checks first, then one report per record."""
+    """A bundle's verification: the package's own checks first, then one report per record.
+    ``verdict``: ``verified``; ``intact-untrusted`` (every hash and signature holds but no key you
+    trust vouches for it: pin the operator's key id with --trust-key); ``tampered`` (something does
+    not match what was signed)."""
 
     bundle: str
     ok: bool
+    verdict: Literal["verified", "intact-untrusted", "tampered"]
     reports: tuple[Verification, ...]
 
 

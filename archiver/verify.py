@@ -510,7 +510,8 @@ def _wayback_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256
             w = add.wayback
             check = Check(check.name, PASS, f"{w.verdict} ({w.snapshot_timestamp or 'no snapshot'}), checked "
                                             f"{w.checked_at}, signed by {key_id}")
-            if w.our_digest and w.our_digest != manifest.digests.payload_sha1_b32:
+            if (w.our_digest and w.our_digest != manifest.digests.payload_sha1_b32) or (
+                    w.our_digest_chunked and w.our_digest_chunked != manifest.digests.payload_sha1_b32_chunked):
                 check = Check(check.name, FAIL, "addendum compares a digest that is not this record's payload")
             latest = add
         checks.append(check)

@@ -194,32 +194,48 @@ def cdx_near(url: str, timestamp: str, cfg: WaybackConfig, limit: int = 25) -> l
 
 
 def corroborate(rows: Sequence[CDXRow], timestamp: str, our_sha1_b32: str, *, checked_at: str, cfg: WaybackConfig,
-                saved: bool = False, availability_ts: str | None = None) -> WaybackEvidence:
-    """Pick the snapshot that speaks to our capture and say whether its digest is ours."""
+                saved: bool = False, availability_ts: str | None = None,
+                our_chunked_sha1_b32: str | None = None) -> WaybackEvidence:
+    """Pick the snapshot that speaks to our capture and say whether its digest is ours.
+
+    For a chunked response the Archive's digest may be of the de-chunked payload (our
+    ``payload_sha1_b32``) or of the body as sent, chunk framing included (heritrix3 over HTTP/1.1
+    digests that: heritrix3 issue #769); both are compared and the evidence says which form matched."""
+    forms = {our_sha1_b32: "de-chunked"}
+    if our_chunked_sha1_b32:
+        forms.setdefault(our_chunked_sha1_b32, "chunked")
     if not rows:
         return WaybackEvidence(verdict="no-snapshot", checked_at=checked_at, api="cdx", our_digest=our_sha1_b32,
-                               saved=saved, note="the Wayback Machine holds no snapshot of this URL")
+                               our_digest_chunked=our_chunked_sha1_b32, saved=saved,
+                               note="the Wayback Machine holds no snapshot of this URL")
     ours = _ts_seconds(timestamp)
     by_distance = sorted(rows, key=lambda r: (abs(_ts_seconds(r.timestamp) - ours), r.timestamp))
     nearest = by_distance[0]
     before = max((r.timestamp for r in rows if r.timestamp <= timestamp), default=None)
     after = min((r.timestamp for r in rows if r.timestamp > timestamp), default=None)
     around = f"nearest before {before or 'none'}, after {after or 'none'}"
-    match = next((r for r in by_distance if r.digest == our_sha1_b32), None)
+    match = next((r for r in by_distance if r.digest in forms), None)
+    form: str | None = None
     if match is not None:
         delta = _ts_seconds(match.timestamp) - ours
-        note = (f"the Archive independently stored the same payload (SHA-1 {our_sha1_b32}) "
+        form = forms[match.digest]
+        what = ("payload" if form == "de-chunked" else
+                "response body as sent, chunk framing included (the Archive digested it without de-chunking)")
+        note = (f"the Archive independently stored the same {what} (SHA-1 {match.digest}) "
                 f"{_human(delta)} {'after' if delta >= 0 else 'before'} our capture; {around}")
         row, verdict = match, "identical"
     else:
-        note = f"nearest snapshot's digest {nearest.digest} differs from ours; {CAVEAT}; {around}"
+        both = f" or {our_chunked_sha1_b32} (chunked, as sent)" if our_chunked_sha1_b32 else ""
+        note = (f"nearest snapshot's digest {nearest.digest} differs from ours ({our_sha1_b32}{both}); "
+                f"{CAVEAT}; {around}")
         row, verdict = nearest, "differs"
     if availability_ts and availability_ts != nearest.timestamp:
         note += f"; the availability API's closest is {availability_ts}"
     return WaybackEvidence(verdict=verdict, checked_at=checked_at, api="cdx",
                            snapshot_url=cfg.snapshot_url(row.timestamp, row.original),
                            snapshot_timestamp=row.timestamp, cdx=row.fields(), archive_digest=row.digest,
-                           our_digest=our_sha1_b32, saved=saved, note=note)
+                           our_digest=our_sha1_b32, saved=saved, note=note,
+                           our_digest_chunked=our_chunked_sha1_b32, matched_form=form)
 
 
 def _human(seconds: float) -> str:

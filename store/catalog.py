@@ -9,6 +9,7 @@ only placeholders, auto-increment columns, transaction start and error classes d
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 import threading
 from abc import ABC, abstractmethod
@@ -16,7 +17,13 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import StoreConflictError, StoreCorruptError, StoreError, StoreUnavailableError
+from archiver.errors import (
+    StoreConflictError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+    StoreWriteError,
+)
 from archiver.records import ArtifactMatch, Manifest, RecordSummary
 
 SCHEMA_VERSION = 1
@@ -481,6 +488,22 @@ class Catalog(ABC):
             yield from d.rows(f"SELECT {cols} FROM {table}")  # noqa: S608
 
 
+def _local_write_failure(path: Path, exc: sqlite3.OperationalError) -> str | None:
+    """SQLite reports a full disk as "database or disk is full" or, when it cannot even grow its
+    WAL index, as "disk I/O error": tell those (and read-only stores) from real damage."""
+    text = str(exc).lower()
+    if "readonly" in text or "read-only" in text:
+        return "the store is read-only here (permissions or a read-only filesystem)"
+    if "full" in text or "disk i/o" in text:
+        try:
+            st = os.statvfs(path.parent)
+        except OSError:
+            return None
+        if "full" in text or st.f_bavail * st.f_frsize < (1 << 20):
+            return "No space left on device (the store's filesystem is full)"
+    return None
+
+
 class SqliteCatalog(Catalog):
     backend = "sqlite"
 
@@ -505,6 +528,11 @@ class SqliteCatalog(Catalog):
             yield _SqliteDb(conn)
         except sqlite3.IntegrityError as exc:
             raise StoreConflictError(f"catalog {self.path}: {exc}") from exc
+        except sqlite3.OperationalError as exc:
+            local = _local_write_failure(self.path, exc)
+            if local:
+                raise StoreWriteError(f"catalog {self.path} failed: {exc}: {local}") from exc
+            raise StoreCorruptError(f"catalog {self.path} failed: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"catalog {self.path} failed: {exc}") from exc
         finally:

@@ -10,6 +10,8 @@ transaction-scoped advisory lock, so workers on many machines extend one chain.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import fcntl
 import hashlib
 import json
@@ -22,6 +24,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import rfc8785
+
+from archiver.errors import store_write_error
 
 if TYPE_CHECKING:
     from store.catalog import PostgresCatalog
@@ -150,8 +154,16 @@ class CustodyLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             entry = _next_entry(self._last_line(fd), event, actor, record_id, subject_sha256, detail)
             line = entry.to_json().encode("utf-8") + b"\n"
-            os.write(fd, line)
-            os.fsync(fd)
+            size = os.fstat(fd).st_size
+            try:
+                if os.write(fd, line) != len(line):
+                    raise OSError(errno.ENOSPC, "short write (disk full?)", str(self.path))
+                os.fsync(fd)
+            except OSError as exc:
+                # a partial line would break the chain for every later reader: take it back
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, size)
+                raise store_write_error(exc, f"appending to the custody log {self.path}") from exc
             return entry
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)

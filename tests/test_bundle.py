@@ -116,43 +116,84 @@ def test_py_wacz_validates_and_catches_a_changed_warc_byte(stamped: Archive, sit
 
 def test_bundle_moves_to_a_new_store_without_the_old_one(tmp_path: Path, site: SampleSite, tsa: LocalTSA,
                                                          cli) -> None:  # type: ignore[no-untyped-def]
+    """One identity: the key id `archiver keys list` prints in A is the only thing B pins."""
     a, _ = Archive.init(tmp_path / "A", operator="Alice")
     for k, v in (("capture.allow_private", "true"), ("tsa.urls", tsa.url), ("tsa.certs", str(tsa.ca_pem))):
         a.config.set(k, v)
     ids = _two_records(a, site)
     bundle = tmp_path / "evidence.wacz"
     assert cli("export", *ids, "-o", str(bundle), "--store", str(a.root)).code == 0
-    signer = a.keys.list()[0].key_id
-    from archiver.provenance.keys import wacz_fingerprint
-
-    bundle_key = wacz_fingerprint(a.keys.wacz_public_der())
+    listed = cli("keys", "list", "--store", str(a.root)).out.split()
+    signer = listed[0]
+    assert signer.startswith("sha256:") and "signing" in listed[1]
     shutil.move(str(a.root), str(tmp_path / "A-moved-away"))  # no access to A from here on
     b, _ = Archive.init(tmp_path / "B", operator="Bob")
     b.config.set("tsa.certs", str(tsa.ca_pem))
     s = ["--store", str(b.root)]
-    r = cli("verify", str(bundle), "--json", *s)  # B does not know A's keys: untrusted, not hidden
+    r = cli("verify", str(bundle), "--json", *s)  # B does not know A's key: intact, not trusted, not hidden
     assert r.code == 1
-    failed = {c["name"] for rep in json.loads(r.out)["reports"] for c in rep["checks"] if c["status"] == "FAIL"}
-    assert failed == {"signer.trusted", "bundle.signer.trusted", "timestamp.1.addendum"}
+    report = json.loads(r.out)
+    failed = {c["name"] for rep in report["reports"] for c in rep["checks"] if c["status"] == "FAIL"}
+    assert failed == {"signer.trusted", "bundle.signer.trusted"} and report["verdict"] == "intact-untrusted"
+    r = cli("verify", str(bundle), *s)
+    assert r.code == 1 and "INTACT, SIGNER NOT TRUSTED" in r.out and "TAMPERED" not in r.out
     snap = store_snapshot(b.root)
     r = cli("import", str(bundle), *s)
     assert r.code == 1 and "nothing imported" in r.err and store_snapshot(b.root) == snap
-    trust = ["--trust-key", signer, "--trust-key", bundle_key]
-    assert cli("verify", str(bundle), *trust, *s).code == 0
-    r = cli("import", str(bundle), *trust, *s)
+    r = cli("verify", str(bundle), "--trust-key", signer, "--json", *s)  # exactly one key id
+    assert r.code == 0, r.out
+    report = json.loads(r.out)
+    assert report["verdict"] == "verified"
+    binding = next(c for c in report["reports"][0]["checks"] if c["name"] == "bundle.key-binding")
+    assert binding["status"] == "PASS" and signer in binding["detail"]
+    r = cli("import", str(bundle), "--trust-key", signer, *s)
     assert r.code == 0, r.err
-    assert cli("keys", "trust", str(tmp_path / "x"), *s).code != 0  # (sanity: no such file)
-    # B now holds both records; they verify once B trusts A's signing key
-    pem = tmp_path / "alice.pem"
-    with zipfile.ZipFile(bundle) as zf:
-        pem.write_bytes(zf.read(f"provenance/{ids[0]}.signer.pub.pem"))
-    assert cli("keys", "trust", str(pem), *s).code == 0
+    # no other step: the pinned key joined B's keyring (with a custody entry), so the records verify
     assert cli("verify", "--all", *s).code == 0
     assert sorted(r.record_id for r in b.list()) == sorted(ids)
     assert any(e.event == "import" for e in b.custody.entries())
-    r = cli("import", str(bundle), *trust, *s)  # again: nothing duplicated
+    assert [e.detail["key_id"] for e in b.custody.entries() if e.event == "key-trust"] == [signer]
+    r = cli("import", str(bundle), "--trust-key", signer, *s)  # again: nothing duplicated
     assert r.code == 0 and "already present" in r.out
     assert len(list(b.blobs.iter_all())) == len(set(b.blobs.iter_all()))
+    assert [e.event for e in b.custody.entries()].count("key-trust") == 1
+    # a store that imported the records untrusted (--force) can trust the key it has seen, by its id
+    c, _ = Archive.init(tmp_path / "C", operator="Carol")
+    c.config.set("tsa.certs", str(tsa.ca_pem))
+    sc = ["--store", str(c.root)]
+    assert cli("import", str(bundle), "--force", *sc).code == 0
+    assert cli("verify", "--all", *sc).code == 1
+    r = cli("keys", "trust", "sha256:" + "0" * 64, *sc)
+    assert r.code != 0 and "has not seen" in r.err
+    r = cli("keys", "trust", signer, *sc)
+    assert r.code == 0 and signer in r.out, r.err
+    assert cli("verify", "--all", *sc).code == 0
+
+
+def test_tampered_is_told_from_untrusted(stamped: Archive, site: SampleSite, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    ids = _two_records(stamped, site)
+    bundle = tmp_path / "e.wacz"
+    assert cli("export", *ids, "-o", str(bundle), "--store", str(stamped.root)).code == 0
+    signer = stamped.keys.list()[0].key_id
+    bad = tmp_path / "bad.wacz"
+    _rewrite_member(bundle, bad, f"archive/{ids[0]}.warc.gz", _flip)
+    for extra in ([], ["--trust-key", signer]):
+        r = cli("verify", str(bad), "--json", *extra)
+        assert r.code == 1 and json.loads(r.out)["verdict"] == "tampered", r.out
+    r = cli("verify", str(bad))
+    assert "TAMPERED" in r.out
+    # a binding from another operator's key does not vouch for this bundle key
+    other, _ = Archive.init(tmp_path / "other", operator="Mallory")
+    from archiver.bundle import BINDING, key_binding
+
+    forged = key_binding(other.keys.load_private(lambda: None), other.keys.wacz_public_der())
+    swapped = tmp_path / "swapped.wacz"
+    _rewrite_member(bundle, swapped, BINDING, lambda _data: forged)
+    r = cli("verify", str(swapped), "--json", "--trust-key", other.keys.list()[0].key_id)
+    report = json.loads(r.out)
+    assert r.code == 1 and report["verdict"] == "tampered"
+    checks = {c["name"]: c for c in report["reports"][0]["checks"]}
+    assert checks["bundle.key-binding"]["status"] == "FAIL" and checks["bundle.signer.trusted"]["status"] == "FAIL"
 
 
 def test_hostile_zip_is_refused_without_writing_anything(archive: Archive, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
@@ -220,7 +261,9 @@ def test_damaged_bundles(stamped: Archive, site: SampleSite, tmp_path: Path, dam
                 "other-key": "bundle.signer.trusted", "bad-signature": "bundle.signature"}[damage]
     assert expected in failed, failed
     if damage == "other-key":
-        assert failed == {"bundle.signer.trusted"}  # the signature itself is fine: only trust fails
+        # the signature itself is fine, but no trusted key vouches for it, and the operator's binding
+        # names the original bundle key, not this one
+        assert failed == {"bundle.signer.trusted", "bundle.key-binding"}
     assert cli("import", str(bad), "--store", str(stamped.root)).code == 1
     assert store_snapshot(stamped.root) == snap
     assert Status.FAIL  # (statuses are strings in JSON; the enum is what the library returns)

@@ -222,3 +222,59 @@ def test_tampered_wayback_addendum_fails_verify(wb_archive: Archive, site: Sampl
     path.write_bytes(path.read_bytes().replace(b'"differs"', b'"identical"'))
     rep = wb_archive.verify(m.record_id)
     assert not rep.ok and [c.name for c in rep.failures] == ["wayback.1.addendum"]
+
+
+def _framed(body: bytes, size: int) -> bytes:
+    """``body`` as the sample site sends it chunked (``chunk_size`` bytes a chunk)."""
+    out = b"".join(b"%x\r\n" % len(body[i:i + size]) + body[i:i + size] + b"\r\n" for i in range(0, len(body), size))
+    return out + b"0\r\n\r\n"
+
+
+def test_chunked_capture_keeps_both_digests(wb_archive: Archive, site: SampleSite, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import base64
+    import hashlib
+
+    from warcio.archiveiterator import ArchiveIterator
+
+    m = wb_archive.capture(site.base_url + "/chunked")
+    d = m.digests
+    assert d.payload_sha1_b32 == base64.b32encode(hashlib.sha1(HTML).digest()).decode()
+    assert d.payload_sha1_b32_chunked == base64.b32encode(hashlib.sha1(_framed(HTML, 97)).digest()).decode()
+    assert d.payload_sha1_b32_chunked != d.payload_sha1_b32
+    warc = tmp_path / "w.warc.gz"
+    wb_archive.get(m.record_id, "warc", warc)
+    with open(warc, "rb") as fh:
+        meta = [json.loads(r.content_stream().read()) for r in ArchiveIterator(fh) if r.rec_type == "metadata"]
+    assert any(x.get("transfer", {}).get("body_as_sent_sha1_b32") == d.payload_sha1_b32_chunked for x in meta), meta
+    plain = wb_archive.capture(site.base_url + "/plain")
+    assert plain.digests.payload_sha1_b32_chunked is None  # not chunked: one form only
+
+
+@pytest.mark.parametrize(("form", "matched"), [("payload", "de-chunked"), ("as-sent", "chunked")])
+def test_corroboration_matches_either_form_of_a_chunked_body(wb_archive: Archive, site: SampleSite, ia: LocalWayback,
+                                                             monkeypatch: pytest.MonkeyPatch, cli, form: str,  # type: ignore[no-untyped-def]
+                                                             matched: str) -> None:
+    monkeypatch.delenv("ARCHIVER_IA_ACCESS_KEY", raising=False)
+    m = wb_archive.capture(site.base_url + "/chunked")
+    ia.knobs.digest_form = form
+    r = cli("wayback", m.record_id, "--save", "--json", "--store", str(wb_archive.root))
+    assert r.code == 0, r.err
+    out = json.loads(r.out)
+    want = m.digests.payload_sha1_b32 if form == "payload" else m.digests.payload_sha1_b32_chunked
+    assert out["verdict"] == "identical" and out["matched_form"] == matched, out
+    assert out["archive_digest"] == want and ia.snapshots[-1].digest == want
+    assert out["our_digest"] == m.digests.payload_sha1_b32
+    assert out["our_digest_chunked"] == m.digests.payload_sha1_b32_chunked
+    assert ("chunk framing included" in out["note"]) == (form == "as-sent"), out["note"]
+    rep = wb_archive.verify(m.record_id)
+    assert rep.ok and {c.name: c.status for c in rep.checks}["wayback.1.addendum"] is Status.PASS
+
+
+def test_a_chunked_snapshot_of_other_bytes_still_differs(wb_archive: Archive, site: SampleSite,
+                                                         ia: LocalWayback) -> None:
+    m = wb_archive.capture(site.base_url + "/chunked")
+    ts = wayback_timestamp(m.captured_at)
+    ia.add(m.subject.final_url, _shift(ts, minutes=5), _framed(HTML + b"<!-- changed -->", 97))
+    w = wb_archive.wayback(m.record_id).wayback
+    assert w is not None and w.verdict == "differs" and w.matched_form is None
+    assert str(m.digests.payload_sha1_b32_chunked) in w.note and m.digests.payload_sha1_b32 in w.note

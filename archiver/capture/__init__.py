@@ -32,7 +32,7 @@ from archiver._version import __version__
 from archiver.capture.decode import decode_stream
 from archiver.capture.extract import Extracted, extract, sniff_kind
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
-from archiver.capture.warc import chain_pem, hop_metadata, write_capture_warc
+from archiver.capture.warc import body_as_sent_sha1, chain_pem, hop_metadata, write_capture_warc
 from archiver.errors import ArchiverError, HTTPStatusError
 from archiver.provenance.keys import PassphraseSource
 from archiver.provenance.signing import manifest_file_bytes, sign_manifest
@@ -238,7 +238,9 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
                             document_date=extracted.document_date if extracted else None),
             captured_at=_iso(captured), http=http, artifacts=tuple(artifacts),
             digests=Digests(content_sha256=content_sha, payload_sha256=final.payload_sha256,
-                            payload_sha1_b32=sha1_b32(final.payload_sha1), text_sha256=text_sha),
+                            payload_sha1_b32=sha1_b32(final.payload_sha1), text_sha256=text_sha,
+                            payload_sha1_b32_chunked=sha1_b32(body_as_sent_sha1(final.wire_path))
+                            if final.chunked else None),
             tool=_tool(),
             capture=CaptureInfo(user_agent=rendered.browser.user_agent if rendered else fopts.user_agent,
                                 insecure=opts.insecure, allow_status=opts.allow_status,

@@ -21,6 +21,7 @@ import urllib3
 
 from archiver.capture.net import CaptureState, ConnInfo, HopRecorder, recording_session
 from archiver.errors import (
+    DISK_ERRNOS,
     ArchiverError,
     BodyTooLargeError,
     CaptureTimeoutError,
@@ -31,6 +32,7 @@ from archiver.errors import (
     TLSError,
     TooManyRedirectsError,
     UnsupportedSchemeError,
+    store_write_error,
 )
 
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -221,6 +223,8 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
             except urllib3.exceptions.HTTPError as exc:
                 raise NetworkError(f"fetching {url} failed: {_short(str(exc))}") from exc
             except OSError as exc:
+                if exc.errno in DISK_ERRNOS:  # the local side: never a network failure
+                    raise store_write_error(exc, f"storing the response from {url}") from exc
                 raise NetworkError(f"fetching {url} failed: {exc}") from exc
             wire_fh.flush()
         state.current = None

@@ -70,6 +70,22 @@ class _Concat:
 
 def response_head(wire_path: Path) -> bytes:
     """The final (non-1xx) status line and header block exactly as received."""
+    return _response_head_span(wire_path)[1]
+
+
+def body_as_sent_sha1(wire_path: Path) -> bytes:
+    """SHA-1 of the final response's body exactly as it came over the wire: for a chunked response
+    the chunk framing is included (what heritrix3 digests over HTTP/1.1, heritrix3 issue #769)."""
+    start, head = _response_head_span(wire_path)
+    h = hashlib.sha1()  # noqa: S324 - the CDX digest format, not a security use
+    with open(wire_path, "rb") as fh:
+        fh.seek(start + len(head))
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.digest()
+
+
+def _response_head_span(wire_path: Path) -> tuple[int, bytes]:
     with open(wire_path, "rb") as fh:
         data = fh.read(1 << 20)
     pos = 0
@@ -86,7 +102,7 @@ def response_head(wire_path: Path) -> bytes:
         if status and status[0].startswith(b"1") and len(status[0]) == 3:
             pos = end + sep
             continue
-        return block
+        return pos, block
 
 
 def response_block_head(hop: Hop) -> bytes:
@@ -124,7 +140,9 @@ def hop_metadata(hop: Hop, index: int) -> dict[str, Any]:
                     "seconds": round(hop.finished - hop.started, 6)},
         "transfer": {"chunked_on_wire": hop.chunked, "stored_transfer_decoded": hop.chunked,
                      "wire_bytes": hop.wire_size, "wire_sha256": hop.wire_sha256,
-                     "payload_bytes": hop.payload_size},
+                     "payload_bytes": hop.payload_size,
+                     **({"body_as_sent_sha1_b32": base64.b32encode(body_as_sent_sha1(hop.wire_path)).decode("ascii")}
+                        if hop.chunked else {})},
     }
 
 

@@ -7,6 +7,7 @@ One module per command group; importing this package registers every command on 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -22,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     from archiver.errors import ArchiverError
 
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, prog_name="archiver", standalone_mode=False)
     except Exit as e:
         return e.code
     except ArchiverError as exc:
@@ -33,19 +34,44 @@ def main(argv: list[str] | None = None) -> int:
     except typer.Abort:
         _err().print("aborted")
         return 2
-    except (typer.BadParameter, typer.Exit) as exc:
-        if isinstance(exc, typer.Exit):
-            return int(exc.exit_code)
-        raise
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except Exception as exc:
+        ce = _click_exceptions()
+        if isinstance(exc, ce.UsageError):
+            _usage_error(exc, ce)
+            return 2
+        if isinstance(exc, ce.ClickException):  # e.g. a file option that cannot be opened
+            sys.stderr.write(f"error: {' '.join(exc.format_message().split())}\n")
             return 2
         raise
     return 0
 
+
+def _click_exceptions() -> Any:
+    """click's exception module: typer ≥ 0.24 carries its own copy of click."""
+    try:
+        from typer._click import exceptions
+    except ImportError:  # older typer on top of click
+        from click import exceptions  # type: ignore[no-redef]
+    return exceptions
+
+
+def _usage_error(exc: Any, ce: Any) -> None:
+    """One line saying what is wrong, then the usage line with where to read more; never a traceback."""
+    ctx = exc.ctx
+    if isinstance(exc, ce.NoArgsIsHelpError):
+        cmd = getattr(ctx, "command", None)
+        subs = sorted(getattr(cmd, "commands", {}) or {})
+        message = f"missing command (one of: {', '.join(subs)})" if subs else "missing arguments"
+    else:
+        message = " ".join(exc.format_message().split())
+    sys.stderr.write(f"error: {message}\n")
+    if ctx is not None:
+        usage = " ".join(ctx.get_usage().split())
+        sys.stderr.write(f"{usage}  (see '{ctx.command_path} --help')\n")
+    else:
+        sys.stderr.write("Usage: archiver [OPTIONS] COMMAND [ARGS]...  (see 'archiver --help')\n")
 
 if __name__ == "__main__":
     sys.exit(main())

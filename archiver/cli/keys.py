@@ -55,7 +55,7 @@ def keys_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     for i in infos:
         flags = ", ".join(f for f, on in (("signing", i.signing), ("trusted", i.trusted),
                                           ("passphrase", i.encrypted)) if on)
-        out.print(f"{i.key_id}  [{flags}]")
+        out.print(f"{i.key_id}  \\[{flags}]")  # escaped: rich would take [signing, trusted] for markup
 
 
 @keys_app.command("export-public")
@@ -73,15 +73,25 @@ def keys_export_public(output: Annotated[Path | None, typer.Option("-o", "--outp
 
 
 @keys_app.command("trust")
-def keys_trust(pem_file: Path, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Add a public key (PEM) to the keyring of trusted signers."""
+def keys_trust(key: Annotated[str, typer.Argument(help="A public key PEM file, or the key id (sha256:…) of a "
+                                                  "key this store has seen in an imported bundle.")],
+               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Add a public key to the keyring of trusted signers."""
+    import re
+
     from archiver.errors import UsageError
 
-    try:
-        data = pem_file.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"cannot read {pem_file}: {exc.strerror}") from exc
-    key_id = _open(store).keys.trust(data, source=str(pem_file))
+    path = Path(key)
+    if path.is_file():
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+        key_id = _open(store).trust_key(data, source=str(path))
+    elif re.fullmatch(r"(sha256:)?[0-9a-fA-F]{64}", key.strip()):
+        key_id = _open(store).trust_key(key_id=key, source="keys trust (a key seen in an imported bundle)")
+    else:
+        raise UsageError(f"{key} is neither a readable PEM file nor a key id (sha256:<64 hex>)")
     if as_json:
         from archiver.reports import KeyReport
 

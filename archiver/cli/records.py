@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -152,9 +153,21 @@ def verify_file(path: Path, sha256: Annotated[str | None, typer.Option("--sha256
 
 @app.command()
 def get(record_id: str, name: Annotated[str, typer.Argument(help="Artifact: warc, content, text, manifest, …")],
-        output: Annotated[Path, typer.Option("-o", "--output", help="Where to write it.")],
+        output: Annotated[Path | None, typer.Option("-o", "--output", help="Where to write it (default: "
+                                                    "stdout, when stdout is not a terminal).")] = None,
         store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Write an artifact out byte-exact (its hash is checked on the way)."""
+    """Write an artifact out byte-exact (its hash is checked on the way); to stdout without -o."""
+    if output is None:
+        from archiver.errors import UsageError
+
+        if as_json:
+            raise UsageError("--json needs -o FILE (without -o the artifact's bytes go to stdout)")
+        if sys.stdout.isatty():
+            raise UsageError("stdout is a terminal: not writing the artifact's bytes there",
+                             hint=f"pipe it (archiver get {record_id} {name} | …) or name a file with -o FILE")
+        sys.stdout.flush()
+        _open(store).write_artifact(record_id, name, sys.stdout.buffer, to="stdout")
+        return
     sha, size = _open(store).get(record_id, name, output)
     if as_json:
         from archiver.reports import WrittenFile

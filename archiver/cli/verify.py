@@ -67,22 +67,27 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
 
 def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, store: Path | None,
                    as_json: bool) -> None:
-    from archiver.bundle import default_trust, verify_bundle
+    from archiver.bundle import VERDICT_TEXT, bundle_verdict, default_trust, verify_bundle
     from archiver.errors import UsageError
 
     if not path.is_file():
         raise UsageError(f"no such bundle file: {path}")
     trust = default_trust(_optional_store(store), trust_key, tsa_certs)
     reports = verify_bundle(path, trust)
+    verdict = bundle_verdict(reports)
     if as_json:
         from archiver.reports import BundleReport
 
-        _emit_json(BundleReport(bundle=str(path), ok=all(r.ok for r in reports), reports=tuple(reports)))
+        _emit_json(BundleReport(bundle=str(path), ok=all(r.ok for r in reports), verdict=verdict,
+                                reports=tuple(reports)))
     else:
         for r in reports:
             _render_verification(r)
-        bad = sum(1 for r in reports if not r.ok)
-        _out().print(f"bundle {path}: {'VERIFIED' if not bad else 'FAILED'} ({len(reports) - 1} record(s))")
+        colour = {"verified": "green", "intact-untrusted": "yellow"}.get(verdict, "bold red")
+        _out().print(f"bundle {path}: [{colour}]{VERDICT_TEXT[verdict]}[/] ({len(reports) - 1} record(s))")
+        if verdict == "intact-untrusted":
+            _out().print("  every hash and signature holds; no key you trust vouches for it: pin the operator's "
+                         "key id with --trust-key (they can read it from `archiver keys list`)")
     if not all(r.ok for r in reports):
         raise Exit(1)
 

@@ -55,6 +55,9 @@ class Knobs:
     polls_until_done: int = 2
     keys: tuple[str, str] = ("demo-access", "demo-secret")
     fetch_on_save: bool = True
+    # which digest a save indexes: "payload" (de-chunked, as the Archive's WARCs define it) or
+    # "as-sent" (the body with chunk framing, as heritrix3 over HTTP/1.1 digests it: issue #769)
+    digest_form: str = "payload"
     counts: dict[str, int] = field(default_factory=dict)
     inflight: int = 0
     max_inflight_saves: int = 0
@@ -259,13 +262,34 @@ class LocalWayback(LoopbackService):
                     {"Content-Location": f"/web/{snap.timestamp}/{url}", "Link": link})
 
     def _archive_now(self, url: str) -> Snapshot:
-        """Fetch the page like the Archive's crawler (loopback only) and index its payload digest."""
+        """Fetch the page like the Archive's crawler (loopback only) and index the digest of its
+        payload, or of the body as sent (chunk framing included) with ``knobs.digest_form="as-sent"``."""
         body = b""
         if self.knobs.fetch_on_save and urllib.parse.urlsplit(url).hostname in ("127.0.0.1", "localhost"):
-            with requests.get(url, stream=True, timeout=10, headers={"Accept-Encoding": "gzip"}) as r:
-                body = r.raw.read(decode_content=False)  # de-chunked, still content-encoded: the payload
+            if self.knobs.digest_form == "as-sent":
+                body = _body_as_sent(url)
+            else:
+                with requests.get(url, stream=True, timeout=10, headers={"Accept-Encoding": "gzip"}) as r:
+                    body = r.raw.read(decode_content=False)  # de-chunked, still content-encoded: the payload
         ts = dt.datetime.now(dt.UTC).strftime("%Y%m%d%H%M%S")
         return self.add(url, ts, body)
+
+
+def _body_as_sent(url: str) -> bytes:
+    """GET over a plain socket (HTTP/1.1, loopback only) and keep the body exactly as it arrived:
+    a chunked response keeps its chunk framing, as a crawler that does not de-chunk would digest it."""
+    import socket
+
+    parts = urllib.parse.urlsplit(url)
+    target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    host = parts.hostname or "127.0.0.1"
+    with socket.create_connection((host, parts.port or 80), timeout=10) as sock:
+        sock.sendall(f"GET {target} HTTP/1.1\r\nHost: {parts.netloc}\r\nAccept-Encoding: gzip\r\n"
+                     "Connection: close\r\nUser-Agent: demo-crawler\r\n\r\n".encode("ascii"))
+        data = b""
+        while chunk := sock.recv(1 << 16):
+            data += chunk
+    return data.split(b"\r\n\r\n", 1)[1] if b"\r\n\r\n" in data else b""
 
 
 

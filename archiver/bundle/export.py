@@ -1,0 +1,342 @@
+"""Writing a bundle: the WACZ layout, its index, the package signature and the key binding."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import hashlib
+import io
+import json
+import shutil
+import stat
+import zipfile
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO
+from urllib.parse import urlsplit
+
+from archiver._version import __version__
+from archiver.errors import ArchiverError, IntegrityError, UsageError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from archiver.ports import Store
+    from archiver.provenance.keys import PassphraseSource
+
+WACZ_VERSION = "1.1.1"
+ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+_READ_EVENTS = frozenset({"get", "verify", "export", "certificate"})
+
+
+
+@dataclass(frozen=True, slots=True)
+class ExportResult:
+    path: str
+    records: tuple[str, ...]
+    size: int
+    sha256: str
+    datapackage_hash: str
+    signer: str  # fingerprint of the P-384 key
+
+
+def surt(url: str) -> str:
+    """A SURT-ordered key like pywb's: ``https://www.Example.org:8443/a?b`` → ``org,example:8443)/a?b``."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if host.startswith("www."):
+        host = host[4:]
+    key = ",".join(reversed(host.split("."))) if not host.replace(".", "").isdigit() else host
+    port = parts.port
+    if port and not ((parts.scheme == "http" and port == 80) or (parts.scheme == "https" and port == 443)):
+        key += f":{port}"
+    return key + ")" + (parts.path or "/").lower() + (f"?{parts.query}" if parts.query else "")
+
+
+def _warc_ts(date: str) -> str:
+    return date.replace("-", "").replace(":", "").replace("T", "")[:14]
+
+
+def cdxj_lines(warc: BinaryIO, filename: str) -> list[str]:
+    from warcio.archiveiterator import ArchiveIterator
+
+    out = []
+    it = ArchiveIterator(warc)
+    for rec in it:
+        if rec.rec_type not in ("response", "resource", "revisit"):
+            continue
+        url = rec.rec_headers.get_header("WARC-Target-URI")
+        entry: dict[str, str] = {"url": url}
+        if rec.http_headers is not None and rec.rec_type != "resource":
+            ctype = rec.http_headers.get_header("Content-Type") or "unk"
+            entry["mime"] = ctype.split(";")[0].strip()
+            entry["status"] = rec.http_headers.get_statuscode()
+        else:
+            entry["mime"] = (rec.rec_headers.get_header("Content-Type") or "unk").split(";")[0].strip()
+        entry["digest"] = rec.rec_headers.get_header("WARC-Payload-Digest") or "-"
+        rec.raw_stream.read()
+        it.read_to_end(rec)
+        entry["length"] = str(it.member_info[1])
+        entry["offset"] = str(it.member_info[0])
+        entry["filename"] = filename
+        out.append(f"{surt(url)} {_warc_ts(rec.rec_headers.get_header('WARC-Date'))} {json.dumps(entry)}")
+    return out
+
+
+# ---- export -----------------------------------------------------------------------------------------
+def _sign_p384(key: object, message: bytes) -> str:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    der = key.sign(message, ec.ECDSA(hashes.SHA256(), deterministic_signing=True))
+    r, s = decode_dss_signature(der)
+    return base64.b64encode(r.to_bytes(48, "big") + s.to_bytes(48, "big")).decode("ascii")
+
+
+def verify_p384(public_spki_b64: str, signature_b64: str, message: bytes) -> bool:
+    """ReplayWeb.page's check: WebCrypto ECDSA {P-384, SHA-256} over the hash string, raw r‖s."""
+    from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+    from cryptography.hazmat.primitives.serialization import load_der_public_key
+
+    try:
+        key = load_der_public_key(base64.b64decode(public_spki_b64, validate=True))
+        raw = base64.b64decode(signature_b64, validate=True)
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp384r1" or len(raw) != 96:
+        return False
+    sig = encode_dss_signature(int.from_bytes(raw[:48], "big"), int.from_bytes(raw[48:], "big"))
+    try:
+        key.verify(sig, message, ec.ECDSA(hashes.SHA256()))
+    except InvalidSignature:
+        return False
+    return True
+
+
+BINDING = "provenance/bundle-key.json"
+BINDING_TYPE = "archiver-bundle-key-binding/1"
+
+
+def key_binding(operator_key: Ed25519PrivateKey, spki: bytes) -> bytes:
+    """The operator's Ed25519 key vouches for the P-384 bundle key: a signed statement naming both, so
+    whoever trusts the one key id people pin (``archiver keys list``) can trust the bundle signature.
+    Ed25519 is deterministic, so the same keys always give the same bytes."""
+    import rfc8785
+
+    from archiver.provenance.keys import key_id_of, public_pem, wacz_fingerprint
+
+    pub = operator_key.public_key()
+    body: dict[str, Any] = {
+        "type": BINDING_TYPE,
+        "statement": "The P-384 bundle key signs archiver evidence bundles for the Ed25519 operator key.",
+        "bundle_key": {"spki": base64.b64encode(spki).decode("ascii"), "fingerprint": wacz_fingerprint(spki)},
+        "operator_key": {"key_id": key_id_of(pub), "pem": public_pem(pub).decode("ascii")},
+    }
+    sig = base64.b64encode(operator_key.sign(rfc8785.dumps(body))).decode("ascii")
+    return (json.dumps({**body, "signature": {"alg": "Ed25519", "key_id": key_id_of(pub), "value": sig}},
+                       indent=2) + "\n").encode("utf-8")
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    operator_key_id: str
+    operator_pem: bytes
+    bundle_fingerprint: str
+
+
+def read_binding(data: bytes, spki_b64: str) -> Binding:
+    """Check a binding statement: well formed, signed by the operator key it names, naming ``spki_b64``
+    (the key that signed the package). Raises IntegrityError saying what is wrong."""
+    import rfc8785
+    from cryptography.exceptions import InvalidSignature
+
+    from archiver.provenance.keys import key_id_of, load_public_pem, wacz_fingerprint
+
+    try:
+        doc = json.loads(data)
+        sig = doc.pop("signature")
+        op, bk = doc["operator_key"], doc["bundle_key"]
+        if doc.get("type") != BINDING_TYPE or set(doc) != {"type", "statement", "bundle_key", "operator_key"}:
+            raise IntegrityError("the key binding is of an unknown type or has unexpected fields")
+        pem = str(op["pem"]).encode("ascii")
+        pub = load_public_pem(pem, source="the key binding's operator key")
+        raw = base64.b64decode(str(sig["value"]), validate=True)
+    except (ValueError, KeyError, TypeError, AttributeError, ArchiverError) as exc:
+        raise IntegrityError(f"the key binding is unreadable: {exc}") from exc
+    kid = key_id_of(pub)
+    if op.get("key_id") != kid or sig.get("key_id") != kid:
+        raise IntegrityError(f"the key binding names operator key {op.get('key_id')} but carries {kid}")
+    try:
+        pub.verify(raw, rfc8785.dumps(doc))
+    except InvalidSignature:
+        raise IntegrityError(f"the key binding's Ed25519 signature does not verify with {kid}") from None
+    if bk.get("spki") != spki_b64:
+        raise IntegrityError("the key binding names another bundle key than the one that signed the package")
+    try:
+        fp = wacz_fingerprint(base64.b64decode(spki_b64, validate=True))
+    except ValueError as exc:
+        raise IntegrityError("the package's public key is not base64") from exc
+    if bk.get("fingerprint") != fp:
+        raise IntegrityError("the key binding's fingerprint does not match its bundle key")
+    return Binding(kid, pem, fp)
+
+
+def _verify_md(record_ids: list[str]) -> str:
+    rid = record_ids[0]
+    return f"""# Verifying this evidence bundle without archiver
+
+Records: {", ".join(record_ids)}. Every command below uses standard tools only. Unzip the bundle
+(`unzip evidence.wacz -d bundle && cd bundle`); each record's provenance files are
+`provenance/<record>.<name>`.
+
+1. **Every file is the one listed**: each resource in `datapackage.json` has a `hash`
+   (`sha256:<hex>`); compare with `sha256sum archive/*.warc.gz provenance/*`.
+2. **The package is signed**: `datapackage-digest.json` holds `hash` = sha256 of
+   `datapackage.json` (`sha256sum datapackage.json`) and `signedData`: an ECDSA P-384/SHA-256
+   signature over that hash string (raw r‖s, base64) by the SPKI key in `publicKey`, the form
+   ReplayWeb.page verifies. `wacz validate -f evidence.wacz` (py-wacz) checks the package.
+3. **The WARC is intact**: `warcio check -v archive/{rid}.warc.gz`; its sha256 equals the `warc`
+   artifact in `provenance/{rid}.manifest.json`.
+4. **The manifest signature** (Ed25519 over the RFC 8785 JSON without `signature`):
+   ```sh
+   cd provenance
+   python3 -c 'import json,rfc8785,base64;m=json.load(open("{rid}.manifest.json"));s=m.pop("signature");\\
+   open("signed.bin","wb").write(rfc8785.dumps(m));open("sig.bin","wb").write(base64.b64decode(s["value"]))'
+   openssl pkeyutl -verify -pubin -inkey {rid}.signer.pub.pem -rawin -in signed.bin -sigfile sig.bin
+   ```
+   The key id is `openssl pkey -pubin -in {rid}.signer.pub.pem -outform DER | tail -c 32 | sha256sum`.
+   Decide yourself whether you trust that key: the bundle carrying it proves nothing.
+   `bundle-key.json` is that key's statement (Ed25519 over the RFC 8785 JSON without `signature`,
+   checked the same way) that the P-384 `publicKey` of step 2 signs bundles for it: trusting the
+   one key id covers the package signature too.
+5. **The timestamp** (for a token over this manifest alone):
+   `openssl ts -verify -digest "$(sha256sum {rid}.manifest.json | cut -d' ' -f1)" \\
+   -in {rid}.timestamp.1.tsr -CAfile {rid}.tsa-chain.1.pem`
+   prints `Verification: OK` (trust the TSA's CA yourself). For a batch token,
+   `{rid}.addendum.1.json` holds the Merkle inclusion proof (RFC 9162); see the archiver README,
+   "Verify the timestamp with OpenSSL".
+6. **Custody**: `{rid}.custody.jsonl` holds the record's custody-log entries; each entry's `hash` is
+   the sha256 of its RFC 8785 form without `hash`, and `prev` names the entry before it in the full log.
+"""
+
+
+def export(archive: Store, record_ids: list[str], dest: Path, *,
+           passphrase: PassphraseSource) -> ExportResult:
+    from archiver.cite import citation_data, render
+    from store.fsutil import atomic_writer
+
+    if not record_ids:
+        raise UsageError("name at least one record to export")
+    summaries = sorted({archive.resolve(r).record_id: archive.resolve(r) for r in record_ids}.values(),
+                       key=lambda s: (s.captured_at, s.record_id))
+    ask = functools.cache(passphrase)  # both keys share one passphrase: ask once
+    key = archive.keys.load_wacz_private(ask)
+    spki = archive.keys.wacz_public_der()
+    binding = key_binding(archive.keys.load_private(ask), spki)
+    files: dict[str, Callable[[], AbstractContextManager[BinaryIO]]] = {}
+    sizes: dict[str, int] = {}
+    cdx: list[str] = []
+    pages = [json.dumps({"format": "json-pages-1.0", "id": "pages", "title": "All Pages"})]
+
+    def add_bytes(path: str, data: bytes) -> None:
+        files[path] = functools.partial(io.BytesIO, data)
+        sizes[path] = len(data)
+
+    def add_blob(path: str, sha: str) -> None:
+        files[path] = functools.partial(archive.blobs.open, sha)
+        sizes[path] = archive.blobs.size(sha)
+
+    for summary in summaries:
+        rid = summary.record_id
+        m = archive.manifest(rid)
+        base = f"provenance/{rid}"  # files are <base>.<name>: see _member()
+        warc = m.artifact("warc")
+        if warc is None:
+            raise IntegrityError(f"record {rid} has no WARC to export")
+        add_blob(f"archive/{rid}.warc.gz", warc.sha256)
+        with archive.blobs.open(warc.sha256) as fh:
+            cdx += cdxj_lines(fh, f"{rid}.warc.gz")
+        pages.append(json.dumps({"id": rid, "url": m.subject.final_url, "ts": m.captured_at,
+                                 "title": m.subject.title or m.subject.final_url}, ensure_ascii=False))
+        add_blob(f"{base}.manifest.json", summary.manifest_sha256)
+        for name, fname in (("text", "text.txt"), ("tls-chain", "tls-chain.pem")):
+            art = m.artifact(name)
+            if art is not None:
+                add_blob(f"{base}.{fname}", art.sha256)
+        if m.signature is not None:
+            pub = archive.catalog.signer_key_blob(m.signature.key_id)
+            if pub is not None:
+                add_blob(f"{base}.signer.pub.pem", pub)
+        n_ts = 0
+        for i, (sha, add) in enumerate(archive.addenda(rid), 1):
+            add_blob(f"{base}.addendum.{i}.json", sha)
+            if add is not None and add.timestamp is not None:
+                n_ts += 1
+                add_blob(f"{base}.timestamp.{n_ts}.tsr", add.timestamp.token_sha256)
+                add_blob(f"{base}.tsa-chain.{n_ts}.pem", add.timestamp.chain_sha256)
+        # the record's evidence history; reads (get, verify, export, certificate) are left out so
+        # that exporting the same records twice gives the same bytes
+        lines = [e.to_json() for e in archive.custody.for_record(rid) if e.event not in _READ_EVENTS]
+        add_bytes(f"{base}.custody.jsonl", "".join(line + "\n" for line in lines).encode("utf-8"))
+        add_bytes(f"{base}.citation.txt", render(citation_data(archive, rid), "record").encode("utf-8"))
+    # a plain CDXJ: ReplayWeb.page (wabac.js) loads `.cdx`/`.cdxj` whole, and reads a `.cdx.gz` only as
+    # ZipNum blocks named by an `index.idx`; an evidence bundle holds few records, so plain is right
+    add_bytes("indexes/index.cdxj", ("\n".join(sorted(cdx)) + "\n").encode("utf-8"))
+    add_bytes("pages/pages.jsonl", ("\n".join(pages) + "\n").encode("utf-8"))
+    add_bytes(BINDING, binding)
+    add_bytes("provenance/VERIFY.md", _verify_md([s.record_id for s in summaries]).encode("utf-8"))
+
+    resources = []
+    for path in sorted(files):
+        h = hashlib.sha256()
+        with files[path]() as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        resources.append({"name": path.lower(), "path": path, "hash": f"sha256:{h.hexdigest()}",
+                          "bytes": sizes[path]})
+    created = max(s.captured_at for s in summaries)
+    first = archive.manifest(summaries[0].record_id)
+    datapackage = {"profile": "data-package", "wacz_version": WACZ_VERSION,
+                   "title": f"archiver evidence: {', '.join(s.record_id for s in summaries)}",
+                   "description": "Evidence records with signed manifests, timestamps and custody (see VERIFY.md)",
+                   "created": created, "modified": created, "software": f"archiver {__version__}",
+                   "mainPageURL": first.subject.final_url, "mainPageDate": first.captured_at,
+                   "resources": resources}
+    dp_bytes = (json.dumps(datapackage, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    dp_hash = f"sha256:{hashlib.sha256(dp_bytes).hexdigest()}"
+    digest = {"path": "datapackage.json", "hash": dp_hash,
+              "signedData": {"hash": dp_hash, "signature": _sign_p384(key, dp_hash.encode("ascii")),
+                             "publicKey": base64.b64encode(spki).decode("ascii"), "created": created,
+                             "software": f"archiver {__version__}"}}
+    add_bytes("datapackage.json", dp_bytes)
+    add_bytes("datapackage-digest.json", (json.dumps(digest, indent=2) + "\n").encode("utf-8"))
+
+    with atomic_writer(dest) as out, zipfile.ZipFile(out, "w") as zf:
+        for path in sorted(files):
+            info = zipfile.ZipInfo(path, date_time=ZIP_TIME)
+            info.create_system = 3
+            info.external_attr = (stat.S_IFREG | 0o644) << 16
+            # every member stored, as py-wacz writes them: ReplayWeb.page hashes a member's bytes as
+            # they sit in the zip, so a deflated pages.jsonl or datapackage.json counts as "invalid"
+            info.compress_type = zipfile.ZIP_STORED
+            with files[path]() as src, zf.open(info, "w", force_zip64=sizes[path] > (1 << 31)) as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+    whole = hashlib.sha256()
+    with open(dest, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            whole.update(chunk)
+    from archiver.provenance.keys import wacz_fingerprint
+
+    for s in summaries:
+        archive.custody.append("export", actor=archive.operator().name or "unknown", record_id=s.record_id,
+                               subject_sha256=s.manifest_sha256, detail={"bundle_sha256": whole.hexdigest(),
+                                                                         "to": str(dest)})
+    return ExportResult(str(dest), tuple(s.record_id for s in summaries), dest.stat().st_size, whole.hexdigest(),
+                        dp_hash, wacz_fingerprint(spki))

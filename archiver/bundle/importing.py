@@ -1,0 +1,191 @@
+"""Importing a verified bundle into a store, and the verifier's trust (keyring, pinned keys, TSA anchors)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from archiver.errors import ArchiverError, IntegrityError, UsageError
+from archiver.records import Addendum, Manifest, Verification
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from archiver.ports import Store
+
+from archiver.bundle.export import BINDING
+from archiver.bundle.read import Bundle, BundleTrust, verify_bundle
+
+
+# ---- import ------------------------------------------------------------------------------------------
+def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, force: bool = False) -> tuple[
+        list[Verification], list[str]]:
+    """Verify, then add the records; blobs already present are not duplicated. A bundle that
+    fails is refused (store untouched) unless ``force``, and then the import is marked."""
+    reports = verify_bundle(path, trust)
+    failed = [f"{r.subject}: {c.name}" for r in reports for c in r.failures]
+    structural = [f for f in failed if ": bundle.zip" in f or ": manifest." in f or ": artifact.warc" in f
+                  or ": bundle.datapackage" in f or ": bundle.resources" in f]
+    if failed and (not force or structural):
+        first = next(c for r in reports for c in r.failures)
+        raise IntegrityError(f"bundle {path} does not verify: {first.name}: {first.detail[:300]}"
+                             + (f" (and {len(failed) - 1} more failed check(s))" if len(failed) > 1 else "")
+                             + "; nothing imported",
+                             hint="inspect with `archiver verify BUNDLE`; --force imports a bundle whose only "
+                                  "failures are trust or timestamp checks, marked as such")
+    imported: list[str] = []
+    b = Bundle(path)
+    try:
+        rids = [r.subject for r in reports[1:]]
+        for rid in rids:
+            if _import_record(archive, b, rid, forced_failures=[f for f in failed if f.startswith(f"{rid}:")]):
+                imported.append(rid)
+        _trust_pinned(archive, b, rids, trust.pinned)
+    finally:
+        b.close()
+    return reports, imported
+
+
+def _trust_pinned(archive: Store, b: Bundle, rids: list[str], pinned: frozenset[str]) -> list[str]:
+    """``import --trust-key ID``: the pinned Ed25519 keys the bundle carries (record signers, the operator
+    key of the binding) join this store's keyring, each with a custody entry, so the imported records
+    verify here afterwards with no other step. Keys already trusted are left alone."""
+    from archiver.provenance.keys import key_id_of, load_public_pem
+
+    if not pinned:
+        return []
+    carried: dict[str, bytes] = {}
+    for rid in rids:
+        name = f"provenance/{rid}.signer.pub.pem"
+        if name in b.names:
+            pem = b.read(name)
+            carried[key_id_of(load_public_pem(pem))] = pem
+    if BINDING in b.names:
+        try:
+            doc = json.loads(b.read(BINDING))
+            pem = str(doc["operator_key"]["pem"]).encode("ascii")
+            carried.setdefault(key_id_of(load_public_pem(pem)), pem)
+        except (ValueError, KeyError, TypeError, ArchiverError):
+            pass  # verify_bundle reported it; nothing to add from it
+    already = archive.keys.trusted()
+    added = []
+    for kid in sorted(pinned & set(carried)):
+        if kid in already:
+            continue
+        archive.keys.trust(carried[kid], source=f"{b.path}")
+        archive.custody.append("key-trust", actor=archive.actor(), detail={"key_id": kid,
+                                                                          "source": f"import --trust-key {b.path}"})
+        added.append(kid)
+    return added
+
+
+def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[str]) -> bool:
+    from archiver.provenance.keys import key_id_of, load_public_pem
+
+    base = f"provenance/{rid}"
+    mbytes = b.read(f"{base}.manifest.json")
+    m = Manifest.from_dict(json.loads(mbytes))
+    msha = hashlib.sha256(mbytes).hexdigest()
+    existing = archive.catalog.get(rid)
+    if existing is not None:
+        if existing.manifest_sha256 != msha:
+            raise IntegrityError(f"record {rid} already exists in this store with a different manifest")
+        return False
+    # blobs first (content is re-derived from the WARC, exactly as verify checks it)
+    warc_sha = _put_member(archive, b, f"archive/{rid}.warc.gz")
+    content = m.artifact("content")
+    if content is not None and not archive.blobs.exists(content.sha256):
+        from archiver.verify import warc_checks
+
+        fh, tmp = archive.blobs.new_temp(".content")
+        try:
+            with fh:
+                warc_checks(lambda: b.open(f"archive/{rid}.warc.gz"), m, content_out=fh)
+            got, _ = archive.blobs.adopt(tmp)
+            if got != content.sha256:
+                raise IntegrityError(f"decoding the WARC of {rid} gives sha256:{got}, not the content "
+                                     f"sha256:{content.sha256}")
+        finally:
+            tmp.unlink(missing_ok=True)
+    for fname in ("text.txt", "tls-chain.pem"):
+        if f"{base}.{fname}" in b.names:
+            _put_member(archive, b, f"{base}.{fname}")
+    if f"{base}.signer.pub.pem" in b.names:
+        pem = b.read(f"{base}.signer.pub.pem")
+        archive.catalog.add_signer_key(key_id_of(load_public_pem(pem)), archive.blobs.put_bytes(pem))
+    n_ts = 0
+    addenda: list[tuple[Addendum, str]] = []
+    i = 1
+    while f"{base}.addendum.{i}.json" in b.names:
+        data = b.read(f"{base}.addendum.{i}.json")
+        add = Addendum.from_dict(json.loads(data))
+        if add.timestamp is not None:
+            n_ts += 1
+            _put_member(archive, b, f"{base}.timestamp.{n_ts}.tsr")
+            _put_member(archive, b, f"{base}.tsa-chain.{n_ts}.pem")
+        addenda.append((add, archive.blobs.put_bytes(data)))
+        i += 1
+    warc = m.artifact("warc")
+    if warc is not None and warc_sha != warc.sha256:
+        raise IntegrityError(f"the bundle's WARC for {rid} is not the one its manifest names")
+    sha = archive.blobs.put_bytes(mbytes)
+    detail = {"bundle": str(b.path), "manifest_sha256": sha}
+    if forced_failures:
+        detail["forced"] = "; ".join(forced_failures)[:500]
+    archive.custody.append("import-forced" if forced_failures else "import", actor=archive.operator().name or
+                           "unknown", record_id=rid, subject_sha256=sha, detail=detail)
+    archive.catalog.add_record(m, sha)
+    for add, asha in addenda:
+        archive.catalog.add_addendum(asha, add.record_id, add.kind, add.created_at)
+    return True
+
+
+def _put_member(archive: Store, b: Bundle, name: str) -> str:
+    fh, tmp = archive.blobs.new_temp(".import")
+    try:
+        with fh, b.open(name) as src:
+            shutil.copyfileobj(src, fh, 1 << 20)
+        sha, _ = archive.blobs.adopt(tmp)
+        return sha
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def is_bundle_path(text: str) -> bool:
+    return text.lower().endswith((".wacz", ".zip")) or (os.path.isfile(text) and zipfile.is_zipfile(text))
+
+
+def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path | None) -> BundleTrust:
+    """The verifier's trust: its keyring and tsa.certs when a store is at hand, plus what it pins."""
+    from archiver.provenance import tsp
+
+    keyring: dict[str, object] = {}
+    anchors: list[x509.Certificate] = []
+    tolerance = 600.0
+    fps = set()
+    for k in trust_keys:
+        k = k.strip().lower()
+        fps.add(k if k.startswith("sha256:") else f"sha256:{k}")
+    pinned = frozenset(fps)
+    if archive is not None:
+        keyring = dict(archive.keys.trusted())
+        from archiver.stamping import trust_anchors
+
+        anchors = trust_anchors(archive)
+        tolerance = float(archive.config.int_("tsa.tolerance"))
+        if archive.keys.wacz_public_path.is_file():
+            from archiver.provenance.keys import wacz_fingerprint
+
+            fps.add(wacz_fingerprint(archive.keys.wacz_public_der()))  # our own bundles
+    if tsa_certs is not None:
+        try:
+            anchors = tsp.load_certs(tsa_certs.read_bytes())
+        except OSError as exc:
+            raise UsageError(f"cannot read {tsa_certs}: {exc.strerror}") from exc
+    return BundleTrust(keyring=keyring, fingerprints=frozenset(fps), anchors=anchors, tolerance=tolerance,
+                       pinned=pinned)
