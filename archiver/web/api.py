@@ -375,12 +375,12 @@ async def verify_bundle(request: Request, p: Viewer) -> JSONResponse:
 
 
 def bundle_report(a: Archive, path: Path | None, filename: str | None) -> JsonRecord:
-    from archiver.bundle import default_trust, verify_bundle
-    from archiver.reports import BundleReport
+    from archiver.bundle import bundle_verdict, default_trust, verify_bundle
 
     assert path is not None
     reports = verify_bundle(path, default_trust(a, [], None))
-    return BundleReport(bundle=filename or "upload.wacz", ok=all(r.ok for r in reports), reports=tuple(reports))
+    return BundleReport(bundle=filename or "upload.wacz", ok=all(r.ok for r in reports),
+                        verdict=bundle_verdict(reports), reports=tuple(reports))
 
 
 # ---- watching ------------------------------------------------------------------------------------

@@ -313,10 +313,12 @@ async def verify_upload(request: Request) -> Response:
             is_zip = fh.read(4) == b"PK\x03\x04"
         if is_zip and (up.filename or "").lower().endswith(".wacz"):
             rep: Any = await run_in_threadpool(bundle_report, a, up.path, up.filename)
-            bad = sum(1 for r in rep.reports if not r.ok)
-            result = {"kind": "bundle", "ok": rep.ok, "reports": rep.reports,
-                      "headline": "The bundle verifies: every check passed." if rep.ok else
-                      f"The bundle does NOT verify: {bad} report(s) with failed checks."}
+            headline = {"verified": "VERIFIED: every hash, signature and timestamp holds, and a key this store "
+                                    "trusts signed it.",
+                        "intact-untrusted": "INTACT, SIGNER NOT TRUSTED: every hash and signature holds, but no "
+                                            "key this store trusts vouches for it.",
+                        "tampered": "TAMPERED: something in the bundle does not match what was signed."}
+            result = {"kind": "bundle", "ok": rep.ok, "reports": rep.reports, "headline": headline[rep.verdict]}
         else:
             result = await run_in_threadpool(_file_result, a, up.sha256, up.filename, up.size)
     finally:
