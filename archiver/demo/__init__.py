@@ -183,11 +183,12 @@ def run_demo(console: Console, store: Path | None = None, *,
         from archiver.provenance.keys import key_id_of
         opened = _Archive.open(root)
         signer = key_id_of(opened.keys.signing_public_key())
-        console.print("Verify it as a third party would (no --store; trust pinned by fingerprint):")
-        from archiver.provenance.keys import wacz_fingerprint
-
-        run("verify", str(wacz), "--trust-key", signer, "--trust-key",
-            wacz_fingerprint(opened.keys.wacz_public_der()), "--tsa-certs", str(root.parent / "demo-tsa-ca.pem"),
+        console.print("Verify it as a third party would, with no store and no pinned key: intact, but nobody "
+                      "they trust vouches for it yet:")
+        run("verify", str(wacz), "--tsa-certs", str(root.parent / "demo-tsa-ca.pem"),
+            "--store", str(root.parent / "no-store-here"), expect=1)
+        console.print("Pin the operator's one key id (what `archiver keys list` prints), as a filing would give it:")
+        run("verify", str(wacz), "--trust-key", signer, "--tsa-certs", str(root.parent / "demo-tsa-ca.pem"),
             "--store", str(root.parent / "no-store-here"))
 
         step("11. Watch the policy: a re-capture with no change, then a new version and its diff")
