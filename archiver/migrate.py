@@ -5,9 +5,10 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from archiver.api import Archive, Backends, write_marker
+from archiver.api import Archive
 from archiver.config import SHARED_PREFIX
 from archiver.errors import StoreError, UsageError
+from archiver.location import Backends, write_marker
 from archiver.schema import Report
 from store.catalog import PostgresCatalog, open_catalog
 from store.custody import PostgresCustodyLog

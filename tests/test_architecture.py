@@ -23,6 +23,7 @@ LAYERS: dict[str, int] = {
     "archiver.schema": 0,
     "store": 1,
     "archiver.config": 2,
+    "archiver.location": 2,
     "archiver.provenance": 2,
     "archiver.ports": 3,
     "archiver.capture": 4,

@@ -186,3 +186,29 @@ def test_workers_stamp_each_capture_or_leave_a_batch(postgres: LocalPostgres, si
     assert r.returncode == 0, r.stderr
     assert tsa.requests == 3 and a.pending_timestamps() == []  # both stamped by one Merkle-batch request
     assert all(v.ok for v in a.verify_all())
+
+
+def test_web_captures_on_postgresql_go_through_the_queue(postgres: LocalPostgres, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from archiver.access import create_token
+    from archiver.web import create_app
+
+    a = _store(tmp_path, postgres, queue__host_interval="0.01")
+    token = create_token(a, "ops", "capturer").token
+    app = create_app(a)
+    h = {"Authorization": f"Bearer {token}"}
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        r = client.post("/api/v1/captures", json={"url": site.base_url + "/policy"}, headers=h)
+        assert r.status_code == 202, r.text
+        job = r.json()["job"]
+        assert job.startswith("q") and client.get(f"/api/v1/captures/{job}", headers=h).json()["status"] == "queued"
+        assert a.catalog.count() == 0  # the server does not run it: a worker does
+        w = subprocess.run([ARCHIVER, "worker", "--until-empty", "-q"], env=_env(a), capture_output=True, text=True,
+                           timeout=120)
+        assert w.returncode == 0, w.stderr
+        done = client.get(f"/api/v1/captures/{job}", headers=h).json()
+        assert done["status"] == "done" and done["record_id"] and a.catalog.count() == 1
+        browser = client.post("/api/v1/captures", json={"url": site.base_url + "/policy", "browser": True}, headers=h)
+        assert browser.status_code == 400 and "queue workers" in browser.json()["detail"]
+    app.state.web.runner.shutdown(wait=True)
