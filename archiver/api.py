@@ -188,7 +188,7 @@ class Archive:
         return _env_true("ARCHIVER_ALLOW_PRIVATE") or self.config.bool_("capture.allow_private")
 
     def operator(self) -> Operator:
-        from archiver.capture import operator_from
+        from archiver.records import operator_from
 
         return operator_from(self.config.str_("operator.name"), self.config.str_("operator.organization"))
 

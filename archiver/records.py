@@ -134,6 +134,19 @@ class Operator:
     organization: str | None = None
 
 
+def operator_from(name: str, organization: str) -> Operator:
+    """The operator named in manifests and custody entries: the setting, else ``user@host``."""
+    import getpass
+    import socket
+
+    if not name:
+        try:
+            name = f"{getpass.getuser()}@{socket.gethostname()}"
+        except (KeyError, OSError):
+            name = socket.gethostname()
+    return Operator(name=name or None, organization=organization or None)
+
+
 @dataclass(frozen=True, slots=True)
 class Tool:
     name: str

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
-from archiver.capture.decode import decode_stream
+from archiver.decode import decode_stream
 from archiver.errors import ArchiverError
 from archiver.provenance.keys import load_public_pem
 from archiver.provenance.signing import addendum_signature_valid, signature_valid

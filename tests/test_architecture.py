@@ -34,6 +34,7 @@ LAYERS: dict[str, int] = {
     "archiver.bundle": 4,
     "archiver.queue": 4,
     "archiver.textdiff": 4,
+    "archiver.decode": 4,
     "archiver.stamping": 4,
     "archiver.evidence": 4,
     "archiver.extras": 0,

@@ -18,7 +18,6 @@ entry was written but whose catalog commit was not.
 
 from __future__ import annotations
 
-import getpass
 import platform
 import socket
 import time
@@ -29,10 +28,10 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from archiver._version import __version__
-from archiver.capture.decode import decode_stream
 from archiver.capture.extract import Extracted, extract, sniff_kind
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
 from archiver.capture.warc import body_as_sent_sha1, chain_pem, hop_metadata, write_capture_warc
+from archiver.decode import decode_stream
 from archiver.errors import ArchiverError, HTTPStatusError
 from archiver.provenance.keys import PassphraseSource
 from archiver.provenance.signing import manifest_file_bytes, sign_manifest
@@ -43,7 +42,6 @@ from archiver.records import (
     Digests,
     HTTPInfo,
     Manifest,
-    Operator,
     PreviousRef,
     StepOutcome,
     Subject,
@@ -262,15 +260,6 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
 def _head(path: Path, n: int = 1024) -> bytes:
     with open(path, "rb") as fh:
         return fh.read(n)
-
-
-def operator_from(name: str, organization: str) -> Operator:
-    if not name:
-        try:
-            name = f"{getpass.getuser()}@{socket.gethostname()}"
-        except (KeyError, OSError):
-            name = socket.gethostname()
-    return Operator(name=name or None, organization=organization or None)
 
 
 def host_of(url: str) -> str:

@@ -19,8 +19,8 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from archiver.capture.decode import decode_stream
 from archiver.capture.fetch import FetchResult, fetch
+from archiver.decode import decode_stream
 from archiver.errors import (
     ArchiverError,
     BlockedAddressError,

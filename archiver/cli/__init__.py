@@ -14,16 +14,37 @@ import typer
 # Importing a module registers its commands; this order is the order of `archiver --help`.
 from archiver.cli import stores  # noqa: F401  # isort: skip
 from archiver.cli import capture, records, verify, cite, bundles, watch, fleet, server, about, keys  # noqa: F401  # isort: skip
-from archiver.cli._common import Exit, _err, app
+from archiver.cli._common import _APP_OPTS, Exit, _err, app
 
 __all__ = ["app", "main"]
+
+
+def _command_name(info: Any) -> str:
+    return str(info.name or info.callback.__name__.replace("_", "-"))
+
+
+def app_for(argv: list[str]) -> typer.Typer:
+    """Only the command being run: Typer builds a click command for every command it holds, which is
+    most of the start-up time of `archiver show`; help and unknown names get the whole tree."""
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name is None or argv[:1] != [name]:
+        return app
+    one = typer.Typer(**_APP_OPTS, add_completion=False, help=app.info.help)
+    one.registered_commands = [c for c in app.registered_commands if _command_name(c) == name]
+    one.registered_groups = [g for g in app.registered_groups if g.name == name]
+    if len(one.registered_commands) + len(one.registered_groups) != 1:
+        return app
+    # click runs a group with a single command as that command only when asked to: keep it a group
+    one.callback()(lambda: None)
+    return one
 
 
 def main(argv: list[str] | None = None) -> int:
     from archiver.errors import ArchiverError
 
+    args = list(sys.argv[1:] if argv is None else argv)
     try:
-        app(args=argv, prog_name="archiver", standalone_mode=False)
+        app_for(args)(args=args, prog_name="archiver", standalone_mode=False)
     except Exit as e:
         return e.code
     except ArchiverError as exc:

@@ -42,9 +42,7 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
 
     if (record_id is None) == (not all_):
         raise UsageError("give a record ID, a bundle file, or --all")
-    from archiver.bundle import is_bundle_path
-
-    if record_id is not None and is_bundle_path(record_id):
+    if record_id is not None and _is_bundle_path(record_id):
         _verify_bundle(Path(record_id), trust_key or [], tsa_certs, store, as_json)
         return
     archive = _open(store)
@@ -63,6 +61,14 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
             _out().print(f"{len(reports) - bad} verified, {bad} failed")
     if not all(r.ok for r in reports):
         raise Exit(1)
+
+
+def _is_bundle_path(text: str) -> bool:
+    """A .wacz/.zip name or an existing zip file (checked here: importing the bundle code costs start-up)."""
+    import os
+    import zipfile
+
+    return text.lower().endswith((".wacz", ".zip")) or (os.path.isfile(text) and zipfile.is_zipfile(text))
 
 
 def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, store: Path | None,
