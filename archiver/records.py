@@ -433,7 +433,7 @@ class Verification:
 
     subject: str
     checks: tuple[Check, ...]
-    JSON_EXTRA: ClassVar[dict[str, Any]] = {"ok": {"type": "boolean"}}
+    JSON_EXTRA: ClassVar[dict[str, Any]] = {"ok": {"type": "boolean"}, "verified": {"type": "boolean"}}
 
     @property
     def ok(self) -> bool:
@@ -444,7 +444,9 @@ class Verification:
         return tuple(c for c in self.checks if c.status is Status.FAIL)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"subject": self.subject, "ok": self.ok, "checks": [c.to_dict() for c in self.checks]}
+        # "verified" says the same as "ok" in the word the HTTP API's clients look for
+        return {"subject": self.subject, "ok": self.ok, "verified": self.ok,
+                "checks": [c.to_dict() for c in self.checks]}
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,7 +87,7 @@ def test_capture_job_download_verify_cite_lookup(web, site, tmp_path) -> None:  
     assert bad.status_code == 416
 
     v = client.post(f"/api/v1/records/{rid}/verify", headers=auth(tok["viewer"]))
-    assert v.status_code == 200 and v.json()["ok"] is True
+    assert v.status_code == 200 and v.json()["ok"] is True and v.json()["verified"] is True
     jsonschema.Draft202012Validator(schemas()["verification"]).validate(v.json())
 
     c = client.get(f"/api/v1/records/{rid}/citation", params={"style": "bluebook"}, headers=auth(tok["viewer"]))
@@ -248,3 +248,16 @@ def test_security_headers_and_docs_offline(web) -> None:  # type: ignore[no-unty
     metrics = client.get("/metrics").text
     assert "archiver_http_requests_total" in metrics and "archiver_capture_jobs" in metrics
     assert json.loads(client.get("/healthz").text) == {"status": "ok"}
+
+
+def test_a_failed_verification_is_a_200_with_verified_false(web, site, archive: Archive) -> None:  # type: ignore[no-untyped-def]
+    client, tok = web
+    rid = capture(client, tok["capturer"], site.base_url + "/plain")["record_id"]
+    blob = archive.blobs.path(archive.artifact_sha256(rid, "text"))
+    blob.chmod(0o644)
+    blob.write_bytes(blob.read_bytes() + b"tampered\n")
+    r = client.post(f"/api/v1/records/{rid}/verify", headers=auth(tok["viewer"]))
+    assert r.status_code == 200 and r.json()["verified"] is False and r.json()["ok"] is False
+    assert "artifact.text" in [c["name"] for c in r.json()["checks"] if c["status"] == "FAIL"]
+    # the page's Verify now reads the same answer; the metric counts it
+    assert 'archiver_verifications_total{result="fail"} 1' in client.get("/metrics").text

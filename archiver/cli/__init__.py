@@ -70,12 +70,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _click_exceptions() -> Any:
-    """click's exception module: typer ≥ 0.24 carries its own copy of click."""
+    """click's exception module (typer ≥ 0.25 carries its own copy of click; we pin the click-based one)."""
+    import importlib
+
     try:
-        from typer._click import exceptions
-    except ImportError:  # older typer on top of click
-        from click import exceptions  # type: ignore[no-redef]
-    return exceptions
+        return importlib.import_module("typer._click.exceptions")
+    except ImportError:  # typer < 0.25, on top of click
+        return importlib.import_module("click.exceptions")
 
 
 def _usage_error(exc: Any, ce: Any) -> None:

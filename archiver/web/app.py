@@ -139,7 +139,7 @@ def needs(role: Role) -> Callable[[Request], Principal]:
 
 
 def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = False, start_jobs: bool = True) -> FastAPI:
-    from swagger_ui_bundle import swagger_ui_path
+    import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
     from archiver.web import api, pages
@@ -205,12 +205,15 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     def metrics() -> PlainTextResponse:
         return PlainTextResponse(st.metrics.render(runner.depth()), media_type="text/plain; version=0.0.4")
 
-    app.mount("/api/docs/assets", StaticFiles(directory=swagger_ui_path), name="swagger-assets")
+    swagger_static = __import__("pathlib").Path(swagger_ui.__file__).parent / "static"
+    app.mount("/api/docs/assets", StaticFiles(directory=swagger_static), name="swagger-assets")
     app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
     def docs() -> HTMLResponse:
-        return HTMLResponse(DOCS_HTML)
+        # Swagger UI sets inline styles from its script: allow those (and only those) on this one page
+        return HTMLResponse(DOCS_HTML, headers={"Content-Security-Policy": CSP.replace(
+            "style-src 'self'", "style-src 'self' 'unsafe-inline'")})
 
     @app.get("/api/docs/init.js", include_in_schema=False)
     def docs_init() -> Response:
