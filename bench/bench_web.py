@@ -115,8 +115,8 @@ def run_wrk(base: str, token: str, ids: Path, kinds: list[str], seconds: int, co
     script = OUT / "wrk.lua"
     script.write_text(WRK_SCRIPT % ", ".join(json.dumps(k) for k in kinds))
     env = {**os.environ, "WRK_IDS": str(ids), "WRK_TOKEN": token}
-    proc = subprocess.run(["wrk", "-t2", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), base],
-                          capture_output=True, text=True, env=env, check=True)
+    proc = subprocess.run(["wrk", f"-t{min(2, conns)}", f"-c{conns}", f"-d{seconds}s", "--timeout", "10s",
+                           "-s", str(script), base], capture_output=True, text=True, env=env, check=True)
     line = next(x for x in proc.stdout.splitlines() if x.startswith("JSON "))
     result: dict[str, float] = json.loads(line[5:])
     result["rps"] = result["requests"] / result["seconds"]
