@@ -7,6 +7,7 @@ import contextvars
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import threading
 import time
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
     from archiver.wayback import WaybackConfig
     from store.s3 import S3BlobStore
 
+_log = logging.getLogger(__name__)
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("archiver_actor", default=None)
 def env_passphrase() -> str | None:
     return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
@@ -556,8 +558,11 @@ class Archive:
 
         summary = self.resolve(record_id)
         report = verify_record(self, summary, wayback=wayback, chain=chain)
-        self.catalog.note_verification(summary.record_id, _now_iso(), report.ok,
-                                       ",".join(c.name for c in report.failures))
+        try:  # a cache for the web app's filters: a read-only store must still verify
+            self.catalog.note_verification(summary.record_id, _now_iso(), report.ok,
+                                           ",".join(c.name for c in report.failures))
+        except StoreError as exc:
+            _log.warning("could not note the verification of %s: %s", summary.record_id, exc)
         if log:
             self.custody.append("verify", actor=self.actor(), record_id=summary.record_id,
                                 subject_sha256=summary.manifest_sha256,

@@ -122,3 +122,20 @@ def test_wrong_passphrase(tmp_path: Path, cli, site, monkeypatch) -> None:
     assert Archive.open(tmp_path / "s").catalog.count() == 0
     monkeypatch.setenv("ARCHIVER_KEY_PASSPHRASE", "right one")
     assert cli("capture", site.base_url + "/plain", "--store", str(tmp_path / "s")).code == 0
+
+
+def test_a_read_only_store_still_verifies(tmp_path, site) -> None:  # type: ignore[no-untyped-def]
+    """The catalog's cache of verification results is best effort: an auditor with read-only access to a
+    SQLite store (here: a catalog that refuses writes) still gets the full report."""
+    import sqlite3
+
+    from archiver.api import Archive as _Archive
+
+    a, _ = _Archive.init(tmp_path / "store", operator="Auditor")
+    a.config.set("capture.allow_private", "true")
+    rid = a.capture(site.base_url + "/plain").record_id
+    with sqlite3.connect(a.root / "catalog.sqlite3") as db:
+        db.execute("CREATE TRIGGER no_notes BEFORE INSERT ON verifications BEGIN SELECT RAISE(ABORT, 'read-only'); "
+                   "END")
+    report = a.verify(rid, log=False)
+    assert report.ok, report.failures
