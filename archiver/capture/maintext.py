@@ -1,0 +1,166 @@
+"""The document's own text, by declaration: Open Terms Archive's ``select`` / ``remove`` CSS rules.
+
+OTA semantics: keep the union of what the ``select`` selectors match, in document order (a match
+inside another match counts once), then drop what the ``remove`` selectors match. A rule is a CSS
+selector, a range (``{"startBefore" | "startAfter": css, "endBefore" | "endAfter": css}``: everything
+between the two points, in document order), or a list of those.
+
+The output keeps what a reader of the terms needs to compare versions: headings marked ``#``
+whatever their level (a heading that changes level with the same words is not a change of the
+document), link targets as ``[text](absolute URL)`` (a link that now points elsewhere is), list
+items, and paragraphs separated by blank lines. This is a building block for the ``main-text``
+artifact of issue 20; capture and change detection do not use it yet.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urljoin
+
+from archiver.capture.extract import DROP_TAGS, normalize_text
+from archiver.errors import UsageError
+
+Rule = str | dict[str, str] | list[str | dict[str, str]]
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_BLOCKS = frozenset("address article aside blockquote body caption dd details dialog div dl dt fieldset figcaption "
+                    "figure footer form header hr main nav ol p pre section summary table tbody tfoot thead ul"
+                    .split())
+_WS = re.compile(r"[ \t\r\n\f\v]+")
+
+
+def _rules(rule: Rule | None) -> list[str | dict[str, str]]:
+    if rule is None:
+        return []
+    items = rule if isinstance(rule, list) else [rule]
+    for r in items:
+        ok = isinstance(r, str) or (isinstance(r, dict) and len(r) == 2
+                                    and len({"startBefore", "startAfter"} & set(r)) == 1
+                                    and len({"endBefore", "endAfter"} & set(r)) == 1
+                                    and all(isinstance(v, str) for v in r.values()))
+        if not ok:
+            raise UsageError(f"unsupported selector rule {r!r}",
+                             hint="a CSS selector, a range {startBefore|startAfter, endBefore|endAfter}, or a list")
+    return list(items)
+
+
+def _css(root: Any, sel: str) -> list[Any]:
+    from lxml.cssselect import CSSSelector
+
+    try:
+        found: list[Any] = CSSSelector(sel, translator="html")(root)  # type: ignore[assignment]
+        return found
+    except Exception as exc:  # cssselect raises its own SelectorError tree
+        raise UsageError(f"invalid CSS selector {sel!r}: {exc}") from exc
+
+
+def _matches(root: Any, rules: list[str | dict[str, str]], order: dict[Any, int]) -> list[Any]:
+    found: list[Any] = []
+    for rule in rules:
+        found += _css(root, rule) if isinstance(rule, str) else _range(root, rule, order)
+    return found
+
+
+def _range(root: Any, rule: dict[str, str], order: dict[Any, int]) -> list[Any]:
+    """The elements wholly between a range's two points (the first match of each selector)."""
+    def last(el: Any) -> int:
+        return max((order[d] for d in el.iter()), default=order[el])
+
+    start_sel = rule.get("startBefore") or rule["startAfter"]
+    end_sel = rule.get("endBefore") or rule["endAfter"]
+    starts, ends = _css(root, start_sel), _css(root, end_sel)
+    if not starts or not ends:
+        return []
+    s, e = starts[0], ends[0]
+    lo = order[s] if "startBefore" in rule else last(s) + 1
+    hi = order[e] - 1 if "endBefore" in rule else last(e)
+    if hi < lo:  # the end point comes first: OTA's versions then run to the end of the document
+        hi = len(order)
+    return [el for el in root.iter() if lo <= order[el] and last(el) <= hi]
+
+
+def declared_text(html: bytes, *, select: Rule | None, remove: Rule | None = None, base_url: str = "",
+                  content_type: str | None = None) -> str:
+    """The text of the declared part of a page; empty when the selectors match nothing."""
+    import lxml.html
+
+    from archiver.capture.extract import _charset
+
+    try:
+        parser = lxml.html.HTMLParser(encoding=_charset(content_type), remove_comments=True, remove_pis=True)
+        root = lxml.html.document_fromstring(html, parser=parser)
+    except (LookupError, ValueError):
+        root = lxml.html.document_fromstring(html, parser=lxml.html.HTMLParser(remove_comments=True))
+    body = root.find("body")
+    order = {el: i for i, el in enumerate(root.iter())}
+    chosen = _matches(root, _rules(select), order) if select else [body if body is not None else root]
+    picked = set(chosen)
+    tops = sorted((el for el in picked if not any(a in picked for a in el.iterancestors())), key=order.__getitem__)
+    for el in _matches(root, _rules(remove), order):
+        if el.getparent() is not None and (el in tops or any(a in picked for a in el.iterancestors())):
+            if el in tops:
+                tops.remove(el)
+            else:
+                el.drop_tree()
+    parts: list[str] = []
+    for el in tops:
+        _walk(el, parts, base_url)
+        parts.append("\n\n")
+    return normalize_text(re.sub(r"\n{3,}", "\n\n", "".join(parts)))
+
+
+def _inline(el: Any, base_url: str) -> str:
+    parts: list[str] = []
+    _children(el, parts, base_url, inline=True)
+    return _WS.sub(" ", "".join(parts)).strip()
+
+
+def _walk(el: Any, parts: list[str], base_url: str, inline: bool = False) -> None:
+    tag = el.tag.lower() if isinstance(el.tag, str) else ""
+    if tag in DROP_TAGS or el.get("hidden") is not None:
+        if el.tail:
+            parts.append(_WS.sub(" ", el.tail))
+        return
+    if tag in _HEADINGS and not inline:
+        parts.append(f"\n\n# {_inline(el, base_url)}\n\n")
+    elif tag == "a" and el.get("href") and not el.get("href", "").startswith(("javascript:", "#")):
+        label = _inline(el, base_url)
+        parts.append(f"[{label}]({urljoin(base_url, el.get('href').strip())})" if label else "")
+    elif tag == "br":
+        parts.append("\n")
+    elif tag == "li" and not inline:
+        parts.append("\n- ")
+        _children(el, parts, base_url, inline)
+        parts.append("\n")
+    elif tag in ("td", "th"):
+        parts.append(" | ")
+        _children(el, parts, base_url, inline)
+    elif tag == "tr" and not inline:
+        parts.append("\n")
+        _children(el, parts, base_url, inline)
+        parts.append("\n")
+    elif tag in _BLOCKS and not inline:
+        parts.append("\n\n")
+        _children(el, parts, base_url, inline)
+        parts.append("\n\n")
+    else:
+        _children(el, parts, base_url, inline)
+    if el.tail:
+        parts.append(_WS.sub(" ", el.tail))
+
+
+def _children(el: Any, parts: list[str], base_url: str, inline: bool) -> None:
+    if el.text:
+        parts.append(_WS.sub(" ", el.text))
+    for child in el:
+        _walk(child, parts, base_url, inline)
+
+
+def comparable_words(markdown: str) -> list[str]:
+    """Words of a Markdown text without its markup, for comparing ours with OTA's."""
+    text = re.sub(r"\]\([^)]*\)", "]", markdown)  # link targets are compared separately
+    text = re.sub(r"[#*_`>|\[\]\\]", " ", text)
+    return text.split()
+
+
+__all__ = ["comparable_words", "declared_text"]
