@@ -289,14 +289,16 @@ class Archive:
                 allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                 passphrase: PassphraseSource = env_passphrase, stamp: bool = True,
                 on_stamp: Callable[[StampResult], None] | None = None, browser: BrowserOptions | None = None,
-                session: BrowserSession | None = None, job_key: str | None = None) -> Manifest:
+                session: BrowserSession | None = None, job_key: str | None = None,
+                select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> Manifest:
         """Capture one URL; when a TSA is configured (and ``stamp``), timestamp it right away.
 
         A TSA failure never fails the capture: the record stays "unstamped" for ``timestamp --pending``."""
         from archiver.capture import CaptureOptions, capture_url
 
         opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private,
-                              insecure=insecure, allow_status=allow_status, job_key=job_key)
+                              insecure=insecure, allow_status=allow_status, job_key=job_key, select=select,
+                              remove=remove)
         cache: list[str | None] = []
 
         def once() -> str | None:
@@ -414,7 +416,8 @@ class Archive:
                       passphrase: PassphraseSource = env_passphrase,
                       on_result: Callable[[BatchItem], None] | None = None, stamp: bool = True,
                       on_stamp: Callable[[StampResult], None] | None = None,
-                      browser: BrowserOptions | None = None) -> ListOf[BatchItem]:
+                      browser: BrowserOptions | None = None, select: tuple[str, ...] = (),
+                      remove: tuple[str, ...] = ()) -> ListOf[BatchItem]:
         """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest.
 
         With a TSA configured, the whole batch gets ONE token (Merkle root over its manifests)."""
@@ -443,7 +446,8 @@ class Archive:
                 try:
                     m = self.capture(url, entity=entity, document=document, allow_private=allow_private,
                                      insecure=insecure, allow_status=allow_status, passphrase=lambda: secret,
-                                     stamp=False, browser=browser, session=session)
+                                     stamp=False, browser=browser, session=session, select=select,
+                                     remove=remove)
                 except ArchiverError as exc:
                     return BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
                                      seconds=time.monotonic() - started)

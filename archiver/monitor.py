@@ -9,6 +9,7 @@ starts a new version. Versions are derived from the records, so they survive ``r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import fcntl
 import json
@@ -62,6 +63,8 @@ class Watch:
     last_run: str | None
     last_outcome: str | None
     last_record: str | None
+    select: tuple[str, ...] = ()  # declared extraction rules (Open Terms Archive select/remove)
+    remove: tuple[str, ...] = ()
 
     def due(self, now: dt.datetime) -> bool:
         return self.last_run is None or (now - _parse(self.last_run)).total_seconds() >= self.interval_s
@@ -141,15 +144,42 @@ class ClauseHistory:
 
 # ---- watch list ----------------------------------------------------------------------------------
 def add_watch(archive: Capturer, url: str, *, entity: str | None, document: str | None, every: str,
-              allow_private: bool = False, insecure: bool = False) -> Watch:
+              allow_private: bool = False, insecure: bool = False, select: tuple[str, ...] = (),
+              remove: tuple[str, ...] = ()) -> Watch:
     from archiver.capture.fetch import validate_url
 
     validate_url(url)
     interval = parse_interval(every)
-    opts = json.dumps({"allow_private": allow_private, "insecure": insecure}, sort_keys=True)
+    if remove and not select:
+        raise UsageError("--remove needs --select: remove rules apply inside the selected part")
+    opts = json.dumps({"allow_private": allow_private, "insecure": insecure,
+                       **({"select": list(select), "remove": list(remove)} if select else {})}, sort_keys=True)
     if not archive.catalog.add_watch(url, entity, document, interval, opts, _iso(_now())):
         raise UsageError(f"{url} is already watched", hint="archiver watch remove URL first to change it")
     return get_watch(archive, url)
+
+
+def import_ota(archive: Capturer, declaration: Any, *, every: str = "1d") -> list[Watch]:
+    """Watches from an Open Terms Archive service declaration: ``{"name": …, "terms": {"Privacy Policy":
+    {"fetch": URL, "select": rule(s), "remove": rule(s)}}}``. A range rule is kept as its JSON."""
+    if not isinstance(declaration, dict) or not isinstance(declaration.get("terms"), dict):
+        raise UsageError("not an Open Terms Archive declaration: no \"terms\" object")
+    name = str(declaration.get("name") or "") or None
+
+    def rules(value: Any) -> tuple[str, ...]:
+        items = value if isinstance(value, list) else ([value] if value else [])
+        return tuple(r if isinstance(r, str) else json.dumps(r, sort_keys=True) for r in items)
+
+    out = []
+    for doc, spec in declaration["terms"].items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("fetch"), str):
+            raise UsageError(f"declaration of {doc!r} has no fetch URL")
+        select = rules(spec.get("select"))
+        if not select:
+            raise UsageError(f"declaration of {doc!r} has no select rule", hint="PDF documents are not supported yet")
+        out.append(add_watch(archive, spec["fetch"], entity=name, document=str(doc), every=every, select=select,
+                             remove=rules(spec.get("remove"))))
+    return out
 
 
 def _row_to_watch(row: Any) -> Watch:
@@ -157,7 +187,8 @@ def _row_to_watch(row: Any) -> Watch:
     return Watch(url=row["url"], entity=row["entity"], document=row["document"], interval_s=int(row["interval_s"]),
                  allow_private=bool(opts.get("allow_private")), insecure=bool(opts.get("insecure")),
                  created_at=row["created_at"], last_run=row["last_run"], last_outcome=row["last_outcome"],
-                 last_record=row["last_record"])
+                 last_record=row["last_record"], select=tuple(opts.get("select", ())),
+                 remove=tuple(opts.get("remove", ())))
 
 
 def list_watches(archive: Capturer) -> list[Watch]:
@@ -226,10 +257,10 @@ def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, pas
             rows = archive.catalog.records_for_url(w.url)
             before[w.url] = rows[-1] if rows else None
         results: list[RunResult] = []
-        groups: dict[tuple[bool, bool], list[Watch]] = {}
+        groups: dict[tuple[bool, bool, tuple[str, ...], tuple[str, ...]], list[Watch]] = {}
         for w in watches:
-            groups.setdefault((w.allow_private, w.insecure), []).append(w)
-        for (allow_private, insecure), group in sorted(groups.items()):
+            groups.setdefault((w.allow_private, w.insecure, w.select, w.remove), []).append(w)
+        for (allow_private, insecure, select, remove), group in sorted(groups.items()):
             items = [(w.url, w.entity, w.document) for w in group]
 
             def done(item: Any) -> None:
@@ -241,7 +272,8 @@ def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, pas
                     on_result(res)
 
             archive.capture_batch(items, jobs=jobs, allow_private=allow_private or None, insecure=insecure,
-                                  allow_status=True, passphrase=passphrase, on_result=done)
+                                  allow_status=True, passphrase=passphrase, on_result=done, select=select,
+                                  remove=remove)
     order = {w.url: i for i, w in enumerate(watches)}
     return RunSummary(_iso(started), tuple(sorted(results, key=lambda r: order.get(r.url, 0))))
 
@@ -251,7 +283,8 @@ def _classify(archive: Capturer, item: Any, prev: tuple[str, str, str | None, st
         return RunResult(item.url, "failed", error=item.error)
     summary = archive.resolve(item.record_id)
     m = archive.manifest(summary.record_id)
-    key = _change_key(m.digests.text_sha256, m.digests.content_sha256, m.http.status)
+    main = m.artifact("main-text")  # the document's own text decides, when the record has it
+    key = _change_key(main.sha256 if main else m.digests.text_sha256, m.digests.content_sha256, m.http.status)
     if prev is None:
         return RunResult(item.url, "new", summary.record_id, None, m.http.status)
     if _change_key(prev[2], prev[3], prev[4]) == key:
@@ -311,8 +344,16 @@ def _version(n: int, rows: list[tuple[str, str, str | None, str, int]]) -> Versi
 
 
 def record_sections(archive: Capturer, record_id: str) -> list[Section]:
+    """Sections of the document's own text (``main-text``, headings marked ``#``) when the record has
+    it, else of the whole page's text (headings from the HTML)."""
     summary = archive.resolve(record_id)
     m = archive.manifest(summary.record_id)
+    main = m.artifact("main-text")
+    if main is not None:
+        md = archive.blobs.read_bytes(main.sha256).decode("utf-8")
+        marked = {line.strip() for line in md.split("\n") if line.startswith("# ")}
+        return [dataclasses.replace(s, heading=s.heading[2:] if s.heading.startswith("# ") else s.heading)
+                for s in split_sections(md, marked)]
     text_art = m.artifact("text")
     if text_art is None:
         raise NotFoundError(f"record {summary.record_id} has no extracted text")

@@ -180,6 +180,17 @@ class BrowserInfo:
 
 
 @dataclass(frozen=True, slots=True)
+class MainTextInfo:
+    """Which rules produced the ``main-text`` artifact: declared CSS rules (Open Terms Archive
+    ``select``/``remove``; a range rule is kept as its JSON), so anyone can re-derive it."""
+
+    method: str  # "declared"
+    select: tuple[str, ...] = ()
+    remove: tuple[str, ...] = ()
+    extractor: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class CaptureInfo:
     user_agent: str
     insecure: bool = False
@@ -187,6 +198,7 @@ class CaptureInfo:
     allow_private: bool = False
     steps: tuple[StepOutcome, ...] = ()
     browser: BrowserInfo | None = None
+    main_text: MainTextInfo | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +272,11 @@ class Manifest:
             tls = http.pop("tls", None)
             cap = dict(d["capture"])
             cap["steps"] = tuple(StepOutcome(**s) for s in cap.get("steps", ()))
+            if cap.get("main_text"):
+                mt = dict(cap["main_text"])
+                cap["main_text"] = MainTextInfo(method=str(mt["method"]), select=tuple(mt.get("select", ())),
+                                                remove=tuple(mt.get("remove", ())),
+                                                extractor=str(mt.get("extractor", "")))
             if cap.get("browser"):
                 b = dict(cap["browser"])
                 b["blocked"] = tuple(b.get("blocked", ()))

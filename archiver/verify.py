@@ -243,6 +243,7 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
     final_payload: str | None = None
     derived: str | None = None
     text_digest: str | None = None
+    main_digest: str | None = None
     content = manifest.artifact("content")
     enc = manifest.http.content_encoding
     try:
@@ -261,7 +262,11 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
                     except ArchiverError as exc:
                         derived = f"undecodable: {exc.message}"
                 elif rtype == "conversion":
-                    text_digest = hashlib.sha256(record.content_stream().read()).hexdigest()
+                    digest = hashlib.sha256(record.content_stream().read()).hexdigest()
+                    if (record.rec_headers.get_header("Content-Type") or "").startswith("text/markdown"):
+                        main_digest = digest
+                    else:
+                        text_digest = digest
                 else:
                     _drain(record.content_stream())
                 _drain(record.raw_stream)
@@ -293,6 +298,12 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
             out.append(Check("warc.text", PASS, "the WARC conversion record holds the text artifact"))
         else:
             out.append(Check("warc.text", FAIL, "the WARC conversion record differs from the text artifact"))
+    main = manifest.artifact("main-text")
+    if main is not None:
+        if main_digest == main.sha256:
+            out.append(Check("warc.main-text", PASS, "the WARC conversion record holds the main-text artifact"))
+        else:
+            out.append(Check("warc.main-text", FAIL, "the WARC conversion record differs from the main-text artifact"))
     return out
 
 

@@ -436,8 +436,10 @@ class Catalog(ABC):
     def records_for_url(self, url: str) -> ListOf[tuple[str, str, str | None, str, int]]:
         """(record_id, captured_at, text_sha256, content_sha256, status), oldest first."""
         with self.db() as d:
-            rows = d.rows("SELECT record_id, captured_at, text_sha256, content_sha256, status FROM records "
-                          "WHERE url=? ORDER BY captured_at, record_id", (url,))
+            # the document's own text (main-text) decides what is a new version when a record has one
+            rows = d.rows("SELECT r.record_id, r.captured_at, COALESCE(a.sha256, r.text_sha256), r.content_sha256, "
+                          "r.status FROM records r LEFT JOIN artifacts a ON a.record_id = r.record_id "
+                          "AND a.name = 'main-text' WHERE r.url=? ORDER BY r.captured_at, r.record_id", (url,))
         return [(r[0], r[1], r[2], r[3], int(r[4])) for r in rows]
 
     def count(self) -> int:

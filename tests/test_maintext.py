@@ -81,3 +81,63 @@ def test_fidelity_to_open_terms_archive_on_the_corpus() -> None:
     assert len(scores) >= 30
     assert sum(scores.values()) / len(scores) >= 0.95
     assert min(scores.values()) >= 0.9, min(scores.items(), key=lambda kv: kv[1])
+
+
+def _page(banner: str = "43", link: str = "/privacy", level: str = "h2") -> bytes:
+    return (PAGE.replace(b"43 partners", banner.encode() + b" partners").replace(b'href="/privacy"', f'href="{link}"'
+            .encode()).replace(b"<h2>1. Fees</h2>", f"<{level}>1. Fees</{level}>".encode()))
+
+
+def test_capture_with_declared_rules_adds_a_signed_main_text(archive, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from archiver.demo.server import SampleSite, send
+
+    state = {"page": _page()}
+    with SampleSite({"/terms": lambda h: send(h, 200, state["page"], "text/html; charset=utf-8")}) as site:
+        s = ["--store", str(archive.root)]
+        r = cli("capture", site.base_url + "/terms", "--select", "main", "--select", "#extra", "--remove", "details",
+                "--json", *s)
+        assert r.code == 0, r.err
+        rec = json.loads(r.out)
+        main = next(a for a in rec["artifacts"] if a["name"] == "main-text")
+        assert main["media_type"].startswith("text/markdown")
+        assert rec["capture"]["main_text"] == {"method": "declared", "select": ["main", "#extra"],
+                                               "remove": ["details"], "extractor": "archiver.maintext"}
+        body = archive.blobs.read_bytes(main["sha256"]).decode()
+        assert "# 1. Fees" in body and "partners" not in body and "Short version" not in body
+        v = cli("verify", rec["record_id"], "--json", *s)
+        checks = {c["name"]: c["status"] for c in json.loads(v.out)["checks"]}
+        assert v.code == 0 and checks["warc.main-text"] == "PASS" and checks["artifact.main-text"] == "PASS"
+        assert cli("capture", site.base_url + "/terms", "--remove", "details", *s).code == 2  # remove needs select
+
+        # a watch on the document's own text: banner and heading level are not changes, a link target is
+        assert cli("watch", "add", site.base_url + "/terms", "--select", "main", "--remove", "details", *s).code == 0
+        outcomes = []
+        for page in (_page(), _page(banner="44"), _page(level="h3"), _page(link="/privacy-2026")):
+            state["page"] = page
+            run = cli("watch", "run", "--json", *s)
+            outcomes.append(json.loads(run.out.splitlines()[-1])["results"][0]["outcome"])
+        # first: the rules changed (the capture above also selected #extra); then banner and heading level
+        # changes are not versions; the changed link target is
+        assert outcomes == ["changed", "unchanged", "unchanged", "changed"], outcomes
+        hist = json.loads(cli("history", site.base_url + "/terms", "--json", *s).out)
+        assert hist["changes"] == 2 and len(hist["versions"][1]["record_ids"]) == 3
+        a, b = hist["versions"][1]["record_ids"][-1], hist["versions"][2]["record_ids"][0]
+        diff = cli("diff", a, b, "--sections", *s)
+        assert "CHANGED" in diff.out and "Terms" in diff.out and "privacy-2026" in diff.out, diff.out
+
+
+def test_import_ota_declaration(archive, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    decl = tmp_path / "Example.json"
+    decl.write_text(json.dumps({"name": "Example", "terms": {
+        "Privacy Policy": {"fetch": "https://example.org/privacy", "select": ["main", {"startBefore": "h1",
+                                                                                      "endBefore": "footer"}],
+                           "remove": ".cookie"},
+        "Terms of Service": {"fetch": "https://example.org/terms", "select": "#terms"}}}))
+    r = cli("watch", "import-ota", str(decl), "--every", "12h", "--json", "--store", str(archive.root))
+    assert r.code == 0, r.err
+    got = {w["document"]: w for w in json.loads(r.out)}
+    assert got["Privacy Policy"]["select"] == ["main", '{"endBefore": "footer", "startBefore": "h1"}']
+    assert got["Privacy Policy"]["remove"] == [".cookie"] and got["Terms of Service"]["entity"] == "Example"
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"name": "X", "terms": {"T": {"fetch": "https://example.org/t"}}}))
+    assert cli("watch", "import-ota", str(bad), "--store", str(archive.root)).code == 2

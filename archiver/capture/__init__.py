@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 from archiver._version import __version__
 from archiver.capture.extract import Extracted, extract, sniff_kind
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
-from archiver.capture.warc import body_as_sent_sha1, chain_pem, hop_metadata, write_capture_warc
+from archiver.capture.warc import MAIN_TEXT_TYPE, body_as_sent_sha1, chain_pem, hop_metadata, write_capture_warc
 from archiver.decode import decode_stream
 from archiver.errors import ArchiverError, HTTPStatusError
 from archiver.provenance.keys import PassphraseSource
@@ -41,6 +41,7 @@ from archiver.records import (
     CaptureInfo,
     Digests,
     HTTPInfo,
+    MainTextInfo,
     Manifest,
     PreviousRef,
     StepOutcome,
@@ -68,6 +69,8 @@ class CaptureOptions:
     insecure: bool = False
     allow_status: bool = False
     job_key: str | None = None  # the queue job making this capture: at most one record per job
+    select: tuple[str, ...] = ()  # declared extraction (Open Terms Archive rules): the main-text artifact
+    remove: tuple[str, ...] = ()
 
 
 def _iso(ts: float) -> str:
@@ -172,6 +175,8 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
                 else:
                     steps.append(StepOutcome("extract", "ok", f"{extracted.kind}, {len(extracted.text):,} characters"))
         text_bytes = extracted.text.encode("utf-8") if extracted is not None else None
+        main_bytes, main_info = _main_text(opts, content_path, media_type, content_type, content_size, max_text,
+                                           final.url, steps)
 
         record_id = archive.unused_record_id()
         operator = archive.operator()
@@ -194,7 +199,8 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
                                hops=result.hops + [h for r in extra for h in r.hops], text=text_bytes,
                                captured_at=captured, main_hops=len(result.hops),
                                resources=[(f"urn:{name}:{final.url}", media, data)
-                                          for name, _f, data, media in (rendered.artifacts if rendered else [])])
+                                          for name, _f, data, media in (rendered.artifacts if rendered else [])],
+                               main_text=main_bytes)
         steps.append(StepOutcome("warc", "ok", "WARC/1.1, sha256 digests"))
 
         # Step 6: blobs. From here on nothing is visible until the catalog commit.
@@ -206,6 +212,9 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
         if text_bytes is not None:
             text_sha = archive.blobs.put_bytes(text_bytes)
             artifacts.append(Artifact("text", text_sha, len(text_bytes), "text/plain; charset=utf-8"))
+        if main_bytes is not None:
+            artifacts.append(Artifact("main-text", archive.blobs.put_bytes(main_bytes), len(main_bytes),
+                                      MAIN_TEXT_TYPE))
         for name, fname, data, media in (rendered.artifacts if rendered else []):
             artifacts.append(Artifact(name, archive.blobs.put_bytes(data), len(data), media, file=fname))
         pem = chain_pem(final)
@@ -243,7 +252,7 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             capture=CaptureInfo(user_agent=rendered.browser.user_agent if rendered else fopts.user_agent,
                                 insecure=opts.insecure, allow_status=opts.allow_status,
                                 allow_private=fopts.allow_private, steps=tuple(steps),
-                                browser=rendered.browser if rendered else None),
+                                browser=rendered.browser if rendered else None, main_text=main_info),
             operator=operator,
             previous=PreviousRef(previous.record_id, previous.manifest_sha256) if previous else None,
         )
@@ -255,6 +264,31 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             r.cleanup()
         for p in temps:
             p.unlink(missing_ok=True)
+
+
+def _main_text(opts: CaptureOptions, content_path: Path, media_type: str, content_type: str | None, size: int,
+               max_text: int, base_url: str, steps: list[StepOutcome]) -> tuple[bytes | None, MainTextInfo | None]:
+    """The document's own text by its declared rules (only when rules were given, for HTML)."""
+    if not opts.select:
+        return None, None
+    if "html" not in media_type or size > max_text:
+        steps.append(StepOutcome("main-text", "skipped", f"declared rules apply to HTML, not {media_type}"
+                                 if "html" not in media_type else "decoded body is over capture.max_text_bytes"))
+        return None, None
+    import json
+
+    from archiver.capture.maintext import declared_text
+
+    def rule(r: str) -> str | dict[str, str]:
+        return json.loads(r) if r.startswith("{") else r  # a range rule travels as its JSON
+
+    text = declared_text(content_path.read_bytes(), select=[rule(r) for r in opts.select],
+                         remove=[rule(r) for r in opts.remove], base_url=base_url, content_type=content_type)
+    steps.append(StepOutcome("main-text", "ok" if text.strip() else "failed",
+                             f"declared rules, {len(text):,} characters" if text.strip()
+                             else "the declared select rules matched nothing"))
+    info = MainTextInfo(method="declared", select=opts.select, remove=opts.remove, extractor="archiver.maintext")
+    return (text.encode("utf-8"), info) if text.strip() else (None, None)
 
 
 def _head(path: Path, n: int = 1024) -> bytes:

@@ -197,9 +197,13 @@ class _Writer:
                           extra=extra, record_id=record_id)
 
 
+MAIN_TEXT_TYPE = "text/markdown; charset=utf-8"
+
+
 def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str], hops: list[Hop],
                        text: bytes | None, captured_at: float, main_hops: int | None = None,
-                       resources: Iterable[tuple[str, str, bytes]] = ()) -> WarcSummary:
+                       resources: Iterable[tuple[str, str, bytes]] = (),
+                       main_text: bytes | None = None) -> WarcSummary:
     """warcinfo; per hop request, response, metadata; then the extracted text as a conversion."""
     info_id = new_record_uri()
     w = _Writer(out, info_id)
@@ -244,5 +248,8 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
         w.write_bytes("conversion", final_uri, text, date=final_date,
                       content_type="text/plain; charset=utf-8", payload=False,
                       extra=[("WARC-Refers-To", final_id)])
+    if main_text is not None:  # the document's own text, by its declared rules: a second conversion
+        w.write_bytes("conversion", final_uri, main_text, date=final_date,
+                      content_type=MAIN_TEXT_TYPE, payload=False, extra=[("WARC-Refers-To", final_id)])
     out.flush()
     return WarcSummary(final_response_id=final_id, records=w.count)

@@ -55,6 +55,11 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
                                                  "reached --wait.")] = False,
             page_timeout: Annotated[float, typer.Option("--page-timeout", help="Seconds for the page to reach "
                                                         "--wait.")] = 60.0,
+            select: Annotated[list[str] | None, typer.Option("--select", help="CSS selector of the document's own "
+                                                             "text (Open Terms Archive rule; repeatable): adds the "
+                                                             "main-text artifact.")] = None,
+            remove: Annotated[list[str] | None, typer.Option("--remove", help="CSS selector to drop from the "
+                                                             "selected text (repeatable).")] = None,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Capture a URL (or a batch with -i) into signed evidence records."""
     bopts = None
@@ -71,16 +76,21 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         from archiver.errors import UsageError
 
         raise UsageError("give either a URL or -i FILE", hint="archiver capture https://example.org/privacy")
+    if remove and not select:
+        from archiver.errors import UsageError
+
+        raise UsageError("--remove needs --select: remove rules apply inside the selected part")
+    rules = {"select": tuple(select or ()), "remove": tuple(remove or ())}
     archive = _open(store)
     if input_file is not None:
         _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json, wayback_mode,
-                       bopts)
+                       bopts, rules)
         return
     assert url is not None
     stamps: list[StampResult] = []
     m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
                         insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
-                        on_stamp=stamps.append, browser=bopts)
+                        on_stamp=stamps.append, browser=bopts, select=rules["select"], remove=rules["remove"])
     wb: WaybackReport | None = None
     if wayback_mode:
         wb = _wayback_inline(archive, m.record_id, wayback_mode == "save")
@@ -107,7 +117,7 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
 
 def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
                    allow_status: bool, as_json: bool, wayback_mode: str | None = None,
-                   bopts: Any = None) -> None:
+                   bopts: Any = None, rules: dict[str, tuple[str, ...]] | None = None) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table
@@ -129,7 +139,8 @@ def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private:
             _emit_line(item)
 
     kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
-                              "allow_status": allow_status, "passphrase": _passphrase_source(), "browser": bopts}
+                              "allow_status": allow_status, "passphrase": _passphrase_source(), "browser": bopts,
+                              **(rules or {})}
     stamps: list[StampResult] = []
     kwargs["on_stamp"] = stamps.append
     if as_json:

@@ -34,16 +34,43 @@ def watch_add(url: str, every: Annotated[str, typer.Option("--every", help="Inte
               allow_private: Annotated[bool, typer.Option("--allow-private", help="Allow a private target.")] = False,
               insecure: Annotated[bool, typer.Option("--insecure", help="Accept an unverifiable TLS "
                                                      "certificate.")] = False,
+              select: Annotated[list[str] | None, typer.Option("--select", help="CSS selector of the document's "
+                                                               "own text (repeatable): changes are detected "
+                                                               "on it.")] = None,
+              remove: Annotated[list[str] | None, typer.Option("--remove", help="CSS selector to drop from the "
+                                                               "selected text (repeatable).")] = None,
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Add a URL to the watch list."""
     from archiver.monitor import add_watch
 
     w = add_watch(_open(store), url, entity=entity, document=document, every=every, allow_private=allow_private,
-                  insecure=insecure)
+                  insecure=insecure, select=tuple(select or ()), remove=tuple(remove or ()))
     if as_json:
         _emit_json(w)
     else:
-        _out().print(f"watching {w.url} every {every}")
+        _out().print(f"watching {w.url} every {every}" + (f", document text by {len(w.select)} select rule(s)"
+                                                           if w.select else ""))
+
+
+@watch_app.command("import-ota")
+def watch_import_ota(declaration: Annotated[Path, typer.Argument(help="An Open Terms Archive service declaration "
+                                                                  "(JSON).")],
+                     every: Annotated[str, typer.Option("--every", help="Interval for every watch.")] = "1d",
+                     store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Watch every document of an Open Terms Archive declaration, with its select/remove rules."""
+    from archiver.errors import UsageError
+    from archiver.monitor import import_ota
+
+    try:
+        data = json.loads(declaration.read_text("utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"cannot read the declaration {declaration}: {exc}") from exc
+    watches = import_ota(_open(store), data, every=every)
+    if as_json:
+        _emit_json(watches)
+        return
+    for w in watches:
+        _out().print(f"watching {w.url} ({w.entity} — {w.document}) every {every}", highlight=False)
 
 
 @watch_app.command("remove")
