@@ -158,7 +158,8 @@ def _children(el: Any, parts: list[str], base_url: str, inline: bool) -> None:
 
 def comparable_words(markdown: str) -> list[str]:
     """Words of a Markdown text without its markup, for comparing ours with OTA's."""
-    text = re.sub(r"\]\([^)]*\)", "]", markdown)  # link targets are compared separately
+    text = re.sub(r"(?m)^[=-]{3,}\s*$", " ", markdown)  # setext heading underlines are heading markers
+    text = re.sub(r"\]\([^)]*\)", "]", text)  # link targets are compared separately
     text = re.sub(r"[#*_`>|\[\]\\]", " ", text)
     return text.split()
 

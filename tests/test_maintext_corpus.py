@@ -1,0 +1,94 @@
+"""Change tracking on the document's own text, on the real corpus, with the declarations OTA uses.
+
+Each HTML document of ../shared/corpus is served at one stable URL as its 3 consecutive versions and
+watched with the version's own declaration (a changed declaration is re-applied, as an OTA user
+would). A step is a real change when OTA's own Markdown of the two versions differs in its words or its
+link targets; heading levels and emphasis are formatting. Every reported changed section must be
+found in OTA's text of one of the two versions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver.api import Archive
+from archiver.capture.maintext import comparable_words
+from archiver.demo.server import SampleSite, send
+from archiver.monitor import add_watch, run_watches
+from archiver.textdiff import heading_key
+
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
+pytestmark = pytest.mark.skipif(not (CORPUS / "manifest.json").is_file(),
+                                reason="../shared/corpus is not beside the checkout")
+
+
+def _links(md: str) -> list[str]:
+    return re.findall(r"\]\(([^)\s]*)", md)
+
+
+def _squash(text: str) -> str:
+    return " ".join(re.sub(r"[#*_`>|\[\]()\\=-]", " ", text).lower().split())
+
+
+def _rules(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else ([value] if value else [])
+    return tuple(r if isinstance(r, str) else json.dumps(r, sort_keys=True) for r in items)
+
+
+def test_declared_watch_finds_every_real_change_and_only_document_sections(tmp_path: Path) -> None:
+    docs: dict[str, list[dict[str, Any]]] = {}
+    for e in json.loads((CORPUS / "manifest.json").read_text("utf-8")):
+        docs.setdefault(e["dir"], []).append(e)
+    docs = {k: sorted(v, key=lambda e: e["snapshot"]["date"]) for k, v in docs.items()
+            if all(e["snapshot"]["file"].endswith(".html") for e in v)}
+    archive, _ = Archive.init(tmp_path / "store", operator="Corpus")
+    archive.config.set("capture.allow_private", "true")
+    current: dict[str, bytes] = {}
+    routes = {f"/{d}": (lambda d: lambda h: send(h, 200, current[d], "text/html; charset=utf-8"))(d) for d in docs}
+    rows = []
+    missed, false_alarms, reported, in_ota = [], [], 0, 0
+    with SampleSite(routes) as site:
+        for d, versions in sorted(docs.items()):
+            url = f"{site.base_url}/{d}"
+            rules: tuple[tuple[str, ...], tuple[str, ...]] | None = None
+            doc_reported = doc_found = detected = expected = 0
+            for i, e in enumerate(versions):
+                current[d] = (CORPUS / d / e["snapshot"]["file"]).read_bytes()
+                decl = e["declaration"]
+                new_rules = (_rules(decl.get("select")), _rules(decl.get("remove")))
+                if new_rules != rules:  # the declaration changed: re-apply it, as OTA's users do
+                    archive.catalog.remove_watch(url)
+                    add_watch(archive, url, entity=e["service"], document=e["terms_type"], every="1d",
+                              select=new_rules[0], remove=new_rules[1])
+                    rules = new_rules
+                result = run_watches(archive, passphrase=lambda: None, urls=[url]).results[0]
+                if i == 0:
+                    continue
+                prev_md = (CORPUS / d / versions[i - 1]["version"]["file"]).read_text("utf-8")
+                md = (CORPUS / d / e["version"]["file"]).read_text("utf-8")
+                real = comparable_words(prev_md) != comparable_words(md) or _links(prev_md) != _links(md)
+                changed = result.outcome == "changed"
+                expected += real
+                detected += changed and real
+                if real and not changed:
+                    missed.append(f"{d} step {i}")
+                if changed and not real:
+                    false_alarms.append(f"{d} step {i}")
+                ota = _squash(prev_md) + " " + _squash(md)
+                for heading in result.sections:
+                    key = _squash(heading_key(heading))
+                    doc_reported += 1
+                    doc_found += bool(key) and key in ota
+            reported += doc_reported
+            in_ota += doc_found
+            rows.append(f"{d:<40} real changes {expected}, detected {detected}, sections reported {doc_reported}, "
+                        f"in OTA's text {doc_found}")
+    print("\n" + "\n".join(rows))
+    print(f"missed: {missed}; false alarms: {false_alarms}; section precision {in_ota}/{reported}")
+    assert not missed and not false_alarms
+    assert reported and in_ota / reported >= 0.95
