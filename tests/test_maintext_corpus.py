@@ -49,7 +49,11 @@ def test_declared_watch_finds_every_real_change_and_only_document_sections(tmp_p
     archive, _ = Archive.init(tmp_path / "store", operator="Corpus")
     archive.config.set("capture.allow_private", "true")
     current: dict[str, bytes] = {}
-    routes = {f"/{d}": (lambda d: lambda h: send(h, 200, current[d], "text/html; charset=utf-8"))(d) for d in docs}
+
+    def route(doc: str) -> Any:
+        return lambda h: send(h, 200, current[doc], "text/html; charset=utf-8")
+
+    routes = {f"/{d}": route(d) for d in docs}
     rows = []
     missed, false_alarms, reported, in_ota = [], [], 0, 0
     with SampleSite(routes) as site:
