@@ -49,6 +49,7 @@ from store.fsutil import atomic_writer, store_writes
 
 if TYPE_CHECKING:
     from archiver.capture.browser import BrowserOptions, BrowserSession
+    from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
     from archiver.reports import StoreInfo
     from archiver.wayback import WaybackConfig
@@ -280,9 +281,10 @@ class Archive:
             detail.update(tsa=addendum.timestamp.tsa_url, gen_time=addendum.timestamp.gen_time)
         if addendum.wayback is not None:
             detail.update(verdict=addendum.wayback.verdict)
+        if addendum.derived is not None:
+            detail.update(artifact=addendum.derived.name, sha256=addendum.derived.sha256)
         self._log_and_index(addendum.kind, addendum.record_id, sha, detail,
-                            lambda d: self.catalog.insert_addendum(d, sha, addendum.record_id, addendum.kind,
-                                                                   addendum.created_at))
+                            lambda d: self.catalog.insert_addendum(d, sha, addendum))
         return sha
 
     def capture(self, url: str, *, entity: str | None = None, document: str | None = None,
@@ -290,7 +292,8 @@ class Archive:
                 passphrase: PassphraseSource = env_passphrase, stamp: bool = True,
                 on_stamp: Callable[[StampResult], None] | None = None, browser: BrowserOptions | None = None,
                 session: BrowserSession | None = None, job_key: str | None = None,
-                select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> Manifest:
+                select: tuple[str, ...] = (), remove: tuple[str, ...] = (),
+                main_content: bool | None = None) -> Manifest:
         """Capture one URL; when a TSA is configured (and ``stamp``), timestamp it right away.
 
         A TSA failure never fails the capture: the record stays "unstamped" for ``timestamp --pending``."""
@@ -298,7 +301,7 @@ class Archive:
 
         opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private,
                               insecure=insecure, allow_status=allow_status, job_key=job_key, select=select,
-                              remove=remove)
+                              remove=remove, main_content=self._main_content(main_content))
         cache: list[str | None] = []
 
         def once() -> str | None:
@@ -323,6 +326,23 @@ class Archive:
                 if on_stamp:
                     on_stamp(result)
         return manifest
+
+    def derive(self, record_ids: Iterable[str], *, select: tuple[str, ...] = (), remove: tuple[str, ...] = (),
+               passphrase: PassphraseSource = env_passphrase) -> ListOf[DeriveResult]:
+        """Give records captured without main-text theirs, as signed addenda (manifests stay as they are).
+
+        With no rules given, a record whose URL is watched gets the watch's declaration; otherwise the
+        text is found automatically, exactly as a capture with ``--main-content`` would."""
+        from archiver.derive import derive_records
+
+        ids = list(dict.fromkeys(self.resolve(r).record_id for r in record_ids))
+        key = self.keys.load_private(passphrase)
+        with store_writes("storing derived main-text"):
+            return derive_records(self, ids, key, select=select, remove=remove)
+
+    def _main_content(self, asked: bool | None) -> bool:
+        """Automatic main-text for captures with no declaration: asked, else ``capture.main_content``."""
+        return self.config.bool_("capture.main_content") if asked is None else asked
 
     # ---- Wayback Machine -------------------------------------------------------------------
     def wayback_config(self) -> WaybackConfig:
@@ -417,7 +437,7 @@ class Archive:
                       on_result: Callable[[BatchItem], None] | None = None, stamp: bool = True,
                       on_stamp: Callable[[StampResult], None] | None = None,
                       browser: BrowserOptions | None = None, select: tuple[str, ...] = (),
-                      remove: tuple[str, ...] = ()) -> ListOf[BatchItem]:
+                      remove: tuple[str, ...] = (), main_content: bool | None = None) -> ListOf[BatchItem]:
         """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest.
 
         With a TSA configured, the whole batch gets ONE token (Merkle root over its manifests)."""
@@ -447,7 +467,7 @@ class Archive:
                     m = self.capture(url, entity=entity, document=document, allow_private=allow_private,
                                      insecure=insecure, allow_status=allow_status, passphrase=lambda: secret,
                                      stamp=False, browser=browser, session=session, select=select,
-                                     remove=remove)
+                                     remove=remove, main_content=main_content)
                 except ArchiverError as exc:
                     return BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
                                      seconds=time.monotonic() - started)
@@ -651,7 +671,7 @@ class Archive:
         indexed = {sha: m.record_id for m, sha in manifests}
         for a, sha in addenda:
             if indexed.get(a.manifest_sha256) == a.record_id:
-                self.catalog.add_addendum(sha, a.record_id, a.kind, a.created_at)
+                self.catalog.add_addendum(sha, a)
         self.custody.append("rebuild-index", actor=self.actor(), detail={"records": str(len(manifests))})
         return len(manifests)
 

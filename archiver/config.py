@@ -37,6 +37,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("capture.allow_private", bool, False, "allow private, loopback and link-local targets (SSRF guard)"),
     Setting("capture.user_agent", str, "", "User-Agent header; empty means archiver/<version> (+url)"),
     Setting("capture.ca_bundle", str, "", "PEM file of CAs to trust instead of the system store"),
+    Setting("capture.main_content", bool, False,
+            "every HTML capture also keeps the document's own text (main-text), found automatically when "
+            "nothing is declared; watches always do"),
     Setting("capture.per_host", int, 2, "most concurrent fetches to one host in a batch"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),

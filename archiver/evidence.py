@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from archiver.cite import citation_data
 from archiver.cite.styles import common_name, record_fields
 from archiver.errors import ArchiverError
-from archiver.monitor import diff_records, record_sections, versions
+from archiver.monitor import paired_sections, record_sections, versions
 from archiver.schema import Report
 from archiver.textdiff import diff_sections
 
@@ -286,12 +286,12 @@ def diff_view(store: Capturer, a: str, b: str) -> DiffView:
     from archiver.textdiff import word_diff_html
 
     ra, rb = store.resolve(a), store.resolve(b)
-    sa = {s.key: s for s in record_sections(store, ra.record_id)}
-    sb = {s.key: s for s in record_sections(store, rb.record_id)}
+    la, lb = paired_sections(store, ra.record_id, rb.record_id)
+    sa, sb = {s.key: s for s in la}, {s.key: s for s in lb}
     taken: set[str] = set()
     changed: list[SectionDiffView] = []
     unchanged: list[str] = []
-    for c in diff_records(store, ra.record_id, rb.record_id):
+    for c in diff_sections(la, lb):
         heading = c.heading_b or c.heading_a or c.key
         if c.status == "unchanged":
             unchanged.append(heading)

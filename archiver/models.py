@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from archiver.access import NewToken, TokenInfo
+from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport
@@ -85,6 +86,7 @@ MODELS: dict[str, type] = {
     "history": HistoryReport,
     "clause-history": ClauseHistory,
     "diff": DiffReport,
+    "derive": DeriveResult,
     "provenance": ProvenanceReport,
     "record-page": RecordPage,
     "capture-job": CaptureJob,

@@ -1,7 +1,9 @@
 """Watch documents over time: re-capture, change detection, versions, clause history, diffs.
 
-Change detection compares the *normalised text* of a capture with the previous record of the same
-URL (markup, scripts, nonces and CSRF tokens never reach the text). Every capture is kept as
+Change detection compares the *document's own text* (``main-text``: by the watch's Open Terms Archive
+rules, else found automatically, without navigation, cookie banners or footers) with the previous
+record of the same URL; a record from before main-text gets its own derived first (a signed
+addendum, ``archiver.derive``). Markup, scripts, nonces and CSRF tokens never reach the text. Every capture is kept as
 evidence and chains to the previous record through its manifest's ``previous``; an unchanged one
 is a *verification event* (the version is still there: "last verified" moves), a changed one
 starts a new version. Versions are derived from the records, so they survive ``rebuild-index``.
@@ -21,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from archiver.derive import derive_for_url, main_text_sha256
 from archiver.errors import ArchiverError, NotFoundError, UsageError
 from archiver.schema import Report
 from archiver.textdiff import Section, SectionChange, diff_sections, html_headings, split_sections, word_ops
@@ -260,11 +263,25 @@ def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, pas
         groups: dict[tuple[bool, bool, tuple[str, ...], tuple[str, ...]], list[Watch]] = {}
         for w in watches:
             groups.setdefault((w.allow_private, w.insecure, w.select, w.remove), []).append(w)
+        secret: list[str | None] = []
+
+        def once() -> str | None:  # asked at most once, however many records need a derived text
+            if not secret:
+                secret.append(passphrase())
+            return secret[0]
+
         for (allow_private, insecure, select, remove), group in sorted(groups.items()):
             items = [(w.url, w.entity, w.document) for w in group]
 
-            def done(item: Any) -> None:
-                res = _classify(archive, item, before.get(item.url))
+            def done(item: Any, select: tuple[str, ...] = select, remove: tuple[str, ...] = remove) -> None:
+                prev = before.get(item.url)
+                if item.ok and prev is not None and main_text_sha256(archive, prev[0]) is None \
+                        and main_text_sha256(archive, item.record_id) is not None:
+                    # records from before main-text (or before this declaration): derive theirs, so the
+                    # comparison is document to document, never page to document
+                    derive_for_url(archive, item.url, archive.keys.load_private(once), select=select, remove=remove)
+                    prev = _row_of(archive, item.url, prev[0])
+                res = _classify(archive, item, prev)
                 archive.catalog.record_watch_run(item.url, _iso(_now()), res.outcome, res.record_id,
                                                  res.error or ",".join(res.sections))
                 results.append(res)
@@ -272,10 +289,14 @@ def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, pas
                     on_result(res)
 
             archive.capture_batch(items, jobs=jobs, allow_private=allow_private or None, insecure=insecure,
-                                  allow_status=True, passphrase=passphrase, on_result=done, select=select,
-                                  remove=remove)
+                                  allow_status=True, passphrase=once, on_result=done, select=select,
+                                  remove=remove, main_content=True)
     order = {w.url: i for i, w in enumerate(watches)}
     return RunSummary(_iso(started), tuple(sorted(results, key=lambda r: order.get(r.url, 0))))
+
+
+def _row_of(archive: Capturer, url: str, record_id: str) -> tuple[str, str, str | None, str, int] | None:
+    return next((r for r in archive.catalog.records_for_url(url) if r[0] == record_id), None)
 
 
 def _classify(archive: Capturer, item: Any, prev: tuple[str, str, str | None, str, int] | None) -> RunResult:
@@ -283,8 +304,8 @@ def _classify(archive: Capturer, item: Any, prev: tuple[str, str, str | None, st
         return RunResult(item.url, "failed", error=item.error)
     summary = archive.resolve(item.record_id)
     m = archive.manifest(summary.record_id)
-    main = m.artifact("main-text")  # the document's own text decides, when the record has it
-    key = _change_key(main.sha256 if main else m.digests.text_sha256, m.digests.content_sha256, m.http.status)
+    main = main_text_sha256(archive, summary.record_id)  # the document's own text decides, when there is one
+    key = _change_key(main or m.digests.text_sha256, m.digests.content_sha256, m.http.status)
     if prev is None:
         return RunResult(item.url, "new", summary.record_id, None, m.http.status)
     if _change_key(prev[2], prev[3], prev[4]) == key:
@@ -343,14 +364,22 @@ def _version(n: int, rows: list[tuple[str, str, str | None, str, int]]) -> Versi
     return Version(n, tuple(r[0] for r in rows), rows[0][1], rows[-1][1], rows[0][2] or rows[0][3], rows[0][4])
 
 
-def record_sections(archive: Capturer, record_id: str) -> list[Section]:
+def compared_texts(archive: Capturer, a: str, b: str) -> tuple[str, str]:
+    """The two records' document text (main-text) when both have it, else both full-page texts:
+    a diff never compares a page with a document."""
+    name = "main-text" if all(main_text_sha256(archive, archive.resolve(r).record_id) for r in (a, b)) else "text"
+    ta, tb = (archive.blobs.read_bytes(archive.artifact_sha256(r, name)).decode("utf-8") for r in (a, b))
+    return ta, tb
+
+
+def record_sections(archive: Capturer, record_id: str, *, main: bool = True) -> list[Section]:
     """Sections of the document's own text (``main-text``, headings marked ``#``) when the record has
     it, else of the whole page's text (headings from the HTML)."""
     summary = archive.resolve(record_id)
     m = archive.manifest(summary.record_id)
-    main = m.artifact("main-text")
-    if main is not None:
-        md = archive.blobs.read_bytes(main.sha256).decode("utf-8")
+    main_sha = main_text_sha256(archive, summary.record_id) if main else None  # captured or derived later
+    if main_sha is not None:
+        md = archive.blobs.read_bytes(main_sha).decode("utf-8")
         marked = {line.strip() for line in md.split("\n") if line.startswith("# ")}
         return [dataclasses.replace(s, heading=s.heading[2:] if s.heading.startswith("# ") else s.heading)
                 for s in split_sections(md, marked)]
@@ -366,8 +395,14 @@ def record_sections(archive: Capturer, record_id: str) -> list[Section]:
     return split_sections(text, headings)
 
 
+def paired_sections(archive: Capturer, a: str, b: str) -> tuple[list[Section], list[Section]]:
+    """Both records' sections from the same kind of text (see ``compared_texts``)."""
+    both = all(main_text_sha256(archive, archive.resolve(r).record_id) for r in (a, b))
+    return record_sections(archive, a, main=both), record_sections(archive, b, main=both)
+
+
 def diff_records(archive: Capturer, a: str, b: str) -> list[SectionChange]:
-    return diff_sections(record_sections(archive, a), record_sections(archive, b))
+    return diff_sections(*paired_sections(archive, a, b))
 
 
 def clauses(archive: Capturer, record_id: str) -> list[ClauseHistory]:
@@ -418,8 +453,25 @@ def clause_history(archive: Capturer, url: str, clause: str) -> ClauseHistory:
                         hint=f"archiver clauses {rows[-1][0]} lists them")
 
 
-__all__ = ["ClauseHistory", "RunResult", "RunSummary", "Version", "Watch", "add_watch", "clause_history", "clauses",
-           "diff_records", "list_watches", "notify", "parse_interval", "record_sections", "run_watches", "versions"]
+__all__ = [
+    "ClauseHistory",
+    "RunResult",
+    "RunSummary",
+    "Version",
+    "Watch",
+    "add_watch",
+    "clause_history",
+    "clauses",
+    "compared_texts",
+    "diff_records",
+    "list_watches",
+    "notify",
+    "paired_sections",
+    "parse_interval",
+    "record_sections",
+    "run_watches",
+    "versions",
+]
 
 
 

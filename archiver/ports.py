@@ -82,14 +82,15 @@ class Capturer(Store, Protocol):
                 allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                 passphrase: PassphraseSource = ..., stamp: bool = True,
                 on_stamp: Callable[[StampResult], None] | None = None, job_key: str | None = None,
-                select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> Manifest: ...
+                select: tuple[str, ...] = (), remove: tuple[str, ...] = (),
+                main_content: bool | None = None) -> Manifest: ...
 
     def capture_batch(self, items: list[tuple[str, str | None, str | None]], *, jobs: int = 4,
                       allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
                       passphrase: PassphraseSource = ...,
                       on_result: Callable[[BatchItem], None] | None = None, stamp: bool = True,
                       on_stamp: Callable[[StampResult], None] | None = None, select: tuple[str, ...] = (),
-                      remove: tuple[str, ...] = ()) -> list[BatchItem]: ...
+                      remove: tuple[str, ...] = (), main_content: bool | None = None) -> list[BatchItem]: ...
 
 
 __all__ = ["Capturer", "Store", "VerifyingStore", "WaybackWitness"]

@@ -141,6 +141,9 @@ def make_app(archive: Capturer, on_done: Callable[[str, str | None, str | None],
             done = catalog.job_record(key)
             if done is not None:  # the job's record exists: a retry after the commit, not a new capture
                 return done
+            # settings are read before booking the slot: the fetch should start when the slot does
+            stamp = not archive.config.bool_("queue.batch_timestamps")
+            main_content = archive.config.bool_("capture.main_content")
             wait = catalog.reserve_host_slot((urlsplit(url).hostname or "").lower(),
                                              archive.config.float_("queue.host_interval"))
             if wait > 0:
@@ -148,7 +151,7 @@ def make_app(archive: Capturer, on_done: Callable[[str, str | None, str | None],
             try:
                 rid = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
                                       insecure=insecure, allow_status=allow_status, job_key=key,
-                                      stamp=not archive.config.bool_("queue.batch_timestamps")).record_id
+                                      stamp=stamp, main_content=main_content).record_id
             except StoreConflictError:
                 done = catalog.job_record(key)
                 if done is None:

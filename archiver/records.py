@@ -182,12 +182,18 @@ class BrowserInfo:
 @dataclass(frozen=True, slots=True)
 class MainTextInfo:
     """Which rules produced the ``main-text`` artifact: declared CSS rules (Open Terms Archive
-    ``select``/``remove``; a range rule is kept as its JSON), so anyone can re-derive it."""
+    ``select``/``remove``; a range rule is kept as its JSON), or the automatic extractor and its
+    version, so anyone can re-derive it."""
 
-    method: str  # "declared"
+    method: str  # "declared" | "automatic"
     select: tuple[str, ...] = ()
     remove: tuple[str, ...] = ()
     extractor: str = ""
+
+
+def _main_text_info(d: dict[str, Any]) -> MainTextInfo:
+    return MainTextInfo(method=str(d["method"]), select=tuple(d.get("select", ())), remove=tuple(d.get("remove", ())),
+                        extractor=str(d.get("extractor", "")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,10 +279,7 @@ class Manifest:
             cap = dict(d["capture"])
             cap["steps"] = tuple(StepOutcome(**s) for s in cap.get("steps", ()))
             if cap.get("main_text"):
-                mt = dict(cap["main_text"])
-                cap["main_text"] = MainTextInfo(method=str(mt["method"]), select=tuple(mt.get("select", ())),
-                                                remove=tuple(mt.get("remove", ())),
-                                                extractor=str(mt.get("extractor", "")))
+                cap["main_text"] = _main_text_info(cap["main_text"])
             if cap.get("browser"):
                 b = dict(cap["browser"])
                 b["blocked"] = tuple(b.get("blocked", ()))
@@ -351,24 +354,43 @@ class WaybackEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class DerivedText:
+    """An artifact derived after the capture from the record's stored content (``archiver derive``):
+    what it is, what it was made from, and by which rules, so anyone can make it again."""
+
+    name: str  # "main-text"
+    sha256: str
+    size: int
+    media_type: str
+    source_sha256: str  # the content artifact it was derived from
+    main_text: MainTextInfo
+
+    def __post_init__(self) -> None:
+        if not _HEX64.match(self.sha256) or not _HEX64.match(self.source_sha256) or self.size < 0:
+            raise IntegrityError("malformed derived artifact")
+
+
+@dataclass(frozen=True, slots=True)
 class Addendum:
     """A later fact about a record, signed by the operator and naming the manifest's hash.
 
-    Manifests are never rewritten; timestamps and Wayback cross-links arrive as addenda."""
+    Manifests are never rewritten; timestamps, Wayback cross-links and artifacts derived later
+    (main-text of a record captured before it existed) arrive as addenda."""
 
-    kind: str  # "timestamp" | "wayback"
+    kind: str  # "timestamp" | "wayback" | "derived"
     record_id: str
     manifest_sha256: str
     created_at: str
     timestamp: TimestampEvidence | None = None
     wayback: WaybackEvidence | None = None
+    derived: DerivedText | None = None
     signature: Signature | None = None
     schema: str = ADDENDUM_SCHEMA
 
     def __post_init__(self) -> None:
         if self.schema != ADDENDUM_SCHEMA:
             raise IntegrityError(f"unknown addendum schema {self.schema!r}")
-        body = {"timestamp": self.timestamp, "wayback": self.wayback}
+        body = {"timestamp": self.timestamp, "wayback": self.wayback, "derived": self.derived}
         if self.kind not in body or body[self.kind] is None or sum(v is not None for v in body.values()) != 1:
             raise IntegrityError(f"addendum of kind {self.kind!r} has a mismatched body")
         if not _HEX64.match(self.manifest_sha256):
@@ -381,6 +403,8 @@ class Addendum:
             d["timestamp"] = asdict(self.timestamp)
         if self.wayback is not None:
             d["wayback"] = asdict(self.wayback)
+        if self.derived is not None:
+            d["derived"] = asdict(self.derived)
         if with_signature and self.signature is not None:
             d["signature"] = asdict(self.signature)
         result: dict[str, Any] = _strip_none(d)
@@ -403,9 +427,14 @@ class Addendum:
                 if w.get("cdx") is not None:
                     w["cdx"] = tuple(str(x) for x in w["cdx"])
                 wb = WaybackEvidence(**w)
+            dv = None
+            if d.get("derived"):
+                x = dict(d["derived"])
+                x["main_text"] = _main_text_info(x["main_text"])
+                dv = DerivedText(**x)
             return cls(schema=str(d.get("schema")), kind=str(d["kind"]), record_id=str(d["record_id"]),
                        manifest_sha256=str(d["manifest_sha256"]), created_at=str(d["created_at"]),
-                       timestamp=ts, wayback=wb,
+                       timestamp=ts, wayback=wb, derived=dv,
                        signature=Signature(**d["signature"]) if d.get("signature") else None)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise IntegrityError(f"malformed addendum: {exc}") from exc

@@ -14,7 +14,16 @@ from archiver.decode import decode_stream
 from archiver.errors import ArchiverError
 from archiver.provenance.keys import load_public_pem
 from archiver.provenance.signing import addendum_signature_valid, signature_valid
-from archiver.records import Addendum, Check, Manifest, RecordSummary, Status, TimestampEvidence, Verification
+from archiver.records import (
+    Addendum,
+    Check,
+    DerivedText,
+    Manifest,
+    RecordSummary,
+    Status,
+    TimestampEvidence,
+    Verification,
+)
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -106,6 +115,7 @@ def verify_record(archive: WaybackWitness, summary: RecordSummary, *, wayback: b
     # the token must cover the manifest bytes actually present, not just the catalog's claim
     checks.extend(_timestamp_checks(archive, manifest, actual or summary.manifest_sha256))
     checks.extend(_wayback_checks(archive, manifest, actual or summary.manifest_sha256, requery=wayback))
+    checks.extend(_derived_checks(archive, manifest, actual or summary.manifest_sha256))
     checks.append(_custody_chain(archive, chain))
     checks.append(_custody_record(archive, rid, summary.manifest_sha256))
     retention = _retention_check(archive, manifest, summary.manifest_sha256)
@@ -537,3 +547,52 @@ def _wayback_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256
             else:
                 checks.append(Check("wayback.live", PASS if ok else FAIL, detail))
     return checks
+
+
+def _derived_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256: str) -> list[Check]:
+    """Artifacts derived later (``archiver derive``): signed, intact, and made again from the content."""
+    checks: list[Check] = []
+    trusted = archive.keys.trusted()
+    content = manifest.artifact("content")
+    for i, (sha, _kind) in enumerate(archive.catalog.addenda(manifest.record_id, "derived"), 1):
+        data, add = _load_addendum(archive, sha)
+        key_id = add.signature.key_id if add and add.signature else ""
+        checks.append(addendum_check(f"derived.{i}.addendum", add, data is not None, manifest_sha256,
+                                     manifest.record_id, _signer_key(archive, key_id) if key_id else None,
+                                     key_id in trusted))
+        if add is None or add.derived is None:
+            continue
+        source = _read_blob(archive, content.sha256) if content is not None else None
+        checks.extend(derived_checks(f"derived.{i}", add.derived, manifest, _read_blob(archive, add.derived.sha256),
+                                     source))
+    return checks
+
+
+def derived_checks(prefix: str, derived: DerivedText, manifest: Manifest, data: bytes | None,
+                   source: bytes | None) -> list[Check]:
+    """A derived artifact's bytes are the ones its addendum names, and making it again from the
+    record's content with the same rules gives the same bytes (when this version has those rules)."""
+    got = hashlib.sha256(data).hexdigest() if data is not None else None
+    out = [Check(f"{prefix}.{derived.name}", PASS if got == derived.sha256 else FAIL,
+                 f"sha256:{derived.sha256}" if got == derived.sha256 else "missing or altered")]
+    content = manifest.artifact("content")
+    if content is None or derived.source_sha256 != content.sha256:
+        out.append(Check(f"{prefix}.derivation", FAIL, "derived from something that is not this record's content"))
+        return out
+    from archiver.capture import main_text_of
+    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR
+
+    info = derived.main_text
+    current = AUTOMATIC_EXTRACTOR if info.method == "automatic" else "archiver.maintext"
+    if info.extractor != current:
+        out.append(Check(f"{prefix}.derivation", SKIP, f"made by {info.extractor}; this version has {current}"))
+    elif source is None or hashlib.sha256(source).hexdigest() != content.sha256:
+        out.append(Check(f"{prefix}.derivation", SKIP, "the content is not available to derive it again"))
+    else:
+        again, _ = main_text_of(source, select=info.select, remove=info.remove, base_url=manifest.subject.final_url,
+                                content_type=manifest.http.content_type)
+        same = hashlib.sha256(again.encode("utf-8")).hexdigest() == derived.sha256
+        out.append(Check(f"{prefix}.derivation", PASS if same else FAIL,
+                         f"{info.method} rules on the content give the same {derived.name}" if same
+                         else f"{info.method} rules on the content give a different {derived.name}"))
+    return out

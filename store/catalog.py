@@ -24,7 +24,7 @@ from archiver.errors import (
     StoreUnavailableError,
     StoreWriteError,
 )
-from archiver.records import ArtifactMatch, Manifest, RecordSummary
+from archiver.records import Addendum, ArtifactMatch, Manifest, RecordSummary
 
 SCHEMA_VERSION = 1
 
@@ -382,13 +382,20 @@ class Catalog(ABC):
             row = d.one("SELECT public_pem_sha256 FROM signer_keys WHERE key_id=?", (key_id,))
         return str(row[0]) if row else None
 
-    def add_addendum(self, sha256: str, record_id: str, kind: str, created_at: str) -> None:
-        with self.db() as d:
-            self.insert_addendum(d, sha256, record_id, kind, created_at)
+    def add_addendum(self, sha256: str, addendum: Addendum) -> None:
+        with self.db() as d, d.tx():
+            self.insert_addendum(d, sha256, addendum)
 
     @staticmethod
-    def insert_addendum(d: _Db, sha256: str, record_id: str, kind: str, created_at: str) -> None:
-        d.run("INSERT INTO addenda VALUES (?,?,?,?) ON CONFLICT DO NOTHING", (sha256, record_id, kind, created_at))
+    def insert_addendum(d: _Db, sha256: str, addendum: Addendum) -> None:
+        """Index an addendum; an artifact derived later (main-text) joins the record's artifacts, so
+        lookups, ``get`` and change detection find it like one captured with the record."""
+        d.run("INSERT INTO addenda VALUES (?,?,?,?) ON CONFLICT DO NOTHING",
+              (sha256, addendum.record_id, addendum.kind, addendum.created_at))
+        x = addendum.derived
+        if x is not None:
+            d.run("INSERT INTO artifacts VALUES (?,?,?,?,?) ON CONFLICT DO NOTHING",
+                  (addendum.record_id, x.name, x.sha256, x.size, x.media_type))
 
     def addenda(self, record_id: str, kind: str | None = None) -> ListOf[tuple[str, str]]:
         """(sha256, kind) of a record's addenda, oldest first."""

@@ -47,6 +47,7 @@ LAYERS: dict[str, int] = {
     "archiver.web": 6,
     "archiver.access": 4,
     "archiver.jobs": 4,
+    "archiver.derive": 4,
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")
 LAYER_NAMES = {0: "records/errors", 1: "store", 2: "provenance", 3: "ports", 4: "use cases", 5: "facade",

@@ -141,3 +141,120 @@ def test_import_ota_declaration(archive, cli, tmp_path) -> None:  # type: ignore
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({"name": "X", "terms": {"T": {"fetch": "https://example.org/t"}}}))
     assert cli("watch", "import-ota", str(bad), "--store", str(archive.root)).code == 2
+
+
+# ---- automatic main content (nothing declared) -------------------------------------------------------
+CHROME = """<html><head><title>Privacy</title></head><body>
+<header class="site-header"><a href="/">Example</a> <a href="/blog">Blog</a> <a href="/jobs">Jobs</a></header>
+<nav aria-label="Site navigation"><h2>Site navigation</h2><ul><li><a href="/a">A</a></li><li><a href="/b">B</a></li>
+<li><a href="/c">{nav}</a></li></ul></nav>
+<div id="onetrust-banner-sdk" class="otFlat"><h3>We Care About Your Privacy</h3>
+<p>{partners} partners can use this purpose.</p><button>Accept all</button></div>
+<div class="layout content-with-sidebar">
+<div class="toc"><a href="#one">One</a> <a href="#two">Two</a> <a href="#three">Three</a></div>
+<article><h1>Privacy Policy</h1><p>We collect what you give us. See <a href="/cookies">{target}</a>.</p>
+<h2 id="one">1. Data we collect</h2><p>Your e-mail address.</p>
+<{level} id="two">2. Sharing</{level}><p>{sharing}</p></article></div>
+<div class="newsletter"><h2>Subscribe to our newsletter</h2><p>Weekly news.</p></div>
+<footer><h2>Resources</h2><a href="/terms">Terms</a> <a href="/help">Help</a> <a href="/status">Status</a></footer>
+</body></html>"""
+
+
+def chrome_page(partners: str = "43", nav: str = "C", target: str = "cookie policy", level: str = "h2",
+                sharing: str = "We never sell data.") -> bytes:
+    return CHROME.format(partners=partners, nav=nav, target=target, level=level, sharing=sharing).encode()
+
+
+def test_automatic_text_keeps_the_document_and_drops_the_chrome() -> None:
+    from archiver.capture.maintext import automatic_text
+
+    got = automatic_text(chrome_page(), base_url="https://example.org/privacy")
+    assert got.split("\n\n")[0] == "# Privacy Policy"
+    assert "[cookie policy](https://example.org/cookies)" in got and "# 2. Sharing" in got
+    for chrome in ("Site navigation", "We Care About Your Privacy", "partners", "newsletter", "Resources", "Blog",
+                   "Three"):
+        assert chrome not in got, chrome
+    # banner, navigation and heading level are not changes of the document; words and link targets are
+    same = {automatic_text(chrome_page(**kw)) for kw in ({}, {"partners": "44"}, {"nav": "Careers"},
+                                                          {"level": "h3"})}
+    assert len(same) == 1
+    assert automatic_text(chrome_page(target="cookie notice")) not in same
+    assert automatic_text(chrome_page(sharing="We sell data.")) not in same
+    # a class name like "content-with-sidebar" on the document's own container never empties it
+    assert "Your e-mail address" in got
+    assert automatic_text(b"") == "" and automatic_text(b"<p>only</p>") == "only\n"
+
+
+def test_watch_without_declaration_ignores_banner_and_navigation(archive, cli) -> None:  # type: ignore[no-untyped-def]
+    from archiver.demo.server import SampleSite, send
+
+    state = {"page": chrome_page()}
+    with SampleSite({"/privacy": lambda h: send(h, 200, state["page"], "text/html; charset=utf-8")}) as site:
+        s = ["--store", str(archive.root)]
+        url = site.base_url + "/privacy"
+        assert cli("watch", "add", url, *s).code == 0
+        outcomes, sections = [], []
+        for page in (chrome_page(), chrome_page(partners="44"), chrome_page(nav="Careers", partners="12"),
+                     chrome_page(sharing="We sell data.", partners="13")):
+            state["page"] = page
+            run = cli("watch", "run", "--json", *s)
+            result = json.loads(run.out.splitlines()[-1])["results"][0]
+            outcomes.append(result["outcome"])
+            sections.append(result["sections"])
+        assert outcomes == ["new", "unchanged", "unchanged", "changed"], outcomes
+        assert sections[-1] == ["2. Sharing"]
+        rec = json.loads(cli("show", result["record_id"], "--json", *s).out)
+        assert rec["capture"]["main_text"]["method"] == "automatic"
+        assert rec["capture"]["main_text"]["extractor"].startswith("archiver.maintext-auto/")
+        v = json.loads(cli("verify", result["record_id"], "--json", *s).out)
+        assert v["ok"], v
+
+
+def test_derive_gives_old_records_main_text_as_a_signed_addendum(archive, cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from archiver.demo.server import SampleSite, send
+
+    state = {"page": chrome_page()}
+    with SampleSite({"/privacy": lambda h: send(h, 200, state["page"], "text/html; charset=utf-8")}) as site:
+        s = ["--store", str(archive.root)]
+        url = site.base_url + "/privacy"
+        old = json.loads(cli("capture", url, "--json", *s).out)  # a capture from before main-text
+        assert not any(a["name"] == "main-text" for a in old["artifacts"])
+        rid = old["record_id"]
+        assert cli("derive", *s).code == 2  # nothing named
+        r = cli("derive", rid, "--json", *s)
+        assert r.code == 0, r.err
+        got = json.loads(r.out)[0]
+        assert got["outcome"] == "derived" and got["method"] == "automatic"
+        assert json.loads(cli("derive", rid, "--json", *s).out)[0]["outcome"] == "present"
+        manifest_before = json.loads(cli("show", rid, "--json", *s).out)
+        assert not any(a["name"] == "main-text" for a in manifest_before["artifacts"])  # the manifest is untouched
+        out = tmp_path / "main.md"
+        assert cli("get", rid, "main-text", "-o", str(out), *s).code == 0
+        assert out.read_bytes() == archive.blobs.read_bytes(got["sha256"])
+        assert "We Care About Your Privacy" not in out.read_text()
+        v = json.loads(cli("verify", rid, "--json", *s).out)
+        checks = {c["name"]: c["status"] for c in v["checks"]}
+        assert v["ok"] and checks["derived.1.addendum"] == "PASS" and checks["derived.1.main-text"] == "PASS"
+        assert checks["derived.1.derivation"] == "PASS"
+
+        # the bundle carries it; the other side checks it with the content from the WARC
+        wacz = tmp_path / "b.wacz"
+        assert cli("export", rid, "-o", str(wacz), *s).code == 0
+        pub = str(archive.root / "keys" / "signing.pub.pem")
+        bv = json.loads(cli("verify", str(wacz), "--json", "--trust-key", pub).out)
+        bchecks = {c["name"]: c["status"] for rec in bv["reports"] for c in rec["checks"]}
+        assert bchecks["derived.1.main-text"] == "PASS" and bchecks["derived.1.derivation"] == "PASS", bchecks
+
+        # a watch started later compares document with document: the old record gets its text first
+        cli("watch", "add", url, *s)
+        state["page"] = chrome_page(partners="99")
+        run = json.loads(cli("watch", "run", "--json", *s).out.splitlines()[-1])
+        assert run["results"][0]["outcome"] == "unchanged"
+
+        # altering the derived text is caught
+        path = archive.blobs.path(got["sha256"])
+        path.chmod(0o644)
+        path.write_bytes(path.read_bytes().replace(b"e-mail", b"postal"))
+        v = json.loads(cli("verify", rid, "--json", *s).out)
+        checks = {c["name"]: c["status"] for c in v["checks"]}
+        assert not v["ok"] and checks["derived.1.main-text"] == "FAIL"

@@ -281,6 +281,8 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
                 n_ts += 1
                 add_blob(f"{base}.timestamp.{n_ts}.tsr", add.timestamp.token_sha256)
                 add_blob(f"{base}.tsa-chain.{n_ts}.pem", add.timestamp.chain_sha256)
+            if add is not None and add.derived is not None:  # made after the capture: not in the WARC
+                add_blob(f"{base}.addendum.{i}.{add.derived.name}.md", add.derived.sha256)
         # the record's evidence history; reads (get, verify, export, certificate) are left out so
         # that exporting the same records twice gives the same bytes
         lines = [e.to_json() for e in archive.custody.for_record(rid) if e.event not in _READ_EVENTS]

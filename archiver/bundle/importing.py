@@ -128,6 +128,9 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
             n_ts += 1
             _put_member(archive, b, f"{base}.timestamp.{n_ts}.tsr")
             _put_member(archive, b, f"{base}.tsa-chain.{n_ts}.pem")
+        if add.derived is not None and _put_member(archive, b, f"{base}.addendum.{i}.{add.derived.name}.md") \
+                != add.derived.sha256:
+            raise IntegrityError(f"the bundle's derived {add.derived.name} of {rid} is not the one its addendum names")
         addenda.append((add, archive.blobs.put_bytes(data)))
         i += 1
     warc = m.artifact("warc")
@@ -141,7 +144,7 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
                            "unknown", record_id=rid, subject_sha256=sha, detail=detail)
     archive.catalog.add_record(m, sha)
     for add, asha in addenda:
-        archive.catalog.add_addendum(asha, add.record_id, add.kind, add.created_at)
+        archive.catalog.add_addendum(asha, add)
     return True
 
 

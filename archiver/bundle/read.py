@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.records import Addendum, Check, Manifest, Status, Verification
@@ -238,10 +238,22 @@ def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
     return reports
 
 
+def _content_of(b: Bundle, rid: str, m: Manifest, warc_checks: Any) -> bytes | None:
+    """The record's content, decoded from the bundle's WARC (to make a derived text again)."""
+    import io
+
+    out = io.BytesIO()
+    try:
+        warc_checks(lambda: b.open(f"archive/{rid}.warc.gz"), m, content_out=out)
+    except (ArchiverError, OSError, ValueError):
+        return None
+    return out.getvalue()
+
+
 def _verify_record(b: Bundle, rid: str, hashes: dict[str, str], trust: BundleTrust) -> Verification:
     from archiver.provenance.keys import key_id_of, load_public_pem
     from archiver.provenance.signing import signature_valid
-    from archiver.verify import addendum_check, token_checks, warc_checks
+    from archiver.verify import addendum_check, derived_checks, token_checks, warc_checks
 
     base = f"provenance/{rid}"
     checks: list[Check] = []
@@ -317,6 +329,9 @@ def _verify_record(b: Bundle, rid: str, hashes: dict[str, str], trust: BundleTru
         akey = key if (add and add.signature and sig and add.signature.key_id == sig.key_id) else None
         # the addendum's integrity here; whether its signer is trusted is signer.trusted's to say
         checks.append(addendum_check(f"{prefix}.addendum", add, data is not None, msha, rid, akey, True))
+        if add is not None and add.derived is not None:
+            checks.extend(derived_checks(prefix, add.derived, m, intact(f"{base}.addendum.{i}.{add.derived.name}.md"),
+                                         _content_of(b, rid, m, warc_checks) if wname in hashes else None))
         if add is not None and add.timestamp is not None:
             checks.extend(token_checks(prefix, add.timestamp, manifest_sha256=msha, captured_at=m.captured_at,
                                        token=intact(f"{base}.timestamp.{n_ts}.tsr"),

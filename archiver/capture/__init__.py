@@ -54,7 +54,7 @@ from archiver.records import (
 if TYPE_CHECKING:
     from archiver.ports import Store
 
-__all__ = ["CaptureOptions", "Rendered", "capture_url", "default_user_agent"]
+__all__ = ["CaptureOptions", "Rendered", "capture_url", "default_user_agent", "main_text_of"]
 
 
 def default_user_agent() -> str:
@@ -71,6 +71,7 @@ class CaptureOptions:
     job_key: str | None = None  # the queue job making this capture: at most one record per job
     select: tuple[str, ...] = ()  # declared extraction (Open Terms Archive rules): the main-text artifact
     remove: tuple[str, ...] = ()
+    main_content: bool = False  # nothing declared: find the document automatically (watches always do)
 
 
 def _iso(ts: float) -> str:
@@ -268,27 +269,40 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
 
 def _main_text(opts: CaptureOptions, content_path: Path, media_type: str, content_type: str | None, size: int,
                max_text: int, base_url: str, steps: list[StepOutcome]) -> tuple[bytes | None, MainTextInfo | None]:
-    """The document's own text by its declared rules (only when rules were given, for HTML)."""
-    if not opts.select:
+    """The document's own text: by its declared rules, or found automatically when asked (HTML only)."""
+    if not opts.select and not opts.main_content:
         return None, None
     if "html" not in media_type or size > max_text:
-        steps.append(StepOutcome("main-text", "skipped", f"declared rules apply to HTML, not {media_type}"
+        steps.append(StepOutcome("main-text", "skipped", f"main-text is made from HTML, not {media_type}"
                                  if "html" not in media_type else "decoded body is over capture.max_text_bytes"))
         return None, None
+    text, info = main_text_of(content_path.read_bytes(), select=opts.select, remove=opts.remove,
+                              base_url=base_url, content_type=content_type)
+    how = "declared rules" if opts.select else "found automatically"
+    steps.append(StepOutcome("main-text", "ok" if text.strip() else "failed",
+                             f"{how}, {len(text):,} characters" if text.strip()
+                             else f"{how}: nothing left (the select rules matched nothing, or the page is empty)"))
+    return (text.encode("utf-8"), info) if text.strip() else (None, None)
+
+
+def main_text_of(html: bytes, *, select: tuple[str, ...], remove: tuple[str, ...], base_url: str,
+                 content_type: str | None) -> tuple[str, MainTextInfo]:
+    """One page's main-text and the rules that made it: shared by capture and ``derive`` (so a
+    record derived later is made exactly as a new capture would be)."""
     import json
 
-    from archiver.capture.maintext import declared_text
+    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR, automatic_text, declared_text
+
+    if not select:
+        return (automatic_text(html, base_url=base_url, content_type=content_type),
+                MainTextInfo(method="automatic", extractor=AUTOMATIC_EXTRACTOR))
 
     def rule(r: str) -> str | dict[str, str]:
         return json.loads(r) if r.startswith("{") else r  # a range rule travels as its JSON
 
-    text = declared_text(content_path.read_bytes(), select=[rule(r) for r in opts.select],
-                         remove=[rule(r) for r in opts.remove], base_url=base_url, content_type=content_type)
-    steps.append(StepOutcome("main-text", "ok" if text.strip() else "failed",
-                             f"declared rules, {len(text):,} characters" if text.strip()
-                             else "the declared select rules matched nothing"))
-    info = MainTextInfo(method="declared", select=opts.select, remove=opts.remove, extractor="archiver.maintext")
-    return (text.encode("utf-8"), info) if text.strip() else (None, None)
+    text = declared_text(html, select=[rule(r) for r in select], remove=[rule(r) for r in remove],
+                         base_url=base_url, content_type=content_type)
+    return text, MainTextInfo(method="declared", select=select, remove=remove, extractor="archiver.maintext")
 
 
 def _head(path: Path, n: int = 1024) -> bytes:

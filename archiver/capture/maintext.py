@@ -8,8 +8,15 @@ between the two points, in document order), or a list of those.
 The output keeps what a reader of the terms needs to compare versions: headings marked ``#``
 whatever their level (a heading that changes level with the same words is not a change of the
 document), link targets as ``[text](absolute URL)`` (a link that now points elsewhere is), list
-items, and paragraphs separated by blank lines. This is a building block for the ``main-text``
-artifact of issue 20; capture and change detection do not use it yet.
+items, and paragraphs separated by blank lines.
+
+With nothing declared, ``automatic_text`` finds the document itself: the page's ``main`` /
+``article`` region when it holds a fair share of the text, minus navigation, banners, footers,
+dialogs, cookie-consent and newsletter boxes (by element, ARIA role, and class/id names) and
+link-dense blocks such as tables of contents. On the corpus this beat the libraries built for it
+(trafilatura keeps heading levels and promotes tables of contents to headings; readability-lxml
+drops whole policies; resiliparse's main-content mode keeps no headings, so no sections):
+``bench/bench_maintext.py`` measures all four.
 """
 
 from __future__ import annotations
@@ -79,18 +86,34 @@ def _range(root: Any, rule: dict[str, str], order: dict[Any, int]) -> list[Any]:
     return [el for el in root.iter() if lo <= order[el] and last(el) <= hi]
 
 
-def declared_text(html: bytes, *, select: Rule | None, remove: Rule | None = None, base_url: str = "",
-                  content_type: str | None = None) -> str:
-    """The text of the declared part of a page; empty when the selectors match nothing."""
+def _parse(html: bytes, content_type: str | None) -> Any:
+    import lxml.etree
     import lxml.html
 
     from archiver.capture.extract import _charset
 
     try:
-        parser = lxml.html.HTMLParser(encoding=_charset(content_type), remove_comments=True, remove_pis=True)
-        root = lxml.html.document_fromstring(html, parser=parser)
-    except (LookupError, ValueError):
-        root = lxml.html.document_fromstring(html, parser=lxml.html.HTMLParser(remove_comments=True))
+        try:
+            parser = lxml.html.HTMLParser(encoding=_charset(content_type), remove_comments=True, remove_pis=True)
+            return lxml.html.document_fromstring(html, parser=parser)
+        except (LookupError, ValueError):
+            return lxml.html.document_fromstring(html, parser=lxml.html.HTMLParser(remove_comments=True))
+    except (ValueError, lxml.etree.ParserError):  # an empty or unparseable document has no text
+        return lxml.html.fromstring("<html><body></body></html>")
+
+
+def _render(tops: list[Any], base_url: str) -> str:
+    parts: list[str] = []
+    for el in tops:
+        _walk(el, parts, base_url)
+        parts.append("\n\n")
+    return normalize_text(re.sub(r"\n{3,}", "\n\n", "".join(parts)))
+
+
+def declared_text(html: bytes, *, select: Rule | None, remove: Rule | None = None, base_url: str = "",
+                  content_type: str | None = None) -> str:
+    """The text of the declared part of a page; empty when the selectors match nothing."""
+    root = _parse(html, content_type)
     body = root.find("body")
     order = {el: i for i, el in enumerate(root.iter())}
     chosen = _matches(root, _rules(select), order) if select else [body if body is not None else root]
@@ -102,11 +125,80 @@ def declared_text(html: bytes, *, select: Rule | None, remove: Rule | None = Non
                 tops.remove(el)
             else:
                 el.drop_tree()
-    parts: list[str] = []
-    for el in tops:
-        _walk(el, parts, base_url)
-        parts.append("\n\n")
-    return normalize_text(re.sub(r"\n{3,}", "\n\n", "".join(parts)))
+    return _render(tops, base_url)
+
+
+# ---- automatic: the document without the page's chrome ---------------------------------------------
+AUTOMATIC_EXTRACTOR = "archiver.maintext-auto/1"  # bump when the rules below change what they keep
+_CHROME_TAGS = frozenset("nav aside form dialog button select svg iframe menu".split())
+_CHROME_ROLES = frozenset("navigation banner contentinfo complementary dialog alertdialog search menu menubar "
+                          "toolbar tablist status alert".split())
+_CHROME_NAMES = re.compile(
+    r"(?:^|[-_\s])(cookies?|consent|gdpr|onetrust|ot-sdk|didomi|cmp|qc-cmp2|truste|cookiebot|usercentrics|"
+    r"sp_message|cc-window|cc-banner|newsletter|subscribe|breadcrumbs?|toc|table-of-contents|sidebar|share|social|"
+    r"skip|navbar|nav|menu|footer|header|banner|modal|popup|overlay|advert|ads|promo)(?:$|[-_\s])", re.I)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.I)
+
+
+def _sizes(root: Any) -> dict[Any, tuple[int, int, int]]:
+    """(text length, link text length, link count) of every element, in one bottom-up pass."""
+    sizes: dict[Any, tuple[int, int, int]] = {}
+    for el in reversed(list(root.iter())):  # children before their parents
+        if not isinstance(el.tag, str):
+            continue
+        if el.tag in DROP_TAGS:  # scripts and styles are not text a reader sees
+            sizes[el] = (0, 0, 0)
+            continue
+        t, ln, n = len((el.text or "").strip()), 0, 0
+        for c in el:
+            t += len((c.tail or "").strip())
+            if isinstance(c.tag, str):
+                ct, cl, cn = sizes[c]
+                t, ln, n = t + ct, ln + cl, n + cn
+        sizes[el] = (t, t, n + 1) if el.tag == "a" else (t, ln, n)
+    return sizes
+
+
+def _is_chrome(el: Any, in_content: bool, size: tuple[int, int, int]) -> bool:
+    tag = el.tag.lower()
+    text, link_text, links = size
+    if tag in _CHROME_TAGS or (tag in ("header", "footer") and not in_content):
+        return True
+    if (el.get("role") or "").lower() in _CHROME_ROLES or el.get("aria-hidden") == "true" \
+            or el.get("aria-modal") == "true" or el.get("hidden") is not None \
+            or _HIDDEN_STYLE.search(el.get("style") or ""):
+        return True
+    names = f"{el.get('id') or ''} {el.get('class') or ''}".strip()
+    if names and _CHROME_NAMES.search(names):
+        return True
+    # link lists: tables of contents, menus, "related" boxes (a paragraph with links is prose)
+    return links >= 3 and text > 0 and link_text / text >= 0.8 and tag not in ("p", "a")
+
+
+def automatic_text(html: bytes, *, base_url: str = "", content_type: str | None = None) -> str:
+    """The document's own text when nothing is declared.
+
+    Nothing that holds over half of the chosen region's text is ever removed: a class name such as
+    ``content-with-sidebar`` on the policy's own container must not empty the document."""
+    root = _parse(html, content_type)
+    body = root.find("body")
+    body = body if body is not None else root
+    sizes = _sizes(body)
+    top = body
+    regions = [el for el in body.iter("main", "article") if isinstance(el.tag, str)] + \
+        [el for el in body.iter() if isinstance(el.tag, str) and el.get("role") == "main"]
+    if regions:
+        best = max(regions, key=lambda el: sizes[el][0])
+        if sizes[best][0] >= 0.25 * sizes[body][0]:
+            top = best
+    limit = 0.5 * sizes[top][0]
+    for el in list(top.iter()):
+        if el is top or not isinstance(el.tag, str) or el.getparent() is None or sizes[el][0] > limit:
+            continue
+        in_content = top is not body or any(a.tag in ("main", "article") for a in el.iterancestors())
+        if _is_chrome(el, in_content, sizes[el]):
+            el.drop_tree()
+    return _render([top], base_url)
 
 
 def _inline(el: Any, base_url: str) -> str:
@@ -164,4 +256,4 @@ def comparable_words(markdown: str) -> list[str]:
     return text.split()
 
 
-__all__ = ["comparable_words", "declared_text"]
+__all__ = ["AUTOMATIC_EXTRACTOR", "automatic_text", "comparable_words", "declared_text"]

@@ -60,6 +60,10 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
                                                              "main-text artifact.")] = None,
             remove: Annotated[list[str] | None, typer.Option("--remove", help="CSS selector to drop from the "
                                                              "selected text (repeatable).")] = None,
+            main_content: Annotated[bool | None, typer.Option("--main-content/--no-main-content", help="With no "
+                                                              "--select, find the document's own text automatically "
+                                                              "(main-text artifact). Default: capture.main_content."
+                                                              )] = None,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Capture a URL (or a batch with -i) into signed evidence records."""
     bopts = None
@@ -80,7 +84,8 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         from archiver.errors import UsageError
 
         raise UsageError("--remove needs --select: remove rules apply inside the selected part")
-    rules = {"select": tuple(select or ()), "remove": tuple(remove or ())}
+    rules: dict[str, Any] = {"select": tuple(select or ()), "remove": tuple(remove or ()),
+                             "main_content": main_content}
     archive = _open(store)
     if input_file is not None:
         _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json, wayback_mode,
@@ -90,7 +95,7 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
     stamps: list[StampResult] = []
     m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
                         insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
-                        on_stamp=stamps.append, browser=bopts, select=rules["select"], remove=rules["remove"])
+                        on_stamp=stamps.append, browser=bopts, **rules)
     wb: WaybackReport | None = None
     if wayback_mode:
         wb = _wayback_inline(archive, m.record_id, wayback_mode == "save")
@@ -117,7 +122,7 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
 
 def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
                    allow_status: bool, as_json: bool, wayback_mode: str | None = None,
-                   bopts: Any = None, rules: dict[str, tuple[str, ...]] | None = None) -> None:
+                   bopts: Any = None, rules: dict[str, Any] | None = None) -> None:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
     from rich.table import Table

@@ -49,7 +49,7 @@ def watch_add(url: str, every: Annotated[str, typer.Option("--every", help="Inte
         _emit_json(w)
     else:
         _out().print(f"watching {w.url} every {every}" + (f", document text by {len(w.select)} select rule(s)"
-                                                           if w.select else ""))
+                                                           if w.select else ", document text found automatically"))
 
 
 @watch_app.command("import-ota")
@@ -216,9 +216,9 @@ def diff(record_a: str, record_b: str,
          output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of "
                                                      "stdout.")] = None,
          store: StoreOpt = None) -> None:
-    """What changed between two records' normalised text."""
+    """What changed between two records' text: the document's own (main-text) when both have it."""
     from archiver.errors import UsageError
-    from archiver.monitor import diff_records, diff_report
+    from archiver.monitor import compared_texts, diff_records, diff_report
     from archiver.schema import plain
     from archiver.textdiff import html_diff, line_diff
 
@@ -228,8 +228,7 @@ def diff(record_a: str, record_b: str,
     a, b = archive.resolve(record_a), archive.resolve(record_b)
     if a.url != b.url:
         _err().print(f"[yellow]warning[/]: {a.record_id} and {b.record_id} are captures of different URLs")
-    ta = archive.blobs.read_bytes(archive.artifact_sha256(a.record_id, "text")).decode("utf-8")
-    tb = archive.blobs.read_bytes(archive.artifact_sha256(b.record_id, "text")).decode("utf-8")
+    ta, tb = compared_texts(archive, a.record_id, b.record_id)
     changes = diff_records(archive, a.record_id, b.record_id) if sections or fmt == "html" else None
     if fmt == "json":
         report = diff_report(archive, a.record_id, b.record_id, ta, tb)
@@ -276,3 +275,35 @@ def clauses(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) ->
                       c.last_seen[:16].replace("T", " "), str(c.months_monitored))
     _out().print(table)
 
+
+
+@app.command()
+def derive(record_ids: Annotated[list[str] | None, typer.Argument(help="Records to give main-text.")] = None,
+           url: Annotated[str | None, typer.Option("--url", help="Every record of this URL.")] = None,
+           select: Annotated[list[str] | None, typer.Option("--select", help="CSS selector of the document's own "
+                                                            "text (Open Terms Archive rule; repeatable). Default: "
+                                                            "the watch's declaration, else automatic.")] = None,
+           remove: Annotated[list[str] | None, typer.Option("--remove", help="CSS selector to drop from the "
+                                                            "selected text (repeatable).")] = None,
+           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Derive the document's own text (main-text) of records captured without it, as signed addenda."""
+    from archiver.errors import UsageError
+
+    if not record_ids and url is None:
+        raise UsageError("name records or --url", hint="archiver derive --url https://example.org/privacy")
+    if remove and not select:
+        raise UsageError("--remove needs --select: remove rules apply inside the selected part")
+    archive = _open(store)
+    ids = list(record_ids or []) + ([r[0] for r in archive.catalog.records_for_url(url)] if url else [])
+    if url and not ids:
+        raise UsageError(f"no records of {url}")
+    results = archive.derive(ids, select=tuple(select or ()), remove=tuple(remove or ()),
+                             passphrase=_passphrase_source())
+    if as_json:
+        _emit_json(results)
+        return
+    out = _out()
+    for r in results:
+        colour = {"derived": "green", "present": "dim", "skipped": "yellow"}[r.outcome]
+        out.print(f"{r.record_id}  [{colour}]{r.outcome}[/]  {r.detail}"
+                  + (f"  sha256:{r.sha256}" if r.outcome == "derived" else ""))

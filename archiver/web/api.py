@@ -421,12 +421,11 @@ def history(url: str, p: Viewer, request: Request) -> JSONResponse:
 @router.get("/diff/{a}/{b}", responses=ok(DiffReport),
             summary="What changed between two records, section by section")
 def diff(a: str, b: str, p: Viewer, request: Request, sections: bool = True) -> JSONResponse:
-    from archiver.monitor import diff_report
+    from archiver.monitor import compared_texts, diff_report
 
     arch = state(request).archive
     ra, rb = arch.resolve(_rid(a)), arch.resolve(_rid(b))
-    ta = arch.blobs.read_bytes(arch.artifact_sha256(ra.record_id, "text")).decode("utf-8")
-    tb = arch.blobs.read_bytes(arch.artifact_sha256(rb.record_id, "text")).decode("utf-8")
+    ta, tb = compared_texts(arch, ra.record_id, rb.record_id)
     return body(diff_report(arch, ra.record_id, rb.record_id, ta, tb))
 
 

@@ -1,0 +1,112 @@
+"""Artifacts derived after the capture, from the record's stored content: ``archiver derive``.
+
+A record captured before ``main-text`` existed (or without a declaration) gets its document text as
+a signed addendum naming the manifest's hash: the manifest is never rewritten, and the text is made
+by the very function a new capture uses (``archiver.capture.main_text_of``), from the content whose
+hash the signed manifest already holds. So the old and new versions of a watched document compare
+on the same footing, and ``verify`` can make the text again and compare.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from archiver.errors import ArchiverError, NotFoundError
+from archiver.records import Addendum, DerivedText
+from archiver.schema import Report
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from archiver.ports import Store
+
+@dataclass(frozen=True, slots=True)
+class DeriveResult(Report):
+    """What ``archiver derive`` did for one record."""
+
+    record_id: str
+    outcome: str  # "derived" | "present" (the record already has main-text) | "skipped" (with the reason)
+    detail: str
+    sha256: str | None = None
+    size: int | None = None
+    method: str | None = None  # "declared" | "automatic"
+    addendum_sha256: str | None = None
+
+
+def main_text_sha256(archive: Store, record_id: str) -> str | None:
+    """The record's main-text, captured with it or derived later (both are catalog artifacts)."""
+    return archive.catalog.record_blobs(record_id).get("main-text")
+
+
+def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, select: tuple[str, ...] = (),
+                     remove: tuple[str, ...] = ()) -> DeriveResult:
+    """Derive one record's main-text (declared rules, else automatic) as a signed addendum."""
+    from archiver.capture import main_text_of
+    from archiver.capture.warc import MAIN_TEXT_TYPE
+
+    summary = archive.resolve(record_id)
+    rid = summary.record_id
+    existing = main_text_sha256(archive, rid)
+    if existing is not None:
+        return DeriveResult(rid, "present", "the record already has a main-text artifact", sha256=existing)
+    m = archive.manifest(rid)
+    content = m.artifact("content")
+    if content is None or "html" not in content.media_type:
+        kind = content.media_type if content else "a record without content"
+        return DeriveResult(rid, "skipped", f"main-text is made from HTML, not {kind}")
+    if content.size > archive.config.int_("capture.max_text_bytes"):
+        return DeriveResult(rid, "skipped", "the content is over capture.max_text_bytes")
+    try:
+        html = archive.blobs.read_bytes(content.sha256)
+    except FileNotFoundError as exc:
+        raise NotFoundError(f"the content of {rid} is missing from the store",
+                            hint=f"run `archiver verify {rid}`") from exc
+    text, info = main_text_of(html, select=select, remove=remove, base_url=m.subject.final_url,
+                              content_type=m.http.content_type)
+    if not text.strip():
+        return DeriveResult(rid, "skipped", "nothing left: the select rules matched nothing, or the page is empty")
+    data = text.encode("utf-8")
+    sha = archive.blobs.put_bytes(data)
+    from archiver.provenance.signing import addendum_file_bytes, sign_addendum
+
+    created = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    add = sign_addendum(Addendum(kind="derived", record_id=rid, manifest_sha256=summary.manifest_sha256,
+                                 created_at=created,
+                                 derived=DerivedText(name="main-text", sha256=sha, size=len(data),
+                                                     media_type=MAIN_TEXT_TYPE, source_sha256=content.sha256,
+                                                     main_text=info)), key)
+    asha = archive.commit_addendum(add, addendum_file_bytes(add))
+    return DeriveResult(rid, "derived", f"{info.method} main-text, {len(text):,} characters", sha256=sha,
+                        size=len(data), method=info.method, addendum_sha256=asha)
+
+
+def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey, *, select: tuple[str, ...] = (),
+                   remove: tuple[str, ...] = ()) -> list[DeriveResult]:
+    """``archiver derive``: the rules given, else the watch's declaration for the record's URL, else automatic."""
+    import json
+
+    declared = {w["url"]: json.loads(w["options"]) for w in archive.catalog.watches()} if not select else {}
+    out = []
+    for rid in record_ids:
+        rules = declared.get(archive.resolve(rid).url, {})
+        out.append(derive_main_text(archive, rid, key, select=select or tuple(rules.get("select", ())),
+                                    remove=remove if select else tuple(rules.get("remove", ()))))
+    return out
+
+
+def derive_for_url(archive: Store, url: str, key: Ed25519PrivateKey, *, select: tuple[str, ...] = (),
+                   remove: tuple[str, ...] = ()) -> list[DeriveResult]:
+    """Every record of a URL that has no main-text yet (a watch does this before comparing)."""
+    out = []
+    for rid, *_rest in archive.catalog.records_for_url(url):
+        if main_text_sha256(archive, rid) is None:
+            try:
+                out.append(derive_main_text(archive, rid, key, select=select, remove=remove))
+            except ArchiverError as exc:
+                out.append(DeriveResult(rid, "skipped", exc.message))
+    return out
+
+
+__all__ = ["DeriveResult", "derive_for_url", "derive_main_text", "derive_records", "main_text_sha256"]
