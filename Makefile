@@ -56,6 +56,8 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps
 	$(BIN)/python bench/bench_queue.py
 	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/pip install --quiet -e '.[all,test,bench]'
+	$(BIN)/python bench/bench_maintext.py
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info

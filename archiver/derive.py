@@ -53,9 +53,10 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
         return DeriveResult(rid, "present", "the record already has a main-text artifact", sha256=existing)
     m = archive.manifest(rid)
     content = m.artifact("content")
-    if content is None or "html" not in content.media_type:
-        kind = content.media_type if content else "a record without content"
-        return DeriveResult(rid, "skipped", f"main-text is made from HTML, not {kind}")
+    kind = "pdf" if content is not None and content.media_type == "application/pdf" else "html"
+    if content is None or (kind == "html" and "html" not in content.media_type):
+        what = content.media_type if content else "a record without content"
+        return DeriveResult(rid, "skipped", f"main-text is made from HTML or PDF, not {what}")
     if content.size > archive.config.int_("capture.max_text_bytes"):
         return DeriveResult(rid, "skipped", "the content is over capture.max_text_bytes")
     try:
@@ -64,7 +65,7 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
         raise NotFoundError(f"the content of {rid} is missing from the store",
                             hint=f"run `archiver verify {rid}`") from exc
     text, info = main_text_of(html, select=select, remove=remove, base_url=m.subject.final_url,
-                              content_type=m.http.content_type)
+                              content_type=m.http.content_type, kind=kind)
     if not text.strip():
         return DeriveResult(rid, "skipped", "nothing left: the select rules matched nothing, or the page is empty")
     data = text.encode("utf-8")

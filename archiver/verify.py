@@ -580,17 +580,19 @@ def derived_checks(prefix: str, derived: DerivedText, manifest: Manifest, data: 
         out.append(Check(f"{prefix}.derivation", FAIL, "derived from something that is not this record's content"))
         return out
     from archiver.capture import main_text_of
-    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR
+    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR, PDF_EXTRACTOR
 
     info = derived.main_text
-    current = AUTOMATIC_EXTRACTOR if info.method == "automatic" else "archiver.maintext"
+    kind = "pdf" if content.media_type == "application/pdf" else "html"
+    current = PDF_EXTRACTOR if kind == "pdf" else AUTOMATIC_EXTRACTOR if info.method == "automatic" \
+        else "archiver.maintext"
     if info.extractor != current:
         out.append(Check(f"{prefix}.derivation", SKIP, f"made by {info.extractor}; this version has {current}"))
     elif source is None or hashlib.sha256(source).hexdigest() != content.sha256:
         out.append(Check(f"{prefix}.derivation", SKIP, "the content is not available to derive it again"))
     else:
         again, _ = main_text_of(source, select=info.select, remove=info.remove, base_url=manifest.subject.final_url,
-                                content_type=manifest.http.content_type)
+                                content_type=manifest.http.content_type, kind=kind)
         same = hashlib.sha256(again.encode("utf-8")).hexdigest() == derived.sha256
         out.append(Check(f"{prefix}.derivation", PASS if same else FAIL,
                          f"{info.method} rules on the content give the same {derived.name}" if same

@@ -269,38 +269,51 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
 
 def _main_text(opts: CaptureOptions, content_path: Path, media_type: str, content_type: str | None, size: int,
                max_text: int, base_url: str, steps: list[StepOutcome]) -> tuple[bytes | None, MainTextInfo | None]:
-    """The document's own text: by its declared rules, or found automatically when asked (HTML only)."""
+    """The document's own text: by its declared rules, or found automatically when asked (HTML, PDF)."""
     if not opts.select and not opts.main_content:
         return None, None
-    if "html" not in media_type or size > max_text:
-        steps.append(StepOutcome("main-text", "skipped", f"main-text is made from HTML, not {media_type}"
-                                 if "html" not in media_type else "decoded body is over capture.max_text_bytes"))
+    kind = sniff_kind(_head(content_path), media_type)
+    if kind not in ("html", "pdf") or size > max_text:
+        steps.append(StepOutcome("main-text", "skipped", f"main-text is made from HTML or PDF, not {media_type}"
+                                 if kind not in ("html", "pdf") else "decoded body is over capture.max_text_bytes"))
         return None, None
-    text, info = main_text_of(content_path.read_bytes(), select=opts.select, remove=opts.remove,
-                              base_url=base_url, content_type=content_type)
-    how = "declared rules" if opts.select else "found automatically"
+    try:
+        text, info = main_text_of(content_path.read_bytes(), select=opts.select, remove=opts.remove,
+                                  base_url=base_url, content_type=content_type, kind=kind)
+    except ArchiverError as exc:
+        steps.append(StepOutcome("main-text", "failed", exc.message))
+        return None, None
+    how = "declared rules" if info.method == "declared" else "found automatically"
     steps.append(StepOutcome("main-text", "ok" if text.strip() else "failed",
                              f"{how}, {len(text):,} characters" if text.strip()
                              else f"{how}: nothing left (the select rules matched nothing, or the page is empty)"))
     return (text.encode("utf-8"), info) if text.strip() else (None, None)
 
 
-def main_text_of(html: bytes, *, select: tuple[str, ...], remove: tuple[str, ...], base_url: str,
-                 content_type: str | None) -> tuple[str, MainTextInfo]:
-    """One page's main-text and the rules that made it: shared by capture and ``derive`` (so a
-    record derived later is made exactly as a new capture would be)."""
+def main_text_of(data: bytes, *, select: tuple[str, ...], remove: tuple[str, ...], base_url: str,
+                 content_type: str | None, kind: str = "html") -> tuple[str, MainTextInfo]:
+    """One document's main-text and the rules that made it: shared by capture and ``derive`` (so a
+    record derived later is made exactly as a new capture would be). CSS rules apply to HTML only."""
     import json
 
-    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR, automatic_text, declared_text
+    from archiver.capture.maintext import (
+        AUTOMATIC_EXTRACTOR,
+        PDF_EXTRACTOR,
+        automatic_text,
+        declared_text,
+        pdf_main_text,
+    )
 
+    if kind == "pdf":
+        return pdf_main_text(data), MainTextInfo(method="automatic", extractor=PDF_EXTRACTOR)
     if not select:
-        return (automatic_text(html, base_url=base_url, content_type=content_type),
+        return (automatic_text(data, base_url=base_url, content_type=content_type),
                 MainTextInfo(method="automatic", extractor=AUTOMATIC_EXTRACTOR))
 
     def rule(r: str) -> str | dict[str, str]:
         return json.loads(r) if r.startswith("{") else r  # a range rule travels as its JSON
 
-    text = declared_text(html, select=[rule(r) for r in select], remove=[rule(r) for r in remove],
+    text = declared_text(data, select=[rule(r) for r in select], remove=[rule(r) for r in remove],
                          base_url=base_url, content_type=content_type)
     return text, MainTextInfo(method="declared", select=select, remove=remove, extractor="archiver.maintext")
 

@@ -213,7 +213,7 @@ def _walk(el: Any, parts: list[str], base_url: str, inline: bool = False) -> Non
         if el.tail:
             parts.append(_WS.sub(" ", el.tail))
         return
-    if tag in _HEADINGS and not inline:
+    if (tag in _HEADINGS or (tag == "p" and _bold_heading(el))) and not inline:
         parts.append(f"\n\n# {_inline(el, base_url)}\n\n")
     elif tag == "a" and el.get("href") and not el.get("href", "").startswith(("javascript:", "#")):
         label = _inline(el, base_url)
@@ -241,11 +241,89 @@ def _walk(el: Any, parts: list[str], base_url: str, inline: bool = False) -> Non
         parts.append(_WS.sub(" ", el.tail))
 
 
+def _bold_heading(p: Any) -> bool:
+    """A paragraph that is one short bold run, like ``<p><strong>4. Sharing</strong></p>``: where a
+    page has no h1–h6, that is what a reader sees as a heading."""
+    kids = [c for c in p if isinstance(c.tag, str)]
+    if len(kids) != 1 or kids[0].tag not in ("b", "strong") or (p.text or "").strip() or (kids[0].tail or "").strip():
+        return False
+    words = " ".join("".join(kids[0].itertext()).split())
+    return 0 < len(words) <= 120 and not words.endswith((".", ",", ";", ":"))
+
+
 def _children(el: Any, parts: list[str], base_url: str, inline: bool) -> None:
     if el.text:
         parts.append(_WS.sub(" ", el.text))
     for child in el:
         _walk(child, parts, base_url, inline)
+
+
+# ---- PDF: PDFium's text (word spacing as drawn), running headers and page numbers dropped ---------------
+PDF_EXTRACTOR = "archiver.maintext-pdf/1"
+_NUMBERED_LINE = re.compile(r"^(?:(?:section|article|§)\s*)?(?:\d+(?:\.\d+)*\.?|[IVXLC]+\.)\s+\S", re.I)
+_BULLET = re.compile(r"^[●•▪◦\-–—*]\s")
+
+
+def _pdf_lines(data: bytes) -> list[str]:
+    from collections import Counter
+
+    import pypdfium2 as pdfium  # type: ignore[import-untyped]
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise UsageError(f"cannot read the PDF: {exc}") from exc
+    pages = []
+    for page in pdf:
+        raw = page.get_textpage().get_text_bounded().replace("\r\n", "\n").replace("\r", "\n")
+        pages.append([" ".join(x.split()) for x in raw.split("\n") if x.strip()])
+    pdf.close()
+    # a running header or footer is the same line (numbers aside) at the top or bottom of most pages
+    edges: Counter[str] = Counter()
+    for lines in pages:
+        edges.update({re.sub(r"\d+", "#", x) for x in lines[:2] + lines[-2:]})
+    running = {k for k, n in edges.items() if len(pages) > 2 and n >= len(pages) / 2}
+    out = []
+    for lines in pages:
+        for i, line in enumerate(lines):
+            key = re.sub(r"\d+", "#", line)
+            if (i < 2 or i >= len(lines) - 2) and (key in running
+                                                   or re.fullmatch(r"(page\s*)?#(\s*(/|of)\s*#)?", key, re.I)):
+                continue
+            out.append(line)
+    return out
+
+
+def pdf_main_text(data: bytes) -> str:
+    """A PDF's text as paragraphs, numbered and capitalised heading lines marked ``#``.
+
+    pypdf's text (the ``text`` artifact) loses word spacing differently in two renderings of the same
+    words ("thatyou"), which made clauses look changed; PDFium places words as drawn."""
+    lines = _pdf_lines(data)
+    if not lines:
+        return ""
+    width = sorted(len(x) for x in lines)[len(lines) // 2]
+    out: list[str] = []
+    para: list[str] = []
+
+    def flush() -> None:
+        if para:
+            out.append(" ".join(para))
+            para.clear()
+
+    for line in lines:
+        caps = line.isupper() and len(line) <= 80 and sum(c.isalpha() for c in line) >= 4 and not line.endswith(".")
+        if len(line) <= 120 and not line.endswith((",", ";")) and (_NUMBERED_LINE.match(line) or caps):
+            flush()
+            out.append("# " + line)
+            continue
+        if _BULLET.match(line):
+            flush()
+        para.append(line)
+        if len(line) < 0.7 * width and line.endswith((".", ":", "!", "?", ";")):
+            flush()
+    flush()
+    return normalize_text("\n\n".join(out))
 
 
 def comparable_words(markdown: str) -> list[str]:
@@ -256,4 +334,5 @@ def comparable_words(markdown: str) -> list[str]:
     return text.split()
 
 
-__all__ = ["AUTOMATIC_EXTRACTOR", "automatic_text", "comparable_words", "declared_text"]
+__all__ = ["AUTOMATIC_EXTRACTOR", "PDF_EXTRACTOR", "automatic_text", "comparable_words", "declared_text",
+           "pdf_main_text"]
