@@ -152,7 +152,16 @@ class WarcSummary:
     records: int
 
 
-GZIP_LEVEL = 6  # gzip's own default: warcio's level 9 cost ~40 ms per 120 KB page for ~1% smaller files
+# ISA-L's deflate at its level 2 costs 0.46 ms per corpus page (233 KB) against zlib level 6's 5.8 ms, for
+# files ~18 % larger (0.238 vs 0.201 of the page); the members are plain gzip either way. Without
+# python-isal (a wheel is missing for the platform) zlib level 6 is used.
+try:
+    from isal.igzip import IGzipFile as _GzipFile
+
+    GZIP_LEVEL = 2
+except ImportError:  # pragma: no cover - isal is a dependency; kept for platforms without its wheel
+    _GzipFile = gzip.GzipFile  # type: ignore[misc,assignment]
+    GZIP_LEVEL = 6
 
 
 class _Writer:
@@ -183,7 +192,7 @@ class _Writer:
         rec_headers = StatusAndHeaders("", headers, protocol=WARC_VERSION)
         record = ArcWarcRecord("warc", rec_type, rec_headers, _Concat(block_head, body), None, content_type, length)
         record.payload_length = length
-        with gzip.GzipFile(filename="", mode="wb", fileobj=self.out, compresslevel=GZIP_LEVEL, mtime=0) as member:
+        with _GzipFile(filename="", mode="wb", fileobj=self.out, compresslevel=GZIP_LEVEL, mtime=0) as member:  # type: ignore[no-untyped-call]
             WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
         self.count += 1
         return rid
