@@ -280,8 +280,10 @@ def main() -> None:
         if f.empty:
             notes.append(f"- {name}, empty output ({len(f.empty)} pages): {', '.join(f.empty)}")
         if f.headings == 0:
-            notes.append(f"- {name}: no heading markers, so no sections: a change is reported as the whole text "
-                         "before the first heading (one preamble section), judged by its changed lines")
+            notes.append(f"- {name}: no heading markers, so no sections: every change is one preamble section, "
+                         "judged by its changed lines; whole paragraphs, which fail on list bullets (•) and on "
+                         "link texts that OTA's Markdown follows with their targets: its low precision mostly says "
+                         "that it cannot name the changed clause, not that its words are wrong")
     skipped = [n for n in ("trafilatura", "readability-lxml", "resiliparse") if n not in results]
     if skipped:
         notes.append(f"- not measured (not installed): {', '.join(skipped)}")
