@@ -329,10 +329,7 @@ class Archive:
 
     def derive(self, record_ids: Iterable[str], *, select: tuple[str, ...] = (), remove: tuple[str, ...] = (),
                passphrase: PassphraseSource = env_passphrase) -> ListOf[DeriveResult]:
-        """Give records captured without main-text theirs, as signed addenda (manifests stay as they are).
-
-        With no rules given, a record whose URL is watched gets the watch's declaration; otherwise the
-        text is found automatically, exactly as a capture with ``--main-content`` would."""
+        """Give records captured without main-text theirs, as signed addenda (``archiver.derive``)."""
         from archiver.derive import derive_records
 
         ids = list(dict.fromkeys(self.resolve(r).record_id for r in record_ids))
@@ -438,10 +435,13 @@ class Archive:
                       on_stamp: Callable[[StampResult], None] | None = None,
                       browser: BrowserOptions | None = None, select: tuple[str, ...] = (),
                       remove: tuple[str, ...] = (), main_content: bool | None = None) -> ListOf[BatchItem]:
-        """Capture many URLs on ``jobs`` threads with a per-host limit; one failure never stops the rest.
+        """Capture many URLs, ``jobs`` at a time, with a per-host limit; one failure never stops the rest.
+
+        On several cores a batch runs on worker processes with threads each (``archiver.pool``).
 
         With a TSA configured, the whole batch gets ONE token (Merkle root over its manifests)."""
         from archiver.capture import host_of
+        from archiver.pool import plan, run_batch
 
         if jobs < 1:
             raise UsageError("--jobs must be at least 1")
@@ -474,21 +474,26 @@ class Archive:
             return BatchItem(url, entity, document, record_id=m.record_id, seconds=time.monotonic() - started)
 
         results: list[BatchItem] = []
+        how = None if browser is not None else plan(jobs, len(items), os.cpu_count() or 1)
+
+        def collect(item: BatchItem) -> None:
+            results.append(item)
+            if on_result:
+                on_result(item)
+
         with stack:
-            if session is not None:  # Playwright's sync API stays on the thread that started it
+            if how is not None:  # CPU-bound steps on every core (archiver.pool)
+                run_batch(self.root, items, how=how, secret=secret, actor=self.actor(), per_host=per_host,
+                          host_of=host_of, on_item=collect,
+                          options={"allow_private": allow_private, "insecure": insecure, "allow_status": allow_status,
+                                   "select": select, "remove": remove, "main_content": main_content})
+            elif session is not None:  # Playwright's sync API stays on the thread that started it
                 for args in items:
-                    item = run(*args)
-                    results.append(item)
-                    if on_result:
-                        on_result(item)
+                    collect(run(*args))
             else:
                 with ThreadPoolExecutor(max_workers=jobs) as pool:
-                    futures = [pool.submit(run, *args) for args in items]
-                    for fut in as_completed(futures):
-                        item = fut.result()
-                        results.append(item)
-                        if on_result:
-                            on_result(item)
+                    for fut in as_completed([pool.submit(run, *args) for args in items]):
+                        collect(fut.result())
         order = {u: i for i, (u, _, _) in enumerate(items)}
         results.sort(key=lambda r: order.get(r.url, 0))
         done = [r.record_id for r in results if r.record_id]

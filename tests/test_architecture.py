@@ -40,6 +40,7 @@ LAYERS: dict[str, int] = {
     "archiver.extras": 0,
     "archiver.api": 5,
     "archiver.migrate": 5,
+    "archiver.pool": 5,
     "archiver.models": 5,
     "archiver": 5,  # the package itself: the public API re-exports the facade
     "archiver.cli": 6,

@@ -74,7 +74,32 @@ def test_four_processes_hundred_captures_each(archive: Archive, site, tmp_path: 
                                                 str(archive.root)), stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, text=True, env=_env()))
     for p in procs:
-        _out, err = p.communicate(timeout=300)
-        assert p.returncode == 0, err
+        out, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err + "\n".join(x for x in out.splitlines() if '"ok": false' in x)[:2000]
     assert archive.catalog.count() == 400
+    _assert_consistent(archive.root)
+
+
+def test_kill_9_of_a_batch_on_worker_processes(archive: Archive, site, tmp_path: Path) -> None:
+    """A batch runs on forked workers (archiver.pool); killing its parent stops them, and every record
+    they committed is complete and verifies."""
+    import psutil
+
+    urls = tmp_path / "urls.txt"
+    urls.write_text("".join(f"{site.base_url}/slowish?n={i}\n" for i in range(60)))
+    proc = subprocess.Popen(_archiver("capture", "-i", str(urls), "-j", "6", "--json", "--store", str(archive.root)),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=_env())
+    deadline = time.monotonic() + 60
+    workers: list[psutil.Process] = []
+    while time.monotonic() < deadline and len(workers) < 2:
+        workers = psutil.Process(proc.pid).children(recursive=True)
+        time.sleep(0.05)
+    assert len(workers) >= 2, "the batch did not start worker processes"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGKILL)
+    out, _ = proc.communicate(timeout=30)
+    _gone, alive = psutil.wait_procs(workers, timeout=20)
+    assert not alive, f"workers outlived their batch: {alive}"
+    printed = [line for line in out.splitlines() if line.startswith("{")]
+    assert archive.catalog.count() >= len(printed)
     _assert_consistent(archive.root)

@@ -33,7 +33,7 @@ _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _BLOCKS = frozenset("address article aside blockquote body caption dd details dialog div dl dt fieldset figcaption "
                     "figure footer form header hr main nav ol p pre section summary table tbody tfoot thead ul"
                     .split())
-_WS = re.compile(r"[ \t\r\n\f\v]+")
+_WS = re.compile(r"[ \t\r\n\f\v]{2,}|[\t\r\n\f\v]")  # a lone space needs no replacing
 
 
 def _rules(rule: Rule | None) -> list[str | dict[str, str]]:

@@ -1,0 +1,143 @@
+"""Batch capture on every core: worker processes, each running threads.
+
+A capture is CPU-bound between its network waits (parse, extract, deflate, hash, sign), and threads
+share one GIL: on a 2-core machine a thread pool used one core. So a batch runs on ``processes``
+forked workers (each opens its own store handle: its own SQLite or PostgreSQL connections and key
+handle), and each worker runs ``threads`` threads, so waits on slow servers still overlap
+(``-j 16`` means 16 captures in flight). The per-host limit is a process-shared semaphore per
+host. Results come back to the parent in completion order; the parent alone prints, stamps and
+decides. A worker that dies (kill -9) loses only the captures it had in flight: each of those is
+reported failed, and what it committed is complete (the store's commit protocol).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from archiver.errors import ArchiverError
+from archiver.records import BatchItem
+
+
+@dataclass(frozen=True, slots=True)
+class PoolPlan:
+    processes: int
+    threads: int
+
+
+def plan(jobs: int, items: int, cpus: int) -> PoolPlan | None:
+    """Processes only pay when there is more than one core and enough work to share."""
+    processes = min(cpus, jobs, max(1, items // 4))
+    if processes < 2:
+        return None
+    return PoolPlan(processes, -(-jobs // processes))
+
+
+# What a forked worker inherits (never pickled: the passphrase stays in memory).
+_JOB: dict[str, Any] = {}
+
+
+def _worker(tasks: Any, results: Any, threads: int) -> None:
+    from archiver.api import Archive
+
+    job = _JOB
+    archive = Archive.open(job["root"])
+    orphaned = threading.Event()
+
+    def one() -> None:
+        while True:
+            if os.getppid() != job["parent"]:
+                orphaned.set()
+                return  # the batch was killed: start nothing new (what committed is complete)
+            try:
+                task = tasks.get(timeout=1.0)
+            except queue.Empty:
+                continue
+            if task is None:
+                return
+            i, url, entity, document = task
+            started = time.monotonic()
+            sem = job["sems"][job["host_of"](url)]
+            with sem:
+                try:
+                    with archive.acting_as(job["actor"]):
+                        m = archive.capture(url, entity=entity, document=document, passphrase=lambda: job["secret"],
+                                            stamp=False, **job["options"])
+                    item = BatchItem(url, entity, document, record_id=m.record_id,
+                                     seconds=time.monotonic() - started)
+                except ArchiverError as exc:
+                    item = BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
+                                     seconds=time.monotonic() - started)
+                except Exception as exc:  # one page's bug must not lose the batch
+                    item = BatchItem(url, entity, document, error=f"{type(exc).__name__}: {exc}", exit_code=4,
+                                     seconds=time.monotonic() - started)
+            results.put((i, item))
+
+    pool = [threading.Thread(target=one, daemon=True) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    if orphaned.is_set():
+        results.cancel_join_thread()  # nobody reads the pipe any more: never hang at exit on it
+
+
+def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, how: PoolPlan, secret: str | None,
+              actor: str, per_host: int, host_of: Callable[[str], str], options: dict[str, Any],
+              on_item: Callable[[BatchItem], None]) -> None:
+    """Capture ``items`` on ``how.processes`` forked workers; ``on_item`` gets each result in the parent."""
+    ctx = multiprocessing.get_context("fork")
+    hosts = {host_of(u) for u, _, _ in items}
+    _JOB.update(root=root, secret=secret, actor=actor, options=options, host_of=host_of, parent=os.getpid(),
+                sems={h: ctx.BoundedSemaphore(per_host) for h in hosts})
+    tasks: Any = ctx.Queue()
+    results: Any = ctx.Queue()
+    for i, (url, entity, document) in enumerate(items):
+        tasks.put((i, url, entity, document))
+    for _ in range(how.processes * how.threads):
+        tasks.put(None)
+    with _workers(ctx, tasks, results, how) as procs:
+        pending = set(range(len(items)))
+        quiet = 0
+        while pending:
+            try:
+                i, item = results.get(timeout=0.5)
+            except queue.Empty:
+                # every worker gone and the pipe drained: what is still pending died with a worker
+                quiet = quiet + 1 if all(not p.is_alive() for p in procs) else 0
+                if quiet >= 3:
+                    break
+                continue
+            pending.discard(i)
+            on_item(item)
+        for i in sorted(pending):  # only when workers died
+            url, entity, document = items[i]
+            on_item(BatchItem(url, entity, document, error="the capture worker died before finishing", exit_code=4))
+
+
+@contextlib.contextmanager
+def _workers(ctx: Any, tasks: Any, results: Any, how: PoolPlan) -> Iterator[list[Any]]:
+    procs = [ctx.Process(target=_worker, args=(tasks, results, how.threads), daemon=True)
+             for _ in range(how.processes)]
+    for p in procs:
+        p.start()
+    try:
+        yield procs
+    finally:
+        for p in procs:
+            p.join(timeout=5)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        _JOB.clear()
+
+
+__all__ = ["PoolPlan", "plan", "run_batch"]
