@@ -140,3 +140,29 @@ def test_derived_records_carry_the_page_response_date(archive: Archive, site, tm
     page = [d for t, u, d in recs if t == "response" and u == m.subject.final_url]
     conv = [(u, d) for t, u, d in recs if t == "conversion"]
     assert conv == [(m.subject.final_url, page[0])]
+
+
+def test_incompressible_body_is_stored_not_deflated(archive: Archive, tmp_path: Path) -> None:
+    """A body deflate cannot shrink goes into the WARC as stored gzip blocks: no bigger than itself,
+    quick to inflate for verify, and still plain gzip members that warcio checks."""
+    import gzip as gz
+    import os
+
+    from archiver.demo.server import SampleSite, send
+
+    body = os.urandom(3 << 20)
+    text = b"<html><body>" + b"<p>privacy policy text, quite compressible</p>" * 20000 + b"</body></html>"
+    with SampleSite({"/blob": lambda h: send(h, 200, body, "application/octet-stream"),
+                     "/page": lambda h: send(h, 200, text, "text/html")}) as site:
+        blob = archive.capture(site.base_url + "/blob")
+        page = archive.capture(site.base_url + "/page")
+    for m in (blob, page):
+        _warcio_check(archive, m.record_id, tmp_path)
+        assert archive.verify(m.record_id).ok
+    blob_warc = blob.artifact("warc")
+    page_warc = page.artifact("warc")
+    assert blob_warc is not None and page_warc is not None
+    assert len(body) < blob_warc.size < len(body) + 64 * 1024  # stored: framing overhead only
+    assert page_warc.size < len(text) / 10  # deflated
+    raw = gz.decompress(archive.blobs.read_bytes(blob_warc.sha256))
+    assert body in raw

@@ -19,6 +19,7 @@ import hashlib
 import json
 import re
 import uuid
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -162,6 +163,20 @@ try:
 except ImportError:  # pragma: no cover - isal is a dependency; kept for platforms without its wheel
     _GzipFile = gzip.GzipFile  # type: ignore[misc,assignment]
     GZIP_LEVEL = 6
+_SAMPLE = 1 << 16
+
+
+def _incompressible(body: BinaryIO | None, body_len: int) -> bool:
+    """A large body that deflate cannot shrink (already compressed: PDF streams, images, archives,
+    a gzip or br transfer): it is stored, not deflated. Deflate would make it bigger, and ISA-L's
+    Huffman-coded output of random bytes inflates at ~100 MB/s where stored blocks go at memory speed,
+    which is what ``verify`` pays later."""
+    if body is None or body_len < 4 * _SAMPLE or not body.seekable():
+        return False
+    pos = body.tell()
+    sample = body.read(_SAMPLE)
+    body.seek(pos)
+    return len(zlib.compress(sample, 1)) > 0.97 * len(sample)
 
 
 class _Writer:
@@ -192,8 +207,12 @@ class _Writer:
         rec_headers = StatusAndHeaders("", headers, protocol=WARC_VERSION)
         record = ArcWarcRecord("warc", rec_type, rec_headers, _Concat(block_head, body), None, content_type, length)
         record.payload_length = length
-        with _GzipFile(filename="", mode="wb", fileobj=self.out, compresslevel=GZIP_LEVEL, mtime=0) as member:  # type: ignore[no-untyped-call]
-            WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
+        if _incompressible(body, body_len):  # zlib level 0: stored blocks
+            with gzip.GzipFile(filename="", mode="wb", fileobj=self.out, compresslevel=0, mtime=0) as member:
+                WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
+        else:
+            with _GzipFile(filename="", mode="wb", fileobj=self.out, compresslevel=GZIP_LEVEL, mtime=0) as member:  # type: ignore[no-untyped-call]
+                WARCWriter(member, gzip=False, warc_version=WARC_VERSION).write_record(record)
         self.count += 1
         return rid
 
