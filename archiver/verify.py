@@ -602,12 +602,12 @@ def derived_checks(prefix: str, derived: DerivedText, manifest: Manifest, data: 
         out.append(Check(f"{prefix}.derivation", FAIL, "derived from something that is not this record's content"))
         return out
     from archiver.capture import main_text_of
-    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR, PDF_EXTRACTOR
+    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR, DECLARED_EXTRACTOR, PDF_EXTRACTOR
 
     info = derived.main_text
     kind = "pdf" if content.media_type == "application/pdf" else "html"
     current = PDF_EXTRACTOR if kind == "pdf" else AUTOMATIC_EXTRACTOR if info.method == "automatic" \
-        else "archiver.maintext"
+        else DECLARED_EXTRACTOR
     if info.extractor != current:
         out.append(Check(f"{prefix}.derivation", SKIP, f"made by {info.extractor}; this version has {current}"))
     elif source is None or hashlib.sha256(source).hexdigest() != content.sha256:

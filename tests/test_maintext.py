@@ -101,7 +101,7 @@ def test_capture_with_declared_rules_adds_a_signed_main_text(archive, cli, tmp_p
         main = next(a for a in rec["artifacts"] if a["name"] == "main-text")
         assert main["media_type"].startswith("text/markdown")
         assert rec["capture"]["main_text"] == {"method": "declared", "select": ["main", "#extra"],
-                                               "remove": ["details"], "extractor": "archiver.maintext"}
+                                               "remove": ["details"], "extractor": "archiver.maintext/2"}
         body = archive.blobs.read_bytes(main["sha256"]).decode()
         assert "# 1. Fees" in body and "partners" not in body and "Short version" not in body
         v = cli("verify", rec["record_id"], "--json", *s)
@@ -258,3 +258,20 @@ def test_derive_gives_old_records_main_text_as_a_signed_addendum(archive, cli, t
         v = json.loads(cli("verify", rid, "--json", *s).out)
         checks = {c["name"]: c["status"] for c in v["checks"]}
         assert not v["ok"] and checks["derived.1.main-text"] == "FAIL"
+
+
+def test_quotes_are_placed_in_the_document_or_on_the_page_around_it(archive, cli) -> None:  # type: ignore[no-untyped-def]
+    from archiver.demo.server import SampleSite, send
+
+    with SampleSite({"/privacy": lambda h: send(h, 200, chrome_page(), "text/html; charset=utf-8")}) as site:
+        s = ["--store", str(archive.root)]
+        rec = json.loads(cli("capture", site.base_url + "/privacy", "--main-content", "--json", *s).out)
+        assert rec["capture"]["main_text"]["method"] == "automatic"
+        rid = rec["record_id"]
+        doc = cli("cite", rid, "--quote", "We never sell data.", *s)
+        assert doc.code == 0, doc.err
+        assert "section “2. Sharing”" in doc.out and "(in the document's own text)" in doc.out
+        # a link label in the middle of the quote still matches (main-text keeps the target apart)
+        assert "in the document's own text" in cli("cite", rid, "--quote", "See cookie policy.", *s).out
+        banner = cli("cite", rid, "--quote", "43 partners can use this purpose.", *s)
+        assert banner.code == 0 and "(on the page, outside the document's own text)" in banner.out

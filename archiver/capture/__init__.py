@@ -298,6 +298,7 @@ def main_text_of(data: bytes, *, select: tuple[str, ...], remove: tuple[str, ...
 
     from archiver.capture.maintext import (
         AUTOMATIC_EXTRACTOR,
+        DECLARED_EXTRACTOR,
         PDF_EXTRACTOR,
         automatic_text,
         declared_text,
@@ -315,7 +316,7 @@ def main_text_of(data: bytes, *, select: tuple[str, ...], remove: tuple[str, ...
 
     text = declared_text(data, select=[rule(r) for r in select], remove=[rule(r) for r in remove],
                          base_url=base_url, content_type=content_type)
-    return text, MainTextInfo(method="declared", select=select, remove=remove, extractor="archiver.maintext")
+    return text, MainTextInfo(method="declared", select=select, remove=remove, extractor=DECLARED_EXTRACTOR)
 
 
 def _head(path: Path, n: int = 1024) -> bytes:

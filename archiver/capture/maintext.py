@@ -128,6 +128,10 @@ def declared_text(html: bytes, *, select: Rule | None, remove: Rule | None = Non
     return _render(tops, base_url)
 
 
+# what made a declared main-text: "archiver.maintext" (no version) was before bold-paragraph headings
+DECLARED_EXTRACTOR = "archiver.maintext/2"
+
+
 # ---- automatic: the document without the page's chrome ---------------------------------------------
 AUTOMATIC_EXTRACTOR = "archiver.maintext-auto/1"  # bump when the rules below change what they keep
 _CHROME_TAGS = frozenset("nav aside form dialog button select svg iframe menu".split())
@@ -334,5 +338,5 @@ def comparable_words(markdown: str) -> list[str]:
     return text.split()
 
 
-__all__ = ["AUTOMATIC_EXTRACTOR", "PDF_EXTRACTOR", "automatic_text", "comparable_words", "declared_text",
-           "pdf_main_text"]
+__all__ = ["AUTOMATIC_EXTRACTOR", "DECLARED_EXTRACTOR", "PDF_EXTRACTOR", "automatic_text", "comparable_words",
+           "declared_text", "pdf_main_text"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import TYPE_CHECKING
 
-from archiver.cite.quote import QuoteMatch, find_quote
+from archiver.cite.quote import QuoteMatch, find_quote, in_main_text
 from archiver.cite.styles import STYLES, CitationData, common_name, host_of, render
 
 if TYPE_CHECKING:
@@ -77,6 +77,9 @@ def citation_data(archive: Store, record_id: str, *, quote: str | None = None,
         except NotFoundError as exc:
             raise NotFoundError(f"record {summary.record_id} has no extracted text to quote from") from exc
         match = find_quote(archive.blobs.read_bytes(text_sha).decode("utf-8"), quote)
+        main_sha = archive.catalog.record_blobs(summary.record_id).get("main-text")
+        if main_sha is not None:
+            match = in_main_text(match, archive.blobs.read_bytes(main_sha).decode("utf-8"), quote)
     return CitationData(record_id=summary.record_id, entity=entity, document=document, title=title, site=entity,
                         url=s.url, final_url=s.final_url, captured=captured, content_sha256=m.digests.content_sha256,
                         key_id=m.signature.key_id if m.signature else "unsigned", document_date=doc_date,

@@ -28,6 +28,9 @@ class QuoteMatch:
     end: int
     line: int
     section: str | None
+    # with a main-text artifact: is the excerpt in the document's own text (True), or only in the
+    # page around it, a banner or a menu (False)? The section then comes from the document's headings.
+    in_document: bool | None = None
 
     def fragment(self) -> str:
         """A text fragment directive (``#:~:text=``) that browsers scroll to and highlight."""
@@ -91,6 +94,23 @@ def find_quote(text: str, quote: str) -> QuoteMatch:
                       end=end, line=line_no, section=section)
 
 
+def plain_markdown(md: str) -> str:
+    """main-text as a reader sees it: link labels without their targets, headings without ``#``."""
+    text = re.sub(r"\[([^\]]*)\]\([^)\s]*\)", r"\1", md)
+    return re.sub(r"(?m)^# ", "", text)
+
+
+def in_main_text(match: QuoteMatch, main_text: str, quote: str) -> QuoteMatch:
+    """Place an excerpt found in the page's text within the document's own text (main-text)."""
+    import dataclasses
+
+    try:
+        doc = find_quote(plain_markdown(main_text), quote)
+    except QuoteNotFoundError:
+        return dataclasses.replace(match, in_document=False)
+    return dataclasses.replace(match, in_document=True, section=doc.section or match.section)
+
+
 def closest(normalised_text: str, normalised_quote: str, *, limit: int = 20000) -> str:
     """The sentence (or line) of the text most like the quote: what the user probably meant."""
     pieces = [p.strip() for p in re.split(r"(?<=[.!?])\s+|\n", normalised_text) if p.strip()][:limit]
@@ -105,4 +125,4 @@ def closest(normalised_text: str, normalised_quote: str, *, limit: int = 20000) 
     return best if len(best) <= 400 else best[:400] + "…"
 
 
-__all__ = ["QuoteMatch", "closest", "find_quote"]
+__all__ = ["QuoteMatch", "closest", "find_quote", "in_main_text", "plain_markdown"]

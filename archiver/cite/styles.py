@@ -137,7 +137,9 @@ def record_fields(c: CitationData) -> list[tuple[str, str]]:
 
 def _location(q: QuoteMatch) -> str:
     where = f"section “{q.section}”, " if q.section else ""
-    return f"{where}line {q.line}, characters {q.start}–{q.end} of the record's text"
+    whose = {True: " (in the document's own text)", False: " (on the page, outside the document's own text)",
+             None: ""}[q.in_document]
+    return f"{where}line {q.line}, characters {q.start}–{q.end} of the record's text{whose}"
 
 
 def _frag(url: str, q: QuoteMatch) -> str:
