@@ -225,7 +225,7 @@ def _walk(el: Any, parts: list[str], base_url: str, inline: bool = False) -> Non
     elif tag == "br":
         parts.append("\n")
     elif tag == "li" and not inline:
-        parts.append("\n- ")
+        parts.append(f"\n{_list_mark(el)} ")
         _children(el, parts, base_url, inline)
         parts.append("\n")
     elif tag in ("td", "th"):
@@ -243,6 +243,19 @@ def _walk(el: Any, parts: list[str], base_url: str, inline: bool = False) -> Non
         _children(el, parts, base_url, inline)
     if el.tail:
         parts.append(_WS.sub(" ", el.tail))
+
+
+def _list_mark(li: Any) -> str:
+    """``N.`` for an item of an ordered list (as OTA's Markdown numbers it), ``-`` otherwise."""
+    parent = li.getparent()
+    if parent is None or not isinstance(parent.tag, str) or parent.tag.lower() != "ol":
+        return "-"
+    try:
+        start = int(parent.get("start", "1"))
+    except ValueError:
+        start = 1
+    items = [c for c in parent if isinstance(c.tag, str) and c.tag.lower() == "li"]
+    return f"{start + items.index(li)}."
 
 
 def _bold_heading(p: Any) -> bool:
