@@ -51,10 +51,11 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps
 	@command -v hyperfine >/dev/null 2>&1 && command -v wget >/dev/null 2>&1 && command -v wrk >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq hyperfine wget wrk; }
+	$(BIN)/python bench/bench_speed.py
+	$(BIN)/python bench/bench_startup.py
 	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_browser.py
 	$(BIN)/python bench/bench_queue.py
-	$(BIN)/python bench/bench_startup.py
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/pip install --quiet -e '.[all,test,bench]'
 	$(BIN)/python bench/bench_maintext.py

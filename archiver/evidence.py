@@ -209,6 +209,9 @@ def provenance(store: Capturer, record_id: str) -> ProvenanceReport:
                                         t.merkle.tree_size if t.merkle else None, t.deferred))
             if len(stamps) == 1:
                 arts.append(ArtifactView("timestamp", t.token_sha256, None, "application/timestamp-reply"))
+        if add.derived is not None:  # made after the capture (archiver derive), signed in its addendum
+            x = add.derived
+            arts.append(ArtifactView(x.name, x.sha256, x.size, x.media_type))
         w = add.wayback
         if w is not None:
             wayback = WaybackView(w.verdict, WAYBACK_MEANING.get(w.verdict, w.note), w.checked_at, w.snapshot_url,

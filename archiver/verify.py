@@ -496,16 +496,11 @@ def _timestamp_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha2
         anchors = trust_anchors(archive)
     except ArchiverError as exc:
         return [Check("timestamp", FAIL, exc.message)]
-    trusted = archive.keys.trusted()
     tolerance = float(archive.config.int_("tsa.tolerance"))
     checks: list[Check] = []
-    for i, (sha, _kind) in enumerate(rows, 1):
+    for i, check, addendum in _signed_addenda(archive, manifest, manifest_sha256, "timestamp", rows):
         prefix = f"timestamp.{i}"
-        data, addendum = _load_addendum(archive, sha)
-        key_id = addendum.signature.key_id if addendum and addendum.signature else ""
-        checks.append(addendum_check(f"{prefix}.addendum", addendum, data is not None, manifest_sha256,
-                                     manifest.record_id, _signer_key(archive, key_id) if key_id else None,
-                                     key_id in trusted))
+        checks.append(check)
         if addendum is None or addendum.timestamp is None:
             continue
         ev = addendum.timestamp
@@ -525,6 +520,18 @@ def _read_blob(archive: WaybackWitness, sha: str) -> bytes | None:
     return data if hashlib.sha256(data).hexdigest() == sha else None
 
 
+def _signed_addenda(archive: WaybackWitness, manifest: Manifest, manifest_sha256: str, kind: str,
+                    rows: list[tuple[str, str]] | None = None) -> Iterator[tuple[int, Check, Addendum | None]]:
+    """Each addendum of ``kind``, numbered from 1, with the check that it is a signed, unaltered
+    statement about this record by a trusted key (``<kind>.<n>.addendum``)."""
+    trusted = archive.keys.trusted()
+    for i, (sha, _kind) in enumerate(archive.catalog.addenda(manifest.record_id, kind) if rows is None else rows, 1):
+        data, add = _load_addendum(archive, sha)
+        key_id = add.signature.key_id if add and add.signature else ""
+        yield i, addendum_check(f"{kind}.{i}.addendum", add, data is not None, manifest_sha256, manifest.record_id,
+                                _signer_key(archive, key_id) if key_id else None, key_id in trusted), add
+
+
 def _load_addendum(archive: WaybackWitness, sha: str) -> tuple[bytes | None, Addendum | None]:
     data = _read_blob(archive, sha)
     if data is None:
@@ -541,18 +548,13 @@ def _wayback_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256
     if not rows:
         return [Check("wayback", SKIP, "no Wayback Machine cross-link recorded (archiver wayback "
                                        f"{manifest.record_id})")] if requery else []
-    trusted = archive.keys.trusted()
     checks: list[Check] = []
     latest: Addendum | None = None
-    for i, (sha, _kind) in enumerate(rows, 1):
-        data, add = _load_addendum(archive, sha)
-        key_id = add.signature.key_id if add and add.signature else ""
-        check = addendum_check(f"wayback.{i}.addendum", add, data is not None, manifest_sha256, manifest.record_id,
-                               _signer_key(archive, key_id) if key_id else None, key_id in trusted)
-        if check.status is PASS and add is not None and add.wayback is not None:
+    for _i, check, add in _signed_addenda(archive, manifest, manifest_sha256, "wayback", rows):
+        if check.status is PASS and add is not None and add.wayback is not None and add.signature is not None:
             w = add.wayback
             check = Check(check.name, PASS, f"{w.verdict} ({w.snapshot_timestamp or 'no snapshot'}), checked "
-                                            f"{w.checked_at}, signed by {key_id}")
+                                            f"{w.checked_at}, signed by {add.signature.key_id}")
             if (w.our_digest and w.our_digest != manifest.digests.payload_sha1_b32) or (
                     w.our_digest_chunked and w.our_digest_chunked != manifest.digests.payload_sha1_b32_chunked):
                 check = Check(check.name, FAIL, "addendum compares a digest that is not this record's payload")
@@ -574,14 +576,9 @@ def _wayback_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256
 def _derived_checks(archive: WaybackWitness, manifest: Manifest, manifest_sha256: str) -> list[Check]:
     """Artifacts derived later (``archiver derive``): signed, intact, and made again from the content."""
     checks: list[Check] = []
-    trusted = archive.keys.trusted()
     content = manifest.artifact("content")
-    for i, (sha, _kind) in enumerate(archive.catalog.addenda(manifest.record_id, "derived"), 1):
-        data, add = _load_addendum(archive, sha)
-        key_id = add.signature.key_id if add and add.signature else ""
-        checks.append(addendum_check(f"derived.{i}.addendum", add, data is not None, manifest_sha256,
-                                     manifest.record_id, _signer_key(archive, key_id) if key_id else None,
-                                     key_id in trusted))
+    for i, check, add in _signed_addenda(archive, manifest, manifest_sha256, "derived"):
+        checks.append(check)
         if add is None or add.derived is None:
             continue
         source = _read_blob(archive, content.sha256) if content is not None else None

@@ -265,9 +265,23 @@ def main() -> None:
     httpd.shutdown()
     print("running reliability tests …", flush=True)
     rel = reliability()
-    report = render(results, rel)
+    report = render(results, rel) + _issue19()
     print(report)
     (ROOT / "bench" / "results.md").write_text(report, "utf-8")
+
+
+def _issue19() -> str:
+    """Issue 19's figures (`make bench` runs bench_speed.py and bench_startup.py first), with the
+    same figures measured on the code before the change (results-speed-before.md)."""
+    parts = []
+    for name, title in (("results-speed.md", "Speed on real documents (issue 19), this code"),
+                        ("results-speed-before.md", "The same figures on the code before issue 19's changes"),
+                        ("results-startup.md", "Everyday commands (issue 19, goal 3)")):
+        f = ROOT / "bench" / name
+        if f.is_file():
+            body = f.read_text("utf-8").split("\n", 1)[1].strip()  # without the file's own title
+            parts.append(f"\n## {title}\n\n{body}\n")
+    return "".join(parts)
 
 
 def _fmt(v: object, spec: str = ".2f") -> str:
