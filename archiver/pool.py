@@ -35,7 +35,7 @@ class PoolPlan:
 
 def plan(jobs: int, items: int, cpus: int) -> PoolPlan | None:
     """Processes only pay when there is more than one core and enough work to share."""
-    processes = min(cpus, jobs, max(1, items // 4))
+    processes = min(max(cpus, jobs // 4), jobs, max(1, items // 4))  # 4 threads a process at most, on many jobs
     if processes < 2:
         return None
     return PoolPlan(processes, -(-jobs // processes))
