@@ -259,7 +259,7 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
     enc = manifest.http.content_encoding
     try:
         with open_warc() as fh:
-            for record in ArchiveIterator(fh, check_digests=True):
+            for record in ArchiveIterator(fh, check_digests=True, block_size=1 << 20):
                 count += 1
                 rtype = record.rec_type
                 uri = record.rec_headers.get_header("WARC-Target-URI")
