@@ -30,7 +30,7 @@ from archiver.errors import (
 )
 from archiver.location import STORE_FORMAT, STORE_MARKER, Backends, default_store_path, read_marker, write_marker
 from archiver.provenance.ids import new_record_id, normalize_record_id
-from archiver.provenance.keys import KeyStore, PassphraseSource, public_pem
+from archiver.provenance.keys import KeyStore, PassphraseSource, ask_once, public_pem
 from archiver.records import (
     Addendum,
     ArtifactMatch,
@@ -302,12 +302,7 @@ class Archive:
         opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private,
                               insecure=insecure, allow_status=allow_status, job_key=job_key, select=select,
                               remove=remove, main_content=self._main_content(main_content))
-        cache: list[str | None] = []
-
-        def once() -> str | None:
-            if not cache:
-                cache.append(passphrase())
-            return cache[0]
+        once = ask_once(passphrase)
 
         # the network side maps its own OSErrors (exit 3); one that escapes to here came from
         # committing to the store: disk full, read-only, permissions (exit 4)

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from archiver.ports import Store
 
+
 @dataclass(frozen=True, slots=True)
 class DeriveResult(Report):
     """What ``archiver derive`` did for one record."""
@@ -44,6 +45,7 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
                      remove: tuple[str, ...] = ()) -> DeriveResult:
     """Derive one record's main-text (declared rules, else automatic) as a signed addendum."""
     from archiver.capture import main_text_of
+    from archiver.capture.extract import sniff_kind
     from archiver.capture.warc import MAIN_TEXT_TYPE
 
     summary = archive.resolve(record_id)
@@ -53,34 +55,35 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
         return DeriveResult(rid, "present", "the record already has a main-text artifact", sha256=existing)
     m = archive.manifest(rid)
     content = m.artifact("content")
-    kind = "pdf" if content is not None and content.media_type == "application/pdf" else "html"
-    if content is None or (kind == "html" and "html" not in content.media_type):
-        what = content.media_type if content else "a record without content"
-        return DeriveResult(rid, "skipped", f"main-text is made from HTML or PDF, not {what}")
+    if content is None:
+        return DeriveResult(rid, "skipped", "the record has no content artifact")
     if content.size > archive.config.int_("capture.max_text_bytes"):
         return DeriveResult(rid, "skipped", "the content is over capture.max_text_bytes")
     try:
-        html = archive.blobs.read_bytes(content.sha256)
+        data = archive.blobs.read_bytes(content.sha256)
     except FileNotFoundError as exc:
         raise NotFoundError(f"the content of {rid} is missing from the store",
                             hint=f"run `archiver verify {rid}`") from exc
-    text, info = main_text_of(html, select=select, remove=remove, base_url=m.subject.final_url,
+    kind = sniff_kind(data[:1024], content.media_type)  # as capture decides
+    if kind not in ("html", "pdf"):
+        return DeriveResult(rid, "skipped", f"main-text is made from HTML or PDF, not {content.media_type}")
+    text, info = main_text_of(data, select=select, remove=remove, base_url=m.subject.final_url,
                               content_type=m.http.content_type, kind=kind)
     if not text.strip():
         return DeriveResult(rid, "skipped", "nothing left: the select rules matched nothing, or the page is empty")
-    data = text.encode("utf-8")
-    sha = archive.blobs.put_bytes(data)
+    encoded = text.encode("utf-8")
+    sha = archive.blobs.put_bytes(encoded)
     from archiver.provenance.signing import addendum_file_bytes, sign_addendum
 
     created = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     add = sign_addendum(Addendum(kind="derived", record_id=rid, manifest_sha256=summary.manifest_sha256,
                                  created_at=created,
-                                 derived=DerivedText(name="main-text", sha256=sha, size=len(data),
+                                 derived=DerivedText(name="main-text", sha256=sha, size=len(encoded),
                                                      media_type=MAIN_TEXT_TYPE, source_sha256=content.sha256,
                                                      main_text=info)), key)
     asha = archive.commit_addendum(add, addendum_file_bytes(add))
     return DeriveResult(rid, "derived", f"{info.method} main-text, {len(text):,} characters", sha256=sha,
-                        size=len(data), method=info.method, addendum_sha256=asha)
+                        size=len(encoded), method=info.method, addendum_sha256=asha)
 
 
 def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey, *, select: tuple[str, ...] = (),

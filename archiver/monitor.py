@@ -3,10 +3,11 @@
 Change detection compares the *document's own text* (``main-text``: by the watch's Open Terms Archive
 rules, else found automatically, without navigation, cookie banners or footers) with the previous
 record of the same URL; a record from before main-text gets its own derived first (a signed
-addendum, ``archiver.derive``). Markup, scripts, nonces and CSRF tokens never reach the text. Every capture is kept as
-evidence and chains to the previous record through its manifest's ``previous``; an unchanged one
-is a *verification event* (the version is still there: "last verified" moves), a changed one
-starts a new version. Versions are derived from the records, so they survive ``rebuild-index``.
+addendum, ``archiver.derive``). Markup, scripts, nonces and CSRF tokens never reach the text.
+Every capture is kept as evidence and chains to the previous record through its manifest's
+``previous``; an unchanged one is a *verification event* (the version is still there: "last
+verified" moves), a changed one starts a new version. Versions are derived from the records, so
+they survive ``rebuild-index``.
 """
 
 from __future__ import annotations
@@ -263,12 +264,9 @@ def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, pas
         groups: dict[tuple[bool, bool, tuple[str, ...], tuple[str, ...]], list[Watch]] = {}
         for w in watches:
             groups.setdefault((w.allow_private, w.insecure, w.select, w.remove), []).append(w)
-        secret: list[str | None] = []
+        from archiver.provenance.keys import ask_once
 
-        def once() -> str | None:  # asked at most once, however many records need a derived text
-            if not secret:
-                secret.append(passphrase())
-            return secret[0]
+        once = ask_once(passphrase)  # however many records need a derived text
 
         for (allow_private, insecure, select, remove), group in sorted(groups.items()):
             items = [(w.url, w.entity, w.document) for w in group]

@@ -599,14 +599,13 @@ def derived_checks(prefix: str, derived: DerivedText, manifest: Manifest, data: 
         out.append(Check(f"{prefix}.derivation", FAIL, "derived from something that is not this record's content"))
         return out
     from archiver.capture import main_text_of
-    from archiver.capture.maintext import AUTOMATIC_EXTRACTOR, DECLARED_EXTRACTOR, PDF_EXTRACTOR
+    from archiver.capture.maintext import CURRENT_EXTRACTORS, PDF_EXTRACTOR
 
     info = derived.main_text
-    kind = "pdf" if content.media_type == "application/pdf" else "html"
-    current = PDF_EXTRACTOR if kind == "pdf" else AUTOMATIC_EXTRACTOR if info.method == "automatic" \
-        else DECLARED_EXTRACTOR
-    if info.extractor != current:
-        out.append(Check(f"{prefix}.derivation", SKIP, f"made by {info.extractor}; this version has {current}"))
+    kind = "pdf" if info.extractor == PDF_EXTRACTOR else "html"  # the recorded rules say how it was made
+    if info.extractor not in CURRENT_EXTRACTORS:
+        out.append(Check(f"{prefix}.derivation", SKIP, f"made by {info.extractor}, which this version does not "
+                                                       f"have ({', '.join(sorted(CURRENT_EXTRACTORS))})"))
     elif source is None or hashlib.sha256(source).hexdigest() != content.sha256:
         out.append(Check(f"{prefix}.derivation", SKIP, "the content is not available to derive it again"))
     else:

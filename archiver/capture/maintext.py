@@ -343,6 +343,10 @@ def pdf_main_text(data: bytes) -> str:
     return normalize_text("\n\n".join(out))
 
 
+# what this version can make again (verify re-derives only these; an older extractor is SKIPPED)
+CURRENT_EXTRACTORS = frozenset({DECLARED_EXTRACTOR, AUTOMATIC_EXTRACTOR, PDF_EXTRACTOR})
+
+
 def comparable_words(markdown: str) -> list[str]:
     """Words of a Markdown text without its markup, for comparing ours with OTA's."""
     text = re.sub(r"(?m)^[=-]{3,}\s*$", " ", markdown)  # setext heading underlines are heading markers
@@ -351,5 +355,5 @@ def comparable_words(markdown: str) -> list[str]:
     return text.split()
 
 
-__all__ = ["AUTOMATIC_EXTRACTOR", "DECLARED_EXTRACTOR", "PDF_EXTRACTOR", "automatic_text", "comparable_words",
-           "declared_text", "pdf_main_text"]
+__all__ = ["AUTOMATIC_EXTRACTOR", "CURRENT_EXTRACTORS", "DECLARED_EXTRACTOR", "PDF_EXTRACTOR", "automatic_text",
+           "comparable_words", "declared_text", "pdf_main_text"]

@@ -24,6 +24,19 @@ from store.fsutil import atomic_write_bytes
 PassphraseSource = Callable[[], str | None]
 
 
+def ask_once(source: PassphraseSource) -> PassphraseSource:
+    """The same source, asked at most once: a capture that also stamps, or a watch run that signs
+    several derived texts, prompts the operator one time."""
+    answers: list[str | None] = []
+
+    def once() -> str | None:
+        if not answers:
+            answers.append(source())
+        return answers[0]
+
+    return once
+
+
 def key_id_of(public_key: Ed25519PublicKey) -> str:
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
