@@ -15,7 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archiver.cite import citation_data
+from archiver.cite.quote import plain_markdown
 from archiver.cite.styles import common_name, record_fields
+from archiver.derive import main_text_sha256
 from archiver.errors import ArchiverError
 from archiver.monitor import paired_sections, record_sections, versions
 from archiver.schema import Report
@@ -99,8 +101,8 @@ class SectionView(Report):
 
     anchor: str
     heading: str
-    text: str
-    sha256: str
+    text: str  # as a reader sees it (main-text without its Markdown marks)
+    sha256: str  # of the section as stored (main-text sections: their Markdown)
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +226,10 @@ def provenance(store: Capturer, record_id: str) -> ProvenanceReport:
     seven = tuple(Field(SEED_LABELS.get(label, label), by_label[label])
                   for label in CITATION_RECORD if label in by_label)
     taken: set[str] = set()
+    # main-text sections read as text, not Markdown: a reader selects an excerpt there to pin it
+    shown = plain_markdown if main_text_sha256(store, summary.record_id) else str
     try:
-        sections = tuple(SectionView(anchor_for(s.key or s.heading, taken), s.heading, s.text, s.sha256)
+        sections = tuple(SectionView(anchor_for(s.key or s.heading, taken), s.heading, shown(s.text), s.sha256)
                          for s in _sections(store, summary.record_id, len(addenda)))
     except ArchiverError:
         sections = ()

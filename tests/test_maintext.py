@@ -275,3 +275,9 @@ def test_quotes_are_placed_in_the_document_or_on_the_page_around_it(archive, cli
         assert "in the document's own text" in cli("cite", rid, "--quote", "See cookie policy.", *s).out
         banner = cli("cite", rid, "--quote", "43 partners can use this purpose.", *s)
         assert banner.code == 0 and "(on the page, outside the document's own text)" in banner.out
+        # the record page shows the document's sections as text a reader can select, not Markdown
+        from archiver.evidence import provenance
+
+        shown = {v.heading: v.text for v in provenance(archive, rid).sections}
+        assert shown["Privacy Policy"].startswith("Privacy Policy\n")
+        assert "See cookie policy." in shown["Privacy Policy"] and "](" not in shown["Privacy Policy"]
