@@ -7,12 +7,10 @@ import contextvars
 import dataclasses
 import hashlib
 import json
-import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -44,7 +42,7 @@ from archiver.records import (
 )
 from store.blobs import BlobStore, hash_file
 from store.catalog import Catalog, PostgresCatalog, open_catalog
-from store.custody import ChainReport, CustodyLog, PostgresCustodyLog
+from store.custody import ChainReport, CustodyLog, Event, PostgresCustodyLog
 from store.fsutil import atomic_writer, store_writes
 
 if TYPE_CHECKING:
@@ -55,7 +53,6 @@ if TYPE_CHECKING:
     from archiver.wayback import WaybackConfig
     from store.s3 import S3BlobStore
 
-_log = logging.getLogger(__name__)
 _ACTOR: contextvars.ContextVar[str | None] = contextvars.ContextVar("archiver_actor", default=None)
 def env_passphrase() -> str | None:
     return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
@@ -250,42 +247,54 @@ class Archive:
         """Store the manifest blob, log custody, then make the record visible in one transaction."""
         sha = self.blobs.put_bytes(manifest_bytes)
         try:
-            self._log_and_index("capture", manifest.record_id, sha,
-                                {"url": manifest.subject.url, "manifest_sha256": sha},
+            self._log_and_index([Event("capture", manifest.record_id, sha,
+                                       {"url": manifest.subject.url, "manifest_sha256": sha})],
                                 lambda d: self.catalog.insert_record(d, manifest, sha, job_key=job_key))
         except StoreConflictError as exc:
             raise StoreConflictError(f"record {manifest.record_id} could not be cataloged: {exc}") from exc
         return manifest
 
-    def _log_and_index(self, event: str, record_id: str, sha: str, detail: dict[str, str],
-                       index: Callable[[Any], None]) -> None:
-        """Custody entry, then catalog rows. On PostgreSQL both commit in one transaction, so a worker
+    def _log_and_index(self, events: list[Event], index: Callable[[Any], None]) -> None:
+        """Custody entries, then catalog rows. On PostgreSQL both commit in one transaction, so a worker
         killed (or beaten to the same queue job) in between leaves neither behind; with SQLite and a
         custody file, ``rebuild-index`` recovers a record whose catalog commit was cut off."""
         actor = self.actor()
         if isinstance(self.catalog, PostgresCatalog):
             with self.catalog.db() as d, d.tx():
-                PostgresCustodyLog.append_in(d, event, actor=actor, record_id=record_id, subject_sha256=sha,
-                                             detail=detail)
+                for ev in events:
+                    PostgresCustodyLog.append_in(d, ev.event, actor=actor, record_id=ev.record_id,
+                                                 subject_sha256=ev.subject_sha256, detail=ev.detail)
                 index(d)
             return
-        self.custody.append(event, actor=actor, record_id=record_id, subject_sha256=sha, detail=detail)
+        self.custody.append_many(events, actor=actor)
         with self.catalog.db() as d, d.tx():
             index(d)
 
     def commit_addendum(self, addendum: Addendum, addendum_bytes: bytes) -> str:
         """Store a signed addendum, log custody, then index it; returns its sha256."""
-        sha = self.blobs.put_bytes(addendum_bytes)
-        detail = {"addendum_sha256": sha, "manifest_sha256": addendum.manifest_sha256}
-        if addendum.timestamp is not None:
-            detail.update(tsa=addendum.timestamp.tsa_url, gen_time=addendum.timestamp.gen_time)
-        if addendum.wayback is not None:
-            detail.update(verdict=addendum.wayback.verdict)
-        if addendum.derived is not None:
-            detail.update(artifact=addendum.derived.name, sha256=addendum.derived.sha256)
-        self._log_and_index(addendum.kind, addendum.record_id, sha, detail,
-                            lambda d: self.catalog.insert_addendum(d, sha, addendum))
-        return sha
+        return self.commit_addenda([(addendum, addendum_bytes)])[0]
+
+    def commit_addenda(self, addenda: Sequence[tuple[Addendum, bytes]]) -> list[str]:
+        """Several addenda (a batch's timestamps) in one group commit: one custody write and one
+        catalog transaction instead of one each, so stamping N records costs N blob writes and little
+        more. Blobs first, so nothing indexed ever points to a missing object."""
+        shas = [self.blobs.put_bytes(data) for _, data in addenda]
+        events = []
+        for (add, _), sha in zip(addenda, shas, strict=True):
+            detail = {"addendum_sha256": sha, "manifest_sha256": add.manifest_sha256}
+            if add.timestamp is not None:
+                detail.update(tsa=add.timestamp.tsa_url, gen_time=add.timestamp.gen_time)
+            if add.wayback is not None:
+                detail.update(verdict=add.wayback.verdict)
+            if add.derived is not None:
+                detail.update(artifact=add.derived.name, sha256=add.derived.sha256)
+            events.append(Event(add.kind, add.record_id, sha, detail))
+
+        def index(d: Any) -> None:
+            for (add, _), sha in zip(addenda, shas, strict=True):
+                self.catalog.insert_addendum(d, sha, add)
+        self._log_and_index(events, index)
+        return shas
 
     def capture(self, url: str, *, entity: str | None = None, document: str | None = None,
                 allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
@@ -306,7 +315,7 @@ class Archive:
 
         # the network side maps its own OSErrors (exit 3); one that escapes to here came from
         # committing to the store: disk full, read-only, permissions (exit 4)
-        with store_writes(f"storing the capture of {url}"):
+        with store_writes(f"storing the capture of {url}"), self.catalog.session():
             if browser is None:
                 manifest = capture_url(self, url, opts, once)
             elif session is not None:
@@ -338,15 +347,9 @@ class Archive:
 
     # ---- Wayback Machine -------------------------------------------------------------------
     def wayback_config(self) -> WaybackConfig:
-        from archiver.wayback import WaybackConfig
+        from archiver.wayback import config_of
 
-        return WaybackConfig(base_url=self.config.str_("wayback.base_url"),
-                             availability_url=self.config.str_("wayback.availability_url"),
-                             timeout=self.config.float_("wayback.timeout"),
-                             save_deadline=self.config.float_("wayback.save_deadline"),
-                             poll_interval=self.config.float_("wayback.poll_interval"),
-                             access_key=os.environ.get("ARCHIVER_IA_ACCESS_KEY") or None,
-                             secret_key=os.environ.get("ARCHIVER_IA_SECRET_KEY") or None)
+        return config_of(self.config)
 
     def wayback(self, record_id: str, *, save: bool = False, if_not_archived_within: str | None = None,
                 passphrase: PassphraseSource = env_passphrase) -> Addendum:
@@ -354,45 +357,16 @@ class Archive:
 
         Raises WaybackError (the verdict is *unknown*) when the Archive cannot answer; the record
         is then left exactly as it was."""
-        from archiver.provenance.signing import addendum_file_bytes, sign_addendum
-        from archiver.wayback import availability, cdx_near, corroborate, wayback_timestamp
-        from archiver.wayback import save as spn_save
+        from archiver.wayback import cross_link
 
-        summary = self.resolve(record_id)
-        manifest = self.manifest(summary.record_id)
-        key = self.keys.load_private(passphrase)  # a wrong passphrase fails before any request
-        cfg = self.wayback_config()
-        url = manifest.subject.final_url
-        ts = wayback_timestamp(manifest.captured_at)
-        saved = False
-        if save:
-            spn_save(url, cfg, if_not_archived_within=if_not_archived_within)
-            saved = True
-        avail = availability(url, ts, cfg)
-        rows = cdx_near(url, ts, cfg)
-        evidence = corroborate(rows, ts, manifest.digests.payload_sha1_b32, checked_at=_now_iso(), cfg=cfg,
-                               saved=saved, availability_ts=avail[0] if avail else None,
-                               our_chunked_sha1_b32=manifest.digests.payload_sha1_b32_chunked)
-        add = sign_addendum(Addendum(kind="wayback", record_id=summary.record_id,
-                                     manifest_sha256=summary.manifest_sha256, created_at=evidence.checked_at,
-                                     wayback=evidence), key)
-        self.commit_addendum(add, addendum_file_bytes(add))
-        return add
+        return cross_link(self, record_id, save_first=save, if_not_archived_within=if_not_archived_within,
+                          key=lambda: self.keys.load_private(passphrase))
 
     def wayback_still_there(self, evidence: WaybackEvidence) -> tuple[bool, str]:
         """Re-query the CDX API: is the recorded snapshot still listed with the same digest?"""
-        from archiver.wayback import cdx_near
+        from archiver.wayback import still_listed
 
-        if not evidence.snapshot_timestamp or not evidence.cdx:
-            return True, "nothing to re-check (no snapshot was recorded)"
-        rows = cdx_near(evidence.cdx[2], evidence.snapshot_timestamp, self.wayback_config(), limit=5)
-        same = [r for r in rows if r.timestamp == evidence.snapshot_timestamp]
-        if not same:
-            return False, f"snapshot {evidence.snapshot_timestamp} is no longer listed by the Wayback Machine"
-        if same[0].digest != evidence.archive_digest:
-            return False, (f"snapshot {evidence.snapshot_timestamp} now reports digest {same[0].digest}, "
-                           f"recorded {evidence.archive_digest}")
-        return True, f"snapshot {evidence.snapshot_timestamp} still listed, digest {same[0].digest}"
+        return still_listed(evidence, self.wayback_config())
 
     # ---- trusted time ----------------------------------------------------------------------
     def tsa_configured(self) -> bool:
@@ -403,7 +377,7 @@ class Archive:
         """Timestamp records with every configured TSA; several records share one Merkle-batched token."""
         from archiver.stamping import stamp_records
 
-        ids = list(dict.fromkeys(self.resolve(r).record_id for r in record_ids))
+        ids = list(dict.fromkeys(s.record_id for s in self.resolve_many(record_ids)))
         key = self.keys.load_private(passphrase)
         return stamp_records(self, ids, key, tsa_urls=tsa_urls, deferred=deferred)
 
@@ -486,6 +460,8 @@ class Archive:
                 for args in items:
                     collect(run(*args))
             else:
+                from concurrent.futures import ThreadPoolExecutor, as_completed
+
                 with ThreadPoolExecutor(max_workers=jobs) as pool:
                     for fut in as_completed([pool.submit(run, *args) for args in items]):
                         collect(fut.result())
@@ -509,6 +485,15 @@ class Archive:
         if summary is None:
             raise NotFoundError(f"no record {rid} in store {self.root}")
         return summary
+
+    def resolve_many(self, record_ids: Iterable[str]) -> ListOf[RecordSummary]:
+        """Like ``resolve`` for each, in order, over one catalog connection."""
+        rids = [normalize_record_id(r) for r in record_ids]
+        found = self.catalog.get_many(rids)
+        missing = [r for r in rids if r not in found]
+        if missing:
+            raise NotFoundError(f"no record {missing[0]} in store {self.root}")
+        return [found[r] for r in rids]
 
     def manifest(self, record_id: str) -> Manifest:
         summary = self.resolve(record_id)
@@ -586,7 +571,10 @@ class Archive:
             self.catalog.note_verification(summary.record_id, _now_iso(), report.ok,
                                            ",".join(c.name for c in report.failures))
         except StoreError as exc:
-            _log.warning("could not note the verification of %s: %s", summary.record_id, exc)
+            import logging
+
+            logging.getLogger(__name__).warning("could not note the verification of %s: %s",
+                                                summary.record_id, exc)
         if log:
             self.custody.append("verify", actor=self.actor(), record_id=summary.record_id,
                                 subject_sha256=summary.manifest_sha256,
@@ -598,6 +586,8 @@ class Archive:
                    wayback: bool = False) -> ListOf[Verification]:
         """Every record, a few at a time: hashing releases the GIL, so records overlap on the cores;
         reports come back in catalog order."""
+        from concurrent.futures import ThreadPoolExecutor
+
         chain = self.custody.verify_chain()  # once for the run: the log only grows by our own entries
         summaries = self.catalog.list()
         out: list[Verification] = []

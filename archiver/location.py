@@ -11,12 +11,15 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archiver._version import __version__
 from archiver.errors import StoreCorruptError
 from store.catalog import redact_url
 from store.fsutil import atomic_write_bytes
-from store.s3 import S3Settings
+
+if TYPE_CHECKING:
+    from store.s3 import S3Settings  # imported when a marker names S3: most stores never load it
 
 
 def _now_iso() -> str:
@@ -56,6 +59,8 @@ def read_marker(root: Path) -> Backends:
     try:
         data = json.loads(marker.read_text("utf-8"))
         s3 = data.get("blobs")
+        if s3:
+            from store.s3 import S3Settings
         return Backends(catalog=data.get("catalog"), s3=S3Settings.from_dict(s3) if s3 else None)
     except (ValueError, AttributeError, TypeError) as exc:
         raise StoreCorruptError(f"store marker {marker} is unreadable") from exc

@@ -29,7 +29,7 @@ def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
 
     The SQLite file and custody.log stay where they were (no longer written), so nothing is lost if
     the copy is abandoned; a target that already holds records is refused."""
-    from store.catalog import TABLES
+    from store.tables import TABLES
 
     if isinstance(archive.catalog, PostgresCatalog):
         raise UsageError(f"the catalog of {archive.root} is already {archive.catalog.location}")

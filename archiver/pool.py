@@ -95,6 +95,7 @@ def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, ho
               on_item: Callable[[BatchItem], None]) -> None:
     """Capture ``items`` on ``how.processes`` forked workers; ``on_item`` gets each result in the parent."""
     ctx = multiprocessing.get_context("fork")
+    _preload()
     hosts = {host_of(u) for u, _, _ in items}
     _JOB.update(root=root, secret=secret, actor=actor, options=options, host_of=host_of, parent=os.getpid(),
                 sems={h: ctx.BoundedSemaphore(per_host) for h in hosts})
@@ -121,6 +122,17 @@ def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, ho
         for i in sorted(pending):  # only when workers died
             url, entity, document = items[i]
             on_item(BatchItem(url, entity, document, error="the capture worker died before finishing", exit_code=4))
+
+
+def _preload() -> None:
+    """Import what every capture runs once, here, before the fork: the workers then share it
+    (copy-on-write) instead of each spending ~0.15 s of CPU importing requests, warcio, lxml, …"""
+    import getpass  # noqa: F401  # the operator's default name
+    import importlib
+
+    for name in ("archiver.capture", "archiver.capture.fetch", "archiver.capture.warc", "archiver.capture.extract",
+                 "archiver.provenance.signing", "lxml.etree", "lxml.html"):
+        importlib.import_module(name)
 
 
 @contextlib.contextmanager

@@ -57,7 +57,7 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
                           hint="archiver config set tsa.urls https://tsa.example/tsr")
     if not record_ids:
         return []
-    summaries = [archive.resolve(r) for r in record_ids]
+    summaries = archive.resolve_many(record_ids)
     leaves = [bytes.fromhex(s.manifest_sha256) for s in summaries]
     if len(summaries) == 1:
         data = archive.blobs.read_bytes(summaries[0].manifest_sha256)
@@ -89,6 +89,7 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
         token_sha = archive.blobs.put_bytes(reply)
         chain_sha = archive.blobs.put_bytes(tsp.chain_pem(anchors, resp))
         now = _iso(dt.datetime.now(dt.UTC))
+        signed = []
         for i, summary in enumerate(summaries):
             proof = None
             if root is not None:
@@ -101,7 +102,8 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
             add = sign_addendum(Addendum(kind="timestamp", record_id=summary.record_id,
                                          manifest_sha256=summary.manifest_sha256, created_at=now,
                                          timestamp=evidence), key)
-            archive.commit_addendum(add, addendum_file_bytes(add))
+            signed.append((add, addendum_file_bytes(add)))
+        archive.commit_addenda(signed)  # one group commit for the batch
         results.append(StampResult(url, ids, ok=True, gen_time=_iso(info.gen_time),
                                    batch_root=root.hex() if root else None))
     return results

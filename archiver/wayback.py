@@ -13,18 +13,25 @@ our ``payload_sha1_b32``; a Wayback *replay* is never hashed (replays are rewrit
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import requests
 
 from archiver._version import __version__
 from archiver.errors import RateLimitedError, WaybackError
-from archiver.records import WaybackEvidence
+from archiver.records import Addendum, WaybackEvidence
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from archiver.config import Config
+    from archiver.ports import Store
 
 T = TypeVar("T")
 MAX_CONCURRENT_SAVES = 5  # the Internet Archive's stated limit for SPN2 sessions
@@ -347,5 +354,60 @@ def _legacy_save(url: str, cfg: WaybackConfig) -> SaveResult:
     return SaveResult(m.group(1), cfg.snapshot_url(m.group(1), url), None, "legacy")
 
 
-__all__ = ["CAVEAT", "CDXRow", "SaveResult", "WaybackConfig", "availability", "cdx_near", "corroborate", "save",
-           "wayback_timestamp"]
+def _now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def config_of(config: Config) -> WaybackConfig:
+    """The client settings from the store's configuration; IA's S3 keys only from the environment."""
+    return WaybackConfig(base_url=config.str_("wayback.base_url"),
+                         availability_url=config.str_("wayback.availability_url"),
+                         timeout=config.float_("wayback.timeout"),
+                         save_deadline=config.float_("wayback.save_deadline"),
+                         poll_interval=config.float_("wayback.poll_interval"),
+                         access_key=os.environ.get("ARCHIVER_IA_ACCESS_KEY") or None,
+                         secret_key=os.environ.get("ARCHIVER_IA_SECRET_KEY") or None)
+
+
+def cross_link(archive: Store, record_id: str, *, save_first: bool, if_not_archived_within: str | None,
+               key: Callable[[], Ed25519PrivateKey]) -> Addendum:
+    """Ask the Archive about a record and keep its answer as a signed ``wayback`` addendum."""
+    from archiver.provenance.signing import addendum_file_bytes, sign_addendum
+
+    summary = archive.resolve(record_id)
+    manifest = archive.manifest(summary.record_id)
+    private = key()  # a wrong passphrase fails before any request
+    cfg = config_of(archive.config)
+    url = manifest.subject.final_url
+    ts = wayback_timestamp(manifest.captured_at)
+    if save_first:
+        save(url, cfg, if_not_archived_within=if_not_archived_within)
+    avail = availability(url, ts, cfg)
+    rows = cdx_near(url, ts, cfg)
+    evidence = corroborate(rows, ts, manifest.digests.payload_sha1_b32,
+                           checked_at=_now_iso(), cfg=cfg,
+                           saved=save_first, availability_ts=avail[0] if avail else None,
+                           our_chunked_sha1_b32=manifest.digests.payload_sha1_b32_chunked)
+    add = sign_addendum(Addendum(kind="wayback", record_id=summary.record_id,
+                                 manifest_sha256=summary.manifest_sha256, created_at=evidence.checked_at,
+                                 wayback=evidence), private)
+    archive.commit_addendum(add, addendum_file_bytes(add))
+    return add
+
+
+def still_listed(evidence: WaybackEvidence, cfg: WaybackConfig) -> tuple[bool, str]:
+    """Is the recorded snapshot still listed by the CDX API, with the same digest?"""
+    if not evidence.snapshot_timestamp or not evidence.cdx:
+        return True, "nothing to re-check (no snapshot was recorded)"
+    rows = cdx_near(evidence.cdx[2], evidence.snapshot_timestamp, cfg, limit=5)
+    same = [r for r in rows if r.timestamp == evidence.snapshot_timestamp]
+    if not same:
+        return False, f"snapshot {evidence.snapshot_timestamp} is no longer listed by the Wayback Machine"
+    if same[0].digest != evidence.archive_digest:
+        return False, (f"snapshot {evidence.snapshot_timestamp} now reports digest {same[0].digest}, "
+                       f"recorded {evidence.archive_digest}")
+    return True, f"snapshot {evidence.snapshot_timestamp} still listed, digest {same[0].digest}"
+
+
+__all__ = ["CAVEAT", "CDXRow", "SaveResult", "WaybackConfig", "availability", "cdx_near", "config_of",
+           "corroborate", "cross_link", "save", "still_listed", "wayback_timestamp"]

@@ -25,133 +25,7 @@ from archiver.errors import (
     StoreWriteError,
 )
 from archiver.records import Addendum, ArtifactMatch, Manifest, RecordSummary
-
-SCHEMA_VERSION = 1
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS documents (
-    doc_id {autoid},
-    url TEXT NOT NULL UNIQUE,
-    entity TEXT,
-    document TEXT,
-    first_record TEXT,
-    last_record TEXT
-);
-CREATE TABLE IF NOT EXISTS records (
-    record_id TEXT PRIMARY KEY,
-    doc_id INTEGER NOT NULL REFERENCES documents(doc_id),
-    url TEXT NOT NULL,
-    final_url TEXT NOT NULL,
-    entity TEXT,
-    document TEXT,
-    title TEXT,
-    captured_at TEXT NOT NULL,
-    status INTEGER NOT NULL,
-    manifest_sha256 TEXT NOT NULL UNIQUE,
-    content_sha256 TEXT NOT NULL,
-    text_sha256 TEXT,
-    payload_sha1_b32 TEXT,
-    key_id TEXT NOT NULL,
-    previous_record_id TEXT
-);
-CREATE INDEX IF NOT EXISTS records_url ON records(url, captured_at);
-CREATE INDEX IF NOT EXISTS records_entity ON records(entity, document);
-CREATE TABLE IF NOT EXISTS artifacts (
-    record_id TEXT NOT NULL REFERENCES records(record_id),
-    name TEXT NOT NULL,
-    sha256 TEXT NOT NULL,
-    size BIGINT NOT NULL,
-    media_type TEXT NOT NULL,
-    PRIMARY KEY (record_id, name)
-);
-CREATE INDEX IF NOT EXISTS artifacts_sha256 ON artifacts(sha256);
-CREATE TABLE IF NOT EXISTS addenda (
-    sha256 TEXT PRIMARY KEY,
-    record_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS addenda_record ON addenda(record_id, kind, created_at);
-CREATE TABLE IF NOT EXISTS watches (
-    url TEXT PRIMARY KEY,
-    entity TEXT,
-    document TEXT,
-    interval_s INTEGER NOT NULL,
-    options TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    last_run TEXT,
-    last_outcome TEXT,
-    last_record TEXT
-);
-CREATE TABLE IF NOT EXISTS watch_runs (
-    run_id {autoid},
-    url TEXT NOT NULL,
-    time TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    record_id TEXT,
-    detail TEXT NOT NULL DEFAULT ''
-);
-CREATE INDEX IF NOT EXISTS watch_runs_url ON watch_runs(url, time);
-CREATE TABLE IF NOT EXISTS signer_keys (
-    key_id TEXT PRIMARY KEY,
-    public_pem_sha256 TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS job_records (
-    job_key TEXT PRIMARY KEY,
-    record_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS host_slots (
-    host TEXT PRIMARY KEY,
-    next_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS tokens (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL,
-    token_sha256 TEXT NOT NULL UNIQUE,
-    created_at TEXT NOT NULL,
-    expires_at TEXT,
-    revoked_at TEXT
-);
-CREATE TABLE IF NOT EXISTS web_jobs (
-    job_id TEXT PRIMARY KEY,
-    url TEXT NOT NULL,
-    params TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    status TEXT NOT NULL,
-    record_id TEXT,
-    error TEXT,
-    error_kind TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS web_jobs_status ON web_jobs(status, created_at);
-CREATE TABLE IF NOT EXISTS verifications (
-    record_id TEXT PRIMARY KEY,
-    time TEXT NOT NULL,
-    ok INTEGER NOT NULL,
-    failed TEXT NOT NULL DEFAULT ''
-);
-"""
-
-#: Tables copied by ``store migrate``, parents first (foreign keys), with their columns.
-TABLES: dict[str, tuple[str, ...]] = {
-    "documents": ("doc_id", "url", "entity", "document", "first_record", "last_record"),
-    "records": ("record_id", "doc_id", "url", "final_url", "entity", "document", "title", "captured_at", "status",
-                "manifest_sha256", "content_sha256", "text_sha256", "payload_sha1_b32", "key_id",
-                "previous_record_id"),
-    "artifacts": ("record_id", "name", "sha256", "size", "media_type"),
-    "addenda": ("sha256", "record_id", "kind", "created_at"),
-    "watches": ("url", "entity", "document", "interval_s", "options", "created_at", "last_run", "last_outcome",
-                "last_record"),
-    "watch_runs": ("run_id", "url", "time", "outcome", "record_id", "detail"),
-    "signer_keys": ("key_id", "public_pem_sha256"),
-    "job_records": ("job_key", "record_id"),
-    "tokens": ("name", "role", "token_sha256", "created_at", "expires_at", "revoked_at"),
-    "web_jobs": ("job_id", "url", "params", "actor", "status", "record_id", "error", "error_kind", "created_at",
-                 "updated_at"),
-    "verifications": ("record_id", "time", "ok", "failed"),
-}
+from store.tables import _SCHEMA, SCHEMA_VERSION, TABLES
 
 Row = tuple[Any, ...]
 
@@ -270,6 +144,11 @@ class Catalog(ABC):
     @abstractmethod
     def db(self) -> contextlib.AbstractContextManager[_Db]: ...
 
+    def session(self) -> contextlib.AbstractContextManager[None]:
+        """Let the operations inside share one connection in this thread (a capture's id check, lookup
+        of the previous record and commit). PostgreSQL already keeps one connection per thread."""
+        return contextlib.nullcontext()
+
     @abstractmethod
     def create(self) -> None: ...
 
@@ -328,6 +207,17 @@ class Catalog(ABC):
         with self.db() as d:
             row = d.one(f"SELECT {_RECORD_COLS} FROM records WHERE record_id=?", (record_id,))  # noqa: S608
         return _summary(row) if row else None
+
+    def get_many(self, record_ids: Sequence[str]) -> dict[str, RecordSummary]:
+        """Several records over one connection (a batch being stamped), keyed by record id."""
+        found: dict[str, RecordSummary] = {}
+        with self.db() as d:
+            for i in range(0, len(record_ids), 500):  # SQLite's host-parameter limit is far above 500
+                part = record_ids[i:i + 500]
+                rows = d.rows(f"SELECT {_RECORD_COLS} FROM records WHERE record_id IN "  # noqa: S608
+                              f"({','.join('?' * len(part))})", tuple(part))
+                found.update((r[0], _summary(r)) for r in rows)
+        return found
 
     def list(self, *, url: str | None = None, entity: str | None = None,
              limit: int | None = None) -> ListOf[RecordSummary]:
@@ -519,22 +409,52 @@ class SqliteCatalog(Catalog):
     def __init__(self, path: Path) -> None:
         self.path = path
         self.location = str(path)
+        self._held = threading.local()
 
     def _schema(self) -> str:
         return _SCHEMA.format(autoid="INTEGER PRIMARY KEY")
 
     @contextlib.contextmanager
+    def session(self) -> Iterator[None]:
+        """Opening a connection (three PRAGMAs) and closing the last one (a WAL checkpoint) cost more
+        than a capture's queries: inside a session this thread's operations share one connection,
+        closed at its end, so no connection outlives the work it was opened for."""
+        if getattr(self._held, "db", None) is not None:
+            yield
+            return
+        with self.db() as d:
+            self._held.db = d
+            try:
+                yield
+            finally:
+                self._held.db = None
+
+    @contextlib.contextmanager
     def db(self) -> Iterator[_Db]:
-        """One short-lived connection per operation: safe across threads and processes."""
+        """One short-lived connection per operation (or the session's): safe across threads and processes."""
+        held = getattr(self._held, "db", None)
+        if held is not None:
+            with self._mapped():
+                yield held
+            return
         try:
             conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
         try:
-            conn.execute("PRAGMA busy_timeout = 60000")
-            conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA synchronous = FULL")
-            yield _SqliteDb(conn)
+            with self._mapped():
+                conn.execute("PRAGMA busy_timeout = 60000")
+                conn.execute("PRAGMA foreign_keys = ON")
+                conn.execute("PRAGMA synchronous = FULL")
+                yield _SqliteDb(conn)
+        finally:
+            conn.close()
+
+    @contextlib.contextmanager
+    def _mapped(self) -> Iterator[None]:
+        """SQLite's errors as the store's: a conflict, a local write failure, or a damaged catalog."""
+        try:
+            yield
         except sqlite3.IntegrityError as exc:
             raise StoreConflictError(f"catalog {self.path}: {exc}") from exc
         except sqlite3.OperationalError as exc:
@@ -544,8 +464,6 @@ class SqliteCatalog(Catalog):
             raise StoreCorruptError(f"catalog {self.path} failed: {exc}") from exc
         except sqlite3.DatabaseError as exc:
             raise StoreCorruptError(f"catalog {self.path} failed: {exc}") from exc
-        finally:
-            conn.close()
 
     def create(self) -> None:
         with self.db() as d:

@@ -1,4 +1,4 @@
-"""Property tests (hypothesis): canonical JSON, Merkle proofs, and the WARC round trip."""
+"""Property tests (hypothesis): canonical JSON, Merkle proofs, the WARC round trip, and text extraction."""
 
 from __future__ import annotations
 
@@ -67,3 +67,89 @@ def _read_all(fh: io.BytesIO):  # type: ignore[no-untyped-def]
     for rec in ArchiveIterator(fh, check_digests=True):
         payload = rec.raw_stream.read()
         yield rec.rec_type, payload, rec.digest_checker.passed, rec.rec_headers.get_header("WARC-Payload-Digest")
+
+
+_SOUP = ["<p>", "</p>", "<pre>", "</pre>", "<b hidden>", "<i>", "</i>", "</b>", "<script>", "</script>", "<br>",
+         "<li>", "<div>", "</div>", "<table><tr><td>", "<span hidden>", "</span>", "word", "two words", " ", "  ",
+         "\n", "\t", "\r\n", "\u00a0", "\u2003", "x\ny", "<h2>", "</h2>", "<!-- c -->", "&nbsp;", "<style>", "</style>"]
+
+
+@given(st.lists(st.sampled_from(_SOUP), max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_serialised_text_is_the_walked_text(tokens: list[str]) -> None:
+    """Whatever the markup, the C-serialised extraction gives the Python walk's text."""
+    import lxml.etree
+    import lxml.html
+
+    from archiver.capture.extract import _marked_text, _walked_text, normalize_text
+
+    html = ("<html><body>" + "".join(tokens) + "</body></html>").encode()
+
+    def body() -> object:
+        root = lxml.html.document_fromstring(html, parser=lxml.etree.HTMLParser(remove_comments=True,
+                                                                               remove_pis=True))
+        found = root.find("body")
+        return found if found is not None else root
+
+    marked = _marked_text(body())
+    assert marked is not None
+    assert normalize_text(marked) == normalize_text(_walked_text(body()))
+
+
+def _normalize_reference(raw: str) -> str:
+    """The plain statement of the normalisation (one regex for every whitespace run, a loop over lines)."""
+    import re
+    import unicodedata
+
+    ws = " \t\f\v\u00a0\u2000-\u200b\u202f\u205f\u3000"
+    text = unicodedata.normalize("NFC", raw).replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u00ad", "").replace("\ufeff", "")
+    out: list[str] = []
+    for line in re.sub(f"[{ws}]+", " ", text).split("\n"):
+        line = line.strip()
+        if line or (out and out[-1]):
+            out.append(line)
+    while out and not out[-1]:
+        out.pop()
+    return "\n".join(out) + ("\n" if out else "")
+
+
+@given(st.text(alphabet=st.sampled_from(list("ab é\u0301\n\r\t\f\v\u00a0\u2000\u200b\u200c\u202f\u3000\u00ad\ufeff"
+                                              "\u2028\u0085.")), max_size=80))
+@settings(max_examples=500, deadline=None)
+def test_normalize_text_matches_its_plain_statement(raw: str) -> None:
+    from archiver.capture.extract import normalize_text
+
+    assert normalize_text(raw) == _normalize_reference(raw)
+
+
+_DATE_TEXT = st.lists(st.sampled_from(["Last updated: ", "last  revised ", "Effective date ", "Updated on ", "update",
+                                       "date of last revision", " of last revision ", "May 5, 2026", "5th May 2026",
+                                       "2026-05-05", "Mai 32, 2026", "x", " ", "\n", "ſ", "DATE", "effective"]),
+                      max_size=12).map("".join)
+
+
+@given(_DATE_TEXT)
+@settings(max_examples=400, deadline=None)
+def test_document_date_search_matches_a_plain_label_scan(text: str) -> None:
+    """The word-search shortcut finds what scanning every position with the label regex finds."""
+    import importlib
+    from datetime import date
+
+    ex = importlib.import_module("archiver.capture.extract")  # the package re-exports a function of that name
+
+    want = None
+    for label in ex._LABEL.finditer(text[:20000]):
+        for pat in ex._DATE_PATTERNS:
+            m = pat.match(text, label.start())
+            g = m.groupdict() if m else None
+            month = (int(g["mn"]) if g.get("mn") else ex._month(g["m"])) if g else None
+            try:
+                want = date(int(g["y"]), month, int(g["d"])).isoformat() if g and month else None
+            except ValueError:
+                want = None
+            if want:
+                break
+        if want:
+            break
+    assert ex.find_document_date(text) == want

@@ -12,14 +12,16 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-
-from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from typing import TYPE_CHECKING
 
 from archiver.errors import KeyError_, PassphraseError, UsageError
 from store.fsutil import atomic_write_bytes
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+# cryptography is imported where a key is used (~15 ms): `list`, `show` and `get` never touch one
 
 PassphraseSource = Callable[[], str | None]
 
@@ -38,15 +40,23 @@ def ask_once(source: PassphraseSource) -> PassphraseSource:
 
 
 def key_id_of(public_key: Ed25519PublicKey) -> str:
+    from cryptography.hazmat.primitives import serialization
+
     raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
     return "sha256:" + hashlib.sha256(raw).hexdigest()
 
 
 def public_pem(public_key: Ed25519PublicKey) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def load_public_pem(data: bytes, *, source: str = "public key") -> Ed25519PublicKey:
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         key = serialization.load_pem_public_key(data)
     except (ValueError, UnsupportedAlgorithm) as exc:
@@ -58,6 +68,9 @@ def load_public_pem(data: bytes, *, source: str = "public key") -> Ed25519Public
 
 def _load_private_pem(path: Path, passphrase: PassphraseSource, label: str) -> object:
     """Load a PKCS#8 PEM key, asking for the passphrase only when the key is encrypted."""
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+
     data = path.read_bytes()
     secret: bytes | None = None
     if b"ENCRYPTED" in data[:64]:
@@ -104,6 +117,9 @@ class KeyStore:
 
     def generate(self, passphrase: str | None = None, *, replace: bool = False) -> str:
         """Create a new signing key; an old one is retired (kept, still trusted), never deleted."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         self.key_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.key_dir, 0o700)
         if self.has_signing_key():
@@ -128,6 +144,7 @@ class KeyStore:
         return key_id_of(pub)
 
     def _generate_wacz(self, passphrase: str | None, *, replace: bool = False) -> None:
+        from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import ec
 
         if self.wacz_private_path.is_file() and not replace:
@@ -148,12 +165,16 @@ class KeyStore:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo), mode=0o644)
 
     def wacz_public_der(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         key = serialization.load_pem_public_key(self.wacz_public_path.read_bytes())
         return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def load_wacz_private(self, passphrase: PassphraseSource) -> EllipticCurvePrivateKey:
         """The P-384 bundle-signing key; stores made before it existed get one on first use,
         protected like the Ed25519 key (same passphrase)."""
+        from cryptography.hazmat.primitives.asymmetric.ec import EllipticCurvePrivateKey
+
         if not self.wacz_private_path.is_file():
             secret = passphrase() if self.is_encrypted() else None
             if self.is_encrypted():
@@ -173,6 +194,8 @@ class KeyStore:
         return self.has_signing_key() and b"ENCRYPTED" in self.private_path.read_bytes()[:64]
 
     def load_private(self, passphrase: PassphraseSource) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
         if not self.has_signing_key():
             raise KeyError_(f"no signing key in {self.key_dir}")
         key = _load_private_pem(self.private_path, passphrase, "signing key")

@@ -42,22 +42,35 @@ def root(leaves: Sequence[bytes]) -> bytes:
     return _root_of_hashes([leaf_hash(x) for x in leaves])
 
 
-def _path(index: int, hashes: Sequence[bytes]) -> list[bytes]:
-    n = len(hashes)
-    if n == 1:
-        return []
-    k = _split(n)
-    if index < k:
-        return [*_path(index, hashes[:k]), _root_of_hashes(hashes[k:])]
-    return [*_path(index - k, hashes[k:]), _root_of_hashes(hashes[:k])]
-
-
 def inclusion_proofs(leaves: Sequence[bytes]) -> tuple[bytes, list[list[bytes]]]:
-    """The root and every leaf's audit path (RFC 6962 §2.1.1), in leaf order."""
+    """The root and every leaf's audit path (RFC 6962 §2.1.1), in leaf order.
+
+    Each subtree hash is computed once (memoised by its leaf range), so a batch of n costs
+    O(n log n) hashes instead of recomputing sibling subtrees for every leaf."""
     if not leaves:
         raise ValueError("a Merkle tree needs at least one leaf")
     hashes = [leaf_hash(x) for x in leaves]
-    return _root_of_hashes(hashes), [_path(i, hashes) for i in range(len(hashes))]
+    memo: dict[tuple[int, int], bytes] = {}
+
+    def mth(lo: int, hi: int) -> bytes:
+        if hi - lo == 1:
+            return hashes[lo]
+        got = memo.get((lo, hi))
+        if got is None:
+            k = lo + _split(hi - lo)
+            got = memo[(lo, hi)] = node_hash(mth(lo, k), mth(k, hi))
+        return got
+
+    def path(index: int, lo: int, hi: int) -> list[bytes]:
+        if hi - lo == 1:
+            return []
+        k = lo + _split(hi - lo)
+        if index < k:
+            return [*path(index, lo, k), mth(k, hi)]
+        return [*path(index, k, hi), mth(lo, k)]
+
+    n = len(hashes)
+    return mth(0, n), [path(i, 0, n) for i in range(n)]
 
 
 def verify_inclusion(leaf: bytes, index: int, size: int, path: Sequence[bytes], expected_root: bytes) -> bool:
