@@ -278,7 +278,7 @@ class Archive:
         """Several addenda (a batch's timestamps) in one group commit: one custody write and one
         catalog transaction instead of one each, so stamping N records costs N blob writes and little
         more. Blobs first, so nothing indexed ever points to a missing object."""
-        shas = [self.blobs.put_bytes(data) for _, data in addenda]
+        shas = self.blobs.put_many([data for _, data in addenda])
         events = []
         for (add, _), sha in zip(addenda, shas, strict=True):
             detail = {"addendum_sha256": sha, "manifest_sha256": add.manifest_sha256}
@@ -302,7 +302,7 @@ class Archive:
                 on_stamp: Callable[[StampResult], None] | None = None, browser: BrowserOptions | None = None,
                 session: BrowserSession | None = None, job_key: str | None = None,
                 select: tuple[str, ...] = (), remove: tuple[str, ...] = (),
-                main_content: bool | None = None) -> Manifest:
+                main_content: bool | None = None, on_fetched: Callable[[], None] | None = None) -> Manifest:
         """Capture one URL; when a TSA is configured (and ``stamp``), timestamp it right away.
 
         A TSA failure never fails the capture: the record stays "unstamped" for ``timestamp --pending``."""
@@ -310,7 +310,7 @@ class Archive:
 
         opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private,
                               insecure=insecure, allow_status=allow_status, job_key=job_key, select=select,
-                              remove=remove, main_content=self._main_content(main_content))
+                              remove=remove, main_content=self._main_content(main_content), on_fetched=on_fetched)
         once = ask_once(passphrase)
 
         # the network side maps its own OSErrors (exit 3); one that escapes to here came from

@@ -16,6 +16,7 @@ import contextlib
 import multiprocessing
 import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,6 +52,14 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
     job = _JOB
     archive = Archive.open(job["root"])
     orphaned = threading.Event()
+    # ``threads`` downloads in flight; as many threads again process pages already downloaded, so a
+    # thread busy hashing, deflating and signing never holds a download slot (the per-host limit,
+    # likewise, counts downloads)
+    downloads = threading.BoundedSemaphore(threads)
+    # A thread reading a response gives up the GIL at every recv() and then waits for a processing
+    # thread to hand it back, by default after up to 5 ms: with pages processed beside downloads that
+    # wait, once per chunk, stretched each download by tens of milliseconds. 0.5 ms keeps them moving.
+    sys.setswitchinterval(0.0005)
 
     def one() -> None:
         while True:
@@ -65,29 +74,43 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
                 return
             i, url, entity, document = task
             started = time.monotonic()
-            sem = job["sems"][job["host_of"](url)]
-            with sem:
-                try:
-                    with archive.acting_as(job["actor"]):
-                        m = archive.capture(url, entity=entity, document=document, passphrase=lambda: job["secret"],
-                                            stamp=False, **job["options"])
-                    item = BatchItem(url, entity, document, record_id=m.record_id,
-                                     seconds=time.monotonic() - started)
-                except ArchiverError as exc:
-                    item = BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
-                                     seconds=time.monotonic() - started)
-                except Exception as exc:  # one page's bug must not lose the batch
-                    item = BatchItem(url, entity, document, error=f"{type(exc).__name__}: {exc}", exit_code=4,
-                                     seconds=time.monotonic() - started)
+            host = job["sems"][job["host_of"](url)]
+            downloads.acquire()
+            host.acquire()
+            fetched = _release_once(host, downloads)
+            try:
+                with archive.acting_as(job["actor"]):
+                    m = archive.capture(url, entity=entity, document=document, passphrase=lambda: job["secret"],
+                                        stamp=False, on_fetched=fetched, **job["options"])
+                item = BatchItem(url, entity, document, record_id=m.record_id, seconds=time.monotonic() - started)
+            except ArchiverError as exc:
+                item = BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
+                                 seconds=time.monotonic() - started)
+            except Exception as exc:  # one page's bug must not lose the batch
+                item = BatchItem(url, entity, document, error=f"{type(exc).__name__}: {exc}", exit_code=4,
+                                 seconds=time.monotonic() - started)
+            finally:
+                fetched()
             results.put((i, item))
 
-    pool = [threading.Thread(target=one, daemon=True) for _ in range(threads)]
+    pool = [threading.Thread(target=one, daemon=True) for _ in range(2 * threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
     if orphaned.is_set():
         results.cancel_join_thread()  # nobody reads the pipe any more: never hang at exit on it
+
+
+def _release_once(*locks: Any) -> Callable[[], None]:
+    """Release ``locks`` at the first call (the page is downloaded), never twice."""
+    held = list(locks)
+
+    def release() -> None:
+        while held:
+            held.pop().release()
+
+    return release
 
 
 def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, how: PoolPlan, secret: str | None,
@@ -103,7 +126,7 @@ def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, ho
     results: Any = ctx.Queue()
     for i, (url, entity, document) in enumerate(items):
         tasks.put((i, url, entity, document))
-    for _ in range(how.processes * how.threads):
+    for _ in range(how.processes * 2 * how.threads):  # one stop per thread (see _worker)
         tasks.put(None)
     with _workers(ctx, tasks, results, how) as procs:
         pending = set(range(len(items)))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
 
@@ -212,6 +212,23 @@ class Signature:
     alg: str
     key_id: str
     value: str
+
+
+def asdict(obj: Any) -> dict[str, Any]:
+    """``dataclasses.asdict`` without its deep copy of every value: a record's fields hold only
+    immutable values (str, int, bool, None, enums), nested records, tuples and dicts, so the copy bought
+    nothing and was most of the cost of writing a manifest."""
+    return {f.name: _value(getattr(obj, f.name)) for f in fields(obj)}
+
+
+def _value(obj: Any) -> Any:
+    if hasattr(type(obj), "__dataclass_fields__"):
+        return asdict(obj)
+    if isinstance(obj, list | tuple):
+        return type(obj)(_value(v) for v in obj)
+    if isinstance(obj, dict):
+        return {k: _value(v) for k, v in obj.items()}
+    return obj
 
 
 def _strip_none(obj: Any) -> Any:

@@ -18,12 +18,14 @@ import json
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from archiver.canonical import canonical
 from archiver.errors import store_write_error
+from archiver.records import asdict
 
 if TYPE_CHECKING:
     from store.catalog import PostgresCatalog
@@ -50,9 +52,7 @@ class CustodyEntry:
         return d
 
     def compute_hash(self) -> str:
-        import rfc8785
-
-        return hashlib.sha256(rfc8785.dumps(self.body())).hexdigest()
+        return hashlib.sha256(canonical(self.body())).hexdigest()
 
     def to_json(self) -> str:
         """The log's own line format (what ``append`` writes)."""

@@ -26,6 +26,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
+def ensure_dir(path: Path) -> None:
+    """``mkdir -p`` that makes what it creates durable: each new directory's entry is fsynced in its
+    parent, so a blob renamed into a fresh fan-out directory cannot lose that directory in a crash.
+    A stat first: the directory almost always exists, and a refused mkdir costs an exception."""
+    if path.is_dir():
+        return
+    ensure_dir(path.parent)
+    try:
+        path.mkdir()
+    except FileExistsError:
+        return  # another writer made it (and synced it) first
+    fsync_dir(path.parent)
+
+
 class StoreFile(io.BufferedRandom):
     """A file in the store: a failed write, flush or close (disk full, quota, read-only, I/O error)
     raises :class:`StoreWriteError` (exit 4), so it cannot pass for whatever else was going on
@@ -61,7 +75,7 @@ def atomic_writer(path: Path, mode: int = 0o644) -> Iterator[IO[bytes]]:
     """Yield a binary file; on clean exit it replaces ``path`` atomically, on error it vanishes.
     A local write failure (disk full, …) raises :class:`StoreWriteError`."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        ensure_dir(path.parent)
         fd, tmp = tempfile.mkstemp(prefix=TMP_PREFIX, dir=path.parent)
     except OSError as exc:
         raise store_write_error(exc, f"writing {path}") from exc
@@ -103,7 +117,7 @@ def new_temp_in(directory: Path, suffix: str = "") -> tuple[BinaryIO, Path]:
     """A temp file to stream a blob into before its hash (its name) is known. Its write errors are
     :class:`StoreWriteError`."""
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        ensure_dir(directory)
         fd, name = tempfile.mkstemp(prefix=TMP_PREFIX, suffix=suffix, dir=directory)
     except OSError as exc:
         raise store_write_error(exc, f"creating a temp file in {directory}") from exc

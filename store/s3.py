@@ -35,7 +35,7 @@ from archiver.errors import (
     StoreUnavailableError,
     UsageError,
 )
-from store.blobs import CHUNK, hash_file, hash_stream
+from store.blobs import CHUNK, hash_file, hash_stream, put_concurrently
 from store.fsutil import new_temp_in, remove_stale_temps
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -351,6 +351,9 @@ class S3BlobStore:
             return hexdigest, size
         finally:
             temp_path.unlink(missing_ok=True)
+
+    def put_many(self, datas: list[bytes]) -> list[str]:
+        return put_concurrently(self.put_bytes, datas)
 
     def put_bytes(self, data: bytes) -> str:
         hexdigest = hashlib.sha256(data).hexdigest()

@@ -21,6 +21,7 @@ LAYERS: dict[str, int] = {
     "archiver.records": 0,
     "archiver.reports": 0,
     "archiver.schema": 0,
+    "archiver.canonical": 0,
     "store": 1,
     "archiver.config": 2,
     "archiver.location": 2,

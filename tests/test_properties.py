@@ -153,3 +153,51 @@ def test_document_date_search_matches_a_plain_label_scan(text: str) -> None:
         if want:
             break
     assert ex.find_document_date(text) == want
+
+
+# keys and strings mostly from characters whose escaping or UTF-16 order is where JCS could differ
+_JCS_CHARS = st.sampled_from(list('ab_Z"\\/\x00\x1f\x7f\b\f\n\r\t\u00e9\u2028\ud7ff\ue000\uffff\U0001f600\ud800'))
+_JCS_TEXT = st.text(alphabet=_JCS_CHARS, max_size=6) | st.text(max_size=6)
+_JCS_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | st.floats(allow_nan=False) | _JCS_TEXT,
+    lambda children: st.lists(children, max_size=4) | st.tuples(children, children)
+    | st.dictionaries(_JCS_TEXT, children, max_size=5),
+    max_leaves=25)
+
+
+@given(_JCS_VALUES)
+@settings(max_examples=500, deadline=None)
+def test_canonical_json_is_rfc8785(value: object) -> None:
+    """The fast path writes rfc8785's bytes, or rfc8785's error, for any JSON value."""
+    from archiver.canonical import canonical
+
+    try:
+        want: bytes | type[BaseException] = rfc8785.dumps(value)
+    except ValueError as exc:
+        want = type(exc)
+    try:
+        got: bytes | type[BaseException] = canonical(value)
+    except ValueError as exc:
+        got = type(exc)
+    assert got == want
+
+
+def test_record_dicts_match_the_standard_library() -> None:
+    """records.asdict drops only dataclasses.asdict's deep copies, never a value."""
+    import dataclasses
+
+    from archiver import records
+
+    m = records.Manifest.from_dict({
+        "schema": records.MANIFEST_SCHEMA, "record_id": "ABCD-EFGH", "captured_at": "2026-01-01T00:00:00Z",
+        "subject": {"url": "https://e.test/", "final_url": "https://e.test/p", "redirects": ["https://e.test/"]},
+        "http": {"status": 200, "reason": "OK", "tls": {"version": "TLSv1.3", "cipher": "x", "peer_cert_sha256": "a",
+                                                         "peer_chain_sha256": "b", "verified": True}},
+        "artifacts": [{"name": "warc", "sha256": "0" * 64, "size": 1, "media_type": "application/warc"}],
+        "digests": {"content_sha256": "1" * 64, "payload_sha256": "2" * 64, "payload_sha1_b32": "A" * 32},
+        "tool": {"name": "archiver", "version": "0", "python": "3.11", "platform": "x"},
+        "capture": {"user_agent": "ua", "steps": [{"step": "fetch", "status": "ok", "detail": "d"}]},
+        "signature": {"alg": "Ed25519", "key_id": "sha256:0", "value": "sig"}})
+    for part in (m, m.subject, m.http, m.capture, m.signature):
+        assert records.asdict(part) == dataclasses.asdict(part)

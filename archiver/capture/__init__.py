@@ -21,6 +21,7 @@ from __future__ import annotations
 import platform
 import socket
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +73,9 @@ class CaptureOptions:
     select: tuple[str, ...] = ()  # declared extraction (Open Terms Archive rules): the main-text artifact
     remove: tuple[str, ...] = ()
     main_content: bool = False  # nothing declared: find the document automatically (watches always do)
+    # called once the page is downloaded, before the CPU-bound steps: a batch then starts its next
+    # download at once, so waits on slow servers overlap with the processing of pages already here
+    on_fetched: Callable[[], None] | None = None
 
 
 def _iso(ts: float) -> str:
@@ -131,6 +135,8 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             result = fetch(url, fopts, archive.blobs.new_temp)
         else:
             captured, result = rendered.captured, rendered.main
+        if opts.on_fetched is not None:
+            opts.on_fetched()
         final = result.final
         steps.append(StepOutcome("fetch", "ok", f"{len(result.hops)} exchange(s), {final.payload_size:,} bytes"
                                  + (f", {len(extra)} sub-resource(s)" if rendered else "")))

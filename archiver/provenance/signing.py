@@ -5,18 +5,13 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-from typing import Any
 
-import rfc8785
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from archiver.canonical import canonical
 from archiver.provenance.keys import key_id_of
 from archiver.records import Addendum, Manifest, Signature
-
-
-def canonical(obj: Any) -> bytes:
-    return rfc8785.dumps(obj)
 
 
 def signed_bytes(manifest: Manifest) -> bytes:
