@@ -16,7 +16,6 @@ import contextlib
 import multiprocessing
 import os
 import queue
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -56,10 +55,6 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
     # thread busy hashing, deflating and signing never holds a download slot (the per-host limit,
     # likewise, counts downloads)
     downloads = threading.BoundedSemaphore(threads)
-    # A thread reading a response gives up the GIL at every recv() and then waits for a processing
-    # thread to hand it back, by default after up to 5 ms: with pages processed beside downloads that
-    # wait, once per chunk, stretched each download by tens of milliseconds. 0.5 ms keeps them moving.
-    sys.setswitchinterval(0.0005)
 
     def one() -> None:
         while True:
