@@ -51,6 +51,8 @@ def sha1_b32(raw_sha1: bytes) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Artifact:
+    """One stored file of a record, named by its SHA-256 (``file``: its name inside a bundle)."""
+
     name: str
     sha256: str
     size: int
@@ -78,6 +80,8 @@ class Artifact:
 
 @dataclass(frozen=True, slots=True)
 class TLSInfo:
+    """The TLS session a page came over: what an opposing expert asks about first."""
+
     version: str | None = None
     cipher: str | None = None
     peer_cert_sha256: str | None = None
@@ -87,6 +91,8 @@ class TLSInfo:
 
 @dataclass(frozen=True, slots=True)
 class HTTPInfo:
+    """The final response's status line and the headers that date and describe the document."""
+
     status: int
     reason: str = ""
     date: str | None = None
@@ -102,6 +108,8 @@ class HTTPInfo:
 
 @dataclass(frozen=True, slots=True)
 class Subject:
+    """What was captured: the URL asked for, where redirects ended, and what the page says it is."""
+
     url: str
     final_url: str
     redirects: tuple[str, ...] = ()
@@ -113,6 +121,8 @@ class Subject:
 
 @dataclass(frozen=True, slots=True)
 class Digests:
+    """Hashes of the payload in the forms other archives publish (the Wayback CDX uses base32 SHA-1)."""
+
     content_sha256: str
     payload_sha256: str
     payload_sha1_b32: str
@@ -124,12 +134,16 @@ class Digests:
 
 @dataclass(frozen=True, slots=True)
 class PreviousRef:
+    """The record captured before this one from the same URL: the chain a history walks."""
+
     record_id: str
     manifest_sha256: str
 
 
 @dataclass(frozen=True, slots=True)
 class Operator:
+    """Who ran the capture, as the operator configured it."""
+
     name: str | None = None
     organization: str | None = None
 
@@ -149,6 +163,8 @@ def operator_from(name: str, organization: str) -> Operator:
 
 @dataclass(frozen=True, slots=True)
 class Tool:
+    """The software and platform that made the record."""
+
     name: str
     version: str
     python: str
@@ -198,6 +214,8 @@ def _main_text_info(d: dict[str, Any]) -> MainTextInfo:
 
 @dataclass(frozen=True, slots=True)
 class CaptureInfo:
+    """How the capture was made: options that change what the bytes mean, and each step's outcome."""
+
     user_agent: str
     insecure: bool = False
     allow_status: bool = False
@@ -209,6 +227,8 @@ class CaptureInfo:
 
 @dataclass(frozen=True, slots=True)
 class Signature:
+    """An Ed25519 signature over the JCS bytes of the object without this member."""
+
     alg: str
     key_id: str
     value: str

@@ -6,6 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
@@ -103,14 +105,11 @@ def verify_record(archive: WaybackWitness, summary: RecordSummary, *, wayback: b
                 wrapped.drain()
 
         # the other artifacts hash on a second thread meanwhile (hashlib and file reads release the GIL)
-        from concurrent.futures import ThreadPoolExecutor
-
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            others = pool.submit(_artifact_checks, archive, manifest, "warc")
-            record_checks = warc_checks(open_hashed, manifest)
-            checks.append(_hash_check("artifact.warc", warc_art.sha256, warc_art.size, reader[0].h.hexdigest(),
-                                      reader[0].n))
-            checks.extend(others.result())
+        others = _Background(lambda: _artifact_checks(archive, manifest, "warc"))
+        record_checks = warc_checks(open_hashed, manifest)
+        checks.append(_hash_check("artifact.warc", warc_art.sha256, warc_art.size, reader[0].h.hexdigest(),
+                                  reader[0].n))
+        checks.extend(others.result())
         checks.extend(record_checks)
     # the token must cover the manifest bytes actually present, not just the catalog's claim
     checks.extend(_timestamp_checks(archive, manifest, actual or summary.manifest_sha256))
@@ -197,14 +196,37 @@ def _hash_check(name: str, expected: str, expected_size: int, actual: str, size:
     return Check(name, PASS, f"sha256:{actual} ({size:,} bytes)")
 
 
+class _Background:
+    """One call on another thread, its result or exception collected later (a thread pool's import
+    and machinery cost more start-up time than the one extra thread ``verify`` needs)."""
+
+    def __init__(self, fn: Callable[[], list[Check]]) -> None:
+        self._fn = fn
+        self._out: list[Check] = []
+        self._exc: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._out = self._fn()
+        except BaseException as exc:  # re-raised in the caller's thread by result()
+            self._exc = exc
+
+    def result(self) -> list[Check]:
+        self._thread.join()
+        if self._exc is not None:
+            raise self._exc
+        return self._out
+
+
 def _retention_check(archive: WaybackWitness, manifest: Manifest, manifest_sha: str) -> Check | None:
     """On an Object Lock store: is every blob of the record still locked, and until when?"""
     from datetime import UTC, datetime
 
-    from store.s3 import S3BlobStore
-
     blobs = archive.blobs
-    if not isinstance(blobs, S3BlobStore) or not blobs.settings.object_lock:
+    s3 = sys.modules.get("store.s3")  # not imported: the store cannot be on S3 (and `verify` skips ~2 ms)
+    if s3 is None or not isinstance(blobs, s3.S3BlobStore) or not blobs.settings.object_lock:
         return None
     want = blobs.settings.object_lock.upper()
     now = datetime.now(UTC)

@@ -1,7 +1,5 @@
 """What every command module shares: the Typer apps, common options, output and error helpers."""
 
-from __future__ import annotations
-
 import json
 import os
 import sys
@@ -42,26 +40,26 @@ class Exit(Exception):
         self.code = code
 
 
-def _out() -> Console:
+def _out() -> "Console":
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=True)
 
 
-def _err() -> Console:
+def _err() -> "Console":
     from rich.console import Console
 
     return Console(stderr=True, highlight=False, soft_wrap=True)
 
 
-def _emit_json(obj: JsonRecord | Sequence[JsonRecord]) -> None:
+def _emit_json(obj: "JsonRecord | Sequence[JsonRecord]") -> None:
     """Print a report (or a list of them) as JSON: always a typed record's own ``to_dict()``."""
     from archiver.schema import plain
 
     sys.stdout.write(json.dumps(plain(obj), indent=2, ensure_ascii=False) + "\n")
 
 
-def _emit_line(obj: JsonRecord) -> None:
+def _emit_line(obj: "JsonRecord") -> None:
     """One JSON line (batch outputs stream one record per line)."""
     from archiver.schema import plain
 
@@ -69,7 +67,7 @@ def _emit_line(obj: JsonRecord) -> None:
     sys.stdout.flush()
 
 
-def _open(store: Path | None) -> Archive:
+def _open(store: Path | None) -> "Archive":
     from archiver.api import Archive
 
     return Archive.open(store)
@@ -91,7 +89,7 @@ def _status_style(status: str) -> str:
     return {"PASS": "green", "FAIL": "bold red", "SKIPPED": "yellow"}.get(status, "")
 
 
-def _wayback_inline(archive: Archive, record_id: str, save: bool) -> WaybackReport:
+def _wayback_inline(archive: "Archive", record_id: str, save: bool) -> "WaybackReport":
     """Wayback after a capture: a failure is reported as verdict "unknown", never fails the capture."""
     from archiver.errors import WaybackError
     from archiver.reports import WaybackReport
@@ -104,7 +102,7 @@ def _wayback_inline(archive: Archive, record_id: str, save: bool) -> WaybackRepo
     return WaybackReport.of(record_id, add.wayback)
 
 
-def _render_wayback_line(wb: WaybackReport) -> None:
+def _render_wayback_line(wb: "WaybackReport") -> None:
     from rich.markup import escape
 
     colour = {"identical": "green", "differs": "yellow", "no-snapshot": "yellow"}.get(wb.verdict, "red")
@@ -113,7 +111,7 @@ def _render_wayback_line(wb: WaybackReport) -> None:
     _out().print(f"  wayback    [{colour}]{wb.verdict}[/]  {escape(str(where))}")
 
 
-def _render_stamps(stamps: list[StampResult]) -> None:
+def _render_stamps(stamps: "list[StampResult]") -> None:
     from rich.markup import escape
 
     out = _out()
@@ -127,7 +125,7 @@ def _render_stamps(stamps: list[StampResult]) -> None:
                       f"  (later: archiver timestamp --pending)")
 
 
-def _render_verification(report: Verification) -> None:
+def _render_verification(report: "Verification") -> None:
     out = _out()
     verdict = "[green]VERIFIED[/]" if report.ok else "[bold red]FAILED[/]"
     out.print(f"[bold]{report.subject}[/]  {verdict}")
@@ -135,7 +133,7 @@ def _render_verification(report: Verification) -> None:
         out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {c.name:<20} {c.detail}")
 
 
-def _optional_store(store: Path | None) -> Archive | None:
+def _optional_store(store: Path | None) -> "Archive | None":
     from archiver.errors import StoreNotFoundError
 
     try:

@@ -1,7 +1,5 @@
 """The offline demo and the version."""
 
-from __future__ import annotations
-
 import sys
 from typing import Annotated
 

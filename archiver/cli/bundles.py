@@ -1,7 +1,5 @@
 """WACZ bundles: export and import."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 

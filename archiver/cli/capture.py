@@ -1,7 +1,5 @@
 """Capture commands: one URL or a batch."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -120,7 +118,7 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         _render_wayback_line(wb)
 
 
-def _capture_batch(archive: Archive, input_file: Path, jobs: int, allow_private: bool, insecure: bool,
+def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_private: bool, insecure: bool,
                    allow_status: bool, as_json: bool, wayback_mode: str | None = None,
                    bopts: Any = None, rules: dict[str, Any] | None = None) -> None:
     from rich.markup import escape

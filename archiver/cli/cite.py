@@ -1,7 +1,5 @@
 """Citations and certificates of authenticity."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated

@@ -1,7 +1,5 @@
 """The capture queue: submit, worker, requeue, status."""
 
-from __future__ import annotations
-
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated

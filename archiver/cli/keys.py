@@ -1,7 +1,5 @@
 """Signing keys, the keyring, and settings."""
 
-from __future__ import annotations
-
 import os
 import sys
 from pathlib import Path

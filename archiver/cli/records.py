@@ -1,7 +1,5 @@
 """Reading the store: list, show, lookup, verify-file, get."""
 
-from __future__ import annotations
-
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated

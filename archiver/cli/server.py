@@ -1,7 +1,5 @@
 """The web app: access tokens, and ``archiver serve`` (run as its own process, like the demo)."""
 
-from __future__ import annotations
-
 import os
 import sys
 from typing import Annotated

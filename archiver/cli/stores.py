@@ -1,7 +1,5 @@
 """Creating and maintaining a store: init, store info/migrate/rebuild-index/clean."""
 
-from __future__ import annotations
-
 import os
 from typing import TYPE_CHECKING, Annotated
 

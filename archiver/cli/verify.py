@@ -1,7 +1,5 @@
 """Checking evidence: verify, timestamp, wayback."""
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -66,9 +64,14 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
 def _is_bundle_path(text: str) -> bool:
     """A .wacz/.zip name or an existing zip file (checked here: importing the bundle code costs start-up)."""
     import os
+
+    if text.lower().endswith((".wacz", ".zip")):
+        return True
+    if not os.path.isfile(text):
+        return False  # a record ID: no zipfile import
     import zipfile
 
-    return text.lower().endswith((".wacz", ".zip")) or (os.path.isfile(text) and zipfile.is_zipfile(text))
+    return zipfile.is_zipfile(text)
 
 
 def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, store: Path | None,

@@ -1,7 +1,5 @@
 """Watching documents over time: watch, history, diff, clauses."""
 
-from __future__ import annotations
-
 import json
 import sys
 from pathlib import Path
@@ -136,7 +134,7 @@ def watch_run(due: Annotated[bool, typer.Option("--due", help="Only watches whos
         raise Exit(10)
 
 
-def _watch_once(archive: Archive, due: bool, jobs: int, notify_url: str | None, as_json: bool) -> Any:
+def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None, as_json: bool) -> Any:
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
