@@ -293,15 +293,28 @@ def run_worker(archive: Capturer, *, concurrency: int = 4, until_empty: bool = F
         async with app.open_async():
             sweeper = asyncio.create_task(_sweep_stalled(app, stalled_after, stop))
             try:
-                await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=not until_empty,
-                                           name=name or "archiver-worker", update_heartbeat_interval=heartbeat,
-                                           stalled_worker_timeout=stalled_after, fetch_job_polling_interval=1.0,
-                                           listen_notify=True, delete_jobs="never")
+                # procrastinate's wait=False stops when one of the worker's slots finds nothing to fetch,
+                # even while another slot is failing a job whose retry is due at once: go round again
+                # until no job is due (each pass finishes at least one attempt; the bound is a backstop)
+                for _ in range(10_000):
+                    await app.run_worker_async(queues=[QUEUE], concurrency=concurrency, wait=not until_empty,
+                                               name=name or "archiver-worker", update_heartbeat_interval=heartbeat,
+                                               stalled_worker_timeout=stalled_after, fetch_job_polling_interval=1.0,
+                                               listen_notify=True, delete_jobs="never")
+                    if not until_empty or not _jobs_due(archive):
+                        break
             finally:
                 stop.set()
                 await sweeper
 
     asyncio.run(main())
+
+
+def _jobs_due(archive: Capturer) -> bool:
+    """A job waiting in the queue that may run now (a retry scheduled for later is not due)."""
+    with _catalog(archive).db() as d:
+        return d.one("SELECT 1 FROM procrastinate_jobs WHERE queue_name=? AND status='todo' "
+                     "AND (scheduled_at IS NULL OR scheduled_at <= now()) LIMIT 1", (QUEUE,)) is not None
 
 
 class Tally:
