@@ -6,6 +6,7 @@ Unknown keys are refused so a typo never silently does nothing.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -117,6 +118,9 @@ class Config:
     def __init__(self, path: Path, shared: SharedSettings | None = None) -> None:
         self.path = path
         self.shared = shared
+        # the parsed file and the (inode, size, mtime) it was read at: a capture asks a dozen settings,
+        # and a stat costs a tenth of reading and parsing the file; a rewrite (a new inode) is seen
+        self._cache: tuple[tuple[int, int, int], dict[str, Any]] | None = None
 
     def _load(self) -> dict[str, Any]:
         data = self._load_file()
@@ -126,15 +130,23 @@ class Config:
         return data
 
     def _load_file(self) -> dict[str, Any]:
-        if not self.path.exists():
+        """The file's settings (a fresh dict: callers may change it)."""
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
             return {}
+        key = (st.st_ino, st.st_size, st.st_mtime_ns)
+        cached = self._cache
+        if cached is not None and cached[0] == key:
+            return dict(cached[1])
         try:
             data = json.loads(self.path.read_text("utf-8"))
         except ValueError as exc:
             raise StoreCorruptError(f"config file {self.path} is not valid JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise StoreCorruptError(f"config file {self.path} is not a JSON object")
-        return data
+        self._cache = (key, data)
+        return dict(data)
 
     def get(self, key: str) -> Value:
         setting = SETTINGS.get(key)
