@@ -235,10 +235,11 @@ def main() -> None:
     lines.append(f"| verify --all, {VERIFY_RECORDS} records of {VERIFY_MB} MB ({ver['files']:.0f} blobs, "
                  f"{ver['bytes'] / 1e6:.0f} MB; median of 3 runs each) | {ver['wall']:.2f} s | openssl dgst -sha256 "
                  f"{ver['openssl_wall']:.2f} s | {ver['wall'] / ver['openssl_wall']:.2f}× | ≤ 1.5× |")
+    order = ["fetch", "decode", "extract", "main-text", "warc", "hash", "store", "sign", "other", "total"]
     lines += ["", f"CPU ms per page by step (in-process, one page at a time, {STEP_PAGES} captures, no TSA; "
               f"median of {REPEAT} runs):", "",
-              "| " + " | ".join(cpu_steps) + " |", "|" + "---|" * len(cpu_steps),
-              "| " + " | ".join(f"{v:.1f}" for v in cpu_steps.values()) + " |"]
+              "| " + " | ".join(order) + " |", "|" + "---|" * len(order),
+              "| " + " | ".join(f"{cpu_steps.get(k, 0.0):.1f}" for k in order) + " |"]
     text = "\n".join(lines) + "\n"
     print(text)
     if SRC == ROOT:
