@@ -36,7 +36,7 @@ def ensure_dir(path: Path) -> None:
     try:
         path.mkdir()
     except FileExistsError:
-        return  # another writer made it (and synced it) first
+        pass  # another writer made it a moment ago: its fsync may not have happened yet, so sync too
     fsync_dir(path.parent)
 
 

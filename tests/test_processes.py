@@ -103,3 +103,57 @@ def test_kill_9_of_a_batch_on_worker_processes(archive: Archive, site, tmp_path:
     printed = [line for line in out.splitlines() if line.startswith("{")]
     assert archive.catalog.count() >= len(printed)
     _assert_consistent(archive.root)
+
+
+def test_batch_on_worker_processes_keeps_the_per_host_limit(archive: Archive, tmp_path: Path) -> None:
+    """A worker frees its download slot once a page is downloaded (processing overlaps the next
+    download), yet the server never sees more requests at once than ``capture.per_host``; with a
+    larger limit, ``-j`` downloads are in flight together."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    state = {"now": 0, "most": 0}
+    lock = threading.Lock()
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            with lock:
+                state["now"] += 1
+                state["most"] = max(state["most"], state["now"])
+            try:
+                time.sleep(0.25)
+                body = b"<html><body><p>" + self.path.encode() + b" policy text</p></body></html>"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            finally:
+                with lock:
+                    state["now"] -= 1
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        most = {}
+        for limit in (2, 8):
+            subprocess.run(_archiver("config", "set", "capture.per_host", str(limit), "--store", str(archive.root)),
+                           check=True, capture_output=True, env=_env())
+            urls = tmp_path / f"urls-{limit}.txt"
+            urls.write_text("".join(f"http://127.0.0.1:{httpd.server_address[1]}/p{limit}-{i}\n" for i in range(16)))
+            state["most"] = 0
+            r = subprocess.run(_archiver("capture", "-i", str(urls), "-j", "8", "--json", "--store",
+                                         str(archive.root)), capture_output=True, text=True, env=_env(), timeout=120)
+            assert r.returncode == 0, r.stderr
+            assert sum('"record_id"' in line for line in r.stdout.splitlines()) == 16
+            most[limit] = state["most"]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    assert most[2] == 2, most
+    assert most[8] >= 6, most  # 8 slots on worker processes: the downloads overlap
+    _assert_consistent(archive.root)
