@@ -78,22 +78,10 @@ _SOUP = ["<p>", "</p>", "<pre>", "</pre>", "<b hidden>", "<i>", "</i>", "</b>", 
 @settings(max_examples=300, deadline=None)
 def test_serialised_text_is_the_walked_text(tokens: list[str]) -> None:
     """Whatever the markup, the C-serialised extraction gives the Python walk's text."""
-    import lxml.etree
-    import lxml.html
+    from tests.test_extract_corpus import _both_paths
 
-    from archiver.capture.extract import _marked_text, _walked_text, normalize_text
-
-    html = ("<html><body>" + "".join(tokens) + "</body></html>").encode()
-
-    def body() -> object:
-        root = lxml.html.document_fromstring(html, parser=lxml.etree.HTMLParser(remove_comments=True,
-                                                                               remove_pis=True))
-        found = root.find("body")
-        return found if found is not None else root
-
-    marked = _marked_text(body())
-    assert marked is not None
-    assert normalize_text(marked) == normalize_text(_walked_text(body()))
+    fast, walked = _both_paths(("<html><body>" + "".join(tokens) + "</body></html>").encode())
+    assert fast == walked
 
 
 def _normalize_reference(raw: str) -> str:
