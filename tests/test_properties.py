@@ -189,3 +189,35 @@ def test_record_dicts_match_the_standard_library() -> None:
         "signature": {"alg": "Ed25519", "key_id": "sha256:0", "value": "sig"}})
     for part in (m, m.subject, m.http, m.capture, m.signature):
         assert records.asdict(part) == dataclasses.asdict(part)
+
+
+@given(st.binary(min_size=32, max_size=32), st.sampled_from(["", "\n", "\r\n", "garbage before\n"]),
+       st.sampled_from([64, 76]))
+@settings(max_examples=100, deadline=None)
+def test_public_key_pem_read_directly_is_cryptographys(raw: bytes, before: str, width: int) -> None:
+    """The direct read of an Ed25519 public key PEM gives cryptography's key; any other PEM (another
+    wrapping, text around it, another algorithm, damage) still goes through cryptography."""
+    import base64
+
+    import pytest
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from archiver.errors import UsageError
+    from archiver.provenance.keys import key_id_of, load_public_pem
+
+    key = Ed25519PublicKey.from_public_bytes(raw)
+    body = base64.b64encode(key.public_bytes(serialization.Encoding.DER,
+                                             serialization.PublicFormat.SubjectPublicKeyInfo)).decode()
+    pem = (before + "-----BEGIN PUBLIC KEY-----\n" + "\n".join(body[i:i + width] for i in range(0, len(body), width))
+           + "\n-----END PUBLIC KEY-----\n").encode()
+    got = load_public_pem(pem)  # text before the PEM: cryptography reads past it, and so do we
+    assert got.public_bytes_raw() == raw
+    assert key_id_of(got) == "sha256:" + hashlib.sha256(raw).hexdigest()
+    with pytest.raises(UsageError, match="not a PEM public key"):
+        load_public_pem(pem.replace(body[:8].encode(), b"A" * 8))  # damaged DER: not the Ed25519 prefix
+    other = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    with pytest.raises(UsageError, match="not an Ed25519 public key"):
+        load_public_pem(other)
