@@ -3,9 +3,11 @@
 A capture is CPU-bound between its network waits (parse, extract, deflate, hash, sign), and threads
 share one GIL: on a 2-core machine a thread pool used one core. So a batch runs on ``processes``
 forked workers (each opens its own store handle: its own SQLite or PostgreSQL connections and key
-handle), and each worker runs ``threads`` threads, so waits on slow servers still overlap
-(``-j 16`` means 16 captures in flight). The per-host limit is a process-shared semaphore per
-host. Results come back to the parent in completion order; the parent alone prints, stamps and
+handle). Each worker has ``threads`` download slots and twice as many threads: a thread frees its
+slot once its page is downloaded and processes the page while another thread downloads the next, so
+``-j 16`` means 16 downloads in flight and waits on slow servers overlap with the CPU work. The
+per-host limit is a process-shared semaphore per host, also held only while downloading.
+Results come back to the parent in completion order; the parent alone prints, stamps and
 decides. A worker that dies (kill -9) loses only the captures it had in flight: each of those is
 reported failed, and what it committed is complete (the store's commit protocol).
 """
