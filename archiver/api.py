@@ -410,7 +410,7 @@ class Archive:
 
         With a TSA configured, the whole batch gets ONE token (Merkle root over its manifests)."""
         from archiver.capture import host_of
-        from archiver.pool import plan, run_batch
+        from archiver.pool import plan, release_once, run_batch
 
         if jobs < 1:
             raise UsageError("--jobs must be at least 1")
@@ -427,19 +427,25 @@ class Archive:
 
             session = stack.enter_context(_Session())
 
+        downloads = threading.BoundedSemaphore(jobs)
+
         def run(url: str, entity: str | None, document: str | None) -> BatchItem:
             with guard:
                 sem = host_locks.setdefault(host_of(url), threading.BoundedSemaphore(per_host))
             started = time.monotonic()
-            with sem:
-                try:
-                    m = self.capture(url, entity=entity, document=document, allow_private=allow_private,
-                                     insecure=insecure, allow_status=allow_status, passphrase=lambda: secret,
-                                     stamp=False, browser=browser, session=session, select=select,
-                                     remove=remove, main_content=main_content)
-                except ArchiverError as exc:
-                    return BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
-                                     seconds=time.monotonic() - started)
+            downloads.acquire()
+            sem.acquire()
+            fetched = release_once(sem, downloads)  # -j and the per-host limit count downloads (archiver.pool)
+            try:
+                m = self.capture(url, entity=entity, document=document, allow_private=allow_private,
+                                 insecure=insecure, allow_status=allow_status, passphrase=lambda: secret,
+                                 stamp=False, browser=browser, session=session, select=select,
+                                 remove=remove, main_content=main_content, on_fetched=fetched)
+            except ArchiverError as exc:
+                return BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
+                                 seconds=time.monotonic() - started)
+            finally:
+                fetched()
             return BatchItem(url, entity, document, record_id=m.record_id, seconds=time.monotonic() - started)
 
         results: list[BatchItem] = []
@@ -462,7 +468,7 @@ class Archive:
             else:
                 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-                with ThreadPoolExecutor(max_workers=jobs) as pool:
+                with ThreadPoolExecutor(max_workers=2 * jobs) as pool:
                     for fut in as_completed([pool.submit(run, *args) for args in items]):
                         collect(fut.result())
         order = {u: i for i, (u, _, _) in enumerate(items)}

@@ -74,7 +74,7 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
             host = job["sems"][job["host_of"](url)]
             downloads.acquire()
             host.acquire()
-            fetched = _release_once(host, downloads)
+            fetched = release_once(host, downloads)
             try:
                 with archive.acting_as(job["actor"]):
                     m = archive.capture(url, entity=entity, document=document, passphrase=lambda: job["secret"],
@@ -99,7 +99,7 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
         results.cancel_join_thread()  # nobody reads the pipe any more: never hang at exit on it
 
 
-def _release_once(*locks: Any) -> Callable[[], None]:
+def release_once(*locks: Any) -> Callable[[], None]:
     """Release ``locks`` at the first call (the page is downloaded), never twice."""
     held = list(locks)
 
@@ -172,4 +172,4 @@ def _workers(ctx: Any, tasks: Any, results: Any, how: PoolPlan) -> Iterator[list
         _JOB.clear()
 
 
-__all__ = ["PoolPlan", "plan", "run_batch"]
+__all__ = ["PoolPlan", "plan", "release_once", "run_batch"]
