@@ -6,8 +6,11 @@ One module per command group; importing this package registers every command on 
 
 from __future__ import annotations
 
+import atexit
+import os
 import sys
-from typing import Any
+import threading
+from typing import Any, NoReturn
 
 import typer
 
@@ -16,7 +19,7 @@ from archiver.cli import stores  # noqa: F401  # isort: skip
 from archiver.cli import capture, records, verify, cite, bundles, watch, fleet, server, about, keys  # noqa: F401  # isort: skip
 from archiver.cli._common import _APP_OPTS, Exit, _err, app
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
 
 
 def _command_name(info: Any) -> str:
@@ -69,6 +72,28 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """The ``archiver`` console script: ``main()``, then leave without tearing the interpreter down.
+
+    Python's own exit frees every module and object one by one: ~40 ms of a command that takes 200
+    (measured with everything a capture imports). What exit must do is done first: output flushed,
+    the atexit handlers (multiprocessing, logging, coverage, temporary files). Anything unusual (a
+    non-daemon thread still running, output that cannot be flushed) takes the normal way out."""
+    code = main()
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if others or sys.flags.dev_mode:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # e.g. a closed pipe: let Python report it as it always does
+        sys.exit(code)
+    os._exit(code)
+
+
 def _click_exceptions() -> Any:
     """click's exception module (typer ≥ 0.25 carries its own copy of click; we pin the click-based one)."""
     import importlib
@@ -96,4 +121,4 @@ def _usage_error(exc: Any, ce: Any) -> None:
         sys.stderr.write("Usage: archiver [OPTIONS] COMMAND [ARGS]...  (see 'archiver --help')\n")
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

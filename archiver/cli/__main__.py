@@ -1,7 +1,5 @@
 """``python -m archiver.cli``."""
 
-import sys
+from archiver.cli import run
 
-from archiver.cli import main
-
-sys.exit(main())
+run()

@@ -1,0 +1,54 @@
+"""The console script leaves without Python's interpreter teardown (``archiver.cli.run``): what a
+normal exit does that matters must still happen — exit code, every byte of output through a pipe,
+atexit handlers, and waiting for a non-daemon thread."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _run(code: str, store: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, ARCHIVER_HOME=str(store), PYTHONPATH=str(ROOT))
+    env.pop("PYTHONUNBUFFERED", None)  # stdout block-buffered on a pipe, as for most users
+    script = f"import sys\nsys.argv = ['archiver', *{list(args)!r}]\n{code}\nfrom archiver.cli import run\nrun()\n"
+    return subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+
+
+def test_exit_codes_and_atexit_handlers(tmp_path: Path) -> None:
+    hook = "import atexit\natexit.register(lambda: print('atexit ran'))"
+    ok = _run(hook, tmp_path / "none", "--help")
+    assert ok.returncode == 0 and "Usage" in ok.stdout and ok.stdout.rstrip().endswith("atexit ran")
+    usage = _run(hook, tmp_path / "none", "no-such-command")
+    assert usage.returncode == 2 and "No such command" in usage.stderr and "atexit ran" in usage.stdout
+    missing = _run(hook, tmp_path / "none", "list")
+    assert missing.returncode == 4 and "no archiver store" in missing.stderr
+
+
+def test_output_left_in_the_buffer_arrives_whole(tmp_path: Path) -> None:
+    """Small writes nobody flushes (the last few KiB stay in stdout's block buffer on a pipe), made
+    by the command and by an atexit handler: nothing may be lost by leaving with os._exit."""
+    store = tmp_path / "s"
+    assert _run("", store, "init").returncode == 0
+    late = ("import atexit\n"
+            "atexit.register(lambda: [sys.stdout.write('y' * 10) for _ in range(10_000)] and sys.stdout.write('end'))")
+    r = _run(late, store, "config", "list", "--json")
+    assert r.returncode == 0
+    tail = "y" * 100_000 + "end"
+    assert r.stdout.endswith(tail), r.stdout[-200:]
+    json.loads(r.stdout[: -len(tail)])  # the command's own report, whole
+
+
+def test_a_running_non_daemon_thread_is_waited_for(tmp_path: Path) -> None:
+    thread = ("import threading, time\n"
+              "def late():\n    time.sleep(0.3)\n    print('thread finished', flush=True)\n"
+              "threading.Thread(target=late).start()")
+    r = _run(thread, tmp_path / "none", "--help")
+    assert r.returncode == 0
+    assert r.stdout.rstrip().endswith("thread finished")
