@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-import dataclasses
 import hashlib
 import json
 import os
@@ -46,6 +45,7 @@ from store.custody import ChainReport, CustodyLog, Event, PostgresCustodyLog
 from store.fsutil import atomic_writer, store_writes
 
 if TYPE_CHECKING:
+    from archiver.batchstamps import BatchStamps
     from archiver.capture.browser import BrowserOptions, BrowserSession
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
@@ -408,7 +408,8 @@ class Archive:
 
         On several cores a batch runs on worker processes with threads each (``archiver.pool``).
 
-        With a TSA configured, the whole batch gets ONE token (Merkle root over its manifests)."""
+        With a TSA configured, the batch gets one token per TSA (Merkle root over its manifests), or
+        two when what finished early is stamped while the last downloads run (``archiver.batchstamps``)."""
         from archiver.capture import host_of
         from archiver.pool import plan, release_once, run_batch
 
@@ -451,10 +452,19 @@ class Archive:
         results: list[BatchItem] = []
         how = None if browser is not None else plan(jobs, len(items), os.cpu_count() or 1)
 
+        stamps: BatchStamps | None = None
+        if stamp and self.tsa_configured():
+            from archiver.batchstamps import BatchStamps
+
+            stamps = BatchStamps(lambda ids: self.timestamp(ids, passphrase=lambda: secret, deferred=False),
+                                 total=len(items), jobs=jobs)
+
         def collect(item: BatchItem) -> None:
             results.append(item)
             if on_result:
                 on_result(item)
+            if stamps is not None:
+                stamps.add(item)
 
         with stack:
             if how is not None:  # CPU-bound steps on every core (archiver.pool)
@@ -473,15 +483,12 @@ class Archive:
                         collect(fut.result())
         order = {u: i for i, (u, _, _) in enumerate(items)}
         results.sort(key=lambda r: order.get(r.url, 0))
-        done = [r.record_id for r in results if r.record_id]
-        if stamp and done and self.tsa_configured():
-            stamps = self.timestamp(done, passphrase=lambda: secret, deferred=False)
-            for st in stamps:
+        if stamps is not None:
+            stamped = stamps.finish()
+            for st in stamped:
                 if on_stamp:
                     on_stamp(st)
-            good = [st for st in stamps if st.ok]
-            state = "stamped" if good else "unstamped: " + "; ".join(st.error or "" for st in stamps)
-            results = [dataclasses.replace(r, timestamp=state) if r.record_id else r for r in results]
+            results = stamps.mark(results, stamped)
         return results
 
     # ---- reading ---------------------------------------------------------------------------

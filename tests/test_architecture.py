@@ -37,6 +37,7 @@ LAYERS: dict[str, int] = {
     "archiver.textdiff": 4,
     "archiver.decode": 4,
     "archiver.stamping": 4,
+    "archiver.batchstamps": 4,
     "archiver.evidence": 4,
     "archiver.extras": 0,
     "archiver.api": 5,
