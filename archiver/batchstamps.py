@@ -3,9 +3,10 @@
 A token covers finished records only, so a batch stamped at its end waits for the TSA round-trip and
 the group commit of every record after its last download (0.25 s of a 3 s batch of 100 slow pages,
 measured). So once only the last downloads remain (no more than ``jobs`` records unfinished, and at
-least as many finished), the records already finished are stamped on a background thread while
-those downloads run; at the end only the rest is stamped. A batch thus gets at most two tokens
-per TSA; one no larger than ``jobs`` gets one. If the early request fails its records are tried
+least ``EARLY_MIN`` and ``jobs`` finished), the records already finished are stamped on a background
+thread while those downloads run; at the end only the rest is stamped. A batch thus gets at most
+two tokens per TSA, and a small one gets one (below ~30 records the split saves less than the extra
+round-trip costs: 100 records take 0.16 s to stamp, 4 take 0.025 s). If the early request fails its records are tried
 again with the rest, so a record is never left unstamped by the split.
 """
 
@@ -17,6 +18,9 @@ from collections.abc import Callable
 
 from archiver.errors import ArchiverError
 from archiver.records import BatchItem, StampResult
+
+
+EARLY_MIN = 32
 
 
 class BatchStamps:
@@ -38,7 +42,7 @@ class BatchStamps:
         if item.record_id:
             self._done.append(item.record_id)
         remaining = self._total - self._seen
-        if self._thread is None and 0 < remaining <= self._jobs <= len(self._done):
+        if self._thread is None and 0 < remaining <= self._jobs and len(self._done) >= max(self._jobs, EARLY_MIN):
             self._early = list(self._done)
             self._thread = threading.Thread(target=self._run_early, name="batch-stamp", daemon=True)
             self._thread.start()
@@ -76,4 +80,4 @@ class BatchStamps:
                 if r.record_id else r for r in results]
 
 
-__all__ = ["BatchStamps"]
+__all__ = ["EARLY_MIN", "BatchStamps"]

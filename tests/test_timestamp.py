@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 
 from archiver.api import Archive
+from archiver.batchstamps import EARLY_MIN, BatchStamps
 from archiver.demo.server import SampleSite
 from archiver.demo.tsa import LocalTSA
 from archiver.provenance import merkle
-from archiver.records import Status
+from archiver.errors import StoreError
+from archiver.records import BatchItem, StampResult, Status
 from archiver.verify import token_checks
 
 from .conftest import store_snapshot
@@ -105,15 +107,19 @@ def test_swapped_or_flipped_token_fails_the_timestamp_check(stamped: Archive, si
     assert crypto_caught >= len(offsets) - 3
 
 
-def test_batch_of_200_makes_one_tsa_request(stamped: Archive, site: SampleSite, tsa: LocalTSA) -> None:
+def test_batch_of_200_makes_two_tsa_requests(stamped: Archive, site: SampleSite, tsa: LocalTSA) -> None:
+    """One token for what finished while the last downloads ran (stamped meanwhile), one for those."""
     items = [(f"{site.base_url}/plain?n={i}", None, None) for i in range(200)]
     stamps = []
     results = stamped.capture_batch(items, jobs=8, on_stamp=stamps.append)
     assert all(r.ok for r in results) and len(results) == 200
-    assert tsa.requests == 1, "one TSA round-trip for the whole batch"
-    assert len(stamps) == 1 and stamps[0].ok and stamps[0].batch_root
-    assert {r.timestamp for r in results} == {"stamped"}
+    assert tsa.requests == 2, "two TSA round-trips for the whole batch"
+    assert len(stamps) == 2 and all(st.ok and st.batch_root for st in stamps)
+    early, rest = stamps
     ids = [r.record_id for r in results if r.record_id]
+    assert len(early.record_ids) >= 192 and len(rest.record_ids) <= 8
+    assert sorted(early.record_ids + rest.record_ids) == sorted(ids)
+    assert {r.timestamp for r in results} == {"stamped"}
     for rid in ids[:50]:  # verifying all 200 costs ~10 s more and proves nothing new
         rep = stamped.verify(rid, log=False)
         assert rep.ok, (rid, rep.failures)
@@ -129,7 +135,7 @@ def test_batch_of_200_makes_one_tsa_request(stamped: Archive, site: SampleSite, 
                                        bytes.fromhex(mk.root))
         assert add.timestamp.imprint == hashlib.sha256(bytes.fromhex(mk.root)).hexdigest()
         roots.add(mk.root)
-    assert len(roots) == 1
+    assert roots == {early.batch_root, rest.batch_root}
 
     # alter one record's manifest: only that record fails, and its Merkle check names why
     victim = ids[77]
@@ -303,3 +309,66 @@ def test_merkle_matches_certificate_transparency_vectors() -> None:
             assert not merkle.verify_inclusion(ls[i] + b"x", i, n, paths[i], root)
             if n > 1:
                 assert not merkle.verify_inclusion(ls[i], (i + 1) % n, n, paths[i], root)
+
+
+class _ScriptedTSA:
+    """Stands in for ``Archive.timestamp`` to test only how a batch is split (the real TSA round-trip
+    and Merkle proofs are covered above); ``answers`` says, call by call, ok / refused / store error."""
+
+    def __init__(self, *answers: str) -> None:
+        self.answers = list(answers)
+        self.calls: list[list[str]] = []
+
+    def __call__(self, ids: list[str]) -> list[StampResult]:
+        self.calls.append(list(ids))
+        answer = self.answers.pop(0) if self.answers else "ok"
+        if answer == "store-error":
+            raise StoreError("disk full")
+        return [StampResult("http://tsa", tuple(ids), ok=answer == "ok", error=None if answer == "ok" else "HTTP 500")]
+
+
+def _feed(split: BatchStamps, n: int, failed: frozenset[int] = frozenset()) -> list[BatchItem]:
+    items = [BatchItem(f"u{i}", error="boom" if i in failed else None, record_id=None if i in failed else f"r{i}")
+             for i in range(n)]
+    for item in items:
+        split.add(item)
+    return items
+
+
+@pytest.mark.parametrize(("total", "jobs", "sizes"), [
+    (10, 4, [10]),          # small: one token
+    (EARLY_MIN, 8, [EARLY_MIN]),  # never EARLY_MIN finished while some remain
+    (EARLY_MIN + 4, 8, [EARLY_MIN, 4]),  # not when 8 remain (too few finished), when 4 remain
+    (100, 16, [84, 16]),    # early part while the last 16 download
+    (200, 8, [192, 8]),
+])
+def test_a_batch_is_stamped_in_at_most_two_parts(total: int, jobs: int, sizes: list[int]) -> None:
+    tsa = _ScriptedTSA()
+    split = BatchStamps(tsa, total=total, jobs=jobs)
+    items = _feed(split, total)
+    stamps = split.finish()
+    assert [len(c) for c in tsa.calls] == sizes
+    assert sorted(sum(tsa.calls, [])) == sorted(i.record_id for i in items if i.record_id)
+    assert {r.timestamp for r in BatchStamps.mark(items, stamps)} == {"stamped"}
+
+
+@pytest.mark.parametrize("early", ["refused", "store-error"])
+def test_a_failed_early_part_is_stamped_with_the_rest(early: str) -> None:
+    tsa = _ScriptedTSA(early, "ok")
+    split = BatchStamps(tsa, total=100, jobs=16)
+    items = _feed(split, 100, failed=frozenset({3, 97}))
+    stamps = split.finish()
+    assert [len(c) for c in tsa.calls] == [83, 98]  # the 83 early ones again, with the other 15
+    assert stamps[-1].ok and len(stamps) == (2 if early == "refused" else 1)
+    marked = BatchStamps.mark(items, stamps)
+    assert {r.timestamp for r in marked if r.record_id} == {"stamped"}
+    assert [r.timestamp for r in marked if not r.record_id] == [None, None]
+
+
+def test_records_no_token_covers_say_why() -> None:
+    tsa = _ScriptedTSA("ok", "refused")
+    split = BatchStamps(tsa, total=100, jobs=16)
+    items = _feed(split, 100)
+    marked = BatchStamps.mark(items, split.finish())
+    states = [r.timestamp for r in marked]
+    assert states[:84] == ["stamped"] * 84 and set(states[84:]) == {"unstamped: HTTP 500"}
