@@ -59,6 +59,12 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
     downloads = threading.BoundedSemaphore(threads)
 
     def one() -> None:
+        # one catalog connection for the thread's life: opening one per capture, and the WAL checkpoint
+        # when the last one closes, cost ~1 ms a page (archiver.api.Archive.capture nests inside)
+        with archive.catalog.session():
+            work()
+
+    def work() -> None:
         while True:
             if os.getppid() != job["parent"]:
                 orphaned.set()

@@ -15,8 +15,8 @@ from archiver.api import Archive
 from archiver.batchstamps import EARLY_MIN, BatchStamps
 from archiver.demo.server import SampleSite
 from archiver.demo.tsa import LocalTSA
-from archiver.provenance import merkle
 from archiver.errors import StoreError
+from archiver.provenance import merkle
 from archiver.records import BatchItem, StampResult, Status
 from archiver.verify import token_checks
 
@@ -348,7 +348,7 @@ def test_a_batch_is_stamped_in_at_most_two_parts(total: int, jobs: int, sizes: l
     items = _feed(split, total)
     stamps = split.finish()
     assert [len(c) for c in tsa.calls] == sizes
-    assert sorted(sum(tsa.calls, [])) == sorted(i.record_id for i in items if i.record_id)
+    assert sorted(rid for call in tsa.calls for rid in call) == sorted(i.record_id for i in items if i.record_id)
     assert {r.timestamp for r in BatchStamps.mark(items, stamps)} == {"stamped"}
 
 

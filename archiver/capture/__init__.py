@@ -151,7 +151,8 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
         temps.append(content_path)
         with content_fh, open(final.body_path, "rb") as body:
             content_sha, content_size = decode_stream(
-                body, content_fh, final.header("Content-Encoding"), archive.config.int_("capture.max_decoded_bytes"))
+                body, content_fh, final.header("Content-Encoding"), archive.config.int_("capture.max_decoded_bytes"),
+                payload_sha256=final.payload_sha256)
         enc = final.header("Content-Encoding")
         steps.append(StepOutcome("decode", "ok", f"Content-Encoding {enc}" if enc else "identity"))
 
@@ -202,7 +203,7 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             "description": f"Evidence capture of {url}",
         }
         with warc_fh:
-            write_capture_warc(warc_fh, filename="capture.warc.gz", warcinfo=warcinfo,
+            written = write_capture_warc(warc_fh, filename="capture.warc.gz", warcinfo=warcinfo,
                                hops=result.hops + [h for r in extra for h in r.hops], text=text_bytes,
                                captured_at=captured, main_hops=len(result.hops),
                                resources=[(f"urn:{name}:{final.url}", media, data)
@@ -211,7 +212,7 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
         steps.append(StepOutcome("warc", "ok", "WARC/1.1, sha256 digests"))
 
         # Step 6: blobs. From here on nothing is visible until the catalog commit.
-        warc_sha, warc_size = archive.blobs.adopt(warc_path)
+        warc_sha, warc_size = archive.blobs.adopt(warc_path, written.sha256)
         content_sha2, _ = archive.blobs.adopt(content_path, content_sha)
         artifacts = [Artifact("warc", warc_sha, warc_size, "application/warc", file="capture.warc.gz"),
                      Artifact("content", content_sha2, content_size, media_type)]

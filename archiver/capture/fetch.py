@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 import requests
@@ -24,6 +25,7 @@ from archiver.errors import (
     DISK_ERRNOS,
     ArchiverError,
     BodyTooLargeError,
+    CaptureError,
     CaptureTimeoutError,
     ConnectError,
     InvalidURLError,
@@ -96,6 +98,8 @@ class Hop:
     payload_size: int
     started: float
     finished: float
+    block_head: bytes  # the WARC response block's head: the final status line and headers as received
+    block_sha256: str  # of block_head + payload: the WARC-Block-Digest, taken in the same pass
 
     def header(self, name: str) -> str | None:
         low = name.lower()
@@ -208,10 +212,13 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
                     resp = session.get(url, headers=_request_headers(opts.user_agent), stream=True,
                                        allow_redirects=False, timeout=timeout, verify=verify)
                 with contextlib.closing(resp):
-                    payload = _read_body(resp, body_fh, opts, state, url)
                     raw = resp.raw
                     orig = getattr(raw, "_original_response", None)
                     headers = list(orig.msg.items()) if orig is not None else list(resp.headers.items())
+                    wire_fh.flush()  # the head is on the wire file: digest the WARC block in the body's pass
+                    block_head = warc_block_head(response_head_span(wire_path)[1], headers)
+                    block = hashlib.sha256(block_head)
+                    payload = _read_body(resp, body_fh, opts, state, url, block)
                     version = "HTTP/1.0" if getattr(orig, "version", 11) == 10 else "HTTP/1.1"
                     status, reason = resp.status_code, resp.reason or ""
             except ArchiverError:
@@ -231,10 +238,11 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
         if rec.conn is None:
             raise NetworkError(f"no connection information was recorded for {url}")
         return Hop(url=url, request_bytes=bytes(rec.sent), wire_path=wire_path,
-                   wire_sha256=_sha256_file(wire_path), wire_size=rec.received, body_path=body_path,
+                   wire_sha256=rec.wire_hash.hexdigest(), wire_size=rec.received, body_path=body_path,
                    status=status, reason=reason, version=version, headers=headers, conn=rec.conn,
                    payload_sha256=payload[0], payload_sha1=payload[1], payload_size=payload[2],
-                   started=started, finished=time.time())
+                   started=started, finished=time.time(), block_head=block_head,
+                   block_sha256=block.hexdigest())
     except BaseException:
         wire_path.unlink(missing_ok=True)
         body_path.unlink(missing_ok=True)
@@ -242,7 +250,8 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
 
 
 def _read_body(resp: requests.Response, out: BinaryIO, opts: FetchOptions, state: CaptureState,
-               url: str) -> tuple[str, bytes, int]:
+               url: str, block: Any) -> tuple[str, bytes, int]:
+    """Spool the body, with its payload digests and ``block`` (the WARC block digest) in one pass."""
     declared = resp.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > opts.max_bytes:
         raise BodyTooLargeError(
@@ -255,14 +264,38 @@ def _read_body(resp: requests.Response, out: BinaryIO, opts: FetchOptions, state
             raise BodyTooLargeError(f"{url} sent more than the size cap of {opts.max_bytes:,} bytes")
         h256.update(chunk)
         h1.update(chunk)
+        block.update(chunk)
         out.write(chunk)
     out.flush()
     return h256.hexdigest(), h1.digest(), size
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+_TE_LINE = re.compile(rb"^transfer-encoding(?=\s*:)", re.I | re.M)
+
+
+def warc_block_head(head: bytes, headers: list[tuple[str, str]]) -> bytes:
+    """The head of a WARC response block: as received, except that a chunked response's
+    Transfer-Encoding header is renamed, since the stored payload has its chunk framing removed."""
+    chunked = any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers)
+    return _TE_LINE.sub(b"X-Archiver-Transfer-Encoding", head, count=1) if chunked else head
+
+
+def response_head_span(wire_path: Path) -> tuple[int, bytes]:
+    """(offset, bytes) of the final (non-1xx) status line and header block exactly as received."""
+    with open(wire_path, "rb") as fh:
+        data = fh.read(1 << 20)
+    pos = 0
+    while True:
+        end = data.find(b"\r\n\r\n", pos)
+        sep = 4
+        alt = data.find(b"\n\n", pos)
+        if end < 0 or (0 <= alt < end):
+            end, sep = alt, 2
+        if end < 0:
+            raise CaptureError("the response headers were not received completely")
+        block = data[pos:end + sep]
+        status = block.split(b" ", 2)[1:2]
+        if status and status[0].startswith(b"1") and len(status[0]) == 3:
+            pos = end + sep
+            continue
+        return pos, block

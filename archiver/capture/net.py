@@ -10,6 +10,7 @@ bytes received.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import ipaddress
 import socket
@@ -53,6 +54,7 @@ class HopRecorder:
     wire: BinaryIO
     sent: bytearray = field(default_factory=bytearray)
     received: int = 0
+    wire_hash: Any = field(default_factory=hashlib.sha256)  # of every byte received, as it is written
     conn: ConnInfo | None = None
     started: float = field(default_factory=time.time)
 
@@ -106,7 +108,9 @@ class _TeeRaw(io.RawIOBase):
             raise
         rec = state.current
         if rec is not None and n:
-            rec.wire.write(memoryview(buf)[:n])
+            got = memoryview(buf)[:n]
+            rec.wire.write(got)
+            rec.wire_hash.update(got)
             rec.received += n
             if rec.received > state.max_wire_bytes:
                 raise BodyTooLargeError(

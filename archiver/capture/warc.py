@@ -17,25 +17,21 @@ import base64
 import gzip
 import hashlib
 import json
-import re
 import uuid
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from archiver.capture.fetch import Hop
-from archiver.errors import CaptureError
+from archiver.capture.fetch import Hop, response_head_span
 
 WARC_VERSION = "WARC/1.1"
-CHUNK = 1 << 20
-_TE_LINE = re.compile(rb"^transfer-encoding(?=\s*:)", re.I | re.M)
 
 
 def warc_date(ts: float) -> str:
@@ -69,48 +65,16 @@ class _Concat:
         return self._tail.read(n)
 
 
-def response_head(wire_path: Path) -> bytes:
-    """The final (non-1xx) status line and header block exactly as received."""
-    return _response_head_span(wire_path)[1]
-
-
 def body_as_sent_sha1(wire_path: Path) -> bytes:
     """SHA-1 of the final response's body exactly as it came over the wire: for a chunked response
     the chunk framing is included (what heritrix3 digests over HTTP/1.1, heritrix3 issue #769)."""
-    start, head = _response_head_span(wire_path)
+    start, head = response_head_span(wire_path)
     h = hashlib.sha1()  # noqa: S324 - the CDX digest format, not a security use
     with open(wire_path, "rb") as fh:
         fh.seek(start + len(head))
         while chunk := fh.read(1 << 20):
             h.update(chunk)
     return h.digest()
-
-
-def _response_head_span(wire_path: Path) -> tuple[int, bytes]:
-    with open(wire_path, "rb") as fh:
-        data = fh.read(1 << 20)
-    pos = 0
-    while True:
-        end = data.find(b"\r\n\r\n", pos)
-        sep = 4
-        alt = data.find(b"\n\n", pos)
-        if end < 0 or (0 <= alt < end):
-            end, sep = alt, 2
-        if end < 0:
-            raise CaptureError("the response headers were not received completely")
-        block = data[pos:end + sep]
-        status = block.split(b" ", 2)[1:2]
-        if status and status[0].startswith(b"1") and len(status[0]) == 3:
-            pos = end + sep
-            continue
-        return pos, block
-
-
-def response_block_head(hop: Hop) -> bytes:
-    head = response_head(hop.wire_path)
-    if hop.chunked:
-        head = _TE_LINE.sub(b"X-Archiver-Transfer-Encoding", head, count=1)
-    return head
 
 
 def _pem(der: bytes) -> str:
@@ -151,6 +115,25 @@ def hop_metadata(hop: Hop, index: int) -> dict[str, Any]:
 class WarcSummary:
     final_response_id: str
     records: int
+    sha256: str  # of the whole file, taken as it was written (its blob name)
+    size: int
+
+
+class _Hashing:
+    """The WARC file's digest while it is written, so storing it needs no second read."""
+
+    def __init__(self, out: BinaryIO) -> None:
+        self._out = out
+        self.hash = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: Any) -> int:
+        self.hash.update(data)
+        self.size += len(data)
+        return self._out.write(data)
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 # ISA-L's deflate at its level 2 costs 0.46 ms per corpus page (233 KB) against zlib level 6's 5.8 ms, for
@@ -234,7 +217,8 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
                        main_text: bytes | None = None) -> WarcSummary:
     """warcinfo; per hop request, response, metadata; then the extracted text as a conversion."""
     info_id = new_record_uri()
-    w = _Writer(out, info_id)
+    hashing = _Hashing(out)
+    w = _Writer(cast(BinaryIO, hashing), info_id)
     fields = "".join(f"{k}: {v}\r\n" for k, v in warcinfo.items()).encode("utf-8")
     w.write_bytes("warcinfo", None, fields, date=warc_date(captured_at), content_type="application/warc-fields",
                   extra=[("WARC-Filename", filename)], record_id=info_id)
@@ -250,14 +234,9 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
                 block_head=req, body=None, body_len=0, block_sha256=hashlib.sha256(req).hexdigest(),
                 payload_sha256=hashlib.sha256(req_payload).hexdigest(),
                 extra=[("WARC-Concurrent-To", resp_id)], record_id=req_id)
-        head = response_block_head(hop)
-        h = hashlib.sha256(head)
-        with open(hop.body_path, "rb") as fh:
-            while chunk := fh.read(CHUNK):
-                h.update(chunk)
         with open(hop.body_path, "rb") as body:
             w.write("response", hop.url, date=date, content_type="application/http; msgtype=response",
-                    block_head=head, body=body, body_len=hop.payload_size, block_sha256=h.hexdigest(),
+                    block_head=hop.block_head, body=body, body_len=hop.payload_size, block_sha256=hop.block_sha256,
                     payload_sha256=hop.payload_sha256, record_id=resp_id,
                     extra=[("WARC-IP-Address", hop.conn.server_ip)])
         meta = json.dumps(hop_metadata(hop, index), indent=1, sort_keys=True).encode("utf-8")
@@ -280,4 +259,4 @@ def write_capture_warc(out: BinaryIO, *, filename: str, warcinfo: dict[str, str]
         w.write_bytes("conversion", final_uri, main_text, date=final_date,
                       content_type=MAIN_TEXT_TYPE, payload=False, extra=[("WARC-Refers-To", final_id)])
     out.flush()
-    return WarcSummary(final_response_id=final_id, records=w.count)
+    return WarcSummary(final_response_id=final_id, records=w.count, sha256=hashing.hash.hexdigest(), size=hashing.size)
