@@ -19,7 +19,6 @@ from collections.abc import Callable
 from archiver.errors import ArchiverError
 from archiver.records import BatchItem, StampResult
 
-
 EARLY_MIN = 32
 
 

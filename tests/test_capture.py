@@ -166,3 +166,58 @@ def test_incompressible_body_is_stored_not_deflated(archive: Archive, tmp_path: 
     assert page_warc.size < len(text) / 10  # deflated
     raw = gz.decompress(archive.blobs.read_bytes(blob_warc.sha256))
     assert body in raw
+
+
+@pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
+def test_wire_digest_covers_exactly_the_bytes_sent(archive: Archive, tmp_path: Path, chunked: bool) -> None:
+    """The wire digest is taken as bytes arrive (the body is spooled once): a raw server sends known
+    bytes, with a 100 Continue before the head; the record says their SHA-256 and count, and the
+    WARC block is the final head + the payload."""
+    import socket
+    import threading
+    import time
+
+    body = HTML * 300  # 318 KB: read in many pieces after the head
+    if chunked:
+        pieces = [body[i:i + 7000] for i in range(0, len(body), 7000)]
+        framed = b"".join(b"%x\r\n%s\r\n" % (len(p), p) for p in pieces)
+        head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        sent = b"HTTP/1.1 100 Continue\r\n\r\n" + head + framed + b"0\r\n\r\n"
+    else:
+        head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
+                % len(body))
+        sent = b"HTTP/1.1 100 Continue\r\n\r\n" + head + body
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            cut = sent.index(b"\r\n\r\n", sent.index(b"200 OK")) + 4
+            conn.sendall(sent[:cut])  # the head alone first: the body arrives after it is parsed
+            time.sleep(0.2)
+            for i in range(cut, len(sent), 50_000):
+                conn.sendall(sent[i:i + 50_000])
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    m = archive.capture(f"http://127.0.0.1:{srv.getsockname()[1]}/raw")
+    t.join(10)
+    srv.close()
+    assert m.digests.payload_sha256 == m.digests.content_sha256 == hashlib.sha256(body).hexdigest()
+    warc = tmp_path / "w.warc.gz"
+    archive.get(m.record_id, "warc", warc)
+    with open(warc, "rb") as fh:
+        for rec in ArchiveIterator(fh):
+            if rec.rec_type == "response":
+                block = rec.raw_stream.read()
+                expected_head = head.replace(b"Transfer-Encoding", b"X-Archiver-Transfer-Encoding")
+                assert rec.rec_headers.get_header("WARC-Block-Digest") == "sha256:" + hashlib.sha256(
+                    expected_head + body).hexdigest()
+            if rec.rec_type == "metadata":
+                transfer = json.loads(rec.content_stream().read())["transfer"]
+    assert block == body  # the payload, after the head warcio parsed
+    assert transfer["wire_bytes"] == len(sent)
+    assert transfer["wire_sha256"] == hashlib.sha256(sent).hexdigest()
+    _warcio_check(archive, m.record_id, tmp_path)
+    assert archive.verify(m.record_id).ok

@@ -52,3 +52,12 @@ def test_a_running_non_daemon_thread_is_waited_for(tmp_path: Path) -> None:
     r = _run(thread, tmp_path / "none", "--help")
     assert r.returncode == 0
     assert r.stdout.rstrip().endswith("thread finished")
+
+
+def test_a_profiler_still_reports(tmp_path: Path) -> None:
+    """cProfile prints its table after main() returns: the fast way out would lose it."""
+    env = dict(os.environ, ARCHIVER_HOME=str(tmp_path / "none"), PYTHONPATH=str(ROOT))
+    r = subprocess.run([sys.executable, "-m", "cProfile", "-m", "archiver.cli", "--help"], env=env,
+                       capture_output=True, text=True, timeout=60, check=False)
+    assert r.returncode == 0 and "Usage" in r.stdout
+    assert "function calls" in r.stdout and "Ordered by" in r.stdout

@@ -18,6 +18,7 @@ entry was written but whose catalog commit was not.
 
 from __future__ import annotations
 
+import os
 import platform
 import socket
 import time
@@ -32,7 +33,7 @@ from archiver._version import __version__
 from archiver.capture.extract import Extracted, extract, sniff_kind
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
 from archiver.capture.warc import MAIN_TEXT_TYPE, body_as_sent_sha1, chain_pem, hop_metadata, write_capture_warc
-from archiver.decode import decode_stream
+from archiver.decode import decode_stream, encodings
 from archiver.errors import ArchiverError, HTTPStatusError
 from archiver.provenance.keys import PassphraseSource
 from archiver.provenance.signing import manifest_file_bytes, sign_manifest
@@ -117,6 +118,19 @@ class Rendered:
     steps: list[StepOutcome]
 
 
+def _linked_content(archive: Store, body: Path) -> Path | None:
+    """A temp path hard-linked to the payload file, or None where the file system will not link."""
+    fh, path = archive.blobs.new_temp(".content")
+    fh.close()
+    try:
+        path.unlink()
+        os.link(body, path)
+    except OSError:
+        path.unlink(missing_ok=True)
+        return None
+    return path
+
+
 def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: PassphraseSource,
                 rendered: Rendered | None = None) -> Manifest:
     """Run the steps above for one URL and return the signed manifest of the new record.
@@ -147,12 +161,19 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
         else:
             steps.append(StepOutcome("status", "ok", f"HTTP {final.status}"))
 
-        content_fh, content_path = archive.blobs.new_temp(".content")
-        temps.append(content_path)
-        with content_fh, open(final.body_path, "rb") as body:
-            content_sha, content_size = decode_stream(
-                body, content_fh, final.header("Content-Encoding"), archive.config.int_("capture.max_decoded_bytes"),
-                payload_sha256=final.payload_sha256)
+        max_decoded = archive.config.int_("capture.max_decoded_bytes")
+        linked = (_linked_content(archive, final.body_path)
+                  if not encodings(final.header("Content-Encoding")) and final.payload_size <= max_decoded else None)
+        if linked is not None:  # the content is the payload: same bytes, same digest, no copy
+            content_path = linked
+            temps.append(content_path)
+            content_sha, content_size = final.payload_sha256, final.payload_size
+        else:
+            content_fh, content_path = archive.blobs.new_temp(".content")
+            temps.append(content_path)
+            with content_fh, open(final.body_path, "rb") as body:
+                content_sha, content_size = decode_stream(body, content_fh, final.header("Content-Encoding"),
+                                                          max_decoded, payload_sha256=final.payload_sha256)
         enc = final.header("Content-Encoding")
         steps.append(StepOutcome("decode", "ok", f"Content-Encoding {enc}" if enc else "identity"))
 

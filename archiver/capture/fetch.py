@@ -79,8 +79,10 @@ class FetchOptions:
 
 @dataclass(slots=True)
 class Hop:
-    """One exchange. ``wire_path`` holds every byte received; ``body_path`` the entity body with
-    any transfer-encoding removed (content-encoding kept), i.e. the WARC payload."""
+    """One exchange. ``wire_path`` holds the bytes received up to the end of the head, and all of
+    them for a chunked response (its body as sent is digested from it); ``wire_sha256`` covers every
+    byte received. ``body_path`` holds the entity body with any transfer-encoding removed
+    (content-encoding kept), i.e. the WARC payload."""
 
     url: str
     request_bytes: bytes
@@ -110,8 +112,7 @@ class Hop:
 
     @property
     def chunked(self) -> bool:
-        te = self.header("Transfer-Encoding") or ""
-        return "chunked" in te.lower()
+        return is_chunked(self.headers)
 
 
 @dataclass(slots=True)
@@ -216,8 +217,10 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
                     orig = getattr(raw, "_original_response", None)
                     headers = list(orig.msg.items()) if orig is not None else list(resp.headers.items())
                     wire_fh.flush()  # the head is on the wire file: digest the WARC block in the body's pass
-                    block_head = warc_block_head(response_head_span(wire_path)[1], headers)
+                    chunked = is_chunked(headers)
+                    block_head = warc_block_head(response_head_span(wire_path)[1], chunked)
                     block = hashlib.sha256(block_head)
+                    rec.spool = chunked  # else the body is only spooled once, to body_path
                     payload = _read_body(resp, body_fh, opts, state, url, block)
                     version = "HTTP/1.0" if getattr(orig, "version", 11) == 10 else "HTTP/1.1"
                     status, reason = resp.status_code, resp.reason or ""
@@ -273,10 +276,13 @@ def _read_body(resp: requests.Response, out: BinaryIO, opts: FetchOptions, state
 _TE_LINE = re.compile(rb"^transfer-encoding(?=\s*:)", re.I | re.M)
 
 
-def warc_block_head(head: bytes, headers: list[tuple[str, str]]) -> bytes:
+def is_chunked(headers: list[tuple[str, str]]) -> bool:
+    return any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers)
+
+
+def warc_block_head(head: bytes, chunked: bool) -> bytes:
     """The head of a WARC response block: as received, except that a chunked response's
     Transfer-Encoding header is renamed, since the stored payload has its chunk framing removed."""
-    chunked = any(k.lower() == "transfer-encoding" and "chunked" in v.lower() for k, v in headers)
     return _TE_LINE.sub(b"X-Archiver-Transfer-Encoding", head, count=1) if chunked else head
 
 

@@ -54,7 +54,8 @@ class HopRecorder:
     wire: BinaryIO
     sent: bytearray = field(default_factory=bytearray)
     received: int = 0
-    wire_hash: Any = field(default_factory=hashlib.sha256)  # of every byte received, as it is written
+    wire_hash: Any = field(default_factory=hashlib.sha256)  # of every byte received, as it arrives
+    spool: bool = True  # copy received bytes into ``wire`` (off once the head is in, unless chunked)
     conn: ConnInfo | None = None
     started: float = field(default_factory=time.time)
 
@@ -109,7 +110,8 @@ class _TeeRaw(io.RawIOBase):
         rec = state.current
         if rec is not None and n:
             got = memoryview(buf)[:n]
-            rec.wire.write(got)
+            if rec.spool:
+                rec.wire.write(got)
             rec.wire_hash.update(got)
             rec.received += n
             if rec.received > state.max_wire_bytes:

@@ -78,10 +78,11 @@ def run() -> NoReturn:
     Python's own exit frees every module and object one by one: ~40 ms of a command that takes 200
     (measured with everything a capture imports). What exit must do is done first: output flushed,
     the atexit handlers (multiprocessing, logging, coverage, temporary files). Anything unusual (a
-    non-daemon thread still running, output that cannot be flushed) takes the normal way out."""
+    non-daemon thread still running, output that cannot be flushed, a tracer or profiler that
+    reports once main() returns) takes the normal way out."""
     code = main()
     others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
-    if others or sys.flags.dev_mode:
+    if others or sys.flags.dev_mode or sys.gettrace() or sys.getprofile():  # a profiler reports after main()
         sys.exit(code)
     try:
         sys.stdout.flush()
