@@ -222,7 +222,7 @@ def main() -> None:
              f"snapshots ({avg_kb:.0f} KB on average), served from 127.0.0.1.", "",
              "| figure | ours | peer | ratio | goal |", "|---|---|---|---|---|"]
     if fast:
-        lines.append(f"| batch capture, {fast['n']:.0f} pages, -j 8, full provenance + 1 RFC 3161 token "
+        lines.append(f"| batch capture, {fast['n']:.0f} pages, -j 8, full provenance + batched RFC 3161 tokens "
                      f"({fast['ok']:.0f} ok; median of {fast['runs']:.0f} runs, wget's of {fast['wget_runs']:.0f}) | "
                      f"{fast['n'] / fast['wall']:.1f} pages/s, "
                      f"{fast['cpu'] * 1000 / fast['n']:.1f} CPU ms/page | wget --warc-file "

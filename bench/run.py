@@ -293,8 +293,8 @@ def render(r: dict[str, dict[str, object]], rel: dict[str, object]) -> str:
     ratio1 = (b1["ours_pps"] / b1["wget_pps"]) if b1.get("wget_pps") else None  # type: ignore[operator]
     ratio2 = b2["ours_mbps"] / b2["peer_mbps"]  # type: ignore[operator]
     rows = [
-        ("B1 batch capture", f"{PAGES} pages 20–200 KB (⅓ gzip, ⅓ chunked), -j 8, WARC+sha256+Ed25519+1 batch "
-                             f"RFC 3161 token ({b1['tsa_requests']} TSA request), {b1['ok']} ok",
+        ("B1 batch capture", f"{PAGES} pages 20–200 KB (⅓ gzip, ⅓ chunked), -j 8, WARC+sha256+Ed25519+batched "
+                             f"RFC 3161 tokens ({b1['tsa_requests']} TSA requests), {b1['ok']} ok",
          f"{_fmt(b1['ours_pps'], '.1f')} pages/s vs wget --warc-file {_fmt(b1['wget_pps'], '.1f')} pages/s",
          f"{_fmt(ratio1)}×", "≥ 3×", ratio1 is not None and ratio1 >= 3),
         ("B2 verify", f"verify --all over {b2['bytes'] / 1e9:.2f} GB of WARCs in {b2['records']} records "
