@@ -223,13 +223,13 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             "http-header-user-agent": fopts.user_agent,
             "description": f"Evidence capture of {url}",
         }
+        resources = [(f"urn:{name}:{final.url}", media, data)
+                     for name, _f, data, media in (rendered.artifacts if rendered else [])]
         with warc_fh:
             written = write_capture_warc(warc_fh, filename="capture.warc.gz", warcinfo=warcinfo,
-                               hops=result.hops + [h for r in extra for h in r.hops], text=text_bytes,
-                               captured_at=captured, main_hops=len(result.hops),
-                               resources=[(f"urn:{name}:{final.url}", media, data)
-                                          for name, _f, data, media in (rendered.artifacts if rendered else [])],
-                               main_text=main_bytes)
+                                         hops=result.hops + [h for r in extra for h in r.hops], text=text_bytes,
+                                         captured_at=captured, main_hops=len(result.hops), resources=resources,
+                                         main_text=main_bytes)
         steps.append(StepOutcome("warc", "ok", "WARC/1.1, sha256 digests"))
 
         # Step 6: blobs. From here on nothing is visible until the catalog commit.
