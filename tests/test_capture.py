@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -193,8 +194,8 @@ def test_wire_digest_covers_exactly_the_bytes_sent(archive: Archive, tmp_path: P
         conn, _ = srv.accept()
         with conn:
             conn.recv(65536)
-            cut = sent.index(b"\r\n\r\n", sent.index(b"200 OK")) + 4
-            conn.sendall(sent[:cut])  # the head alone first: the body arrives after it is parsed
+            cut = sent.index(b"\r\n\r\n", sent.index(b"200 OK")) + 4 + 1000
+            conn.sendall(sent[:cut])  # the head and the body's start, then the rest after the head is parsed
             time.sleep(0.2)
             for i in range(cut, len(sent), 50_000):
                 conn.sendall(sent[i:i + 50_000])
@@ -219,5 +220,10 @@ def test_wire_digest_covers_exactly_the_bytes_sent(archive: Archive, tmp_path: P
     assert block == body  # the payload, after the head warcio parsed
     assert transfer["wire_bytes"] == len(sent)
     assert transfer["wire_sha256"] == hashlib.sha256(sent).hexdigest()
+    if chunked:  # the body exactly as sent, chunk framing included (the CDX digest heritrix3 writes)
+        as_sent = base64.b32encode(hashlib.sha1(framed + b"0\r\n\r\n").digest()).decode()
+        assert transfer["body_as_sent_sha1_b32"] == as_sent == m.digests.payload_sha1_b32_chunked
+    else:
+        assert "body_as_sent_sha1_b32" not in transfer and m.digests.payload_sha1_b32_chunked is None
     _warcio_check(archive, m.record_id, tmp_path)
     assert archive.verify(m.record_id).ok

@@ -18,7 +18,6 @@ entry was written but whose catalog commit was not.
 
 from __future__ import annotations
 
-import os
 import platform
 import socket
 import time
@@ -32,7 +31,7 @@ from urllib.parse import urlsplit
 from archiver._version import __version__
 from archiver.capture.extract import Extracted, extract, sniff_kind
 from archiver.capture.fetch import FetchOptions, FetchResult, fetch
-from archiver.capture.warc import MAIN_TEXT_TYPE, body_as_sent_sha1, chain_pem, hop_metadata, write_capture_warc
+from archiver.capture.warc import MAIN_TEXT_TYPE, chain_pem, hop_metadata, write_capture_warc
 from archiver.decode import decode_stream, encodings
 from archiver.errors import ArchiverError, HTTPStatusError
 from archiver.provenance.keys import PassphraseSource
@@ -118,19 +117,6 @@ class Rendered:
     steps: list[StepOutcome]
 
 
-def _linked_content(archive: Store, body: Path) -> Path | None:
-    """A temp path hard-linked to the payload file, or None where the file system will not link."""
-    fh, path = archive.blobs.new_temp(".content")
-    fh.close()
-    try:
-        path.unlink()
-        os.link(body, path)
-    except OSError:
-        path.unlink(missing_ok=True)
-        return None
-    return path
-
-
 def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: PassphraseSource,
                 rendered: Rendered | None = None) -> Manifest:
     """Run the steps above for one URL and return the signed manifest of the new record.
@@ -162,11 +148,10 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             steps.append(StepOutcome("status", "ok", f"HTTP {final.status}"))
 
         max_decoded = archive.config.int_("capture.max_decoded_bytes")
-        linked = (_linked_content(archive, final.body_path)
-                  if not encodings(final.header("Content-Encoding")) and final.payload_size <= max_decoded else None)
-        if linked is not None:  # the content is the payload: same bytes, same digest, no copy
-            content_path = linked
-            temps.append(content_path)
+        if not encodings(final.header("Content-Encoding")) and final.payload_size <= max_decoded:
+            # the content is the payload: the same file becomes the content blob once the WARC is
+            # written (a new file costs more than the copy itself on some file systems)
+            content_path = final.body_path
             content_sha, content_size = final.payload_sha256, final.payload_size
         else:
             content_fh, content_path = archive.blobs.new_temp(".content")
@@ -275,8 +260,8 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             captured_at=_iso(captured), http=http, artifacts=tuple(artifacts),
             digests=Digests(content_sha256=content_sha, payload_sha256=final.payload_sha256,
                             payload_sha1_b32=sha1_b32(final.payload_sha1), text_sha256=text_sha,
-                            payload_sha1_b32_chunked=sha1_b32(body_as_sent_sha1(final.wire_path))
-                            if final.chunked else None),
+                            payload_sha1_b32_chunked=sha1_b32(final.body_as_sent_sha1)
+                            if final.body_as_sent_sha1 is not None else None),
             tool=_tool(),
             capture=CaptureInfo(user_agent=rendered.browser.user_agent if rendered else fopts.user_agent,
                                 insecure=opts.insecure, allow_status=opts.allow_status,

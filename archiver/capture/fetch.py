@@ -79,14 +79,11 @@ class FetchOptions:
 
 @dataclass(slots=True)
 class Hop:
-    """One exchange. ``wire_path`` holds the bytes received up to the end of the head, and all of
-    them for a chunked response (its body as sent is digested from it); ``wire_sha256`` covers every
-    byte received. ``body_path`` holds the entity body with any transfer-encoding removed
-    (content-encoding kept), i.e. the WARC payload."""
+    """One exchange. ``wire_sha256`` covers every byte received; ``body_path`` holds the entity body
+    with any transfer-encoding removed (content-encoding kept), i.e. the WARC payload."""
 
     url: str
     request_bytes: bytes
-    wire_path: Path
     wire_sha256: str
     wire_size: int
     body_path: Path
@@ -102,6 +99,8 @@ class Hop:
     finished: float
     block_head: bytes  # the WARC response block's head: the final status line and headers as received
     block_sha256: str  # of block_head + payload: the WARC-Block-Digest, taken in the same pass
+    body_as_sent_sha1: bytes | None  # chunked only: SHA-1 of the body with its chunk framing (heritrix3's
+    # CDX digest over HTTP/1.1, heritrix3 issue #769)
 
     def header(self, name: str) -> str | None:
         low = name.lower()
@@ -125,7 +124,6 @@ class FetchResult:
 
     def cleanup(self) -> None:
         for hop in self.hops:
-            hop.wire_path.unlink(missing_ok=True)
             hop.body_path.unlink(missing_ok=True)
 
 
@@ -197,13 +195,12 @@ def fetch(url: str, opts: FetchOptions, make_temp: TempFactory) -> FetchResult:
 
 def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: CaptureState,
              verify: bool | str, make_temp: TempFactory) -> Hop:
-    wire_fh, wire_path = make_temp(".wire")
     body_fh, body_path = make_temp(".body")
-    rec = HopRecorder(wire=wire_fh)
+    rec = HopRecorder()
     state.current = rec
     started = time.time()
     try:
-        with wire_fh, body_fh:
+        with body_fh:
             try:
                 timeout = (min(opts.timeout, max(0.05, state.remaining())), opts.timeout)
                 with warnings.catch_warnings():
@@ -216,11 +213,15 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
                     raw = resp.raw
                     orig = getattr(raw, "_original_response", None)
                     headers = list(orig.msg.items()) if orig is not None else list(resp.headers.items())
-                    wire_fh.flush()  # the head is on the wire file: digest the WARC block in the body's pass
+                    # the head is in: the WARC block is digested in the body's pass, and a chunked
+                    # body as sent from what follows the head
+                    received, rec.head = bytes(rec.head or b""), None
+                    start, head = response_head_span(received)
                     chunked = is_chunked(headers)
-                    block_head = warc_block_head(response_head_span(wire_path)[1], chunked)
+                    block_head = warc_block_head(head, chunked)
                     block = hashlib.sha256(block_head)
-                    rec.spool = chunked  # else the body is only spooled once, to body_path
+                    if chunked:
+                        rec.as_sent = hashlib.sha1(received[start + len(head):])  # noqa: S324 - CDX format
                     payload = _read_body(resp, body_fh, opts, state, url, block)
                     version = "HTTP/1.0" if getattr(orig, "version", 11) == 10 else "HTTP/1.1"
                     status, reason = resp.status_code, resp.reason or ""
@@ -236,18 +237,16 @@ def _one_hop(session: requests.Session, url: str, opts: FetchOptions, state: Cap
                 if exc.errno in DISK_ERRNOS:  # the local side: never a network failure
                     raise store_write_error(exc, f"storing the response from {url}") from exc
                 raise NetworkError(f"fetching {url} failed: {exc}") from exc
-            wire_fh.flush()
         state.current = None
         if rec.conn is None:
             raise NetworkError(f"no connection information was recorded for {url}")
-        return Hop(url=url, request_bytes=bytes(rec.sent), wire_path=wire_path,
+        return Hop(url=url, request_bytes=bytes(rec.sent),
                    wire_sha256=rec.wire_hash.hexdigest(), wire_size=rec.received, body_path=body_path,
                    status=status, reason=reason, version=version, headers=headers, conn=rec.conn,
                    payload_sha256=payload[0], payload_sha1=payload[1], payload_size=payload[2],
                    started=started, finished=time.time(), block_head=block_head,
-                   block_sha256=block.hexdigest())
+                   block_sha256=block.hexdigest(), body_as_sent_sha1=rec.as_sent.digest() if chunked else None)
     except BaseException:
-        wire_path.unlink(missing_ok=True)
         body_path.unlink(missing_ok=True)
         raise
 
@@ -286,10 +285,9 @@ def warc_block_head(head: bytes, chunked: bool) -> bytes:
     return _TE_LINE.sub(b"X-Archiver-Transfer-Encoding", head, count=1) if chunked else head
 
 
-def response_head_span(wire_path: Path) -> tuple[int, bytes]:
-    """(offset, bytes) of the final (non-1xx) status line and header block exactly as received."""
-    with open(wire_path, "rb") as fh:
-        data = fh.read(1 << 20)
+def response_head_span(data: bytes) -> tuple[int, bytes]:
+    """(offset, bytes) in ``data`` (the start of a response as received) of the final (non-1xx)
+    status line and header block."""
     pos = 0
     while True:
         end = data.find(b"\r\n\r\n", pos)

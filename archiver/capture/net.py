@@ -17,7 +17,7 @@ import socket
 import ssl
 import time
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -47,15 +47,20 @@ class ConnInfo:
     tls_verified: bool = False
 
 
+MAX_HEAD_BYTES = 16 << 20  # far above what http.client parses (100 headers of at most 64 KiB)
+
+
 @dataclass(slots=True)
 class HopRecorder:
-    """The bytes of one request/response exchange."""
+    """One request/response exchange as it crosses the wire: the bytes sent, and digests of the
+    bytes received taken as they arrive. Only the start of the response is kept (``head``, until the
+    headers are parsed); the body goes to its spool file through http.client."""
 
-    wire: BinaryIO
     sent: bytearray = field(default_factory=bytearray)
     received: int = 0
-    wire_hash: Any = field(default_factory=hashlib.sha256)  # of every byte received, as it arrives
-    spool: bool = True  # copy received bytes into ``wire`` (off once the head is in, unless chunked)
+    wire_hash: Any = field(default_factory=hashlib.sha256)  # of every byte received
+    head: bytearray | None = field(default_factory=bytearray)  # bytes received until the head is parsed
+    as_sent: Any = None  # once the head is parsed: SHA-1 of the body bytes exactly as sent (chunked)
     conn: ConnInfo | None = None
     started: float = field(default_factory=time.time)
 
@@ -110,8 +115,12 @@ class _TeeRaw(io.RawIOBase):
         rec = state.current
         if rec is not None and n:
             got = memoryview(buf)[:n]
-            if rec.spool:
-                rec.wire.write(got)
+            if rec.head is not None:
+                rec.head += got
+                if len(rec.head) > MAX_HEAD_BYTES:
+                    raise BodyTooLargeError(f"response headers exceed {MAX_HEAD_BYTES:,} bytes")
+            elif rec.as_sent is not None:
+                rec.as_sent.update(got)
             rec.wire_hash.update(got)
             rec.received += n
             if rec.received > state.max_wire_bytes:

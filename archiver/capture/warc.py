@@ -22,14 +22,13 @@ import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, BinaryIO, cast
 
 from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from archiver.capture.fetch import Hop, response_head_span
+from archiver.capture.fetch import Hop
 
 WARC_VERSION = "WARC/1.1"
 
@@ -65,18 +64,6 @@ class _Concat:
         return self._tail.read(n)
 
 
-def body_as_sent_sha1(wire_path: Path) -> bytes:
-    """SHA-1 of the final response's body exactly as it came over the wire: for a chunked response
-    the chunk framing is included (what heritrix3 digests over HTTP/1.1, heritrix3 issue #769)."""
-    start, head = response_head_span(wire_path)
-    h = hashlib.sha1()  # noqa: S324 - the CDX digest format, not a security use
-    with open(wire_path, "rb") as fh:
-        fh.seek(start + len(head))
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.digest()
-
-
 def _pem(der: bytes) -> str:
     b64 = base64.b64encode(der).decode("ascii")
     lines = [b64[i:i + 64] for i in range(0, len(b64), 64)]
@@ -106,8 +93,8 @@ def hop_metadata(hop: Hop, index: int) -> dict[str, Any]:
         "transfer": {"chunked_on_wire": hop.chunked, "stored_transfer_decoded": hop.chunked,
                      "wire_bytes": hop.wire_size, "wire_sha256": hop.wire_sha256,
                      "payload_bytes": hop.payload_size,
-                     **({"body_as_sent_sha1_b32": base64.b32encode(body_as_sent_sha1(hop.wire_path)).decode("ascii")}
-                        if hop.chunked else {})},
+                     **({"body_as_sent_sha1_b32": base64.b32encode(hop.body_as_sent_sha1).decode("ascii")}
+                        if hop.body_as_sent_sha1 is not None else {})},
     }
 
 
