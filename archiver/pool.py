@@ -36,8 +36,12 @@ class PoolPlan:
 
 
 def plan(jobs: int, items: int, cpus: int) -> PoolPlan | None:
-    """Processes only pay when there is more than one core and enough work to share."""
-    processes = min(max(cpus, jobs // 4), jobs, max(1, items // 4))  # 4 threads a process at most, on many jobs
+    """Processes only pay when there is more than one core and enough work to share.
+
+    Two downloads a process on many jobs (up to 4 processes a core): a thread ready to send its next
+    request then waits for its process's GIL behind fewer busy threads. In 6 alternating runs of 100
+    pages answering after 300 ms at -j 16, the median batch ended 0.17 s sooner than with four."""
+    processes = min(max(cpus, jobs // 2), jobs, max(1, items // 4), 4 * cpus)
     if processes < 2:
         return None
     return PoolPlan(processes, -(-jobs // processes))
