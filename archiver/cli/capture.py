@@ -121,14 +121,11 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
 def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_private: bool, insecure: bool,
                    allow_status: bool, as_json: bool, wayback_mode: str | None = None,
                    bopts: Any = None, rules: dict[str, Any] | None = None) -> None:
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-    from rich.table import Table
-
+    # (rich's progress bar and the report models are imported only where used, the models once the
+    # batch is under way: what runs before the first download delays every page of a batch)
     from archiver.api import parse_batch_lines
     from archiver.errors import UsageError
     from archiver.records import BatchItem
-    from archiver.reports import BatchStampLine, BatchWaybackLine
 
     try:
         items = parse_batch_lines(input_file.read_text("utf-8").splitlines())
@@ -140,6 +137,7 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_privat
     def line(item: BatchItem) -> None:
         if as_json:
             _emit_line(item)
+            import archiver.reports  # noqa: F401  # for the stamp lines at the end, while the pages download
 
     kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
                               "allow_status": allow_status, "passphrase": _passphrase_source(), "browser": bopts,
@@ -148,9 +146,15 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_privat
     kwargs["on_stamp"] = stamps.append
     if as_json:
         results = archive.capture_batch(items, on_result=line, **kwargs)
+        from archiver.reports import BatchStampLine
+
         for st in stamps:
             _emit_line(BatchStampLine(timestamp=st))
     else:
+        from rich.markup import escape
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.table import Table
+
         with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_err(), transient=True) as progress:
             task = progress.add_task("capture", total=len(items))
@@ -171,6 +175,8 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_privat
         if wayback_mode and r.record_id:
             wb = _wayback_inline(archive, r.record_id, wayback_mode == "save")
             if as_json:
+                from archiver.reports import BatchWaybackLine
+
                 _emit_line(BatchWaybackLine(record_id=r.record_id, wayback=wb))
             else:
                 _out().print(f"{r.record_id}", end="")
