@@ -245,8 +245,11 @@ def reliability() -> dict[str, object]:
         t = time.perf_counter()
         r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", target], cwd=ROOT,
                            env=env, capture_output=True, text=True, check=False)
-        last = (r.stdout.strip().splitlines() or ["?"])[-1]
-        out[name] = f"{last} ({time.perf_counter() - t:.0f} s)"
+        lines = r.stdout.strip().splitlines() or ["?"]
+        # a failure names its test here: the full output is not kept, and a rare one must be traceable
+        failed = [ln.split(" - ")[0].removeprefix("FAILED ") for ln in lines if ln.startswith("FAILED ")]
+        which = f"; failed: {', '.join(failed)}" if failed else ""
+        out[name] = f"{lines[-1]} ({time.perf_counter() - t:.0f} s){which}"
     return out
 
 
