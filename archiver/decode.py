@@ -129,22 +129,9 @@ def _through(dec: _Decoder, chunks: Iterator[bytes]) -> Iterator[bytes]:
     yield from dec.finish()
 
 
-def decode_stream(src: BinaryIO, dst: BinaryIO, content_encoding: str | None, max_decoded: int,
-                  payload_sha256: str | None = None) -> tuple[str, int]:
-    """Undo Content-Encoding (listed in order applied, so undone in reverse); return (sha256, size).
-
-    With no encoding the content is the payload: ``payload_sha256``, taken as it was received, is
-    its digest, and the bytes are only copied."""
+def decode_stream(src: BinaryIO, dst: BinaryIO, content_encoding: str | None, max_decoded: int) -> tuple[str, int]:
+    """Undo Content-Encoding (listed in order applied, so undone in reverse); return (sha256, size)."""
     decoders = [_decoder(e) for e in reversed(encodings(content_encoding))]
-    if not decoders and payload_sha256 is not None:
-        size = 0
-        while chunk := src.read(CHUNK):
-            size += len(chunk)
-            if size > max_decoded:
-                raise DecompressionBombError(f"body exceeds the cap of {max_decoded:,} bytes")
-            dst.write(chunk)
-        dst.flush()
-        return payload_sha256, size
 
     def read() -> Iterator[bytes]:
         while chunk := src.read(CHUNK):

@@ -158,7 +158,7 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             temps.append(content_path)
             with content_fh, open(final.body_path, "rb") as body:
                 content_sha, content_size = decode_stream(body, content_fh, final.header("Content-Encoding"),
-                                                          max_decoded, payload_sha256=final.payload_sha256)
+                                                          max_decoded)
         enc = final.header("Content-Encoding")
         steps.append(StepOutcome("decode", "ok", f"Content-Encoding {enc}" if enc else "identity"))
 
