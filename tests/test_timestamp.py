@@ -7,6 +7,8 @@ import hashlib
 import json
 import random
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -313,25 +315,39 @@ def test_merkle_matches_certificate_transparency_vectors() -> None:
 
 class _ScriptedTSA:
     """Stands in for ``Archive.timestamp`` to test only how a batch is split (the real TSA round-trip
-    and Merkle proofs are covered above); ``answers`` says, call by call, ok / refused / store error."""
+    and Merkle proofs are covered above). ``answers`` says, call by call, ok / refused / store error;
+    ``slow``: the first call (the early part, from its thread) answers only once ``release`` is set,
+    like a TSA that times out, and its answer is then ``slow``."""
 
-    def __init__(self, *answers: str) -> None:
+    def __init__(self, *answers: str, slow: str | None = None) -> None:
         self.answers = list(answers)
         self.calls: list[list[str]] = []
+        self.slow = slow
+        self.release = threading.Event()
+        self._lock = threading.Lock()
 
     def __call__(self, ids: list[str]) -> list[StampResult]:
-        self.calls.append(list(ids))
-        answer = self.answers.pop(0) if self.answers else "ok"
+        with self._lock:
+            first = not self.calls
+            self.calls.append(list(ids))
+            answer = self.answers.pop(0) if self.answers and not (first and self.slow) else "ok"
+        if first and self.slow:
+            assert self.release.wait(10)
+            answer = self.slow
         if answer == "store-error":
             raise StoreError("disk full")
         return [StampResult("http://tsa", tuple(ids), ok=answer == "ok", error=None if answer == "ok" else "HTTP 500")]
 
 
-def _feed(split: BatchStamps, n: int, failed: frozenset[int] = frozenset()) -> list[BatchItem]:
+def _feed(split: BatchStamps, n: int, failed: frozenset[int] = frozenset(), settle: bool = True) -> list[BatchItem]:
+    """Results as a batch reports them. ``settle``: let the early request (started from ``add``) end
+    before the caller goes on, as it does when the last downloads take longer than one TSA round-trip."""
     items = [BatchItem(f"u{i}", error="boom" if i in failed else None, record_id=None if i in failed else f"r{i}")
              for i in range(n)]
     for item in items:
         split.add(item)
+    if settle and split._thread is not None:
+        split._thread.join(10)
     return items
 
 
@@ -363,6 +379,30 @@ def test_a_failed_early_part_is_stamped_with_the_rest(early: str) -> None:
     marked = BatchStamps.mark(items, stamps)
     assert {r.timestamp for r in marked if r.record_id} == {"stamped"}
     assert [r.timestamp for r in marked if not r.record_id] == [None, None]
+
+
+@pytest.mark.parametrize(("rest", "calls", "stamped"), [
+    ("ok", [84, 16, 84], 100),  # a TSA answers the rest: the early records are asked again, after it
+    ("refused", [84, 16], 0),  # none answers: no second wait on a TSA that is down
+])
+def test_a_slow_early_request_is_not_waited_for_before_the_rest(rest: str, calls: list[int], stamped: int) -> None:
+    tsa = _ScriptedTSA(rest, slow="refused")
+    split = BatchStamps(tsa, total=100, jobs=16)
+    items = _feed(split, 100, settle=False)
+    finished = threading.Event()
+    out: list[StampResult] = []
+    worker = threading.Thread(target=lambda: (out.extend(split.finish()), finished.set()))
+    worker.start()
+    deadline = time.monotonic() + 10
+    while len(tsa.calls) < 2 and time.monotonic() < deadline:  # the rest goes out while the early one waits
+        time.sleep(0.005)
+    assert [len(c) for c in tsa.calls] == [84, 16] and not finished.is_set()
+    tsa.release.set()
+    worker.join(10)
+    assert [len(c) for c in tsa.calls] == calls
+    marked = BatchStamps.mark(items, out)
+    assert sum(r.timestamp == "stamped" for r in marked) == stamped
+    assert all(r.timestamp == "stamped" or r.timestamp == "unstamped: HTTP 500" for r in marked)
 
 
 def test_records_no_token_covers_say_why() -> None:
