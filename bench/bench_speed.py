@@ -168,7 +168,8 @@ def steps(tmp: Path, base: str) -> dict[str, float]:
         setattr(owner, name, timed)
 
     for name, step in (("fetch", "fetch"), ("decode_stream", "decode"), ("extract", "extract"),
-                       ("write_capture_warc", "warc"), ("sign_manifest", "sign"), ("_main_text", "main-text")):
+                       ("write_capture_warc", "warc"), ("sign_manifest", "sign"), ("sign_manifest_file", "sign"),
+                       ("_main_text", "main-text")):
         if hasattr(cap, name):
             wrap(cap, name, step)
     for module, name in (("store.blobs", "hash_file"), ("archiver.capture.fetch", "_sha256_file")):

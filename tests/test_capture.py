@@ -115,6 +115,21 @@ def test_manifest_records_http_facts(archive: Archive, site) -> None:
     assert m.record_id[4] == "-" and len(m.record_id) == 9
 
 
+def test_stored_manifest_is_the_canonical_json_of_the_signed_manifest(archive: Archive, site) -> None:
+    """A capture serialises its manifest once for the signature and the file: both must be what the
+    separate functions (used by verify and by anyone with a JCS library) give."""
+    from archiver.provenance.signing import manifest_file_bytes, signature_valid, signed_bytes
+
+    m = archive.capture(site.base_url + "/gzip", entity="Example Inc.")
+    stored = archive.blobs.read_bytes(archive.resolve(m.record_id).manifest_sha256)
+    assert stored == manifest_file_bytes(m) == manifest_file_bytes(archive.manifest(m.record_id))
+    unsigned = json.loads(stored)
+    del unsigned["signature"]
+    assert signed_bytes(m) == json.dumps(unsigned, sort_keys=True, separators=(",", ":"),
+                                         ensure_ascii=False).encode()
+    assert signature_valid(m, archive.keys.signing_public_key())
+
+
 def test_second_capture_chains_to_previous(archive: Archive, site) -> None:
     first = archive.capture(site.base_url + "/plain")
     second = archive.capture(site.base_url + "/plain")

@@ -35,7 +35,7 @@ from archiver.capture.warc import MAIN_TEXT_TYPE, chain_pem, hop_metadata, write
 from archiver.decode import decode_stream, encodings
 from archiver.errors import ArchiverError, HTTPStatusError
 from archiver.provenance.keys import PassphraseSource
-from archiver.provenance.signing import manifest_file_bytes, sign_manifest
+from archiver.provenance.signing import sign_manifest_file
 from archiver.records import (
     Artifact,
     BrowserInfo,
@@ -270,8 +270,8 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
             operator=operator,
             previous=PreviousRef(previous.record_id, previous.manifest_sha256) if previous else None,
         )
-        manifest = sign_manifest(manifest, signing_key)
-        return archive.commit_manifest(manifest, manifest_file_bytes(manifest), opts.job_key)
+        manifest, manifest_bytes = sign_manifest_file(manifest, signing_key)
+        return archive.commit_manifest(manifest, manifest_bytes, opts.job_key)
     finally:
         result.cleanup()
         for r in extra:

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from archiver.canonical import canonical
 from archiver.provenance.keys import key_id_of
-from archiver.records import Addendum, Manifest, Signature
+from archiver.records import Addendum, Manifest, Signature, asdict
 
 
 def signed_bytes(manifest: Manifest) -> bytes:
@@ -40,6 +40,15 @@ def _valid(signature: Signature | None, unsigned: bytes, public_key: Ed25519Publ
 
 def sign_manifest(manifest: Manifest, key: Ed25519PrivateKey) -> Manifest:
     return dataclasses.replace(manifest, signature=_sign(signed_bytes(manifest), key))
+
+
+def sign_manifest_file(manifest: Manifest, key: Ed25519PrivateKey) -> tuple[Manifest, bytes]:
+    """The signed manifest and its file bytes (``manifest_file_bytes``) from one ``to_dict``: turning
+    the records into a dict is most of the cost of both, and a capture needs both."""
+    d = manifest.to_dict(with_signature=False)
+    signature = _sign(canonical(d), key)
+    d["signature"] = asdict(signature)  # where ``to_dict`` puts it; JCS orders the keys
+    return dataclasses.replace(manifest, signature=signature), canonical(d)
 
 
 def signature_valid(manifest: Manifest, public_key: Ed25519PublicKey) -> bool:
