@@ -57,14 +57,19 @@ class _Db(ABC):
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[_Db]:
-        """A write transaction: everything inside commits together or not at all."""
+        """A write transaction: everything inside commits together or not at all.
+
+        A failed COMMIT is rolled back too: a connection held for a whole session (a batch worker's
+        thread) must never stay inside a transaction that every later BEGIN would then refuse. A failed
+        ROLLBACK (the disk is gone) never hides the error that caused it."""
         self.begin()
         try:
             yield self
+            self.run("COMMIT")
         except BaseException:
-            self.run("ROLLBACK")
+            with contextlib.suppress(Exception):
+                self.run("ROLLBACK")
             raise
-        self.run("COMMIT")
 
 
 class _SqliteDb(_Db):

@@ -242,3 +242,23 @@ def test_wire_digest_covers_exactly_the_bytes_sent(archive: Archive, tmp_path: P
         assert "body_as_sent_sha1_b32" not in transfer and m.digests.payload_sha1_b32_chunked is None
     _warcio_check(archive, m.record_id, tmp_path)
     assert archive.verify(m.record_id).ok
+
+
+def test_a_failed_commit_leaves_the_sessions_connection_usable(archive: Archive, site) -> None:
+    """A batch worker's thread holds one catalog connection for its whole life (archiver.pool): a
+    COMMIT that fails must not leave that connection inside a transaction, or every later capture on
+    the thread would fail at its BEGIN."""
+    from archiver.errors import ArchiverError
+
+    cat = archive.catalog
+    with cat.session():
+        with cat.db() as d:
+            d.script("CREATE TABLE t_parent (id INTEGER PRIMARY KEY); CREATE TABLE t_child "
+                     "(p INTEGER REFERENCES t_parent(id) DEFERRABLE INITIALLY DEFERRED)")
+        with pytest.raises(ArchiverError), cat.db() as d, d.tx():
+            d.run("INSERT INTO t_child VALUES (1)")  # a deferred key: only the COMMIT fails
+        with cat.db() as d, d.tx():
+            d.run("INSERT INTO t_parent VALUES (1)")
+        m = archive.capture(site.base_url + "/plain")  # on the same connection
+    assert archive.verify(m.record_id).ok
+    assert [r.record_id for r in archive.list()] == [m.record_id]
