@@ -65,6 +65,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps bytecode
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/pip install --quiet -e '.[all,test,bench]'
 	$(BIN)/python bench/bench_maintext.py
+	$(BIN)/python bench/bench_floor.py
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info
