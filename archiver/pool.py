@@ -9,7 +9,8 @@ slot once its page is downloaded and processes the page while another thread dow
 per-host limit is a process-shared semaphore per host, also held only while downloading.
 Results come back to the parent in completion order; the parent alone prints, stamps and
 decides. A worker that dies (kill -9) loses only the captures it had in flight: each of those is
-reported failed, and what it committed is complete (the store's commit protocol).
+reported failed, what it committed is complete (the store's commit protocol), and the parent gives
+back the per-host slots it held, which the other workers would otherwise wait for forever.
 """
 
 from __future__ import annotations
@@ -51,11 +52,12 @@ def plan(jobs: int, items: int, cpus: int) -> PoolPlan | None:
 _JOB: dict[str, Any] = {}
 
 
-def _worker(tasks: Any, results: Any, threads: int) -> None:
+def _worker(tasks: Any, results: Any, threads: int, index: int) -> None:
     from archiver.api import Archive
 
     job = _JOB
     archive = Archive.open(job["root"])
+    held = _HeldSlots(job["held"], index, job["hosts"])
     orphaned = threading.Event()
     # ``threads`` downloads in flight; as many threads again process pages already downloaded, so a
     # thread busy hashing, deflating and signing never holds a download slot (the per-host limit,
@@ -81,10 +83,12 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
                 return
             i, url, entity, document = task
             started = time.monotonic()
-            host = job["sems"][job["host_of"](url)]
+            name = job["host_of"](url)
+            host = job["sems"][name]
             downloads.acquire()
             host.acquire()
-            fetched = release_once(host, downloads)
+            held.add(name, 1)  # after the wait: threads wait long, and a waiting thread holds nothing
+            fetched = release_once(_Counted(host, held, name), downloads)
             try:
                 with archive.acting_as(job["actor"]):
                     m = archive.capture(url, entity=entity, document=document, passphrase=lambda: job["secret"],
@@ -109,6 +113,48 @@ def _worker(tasks: Any, results: Any, threads: int) -> None:
         results.cancel_join_thread()  # nobody reads the pipe any more: never hang at exit on it
 
 
+class _HeldSlots:
+    """How many of each host's slots this worker holds, in memory the parent can read: a worker killed
+    mid-download never releases its per-host slots, and the other workers would wait for them forever;
+    the parent gives them back when it sees the worker dead (``_reclaim``)."""
+
+    def __init__(self, counts: Any, index: int, hosts: dict[str, int]) -> None:
+        self._counts, self._base, self._hosts = counts, index * len(hosts), hosts
+        self._lock = threading.Lock()  # this worker's threads share its counters
+
+    def add(self, host: str, n: int) -> None:
+        with self._lock:
+            self._counts[self._base + self._hosts[host]] += n
+
+
+class _Counted:
+    """A host slot that, once released, is no longer counted as held. A kill can still land between
+    a wait's end and its count (that slot is lost) or between a release and its count (the parent
+    gives it back twice): microseconds, where a download holds its slot for its whole length."""
+
+    def __init__(self, sem: Any, held: _HeldSlots, host: str) -> None:
+        self._sem, self._held, self._host = sem, held, host
+
+    def release(self) -> None:
+        with contextlib.suppress(ValueError):  # given back twice (see above): the semaphore is full
+            self._sem.release()
+        self._held.add(self._host, -1)
+
+
+def _reclaim(procs: list[Any], reclaimed: set[int], held: Any, sems: dict[str, Any], hosts: dict[str, int]) -> None:
+    """Give back the per-host slots of workers that died (killed, crashed): their downloads are over."""
+    for index, proc in enumerate(procs):
+        if index in reclaimed or proc.is_alive() or proc.exitcode == 0:
+            continue
+        reclaimed.add(index)
+        for host, h in hosts.items():
+            cell = index * len(hosts) + h
+            for _ in range(max(0, held[cell])):
+                with contextlib.suppress(ValueError):  # already back (a kill between release and count)
+                    sems[host].release()
+            held[cell] = 0
+
+
 def release_once(*locks: Any) -> Callable[[], None]:
     """Release ``locks`` at the first call (the page is downloaded), never twice."""
     held = list(locks)
@@ -126,9 +172,11 @@ def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, ho
     """Capture ``items`` on ``how.processes`` forked workers; ``on_item`` gets each result in the parent."""
     ctx = multiprocessing.get_context("fork")
     _preload()
-    hosts = {host_of(u) for u, _, _ in items}
+    hosts = {h: i for i, h in enumerate(dict.fromkeys(host_of(u) for u, _, _ in items))}
+    sems = {h: ctx.BoundedSemaphore(per_host) for h in hosts}
+    held = ctx.RawArray("i", how.processes * len(hosts))
     _JOB.update(root=root, secret=secret, actor=actor, options=options, host_of=host_of, parent=os.getpid(),
-                sems={h: ctx.BoundedSemaphore(per_host) for h in hosts})
+                sems=sems, hosts=hosts, held=held)
     tasks: Any = ctx.Queue()
     results: Any = ctx.Queue()
     for i, (url, entity, document) in enumerate(items):
@@ -138,7 +186,9 @@ def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, ho
     with _workers(ctx, tasks, results, how) as procs:
         pending = set(range(len(items)))
         quiet = 0
+        reclaimed: set[int] = set()
         while pending:
+            _reclaim(procs, reclaimed, held, sems, hosts)
             try:
                 i, item = results.get(timeout=0.5)
             except queue.Empty:
@@ -167,8 +217,8 @@ def _preload() -> None:
 
 @contextlib.contextmanager
 def _workers(ctx: Any, tasks: Any, results: Any, how: PoolPlan) -> Iterator[list[Any]]:
-    procs = [ctx.Process(target=_worker, args=(tasks, results, how.threads), daemon=True)
-             for _ in range(how.processes)]
+    procs = [ctx.Process(target=_worker, args=(tasks, results, how.threads, index), daemon=True)
+             for index in range(how.processes)]
     for p in procs:
         p.start()
     try:

@@ -158,3 +158,71 @@ def test_batch_on_worker_processes_keeps_the_per_host_limit(archive: Archive, tm
     assert most[(2, 16)] == 2 and most[(2, 6)] == 2, most
     assert most[(8, 16)] >= 6, most  # 8 slots on worker processes: the downloads overlap
     _assert_consistent(archive.root)
+
+
+def test_a_killed_worker_gives_back_its_per_host_slot(archive: Archive, tmp_path: Path) -> None:
+    """With one download at a time per host, the worker that holds the slot is killed mid-download:
+    the other worker must not wait for that slot forever. The batch ends, every URL is reported once,
+    only the dead worker's captures failed, and the store verifies."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    import psutil
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            time.sleep(0.5)
+            body = b"<html><body><p>" + self.path.encode() + b" policy text</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    port = httpd.server_address[1]
+    try:
+        subprocess.run(_archiver("config", "set", "capture.per_host", "1", "--store", str(archive.root)),
+                       check=True, capture_output=True, env=_env())
+        urls = [f"http://127.0.0.1:{port}/p{i}" for i in range(16)]
+        (tmp_path / "urls.txt").write_text("".join(u + "\n" for u in urls))
+        proc = subprocess.Popen(_archiver("capture", "-i", str(tmp_path / "urls.txt"), "-j", "4", "--json",
+                                          "--store", str(archive.root)),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        victim = None
+        deadline = time.monotonic() + 30
+        while victim is None and time.monotonic() < deadline:
+            for child in psutil.Process(proc.pid).children(recursive=True):
+                try:
+                    if any(c.raddr and c.raddr.port == port and c.status == psutil.CONN_ESTABLISHED
+                           for c in child.net_connections(kind="tcp")):
+                        victim = child
+                        break
+                except psutil.Error:
+                    pass
+            time.sleep(0.02)
+        assert victim is not None, "no worker process was seen downloading"
+        victim.send_signal(signal.SIGKILL)
+        try:
+            out, err = proc.communicate(timeout=90)  # before the fix: the other worker waited forever
+        except subprocess.TimeoutExpired:
+            for child in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
+                child.kill()  # the workers hold the output pipe too
+            proc.communicate()
+            raise AssertionError("the batch hung after one of its workers was killed") from None
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+    items = [json.loads(line) for line in out.splitlines() if line.startswith('{"url"')]
+    assert sorted(i["url"] for i in items) == sorted(urls), err
+    died = [i for i in items if i.get("error")]
+    assert {i["error"] for i in died} == {"the capture worker died before finishing"}, died
+    assert 1 <= len(died) <= 4 and proc.returncode == 4  # a worker has 4 threads at -j 4: at most 4 in flight
+    assert archive.catalog.count() == 16 - len(died)
+    _assert_consistent(archive.root)
