@@ -8,11 +8,13 @@ import hashlib
 import json
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.api import Archive
+from archiver.records import Manifest
 from tests.conftest import HTML, PDF, https_url, warcio_bin
 
 SERVED = hashlib.sha256(HTML).hexdigest()
@@ -184,15 +186,38 @@ def test_incompressible_body_is_stored_not_deflated(archive: Archive, tmp_path: 
     assert body in raw
 
 
+def _capture_raw(archive: Archive, sent: bytes, cut: int, **kw: Any) -> Manifest:
+    """Capture from a raw socket server that answers ``sent``: its first ``cut`` bytes at once, the rest
+    in pieces a moment later (after the client has parsed the head)."""
+    import socket
+    import threading
+    import time
+
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        conn, _ = srv.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(sent[:cut])
+            time.sleep(0.2)
+            for i in range(cut, len(sent), 50_000):
+                conn.sendall(sent[i:i + 50_000])
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        return archive.capture(f"http://127.0.0.1:{srv.getsockname()[1]}/raw", **kw)
+    finally:
+        t.join(10)
+        srv.close()
+
+
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
 def test_wire_digest_covers_exactly_the_bytes_sent(archive: Archive, tmp_path: Path, chunked: bool) -> None:
     """The wire digest is taken as bytes arrive (the body is spooled once): a raw server sends known
     bytes, with a 100 Continue before the head; the record says their SHA-256 and count, and the
     WARC block is the final head + the payload."""
-    import socket
-    import threading
-    import time
-
     body = HTML * 300  # 318 KB: read in many pieces after the head
     if chunked:
         pieces = [body[i:i + 7000] for i in range(0, len(body), 7000)]
@@ -203,23 +228,7 @@ def test_wire_digest_covers_exactly_the_bytes_sent(archive: Archive, tmp_path: P
         head = (b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n"
                 % len(body))
         sent = b"HTTP/1.1 100 Continue\r\n\r\n" + head + body
-    srv = socket.create_server(("127.0.0.1", 0))
-
-    def serve() -> None:
-        conn, _ = srv.accept()
-        with conn:
-            conn.recv(65536)
-            cut = sent.index(b"\r\n\r\n", sent.index(b"200 OK")) + 4 + 1000
-            conn.sendall(sent[:cut])  # the head and the body's start, then the rest after the head is parsed
-            time.sleep(0.2)
-            for i in range(cut, len(sent), 50_000):
-                conn.sendall(sent[i:i + 50_000])
-
-    t = threading.Thread(target=serve, daemon=True)
-    t.start()
-    m = archive.capture(f"http://127.0.0.1:{srv.getsockname()[1]}/raw")
-    t.join(10)
-    srv.close()
+    m = _capture_raw(archive, sent, cut=sent.index(b"\r\n\r\n", sent.index(b"200 OK")) + 4 + 1000)
     assert m.digests.payload_sha256 == m.digests.content_sha256 == hashlib.sha256(body).hexdigest()
     warc = tmp_path / "w.warc.gz"
     archive.get(m.record_id, "warc", warc)
@@ -240,6 +249,41 @@ def test_wire_digest_covers_exactly_the_bytes_sent(archive: Archive, tmp_path: P
         assert transfer["body_as_sent_sha1_b32"] == as_sent == m.digests.payload_sha1_b32_chunked
     else:
         assert "body_as_sent_sha1_b32" not in transfer and m.digests.payload_sha1_b32_chunked is None
+    _warcio_check(archive, m.record_id, tmp_path)
+    assert archive.verify(m.record_id).ok
+
+
+_BODY = b"<html><body><p>Terms</p>\n\n<p>Blank lines inside the body.</p></body></html>\n"
+_CL_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\nConnection: close\r\n\r\n" % len(_BODY)
+_CHUNKED_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+_FRAMED = b"%x\r\n%s\r\n0\r\n\r\n" % (len(_BODY), _BODY)
+
+
+@pytest.mark.parametrize(("before", "head", "framed"), [
+    (b"HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n", _CL_HEAD, _BODY),
+    (b"HTTP/1.1 102 Processing\r\n\r\nHTTP/1.1 100 Continue\r\n\r\n", _CL_HEAD, _BODY),
+    (b"HTTP/1.1 100\r\n\r\n", _CHUNKED_HEAD, _FRAMED),  # no reason phrase
+    (b"", _CL_HEAD.replace(b"\r\n", b"\n")[:-1] + b"\r\n", _BODY),  # bare-LF lines, a CRLF empty line
+], ids=["103-early-hints", "102-then-100", "100-without-reason", "lf-lines-crlf-end"])
+def test_the_recorded_response_is_the_final_one(archive: Archive, tmp_path: Path, before: bytes, head: bytes,
+                                                framed: bytes) -> None:
+    """Interim (1xx) responses come before the answer: the record, the WARC response and its digests are
+    the final response's, whatever the interim ones look like, and its head ends at its first empty line
+    (a body with blank lines in it must not end it), as http.client reads it."""
+    chunked = framed is _FRAMED
+    sent = before + head + framed
+    m = _capture_raw(archive, sent, cut=len(sent))
+    assert m.http.status == 200 and m.digests.content_sha256 == hashlib.sha256(_BODY).hexdigest()
+    warc = tmp_path / "w.warc.gz"
+    archive.get(m.record_id, "warc", warc)
+    with open(warc, "rb") as fh:
+        response = next(r for r in ArchiveIterator(fh) if r.rec_type == "response")
+        assert response.http_headers.get_statuscode() == "200"
+        block_head = head.replace(b"Transfer-Encoding", b"X-Archiver-Transfer-Encoding")
+        assert response.rec_headers.get_header("WARC-Block-Digest") == \
+            "sha256:" + hashlib.sha256(block_head + _BODY).hexdigest()
+    if chunked:  # the as-sent digest covers the chunk framing only, not the head before it
+        assert m.digests.payload_sha1_b32_chunked == base64.b32encode(hashlib.sha1(framed).digest()).decode()
     _warcio_check(archive, m.record_id, tmp_path)
     assert archive.verify(m.record_id).ok
 

@@ -20,7 +20,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 import urllib3
 
-from archiver.capture.net import CaptureState, ConnInfo, HopRecorder, recording_session
+from archiver.capture.net import CaptureState, ConnInfo, HopRecorder, is_interim, recording_session
 from archiver.errors import (
     DISK_ERRNOS,
     ArchiverError,
@@ -286,20 +286,28 @@ def warc_block_head(head: bytes, chunked: bool) -> bytes:
 
 
 def response_head_span(data: bytes) -> tuple[int, bytes]:
-    """(offset, bytes) in ``data`` (the start of a response as received) of the final (non-1xx)
-    status line and header block."""
+    """(offset, bytes) in ``data`` (the start of a response as received) of the final status line and
+    header block: past the interim (1xx) responses ``net.FinalResponse`` passes over, each header block
+    ending at its first empty line (CRLF or a bare LF, as http.client reads it)."""
     pos = 0
     while True:
-        end = data.find(b"\r\n\r\n", pos)
-        sep = 4
-        alt = data.find(b"\n\n", pos)
-        if end < 0 or (0 <= alt < end):
-            end, sep = alt, 2
-        if end < 0:
-            raise CaptureError("the response headers were not received completely")
-        block = data[pos:end + sep]
-        status = block.split(b" ", 2)[1:2]
-        if status and status[0].startswith(b"1") and len(status[0]) == 3:
-            pos = end + sep
+        end = _head_end(data, pos)
+        block = data[pos:end]
+        status = block.split(b"\n", 1)[0].split(None, 2)[1:2]
+        if status and len(status[0]) == 3 and status[0].isdigit() and is_interim(int(status[0])):
+            pos = end
             continue
         return pos, block
+
+
+def _head_end(data: bytes, pos: int) -> int:
+    """Where the header block starting at ``pos`` ends (after its empty line)."""
+    line_start = data.find(b"\n", pos) + 1  # the status line is never the empty line
+    while line_start > 0:
+        nl = data.find(b"\n", line_start)
+        if nl < 0:
+            break
+        if nl == line_start or (nl == line_start + 1 and data[line_start] == 0x0D):
+            return nl + 1
+        line_start = nl + 1
+    raise CaptureError("the response headers were not received completely")

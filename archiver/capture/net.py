@@ -11,6 +11,7 @@ bytes received.
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import ipaddress
 import socket
@@ -194,8 +195,29 @@ def _conn_info(sock: Any, state: CaptureState) -> ConnInfo:
     return info
 
 
+def is_interim(status: int) -> bool:
+    """A 1xx response that precedes the answer (100 Continue, 102, 103 Early Hints, …); 101 Switching
+    Protocols is itself the answer."""
+    return 100 <= status < 200 and status != 101
+
+
+class FinalResponse(http.client.HTTPResponse):
+    """http.client passes over 100 Continue only, so a 103 Early Hints would be taken for the answer
+    (an empty "HTTP 103" record over the real response's bytes). Every interim response is passed
+    over here, as browsers do; the recorded head (``fetch.response_head_span``) skips the same ones."""
+
+    def _read_status(self) -> tuple[str, int, str]:
+        while True:
+            version, status, reason = super()._read_status()  # type: ignore[misc]
+            if status == http.client.CONTINUE or not is_interim(status):
+                return version, status, reason  # ``begin`` passes over a 100 itself
+            http.client.parse_headers(self.fp)  # the interim response's headers: read and dropped
+
+
 def _recording_connection_classes(state: CaptureState) -> tuple[type[HTTPConnection], type[HTTPSConnection]]:
     class RecHTTPConnection(HTTPConnection):
+        response_class = FinalResponse
+
         def connect(self) -> None:
             state.check_deadline("connecting")
             _check_host(self.host, self.port, state)
@@ -203,6 +225,8 @@ def _recording_connection_classes(state: CaptureState) -> tuple[type[HTTPConnect
             self.sock = _RecordingSocket(self.sock, state, _conn_info(self.sock, state))
 
     class RecHTTPSConnection(HTTPSConnection):
+        response_class = FinalResponse
+
         def connect(self) -> None:
             state.check_deadline("connecting")
             _check_host(self.host, self.port, state)
