@@ -18,13 +18,12 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from archiver.errors import ArchiverError
 from archiver.records import BatchItem
@@ -52,12 +51,18 @@ def plan(jobs: int, items: int, cpus: int) -> PoolPlan | None:
 _JOB: dict[str, Any] = {}
 
 
-def _worker(tasks: Any, results: Any, threads: int, index: int) -> None:
+def _worker(threads: int, index: int) -> None:
     from archiver.api import Archive
 
     job = _JOB
+    out = job["writers"][index]
+    for other in (*job["readers"], *job["writers"]):  # the parent sees our end of the pipe close when we die
+        if other is not out:
+            other.close()
     archive = Archive.open(job["root"])
     held = _HeldSlots(job["held"], index, job["hosts"])
+    tasks: _Tasks = job["tasks"]
+    sending = threading.Lock()
     orphaned = threading.Event()
     # ``threads`` downloads in flight; as many threads again process pages already downloaded, so a
     # thread busy hashing, deflating and signing never holds a download slot (the per-host limit,
@@ -71,17 +76,14 @@ def _worker(tasks: Any, results: Any, threads: int, index: int) -> None:
             work()
 
     def work() -> None:
-        while True:
+        while not orphaned.is_set():
             if os.getppid() != job["parent"]:
                 orphaned.set()
                 return  # the batch was killed: start nothing new (what committed is complete)
-            try:
-                task = tasks.get(timeout=1.0)
-            except queue.Empty:
-                continue
-            if task is None:
+            i = tasks.take()
+            if i is None:
                 return
-            i, url, entity, document = task
+            url, entity, document = job["items"][i]
             started = time.monotonic()
             name = job["host_of"](url)
             host = job["sems"][name]
@@ -102,15 +104,38 @@ def _worker(tasks: Any, results: Any, threads: int, index: int) -> None:
                                  seconds=time.monotonic() - started)
             finally:
                 fetched()
-            results.put((i, item))
+            try:
+                with sending:
+                    out.send((i, item))
+            except OSError:  # the parent is gone (a broken pipe): what committed is complete
+                orphaned.set()
 
     pool = [threading.Thread(target=one, daemon=True) for _ in range(2 * threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    if orphaned.is_set():
-        results.cancel_join_thread()  # nobody reads the pipe any more: never hang at exit on it
+    out.close()
+
+
+class _Tasks:
+    """The next item to capture, shared by the workers: an index under a lock held for two loads and a
+    store, never across I/O. (A queue's lock is held while a message is read from its pipe, so a worker
+    killed there would leave the others waiting for it forever.) A worker that dies holding it is
+    detected by the parent, which gives it back (``_reclaim``)."""
+
+    def __init__(self, ctx: Any, total: int) -> None:
+        self.lock = ctx.Lock()
+        self._next = ctx.RawValue("q", 0)
+        self._total = total
+
+    def take(self) -> int | None:
+        with self.lock:
+            i = self._next.value
+            if i >= self._total:
+                return None
+            self._next.value = i + 1
+        return int(i)
 
 
 class _HeldSlots:
@@ -141,8 +166,10 @@ class _Counted:
         self._held.add(self._host, -1)
 
 
-def _reclaim(procs: list[Any], reclaimed: set[int], held: Any, sems: dict[str, Any], hosts: dict[str, int]) -> None:
-    """Give back the per-host slots of workers that died (killed, crashed): their downloads are over."""
+def _reclaim(procs: list[Any], reclaimed: set[int], job: dict[str, Any]) -> None:
+    """Give back what workers that died (killed, crashed) held: their per-host slots (their downloads are
+    over) and the task lock, if one died inside ``_Tasks.take``."""
+    hosts, held = job["hosts"], job["held"]
     for index, proc in enumerate(procs):
         if index in reclaimed or proc.is_alive() or proc.exitcode == 0:
             continue
@@ -151,8 +178,13 @@ def _reclaim(procs: list[Any], reclaimed: set[int], held: Any, sems: dict[str, A
             cell = index * len(hosts) + h
             for _ in range(max(0, held[cell])):
                 with contextlib.suppress(ValueError):  # already back (a kill between release and count)
-                    sems[host].release()
+                    job["sems"][host].release()
             held[cell] = 0
+        lock = job["tasks"].lock
+        if lock.acquire(timeout=1.0):  # a live worker holds it for microseconds at most
+            lock.release()
+        else:
+            lock.release()  # held by the dead worker
 
 
 def release_once(*locks: Any) -> Callable[[], None]:
@@ -169,36 +201,37 @@ def release_once(*locks: Any) -> Callable[[], None]:
 def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, how: PoolPlan, secret: str | None,
               actor: str, per_host: int, host_of: Callable[[str], str], options: dict[str, Any],
               on_item: Callable[[BatchItem], None]) -> None:
-    """Capture ``items`` on ``how.processes`` forked workers; ``on_item`` gets each result in the parent."""
+    """Capture ``items`` on ``how.processes`` forked workers; ``on_item`` gets each result in the parent.
+
+    Each worker sends its results on a pipe of its own, so a worker killed mid-message cuts only its own
+    pipe (a shared queue's write lock would stay taken), and the end of its pipe says it is gone."""
+    from multiprocessing.connection import wait
+
     ctx = multiprocessing.get_context("fork")
     _preload()
     hosts = {h: i for i, h in enumerate(dict.fromkeys(host_of(u) for u, _, _ in items))}
-    sems = {h: ctx.BoundedSemaphore(per_host) for h in hosts}
-    held = ctx.RawArray("i", how.processes * len(hosts))
+    pipes = [ctx.Pipe(duplex=False) for _ in range(how.processes)]
     _JOB.update(root=root, secret=secret, actor=actor, options=options, host_of=host_of, parent=os.getpid(),
-                sems=sems, hosts=hosts, held=held)
-    tasks: Any = ctx.Queue()
-    results: Any = ctx.Queue()
-    for i, (url, entity, document) in enumerate(items):
-        tasks.put((i, url, entity, document))
-    for _ in range(how.processes * 2 * how.threads):  # one stop per thread (see _worker)
-        tasks.put(None)
-    with _workers(ctx, tasks, results, how) as procs:
+                items=items, tasks=_Tasks(ctx, len(items)), hosts=hosts,
+                sems={h: ctx.BoundedSemaphore(per_host) for h in hosts},
+                held=ctx.RawArray("i", how.processes * len(hosts)),
+                readers=[r for r, _ in pipes], writers=[w for _, w in pipes])
+    with _workers(ctx, how) as procs:
+        for _, w in pipes:
+            w.close()  # the workers have theirs: a pipe ends when its worker does
+        open_pipes: list[Any] = [r for r, _ in pipes]
         pending = set(range(len(items)))
-        quiet = 0
         reclaimed: set[int] = set()
-        while pending:
-            _reclaim(procs, reclaimed, held, sems, hosts)
-            try:
-                i, item = results.get(timeout=0.5)
-            except queue.Empty:
-                # every worker gone and the pipe drained: what is still pending died with a worker
-                quiet = quiet + 1 if all(not p.is_alive() for p in procs) else 0
-                if quiet >= 3:
-                    break
-                continue
-            pending.discard(i)
-            on_item(item)
+        while pending and open_pipes:
+            _reclaim(procs, reclaimed, _JOB)
+            for r in cast(list[Any], wait(open_pipes, timeout=0.5)):
+                try:
+                    i, item = r.recv()
+                except (EOFError, OSError):  # the worker is done, or died (mid-message, even)
+                    open_pipes.remove(r)
+                    continue
+                pending.discard(i)
+                on_item(item)
         for i in sorted(pending):  # only when workers died
             url, entity, document = items[i]
             on_item(BatchItem(url, entity, document, error="the capture worker died before finishing", exit_code=4))
@@ -216,9 +249,8 @@ def _preload() -> None:
 
 
 @contextlib.contextmanager
-def _workers(ctx: Any, tasks: Any, results: Any, how: PoolPlan) -> Iterator[list[Any]]:
-    procs = [ctx.Process(target=_worker, args=(tasks, results, how.threads, index), daemon=True)
-             for index in range(how.processes)]
+def _workers(ctx: Any, how: PoolPlan) -> Iterator[list[Any]]:
+    procs = [ctx.Process(target=_worker, args=(how.threads, index), daemon=True) for index in range(how.processes)]
     for p in procs:
         p.start()
     try:
