@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import signal
@@ -226,4 +227,42 @@ def test_a_killed_worker_gives_back_its_per_host_slot(archive: Archive, tmp_path
     assert {i["error"] for i in died} == {"the capture worker died before finishing"}, died
     assert 1 <= len(died) <= 4 and proc.returncode == 4  # a worker has 4 threads at -j 4: at most 4 in flight
     assert archive.catalog.count() == 16 - len(died)
+    _assert_consistent(archive.root)
+
+
+def test_killing_workers_at_random_moments_never_hangs_the_batch(archive: Archive, site, tmp_path: Path) -> None:
+    """One or two workers of a batch are killed at a random moment (fetching, processing, taking a
+    task or sending a result): the batch still ends, reports every URL once (a dead worker's captures
+    as failed) and the store verifies. Trials: ARCHIVER_CRASH_TRIALS / 5, at least 2."""
+    import json
+
+    import psutil
+
+    rng = random.Random(4321)
+    paths = ("/plain", "/gzip", "/br", "/chunked", "/slowish")
+    for trial in range(max(2, int(os.environ.get("ARCHIVER_CRASH_TRIALS", "10")) // 5)):
+        urls = [f"{site.base_url}{paths[i % len(paths)]}?t={trial}-{i}" for i in range(40)]
+        (tmp_path / "urls.txt").write_text("".join(u + "\n" for u in urls))
+        proc = subprocess.Popen(_archiver("capture", "-i", str(tmp_path / "urls.txt"), "-j", "8", "--json",
+                                          "--store", str(archive.root)),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+        workers: list[psutil.Process] = []
+        deadline = time.monotonic() + 30
+        while len(workers) < 2 and time.monotonic() < deadline:
+            workers = psutil.Process(proc.pid).children()
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 1.0))
+        for victim in rng.sample(workers, min(len(workers), rng.choice((1, 2)))):
+            with contextlib.suppress(psutil.NoSuchProcess):  # its work was already done
+                victim.send_signal(signal.SIGKILL)
+        try:
+            out, err = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            for child in [*psutil.Process(proc.pid).children(recursive=True), psutil.Process(proc.pid)]:
+                child.kill()
+            proc.communicate()
+            raise AssertionError(f"trial {trial}: the batch hung after workers were killed") from None
+        items = [json.loads(line) for line in out.splitlines() if line.startswith('{"url"')]
+        assert sorted(i["url"] for i in items) == sorted(urls), err
+        assert {i["error"] for i in items if i.get("error")} <= {"the capture worker died before finishing"}
     _assert_consistent(archive.root)
