@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from archiver.api import Archive, find_partial_blobs
@@ -34,6 +35,42 @@ def _assert_consistent(root: Path) -> None:
     proc = subprocess.run(_archiver("verify", "--all", "--store", str(root)), capture_output=True, text=True,
                           env=_env(), check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@contextlib.contextmanager
+def _slow_site(delay: float, count: Callable[[int], None] | None = None) -> Iterator[int]:
+    """A server on 127.0.0.1 (its port) answering every GET with a small page after ``delay`` seconds.
+    ``count(+1)`` as a request comes in, ``count(-1)`` before its answer goes: a client frees its slot
+    once it has the whole body, so counting out after the answer could see the client's next request
+    before this thread got back to its count (seen once in ~20 runs on a loaded machine)."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Slow(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if count:
+                count(1)
+            time.sleep(delay)
+            if count:
+                count(-1)
+            body = b"<html><body><p>" + self.path.encode() + b" policy text</p></body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
+    httpd.daemon_threads = True
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield httpd.server_address[1]
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
 def test_kill_9_at_random_moments_leaves_a_consistent_store(archive: Archive, site) -> None:
@@ -111,52 +148,29 @@ def test_batch_on_worker_processes_keeps_the_per_host_limit(archive: Archive, tm
     download), yet the server never sees more requests at once than ``capture.per_host``; with a
     larger limit, ``-j`` downloads are in flight together."""
     import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     state = {"now": 0, "most": 0}
     lock = threading.Lock()
 
-    class Slow(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            with lock:
-                state["now"] += 1
-                state["most"] = max(state["most"], state["now"])
-            time.sleep(0.25)
-            # counted out before the answer goes: a client frees its slot once it has the whole body, and
-            # its next request could otherwise be counted before this thread got back to its count
-            # (seen once in ~20 runs on a loaded machine: 3 at once with a limit of 2)
-            with lock:
-                state["now"] -= 1
-            body = b"<html><body><p>" + self.path.encode() + b" policy text</p></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def count(n: int) -> None:
+        with lock:
+            state["now"] += n
+            state["most"] = max(state["most"], state["now"])
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    try:
+    with _slow_site(0.25, count) as port:
         most = {}
         # 16 URLs run on worker processes (archiver.pool); 6 on threads in the one process
         for limit, n in ((2, 16), (8, 16), (2, 6)):
             subprocess.run(_archiver("config", "set", "capture.per_host", str(limit), "--store", str(archive.root)),
                            check=True, capture_output=True, env=_env())
             urls = tmp_path / f"urls-{limit}-{n}.txt"
-            urls.write_text("".join(f"http://127.0.0.1:{httpd.server_address[1]}/p{limit}-{n}-{i}\n" for i in range(n)))
+            urls.write_text("".join(f"http://127.0.0.1:{port}/p{limit}-{n}-{i}\n" for i in range(n)))
             state["most"] = 0
             r = subprocess.run(_archiver("capture", "-i", str(urls), "-j", "8", "--json", "--store",
                                          str(archive.root)), capture_output=True, text=True, env=_env(), timeout=120)
             assert r.returncode == 0, r.stderr
             assert sum('"record_id"' in line for line in r.stdout.splitlines()) == n
             most[(limit, n)] = state["most"]
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     assert most[(2, 16)] == 2 and most[(2, 6)] == 2, most
     assert most[(8, 16)] >= 6, most  # 8 slots on worker processes: the downloads overlap
     _assert_consistent(archive.root)
@@ -167,29 +181,10 @@ def test_a_killed_worker_gives_back_its_per_host_slot(archive: Archive, tmp_path
     the other worker must not wait for that slot forever. The batch ends, every URL is reported once,
     only the dead worker's captures failed, and the store verifies."""
     import json
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     import psutil
 
-    class Slow(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            time.sleep(0.5)
-            body = b"<html><body><p>" + self.path.encode() + b" policy text</p></body></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "text/html")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Slow)
-    httpd.daemon_threads = True
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    port = httpd.server_address[1]
-    try:
+    with _slow_site(0.5) as port:
         subprocess.run(_archiver("config", "set", "capture.per_host", "1", "--store", str(archive.root)),
                        check=True, capture_output=True, env=_env())
         urls = [f"http://127.0.0.1:{port}/p{i}" for i in range(16)]
@@ -218,9 +213,6 @@ def test_a_killed_worker_gives_back_its_per_host_slot(archive: Archive, tmp_path
                 child.kill()  # the workers hold the output pipe too
             proc.communicate()
             raise AssertionError("the batch hung after one of its workers was killed") from None
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
     items = [json.loads(line) for line in out.splitlines() if line.startswith('{"url"')]
     assert sorted(i["url"] for i in items) == sorted(urls), err
     died = [i for i in items if i.get("error")]
