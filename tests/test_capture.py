@@ -277,6 +277,9 @@ def test_the_recorded_response_is_the_final_one(archive: Archive, tmp_path: Path
     warc = tmp_path / "w.warc.gz"
     archive.get(m.record_id, "warc", warc)
     with open(warc, "rb") as fh:
+        metadata = next(json.loads(r.content_stream().read()) for r in ArchiveIterator(fh) if r.rec_type == "metadata")
+    assert metadata["transfer"]["wire_sha256"] == hashlib.sha256(sent).hexdigest()  # the interim answers too
+    with open(warc, "rb") as fh:
         response = next(r for r in ArchiveIterator(fh) if r.rec_type == "response")
         assert response.http_headers.get_statuscode() == "200"
         block_head = head.replace(b"Transfer-Encoding", b"X-Archiver-Transfer-Encoding")
