@@ -6,18 +6,19 @@ forked workers (each opens its own store handle: its own SQLite or PostgreSQL co
 handle). Each worker has ``threads`` download slots and twice as many threads: a thread frees its
 slot once its page is downloaded and processes the page while another thread downloads the next, so
 ``-j 16`` means 16 downloads in flight and waits on slow servers overlap with the CPU work. The
-per-host limit is a process-shared semaphore per host, also held only while downloading.
-Results come back to the parent in completion order; the parent alone prints, stamps and
-decides. A worker that dies (kill -9) loses only the captures it had in flight: each of those is
-reported failed, what it committed is complete (the store's commit protocol), and the parent gives
-back the per-host slots it held, which the other workers would otherwise wait for forever.
+parent hands out the tasks and counts each host's downloads in flight (``capture.per_host``), over one
+pipe per worker. Results come back to the parent in completion order; the parent alone prints, stamps
+and decides. A worker that dies (kill -9, at any instruction) loses only the captures it had in
+flight: each of those is reported failed, what it committed is complete (the store's commit
+protocol), and since the workers share no lock or semaphore, nothing it held can keep the others
+waiting (the parent frees its downloads' host slots when its pipe ends).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -52,45 +53,51 @@ _JOB: dict[str, Any] = {}
 
 
 def _worker(threads: int, index: int) -> None:
+    """Ask the parent for a task, download, say the download is over, process, send the result.
+
+    The parent alone hands out tasks and per-host slots and counts them, so a worker killed at any
+    instruction holds nothing the others wait for: the parent sees its pipe end and frees what it had."""
     from archiver.api import Archive
 
     job = _JOB
-    out = job["writers"][index]
-    for other in (*job["readers"], *job["writers"]):  # the parent sees our end of the pipe close when we die
-        if other is not out:
-            other.close()
+    conn = job["conns"][index][1]
+    for pair in job["conns"]:  # the parent sees our end of the pipe close when we die
+        for end in pair:
+            if end is not conn:
+                end.close()
     archive = Archive.open(job["root"])
-    held = _HeldSlots(job["held"], index, job["hosts"])
-    tasks: _Tasks = job["tasks"]
-    sending = threading.Lock()
-    orphaned = threading.Event()
+    sending = threading.Lock()  # one message at a time on the pipe
+    asking = threading.Lock()  # one request at a time waits for its answer (answers come in order)
     # ``threads`` downloads in flight; as many threads again process pages already downloaded, so a
-    # thread busy hashing, deflating and signing never holds a download slot (the per-host limit,
-    # likewise, counts downloads)
+    # thread busy hashing, deflating and signing never holds a download slot
     downloads = threading.BoundedSemaphore(threads)
+
+    def send(message: tuple[Any, ...]) -> None:
+        with sending:
+            conn.send(message)
 
     def one() -> None:
         # one catalog connection for the thread's life: opening one per capture, and the WAL checkpoint
         # when the last one closes, cost ~1 ms a page (archiver.api.Archive.capture nests inside)
-        with archive.catalog.session():
+        with archive.catalog.session(), contextlib.suppress(EOFError, OSError):  # the parent is gone
             work()
 
     def work() -> None:
-        while not orphaned.is_set():
-            if os.getppid() != job["parent"]:
-                orphaned.set()
-                return  # the batch was killed: start nothing new (what committed is complete)
-            i = tasks.take()
+        while True:
+            i: int | None = None
+            downloads.acquire()
+            try:
+                with asking:
+                    send(("next",))
+                    i = conn.recv()  # a task whose host has a free slot, or None: nothing left
+            finally:
+                if i is None:  # (or the parent is gone): the slot goes to a thread still waiting for one
+                    downloads.release()
             if i is None:
                 return
             url, entity, document = job["items"][i]
             started = time.monotonic()
-            name = job["host_of"](url)
-            host = job["sems"][name]
-            downloads.acquire()
-            host.acquire()
-            held.add(name, 1)  # after the wait: threads wait long, and a waiting thread holds nothing
-            fetched = release_once(_Counted(host, held, name), downloads)
+            fetched = release_once(downloads, _Told(send, i))
             try:
                 with archive.acting_as(job["actor"]):
                     m = archive.capture(url, entity=entity, document=document, passphrase=lambda: job["secret"],
@@ -104,87 +111,73 @@ def _worker(threads: int, index: int) -> None:
                                  seconds=time.monotonic() - started)
             finally:
                 fetched()
-            try:
-                with sending:
-                    out.send((i, item))
-            except OSError:  # the parent is gone (a broken pipe): what committed is complete
-                orphaned.set()
+            send(("done", i, item))
 
     pool = [threading.Thread(target=one, daemon=True) for _ in range(2 * threads)]
     for t in pool:
         t.start()
     for t in pool:
         t.join()
-    out.close()
+    conn.close()
 
 
-class _Tasks:
-    """The next item to capture, shared by the workers: an index under a lock held for two loads and a
-    store, never across I/O. (A queue's lock is held while a message is read from its pipe, so a worker
-    killed there would leave the others waiting for it forever.) A worker that dies holding it is
-    detected by the parent, which gives it back (``_reclaim``)."""
+class _Told:
+    """Releasing it tells the parent that task ``i``'s download is over (its host slot is free)."""
 
-    def __init__(self, ctx: Any, total: int) -> None:
-        self.lock = ctx.Lock()
-        self._next = ctx.RawValue("q", 0)
-        self._total = total
-
-    def take(self) -> int | None:
-        with self.lock:
-            i = self._next.value
-            if i >= self._total:
-                return None
-            self._next.value = i + 1
-        return int(i)
-
-
-class _HeldSlots:
-    """How many of each host's slots this worker holds, in memory the parent can read: a worker killed
-    mid-download never releases its per-host slots, and the other workers would wait for them forever;
-    the parent gives them back when it sees the worker dead (``_reclaim``)."""
-
-    def __init__(self, counts: Any, index: int, hosts: dict[str, int]) -> None:
-        self._counts, self._base, self._hosts = counts, index * len(hosts), hosts
-        self._lock = threading.Lock()  # this worker's threads share its counters
-
-    def add(self, host: str, n: int) -> None:
-        with self._lock:
-            self._counts[self._base + self._hosts[host]] += n
-
-
-class _Counted:
-    """A host slot that, once released, is no longer counted as held. A kill can still land between
-    a wait's end and its count (that slot is lost) or between a release and its count (the parent
-    gives it back twice): microseconds, where a download holds its slot for its whole length."""
-
-    def __init__(self, sem: Any, held: _HeldSlots, host: str) -> None:
-        self._sem, self._held, self._host = sem, held, host
+    def __init__(self, send: Callable[[tuple[Any, ...]], None], i: int) -> None:
+        self._send, self._i = send, i
 
     def release(self) -> None:
-        with contextlib.suppress(ValueError):  # given back twice (see above): the semaphore is full
-            self._sem.release()
-        self._held.add(self._host, -1)
+        with contextlib.suppress(OSError):  # the parent is gone: nothing to free
+            self._send(("fetched", self._i))
 
 
-def _reclaim(procs: list[Any], reclaimed: set[int], job: dict[str, Any]) -> None:
-    """Give back what workers that died (killed, crashed) held: their per-host slots (their downloads are
-    over) and the task lock, if one died inside ``_Tasks.take``."""
-    hosts, held = job["hosts"], job["held"]
-    for index, proc in enumerate(procs):
-        if index in reclaimed or proc.is_alive() or proc.exitcode == 0:
-            continue
-        reclaimed.add(index)
-        for host, h in hosts.items():
-            cell = index * len(hosts) + h
-            for _ in range(max(0, held[cell])):
-                with contextlib.suppress(ValueError):  # already back (a kill between release and count)
-                    job["sems"][host].release()
-            held[cell] = 0
-        lock = job["tasks"].lock
-        if lock.acquire(timeout=1.0):  # a live worker holds it for microseconds at most
-            lock.release()
-        else:
-            lock.release()  # held by the dead worker
+class _Scheduler:
+    """The parent's side: which task goes next, and how many downloads each host has in flight.
+
+    Tasks go out in the input's order, skipping hosts at ``per_host``; a request that finds every
+    remaining task's host full waits for a download to end. A worker that dies frees its downloads'
+    slots; its tasks stay unfinished and are reported as such."""
+
+    def __init__(self, items: list[tuple[str, str | None, str | None]], host_of: Callable[[str], str],
+                 per_host: int) -> None:
+        self._queues: dict[str, collections.deque[int]] = {}
+        for i, (url, _, _) in enumerate(items):
+            self._queues.setdefault(host_of(url), collections.deque()).append(i)
+        self._host_of_task = {i: host for host, q in self._queues.items() for i in q}
+        self._busy: collections.Counter[str] = collections.Counter()
+        self._per_host = per_host
+        self._downloading: dict[int, int] = {}  # task -> worker, while it downloads
+        self.waiting: collections.deque[int] = collections.deque()  # workers with a request unanswered
+
+    def next_for(self, worker: int) -> int | bool | None:
+        """A task for ``worker``, None when none is left, False when it must wait for a host slot."""
+        free = [q for host, q in self._queues.items() if q and self._busy[host] < self._per_host]
+        if not free:
+            return None if not any(self._queues.values()) else False
+        i = min(free, key=lambda q: q[0]).popleft()
+        self._busy[self._host_of_task[i]] += 1
+        self._downloading[i] = worker
+        return i
+
+    def fetched(self, i: int) -> None:
+        if self._downloading.pop(i, None) is not None:
+            self._busy[self._host_of_task[i]] -= 1
+
+    def gone(self, worker: int) -> None:
+        for i in [i for i, w in self._downloading.items() if w == worker]:
+            self.fetched(i)
+        self.waiting = collections.deque(w for w in self.waiting if w != worker)
+
+    def answer(self, conns: dict[int, Any]) -> None:
+        """Answer waiting requests in order while tasks can go out."""
+        while self.waiting:
+            got = self.next_for(self.waiting[0])
+            if got is False:
+                return
+            worker = self.waiting.popleft()
+            with contextlib.suppress(OSError):  # it died meanwhile: ``gone`` frees the slot
+                conns[worker].send(got)
 
 
 def release_once(*locks: Any) -> Callable[[], None]:
@@ -203,38 +196,43 @@ def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, ho
               on_item: Callable[[BatchItem], None]) -> None:
     """Capture ``items`` on ``how.processes`` forked workers; ``on_item`` gets each result in the parent.
 
-    Each worker sends its results on a pipe of its own, so a worker killed mid-message cuts only its own
-    pipe (a shared queue's write lock would stay taken), and the end of its pipe says it is gone."""
+    Each worker talks to the parent on a pipe of its own: nothing is shared between workers that a
+    kill could leave taken (a lock, a semaphore slot, a queue's lock held while a message is read), and
+    the end of a worker's pipe tells the parent it is gone."""
     from multiprocessing.connection import wait
 
     ctx = multiprocessing.get_context("fork")
     _preload()
-    hosts = {h: i for i, h in enumerate(dict.fromkeys(host_of(u) for u, _, _ in items))}
-    pipes = [ctx.Pipe(duplex=False) for _ in range(how.processes)]
-    _JOB.update(root=root, secret=secret, actor=actor, options=options, host_of=host_of, parent=os.getpid(),
-                items=items, tasks=_Tasks(ctx, len(items)), hosts=hosts,
-                sems={h: ctx.BoundedSemaphore(per_host) for h in hosts},
-                held=ctx.RawArray("i", how.processes * len(hosts)),
-                readers=[r for r, _ in pipes], writers=[w for _, w in pipes])
-    with _workers(ctx, how) as procs:
-        for _, w in pipes:
-            w.close()  # the workers have theirs: a pipe ends when its worker does
-        open_pipes: list[Any] = [r for r, _ in pipes]
-        pending = set(range(len(items)))
-        reclaimed: set[int] = set()
-        while pending and open_pipes:
-            _reclaim(procs, reclaimed, _JOB)
-            for r in cast(list[Any], wait(open_pipes, timeout=0.5)):
+    pairs = [ctx.Pipe(duplex=True) for _ in range(how.processes)]
+    _JOB.update(root=root, secret=secret, actor=actor, options=options, items=items, conns=pairs)
+    scheduler = _Scheduler(items, host_of, max(1, per_host))
+    pending = set(range(len(items)))
+    with _workers(ctx, how):
+        for _, theirs in pairs:
+            theirs.close()  # the workers have theirs: a pipe ends when its worker does
+        conns = {w: ours for w, (ours, _) in enumerate(pairs)}
+        worker_of = {id(c): w for w, c in conns.items()}
+        while conns:
+            for conn in cast(list[Any], wait(list(conns.values()), timeout=1.0)):
+                w = worker_of[id(conn)]
                 try:
-                    i, item = r.recv()
+                    message = conn.recv()
                 except (EOFError, OSError):  # the worker is done, or died (mid-message, even)
-                    open_pipes.remove(r)
+                    del conns[w]
+                    scheduler.gone(w)
                     continue
-                pending.discard(i)
-                on_item(item)
-        for i in sorted(pending):  # only when workers died
-            url, entity, document = items[i]
-            on_item(BatchItem(url, entity, document, error="the capture worker died before finishing", exit_code=4))
+                if message[0] == "next":
+                    scheduler.waiting.append(w)
+                elif message[0] == "fetched":
+                    scheduler.fetched(message[1])
+                else:  # ("done", i, item)
+                    scheduler.fetched(message[1])
+                    pending.discard(message[1])
+                    on_item(message[2])
+            scheduler.answer(conns)
+    for i in sorted(pending):  # only when workers died
+        url, entity, document = items[i]
+        on_item(BatchItem(url, entity, document, error="the capture worker died before finishing", exit_code=4))
 
 
 def _preload() -> None:
