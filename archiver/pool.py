@@ -212,24 +212,28 @@ def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, ho
             theirs.close()  # the workers have theirs: a pipe ends when its worker does
         conns = {w: ours for w, (ours, _) in enumerate(pairs)}
         worker_of = {id(c): w for w, c in conns.items()}
-        while conns:
-            for conn in cast(list[Any], wait(list(conns.values()), timeout=1.0)):
-                w = worker_of[id(conn)]
-                try:
-                    message = conn.recv()
-                except (EOFError, OSError):  # the worker is done, or died (mid-message, even)
-                    del conns[w]
-                    scheduler.gone(w)
-                    continue
-                if message[0] == "next":
-                    scheduler.waiting.append(w)
-                elif message[0] == "fetched":
-                    scheduler.fetched(message[1])
-                else:  # ("done", i, item)
-                    scheduler.fetched(message[1])
-                    pending.discard(message[1])
-                    on_item(message[2])
-            scheduler.answer(conns)
+        try:
+            while conns:
+                for conn in cast(list[Any], wait(list(conns.values()), timeout=1.0)):
+                    w = worker_of[id(conn)]
+                    try:
+                        message = conn.recv()
+                    except (EOFError, OSError):  # the worker is done, or died (mid-message, even)
+                        del conns[w]
+                        scheduler.gone(w)
+                        continue
+                    if message[0] == "next":
+                        scheduler.waiting.append(w)
+                    elif message[0] == "fetched":
+                        scheduler.fetched(message[1])
+                    else:  # ("done", i, item)
+                        scheduler.fetched(message[1])
+                        pending.discard(message[1])
+                        on_item(message[2])
+                scheduler.answer(conns)
+        finally:  # an error here (``on_item`` raised): the workers see their pipes end and stop at once
+            for conn in conns.values():
+                conn.close()
     for i in sorted(pending):  # only when workers died
         url, entity, document = items[i]
         on_item(BatchItem(url, entity, document, error="the capture worker died before finishing", exit_code=4))
