@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import heapq
 import multiprocessing
 import threading
 import time
@@ -137,7 +138,8 @@ class _Scheduler:
 
     Tasks go out in the input's order, skipping hosts at ``per_host``; a request that finds every
     remaining task's host full waits for a download to end. A worker that dies frees its downloads'
-    slots; its tasks stay unfinished and are reported as such."""
+    slots; its tasks stay unfinished and are reported as such. The hosts that can take a download
+    are kept in a heap by their next task, so a batch over many hosts costs log(hosts) a task."""
 
     def __init__(self, items: list[tuple[str, str | None, str | None]], host_of: Callable[[str], str],
                  per_host: int) -> None:
@@ -147,22 +149,37 @@ class _Scheduler:
         self._host_of_task = {i: host for host, q in self._queues.items() for i in q}
         self._busy: collections.Counter[str] = collections.Counter()
         self._per_host = per_host
+        self._left = len(items)
+        self._ready = [(q[0], host) for host, q in self._queues.items()]  # (next task, host); stale ones skipped
+        heapq.heapify(self._ready)
         self._downloading: dict[int, int] = {}  # task -> worker, while it downloads
         self.waiting: collections.deque[int] = collections.deque()  # workers with a request unanswered
 
+    def _offer(self, host: str) -> None:
+        q = self._queues[host]
+        if q and self._busy[host] < self._per_host:
+            heapq.heappush(self._ready, (q[0], host))
+
     def next_for(self, worker: int) -> int | bool | None:
         """A task for ``worker``, None when none is left, False when it must wait for a host slot."""
-        free = [q for host, q in self._queues.items() if q and self._busy[host] < self._per_host]
-        if not free:
-            return None if not any(self._queues.values()) else False
-        i = min(free, key=lambda q: q[0]).popleft()
-        self._busy[self._host_of_task[i]] += 1
-        self._downloading[i] = worker
-        return i
+        while self._ready:
+            head, host = heapq.heappop(self._ready)
+            q = self._queues[host]
+            if not q or q[0] != head or self._busy[host] >= self._per_host:
+                continue  # stale: taken, or the host filled up since
+            i = q.popleft()
+            self._left -= 1
+            self._busy[host] += 1
+            self._downloading[i] = worker
+            self._offer(host)
+            return i
+        return None if self._left == 0 else False
 
     def fetched(self, i: int) -> None:
         if self._downloading.pop(i, None) is not None:
-            self._busy[self._host_of_task[i]] -= 1
+            host = self._host_of_task[i]
+            self._busy[host] -= 1
+            self._offer(host)
 
     def gone(self, worker: int) -> None:
         for i in [i for i, w in self._downloading.items() if w == worker]:

@@ -258,3 +258,38 @@ def test_killing_workers_at_random_moments_never_hangs_the_batch(archive: Archiv
         assert sorted(i["url"] for i in items) == sorted(urls), err
         assert {i["error"] for i in items if i.get("error")} <= {"the capture worker died before finishing"}
     _assert_consistent(archive.root)
+
+
+def test_the_batch_scheduler_keeps_input_order_and_the_per_host_limit() -> None:
+    """The parent's scheduler (archiver.pool) against a brute-force reference: each task handed out is
+    the first one not yet handed out whose host has fewer than ``per_host`` downloads in flight; it
+    says "wait" only when every remaining task's host is full, and "none left" only at the end."""
+    from archiver.pool import _Scheduler
+
+    rng = random.Random(5)
+    for _trial in range(300):
+        n, hosts, per_host = rng.randint(0, 40), rng.randint(1, 5), rng.randint(1, 3)
+        items: list[tuple[str, str | None, str | None]] = [(f"http://h{rng.randrange(hosts)}/{i}", None, None)
+                                                           for i in range(n)]
+        host = [u.split("/")[2] for u, _, _ in items]
+        scheduler = _Scheduler(items, lambda u: u.split("/")[2], per_host)
+        busy: dict[str, int] = {}
+        taken: list[int] = []
+        downloading: list[int] = []
+        for _step in range(200):
+            if downloading and rng.random() < 0.4:
+                i = downloading.pop(rng.randrange(len(downloading)))
+                scheduler.fetched(i)
+                busy[host[i]] -= 1
+                continue
+            got = scheduler.next_for(0)
+            expected = next((i for i in range(n) if i not in taken and busy.get(host[i], 0) < per_host), None)
+            if got is None:
+                assert len(taken) == n
+            elif got is False:
+                assert expected is None and len(taken) < n
+            else:
+                assert got == expected
+                taken.append(got)
+                downloading.append(got)
+                busy[host[got]] = busy.get(host[got], 0) + 1
