@@ -103,6 +103,16 @@ CREATE TABLE IF NOT EXISTS web_jobs (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS web_jobs_status ON web_jobs(status, created_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    seq {autoid},
+    event TEXT NOT NULL,
+    record_id TEXT,
+    subject_sha256 TEXT,
+    actor TEXT NOT NULL,
+    time TEXT NOT NULL,
+    detail TEXT NOT NULL DEFAULT '{{}}'
+);
+CREATE TABLE IF NOT EXISTS journal (name TEXT PRIMARY KEY, position BIGINT NOT NULL, last_hash TEXT);
 CREATE TABLE IF NOT EXISTS verifications (
     record_id TEXT PRIMARY KEY,
     time TEXT NOT NULL,
@@ -128,6 +138,8 @@ TABLES: dict[str, tuple[str, ...]] = {
     "web_jobs": ("job_id", "url", "params", "actor", "status", "record_id", "error", "error_kind", "created_at",
                  "updated_at"),
     "verifications": ("record_id", "time", "ok", "failed"),
+    "outbox": ("seq", "event", "record_id", "subject_sha256", "actor", "time", "detail"),
+    "journal": ("name", "position", "last_hash"),
 }
 
 __all__ = ["SCHEMA_VERSION", "TABLES"]
