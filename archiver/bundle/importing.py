@@ -44,11 +44,12 @@ def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, actor: str,
     b = Bundle(path)
     try:
         rids = [r.subject for r in reports[1:]]
+        # the keys the user pinned first: a kill during the import then leaves records that verify here
+        _trust_pinned(archive, b, rids, trust.pinned, actor=actor)
         for rid in rids:
             if _import_record(archive, b, rid, forced_failures=[f for f in failed if f.startswith(f"{rid}:")],
                               actor=actor):
                 imported.append(rid)
-        _trust_pinned(archive, b, rids, trust.pinned, actor=actor)
     finally:
         b.close()
     return reports, imported
