@@ -569,9 +569,13 @@ class Archive:
                                      f"(sha256 {h.hexdigest()} instead of {sha})",
                                      hint=f"run `archiver verify {summary.record_id}`")
         out.flush()
-        self.custody.append("get", actor=self.actor(), record_id=summary.record_id, subject_sha256=sha,
-                            detail={"artifact": name, "to": to})
+        self.log_get(summary.record_id, name, sha, to=to)
         return sha, size
+
+    def log_get(self, record_id: str, name: str, sha256: str, *, to: str) -> None:
+        """The custody event of an artifact handed out whole (``get``, a web download): one shape for both."""
+        self.custody.append("get", actor=self.actor(), record_id=record_id, subject_sha256=sha256,
+                            detail={"artifact": name, "to": to})
 
     # ---- verification ----------------------------------------------------------------------
     def verify(self, record_id: str, *, log: bool = True, wayback: bool = False,

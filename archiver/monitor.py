@@ -160,7 +160,16 @@ def add_watch(archive: Capturer, url: str, *, entity: str | None, document: str 
                        **({"select": list(select), "remove": list(remove)} if select else {})}, sort_keys=True)
     if not archive.catalog.add_watch(url, entity, document, interval, opts, _iso(_now())):
         raise UsageError(f"{url} is already watched", hint="archiver watch remove URL first to change it")
+    # one event for the act, whichever front-end asked (the web used to log it itself, the CLI not at all)
+    archive.custody.append("watch-add", actor=archive.actor(), detail={"url": url, "every": every})
     return get_watch(archive, url)
+
+
+def remove_watch(archive: Capturer, url: str) -> None:
+    """Stop watching ``url`` (its records stay): a custody event, like adding it."""
+    if not archive.catalog.remove_watch(url):
+        raise NotFoundError(f"{url} is not watched", hint="see `archiver watch list`")
+    archive.custody.append("watch-remove", actor=archive.actor(), detail={"url": url})
 
 
 def import_ota(archive: Capturer, declaration: Any, *, every: str = "1d") -> list[Watch]:
@@ -467,6 +476,7 @@ __all__ = [
     "paired_sections",
     "parse_interval",
     "record_sections",
+    "remove_watch",
     "run_watches",
     "versions",
 ]

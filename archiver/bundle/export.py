@@ -337,7 +337,7 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
     from archiver.provenance.keys import wacz_fingerprint
 
     for s in summaries:
-        archive.custody.append("export", actor=archive.operator().name or "unknown", record_id=s.record_id,
+        archive.custody.append("export", actor=archive.actor(), record_id=s.record_id,
                                subject_sha256=s.manifest_sha256, detail={"bundle_sha256": whole.hexdigest(),
                                                                          "to": str(dest)})
     return ExportResult(str(dest), tuple(s.record_id for s in summaries), dest.stat().st_size, whole.hexdigest(),

@@ -89,6 +89,13 @@ def build(archive: VerifyingStore, record_ids: list[str], *, declarant: str, tit
                        exhibits=tuple(exhibits))
 
 
+def log_issued(archive: VerifyingStore, cert: Certificate, fmt: str, *, to: str) -> None:
+    """The custody event of a certificate made for its records: one per record, whichever front-end made it."""
+    for p in cert.records:
+        archive.custody.append("certificate", actor=archive.actor(), record_id=p.manifest.record_id,
+                               subject_sha256=p.manifest_sha256, detail={"format": fmt, "to": to})
+
+
 # ---- one structure, three renderings ---------------------------------------------------------------
 def _sections(cert: Certificate) -> list[tuple[str, list[str | list[list[str]]]]]:
     """(heading, blocks): a block is a paragraph string or a table (first row = header)."""
@@ -256,4 +263,4 @@ def write(cert: Certificate, fmt: str, dest: Path) -> int:
     return len(data)
 
 
-__all__ = ["Certificate", "build", "render", "to_html", "to_markdown", "to_pdf", "write"]
+__all__ = ["Certificate", "build", "log_issued", "render", "to_html", "to_markdown", "to_pdf", "write"]

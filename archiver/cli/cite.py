@@ -74,8 +74,6 @@ def certificate(record_ids: Annotated[list[str], typer.Argument(help="Record IDs
         sys.stdout.write(cert_mod.render(cert, fmt).decode("utf-8"))
         return
     size = cert_mod.write(cert, fmt, output)
-    for p in cert.records:
-        archive.custody.append("certificate", actor=declarant, record_id=p.manifest.record_id,
-                               subject_sha256=p.manifest_sha256, detail={"format": fmt, "to": str(output)})
+    cert_mod.log_issued(archive, cert, fmt, to=str(output))  # the same event as the web's
     _out().print(f"wrote {output} ({size:,} bytes): {len(cert.exhibits)} exhibit(s) from {len(cert.records)} "
                  "record(s); the § 1746 declaration awaits a signature")

@@ -74,10 +74,9 @@ def watch_import_ota(declaration: Annotated[Path, typer.Argument(help="An Open T
 @watch_app.command("remove")
 def watch_remove(url: str, store: StoreOpt = None) -> None:
     """Stop watching a URL (its records stay)."""
-    from archiver.errors import NotFoundError
+    from archiver.monitor import remove_watch
 
-    if not _open(store).catalog.remove_watch(url):
-        raise NotFoundError(f"{url} is not watched")
+    remove_watch(_open(store), url)  # the same custody event as the web's (watch-remove)
     _out().print(f"no longer watching {url}")
 
 
