@@ -350,3 +350,18 @@ def test_cli_page_and_api_log_the_same_event_for_the_same_act(archive: Archive, 
         for front, got in by_front.items():
             actor = op if front == "cli" else "cap"
             assert got == [(expected_event[name], actor)], (name, front, got)
+
+
+def test_the_lookup_limiter_keeps_a_bounded_number_of_addresses() -> None:
+    from archiver.errors import RateLimitError
+    from archiver.web.security import RateLimiter
+
+    lim = RateLimiter(2, what="hash lookups")
+    lim.MAX_KEYS = 50
+    for i in range(500):
+        lim.take(f"10.0.{i // 256}.{i % 256}")
+    assert len(lim._buckets) <= 50
+    lim.take("192.0.2.1")
+    lim.take("192.0.2.1")
+    with pytest.raises(RateLimitError, match="too many hash lookups"):
+        lim.take("192.0.2.1")

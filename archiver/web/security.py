@@ -117,6 +117,9 @@ class RateLimiter:
     """A token bucket per key (a token name, or a client address for anonymous lookups): ``per_minute``
     requests, refilled continuously."""
 
+    #: Keys kept at most: anonymous lookups are keyed by client address, which a client can vary.
+    MAX_KEYS = 10_000
+
     def __init__(self, per_minute: int, what: str = "captures") -> None:
         self.what = what
         self.rate = max(1, per_minute) / 60.0
@@ -127,6 +130,11 @@ class RateLimiter:
     def take(self, key: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if key not in self._buckets and len(self._buckets) >= self.MAX_KEYS:
+                # forget the buckets that have refilled (they hold nothing); if none has, the oldest
+                full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * self.rate >= self.capacity]
+                for k in full or sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.MAX_KEYS // 10]:
+                    del self._buckets[k]
             tokens, last = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:
