@@ -271,7 +271,9 @@ def lookup(sha256: str, p: Viewer, request: Request) -> JSONResponse:
 
 
 @router.post("/verify-file", responses=ok(FileVerification),
-             summary="Upload a file (multipart field `file`): hashed as it streams in, never kept")
+             summary="Upload a file (multipart field `file`): hashed as it streams in, never kept; each match "
+                     "shows its cached verification (`failed_checks: [not-yet-verified]` until the server's "
+                     "background refresh or POST …/verify reaches it)")
 async def verify_file(request: Request, p: Viewer) -> JSONResponse:
     st = state(request)
     up = await receive_upload(request, st.archive.config.int_("web.max_upload_bytes"), keep=False)

@@ -158,12 +158,14 @@ def optional_principal(request: Request) -> Principal | None:
 
 
 @contextlib.contextmanager
-def acting(archive: Archive, p: Principal) -> Iterator[str]:
-    """Every act a route performs for a person runs inside this: it names the actor to the library and
-    yields the name (for the library calls that take ``actor=`` already). The one line to change when the
-    library takes the actor as an explicit argument everywhere."""
-    with archive.acting_as(p.token.name):
-        yield p.token.name
+def acting(archive: Archive, who: Principal | str) -> Iterator[str]:
+    """Every act the web performs for someone (a route for its token, a capture job for the token that
+    asked) runs inside this: it names the actor to the library and yields the name (for the library
+    calls that take ``actor=`` already). The one line to change when the library takes the actor as an
+    explicit argument everywhere."""
+    name = who if isinstance(who, str) else who.token.name
+    with archive.acting_as(name):
+        yield name
 
 
 # ---- policies: deny by default -------------------------------------------------------------------
@@ -349,7 +351,7 @@ def job_runner_fn(archive: Archive) -> RunFn:
     """How a job captures: the facade, as the token that asked, through the same SSRF guard as the CLI."""
 
     def run(req: CaptureRequest, job_key: str, actor: str) -> str:
-        with archive.acting_as(actor):
+        with acting(archive, actor):
             return _run(req, job_key)
 
     def _run(req: CaptureRequest, job_key: str) -> str:
