@@ -119,6 +119,15 @@ def test_a_route_or_mount_added_without_a_policy_is_reported(app: FastAPI) -> No
 
     app.mount("/files", StaticFiles(directory=WEB / "static"), name="files")
     assert undeclared(app) == [("/api/v1/secret", ["GET"]), ("/files", ["GET"])]
+    # a route declares its policy by its guard, which enforces it: an attribute alone does not count,
+    # and a mount (which enforces nothing) can only be declared public
+    from archiver.web.deps import declare
+
+    secret_route = next(r for r in app.routes if getattr(r, "path", "") == "/api/v1/secret")
+    secret_route.archiver_policy = Policy(Access.ADMIN, Kind.API)
+    assert ("/api/v1/secret", ["GET"]) in undeclared(app)
+    with pytest.raises(ValueError, match="cannot enforce"):
+        declare(StaticFiles(directory=WEB / "static"), Policy(Access.VIEWER, Kind.STATIC))
 
 
 def test_headers_come_from_the_policy(archive: Archive, site: Any, app: FastAPI) -> None:

@@ -236,7 +236,10 @@ POLICY_ATTR = "archiver_policy"
 
 
 def declare(obj: Any, policy: Policy) -> Any:
-    """Declare the policy of something that takes no dependencies (a mounted app, such as static files)."""
+    """Declare the policy of something that takes no dependencies (a mounted app, such as static files).
+    Nothing would enforce a role there, so only a public policy can be declared this way."""
+    if policy.access is not Access.PUBLIC:
+        raise ValueError(f"a mount cannot enforce {policy}: serve it from a route with a guard")
     setattr(obj, POLICY_ATTR, policy)
     return obj
 
@@ -244,12 +247,10 @@ def declare(obj: Any, policy: Policy) -> Any:
 def policy_of(route: Any) -> Policy | None:
     """The policy a route declares: its one Guard dependency, or a declared mount; None if none (or two)."""
     route = getattr(route, "original_route", route)  # FastAPI's view of a route inside an included router
-    declared: Policy | None = getattr(route, POLICY_ATTR, None)
-    if declared is not None:
-        return declared
     dependant = getattr(route, "dependant", None)
-    if dependant is None:
-        return None
+    if dependant is None:  # a mount: only what declare() set
+        declared: Policy | None = getattr(route, POLICY_ATTR, None)
+        return declared
     found: list[Policy] = []
     todo = [dependant]
     while todo:
