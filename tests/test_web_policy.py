@@ -374,3 +374,17 @@ def test_the_lookup_limiter_keeps_a_bounded_number_of_addresses() -> None:
     lim.take("192.0.2.1")
     with pytest.raises(RateLimitError, match="too many hash lookups"):
         lim.take("192.0.2.1")
+
+
+def test_the_record_page_shows_the_cached_verdict_and_verify_now_only_to_capturers(archive: Archive, site: Any,
+                                                                                    app: FastAPI) -> None:
+    rid = archive.capture(site.base_url + "/plain").record_id
+    viewer = {"Authorization": f"Bearer {create_token(archive, 'v', 'viewer').token}"}
+    cap = {"Authorization": f"Bearer {create_token(archive, 'c', 'capturer').token}"}
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        first = client.get(f"/records/{rid}", headers=viewer).text
+        assert "Not verified yet." in first and "Verify now" not in first
+        assert "Verify now" in client.get(f"/records/{rid}", headers=cap).text
+        assert client.post(f"/api/v1/records/{rid}/verify", headers=cap).status_code == 200
+        later = client.get(f"/records/{rid}", headers=viewer).text
+        assert "Last verified" in later and '<span class="badge ok">VERIFIED</span>' in later

@@ -195,6 +195,7 @@ def records_page(request: Request, p: ViewerPage, q: str = "", since: str = "", 
 def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
     from archiver.cite import citation_data
     from archiver.cite import render as cite_render
+    from store.search import cached_verifications
 
     a = state(request).archive
     prov = a.provenance(record_id)
@@ -203,7 +204,10 @@ def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
     return render(request, "record.html", _ctx(request, p, "records", title=f"{prov.record_id} · "
                                                f"{prov.document or prov.title or host}", p=prov, host=host,
                                                styles=STYLES, record_block=block,
-                                               can_export=p.token.role.allows(Role.CAPTURER)))
+                                               can_export=p.token.role.allows(Role.CAPTURER),
+                                               can_verify=p.token.role.allows(Role.CAPTURER),
+                                               last_verified=cached_verifications(a.catalog, [prov.record_id])
+                                               .get(prov.record_id)))
 
 
 @router.get("/records/{record_id}/screenshot.png")
