@@ -304,21 +304,24 @@ class Archive(StoreCore):
                                      f"(sha256 {h.hexdigest()} instead of {sha})",
                                      hint=f"run `archiver verify {summary.record_id}`")
         out.flush()
-        self.note("get", actor=self._who(actor), record_id=summary.record_id, subject_sha256=sha,
-                  detail={"artifact": name, "to": to})
+        self.log_get(summary.record_id, name, sha, to=to, actor=actor)
         return sha, size
+
+    def log_get(self, record_id: str, name: str, sha256: str, *, to: str, actor: str | None = None) -> None:
+        """The custody event of an artifact handed out whole (``get``, a web download): one shape for both."""
+        self.note("get", actor=self._who(actor), record_id=record_id, subject_sha256=sha256,
+                  detail={"artifact": name, "to": to})
 
     # ---- verification ----------------------------------------------------------------------
     def verify(self, record_id: str, *, log: bool = True, wayback: bool = False,
                chain: ChainReport | None = None, actor: str | None = None) -> Verification:
-        """Verify one record. ``log`` makes it an act (custody ``verify``, and the cached result the web
-        shows); ``log=False`` is a pure read (a certificate checking its record first)."""
+        """Verify one record and refresh its cached result (what the web shows). ``log`` makes it an act
+        with a custody entry; ``log=False`` is a check on the way to something else (a certificate, the
+        server's background refresh of the cache)."""
         from archiver.verify import verify_record
 
         summary = self.resolve(record_id)
         report = verify_record(self, summary, wayback=wayback, chain=chain)
-        if not log:
-            return report
         try:  # a cache for the web app's pages and filters: a read-only store must still verify
             self.catalog.note_verification(summary.record_id, now_iso(), report.ok,
                                            ",".join(c.name for c in report.failures))
@@ -327,6 +330,8 @@ class Archive(StoreCore):
 
             logging.getLogger(__name__).warning("could not note the verification of %s: %s",
                                                 summary.record_id, exc)
+        if not log:
+            return report
         self.note("verify", actor=self._who(actor), record_id=summary.record_id,
                   subject_sha256=summary.manifest_sha256,
                   detail={"result": "pass" if report.ok else "fail",

@@ -25,7 +25,7 @@ from archiver.schema import Report
 from store.catalog import PostgresCatalog
 
 if TYPE_CHECKING:
-    from archiver.ports import Capturer
+    from archiver.ports import Capturer, VerifyingStore
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +152,23 @@ class JobRunner:
             self._pool.submit(self._execute, str(job_id), CaptureRequest(**json.loads(params)), str(actor))
         return len(rows)
 
+    def repeat(self, every: float, fn: Callable[[], object], name: str) -> threading.Thread:
+        """Run ``fn`` on the job pool every ``every`` seconds until shutdown, never two runs at once
+        (a run that takes longer than the interval delays the next one instead of piling up)."""
+
+        def loop() -> None:
+            while not self._closing.wait(every):
+                try:
+                    self._pool.submit(fn).result()
+                except RuntimeError:  # the pool was shut down between the wait and the submit
+                    return
+                except Exception:  # a failed round must not end the schedule
+                    log.exception("background job %s failed", name)
+
+        t = threading.Thread(target=loop, name=f"job-{name}", daemon=True)
+        t.start()
+        return t
+
     def shutdown(self, *, wait: bool = True) -> None:
         """Stop taking jobs; with ``wait``, let the running ones finish (Ctrl-C drains)."""
         self._closing.set()
@@ -185,4 +202,20 @@ class JobRunner:
                           updated_at=now)
 
 
-__all__ = ["CaptureJob", "CaptureRequest", "JobRunner", "RunFn"]
+def refresh_verifications(store: VerifyingStore, limit: int) -> int:
+    """Verify the ``limit`` records whose cached result is missing or oldest, refreshing the cache.
+
+    Why: the web app's reads show the cached verdict and never re-hash (a GET must not write, and an
+    anonymous lookup must not cost a full verification), so the server keeps the cache fresh itself,
+    a bounded number of records per round. The cache is not evidence and these rounds are not acts of
+    anyone, so they write no custody entry; an explicit verify (CLI, or POST in the web) does.
+    """
+    from store.search import verification_queue
+
+    ids = verification_queue(store.catalog, limit)
+    for rid in ids:
+        store.verify(rid, log=False)
+    return len(ids)
+
+
+__all__ = ["CaptureJob", "CaptureRequest", "JobRunner", "RunFn", "refresh_verifications"]

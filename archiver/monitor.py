@@ -494,6 +494,7 @@ __all__ = [
     "paired_sections",
     "parse_interval",
     "record_sections",
+    "remove_watch",
     "run_watches",
     "versions",
 ]

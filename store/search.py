@@ -104,9 +104,49 @@ def verification_states(catalog: Catalog, record_ids: list[str]) -> dict[str, bo
     return {str(r[0]): bool(r[1]) for r in rows}
 
 
+@dataclass(frozen=True, slots=True)
+class CachedVerification:
+    """The latest verification of a record as the cache holds it: a read, never a new verification."""
+
+    time: str
+    ok: bool
+    failed: tuple[str, ...]
+
+
+def cached_verifications(catalog: Catalog, record_ids: list[str]) -> dict[str, CachedVerification]:
+    """The cached results of these records (the web's GETs show these instead of re-hashing)."""
+    if not record_ids:
+        return {}
+    marks = ",".join("?" * len(record_ids))
+    with catalog.db() as d:
+        rows = d.rows(f"SELECT record_id, time, ok, failed FROM verifications WHERE record_id IN ({marks})",  # noqa: S608
+                      record_ids)
+    return {str(r[0]): CachedVerification(str(r[1]), bool(r[2]), tuple(x for x in str(r[3] or "").split(",") if x))
+            for r in rows}
+
+
+def verification_queue(catalog: Catalog, limit: int) -> list[str]:
+    """The records a background refresh should verify next: never verified first, then the oldest result."""
+    with catalog.db() as d:
+        rows = d.rows("SELECT r.record_id FROM records r LEFT JOIN verifications v ON v.record_id = r.record_id "
+                      "ORDER BY CASE WHEN v.time IS NULL THEN 0 ELSE 1 END, v.time, r.record_id LIMIT ?",
+                      (max(0, int(limit)),))
+    return [str(r[0]) for r in rows]
+
+
 def watched_urls(catalog: Catalog) -> set[str]:
     with catalog.db() as d:
         return {str(r[0]) for r in d.rows("SELECT url FROM watches")}
 
 
-__all__ = ["Query", "ensure_indexes", "search", "stamped_among", "verification_states", "watched_urls"]
+__all__ = [
+    "CachedVerification",
+    "Query",
+    "cached_verifications",
+    "ensure_indexes",
+    "search",
+    "stamped_among",
+    "verification_queue",
+    "verification_states",
+    "watched_urls",
+]

@@ -86,7 +86,7 @@ def test_capture_job_download_verify_cite_lookup(web, site, tmp_path) -> None:  
                      headers={**auth(tok["viewer"]), "Range": f"bytes={len(whole) + 5}-"})
     assert bad.status_code == 416
 
-    v = client.post(f"/api/v1/records/{rid}/verify", headers=auth(tok["viewer"]))
+    v = client.post(f"/api/v1/records/{rid}/verify", headers=auth(tok["capturer"]))
     assert v.status_code == 200 and v.json()["ok"] is True and v.json()["verified"] is True
     jsonschema.Draft202012Validator(schemas()["verification"]).validate(v.json())
 
@@ -115,7 +115,8 @@ def test_capture_job_download_verify_cite_lookup(web, site, tmp_path) -> None:  
     archive: Archive = client.app.state.web.archive  # type: ignore[attr-defined]
     entries = archive.custody.for_record(rid)
     assert ("capture", "capturer") in [(e.event, e.actor) for e in entries]
-    assert ("verify", "viewer") in [(e.event, e.actor) for e in entries]
+    assert ("verify", "capturer") in [(e.event, e.actor) for e in entries]
+    assert ("get", "viewer") in [(e.event, e.actor) for e in entries]  # the whole downloads, not the ranges
 
 
 def test_hostile_page_comes_back_as_json_strings(web, site) -> None:  # type: ignore[no-untyped-def]
@@ -166,55 +167,117 @@ def test_capture_rate_limit(web, site, archive: Archive) -> None:  # type: ignor
                        headers=auth(tok["admin"])).status_code == 202
 
 
-# Every endpoint with the least role it needs; (method, path, json, files)
-def endpoints(rid: str, site_url: str) -> list[tuple[str, str, str, dict[str, Any] | None, dict[str, Any] | None]]:
-    return [
-        ("viewer", "GET", "/api/v1/records", None, None),
-        ("viewer", "GET", f"/api/v1/records/{rid}", None, None),
-        ("viewer", "GET", f"/api/v1/records/{rid}/provenance", None, None),
-        ("viewer", "GET", f"/api/v1/records/{rid}/artifacts/content", None, None),
-        ("viewer", "POST", f"/api/v1/records/{rid}/verify", None, None),
-        ("viewer", "GET", f"/api/v1/records/{rid}/citation", None, None),
-        ("viewer", "POST", "/api/v1/certificates", {"record_ids": [rid], "declarant": "Jane Roe", "format": "md"},
-         None),
-        ("capturer", "POST", "/api/v1/exports", {"record_ids": [rid]}, None),
-        ("capturer", "POST", "/api/v1/captures", {"url": "http://127.0.0.1:9/x"}, None),
-        ("viewer", "GET", "/api/v1/lookup?sha256=" + "0" * 64, None, None),
-        ("viewer", "POST", "/api/v1/verify-file", None, {"file": ("x.txt", b"x", "text/plain")}),
-        ("viewer", "GET", "/api/v1/watches", None, None),
-        ("capturer", "POST", "/api/v1/watches", {"url": "http://127.0.0.1:9/watched"}, None),
-        ("viewer", "GET", "/api/v1/history?url=" + site_url + "/plain", None, None),
-        ("viewer", "GET", f"/api/v1/diff/{rid}/{rid}", None, None),
-        ("admin", "GET", "/api/v1/tokens", None, None),
-        ("admin", "POST", "/api/v1/tokens", {"name": "made-by-api", "role": "viewer"}, None),
-        ("admin", "GET", "/api/v1/settings", None, None),
-    ]
+#: Who may call what, pinned: the policy every route and mount declares (deps.Policy, as text). A new
+#: route must be added here, so its policy is reviewed; a route whose guard is removed or weakened fails.
+EXPECTED_POLICIES: dict[tuple[str, str], str] = {
+    ("GET", "/healthz"): "public/api",
+    ("GET", "/metrics"): "public/api",
+    ("GET", "/api/openapi.json"): "public/api",
+    ("GET", "/api/docs/assets"): "public/static",
+    ("GET", "/static"): "public/static",
+    ("GET", "/api/docs"): "public/page",
+    ("GET", "/api/docs/init.js"): "public/static",
+    ("GET", "/api/v1/records"): "viewer/api",
+    ("GET", "/api/v1/records/{record_id}"): "viewer/api",
+    ("GET", "/api/v1/records/{record_id}/provenance"): "viewer/api",
+    ("GET", "/api/v1/records/{record_id}/artifacts/{name}"): "viewer/download (logs get)",
+    ("POST", "/api/v1/records/{record_id}/verify"): "capturer/api",
+    ("GET", "/api/v1/records/{record_id}/citation"): "viewer/api",
+    ("POST", "/api/v1/certificates"): "viewer/download",
+    ("POST", "/api/v1/exports"): "capturer/download",
+    ("POST", "/api/v1/captures"): "capturer/api",
+    ("GET", "/api/v1/captures/{job}"): "viewer/api",
+    ("GET", "/api/v1/lookup"): "viewer/api",
+    ("POST", "/api/v1/verify-file"): "viewer/api",
+    ("POST", "/api/v1/verify-bundle"): "viewer/api",
+    ("GET", "/api/v1/watches"): "viewer/api",
+    ("POST", "/api/v1/watches"): "capturer/api",
+    ("DELETE", "/api/v1/watches"): "capturer/api",
+    ("GET", "/api/v1/history"): "viewer/api",
+    ("GET", "/api/v1/diff/{a}/{b}"): "viewer/api",
+    ("GET", "/api/v1/tokens"): "admin/api",
+    ("POST", "/api/v1/tokens"): "admin/api",
+    ("DELETE", "/api/v1/tokens/{name}"): "admin/api",
+    ("GET", "/api/v1/settings"): "admin/api",
+    ("GET", "/login"): "public/page",
+    ("POST", "/login"): "public/page",
+    ("POST", "/logout"): "viewer/page",
+    ("GET", "/"): "viewer/page",
+    ("GET", "/records/{record_id}"): "viewer/page",
+    ("GET", "/records/{record_id}/screenshot.png"): "viewer/download",
+    ("GET", "/records/{record_id}/bundle.wacz"): "capturer/download (logs export)",
+    ("POST", "/records/{record_id}/certificate"): "viewer/download",
+    ("GET", "/capture"): "capturer/page",
+    ("POST", "/capture"): "capturer/page",
+    ("GET", "/verify"): "public-verify/page",
+    ("POST", "/verify"): "public-verify/page",
+    ("GET", "/watches"): "viewer/page",
+    ("POST", "/watches"): "capturer/page",
+    ("POST", "/watches/remove"): "capturer/page",
+    ("GET", "/diff/{a}/{b}"): "viewer/page",
+    ("GET", "/clause"): "viewer/page",
+}
 
 
-def test_role_matrix(web, site) -> None:  # type: ignore[no-untyped-def]
-    client, tok = web
-    rid = capture(client, tok["capturer"], site.base_url + "/plain")["record_id"]
+def declared(app: Any) -> dict[tuple[str, str], Any]:
+    from archiver.web.deps import policies
+
+    return {(m, path): pol for path, methods, pol in policies(app.routes) for m in sorted(methods)}
+
+
+def concrete(path: str, rid: str, job: str) -> str:
+    """A path to request for a route: real IDs where the route takes them, a file under a mount."""
+    return (path.replace("{record_id}", rid).replace("{a}", rid).replace("{b}", rid).replace("{job}", job)
+            .replace("/artifacts/{name}", "/artifacts/content").replace("/tokens/{name}", "/tokens/nobody")
+            .replace("/api/docs/assets", "/api/docs/assets/swagger-ui.css" if path.endswith("assets") else "")
+            .replace("/static", "/static/app.css" if path == "/static" else "/static"))
+
+
+@pytest.mark.parametrize("public_verify", [False, True])
+def test_role_matrix(archive: Archive, site, public_verify: bool) -> None:  # type: ignore[no-untyped-def]
+    """Each route as anonymous, viewer, capturer, admin, a revoked and an expired token, against the real
+    app: exactly the roles its policy admits get past the guard. The matrix is derived from the policies
+    the routes declare, which are pinned in EXPECTED_POLICIES."""
+
+    tok = {r: create_token(archive, r, r, actor="tester").token for r in ROLES}
+    tok["revoked"] = create_token(archive, "revoked", "admin", actor="tester").token
+    revoke_token(archive, "revoked", actor="tester")
+    tok["expired"] = create_token(archive, "expired", "admin", expires="1d", actor="tester").token
+    with sqlite3.connect(archive.root / "catalog.sqlite3") as db:
+        db.execute("UPDATE tokens SET expires_at='2001-01-01T00:00:00Z' WHERE name='expired'")
+    rid = archive.capture(site.base_url + "/plain").record_id
+    app = create_app(archive, public_verify=public_verify, start_jobs=False)
+    found = declared(app)
+    assert {k: str(v) if v else None for k, v in found.items()} == EXPECTED_POLICIES
     rank = {"viewer": 0, "capturer": 1, "admin": 2}
-    table = []
-    for need, method, path, body, files in endpoints(rid, site.base_url):
-        for who in ("none", "viewer", "capturer", "admin", "revoked", "expired"):
-            headers = auth(tok[who]) if who != "none" else {}
-            if path == "/api/v1/tokens" and method == "POST":
-                body = {"name": f"made-by-{who}", "role": "viewer"}
-            if path == "/api/v1/watches" and method == "POST":
-                body = {"url": f"http://127.0.0.1:9/watched-by-{who}"}
-            r = client.request(method, path, json=body, files=files, headers=headers)
-            if who in ("none", "revoked", "expired"):
-                want = {401}
-            elif rank[who] < rank[need]:
-                want = {403}
-            else:
-                want = {200, 201, 202}
-            table.append((method, path, who, r.status_code))
-            assert r.status_code in want, (method, path, who, r.status_code, r.text[:200])
-            if r.status_code == 401:
-                assert r.headers["www-authenticate"].startswith("Bearer")
-    assert len(table) == len(endpoints(rid, site.base_url)) * 6
+    checked = 0
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        job = client.post("/api/v1/captures", json={"url": "http://127.0.0.1:9/x"}, headers=auth(tok["capturer"]))
+        job_id = job.json()["job"]
+        for (method, path), policy in found.items():
+            assert policy is not None, (method, path)
+            needed = policy.access.role(public_verify)
+            url = concrete(path, rid, job_id)
+            for who in ("none", "viewer", "capturer", "admin", "revoked", "expired"):
+                headers = auth(tok[who]) if who != "none" else {}
+                r = client.request(method, url, headers=headers, follow_redirects=False)
+                to_login = method == "GET" and r.status_code == 303 and \
+                    r.headers["location"].startswith(("/login", "/verify"))
+                where = (method, url, who, r.status_code, r.text[:160])
+                if needed is None or (who in rank and rank[who] >= rank[needed.value]):
+                    assert r.status_code not in (401, 403) and not to_login, where
+                elif who not in rank:  # no valid token
+                    if method == "GET" and not path.startswith("/api/"):  # a browser goes to log in
+                        assert to_login, where
+                    else:
+                        assert r.status_code == 401, where
+                        if path.startswith("/api/"):
+                            assert r.headers["www-authenticate"].startswith("Bearer"), where
+                else:
+                    assert r.status_code == 403, where
+                checked += 1
+    app.state.web.runner.shutdown(wait=True)
+    assert checked == len(EXPECTED_POLICIES) * 6
 
 
 def test_session_cookie_needs_csrf_and_revocation_ends_it(web, archive: Archive) -> None:  # type: ignore[no-untyped-def]
@@ -256,7 +319,7 @@ def test_a_failed_verification_is_a_200_with_verified_false(web, site, archive: 
     blob = archive.blobs.path(archive.artifact_sha256(rid, "text"))
     blob.chmod(0o644)
     blob.write_bytes(blob.read_bytes() + b"tampered\n")
-    r = client.post(f"/api/v1/records/{rid}/verify", headers=auth(tok["viewer"]))
+    r = client.post(f"/api/v1/records/{rid}/verify", headers=auth(tok["capturer"]))
     assert r.status_code == 200 and r.json()["verified"] is False and r.json()["ok"] is False
     assert "artifact.text" in [c["name"] for c in r.json()["checks"] if c["status"] == "FAIL"]
     # the page's Verify now reads the same answer; the metric counts it

@@ -256,7 +256,7 @@ def write(cert: Certificate, fmt: str, dest: Path) -> int:
     return len(data)
 
 
-def issued(store: VerifyingStore, cert: Certificate, fmt: str, *, to: str, actor: str) -> None:
+def log_issued(store: VerifyingStore, cert: Certificate, fmt: str, *, to: str, actor: str) -> None:
     """A certificate handed out is a custody event for each record it certifies (CLI, page and API alike):
     who made it, for which declarant, in which format, to where."""
     for rec in cert.records:
@@ -264,4 +264,4 @@ def issued(store: VerifyingStore, cert: Certificate, fmt: str, *, to: str, actor
                    detail={"format": fmt, "to": to, "declarant": cert.declarant})
 
 
-__all__ = ["Certificate", "build", "issued", "render", "to_html", "to_markdown", "to_pdf", "write"]
+__all__ = ["Certificate", "build", "log_issued", "render", "to_html", "to_markdown", "to_pdf", "write"]

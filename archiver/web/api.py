@@ -1,48 +1,61 @@
-"""``/api/v1``: the HTTP API. Each route parses, authorizes, calls the facade and returns a record."""
+"""``/api/v1``: the HTTP API. Each route parses, authorizes, calls the facade and returns a record.
+
+Every route declares its policy by the guard it takes (``p: ApiViewer`` …, from ``deps``); reads
+answer from what is stored (verification results from the cache) and never write; acts go through
+the library with ``actor=deps.actor(p)``; the library writes their custody entries.
+"""
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from archiver.access import NewToken, Role, TokenInfo, create_token, list_tokens, revoke_token
+from archiver.access import NewToken, TokenInfo, create_token, list_tokens, revoke_token
 from archiver.errors import IntegrityError, UsageError
 from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob, CaptureRequest
 from archiver.monitor import DiffReport, HistoryReport, Watch
-from archiver.records import ArtifactMatch, RecordSummary, Verification
+from archiver.records import ArtifactMatch, Verification
 from archiver.reports import (
     BundleReport,
     CitationReport,
     FileVerification,
     JobAccepted,
-    MatchVerification,
     RecordPage,
     RecordReport,
     Settings,
 )
 from archiver.schema import JsonRecord, plain
-from archiver.web.app import needs, state
-from archiver.web.security import CAPTURED_CSP, Principal
+from archiver.web.deps import (
+    ApiAdmin,
+    ApiCapturer,
+    ApiViewer,
+    CapturerBytes,
+    ViewerBytes,
+    ViewerDownload,
+    actor,
+    bundle_report,
+    cached_matches,
+    certificate_download,
+    cursor_of,
+    export_download,
+    parse_cursor,
+    repr_digest,
+    state,
+    submit_capture,
+)
 from archiver.web.uploads import receive_upload
 
-if TYPE_CHECKING:
-    from archiver.api import Archive
-    from archiver.jobs import RunFn
-
 router = APIRouter(prefix="/api/v1")
-Viewer = Annotated[Principal, Depends(needs(Role.VIEWER))]
-Capturer_ = Annotated[Principal, Depends(needs(Role.CAPTURER))]
-Admin = Annotated[Principal, Depends(needs(Role.ADMIN))]
+Viewer = ApiViewer
+Capturer_ = ApiCapturer
+Admin = ApiAdmin
 RECORD_ID = re.compile(r"^[0-9A-Za-z-]{1,20}$")
 
 
@@ -68,11 +81,6 @@ def body(value: JsonRecord | list[Any] | tuple[Any, ...], status: int = 200) -> 
     return JSONResponse(plain(value), status_code=status)
 
 
-def repr_digest(sha256_hex: str) -> str:
-    """RFC 9530 ``Repr-Digest``: the SHA-256 of the representation, as a structured-field byte sequence."""
-    return f"sha-256=:{base64.b64encode(bytes.fromhex(sha256_hex)).decode()}:"
-
-
 def _rid(record_id: str) -> str:
     if not RECORD_ID.match(record_id):
         raise UsageError(f"not a record ID: {record_id!r}")
@@ -80,22 +88,6 @@ def _rid(record_id: str) -> str:
 
 
 # ---- records -------------------------------------------------------------------------------------
-def _cursor(text: str | None) -> tuple[str, str] | None:
-    if not text:
-        return None
-    try:
-        captured, _, rid = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode().partition("|")
-    except (ValueError, UnicodeDecodeError):
-        raise UsageError("invalid cursor") from None
-    if not captured or not rid:
-        raise UsageError("invalid cursor")
-    return captured, rid
-
-
-def cursor_of(row: RecordSummary) -> str:
-    return base64.urlsafe_b64encode(f"{row.captured_at}|{row.record_id}".encode()).decode().rstrip("=")
-
-
 @router.get("/records", responses=ok(RecordPage), summary="Records, newest first, filtered, paginated")
 def records(p: Viewer, request: Request, url: str | None = None, entity: str | None = None,
             document: str | None = None, since: str | None = None, until: str | None = None,
@@ -105,7 +97,7 @@ def records(p: Viewer, request: Request, url: str | None = None, entity: str | N
     from store.search import search
 
     rows = search(state(request).archive.catalog, Q(text=q, url=url, entity=entity, document=document, since=since,
-                                                    until=until, after=_cursor(cursor), limit=limit + 1))
+                                                    until=until, after=parse_cursor(cursor), limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     return body(RecordPage(items=tuple(rows), next_cursor=cursor_of(rows[-1]) if more and rows else None))
@@ -136,7 +128,8 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
             responses={200: {"description": "The bytes", "content": {"application/octet-stream": {}}},
                        206: {"description": "A byte range"}, 416: {"description": "Range not satisfiable"},
                        **PROBLEMS})
-def artifact(record_id: str, name: str, p: Viewer, request: Request) -> Response:
+def artifact(record_id: str, name: str, p: ViewerDownload, request: Request) -> Response:
+    """Handed out whole (200), the artifact is a ``get`` in custody, as ``archiver get``; a range is not."""
     a = state(request).archive
     summary = a.resolve(_rid(record_id))
     sha = a.artifact_sha256(summary.record_id, name)
@@ -147,7 +140,7 @@ def artifact(record_id: str, name: str, p: Viewer, request: Request) -> Response
            "main-text": ".txt", "screenshot": ".png", "pdf": ".pdf", "dom": ".html"}.get(name.split(".")[0], ".bin")
     headers = {"Content-Disposition": f'attachment; filename="{summary.record_id}-{name}{ext}"',
                "Repr-Digest": repr_digest(sha),
-               "Accept-Ranges": "bytes", "Content-Security-Policy": CAPTURED_CSP, "Cache-Control": "private"}
+               "Accept-Ranges": "bytes", "Cache-Control": "private"}
     start, end, status = 0, size - 1, 200
     rng = request.headers.get("range")
     if rng:
@@ -179,33 +172,41 @@ def artifact(record_id: str, name: str, p: Viewer, request: Request) -> Response
                 yield chunk
             if h is not None and h.hexdigest() != sha:  # the client's Repr-Digest check fails too
                 raise IntegrityError(f"artifact {name} of {summary.record_id} is corrupt in the store")
+        if h is not None and left == 0:
+            a.log_get(summary.record_id, name, sha, to="http", actor=actor(p))
 
     return StreamingResponse(stream(), status_code=status, media_type=media, headers=headers)
 
 
 @router.post("/records/{record_id}/verify", responses=ok(Verification),
-             summary="Run every check (verified: false is still a 200)")
-def verify(record_id: str, p: Viewer, request: Request) -> JSONResponse:
+             summary="Run every check now and refresh the cached result (verified: false is still a 200)")
+def verify(record_id: str, p: Capturer_, request: Request) -> JSONResponse:
     st = state(request)
-    report = st.archive.verify(_rid(record_id), actor=p.token.name)
+    report = st.archive.verify(_rid(record_id), actor=actor(p))
     st.metrics.verification("pass" if report.ok else "fail")
     return body(report)
 
 
 @router.get("/records/{record_id}/citation", responses=ok(CitationReport),
-            summary="A citation in one style, optionally pinning an exact quote")
+            summary="A citation in one style, optionally pinning an exact quote; `verified` is the cached result")
 def citation(record_id: str, p: Viewer, request: Request, style: str = "record", quote: str | None = None
              ) -> JSONResponse:
+    from dataclasses import replace
+
     from archiver.cite import STYLES, citation_data, render
     from archiver.reports import CitationReport, QuoteReport
+    from store.search import cached_verifications
 
     if style not in STYLES:
         raise UsageError(f"unknown citation style {style!r}", hint="styles: " + ", ".join(STYLES))
     a = state(request).archive
-    report = a.verify(_rid(record_id), log=False)
-    data = citation_data(a, record_id, quote=quote or None, report=report)
+    data = citation_data(a, _rid(record_id), quote=quote or None)
+    cached = cached_verifications(a.catalog, [data.record_id]).get(data.record_id)
+    if cached is not None:  # a read shows the last verification; POST …/verify refreshes it
+        data = replace(data, verified=cached.ok, verify_detail=f"`archiver verify` at {cached.time}" if cached.ok
+                       else f"at {cached.time}: " + ", ".join(cached.failed))
     q = data.quote
-    return body(CitationReport(record_id=data.record_id, style=style, verified=report.ok,
+    return body(CitationReport(record_id=data.record_id, style=style, verified=bool(cached and cached.ok),
                                citation=render(data, style),
                                quote=QuoteReport(excerpt=q.excerpt, sha256=q.sha256, start=q.start, end=q.end,
                                                  section=q.section, fragment=q.fragment()) if q else None))
@@ -222,18 +223,9 @@ class CertificateBody(BaseModel):
 @router.post("/certificates", summary="Certificate of authenticity (FRE 902(13)/(14)) as a download",
              responses={200: {"description": "The certificate", "content": {"application/pdf": {}, "text/html": {},
                                                                             "text/markdown": {}}}, **PROBLEMS})
-def certificate(req: CertificateBody, p: Viewer, request: Request) -> Response:
-    from archiver.cite import certificate as cert_mod
-
-    a = state(request).archive
-    cert = cert_mod.build(a, [_rid(r) for r in req.record_ids], declarant=req.declarant, title=req.title,
-                          organization=req.org)
-    data = cert_mod.render(cert, req.format)
-    cert_mod.issued(a, cert, req.format, to="http", actor=p.token.name)
-    media = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
-    return Response(data, media_type=media[req.format],
-                    headers={"Content-Disposition": f'attachment; filename="certificate.{req.format}"',
-                             "Content-Security-Policy": CAPTURED_CSP})
+def certificate(req: CertificateBody, p: ViewerBytes, request: Request) -> Response:
+    return certificate_download(request, p, [_rid(r) for r in req.record_ids], declarant=req.declarant,
+                                title=req.title, org=req.org, fmt=req.format)
 
 
 class ExportBody(BaseModel):
@@ -242,31 +234,8 @@ class ExportBody(BaseModel):
 
 @router.post("/exports", summary="A self-verifying WACZ bundle of records, as a download",
              responses={200: {"description": "The bundle", "content": {"application/wacz": {}}}, **PROBLEMS})
-def export(req: ExportBody, p: Capturer_, request: Request, background: BackgroundTasks) -> Response:
-    from archiver.api import env_passphrase
-    from archiver.bundle import export as do_export
-
-    a = state(request).archive
-    tmp = Path(tempfile.mkdtemp(prefix="archiver-export-", dir=a.root / "tmp" if (a.root / "tmp").is_dir() else None))
-    dest = tmp / "evidence.wacz"
-    result = do_export(a, [_rid(r) for r in req.record_ids], dest, passphrase=env_passphrase, actor=p.token.name)
-
-    def cleanup() -> None:
-        dest.unlink(missing_ok=True)
-        tmp.rmdir()
-
-    background.add_task(cleanup)
-    return StreamingResponse(_file_chunks(dest), media_type="application/wacz",
-                             headers={"Content-Disposition": 'attachment; filename="evidence.wacz"',
-                                      "Content-Length": str(result.size),
-                                      "Repr-Digest": repr_digest(result.sha256),
-                                      "Content-Security-Policy": CAPTURED_CSP})
-
-
-def _file_chunks(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            yield chunk
+def export(req: ExportBody, p: CapturerBytes, request: Request) -> Response:
+    return export_download(request, p, [_rid(r) for r in req.record_ids])
 
 
 # ---- captures ------------------------------------------------------------------------------------
@@ -277,33 +246,6 @@ class CaptureBody(BaseModel):
     browser: bool = False
     wayback: bool = False
     allow_status: bool = False
-
-
-def job_runner_fn(archive: Archive) -> RunFn:
-    """How a job captures: the facade, as the token that asked, through the same SSRF guard as the CLI."""
-
-    def run(req: CaptureRequest, job_key: str, actor: str) -> str:
-        from archiver.options import BrowserOptions, CaptureOptions
-
-        opts = CaptureOptions(entity=req.entity, document=req.document, allow_status=req.allow_status,
-                              browser=BrowserOptions() if req.browser else None, job_key=job_key)
-        m = archive.capture(req.url, opts, actor=actor)
-        if req.wayback:
-            from archiver.errors import WaybackError
-
-            try:
-                archive.wayback(m.record_id, save=True, actor=actor)
-            except WaybackError:
-                pass  # the capture stands; the Wayback verdict stays "not checked"
-        return m.record_id
-
-    return run
-
-
-def submit_capture(request: Request, p: Principal, req: CaptureRequest) -> CaptureJob:
-    st = state(request)
-    st.limiter.take(p.token.name)
-    return st.runner.submit(req, p.token.name)
 
 
 @router.post("/captures", status_code=202, responses=ok(JobAccepted, status=202),
@@ -326,23 +268,16 @@ def lookup(sha256: str, p: Viewer, request: Request) -> JSONResponse:
     return body(state(request).archive.lookup(sha256))
 
 
-def matches_verified(a: Archive, sha: str) -> tuple[MatchVerification, ...]:
-    out = []
-    for m in a.lookup(sha):
-        report = a.verify(m.record_id, log=False)
-        out.append(MatchVerification(m.record_id, m.artifact, m.url, m.captured_at, report.ok,
-                                     tuple(c.name for c in report.failures)))
-    return tuple(out)
-
-
 @router.post("/verify-file", responses=ok(FileVerification),
-             summary="Upload a file (multipart field `file`): hashed as it streams in, never kept")
+             summary="Upload a file (multipart field `file`): hashed as it streams in, never kept; each match "
+                     "shows its cached verification (`failed_checks: [not-yet-verified]` until the server's "
+                     "background refresh or POST …/verify reaches it)")
 async def verify_file(request: Request, p: Viewer) -> JSONResponse:
     st = state(request)
     up = await receive_upload(request, st.archive.config.int_("web.max_upload_bytes"), keep=False)
     from starlette.concurrency import run_in_threadpool
 
-    matches = await run_in_threadpool(matches_verified, st.archive, up.sha256)
+    matches = await run_in_threadpool(cached_matches, st.archive, up.sha256)
     return body(FileVerification(filename=up.filename, sha256=up.sha256, size=up.size, matches=matches))
 
 
@@ -360,15 +295,6 @@ async def verify_bundle(request: Request, p: Viewer) -> JSONResponse:
         if up.path is not None:
             up.path.unlink(missing_ok=True)
     return body(report)
-
-
-def bundle_report(a: Archive, path: Path | None, filename: str | None) -> JsonRecord:
-    from archiver.bundle import bundle_verdict, default_trust, verify_bundle
-
-    assert path is not None
-    reports = verify_bundle(path, default_trust(a, [], None))
-    return BundleReport(bundle=filename or "upload.wacz", ok=all(r.ok for r in reports),
-                        verdict=bundle_verdict(reports), reports=tuple(reports))
 
 
 # ---- watching ------------------------------------------------------------------------------------
@@ -392,8 +318,18 @@ def add_watch(req: WatchBody, p: Capturer_, request: Request) -> JSONResponse:
     from archiver.monitor import add_watch as do_add
 
     a = state(request).archive
-    w = do_add(a, req.url, entity=req.entity, document=req.document, every=req.every, actor=p.token.name)
+    w = do_add(a, req.url, entity=req.entity, document=req.document, every=req.every, actor=actor(p))
     return body(w, status=201)
+
+
+@router.delete("/watches", status_code=204, responses={204: {"description": "No longer watched"}, **PROBLEMS},
+               summary="Stop watching a URL (its records stay)")
+def remove_watch(url: str, p: Capturer_, request: Request) -> Response:
+    from archiver.monitor import remove_watch as do_remove
+
+    a = state(request).archive
+    do_remove(a, url, actor=actor(p))
+    return Response(status_code=204)
 
 
 @router.get("/history", responses=ok(HistoryReport),
@@ -430,13 +366,14 @@ class TokenBody(BaseModel):
 @router.post("/tokens", status_code=201, responses=ok(NewToken, status=201),
              summary="Create a token; its secret is in this answer only")
 def new_token(req: TokenBody, p: Admin, request: Request) -> JSONResponse:
-    return body(create_token(state(request).archive, req.name, req.role, expires=req.expires, actor=p.token.name),
-                status=201)
+    a = state(request).archive
+    return body(create_token(a, req.name, req.role, expires=req.expires, actor=actor(p)), status=201)
 
 
 @router.delete("/tokens/{name}", responses=ok(TokenInfo), summary="Revoke a token")
 def delete_token(name: str, p: Admin, request: Request) -> JSONResponse:
-    return body(revoke_token(state(request).archive, name, actor=p.token.name))
+    a = state(request).archive
+    return body(revoke_token(a, name, actor=actor(p)))
 
 
 @router.get("/settings", responses=ok(Settings), summary="The store's settings")
@@ -446,4 +383,4 @@ def settings(p: Admin, request: Request) -> JSONResponse:
     return body(Settings({k: v for k, v, _ in state(request).archive.config.items()}))
 
 
-__all__ = ["EXTRA_MODELS", "job_runner_fn", "router", "submit_capture"]
+__all__ = ["EXTRA_MODELS", "router"]

@@ -3,170 +3,96 @@
 Routes parse, authorize, call the facade and render; JSON bodies are the records' own ``to_dict()``
 (the same model as the CLI's ``--json``), errors are RFC 9457 problem details mapped from the same
 error classes as the CLI's exit codes. ``create_app(archive)`` is the factory; ``serve.py`` runs it.
+
+This module composes: it builds the state (``deps.WebState``), includes the routers (``api``,
+``pages``), mounts the static files and declares their policy, and sets each response's security
+headers from the policy of the route that answered. Nothing below imports it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from archiver.access import Role, authenticate, require, token_by_name
-from archiver.errors import (
-    AccessError,
-    ArchiverError,
-    AuthenticationError,
-    CaptureError,
-    IntegrityError,
-    NotFoundError,
-    PermissionDeniedError,
-    QuoteNotFoundError,
-    RateLimitError,
-    RemoteServiceError,
-    StoreError,
-)
-from archiver.jobs import JobRunner
+from archiver.errors import AccessError, ArchiverError, RateLimitError
+from archiver.jobs import JobRunner, refresh_verifications
 from archiver.schema import json_schema
-from archiver.web.metrics import Metrics
-from archiver.web.security import (
-    COOKIE,
-    CSP,
-    HEADERS,
-    SAFE_METHODS,
-    Principal,
-    RateLimiter,
-    SessionSigner,
-    csrf_ok,
-    server_secret,
+from archiver.web.deps import (
+    PROBLEM,
+    PROBLEM_SCHEMA,
+    WEB_DIR,
+    Access,
+    Kind,
+    Policy,
+    Public,
+    PublicPage,
+    WebState,
+    declare,
+    guard,
+    job_runner_fn,
+    policy_for_scope,
+    problem,
+    security_headers,
+    state,
+    status_for,
 )
+from archiver.web.metrics import Metrics
+from archiver.web.security import CSP, SAFE_METHODS, RateLimiter, SessionSigner, server_secret
 
 if TYPE_CHECKING:
     from archiver.api import Archive
 
-PROBLEM = "application/problem+json"
-WEB_DIR = __import__("pathlib").Path(__file__).parent
+#: Our stylesheet and script, and the bundled Swagger UI: no evidence, served to anyone.
+STATIC = Policy(Access.PUBLIC, Kind.STATIC)
+#: Anonymous hash lookups a --public-verify server answers per client address and minute.
+PUBLIC_LOOKUPS_PER_MINUTE = 30
+#: The background verification refresh: a round every REFRESH_EVERY seconds of at most REFRESH_BATCH records.
+REFRESH_EVERY = 60.0
+REFRESH_BATCH = 20
+DocsScript = Annotated[None, Depends(guard(Access.PUBLIC, Kind.STATIC))]
 
 
-@dataclass
-class WebState:
-    archive: Archive
-    runner: JobRunner
-    signer: SessionSigner
-    limiter: RateLimiter
-    metrics: Metrics
-    public_verify: bool
-    schemas: dict[str, Any]
-
-
-def status_for(exc: ArchiverError) -> int:
-    """The HTTP status of an error class: the same causes as the CLI's exit codes."""
-    if isinstance(exc, AuthenticationError):
-        return 401
-    if isinstance(exc, PermissionDeniedError):
-        return 403
-    if isinstance(exc, RateLimitError):
-        return 429
-    if isinstance(exc, NotFoundError):
-        return 404
-    if isinstance(exc, QuoteNotFoundError):
-        return 422
-    if isinstance(exc, IntegrityError):
-        return 409  # stored bytes no longer match their hash: verify says which
-    if isinstance(exc, CaptureError | RemoteServiceError):
-        return 502
-    if isinstance(exc, StoreError):
-        return 503
-    return 400
-
-
-def problem(status: int, title: str, detail: str, *, hint: str = "", headers: dict[str, str] | None = None,
-            exit_code: int | None = None) -> JSONResponse:
-    body: dict[str, Any] = {"type": f"https://archiver.invalid/problems/{status}", "title": title,
-                            "status": status, "detail": detail}
-    if hint:
-        body["hint"] = hint
-    if exit_code is not None:
-        body["exit_code"] = exit_code
-    return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
-
-
-PROBLEM_SCHEMA: dict[str, Any] = {
-    "type": "object", "required": ["type", "title", "status", "detail"],
-    "properties": {"type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-                   "detail": {"type": "string"}, "hint": {"type": "string"}, "exit_code": {"type": "integer"}},
-}
-
-
-def state(request: Request) -> WebState:
-    st: WebState = request.app.state.web
-    return st
-
-
-def principal(request: Request) -> Principal:
-    """Bearer token or browser session; CSRF enforced for session requests that change something."""
-    st = state(request)
-    auth = request.headers.get("authorization")
-    if auth:
-        scheme, _, cred = auth.partition(" ")
-        if scheme.lower() != "bearer":
-            raise AuthenticationError("only `Authorization: Bearer <token>` is accepted")
-        return Principal(authenticate(st.archive, cred.strip()))
-    cookie = request.cookies.get(COOKIE)
-    if not cookie:
-        raise AuthenticationError("no access token")
-    sess = st.signer.load(cookie)
-    p = Principal(token_by_name(st.archive, sess.token_name), sess)
-    if request.method not in SAFE_METHODS and request.url.path.startswith("/api/") and \
-            not csrf_ok(sess, request.headers.get("x-csrf-token")):
-        raise PermissionDeniedError("missing or wrong CSRF token (send the X-CSRF-Token header)")
-    return p
-
-
-def needs(role: Role) -> Callable[[Request], Principal]:
-    def dep(request: Request) -> Principal:
-        p = principal(request)
-        require(p.token, role)
-        return p
-
-    return dep
-
-
-def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = False, start_jobs: bool = True) -> FastAPI:
+def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = False, start_jobs: bool = True,
+               refresh_every: float = REFRESH_EVERY, refresh_batch: int = REFRESH_BATCH,
+               public_lookups_per_minute: int = PUBLIC_LOOKUPS_PER_MINUTE) -> FastAPI:
+    """The app over ``archive``. With ``start_jobs`` it resumes interrupted capture jobs and keeps the
+    verification cache fresh in the background (``refresh_batch`` records every ``refresh_every`` s)."""
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
     from archiver.web import api, pages
 
+    # the OpenAPI document is served by a route of ours below, so that it declares its policy too
     app = FastAPI(title="archiver", version=__import__("archiver").__version__,
                   description="Evidence archival and provenance: capture, verify, cite. Bodies are the same typed "
                               "records as the CLI's --json; errors are RFC 9457 problem details.",
-                  openapi_url="/api/openapi.json", docs_url=None, redoc_url=None)
-    runner = JobRunner(archive, api.job_runner_fn(archive), workers=workers)
+                  openapi_url=None, docs_url=None, redoc_url=None)
+    runner = JobRunner(archive, job_runner_fn(archive), workers=workers)
     st = WebState(archive=archive, runner=runner,
                   signer=SessionSigner(server_secret(archive.root), archive.config.int_("web.session_hours")),
                   limiter=RateLimiter(archive.config.int_("web.captures_per_minute")), metrics=Metrics(),
-                  public_verify=public_verify, schemas={})
+                  public_verify=public_verify, schemas={},
+                  public_limiter=RateLimiter(public_lookups_per_minute, what="hash lookups"))
     app.state.web = st
     from store.search import ensure_indexes
 
     ensure_indexes(archive.catalog)
     if start_jobs:
         runner.resume()
+        runner.repeat(refresh_every, lambda: refresh_verifications(archive, refresh_batch), "verify-refresh")
 
     @app.middleware("http")
     async def headers_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         started = time.perf_counter()
         response = await call_next(request)
-        for k, v in HEADERS.items():
-            response.headers.setdefault(k, v)
-        response.headers.setdefault("Content-Security-Policy", CSP)
+        security_headers(policy_for_scope(request.scope), response)
         route = request.scope.get("route")
         st.metrics.observe(request.method, getattr(route, "path", "unmatched"), response.status_code,
                            time.perf_counter() - started)
@@ -196,27 +122,35 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return problem(exc.status_code, "HTTPException", str(exc.detail), headers=dict(exc.headers or {}))
 
+    # Public on purpose: a load balancer's probe and a Prometheus scraper carry no token; both show
+    # counts, never records.
     @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
+    def healthz(_: Public) -> dict[str, str]:
         archive.catalog.count()
         return {"status": "ok"}
 
     @app.get("/metrics", include_in_schema=False, response_class=PlainTextResponse)
-    def metrics() -> PlainTextResponse:
+    def metrics(_: Public) -> PlainTextResponse:
         return PlainTextResponse(st.metrics.render(runner.depth()), media_type="text/plain; version=0.0.4")
 
+    @app.get("/api/openapi.json", include_in_schema=False)
+    def openapi_json(_: Public) -> JSONResponse:
+        return JSONResponse(app.openapi())
+
     swagger_static = __import__("pathlib").Path(swagger_ui.__file__).parent / "static"
-    app.mount("/api/docs/assets", StaticFiles(directory=swagger_static), name="swagger-assets")
-    app.mount("/static", StaticFiles(directory=WEB_DIR / "static"), name="static")
+    app.mount("/api/docs/assets", declare(StaticFiles(directory=swagger_static), STATIC), name="swagger-assets")
+    app.mount("/static", declare(StaticFiles(directory=WEB_DIR / "static"), STATIC), name="static")
+    for mounted in app.routes[-2:]:
+        declare(mounted, STATIC)
 
     @app.get("/api/docs", include_in_schema=False, response_class=HTMLResponse)
-    def docs() -> HTMLResponse:
+    def docs(_: PublicPage) -> HTMLResponse:
         # Swagger UI sets inline styles from its script: allow those (and only those) on this one page
         return HTMLResponse(DOCS_HTML, headers={"Content-Security-Policy": CSP.replace(
             "style-src 'self'", "style-src 'self' 'unsafe-inline'")})
 
     @app.get("/api/docs/init.js", include_in_schema=False)
-    def docs_init() -> Response:
+    def docs_init(_: DocsScript) -> Response:
         return Response(DOCS_JS, media_type="text/javascript")
 
     app.include_router(api.router)
@@ -263,4 +197,4 @@ DOCS_HTML = """<!doctype html>
 """
 DOCS_JS = """window.ui = SwaggerUIBundle({url: "/api/openapi.json", dom_id: "#swagger-ui", deepLinking: true});\n"""
 
-__all__ = ["PROBLEM", "WebState", "create_app", "needs", "principal", "problem", "state", "status_for"]
+__all__ = ["PROBLEM", "STATIC", "WebState", "create_app", "problem", "state", "status_for"]

@@ -3,12 +3,13 @@
 Routes parse, authorize, call the facade (or a use case, as the CLI does) and render a template;
 templates only lay out values computed here or in the library. Forms carry the session's CSRF token.
 Captured HTML is never rendered in this origin: pages show the screenshot and the extracted text.
+Each route declares its policy by the guard it takes (``p: ViewerPage`` …, from ``deps``); this
+module imports ``deps`` and the library, never the API module.
 """
 
 from __future__ import annotations
 
 import secrets
-import time
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
 
@@ -18,11 +19,33 @@ from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
 from archiver._version import __version__
-from archiver.access import Role, authenticate, require
+from archiver.access import Role, authenticate
 from archiver.errors import ArchiverError, AuthenticationError, PermissionDeniedError, UsageError
 from archiver.jobs import CaptureRequest
-from archiver.web.app import WEB_DIR, WebState, principal, state
-from archiver.web.security import CAPTURED_CSP, COOKIE, SAFE_METHODS, Principal, csrf_ok
+from archiver.web.deps import (
+    NOT_YET_VERIFIED,
+    WEB_DIR,
+    CapturerExport,
+    CapturerPage,
+    PublicPage,
+    PublicVerifyPage,
+    ViewerBytes,
+    ViewerPage,
+    WebState,
+    actor,
+    bundle_report,
+    cached_matches,
+    certificate_download,
+    check_public_rate,
+    cursor_of,
+    export_download,
+    optional_principal,
+    parse_cursor,
+    state,
+    submit_capture,
+    take_one_time,
+)
+from archiver.web.security import COOKIE, SAFE_METHODS, Principal, csrf_ok
 
 if TYPE_CHECKING:
     from archiver.api import Archive
@@ -35,14 +58,6 @@ STYLES = (("record", "Record"), ("bluebook", "Bluebook"), ("apa", "APA"), ("chic
 STATES = (("", "any state"), ("verified", "verified"), ("failed", "failed verification"),
           ("unstamped", "unstamped"), ("stamped", "timestamped"), ("watched", "watched"))
 PAGE_SIZE = 50
-#: One-time login codes printed by `archiver serve`: code -> (token name, expiry). Single use.
-ONE_TIME: dict[str, tuple[str, float]] = {}
-
-
-def one_time_login(token_name: str, ttl: float = 600.0) -> str:
-    code = secrets.token_urlsafe(24)
-    ONE_TIME[code] = (token_name, time.time() + ttl)
-    return code
 
 
 def _ctx(request: Request, who: Principal | None, nav: str = "", **kw: Any) -> dict[str, Any]:
@@ -59,27 +74,23 @@ def render(request: Request, name: str, ctx: dict[str, Any], status: int = 200) 
 
 
 def login_redirect(request: Request) -> Response:
+    """Where a browser without a session goes: the login form (or, on a --public-verify server, the
+    records page sends a stranger to the only page they may use)."""
+    if request.url.path == "/" and state(request).public_verify and COOKIE not in request.cookies and \
+            "authorization" not in request.headers:
+        return RedirectResponse("/verify", status_code=303)
     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
 
 
 def error_page(request: Request, status: int, exc: ArchiverError) -> Response:
-    try:
-        p: Principal | None = principal(request)
-    except ArchiverError:
-        p = None
+    p = optional_principal(request)
     title = {401: "Please log in", 403: "Not allowed", 429: "Too many requests"}.get(status, "Refused")
     headers = {"Retry-After": str(getattr(exc, "retry_after", 1))} if status == 429 else None
     resp = render(request, "error.html", _ctx(request, p, title=title, message=exc.message, hint=exc.hint), status)
     for k, v in (headers or {}).items():
         resp.headers[k] = v
     return resp
-
-
-def page_user(request: Request, role: Role = Role.VIEWER) -> Principal:
-    p = principal(request)
-    require(p.token, role)
-    return p
 
 
 def check_form(request: Request, p: Principal, csrf_token: str | None) -> None:
@@ -103,11 +114,11 @@ def _login_response(st: WebState, token_name: str, target: str, secure: bool) ->
 
 # ---- login ---------------------------------------------------------------------------------------
 @router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, next: str = "/", once: str | None = None) -> Response:
+def login_form(request: Request, _: PublicPage, next: str = "/", once: str | None = None) -> Response:
     st = state(request)
     if once:
-        name, expires = ONE_TIME.pop(once, ("", 0.0))
-        if name and expires > time.time():
+        name = take_one_time(st, once)
+        if name:
             return _login_response(st, name, next, request.url.scheme == "https")
         return render(request, "login.html", _ctx(request, None, error="That login link was used already or has "
                                                   "expired. Paste a token instead.", next_url=_safe_next(next)), 401)
@@ -118,7 +129,8 @@ def login_form(request: Request, next: str = "/", once: str | None = None) -> Re
 
 
 @router.post("/login")
-def login(request: Request, token: str = Form(""), csrf_token: str = Form(""), next: str = Form("/")) -> Response:
+def login(request: Request, _: PublicPage, token: str = Form(""), csrf_token: str = Form(""),
+          next: str = Form("/")) -> Response:
     st = state(request)
     expected = request.cookies.get(LOGIN_CSRF, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
@@ -136,8 +148,7 @@ def login(request: Request, token: str = Form(""), csrf_token: str = Form(""), n
 
 
 @router.post("/logout")
-def logout(request: Request, csrf_token: str = Form("")) -> Response:
-    p = page_user(request)
+def logout(request: Request, p: ViewerPage, csrf_token: str = Form("")) -> Response:
     check_form(request, p, csrf_token)
     resp = RedirectResponse("/login", status_code=303)
     resp.delete_cookie(COOKIE, path="/")
@@ -146,20 +157,15 @@ def logout(request: Request, csrf_token: str = Form("")) -> Response:
 
 # ---- records -------------------------------------------------------------------------------------
 @router.get("/", response_class=HTMLResponse)
-def records_page(request: Request, q: str = "", since: str = "", until: str = "", watched: str = "",
-                 cursor: str = "") -> Response:
+def records_page(request: Request, p: ViewerPage, q: str = "", since: str = "", until: str = "",
+                 watched: str = "", cursor: str = "") -> Response:
     from store.search import Query, search, stamped_among, verification_states, watched_urls
 
     st = state(request)
-    if st.public_verify and COOKIE not in request.cookies and "authorization" not in request.headers:
-        return RedirectResponse("/verify", status_code=303)
-    p = page_user(request)
     chosen = request.query_params.get("state", "")
-    from archiver.web.api import _cursor, cursor_of
-
     rows = search(st.archive.catalog, Query(text=q or None, since=since or None, until=until or None,
                                             state="watched" if watched else (chosen or None),
-                                            after=_cursor(cursor), limit=PAGE_SIZE + 1))
+                                            after=parse_cursor(cursor), limit=PAGE_SIZE + 1))
     more = len(rows) > PAGE_SIZE
     rows = rows[:PAGE_SIZE]
     ids = [r.record_id for r in rows]
@@ -186,11 +192,11 @@ def records_page(request: Request, q: str = "", since: str = "", until: str = ""
 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
-def record_page(request: Request, record_id: str) -> Response:
+def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
     from archiver.cite import citation_data
     from archiver.cite import render as cite_render
+    from store.search import cached_verifications
 
-    p = page_user(request)
     a = state(request).archive
     prov = a.provenance(record_id)
     block = cite_render(citation_data(a, prov.record_id), "record")
@@ -198,56 +204,48 @@ def record_page(request: Request, record_id: str) -> Response:
     return render(request, "record.html", _ctx(request, p, "records", title=f"{prov.record_id} · "
                                                f"{prov.document or prov.title or host}", p=prov, host=host,
                                                styles=STYLES, record_block=block,
-                                               can_export=p.token.role.allows(Role.CAPTURER)))
+                                               can_export=p.token.role.allows(Role.CAPTURER),
+                                               can_verify=p.token.role.allows(Role.CAPTURER),
+                                               last_verified=cached_verifications(a.catalog, [prov.record_id])
+                                               .get(prov.record_id)))
 
 
 @router.get("/records/{record_id}/screenshot.png")
-def screenshot(request: Request, record_id: str) -> Response:
-    page_user(request)
+def screenshot(request: Request, record_id: str, p: ViewerBytes) -> Response:
+    """Shown on the record page (an image, not a download, so not a ``get`` in custody)."""
     a = state(request).archive
     sha = a.artifact_sha256(record_id, "screenshot")
     return Response(a.blobs.read_bytes(sha), media_type="image/png",
-                    headers={"Content-Security-Policy": CAPTURED_CSP, "Cache-Control": "private, max-age=86400"})
+                    headers={"Content-Disposition": 'attachment; filename="screenshot.png"',
+                             "Cache-Control": "private, max-age=86400"})
 
 
 @router.get("/records/{record_id}/bundle.wacz")
-def record_bundle(request: Request, record_id: str) -> Response:
-    from fastapi import BackgroundTasks
-
-    from archiver.web.api import ExportBody, export
-
-    p = page_user(request, Role.CAPTURER)
-    tasks = BackgroundTasks()
-    resp = export(ExportBody(record_ids=[record_id]), p, request, tasks)
-    resp.background = tasks
-    return resp
+def record_bundle(request: Request, record_id: str, p: CapturerExport) -> Response:
+    """A GET that exports (a link with ``download``): it logs ``export`` through the library, as the API's
+    POST does, and writes no catalog row."""
+    return export_download(request, p, [record_id])
 
 
 @router.post("/records/{record_id}/certificate")
-def certificate_form(request: Request, record_id: str, declarant: str = Form(...), title: str = Form(""),
-                     org: str = Form(""), csrf_token: str = Form("")) -> Response:
-    from archiver.web.api import CertificateBody, certificate
-
-    p = page_user(request)
+def certificate_form(request: Request, record_id: str, p: ViewerBytes, declarant: str = Form(...),
+                     title: str = Form(""), org: str = Form(""), csrf_token: str = Form("")) -> Response:
     check_form(request, p, csrf_token)
-    return certificate(CertificateBody(record_ids=[record_id], declarant=declarant, title=title, org=org,
-                                       format="pdf"), p, request)
+    if len(declarant) > 200 or len(title) > 200 or len(org) > 200:
+        raise UsageError("declarant, title and organisation are at most 200 characters each")
+    return certificate_download(request, p, [record_id], declarant=declarant, title=title, org=org, fmt="pdf")
 
 
 # ---- capture -------------------------------------------------------------------------------------
 @router.get("/capture", response_class=HTMLResponse)
-def capture_form(request: Request) -> Response:
-    p = page_user(request, Role.CAPTURER)
+def capture_form(request: Request, p: CapturerPage) -> Response:
     return render(request, "capture.html", _ctx(request, p, "capture", title="Capture", form={}, jobs=[]))
 
 
 @router.post("/capture", response_class=HTMLResponse)
-def capture_post(request: Request, urls: str = Form(""), entity: str = Form(""), document: str = Form(""),
-                 browser: str = Form(""), wayback: str = Form(""), allow_status: str = Form(""),
-                 csrf_token: str = Form("")) -> Response:
-    from archiver.web.api import submit_capture
-
-    p = page_user(request, Role.CAPTURER)
+def capture_post(request: Request, p: CapturerPage, urls: str = Form(""), entity: str = Form(""),
+                 document: str = Form(""), browser: str = Form(""), wayback: str = Form(""),
+                 allow_status: str = Form(""), csrf_token: str = Form("")) -> Response:
     check_form(request, p, csrf_token)
     form = {"urls": urls, "entity": entity, "document": document, "browser": bool(browser),
             "wayback": bool(wayback), "allow_status": bool(allow_status)}
@@ -268,41 +266,36 @@ def capture_post(request: Request, urls: str = Form(""), entity: str = Form(""),
 
 
 # ---- verify --------------------------------------------------------------------------------------
-def _verify_user(request: Request) -> Principal | None:
-    if state(request).public_verify:
-        try:
-            return principal(request)
-        except AuthenticationError:
-            return None
-    return page_user(request)
-
-
 def _file_result(a: Archive, sha: str, filename: str | None = None, size: int | None = None) -> dict[str, Any]:
-    from archiver.web.api import matches_verified
-
-    return {"kind": "file", "sha256": sha, "filename": filename, "size": size or 0,
-            "matches": [m.to_dict() | {"detail": ", ".join(m.failed_checks)} for m in matches_verified(a, sha)]}
+    """The records holding these bytes with their cached verification: a lookup (no re-hash, no write),
+    so a stranger on a --public-verify server cannot make the server verify anything."""
+    matches = []
+    for m in cached_matches(a, sha):
+        pending = m.failed_checks == (NOT_YET_VERIFIED,)
+        matches.append(m.to_dict() | {"verified": None if pending else m.verified,
+                                      "detail": "not verified yet" if pending else ", ".join(m.failed_checks)})
+    return {"kind": "file", "sha256": sha, "filename": filename, "size": size or 0, "matches": matches}
 
 
 @router.get("/verify", response_class=HTMLResponse)
-def verify_page(request: Request, sha256: str = "") -> Response:
+def verify_page(request: Request, p: PublicVerifyPage, sha256: str = "") -> Response:
     from archiver.records import Digest
 
-    p = _verify_user(request)
     a = state(request).archive
+    if sha256.strip():
+        check_public_rate(request, p)
     result = _file_result(a, Digest.parse(sha256).hex) if sha256.strip() else None
     return render(request, "verify.html", _ctx(request, p, "verify", title="Verify", result=result, sha256=sha256,
                                                public=p is None))
 
 
 @router.post("/verify", response_class=HTMLResponse)
-async def verify_upload(request: Request) -> Response:
+async def verify_upload(request: Request, p: PublicVerifyPage) -> Response:
     from starlette.concurrency import run_in_threadpool
 
-    from archiver.web.api import bundle_report
     from archiver.web.uploads import receive_upload
 
-    p = _verify_user(request)
+    check_public_rate(request, p)
     if p is not None and p.session is not None and not csrf_ok(p.session, request.query_params.get("csrf")):
         raise PermissionDeniedError("the form's CSRF token is missing or wrong; reload the page and try again")
     a = state(request).archive
@@ -329,10 +322,9 @@ async def verify_upload(request: Request) -> Response:
 
 # ---- watches and diffs ---------------------------------------------------------------------------
 @router.get("/watches", response_class=HTMLResponse)
-def watches_page(request: Request) -> Response:
+def watches_page(request: Request, p: ViewerPage) -> Response:
     from archiver.monitor import list_watches, versions
 
-    p = page_user(request)
     a = state(request).archive
     rows = []
     for w in list_watches(a):
@@ -350,22 +342,30 @@ def _every(seconds: int) -> str:
 
 
 @router.post("/watches")
-def watches_post(request: Request, url: str = Form(...), every: str = Form("1d"), entity: str = Form(""),
-                 document: str = Form(""), csrf_token: str = Form("")) -> Response:
+def watches_post(request: Request, p: CapturerPage, url: str = Form(...), every: str = Form("1d"),
+                 entity: str = Form(""), document: str = Form(""), csrf_token: str = Form("")) -> Response:
     from archiver.monitor import add_watch
 
-    p = page_user(request, Role.CAPTURER)
     check_form(request, p, csrf_token)
     a = state(request).archive
-    add_watch(a, url, entity=entity or None, document=document or None, every=every, actor=p.token.name)
+    add_watch(a, url, entity=entity or None, document=document or None, every=every, actor=actor(p))
+    return RedirectResponse("/watches", status_code=303)
+
+
+@router.post("/watches/remove")
+def watches_remove(request: Request, p: CapturerPage, url: str = Form(...), csrf_token: str = Form("")) -> Response:
+    from archiver.monitor import remove_watch
+
+    check_form(request, p, csrf_token)
+    a = state(request).archive
+    remove_watch(a, url, actor=actor(p))
     return RedirectResponse("/watches", status_code=303)
 
 
 @router.get("/diff/{a}/{b}", response_class=HTMLResponse)
-def diff_page(request: Request, a: str, b: str, mode: str = "side") -> Response:
+def diff_page(request: Request, a: str, b: str, p: ViewerPage, mode: str = "side") -> Response:
     from archiver.evidence import diff_view
 
-    p = page_user(request)
     view = diff_view(state(request).archive, a, b)
     changed = [{"anchor": c.anchor, "status": c.status, "heading": c.heading, "before_html": Markup(c.before_html),  # noqa: S704 - escaped by word_diff_html
                 "after_html": Markup(c.after_html), "inline_html": Markup(c.inline_html),  # noqa: S704
@@ -378,13 +378,12 @@ def diff_page(request: Request, a: str, b: str, mode: str = "side") -> Response:
 
 
 @router.get("/clause", response_class=HTMLResponse)
-def clause_page(request: Request, url: str, clause: str) -> Response:
+def clause_page(request: Request, url: str, clause: str, p: ViewerPage) -> Response:
     from archiver.monitor import clause_history
 
-    p = page_user(request)
     c = clause_history(state(request).archive, url, clause)
     return render(request, "clause.html", _ctx(request, p, "watches", title=f"Clause history: {c.heading}", c=c,
                                                url=url, quote=quote))
 
 
-__all__ = ["error_page", "login_redirect", "one_time_login", "router"]
+__all__ = ["error_page", "login_redirect", "router"]

@@ -29,6 +29,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Every response. Pages load only our own script and stylesheet; nothing may frame us.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+#: JSON and text for programs: nothing in them is ever a document to render.
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 #: Captured bytes: never a document of this origin, even if a browser were talked into rendering one.
 CAPTURED_CSP = "sandbox; default-src 'none'; frame-ancestors 'none'"
 HEADERS = {
@@ -112,9 +114,14 @@ def csrf_ok(session: Session, presented: str | None) -> bool:
 
 
 class RateLimiter:
-    """A token bucket per key (token name): ``per_minute`` captures, refilled continuously."""
+    """A token bucket per key (a token name, or a client address for anonymous lookups): ``per_minute``
+    requests, refilled continuously."""
 
-    def __init__(self, per_minute: int) -> None:
+    #: Keys kept at most: anonymous lookups are keyed by client address, which a client can vary.
+    MAX_KEYS = 10_000
+
+    def __init__(self, per_minute: int, what: str = "captures") -> None:
+        self.what = what
         self.rate = max(1, per_minute) / 60.0
         self.capacity = float(max(1, per_minute))
         self._buckets: dict[str, tuple[float, float]] = {}
@@ -123,17 +130,23 @@ class RateLimiter:
     def take(self, key: str) -> None:
         now = time.monotonic()
         with self._lock:
+            if key not in self._buckets and len(self._buckets) >= self.MAX_KEYS:
+                # forget the buckets that have refilled (they hold nothing); if none has, the oldest
+                full = [k for k, (t, at) in self._buckets.items() if t + (now - at) * self.rate >= self.capacity]
+                for k in full or sorted(self._buckets, key=lambda k: self._buckets[k][1])[: self.MAX_KEYS // 10]:
+                    del self._buckets[k]
             tokens, last = self._buckets.get(key, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
             if tokens < 1.0:
                 wait = int((1.0 - tokens) / self.rate) + 1
                 self._buckets[key] = (tokens, now)
-                raise RateLimitError(f"too many captures requested by {key!r}; try again in {wait} s",
+                raise RateLimitError(f"too many {self.what} requested by {key!r}; try again in {wait} s",
                                      retry_after=wait)
             self._buckets[key] = (tokens - 1.0, now)
 
 
 __all__ = [
+    "API_CSP",
     "CAPTURED_CSP",
     "COOKIE",
     "CSP",

@@ -41,7 +41,7 @@ def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, work
 
     from archiver.api import Archive
     from archiver.web.app import create_app
-    from archiver.web.pages import one_time_login
+    from archiver.web.deps import one_time_login
 
     archive = Archive.open(store)
     if not is_loopback(host) and active_tokens(archive) == 0:
@@ -59,7 +59,7 @@ def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, work
                   f"  {new.token}\n")
     out.write(f"archiver serving {archive.root} at {base}/  (API docs {base}/api/docs)\n")
     if login_name:
-        link = f"{base}/login?once={one_time_login(login_name)}"
+        link = f"{base}/login?once={one_time_login(app.state.web, login_name)}"
         out.write(f"Open this one-time login link (valid 10 minutes):\n  {link}\n")
     if public_verify:
         out.write(f"Public verification page (no login): {base}/verify\n")
