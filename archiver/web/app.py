@@ -154,9 +154,6 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
                   limiter=RateLimiter(archive.config.int_("web.captures_per_minute")), metrics=Metrics(),
                   public_verify=public_verify, schemas={})
     app.state.web = st
-    from store.search import ensure_indexes
-
-    ensure_indexes(archive.catalog)
     if start_jobs:
         runner.resume()
 
