@@ -25,7 +25,7 @@ from archiver.errors import (
     StoreWriteError,
 )
 from archiver.records import Addendum, ArtifactMatch, Manifest, RecordSummary
-from store.migrations.runner import SchemaMigration, status, upgrade
+from store.migrations.runner import SchemaMigration, states, upgrade
 
 Row = tuple[Any, ...]
 
@@ -177,7 +177,7 @@ class Catalog(ABC):
     def migrations(self) -> ListOf[SchemaMigration]:
         """Every migration of this backend with when it was applied, in the order they run."""
         with self.db() as d:
-            return status(d, self.backend, self.location)
+            return states(d, self.backend, self.location)
 
     @abstractmethod
     def columns(self, table: str) -> tuple[str, ...]:

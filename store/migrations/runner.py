@@ -46,8 +46,9 @@ _BOOKKEEPING = ("CREATE TABLE IF NOT EXISTS schema_migrations (subsystem TEXT NO
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class SchemaMigration(Report):
-    """One migration of this backend: applied when (None: pending); ``baseline`` when it was recorded
-    on a store made before migrations, whose tables it found already there."""
+    """One migration of this backend and when it was applied (None: pending). ``baseline`` is set on
+    the migrations a run applies to a store made before migrations (the tables were there already);
+    it is not stored, so a later listing shows it False."""
 
     subsystem: str
     version: int
@@ -101,7 +102,7 @@ def _refuse_newer(state: _State, location: str) -> None:
                           "not write to it")
 
 
-def status(d: _Db, backend: str, location: str) -> list[SchemaMigration]:
+def states(d: _Db, backend: str, location: str) -> list[SchemaMigration]:
     """Every migration of ``backend`` with when it was applied (None: pending), in run order.
     Refuses a catalog upgraded by a newer archiver."""
     state = _read(d, backend, location)
@@ -151,4 +152,4 @@ def _statements(statements: Sequence[str] | None) -> Sequence[str]:
     return statements
 
 
-__all__ = ["LEGACY_SCHEMA_VERSION", "PG_SCHEMA_LOCK", "SCHEMA_VERSION", "SchemaMigration", "status", "upgrade"]
+__all__ = ["LEGACY_SCHEMA_VERSION", "PG_SCHEMA_LOCK", "SCHEMA_VERSION", "SchemaMigration", "states", "upgrade"]
