@@ -149,6 +149,26 @@ def test_a_store_from_a_newer_archiver_is_refused(cli, tmp_path: Path, future: s
     assert (root / "catalog.sqlite3").read_bytes() == before  # refused before writing anything
 
 
+def test_a_failing_migration_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of a run's migrations commit together or not at all (DDL is transactional on both backends):
+    here the last one fails, and the old store is left exactly as the old release made it."""
+    from archiver.errors import StoreError
+    from store.migrations import runner
+
+    root = old_store(tmp_path)
+    broken = Migration("search", 2, "fails: its table exists", sqlite=("CREATE TABLE records (x TEXT)",),
+                       postgresql=None)
+    monkeypatch.setattr(runner, "registry", lambda backend: (*registry(backend), broken))
+    monkeypatch.setattr(runner, "known", lambda: {**known(), ("search", 2): broken})
+    with pytest.raises(StoreError, match="already exists"):
+        Archive.open(root)
+    tables = {r[0] for r in sqlite_rows(root, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "schema_migrations" not in tables and "outbox" not in tables and "journal" not in tables
+    assert sqlite_rows(root, "SELECT value FROM meta WHERE key='schema_version'") == [("1",)]
+    monkeypatch.undo()
+    assert len(Archive.open(root).catalog.migrated_at_open) == len(registry("sqlite"))
+
+
 def _open_at(root: str, start: float) -> list[str]:
     """A process that opens the store at ``start`` (wall clock) and says which migrations it applied."""
     while time.time() < start:
