@@ -15,7 +15,7 @@ import re
 import secrets
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archiver.errors import AuthenticationError, NotFoundError, PermissionDeniedError, StoreConflictError, UsageError
 from archiver.schema import Report
@@ -107,8 +107,8 @@ def _info(row: tuple[object, ...]) -> TokenInfo:
                      expires_at=str(row[3]) if row[3] else None, revoked_at=str(row[4]) if row[4] else None)
 
 
-def create_token(store: Store, name: str, role: str, *, expires: str | None = None,
-                 actor: str | None = None) -> NewToken:
+def create_token(store: Store, name: str, role: str, *, actor: str, expires: str | None = None) -> NewToken:
+    """A new token (its secret shown once): the row and the ``token-create`` entry in one unit of work."""
     if not _NAME.match(name):
         raise UsageError(f"token name {name!r} must be 1-64 letters, digits, '.', '_', '@' or '-'")
     try:
@@ -117,15 +117,18 @@ def create_token(store: Store, name: str, role: str, *, expires: str | None = No
         raise UsageError(f"unknown role {role!r}", hint="viewer, capturer or admin") from None
     expires_at = parse_expiry(expires)
     secret = PREFIX + secrets.token_urlsafe(32)
+    from store.custody import Event
+
+    def index(d: Any) -> None:
+        d.run("INSERT INTO tokens VALUES (?,?,?,?,?,?)",
+              (name, r.value, digest(secret), _iso(_now()), expires_at, None))
     try:
-        with store.catalog.db() as d, d.tx():
-            d.run("INSERT INTO tokens VALUES (?,?,?,?,?,?)", (name, r.value, digest(secret), _iso(_now()), expires_at,
-                                                             None))
+        store.ledger.commit([Event("token-create", detail={"name": name, "role": r.value,
+                                                           "expires_at": expires_at or ""})],
+                            actor=actor, index=index)
     except StoreConflictError as exc:
         raise UsageError(f"a token named {name!r} exists already",
                          hint=f"`archiver tokens revoke {name}` first, or choose another name") from exc
-    store.custody.append("token-create", actor=actor or store.actor(),
-                         detail={"name": name, "role": r.value, "expires_at": expires_at or ""})
     return NewToken(name=name, role=r, token=secret, expires_at=expires_at)
 
 
@@ -139,14 +142,21 @@ def active_tokens(store: Store) -> int:
     return sum(1 for t in list_tokens(store) if t.active)
 
 
-def revoke_token(store: Store, name: str, *, actor: str | None = None) -> TokenInfo:
-    with store.catalog.db() as d, d.tx():
-        n = d.run("UPDATE tokens SET revoked_at=? WHERE name=? AND revoked_at IS NULL", (_iso(_now()), name))
+def revoke_token(store: Store, name: str, *, actor: str) -> TokenInfo:
+    """Revoke a token (idempotent: revoking a revoked token changes and logs nothing)."""
+    from store.custody import Event
+
+    def prepare(d: Any) -> tuple[list[Event], None, tuple[object, ...] | None]:
         row = d.one("SELECT name, role, created_at, expires_at, revoked_at FROM tokens WHERE name=?", (name,))
-    if row is None:
-        raise NotFoundError(f"no token named {name!r}", hint="see `archiver tokens list`")
-    if n:
-        store.custody.append("token-revoke", actor=actor or store.actor(), detail={"name": name})
+        if row is None:
+            raise NotFoundError(f"no token named {name!r}", hint="see `archiver tokens list`")
+        if row[4] is not None:
+            return [], None, row
+        d.run("UPDATE tokens SET revoked_at=? WHERE name=? AND revoked_at IS NULL", (_iso(_now()), name))
+        return ([Event("token-revoke", detail={"name": name})], None,
+                d.one("SELECT name, role, created_at, expires_at, revoked_at FROM tokens WHERE name=?", (name,)))
+    _, row = store.ledger.run(prepare, actor=actor)
+    assert row is not None
     return _info(row)
 
 

@@ -13,7 +13,6 @@ split; and a TSA that is down costs the batch one timeout, not two (``finish``).
 
 from __future__ import annotations
 
-import contextvars
 import dataclasses
 import threading
 from collections.abc import Callable
@@ -45,9 +44,8 @@ class BatchStamps:
         remaining = self._total - self._seen
         if self._thread is None and 0 < remaining <= self._jobs and len(self._done) >= max(self._jobs, EARLY_MIN):
             self._early = list(self._done)
-            # in the caller's context: custody entries name the same actor (``Archive.acting_as``)
-            self._thread = threading.Thread(target=contextvars.copy_context().run, args=(self._run_early,),
-                                            name="batch-stamp", daemon=True)
+            # the actor is bound into ``stamp`` by the caller (an explicit argument, not the thread's context)
+            self._thread = threading.Thread(target=self._run_early, name="batch-stamp", daemon=True)
             self._thread.start()
 
     def _run_early(self) -> None:

@@ -41,8 +41,8 @@ def main_text_sha256(archive: Store, record_id: str) -> str | None:
     return archive.catalog.record_blobs(record_id).get("main-text")
 
 
-def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, select: tuple[str, ...] = (),
-                     remove: tuple[str, ...] = ()) -> DeriveResult:
+def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, actor: str,
+                     select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> DeriveResult:
     """Derive one record's main-text (declared rules, else automatic) as a signed addendum."""
     from archiver.capture import main_text_of
     from archiver.capture.extract import sniff_kind
@@ -81,13 +81,13 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
                                  derived=DerivedText(name="main-text", sha256=sha, size=len(encoded),
                                                      media_type=MAIN_TEXT_TYPE, source_sha256=content.sha256,
                                                      main_text=info)), key)
-    asha = archive.commit_addendum(add, addendum_file_bytes(add))
+    asha = archive.commit_addendum(add, addendum_file_bytes(add), actor=actor)
     return DeriveResult(rid, "derived", f"{info.method} main-text, {len(text):,} characters", sha256=sha,
                         size=len(encoded), method=info.method, addendum_sha256=asha)
 
 
-def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey, *, select: tuple[str, ...] = (),
-                   remove: tuple[str, ...] = ()) -> list[DeriveResult]:
+def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey, *, actor: str,
+                   select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> list[DeriveResult]:
     """``archiver derive``: the rules given, else the watch's declaration for the record's URL, else automatic."""
     import json
 
@@ -95,19 +95,19 @@ def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey
     out = []
     for rid in record_ids:
         rules = declared.get(archive.resolve(rid).url, {})
-        out.append(derive_main_text(archive, rid, key, select=select or tuple(rules.get("select", ())),
+        out.append(derive_main_text(archive, rid, key, actor=actor, select=select or tuple(rules.get("select", ())),
                                     remove=remove if select else tuple(rules.get("remove", ()))))
     return out
 
 
-def derive_for_url(archive: Store, url: str, key: Ed25519PrivateKey, *, select: tuple[str, ...] = (),
-                   remove: tuple[str, ...] = ()) -> list[DeriveResult]:
+def derive_for_url(archive: Store, url: str, key: Ed25519PrivateKey, *, actor: str,
+                   select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> list[DeriveResult]:
     """Every record of a URL that has no main-text yet (a watch does this before comparing)."""
     out = []
     for rid, *_rest in archive.catalog.records_for_url(url):
         if main_text_sha256(archive, rid) is None:
             try:
-                out.append(derive_main_text(archive, rid, key, select=select, remove=remove))
+                out.append(derive_main_text(archive, rid, key, actor=actor, select=select, remove=remove))
             except ArchiverError as exc:
                 out.append(DeriveResult(rid, "skipped", exc.message))
     return out

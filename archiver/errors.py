@@ -36,6 +36,8 @@
     ├── IntegrityError                 1  something does not match its recorded hash
     │   ├── SignatureError
     │   └── NotCertifiableError           (a record that does not verify cannot be certified)
+    ├── UnknownFormatError             1  a record or addendum written by a newer release (reported,
+    │                                     never skipped: upgrade archiver to check it)
     ├── QuoteNotFoundError             1  the excerpt does not occur in the record
     └── StoreError                     4  the store is missing, locked or damaged
         ├── StoreNotFoundError
@@ -208,6 +210,14 @@ class SignatureError(IntegrityError):
 
 class NotCertifiableError(IntegrityError):
     default_hint = "run `archiver verify ID` to see which check failed"
+
+
+class UnknownFormatError(ArchiverError):
+    """A schema or addendum kind this release does not know: a newer release wrote it. It is not damage
+    (so not an IntegrityError): readers report it and go on, and never drop it silently."""
+
+    exit_code = 1
+    default_hint = "upgrade archiver to a release that knows this format (docs/formats.md)"
 
 
 class QuoteNotFoundError(ArchiverError):

@@ -164,7 +164,7 @@ class JobRunner:
         if req.browser or req.wayback:
             raise UsageError("browser captures and Save Page Now are not run by queue workers",
                              hint="capture without them, or from the command line")
-        result = submit(self.store, [(req.url, req.entity, req.document)], allow_status=req.allow_status)
+        result = submit(self.store, [(req.url, req.entity, req.document)], allow_status=req.allow_status, actor=actor)
         return self._queue_status(result.job_ids[0])
 
     def _queue_status(self, job_id: int) -> CaptureJob:

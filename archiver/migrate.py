@@ -90,8 +90,8 @@ def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
             target.put_shared_setting(key, value)
     write_marker(archive.root, Backends(catalog=url, s3=archive.backends.s3))
     moved = Archive.open(archive.root)
-    moved.custody.append("catalog-migrate", actor=moved.actor(),
-                         detail={"from": "sqlite", "to": target.location, "records": str(copied["records"])})
+    moved.note("catalog-migrate", actor=moved.default_actor(),
+               detail={"from": "sqlite", "to": target.location, "records": str(copied["records"])})
     return MigrationReport(target=target.location, rows=copied, custody_entries=report.entries)
 
 

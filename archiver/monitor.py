@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from archiver.derive import derive_for_url, main_text_sha256
 from archiver.errors import ArchiverError, NotFoundError, UsageError
+from archiver.options import CaptureOptions
 from archiver.schema import Report
 from archiver.textdiff import Section, SectionChange, diff_sections, html_headings, split_sections, word_ops
 
@@ -148,8 +149,9 @@ class ClauseHistory:
 
 # ---- watch list ----------------------------------------------------------------------------------
 def add_watch(archive: Capturer, url: str, *, entity: str | None, document: str | None, every: str,
-              allow_private: bool = False, insecure: bool = False, select: tuple[str, ...] = (),
+              actor: str, allow_private: bool = False, insecure: bool = False, select: tuple[str, ...] = (),
               remove: tuple[str, ...] = ()) -> Watch:
+    """Start watching ``url``: the watch row and the ``watch-add`` custody entry in one unit of work."""
     from archiver.capture.fetch import validate_url
 
     validate_url(url)
@@ -158,12 +160,34 @@ def add_watch(archive: Capturer, url: str, *, entity: str | None, document: str 
         raise UsageError("--remove needs --select: remove rules apply inside the selected part")
     opts = json.dumps({"allow_private": allow_private, "insecure": insecure,
                        **({"select": list(select), "remove": list(remove)} if select else {})}, sort_keys=True)
-    if not archive.catalog.add_watch(url, entity, document, interval, opts, _iso(_now())):
-        raise UsageError(f"{url} is already watched", hint="archiver watch remove URL first to change it")
+    from store.catalog import Catalog
+    from store.custody import Event
+
+    def prepare(d: Any) -> tuple[list[Event], Callable[[Any], None], None]:
+        if Catalog.has_watch(d, url):
+            raise UsageError(f"{url} is already watched", hint="archiver watch remove URL first to change it")
+        def index(d: Any) -> None:
+            Catalog.insert_watch(d, url, entity, document, interval, opts, _iso(_now()))
+        return [Event("watch-add", detail={"url": url, "every": every})], index, None
+    archive.ledger.run(prepare, actor=actor)
     return get_watch(archive, url)
 
 
-def import_ota(archive: Capturer, declaration: Any, *, every: str = "1d") -> list[Watch]:
+def remove_watch(archive: Capturer, url: str, *, actor: str) -> None:
+    """Stop watching ``url`` (its records and run history stay): ``watch-remove`` in custody."""
+    from store.catalog import Catalog
+    from store.custody import Event
+
+    def prepare(d: Any) -> tuple[list[Event], Callable[[Any], None], None]:
+        if not Catalog.has_watch(d, url):
+            raise NotFoundError(f"{url} is not watched", hint="`archiver watch list` shows the watches")
+        def index(d: Any) -> None:
+            Catalog.delete_watch(d, url)
+        return [Event("watch-remove", detail={"url": url})], index, None
+    archive.ledger.run(prepare, actor=actor)
+
+
+def import_ota(archive: Capturer, declaration: Any, *, actor: str, every: str = "1d") -> list[Watch]:
     """Watches from an Open Terms Archive service declaration: ``{"name": …, "terms": {"Privacy Policy":
     {"fetch": URL, "select": rule(s), "remove": rule(s)}}}``. A range rule is kept as its JSON."""
     if not isinstance(declaration, dict) or not isinstance(declaration.get("terms"), dict):
@@ -181,7 +205,8 @@ def import_ota(archive: Capturer, declaration: Any, *, every: str = "1d") -> lis
         select = rules(spec.get("select"))
         if not select:
             raise UsageError(f"declaration of {doc!r} has no select rule", hint="PDF documents are not supported yet")
-        out.append(add_watch(archive, spec["fetch"], entity=name, document=str(doc), every=every, select=select,
+        out.append(add_watch(archive, spec["fetch"], entity=name, document=str(doc), every=every, actor=actor,
+                             select=select,
                              remove=rules(spec.get("remove"))))
     return out
 
@@ -248,7 +273,8 @@ def _change_key(text_sha: str | None, content_sha: str, status: int) -> str:
 
 
 def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, passphrase: PassphraseSource,
-                on_result: Callable[[RunResult], None] | None = None, urls: list[str] | None = None) -> RunSummary:
+                on_result: Callable[[RunResult], None] | None = None, urls: list[str] | None = None,
+                actor: str) -> RunSummary:
     """Re-capture watched URLs (all, or only those due) with bounded concurrency."""
     started = _now()
     with run_lock(archive) as held:
@@ -277,7 +303,8 @@ def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, pas
                         and main_text_sha256(archive, item.record_id) is not None:
                     # records from before main-text (or before this declaration): derive theirs, so the
                     # comparison is document to document, never page to document
-                    derive_for_url(archive, item.url, archive.keys.load_private(once), select=select, remove=remove)
+                    derive_for_url(archive, item.url, archive.keys.load_private(once), actor=actor, select=select,
+                                   remove=remove)
                     prev = _row_of(archive, item.url, prev[0])
                 res = _classify(archive, item, prev)
                 archive.catalog.record_watch_run(item.url, _iso(_now()), res.outcome, res.record_id,
@@ -286,9 +313,9 @@ def run_watches(archive: Capturer, *, due_only: bool = False, jobs: int = 4, pas
                 if on_result:
                     on_result(res)
 
-            archive.capture_batch(items, jobs=jobs, allow_private=allow_private or None, insecure=insecure,
-                                  allow_status=True, passphrase=once, on_result=done, select=select,
-                                  remove=remove, main_content=True)
+            opts = CaptureOptions(allow_private=allow_private or None, insecure=insecure, allow_status=True,
+                                  select=select, remove=remove, main_content=True)
+            archive.capture_batch(items, opts, jobs=jobs, passphrase=once, on_result=done, actor=actor)
     order = {w.url: i for i, w in enumerate(watches)}
     return RunSummary(_iso(started), tuple(sorted(results, key=lambda r: order.get(r.url, 0))))
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import dataclasses
 import heapq
 import multiprocessing
 import threading
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from archiver.errors import ArchiverError
+from archiver.options import CaptureOptions
 from archiver.records import BatchItem
 
 
@@ -100,9 +102,8 @@ def _worker(threads: int, index: int) -> None:
             started = time.monotonic()
             fetched = release_once(downloads, _Told(send, i))
             try:
-                with archive.acting_as(job["actor"]):
-                    m = archive.capture(url, entity=entity, document=document, passphrase=lambda: job["secret"],
-                                        stamp=False, on_fetched=fetched, **job["options"])
+                opts = dataclasses.replace(job["options"], entity=entity, document=document, on_fetched=fetched)
+                m = archive.capture(url, opts, passphrase=lambda: job["secret"], stamp=False, actor=job["actor"])
                 item = BatchItem(url, entity, document, record_id=m.record_id, seconds=time.monotonic() - started)
             except ArchiverError as exc:
                 item = BatchItem(url, entity, document, error=exc.message, exit_code=exc.exit_code,
@@ -209,7 +210,7 @@ def release_once(*locks: Any) -> Callable[[], None]:
 
 
 def run_batch(root: Path, items: list[tuple[str, str | None, str | None]], *, how: PoolPlan, secret: str | None,
-              actor: str, per_host: int, host_of: Callable[[str], str], options: dict[str, Any],
+              actor: str, per_host: int, host_of: Callable[[str], str], options: CaptureOptions,
               on_item: Callable[[BatchItem], None]) -> None:
     """Capture ``items`` on ``how.processes`` forked workers; ``on_item`` gets each result in the parent.
 

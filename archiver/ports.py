@@ -1,5 +1,9 @@
 """The narrow interfaces use cases are given, so none of them imports the ``Archive`` facade.
 
+``archiver.core.StoreCore`` is the concrete store every use case runs on; ``Store`` names what a use case
+may call on it (the parts, the one write path, reading records back), so a test can pass anything else
+that does. Every write names its actor explicitly.
+
 Layering (see docs/architecture.md): records/errors → store → provenance → **ports** → use cases
 (capture, verify, wayback, cite, monitor, bundle, queue) → ``archiver.api.Archive`` → front-ends.
 A use case names the smallest protocol here that covers what it calls; the facade satisfies them all
@@ -14,6 +18,8 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from archiver.config import Config
+    from archiver.core import BuildManifest
+    from archiver.options import CaptureOptions
     from archiver.provenance.keys import KeyStore, PassphraseSource
     from archiver.records import (
         Addendum,
@@ -27,7 +33,8 @@ if TYPE_CHECKING:
     )
     from store.blobs import BlobStore
     from store.catalog import Catalog
-    from store.custody import ChainReport, CustodyLog
+    from store.custody import ChainReport, CustodyEntry, CustodyLog
+    from store.ledger import Ledger
     from store.s3 import S3BlobStore
 
 
@@ -46,16 +53,21 @@ class Store(Protocol):
     def keys(self) -> KeyStore: ...
     @property
     def config(self) -> Config: ...
+    @property
+    def ledger(self) -> Ledger: ...
 
     def operator(self) -> Operator: ...
-    def actor(self) -> str: ...
+    def default_actor(self) -> str: ...
     def allow_private(self, override: bool | None = None) -> bool: ...
     def tsa_configured(self) -> bool: ...
 
     def unused_record_id(self) -> str: ...
-    def commit_manifest(self, manifest: Manifest, manifest_bytes: bytes, job_key: str | None = None) -> Manifest: ...
-    def commit_addendum(self, addendum: Addendum, addendum_bytes: bytes) -> str: ...
-    def commit_addenda(self, addenda: Sequence[tuple[Addendum, bytes]]) -> list[str]: ...
+    def commit_record(self, url: str, build: BuildManifest, *, actor: str,
+                      job_key: str | None = None) -> Manifest: ...
+    def commit_addendum(self, addendum: Addendum, addendum_bytes: bytes, *, actor: str) -> str: ...
+    def commit_addenda(self, addenda: Sequence[tuple[Addendum, bytes]], *, actor: str) -> list[str]: ...
+    def note(self, event: str, *, actor: str, record_id: str | None = None, subject_sha256: str | None = None,
+             detail: dict[str, str] | None = None) -> CustodyEntry: ...
 
     def resolve(self, record_id: str) -> RecordSummary: ...
     def resolve_many(self, record_ids: Iterable[str]) -> list[RecordSummary]: ...
@@ -68,7 +80,7 @@ class VerifyingStore(Store, Protocol):
     """A store that can also verify records (certificates refuse what does not verify)."""
 
     def verify(self, record_id: str, *, log: bool = True, wayback: bool = False,
-               chain: ChainReport | None = None) -> Verification: ...
+               chain: ChainReport | None = None, actor: str | None = None) -> Verification: ...
 
 
 class WaybackWitness(Store, Protocol):
@@ -80,19 +92,16 @@ class WaybackWitness(Store, Protocol):
 class Capturer(Store, Protocol):
     """A store that can capture (the watch runner and queue workers drive captures through it)."""
 
-    def capture(self, url: str, *, entity: str | None = None, document: str | None = None,
-                allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
+    def capture(self, url: str, opts: CaptureOptions | None = None, *,
                 passphrase: PassphraseSource = ..., stamp: bool = True,
-                on_stamp: Callable[[StampResult], None] | None = None, job_key: str | None = None,
-                select: tuple[str, ...] = (), remove: tuple[str, ...] = (),
-                main_content: bool | None = None) -> Manifest: ...
+                on_stamp: Callable[[StampResult], None] | None = None,
+                actor: str | None = None) -> Manifest: ...
 
-    def capture_batch(self, items: list[tuple[str, str | None, str | None]], *, jobs: int = 4,
-                      allow_private: bool | None = None, insecure: bool = False, allow_status: bool = False,
-                      passphrase: PassphraseSource = ...,
+    def capture_batch(self, items: list[tuple[str, str | None, str | None]], opts: CaptureOptions | None = None, *,
+                      jobs: int = 4, passphrase: PassphraseSource = ...,
                       on_result: Callable[[BatchItem], None] | None = None, stamp: bool = True,
-                      on_stamp: Callable[[StampResult], None] | None = None, select: tuple[str, ...] = (),
-                      remove: tuple[str, ...] = (), main_content: bool | None = None) -> list[BatchItem]: ...
+                      on_stamp: Callable[[StampResult], None] | None = None,
+                      actor: str | None = None) -> list[BatchItem]: ...
 
 
 __all__ = ["Capturer", "Store", "VerifyingStore", "WaybackWitness"]

@@ -40,6 +40,7 @@ from archiver.errors import (
     StoreUnavailableError,
     UsageError,
 )
+from archiver.options import CaptureOptions
 from store.catalog import PostgresCatalog
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def make_app(archive: Capturer, on_done: Callable[[str, str | None, str | None],
     @app.task(name=TASK, queue=QUEUE, pass_context=True, retry=retry)
     def capture_job(context: procrastinate.JobContext, url: str, entity: str | None = None,
                     document: str | None = None, allow_private: bool = False, insecure: bool = False,
-                    allow_status: bool = False) -> str:
+                    allow_status: bool = False, actor: str | None = None) -> str:
         job = context.job
         assert job.id is not None
         key = f"procrastinate:{job.id}"
@@ -132,15 +133,15 @@ def make_app(archive: Capturer, on_done: Callable[[str, str | None, str | None],
                 return done
             # settings are read before booking the slot: the fetch should start when the slot does
             stamp = not archive.config.bool_("queue.batch_timestamps")
-            main_content = archive.config.bool_("capture.main_content")
             wait = catalog.reserve_host_slot((urlsplit(url).hostname or "").lower(),
                                              archive.config.float_("queue.host_interval"))
             if wait > 0:
                 time.sleep(wait)
             try:
-                rid = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
-                                      insecure=insecure, allow_status=allow_status, job_key=key,
-                                      stamp=stamp, main_content=main_content).record_id
+                opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private or None,
+                                      insecure=insecure, allow_status=allow_status, job_key=key)
+                # the submitter is the actor: a job is their act, whichever machine runs it
+                rid = archive.capture(url, opts, stamp=stamp, actor=actor or "queue").record_id
             except StoreConflictError:
                 done = catalog.job_record(key)
                 if done is None:
@@ -183,8 +184,8 @@ def ensure_schema(archive: Capturer) -> None:
             d.script(SchemaManager.get_schema())
 
 
-def submit(archive: Capturer, items: Iterable[tuple[str, str | None, str | None]], *, allow_private: bool = False,
-           insecure: bool = False, allow_status: bool = False) -> SubmitResult:
+def submit(archive: Capturer, items: Iterable[tuple[str, str | None, str | None]], *, actor: str,
+           allow_private: bool = False, insecure: bool = False, allow_status: bool = False) -> SubmitResult:
     """Enqueue one capture job per URL (validated first: a bad line enqueues nothing)."""
     from archiver.capture.fetch import validate_url
 
@@ -195,18 +196,17 @@ def submit(archive: Capturer, items: Iterable[tuple[str, str | None, str | None]
     app = make_app(archive)
     args: list[dict[str, JSONValue]] = [
         {"url": u, "entity": e, "document": d, "allow_private": allow_private, "insecure": insecure,
-         "allow_status": allow_status} for u, e, d in rows]
+         "allow_status": allow_status, "actor": actor} for u, e, d in rows]
     ids: list[int] = []
     with app.open():
         task = app.tasks[TASK]
         for start in range(0, len(args), 500):
             ids += task.batch_defer(*args[start:start + 500])
-    archive.custody.append("queue-submit", actor=archive.actor(),
-                           detail={"jobs": str(len(ids)), "first_job": str(ids[0]) if ids else ""})
+    archive.note("queue-submit", actor=actor, detail={"jobs": str(len(ids)), "first_job": str(ids[0]) if ids else ""})
     return SubmitResult(tuple(ids))
 
 
-def requeue_failed(archive: Capturer) -> tuple[int, ...]:
+def requeue_failed(archive: Capturer, *, actor: str) -> tuple[int, ...]:
     """Put every failed capture job back in the queue (after the network or the site is fixed).
 
     Safe to repeat: a job keeps its id, so one that somehow already made its record returns it."""
@@ -221,7 +221,7 @@ def requeue_failed(archive: Capturer) -> tuple[int, ...]:
         with app.open():
             for job_id in ids:
                 app.job_manager.retry_job_by_id(job_id, retry_at=now)
-        archive.custody.append("queue-requeue", actor=archive.actor(), detail={"jobs": str(len(ids))})
+        archive.note("queue-requeue", actor=actor, detail={"jobs": str(len(ids))})
     return ids
 
 

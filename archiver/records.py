@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from enum import Enum
 from typing import Any, ClassVar
 
-from archiver.errors import IntegrityError, UsageError
+from archiver.errors import IntegrityError, UnknownFormatError, UsageError
 
 MANIFEST_SCHEMA = "archiver.manifest/v1"
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -278,6 +278,8 @@ class Manifest:
 
     def __post_init__(self) -> None:
         if self.schema != MANIFEST_SCHEMA:
+            if self.schema.startswith("archiver.manifest/"):
+                raise UnknownFormatError(f"manifest schema {self.schema!r} is newer than this release")
             raise IntegrityError(f"unknown manifest schema {self.schema!r}")
         names = [a.name for a in self.artifacts]
         if len(set(names)) != len(names):
@@ -340,6 +342,8 @@ class Manifest:
 
 
 ADDENDUM_SCHEMA = "archiver.addendum/v1"
+#: the addendum kinds this release reads (archiver/formats.py says what each one is for)
+ADDENDUM_KINDS = ("timestamp", "wayback", "derived")
 
 
 @dataclass(frozen=True, slots=True)
@@ -426,8 +430,12 @@ class Addendum:
 
     def __post_init__(self) -> None:
         if self.schema != ADDENDUM_SCHEMA:
+            if self.schema.startswith("archiver.addendum/"):
+                raise UnknownFormatError(f"addendum schema {self.schema!r} is newer than this release")
             raise IntegrityError(f"unknown addendum schema {self.schema!r}")
         body = {"timestamp": self.timestamp, "wayback": self.wayback, "derived": self.derived}
+        if self.kind not in body:
+            raise UnknownFormatError(f"addendum kind {self.kind!r} is newer than this release")
         if self.kind not in body or body[self.kind] is None or sum(v is not None for v in body.values()) != 1:
             raise IntegrityError(f"addendum of kind {self.kind!r} has a mismatched body")
         if not _HEX64.match(self.manifest_sha256):
@@ -449,6 +457,9 @@ class Addendum:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Addendum:
+        kind = d.get("kind") if isinstance(d, dict) else None
+        if isinstance(kind, str) and kind not in ADDENDUM_KINDS and d.get("schema") == ADDENDUM_SCHEMA:
+            raise UnknownFormatError(f"addendum kind {kind!r} is newer than this release")
         try:
             ts = None
             if d.get("timestamp"):

@@ -219,6 +219,17 @@ class CountReport(Report):
 
 
 @dataclass(frozen=True, slots=True)
+class RebuildReport(Report):
+    """``store rebuild-index``: what the catalog was rebuilt from. ``newer`` lists the blobs holding a
+    signed document of a format newer than this release (by schema and kind): they are not indexed by
+    this version, and are named here so nothing vanishes without a word."""
+
+    records: int
+    addenda: int
+    newer: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class RecordPage(Report):
     """One page of records, newest first; pass ``next_cursor`` as ``cursor`` for the next."""
 

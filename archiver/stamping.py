@@ -49,7 +49,7 @@ def trust_anchors(archive: Store) -> list[x509.Certificate]:
 
 
 def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519PrivateKey, *,
-                  tsa_urls: Sequence[str] | None = None, deferred: bool = False) -> list[StampResult]:
+                  tsa_urls: Sequence[str] | None = None, deferred: bool = False, actor: str) -> list[StampResult]:
     """Timestamp ``record_ids`` with every configured TSA: one request per TSA for the whole set."""
     urls = list(tsa_urls) if tsa_urls is not None else [str(u) for u in archive.config.get("tsa.urls")]  # type: ignore[union-attr]
     if not urls:
@@ -103,7 +103,7 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
                                          manifest_sha256=summary.manifest_sha256, created_at=now,
                                          timestamp=evidence), key)
             signed.append((add, addendum_file_bytes(add)))
-        archive.commit_addenda(signed)  # one group commit for the batch
+        archive.commit_addenda(signed, actor=actor)  # one group commit for the batch
         results.append(StampResult(url, ids, ok=True, gen_time=_iso(info.gen_time),
                                    batch_root=root.hex() if root else None))
     return results

@@ -370,7 +370,7 @@ def config_of(config: Config) -> WaybackConfig:
 
 
 def cross_link(archive: Store, record_id: str, *, save_first: bool, if_not_archived_within: str | None,
-               key: Callable[[], Ed25519PrivateKey]) -> Addendum:
+               key: Callable[[], Ed25519PrivateKey], actor: str) -> Addendum:
     """Ask the Archive about a record and keep its answer as a signed ``wayback`` addendum."""
     from archiver.provenance.signing import addendum_file_bytes, sign_addendum
 
@@ -391,7 +391,7 @@ def cross_link(archive: Store, record_id: str, *, save_first: bool, if_not_archi
     add = sign_addendum(Addendum(kind="wayback", record_id=summary.record_id,
                                  manifest_sha256=summary.manifest_sha256, created_at=evidence.checked_at,
                                  wayback=evidence), private)
-    archive.commit_addendum(add, addendum_file_bytes(add))
+    archive.commit_addendum(add, addendum_file_bytes(add), actor=actor)
     return add
 
 

@@ -9,6 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from archiver.options import CaptureOptions
+
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from archiver.api import Archive
@@ -25,13 +27,13 @@ def main() -> None:
         archive.config.set("capture.allow_private", "true")
         items = [(f"{site.base_url}/privacy?p={i}", None, None) for i in range(PAGES)]
         t = time.perf_counter()
-        results = archive.capture_batch(items, browser=opts)
+        results = archive.capture_batch(items, CaptureOptions(browser=opts))
         reused = (time.perf_counter() - t) / PAGES
         ok = sum(r.ok for r in results)
         fresh = []
         for i in range(PAGES):
             t = time.perf_counter()
-            archive.capture(f"{site.base_url}/privacy?f={i}", browser=opts)  # launches its own Chromium
+            archive.capture(f"{site.base_url}/privacy?f={i}", CaptureOptions(browser=opts))  # launches its own Chromium
             fresh.append(time.perf_counter() - t)
     print(f"browser capture, {PAGES} pages: reused browser {reused:.3f} s/page ({ok} ok); "
           f"fresh browser per page {statistics.mean(fresh):.3f} s/page (median {statistics.median(fresh):.3f}); "

@@ -324,13 +324,23 @@ class Catalog(ABC):
     def add_watch(self, url: str, entity: str | None, document: str | None, interval_s: int, options: str,
                   created_at: str) -> bool:
         with self.db() as d:
-            return d.run("INSERT INTO watches(url, entity, document, interval_s, options, created_at) "
-                         "VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
-                         (url, entity, document, interval_s, options, created_at)) == 1
+            return self.insert_watch(d, url, entity, document, interval_s, options, created_at)
 
-    def remove_watch(self, url: str) -> bool:
-        with self.db() as d:
-            return d.run("DELETE FROM watches WHERE url=?", (url,)) == 1
+    @staticmethod
+    def insert_watch(d: _Db, url: str, entity: str | None, document: str | None, interval_s: int, options: str,
+                     created_at: str) -> bool:
+        """Inside the caller's transaction (the write path logs ``watch-add`` with it)."""
+        return d.run("INSERT INTO watches(url, entity, document, interval_s, options, created_at) "
+                     "VALUES (?,?,?,?,?,?) ON CONFLICT DO NOTHING",
+                     (url, entity, document, interval_s, options, created_at)) == 1
+
+    @staticmethod
+    def has_watch(d: _Db, url: str) -> bool:
+        return d.one("SELECT 1 FROM watches WHERE url=?", (url,)) is not None
+
+    @staticmethod
+    def delete_watch(d: _Db, url: str) -> bool:
+        return d.run("DELETE FROM watches WHERE url=?", (url,)) == 1
 
     def watches(self) -> ListOf[dict[str, Any]]:
         with self.db() as d:

@@ -163,6 +163,11 @@ class CustodyLog:
     def append_many(self, events: Sequence[Event], *, actor: str) -> list[CustodyEntry]:
         """Chain several entries under one lock, one write and one fsync (a batch's group commit):
         all of them reach the disk or, after a failed write, none of them stays in the file."""
+        return self.append_at(events, actor=actor)[0]
+
+    def append_at(self, events: Sequence[Event], *, actor: str) -> tuple[list[CustodyEntry], int]:
+        """``append_many`` that also returns the file offset just after the new lines (the write
+        path's journal position: everything before it is in the catalog once its commit lands)."""
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
@@ -182,7 +187,7 @@ class CustodyLog:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, size)
                 raise store_write_error(exc, f"appending to the custody log {self.path}") from exc
-            return entries
+            return entries, size + len(data)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
@@ -255,6 +260,10 @@ class PostgresCustodyLog(CustodyLog):
         with self.catalog.db() as d, d.tx():
             return [self.append_in(d, ev.event, actor=actor, record_id=ev.record_id,
                                    subject_sha256=ev.subject_sha256, detail=ev.detail) for ev in events]
+
+    def append_at(self, events: Sequence[Event], *, actor: str) -> tuple[list[CustodyEntry], int]:
+        """No journal position on PostgreSQL: entries commit in the caller's transaction."""
+        return self.append_many(events, actor=actor), 0
 
     @staticmethod
     def append_in(d: Any, event: str, *, actor: str, record_id: str | None = None,

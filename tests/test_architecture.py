@@ -22,11 +22,14 @@ LAYERS: dict[str, int] = {
     "archiver.reports": 0,
     "archiver.schema": 0,
     "archiver.canonical": 0,
+    "archiver.formats": 0,
+    "archiver.options": 0,
     "store": 1,
     "archiver.config": 2,
     "archiver.location": 2,
     "archiver.provenance": 2,
     "archiver.ports": 3,
+    "archiver.core": 3,
     "archiver.capture": 4,
     "archiver.verify": 4,
     "archiver.wayback": 4,
@@ -51,9 +54,10 @@ LAYERS: dict[str, int] = {
     "archiver.access": 4,
     "archiver.jobs": 4,
     "archiver.derive": 4,
+    "archiver.maintenance": 4,
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")
-LAYER_NAMES = {0: "records/errors", 1: "store", 2: "provenance", 3: "ports", 4: "use cases", 5: "facade",
+LAYER_NAMES = {0: "records/errors", 1: "store", 2: "provenance", 3: "core/ports", 4: "use cases", 5: "facade",
                6: "front-ends"}
 MAX_LINES = 700
 

@@ -15,6 +15,7 @@ import pytest
 
 from archiver.api import Archive, Backends
 from archiver.errors import StoreConflictError
+from archiver.options import CaptureOptions
 from store.catalog import PostgresCatalog
 from store.s3 import S3BlobStore, S3Settings, retain_until
 from tests.conftest import STATE
@@ -45,7 +46,7 @@ def test_s3_compliance_lock_blocks_delete_and_overwrite_and_verify_reads_s3(
         cli, s3_env: LocalSeaweed, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     bucket = _bucket()
     a = _init_s3(cli, tmp_path / "store", s3_env, bucket, "--object-lock", "compliance", "--retain", "7y")
-    m = a.capture(site.base_url + "/policy", entity="Example Inc.", document="Privacy Policy")
+    m = a.capture(site.base_url + "/policy", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     assert not (tmp_path / "store" / "objects").exists()  # nothing local: every blob is in the bucket
     s3 = s3_env.client()
     blobs = a.catalog.record_blobs(m.record_id)
@@ -129,7 +130,7 @@ def test_s3_uploads_once_and_checks_sha256(cli, s3_env: LocalSeaweed, site,  # t
     with pytest.raises(StoreConflictError, match="rejected"):  # the server checks ChecksumSHA256
         a.blobs._upload(io.BytesIO(data), wrong, len(data))
     assert not a.blobs.exists(wrong)
-    assert a.rebuild_index() == 2  # the index can be rebuilt from the manifests in the bucket
+    assert a.rebuild_index().records == 2  # the index can be rebuilt from the manifests in the bucket
 
 
 def test_s3_settings_are_validated(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -185,10 +186,10 @@ def test_capture_verify_lookup_history_on_both_catalogs(archive: Archive, site, 
     archive.config.set("tsa.urls", tsa.url)
     archive.config.set("tsa.certs", str(tsa.ca_pem))
     url = site.base_url + "/policy"
-    m1 = archive.capture(url, entity="Example Inc.", document="Privacy Policy")
+    m1 = archive.capture(url, CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     STATE["policy"] = 2
     try:
-        m2 = archive.capture(url, entity="Example Inc.", document="Privacy Policy")
+        m2 = archive.capture(url, CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     finally:
         STATE["policy"] = 1
     assert m2.previous is not None and m2.previous.record_id == m1.record_id
@@ -200,7 +201,7 @@ def test_capture_verify_lookup_history_on_both_catalogs(archive: Archive, site, 
     assert [v.record_ids for v in versions(archive, url)] == [(m1.record_id,), (m2.record_id,)]
     assert archive.custody.verify_chain().ok
     token = archive.artifact_sha256(m1.record_id, "timestamp")
-    assert archive.rebuild_index() == 2
+    assert archive.rebuild_index().records == 2
     assert [s.record_id for s in archive.list()] == [m1.record_id, m2.record_id]
     assert archive.artifact_sha256(m1.record_id, "timestamp") == token  # addenda re-indexed too
     report = archive.verify(m2.record_id)

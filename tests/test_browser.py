@@ -19,6 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 from archiver.api import Archive
 from archiver.capture.browser import BrowserOptions, BrowserSession
 from archiver.demo.server import SampleSite
+from archiver.options import CaptureOptions
 from archiver.records import Status
 
 from .conftest import APP_JS, JS_PAGE, LOGO, STYLE, store_snapshot, warcio_bin
@@ -85,7 +86,7 @@ def _raw_payload(archive: Archive, rid: str, url: str, tmp: Path) -> bytes:
 
 
 def test_hashes_verify_and_a_flipped_png_byte_fails(archive: Archive, site: SampleSite) -> None:
-    m = archive.capture(site.base_url + "/js-page", browser=FAST)
+    m = archive.capture(site.base_url + "/js-page", CaptureOptions(browser=FAST))
     for name in ("screenshot", "pdf", "dom"):
         art = m.artifact(name)
         assert art is not None
@@ -110,13 +111,13 @@ def test_private_subrequest_is_blocked_and_listed(tmp_path: Path, site: SampleSi
     monkeypatch.setattr(net, "address_is_public", lambda ip: ip == "127.0.0.1" or real(ip))
     monkeypatch.delenv("ARCHIVER_ALLOW_PRIVATE", raising=False)
     a, _ = Archive.init(tmp_path / "s")
-    m = a.capture(site.base_url + "/leaky-page", browser=FAST)
+    m = a.capture(site.base_url + "/leaky-page", CaptureOptions(browser=FAST))
     assert m.capture.browser is not None
     assert any("10.0.0.1" in x and "not a public address" in x for x in m.capture.browser.blocked)
 
 
 def test_download_falls_back_to_plain_capture(archive: Archive, site: SampleSite) -> None:
-    m = archive.capture(site.base_url + "/download", browser=FAST)
+    m = archive.capture(site.base_url + "/download", CaptureOptions(browser=FAST))
     assert m.artifact("screenshot") is None and m.capture.browser is None
     assert m.digests.content_sha256 == hashlib.sha256(b"PK\x03\x04 not a page").hexdigest()
 
@@ -127,7 +128,7 @@ def test_never_ready_page_is_partial_or_fails_with_strict(archive: Archive, site
     ROUTES["/hanging-page"] = lambda h: send(h, 200, b"<html><body><p>Visible at once</p>"
                                                      b"<img src='/slow'></body></html>", "text/html")
     archive.config.set("capture.deadline", "30")
-    m = archive.capture(site.base_url + "/hanging-page", browser=BrowserOptions(timeout=2))
+    m = archive.capture(site.base_url + "/hanging-page", CaptureOptions(browser=BrowserOptions(timeout=2)))
     assert m.capture.browser is not None and m.capture.browser.partial
     assert any(s.status == "partial" for s in m.capture.steps)
     snap = store_snapshot(archive.root)
@@ -148,7 +149,7 @@ def test_batch_reuses_one_browser(archive: Archive, site: SampleSite, monkeypatc
 
     monkeypatch.setattr(BrowserSession, "__enter__", counting)
     items = [(f"{site.base_url}/js-page?n={i}", None, None) for i in range(3)]
-    results = archive.capture_batch(items, jobs=4, browser=FAST)
+    results = archive.capture_batch(items, CaptureOptions(browser=FAST), jobs=4)
     assert all(r.ok for r in results) and len(launches) == 1
 
 
@@ -165,7 +166,7 @@ PYWB_BIN = Path(os.environ.get("ARCHIVER_PYWB_BIN", str(Path(__file__).resolve()
 
 @pytest.mark.skipif(not (PYWB_BIN / "wayback").exists(), reason="pywb not installed (make test builds .venv-pywb)")
 def test_browser_warc_replays_in_pywb_with_the_image(archive: Archive, site: SampleSite, tmp_path: Path) -> None:
-    m = archive.capture(site.base_url + "/js-page", browser=FAST)
+    m = archive.capture(site.base_url + "/js-page", CaptureOptions(browser=FAST))
     warc = tmp_path / "capture.warc.gz"
     archive.get(m.record_id, "warc", warc)
     root = tmp_path / "pywb"

@@ -16,6 +16,7 @@ import pytest
 from archiver.api import Archive
 from archiver.demo.server import SampleSite
 from archiver.demo.tsa import LocalTSA
+from archiver.options import CaptureOptions
 from archiver.records import Status
 
 from .conftest import store_snapshot
@@ -25,8 +26,8 @@ WACZ = PYWB_BIN / "wacz"
 
 
 def _two_records(stamped: Archive, site: SampleSite) -> list[str]:
-    a = stamped.capture(site.base_url + "/chunked", entity="Example Inc.", document="Privacy Policy")
-    b = stamped.capture(site.base_url + "/gzip", entity="Example Inc.", document="News")
+    a = stamped.capture(site.base_url + "/chunked", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
+    b = stamped.capture(site.base_url + "/gzip", CaptureOptions(entity="Example Inc.", document="News"))
     return [a.record_id, b.record_id]
 
 
@@ -77,7 +78,7 @@ def test_signature_as_replayweb_page_checks_it(stamped: Archive, site: SampleSit
     from archiver.bundle import export
 
     out = tmp_path / "e.wacz"
-    export(stamped, _two_records(stamped, site)[:1], out, passphrase=lambda: None)
+    export(stamped, _two_records(stamped, site)[:1], out, passphrase=lambda: None, actor="tester")
     with zipfile.ZipFile(out) as zf:
         dp = zf.read("datapackage.json")
         digest = json.loads(zf.read("datapackage-digest.json"))
@@ -294,7 +295,7 @@ def test_flipped_zip_header_fields_are_reported_not_raised(stamped: Archive, sit
     from archiver.bundle import default_trust, export, verify_bundle
 
     good = tmp_path / "good.wacz"
-    export(stamped, _two_records(stamped, site)[:1], good, passphrase=lambda: None)
+    export(stamped, _two_records(stamped, site)[:1], good, passphrase=lambda: None, actor="tester")
     data = bytearray(good.read_bytes())
     cd = data.index(b"PK\x01\x02")  # first central-directory entry
     if header == "compression method":

@@ -14,6 +14,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from archiver.api import Archive
+from archiver.options import CaptureOptions
 from archiver.records import Manifest
 from tests.conftest import HTML, PDF, https_url, warcio_bin
 
@@ -37,7 +38,7 @@ def _warcio_check(archive: Archive, record_id: str, tmp_path: Path) -> str:
 
 @pytest.mark.parametrize("path", ["/chunked", "/gzip", "/gzip-chunked", "/br", "/deflate", "/plain"])
 def test_http_capture_content_is_what_the_server_meant(archive: Archive, site, path: str, tmp_path: Path) -> None:
-    m = archive.capture(site.base_url + path, entity="Example Inc.", document="Privacy Policy")
+    m = archive.capture(site.base_url + path, CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     assert _content_sha(archive, m.record_id, tmp_path) == SERVED
     assert m.digests.content_sha256 == SERVED
     _warcio_check(archive, m.record_id, tmp_path)
@@ -122,7 +123,7 @@ def test_stored_manifest_is_the_canonical_json_of_the_signed_manifest(archive: A
     separate functions (used by verify and by anyone with a JCS library) give."""
     from archiver.provenance.signing import manifest_file_bytes, signature_valid, signed_bytes
 
-    m = archive.capture(site.base_url + "/gzip", entity="Example Inc.")
+    m = archive.capture(site.base_url + "/gzip", CaptureOptions(entity="Example Inc."))
     stored = archive.blobs.read_bytes(archive.resolve(m.record_id).manifest_sha256)
     assert stored == manifest_file_bytes(m) == manifest_file_bytes(archive.manifest(m.record_id))
     unsigned = json.loads(stored)
@@ -141,7 +142,7 @@ def test_second_capture_chains_to_previous(archive: Archive, site) -> None:
 
 
 def test_insecure_is_recorded(archive: Archive, https_site) -> None:
-    m = archive.capture(https_url(https_site, "/plain"), insecure=True)
+    m = archive.capture(https_url(https_site, "/plain"), CaptureOptions(insecure=True))
     assert m.capture.insecure is True
     assert m.http.tls is not None and m.http.tls.verified is False
 

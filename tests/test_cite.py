@@ -19,6 +19,7 @@ from archiver.cite.quote import find_quote
 from archiver.cite.styles import CitationData, bibtex_key, csl_item
 from archiver.demo.server import SampleSite
 from archiver.errors import QuoteNotFoundError
+from archiver.options import CaptureOptions
 
 DATA = Path(__file__).parent / "data"
 GOLDEN = DATA / "citations"
@@ -85,7 +86,7 @@ def test_style_rules() -> None:
 def test_csl_json_validates_against_the_csl_schema(archive: Archive, site: SampleSite) -> None:
     for c in VARIANTS.values():
         jsonschema.validate(json.loads(render(c, "csl-json")), SCHEMA)
-    m = archive.capture(site.base_url + "/plain", entity="Example Inc.", document="Privacy Policy")
+    m = archive.capture(site.base_url + "/plain", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     items = json.loads(render(citation_data(archive, m.record_id), "csl-json"))
     jsonschema.validate(items, SCHEMA)
     bad = [{**items[0], "sha256": "not a CSL field"}]
@@ -94,7 +95,7 @@ def test_csl_json_validates_against_the_csl_schema(archive: Archive, site: Sampl
 
 
 def test_quote_pinning_on_the_demo_policy(archive: Archive, site: SampleSite, cli) -> None:  # type: ignore[no-untyped-def]
-    m = archive.capture(site.base_url + "/plain", entity="Example Inc.", document="Privacy Policy")
+    m = archive.capture(site.base_url + "/plain", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     s = ["--store", str(archive.root)]
     sentence = "Even if you opt-out, we will use Inputs and Outputs for model improvement when"
     r = cli("cite", m.record_id, "--quote", sentence, "--json", *s)
@@ -151,8 +152,8 @@ def test_bad_input(archive: Archive, site: SampleSite, cli) -> None:  # type: ig
 
 
 def test_certificate_for_two_records(archive: Archive, site: SampleSite, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    a = archive.capture(site.base_url + "/plain", entity="Example Inc.", document="Privacy Policy")
-    b = archive.capture(site.base_url + "/terms.pdf", entity="Example Inc.", document="Terms")
+    a = archive.capture(site.base_url + "/plain", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
+    b = archive.capture(site.base_url + "/terms.pdf", CaptureOptions(entity="Example Inc.", document="Terms"))
     s = ["--store", str(archive.root)]
     r = cli("certificate", a.record_id, b.record_id, "--declarant", "Jane Roe", "--title", "Paralegal", "--org",
             "Roe LLP", *s)

@@ -19,6 +19,7 @@ import pytest
 from archiver.api import Archive
 from archiver.bundle import default_trust, export, verify_bundle
 from archiver.demo.server import SampleSite
+from archiver.options import CaptureOptions
 
 FLIPS = int(os.environ.get("ARCHIVER_FUZZ_FLIPS", "120"))
 
@@ -38,7 +39,7 @@ def evidence(stamped: Archive, site: SampleSite, ia) -> tuple[Archive, str]:  # 
 
     for k, v in (("wayback.base_url", ia.base_url), ("wayback.availability_url", ia.availability_url)):
         stamped.config.set(k, v)
-    m = stamped.capture(site.base_url + "/gzip-chunked", entity="Example Inc.", document="Policy")
+    m = stamped.capture(site.base_url + "/gzip-chunked", CaptureOptions(entity="Example Inc.", document="Policy"))
     ia.add(m.subject.final_url, wayback_timestamp(m.captured_at), b"other bytes")
     stamped.wayback(m.record_id)
     assert stamped.verify(m.record_id, log=False).ok
@@ -77,7 +78,7 @@ def test_every_flip_in_the_store_fails_verify(evidence: tuple[Archive, str], tmp
 def test_every_flip_in_a_bundle_fails_verify(evidence: tuple[Archive, str], tmp_path: Path) -> None:
     archive, rid = evidence
     bundle = tmp_path / "e.wacz"
-    export(archive, [rid], bundle, passphrase=lambda: None)
+    export(archive, [rid], bundle, passphrase=lambda: None, actor="tester")
     trust = default_trust(archive, [], None)
     assert all(r.ok for r in verify_bundle(bundle, trust))
     with zipfile.ZipFile(bundle) as zf:

@@ -20,7 +20,7 @@ import pytest
 from archiver.api import Archive
 from archiver.capture.maintext import comparable_words
 from archiver.demo.server import SampleSite, send
-from archiver.monitor import add_watch, diff_records, run_watches
+from archiver.monitor import add_watch, diff_records, remove_watch, run_watches
 from archiver.textdiff import heading_key
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
@@ -90,11 +90,11 @@ def _watch_corpus(tmp_path: Path, *, declared: bool) -> Outcome:
                 decl = e["declaration"] if declared else {}
                 new_rules = (_rules(decl.get("select")), _rules(decl.get("remove")))
                 if new_rules != rules:  # the declaration changed: re-apply it, as OTA's users do
-                    archive.catalog.remove_watch(url)
+                    remove_watch(archive, url, actor="tester")
                     add_watch(archive, url, entity=e["service"], document=e["terms_type"], every="1d",
-                              select=new_rules[0], remove=new_rules[1])
+                              select=new_rules[0], remove=new_rules[1], actor="tester")
                     rules = new_rules
-                result = run_watches(archive, passphrase=lambda: None, urls=[url]).results[0]
+                result = run_watches(archive, passphrase=lambda: None, urls=[url], actor="tester").results[0]
                 if i == 0:
                     continue
                 prev_md = (CORPUS / d / versions[i - 1]["version"]["file"]).read_text("utf-8")

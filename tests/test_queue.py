@@ -16,6 +16,7 @@ import pytest
 
 from archiver.api import Archive, Backends
 from archiver.errors import StoreConflictError
+from archiver.options import CaptureOptions
 from tests.conftest import QUEUED_HITS, STATE
 from tests.services import LocalPostgres
 
@@ -156,9 +157,9 @@ def test_queue_needs_postgresql_and_valid_urls(cli, archive: Archive, postgres: 
 
 def test_one_record_per_job_even_when_a_job_runs_twice(postgres: LocalPostgres, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     a = _store(tmp_path, postgres)
-    m = a.capture(site.base_url + "/policy", job_key="procrastinate:42")
+    m = a.capture(site.base_url + "/policy", CaptureOptions(job_key="procrastinate:42"))
     with pytest.raises(StoreConflictError):
-        a.capture(site.base_url + "/policy", job_key="procrastinate:42")
+        a.capture(site.base_url + "/policy", CaptureOptions(job_key="procrastinate:42"))
     assert a.catalog.count() == 1
     assert a.catalog.job_record("procrastinate:42") == m.record_id
     # the losing run's custody entry rolled back with its catalog rows: no entry names a ghost record
@@ -195,7 +196,7 @@ def test_web_captures_on_postgresql_go_through_the_queue(postgres: LocalPostgres
     from archiver.web import create_app
 
     a = _store(tmp_path, postgres, queue__host_interval="0.01")
-    token = create_token(a, "ops", "capturer").token
+    token = create_token(a, "ops", "capturer", actor="tester").token
     app = create_app(a)
     h = {"Authorization": f"Bearer {token}"}
     with TestClient(app, base_url="http://127.0.0.1") as client:

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from archiver.api import Archive
+from archiver.options import CaptureOptions
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -24,7 +25,8 @@ def _block(marker: str) -> str:
 
 @pytest.fixture()
 def exported(archive: Archive, site, tmp_path: Path, cli) -> Path:
-    rid = archive.capture(site.base_url + "/br", entity="Example Inc.", document="Privacy Policy").record_id
+    opts = CaptureOptions(entity="Example Inc.", document="Privacy Policy")
+    rid = archive.capture(site.base_url + "/br", opts).record_id
     work = tmp_path / "work"
     work.mkdir()
     assert cli("get", rid, "manifest", "-o", str(work / "manifest.json"), "--store", str(archive.root)).code == 0

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 
 from archiver.api import Archive
+from archiver.options import CaptureOptions
 from archiver.provenance.keys import KeyStore
 
 
 @pytest.fixture()
 def captured(archive: Archive, site) -> tuple[Archive, str]:
-    m = archive.capture(site.base_url + "/gzip-chunked", entity="Example Inc.", document="Privacy Policy")
+    m = archive.capture(site.base_url + "/gzip-chunked",
+                        CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     return archive, m.record_id
 
 

@@ -25,10 +25,10 @@ ROLES = ("viewer", "capturer", "admin")
 
 @pytest.fixture()
 def web(archive: Archive) -> Iterator[tuple[TestClient, dict[str, str]]]:
-    tokens = {r: create_token(archive, r, r).token for r in ROLES}
-    tokens["revoked"] = create_token(archive, "revoked", "admin").token
-    revoke_token(archive, "revoked")
-    tokens["expired"] = create_token(archive, "expired", "admin", expires="1d").token
+    tokens = {r: create_token(archive, r, r, actor="tester").token for r in ROLES}
+    tokens["revoked"] = create_token(archive, "revoked", "admin", actor="tester").token
+    revoke_token(archive, "revoked", actor="tester")
+    tokens["expired"] = create_token(archive, "expired", "admin", expires="1d", actor="tester").token
     with sqlite3.connect(archive.root / "catalog.sqlite3") as db:
         db.execute("UPDATE tokens SET expires_at='2001-01-01T00:00:00Z' WHERE name='expired'")
     app = create_app(archive, workers=2)
@@ -228,7 +228,7 @@ def test_session_cookie_needs_csrf_and_revocation_ends_it(web, archive: Archive)
     assert client.get("/api/v1/records").status_code == 200  # the cookie authenticates
     rid_less = client.post("/api/v1/records/ZZZZ-ZZZZ/verify")
     assert rid_less.status_code == 403 and "CSRF" in rid_less.json()["detail"]
-    revoke_token(archive, "viewer")
+    revoke_token(archive, "viewer", actor="tester")
     assert client.get("/api/v1/records").status_code == 401
 
 

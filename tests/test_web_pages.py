@@ -18,6 +18,7 @@ import pytest
 from archiver.access import create_token
 from archiver.api import Archive
 from archiver.demo.server import SampleSite, send
+from archiver.options import CaptureOptions
 from archiver.web import create_app
 from tests.conftest import HOSTILE
 from tests.live_server import LiveServer
@@ -52,7 +53,7 @@ def world(tmp_path: Path, tsa) -> Iterator[dict[str, Any]]:  # type: ignore[no-u
     archive.config.set("capture.allow_private", "true")
     archive.config.set("tsa.urls", tsa.url)
     archive.config.set("tsa.certs", str(tsa.ca_pem))
-    tokens = {r: create_token(archive, f"{r}-user", r).token for r in ("viewer", "capturer")}
+    tokens = {r: create_token(archive, f"{r}-user", r, actor="tester").token for r in ("viewer", "capturer")}
     from archiver.demo.server import demo_routes
 
     with SampleSite({**demo_routes(state), **routes}) as site, LiveServer(create_app(archive)) as srv, \
@@ -173,7 +174,7 @@ def test_paralegal_walkthrough(world: dict[str, Any]) -> None:
 
     for version in (1, 2, 3):
         world["state"]["terms"] = version
-        run_watches(archive, passphrase=lambda: None)
+        run_watches(archive, passphrase=lambda: None, actor="tester")
     page.reload()
     axe_check(page, "watches", axe)
     page.get_by_role("link", name="3 version(s)").click()
@@ -209,7 +210,8 @@ def test_viewer_sees_no_capture_and_is_refused(world: dict[str, Any]) -> None:
 
 def test_hostile_page_runs_no_script(world: dict[str, Any]) -> None:
     archive = world["archive"]
-    m = archive.capture(world["site"].base_url + "/hostile", entity="<img src=x onerror=alert('entity')> Evil")
+    m = archive.capture(world["site"].base_url + "/hostile",
+                        CaptureOptions(entity="<img src=x onerror=alert('entity')> Evil"))
     page = login(world, "viewer")
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
@@ -281,7 +283,8 @@ def test_capture_errors_in_plain_words_keep_anyway_and_certificate(world: dict[s
 
 def test_public_verify_shows_only_hash_matches(world: dict[str, Any], tmp_path: Path) -> None:
     archive = world["archive"]
-    m = archive.capture(world["site"].base_url + "/privacy", entity="Example Inc.", document="Privacy Policy")
+    m = archive.capture(world["site"].base_url + "/privacy",
+                        CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     with LiveServer(create_app(archive, public_verify=True)) as public:
         ctx = world["browser"].new_context()
         page = ctx.new_page()

@@ -26,7 +26,7 @@ MAX_EXAMPLES = 6
 def web_schema(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("schemathesis") / "store"
     archive, _ = Archive.init(root, operator="Schemathesis")
-    token = create_token(archive, "fuzz", "admin").token
+    token = create_token(archive, "fuzz", "admin", actor="tester").token
     app = create_app(archive, workers=1)
     schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
     schema.auth_headers = {"Authorization": f"Bearer {token}"}

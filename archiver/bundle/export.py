@@ -228,7 +228,7 @@ Records: {", ".join(record_ids)}. Every command below uses standard tools only. 
 
 
 def export(archive: Store, record_ids: list[str], dest: Path, *,
-           passphrase: PassphraseSource) -> ExportResult:
+           passphrase: PassphraseSource, actor: str) -> ExportResult:
     from archiver.cite import citation_data, render
     from store.fsutil import atomic_writer
 
@@ -337,8 +337,7 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
     from archiver.provenance.keys import wacz_fingerprint
 
     for s in summaries:
-        archive.custody.append("export", actor=archive.operator().name or "unknown", record_id=s.record_id,
-                               subject_sha256=s.manifest_sha256, detail={"bundle_sha256": whole.hexdigest(),
-                                                                         "to": str(dest)})
+        archive.note("export", actor=actor, record_id=s.record_id, subject_sha256=s.manifest_sha256,
+                     detail={"bundle_sha256": whole.hexdigest(), "to": str(dest)})
     return ExportResult(str(dest), tuple(s.record_id for s in summaries), dest.stat().st_size, whole.hexdigest(),
                         dp_hash, wacz_fingerprint(spki))

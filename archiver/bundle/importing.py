@@ -8,10 +8,12 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archiver.errors import ArchiverError, IntegrityError, UsageError
 from archiver.records import Addendum, Manifest, Verification
+from store.catalog import Catalog
+from store.custody import Event
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -23,7 +25,7 @@ from archiver.bundle.read import Bundle, BundleTrust, verify_bundle
 
 
 # ---- import ------------------------------------------------------------------------------------------
-def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, force: bool = False) -> tuple[
+def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, actor: str, force: bool = False) -> tuple[
         list[Verification], list[str]]:
     """Verify, then add the records; blobs already present are not duplicated. A bundle that
     fails is refused (store untouched) unless ``force``, and then the import is marked."""
@@ -42,16 +44,18 @@ def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, force: bool
     b = Bundle(path)
     try:
         rids = [r.subject for r in reports[1:]]
+        # the keys the user pinned first: a kill during the import then leaves records that verify here
+        _trust_pinned(archive, b, rids, trust.pinned, actor=actor)
         for rid in rids:
-            if _import_record(archive, b, rid, forced_failures=[f for f in failed if f.startswith(f"{rid}:")]):
+            if _import_record(archive, b, rid, forced_failures=[f for f in failed if f.startswith(f"{rid}:")],
+                              actor=actor):
                 imported.append(rid)
-        _trust_pinned(archive, b, rids, trust.pinned)
     finally:
         b.close()
     return reports, imported
 
 
-def _trust_pinned(archive: Store, b: Bundle, rids: list[str], pinned: frozenset[str]) -> list[str]:
+def _trust_pinned(archive: Store, b: Bundle, rids: list[str], pinned: frozenset[str], *, actor: str) -> list[str]:
     """``import --trust-key ID``: the pinned Ed25519 keys the bundle carries (record signers, the operator
     key of the binding) join this store's keyring, each with a custody entry, so the imported records
     verify here afterwards with no other step. Keys already trusted are left alone."""
@@ -78,13 +82,14 @@ def _trust_pinned(archive: Store, b: Bundle, rids: list[str], pinned: frozenset[
         if kid in already:
             continue
         archive.keys.trust(carried[kid], source=f"{b.path}")
-        archive.custody.append("key-trust", actor=archive.actor(), detail={"key_id": kid,
-                                                                          "source": f"import --trust-key {b.path}"})
+        archive.note("key-trust", actor=actor, detail={"key_id": kid, "source": f"import --trust-key {b.path}"})
         added.append(kid)
     return added
 
 
-def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[str]) -> bool:
+def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[str], *, actor: str) -> bool:
+    """Blobs first, then one unit of work: the ``import`` custody entry (naming the manifest and its
+    addenda, so a cut-off commit is replayed whole), the record's and addenda's catalog rows."""
     from archiver.provenance.keys import key_id_of, load_public_pem
 
     base = f"provenance/{rid}"
@@ -140,11 +145,15 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
     detail = {"bundle": str(b.path), "manifest_sha256": sha}
     if forced_failures:
         detail["forced"] = "; ".join(forced_failures)[:500]
-    archive.custody.append("import-forced" if forced_failures else "import", actor=archive.operator().name or
-                           "unknown", record_id=rid, subject_sha256=sha, detail=detail)
-    archive.catalog.add_record(m, sha)
-    for add, asha in addenda:
-        archive.catalog.add_addendum(asha, add)
+    if addenda:
+        detail["addenda"] = ",".join(asha for _, asha in addenda)
+
+    def index(d: Any) -> None:
+        Catalog.insert_record(d, m, sha)
+        for add, asha in addenda:
+            Catalog.insert_addendum(d, asha, add)
+    archive.ledger.commit([Event("import-forced" if forced_failures else "import", rid, sha, detail)],
+                          actor=actor, index=index)
     return True
 
 

@@ -18,10 +18,10 @@ entry was written but whose catalog commit was not.
 
 from __future__ import annotations
 
+import dataclasses
 import platform
 import socket
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from archiver.capture.fetch import FetchOptions, FetchResult, fetch
 from archiver.capture.warc import MAIN_TEXT_TYPE, chain_pem, hop_metadata, write_capture_warc
 from archiver.decode import decode_stream, encodings
 from archiver.errors import ArchiverError, HTTPStatusError
+from archiver.options import CaptureOptions
 from archiver.provenance.keys import PassphraseSource
 from archiver.provenance.signing import sign_manifest_file
 from archiver.records import (
@@ -53,29 +54,13 @@ from archiver.records import (
 )
 
 if TYPE_CHECKING:
-    from archiver.ports import Store
+    from archiver.core import StoreCore
 
 __all__ = ["CaptureOptions", "Rendered", "capture_url", "default_user_agent", "main_text_of"]
 
 
 def default_user_agent() -> str:
     return f"archiver/{__version__} (evidence capture; python-requests)"
-
-
-@dataclass(frozen=True, slots=True)
-class CaptureOptions:
-    entity: str | None = None
-    document: str | None = None
-    allow_private: bool | None = None  # None: take the store's setting / environment
-    insecure: bool = False
-    allow_status: bool = False
-    job_key: str | None = None  # the queue job making this capture: at most one record per job
-    select: tuple[str, ...] = ()  # declared extraction (Open Terms Archive rules): the main-text artifact
-    remove: tuple[str, ...] = ()
-    main_content: bool = False  # nothing declared: find the document automatically (watches always do)
-    # called once the page is downloaded, before the CPU-bound steps: a batch then starts its next
-    # download at once, so waits on slow servers overlap with the processing of pages already here
-    on_fetched: Callable[[], None] | None = None
 
 
 def _iso(ts: float) -> str:
@@ -92,7 +77,7 @@ def _tool() -> Tool:
                 platform=platform.platform())
 
 
-def fetch_options(archive: Store, opts: CaptureOptions) -> FetchOptions:
+def fetch_options(archive: StoreCore, opts: CaptureOptions) -> FetchOptions:
     cfg = archive.config
     return FetchOptions(
         user_agent=cfg.str_("capture.user_agent") or default_user_agent(),
@@ -117,9 +102,12 @@ class Rendered:
     steps: list[StepOutcome]
 
 
-def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: PassphraseSource,
-                rendered: Rendered | None = None) -> Manifest:
+def capture_url(archive: StoreCore, url: str, opts: CaptureOptions, passphrase: PassphraseSource, *,
+                actor: str, rendered: Rendered | None = None) -> Manifest:
     """Run the steps above for one URL and return the signed manifest of the new record.
+
+    The manifest is signed inside the store's unit of work (``StoreCore.commit_record``), once its
+    ``previous`` is decided under the write lock: concurrent captures of one URL make one chain.
 
     With ``rendered`` (a browser capture) the fetch step has already happened inside the browser's
     request interception; everything from ``status`` on is the same code."""
@@ -250,7 +238,6 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
                         transfer_encoding=final.header("Transfer-Encoding"),
                         content_length=int(length) if length and length.isdigit() else None,
                         server_ip=final.conn.server_ip, tls=tls)
-        previous = archive.catalog.latest_for_url(url)
         manifest = Manifest(
             record_id=record_id,
             subject=Subject(url=url, final_url=final.url, redirects=tuple(h.url for h in result.hops[1:]),
@@ -268,10 +255,11 @@ def capture_url(archive: Store, url: str, opts: CaptureOptions, passphrase: Pass
                                 allow_private=fopts.allow_private, steps=tuple(steps),
                                 browser=rendered.browser if rendered else None, main_text=main_info),
             operator=operator,
-            previous=PreviousRef(previous.record_id, previous.manifest_sha256) if previous else None,
         )
-        manifest, manifest_bytes = sign_manifest_file(manifest, signing_key)
-        return archive.commit_manifest(manifest, manifest_bytes, opts.job_key)
+
+        def build(previous: PreviousRef | None) -> tuple[Manifest, bytes]:
+            return sign_manifest_file(dataclasses.replace(manifest, previous=previous), signing_key)
+        return archive.commit_record(url, build, actor=actor, job_key=opts.job_key)
     finally:
         result.cleanup()
         for r in extra:

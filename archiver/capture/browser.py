@@ -16,7 +16,6 @@ import io
 import os
 import shutil
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from archiver.capture.fetch import FetchResult, fetch
@@ -27,44 +26,19 @@ from archiver.errors import (
     CaptureError,
     CaptureTimeoutError,
     ConfigError,
-    UsageError,
 )
+from archiver.options import BrowserOptions, parse_viewport
 from archiver.records import BrowserInfo, Manifest, StepOutcome
 
 if TYPE_CHECKING:
-    from archiver.capture import CaptureOptions
-    from archiver.ports import Store
+    from archiver.core import StoreCore
+    from archiver.options import CaptureOptions
     from archiver.provenance.keys import PassphraseSource
 
 CHROMIUM_ARGS = ["--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--no-first-run", "--disable-quic", "--disable-gpu", "--no-default-browser-check",
                  "--disable-features=Translate,MediaRouter,OptimizationHints"]
-WAITS = ("load", "domcontentloaded", "networkidle", "commit")
 _HOP_BY_HOP = {"content-encoding", "transfer-encoding", "content-length", "connection", "keep-alive"}
-
-
-@dataclass(frozen=True, slots=True)
-class BrowserOptions:
-    full_page: bool = True
-    viewport: tuple[int, int] = (1440, 900)
-    wait: str = "networkidle"
-    strict: bool = False
-    timeout: float = 60.0  # seconds for the page to reach ``wait`` (Scoop's default)
-    max_page_bytes: int = 200_000_000  # all sub-resources together
-
-    def __post_init__(self) -> None:
-        if self.wait not in WAITS:
-            raise UsageError(f"--wait must be one of {', '.join(WAITS)}, not {self.wait!r}")
-        if min(self.viewport) < 100 or max(self.viewport) > 10000:
-            raise UsageError(f"viewport {self.viewport[0]}x{self.viewport[1]} is out of range")
-
-
-def parse_viewport(text: str) -> tuple[int, int]:
-    try:
-        w, h = text.lower().split("x")
-        return int(w), int(h)
-    except ValueError as exc:
-        raise UsageError(f"--viewport takes WIDTHxHEIGHT, e.g. 1440x900, not {text!r}") from exc
 
 
 def find_chromium() -> str:
@@ -109,8 +83,8 @@ class BrowserSession:
             if self._pw is not None:
                 self._pw.stop()
 
-    def capture(self, archive: Store, url: str, opts: CaptureOptions, bopts: BrowserOptions,
-                passphrase: PassphraseSource) -> Manifest:
+    def capture(self, archive: StoreCore, url: str, opts: CaptureOptions, bopts: BrowserOptions,
+                passphrase: PassphraseSource, *, actor: str) -> Manifest:
         from archiver.capture import Rendered, capture_url, fetch_options
 
         archive.keys.load_private(passphrase)  # a wrong passphrase fails before the browser loads anything
@@ -197,7 +171,7 @@ class BrowserSession:
                     for r in fetches + main:
                         r.cleanup()
                     context.close()
-                    return capture_url(archive, url, opts, passphrase)
+                    return capture_url(archive, url, opts, passphrase, actor=actor)
                 if type(exc).__name__ != "TimeoutError" or not main:
                     if not main:
                         reason = failed[0] if failed else (blocked[0] if blocked else text.splitlines()[0])
@@ -255,7 +229,7 @@ class BrowserSession:
                                        ("pdf", "page.pdf", pdf, "application/pdf"),
                                        ("dom", "dom.html", dom, "text/html; charset=utf-8")],
                             browser=info, steps=steps)
-        return capture_url(archive, url, opts, passphrase, rendered=rendered)
+        return capture_url(archive, url, opts, passphrase, actor=actor, rendered=rendered)
 
 
 __all__ = ["BrowserOptions", "BrowserSession", "find_chromium", "parse_viewport"]

@@ -256,4 +256,12 @@ def write(cert: Certificate, fmt: str, dest: Path) -> int:
     return len(data)
 
 
-__all__ = ["Certificate", "build", "render", "to_html", "to_markdown", "to_pdf", "write"]
+def issued(store: VerifyingStore, cert: Certificate, fmt: str, *, to: str, actor: str) -> None:
+    """A certificate handed out is a custody event for each record it certifies (CLI, page and API alike):
+    who made it, for which declarant, in which format, to where."""
+    for rec in cert.records:
+        store.note("certificate", actor=actor, record_id=rec.manifest.record_id, subject_sha256=rec.manifest_sha256,
+                   detail={"format": fmt, "to": to, "declarant": cert.declarant})
+
+
+__all__ = ["Certificate", "build", "issued", "render", "to_html", "to_markdown", "to_pdf", "write"]

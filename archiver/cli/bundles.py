@@ -26,7 +26,8 @@ def export_cmd(record_ids: Annotated[list[str], typer.Argument(help="Record IDs 
     """Export records as a self-verifying WACZ bundle (deterministic bytes)."""
     from archiver.bundle import export
 
-    result = export(_open(store), record_ids, output, passphrase=_passphrase_source())
+    archive = _open(store)
+    result = export(archive, record_ids, output, passphrase=_passphrase_source(), actor=archive.default_actor())
     if as_json:
         from archiver.reports import ExportReport
 
@@ -51,7 +52,8 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exporte
     if not path.is_file():
         raise UsageError(f"no such bundle file: {path}")
     archive = _open(store)
-    reports, imported = import_bundle(archive, path, default_trust(archive, trust_key or [], None), force=force)
+    reports, imported = import_bundle(archive, path, default_trust(archive, trust_key or [], None), force=force,
+                                      actor=archive.default_actor())
     if as_json:
         from archiver.reports import ImportReport
 

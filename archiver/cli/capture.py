@@ -23,6 +23,7 @@ from archiver.cli._common import (
 
 if TYPE_CHECKING:
     from archiver.api import Archive
+    from archiver.options import CaptureOptions
     from archiver.records import StampResult
     from archiver.reports import WaybackReport
 
@@ -64,10 +65,10 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
                                                               )] = None,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Capture a URL (or a batch with -i) into signed evidence records."""
+    from archiver.options import BrowserOptions, CaptureOptions, parse_viewport
+
     bopts = None
     if browser:
-        from archiver.capture.browser import BrowserOptions, parse_viewport
-
         bopts = BrowserOptions(full_page=full_page, viewport=parse_viewport(viewport), wait=wait, strict=strict,
                                timeout=page_timeout)
     if wayback_mode not in (None, "lookup", "save"):
@@ -82,18 +83,16 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         from archiver.errors import UsageError
 
         raise UsageError("--remove needs --select: remove rules apply inside the selected part")
-    rules: dict[str, Any] = {"select": tuple(select or ()), "remove": tuple(remove or ()),
-                             "main_content": main_content}
+    opts = CaptureOptions(entity=entity, document=document, allow_private=allow_private or None, insecure=insecure,
+                          allow_status=allow_status, select=tuple(select or ()), remove=tuple(remove or ()),
+                          main_content=main_content, browser=bopts)
     archive = _open(store)
     if input_file is not None:
-        _capture_batch(archive, input_file, jobs, allow_private, insecure, allow_status, as_json, wayback_mode,
-                       bopts, rules)
+        _capture_batch(archive, input_file, jobs, opts, as_json, wayback_mode)
         return
     assert url is not None
     stamps: list[StampResult] = []
-    m = archive.capture(url, entity=entity, document=document, allow_private=allow_private or None,
-                        insecure=insecure, allow_status=allow_status, passphrase=_passphrase_source(),
-                        on_stamp=stamps.append, browser=bopts, **rules)
+    m = archive.capture(url, opts, passphrase=_passphrase_source(), on_stamp=stamps.append)
     wb: WaybackReport | None = None
     if wayback_mode:
         wb = _wayback_inline(archive, m.record_id, wayback_mode == "save")
@@ -118,9 +117,8 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         _render_wayback_line(wb)
 
 
-def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_private: bool, insecure: bool,
-                   allow_status: bool, as_json: bool, wayback_mode: str | None = None,
-                   bopts: Any = None, rules: dict[str, Any] | None = None) -> None:
+def _capture_batch(archive: "Archive", input_file: Path, jobs: int, opts: "CaptureOptions", as_json: bool,
+                   wayback_mode: str | None = None) -> None:
     # (rich's progress bar and the report models are imported only where used, the models once the
     # batch is under way: what runs before the first download delays every page of a batch)
     from archiver.api import parse_batch_lines
@@ -139,13 +137,11 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_privat
             _emit_line(item)
             import archiver.reports  # noqa: F401  # for the stamp lines at the end, while the pages download
 
-    kwargs: dict[str, Any] = {"jobs": jobs, "allow_private": allow_private or None, "insecure": insecure,
-                              "allow_status": allow_status, "passphrase": _passphrase_source(), "browser": bopts,
-                              **(rules or {})}
+    kwargs: dict[str, Any] = {"jobs": jobs, "passphrase": _passphrase_source()}
     stamps: list[StampResult] = []
     kwargs["on_stamp"] = stamps.append
     if as_json:
-        results = archive.capture_batch(items, on_result=line, **kwargs)
+        results = archive.capture_batch(items, opts, on_result=line, **kwargs)
         from archiver.reports import BatchStampLine
 
         for st in stamps:
@@ -158,7 +154,7 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, allow_privat
         with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_err(), transient=True) as progress:
             task = progress.add_task("capture", total=len(items))
-            results = archive.capture_batch(items, on_result=lambda _i: progress.advance(task), **kwargs)
+            results = archive.capture_batch(items, opts, on_result=lambda _i: progress.advance(task), **kwargs)
         table = Table(title=f"Batch of {len(results)}")
         for col in ("URL", "record", "result", "s"):
             table.add_column(col)

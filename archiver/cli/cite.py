@@ -72,10 +72,9 @@ def certificate(record_ids: Annotated[list[str], typer.Argument(help="Record IDs
     cert = cert_mod.build(archive, record_ids, declarant=declarant, title=title, organization=org)
     if output is None:
         sys.stdout.write(cert_mod.render(cert, fmt).decode("utf-8"))
+        cert_mod.issued(archive, cert, fmt, to="stdout", actor=archive.default_actor())
         return
     size = cert_mod.write(cert, fmt, output)
-    for p in cert.records:
-        archive.custody.append("certificate", actor=declarant, record_id=p.manifest.record_id,
-                               subject_sha256=p.manifest_sha256, detail={"format": fmt, "to": str(output)})
+    cert_mod.issued(archive, cert, fmt, to=str(output), actor=archive.default_actor())
     _out().print(f"wrote {output} ({size:,} bytes): {len(cert.exhibits)} exhibit(s) from {len(cert.records)} "
                  "record(s); the § 1746 declaration awaits a signature")

@@ -44,8 +44,9 @@ def submit(urls: Annotated[list[str] | None, typer.Argument(help="URLs to enqueu
             raise UsageError(f"cannot read {input_file}: {exc.strerror}") from exc
     if not items:
         raise UsageError("nothing to submit: give URLs or -i FILE")
-    result = do_submit(_open(store), items, allow_private=allow_private, insecure=insecure,
-                       allow_status=allow_status)
+    archive = _open(store)
+    result = do_submit(archive, items, allow_private=allow_private, insecure=insecure,
+                       allow_status=allow_status, actor=archive.default_actor())
     if as_json:
         from archiver.reports import SubmitReport
 
@@ -92,7 +93,8 @@ def requeue(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Put failed capture jobs back in the queue (once the site or the network is back)."""
     from archiver.queue import requeue_failed
 
-    ids = requeue_failed(_open(store))
+    archive = _open(store)
+    ids = requeue_failed(archive, actor=archive.default_actor())
     if as_json:
         from archiver.reports import RequeueReport
 

@@ -22,7 +22,8 @@ def tokens_create(name: str,
     """Create a token; its secret is printed once and never stored."""
     from archiver.access import create_token
 
-    new = create_token(_open(store), name, role, expires=expires)
+    archive = _open(store)
+    new = create_token(archive, name, role, expires=expires, actor=archive.default_actor())
     if as_json:
         _emit_json(new)
         return
@@ -54,7 +55,8 @@ def tokens_revoke(name: str, store: StoreOpt = None, as_json: JsonOpt = False) -
     """Revoke a token at once (its browser sessions end too)."""
     from archiver.access import revoke_token
 
-    info = revoke_token(_open(store), name)
+    archive = _open(store)
+    info = revoke_token(archive, name, actor=archive.default_actor())
     if as_json:
         _emit_json(info)
         return

@@ -82,13 +82,16 @@ def init(store: StoreOpt = None,
 @store_app.command("rebuild-index")
 def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Rebuild the catalog from the manifests in the blob store."""
-    n = _open(store).rebuild_index()
+    report = _open(store).rebuild_index()
     if as_json:
-        from archiver.reports import CountReport
+        _emit_json(report)
+        return
+    from rich.markup import escape
 
-        _emit_json(CountReport(records=n))
-    else:
-        _out().print(f"catalog rebuilt: {n} record(s)")
+    out = _out()
+    out.print(f"catalog rebuilt: {report.records} record(s), {report.addenda} addend(um/a)")
+    for item in report.newer:  # never dropped silently: a newer release wrote these
+        out.print(f"[yellow]not indexed (format newer than this release):[/] {escape(item)}")
 
 
 @store_app.command("info")

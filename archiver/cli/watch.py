@@ -41,8 +41,10 @@ def watch_add(url: str, every: Annotated[str, typer.Option("--every", help="Inte
     """Add a URL to the watch list."""
     from archiver.monitor import add_watch
 
-    w = add_watch(_open(store), url, entity=entity, document=document, every=every, allow_private=allow_private,
-                  insecure=insecure, select=tuple(select or ()), remove=tuple(remove or ()))
+    archive = _open(store)
+    w = add_watch(archive, url, entity=entity, document=document, every=every, allow_private=allow_private,
+                  insecure=insecure, select=tuple(select or ()), remove=tuple(remove or ()),
+                  actor=archive.default_actor())
     if as_json:
         _emit_json(w)
     else:
@@ -63,7 +65,8 @@ def watch_import_ota(declaration: Annotated[Path, typer.Argument(help="An Open T
         data = json.loads(declaration.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the declaration {declaration}: {exc}") from exc
-    watches = import_ota(_open(store), data, every=every)
+    archive = _open(store)
+    watches = import_ota(archive, data, every=every, actor=archive.default_actor())
     if as_json:
         _emit_json(watches)
         return
@@ -74,10 +77,10 @@ def watch_import_ota(declaration: Annotated[Path, typer.Argument(help="An Open T
 @watch_app.command("remove")
 def watch_remove(url: str, store: StoreOpt = None) -> None:
     """Stop watching a URL (its records stay)."""
-    from archiver.errors import NotFoundError
+    from archiver.monitor import remove_watch
 
-    if not _open(store).catalog.remove_watch(url):
-        raise NotFoundError(f"{url} is not watched")
+    archive = _open(store)
+    remove_watch(archive, url, actor=archive.default_actor())
     _out().print(f"no longer watching {url}")
 
 
@@ -142,13 +145,14 @@ def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None
 
     total = len(list_watches(archive))
     if as_json:
-        summary = run_watches(archive, due_only=due, jobs=jobs, passphrase=_passphrase_source())
+        summary = run_watches(archive, due_only=due, jobs=jobs, passphrase=_passphrase_source(),
+                              actor=archive.default_actor())
     else:
         with Progress(TextColumn("watch run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_err(), transient=True) as progress:
             task = progress.add_task("watch", total=total)
             summary = run_watches(archive, due_only=due, jobs=jobs, passphrase=_passphrase_source(),
-                                  on_result=lambda _r: progress.advance(task))
+                                  on_result=lambda _r: progress.advance(task), actor=archive.default_actor())
     if notify_url and summary.results:
         import dataclasses
 

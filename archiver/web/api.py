@@ -187,8 +187,7 @@ def artifact(record_id: str, name: str, p: Viewer, request: Request) -> Response
              summary="Run every check (verified: false is still a 200)")
 def verify(record_id: str, p: Viewer, request: Request) -> JSONResponse:
     st = state(request)
-    with st.archive.acting_as(p.token.name):
-        report = st.archive.verify(_rid(record_id))
+    report = st.archive.verify(_rid(record_id), actor=p.token.name)
     st.metrics.verification("pass" if report.ok else "fail")
     return body(report)
 
@@ -230,10 +229,7 @@ def certificate(req: CertificateBody, p: Viewer, request: Request) -> Response:
     cert = cert_mod.build(a, [_rid(r) for r in req.record_ids], declarant=req.declarant, title=req.title,
                           organization=req.org)
     data = cert_mod.render(cert, req.format)
-    with a.acting_as(p.token.name):
-        for rec in cert.records:
-            a.custody.append("certificate", actor=p.token.name, record_id=rec.manifest.record_id,
-                             subject_sha256=rec.manifest_sha256, detail={"format": req.format, "to": "http"})
+    cert_mod.issued(a, cert, req.format, to="http", actor=p.token.name)
     media = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
     return Response(data, media_type=media[req.format],
                     headers={"Content-Disposition": f'attachment; filename="certificate.{req.format}"',
@@ -253,8 +249,7 @@ def export(req: ExportBody, p: Capturer_, request: Request, background: Backgrou
     a = state(request).archive
     tmp = Path(tempfile.mkdtemp(prefix="archiver-export-", dir=a.root / "tmp" if (a.root / "tmp").is_dir() else None))
     dest = tmp / "evidence.wacz"
-    with a.acting_as(p.token.name):
-        result = do_export(a, [_rid(r) for r in req.record_ids], dest, passphrase=env_passphrase)
+    result = do_export(a, [_rid(r) for r in req.record_ids], dest, passphrase=env_passphrase, actor=p.token.name)
 
     def cleanup() -> None:
         dest.unlink(missing_ok=True)
@@ -288,22 +283,16 @@ def job_runner_fn(archive: Archive) -> RunFn:
     """How a job captures: the facade, as the token that asked, through the same SSRF guard as the CLI."""
 
     def run(req: CaptureRequest, job_key: str, actor: str) -> str:
-        with archive.acting_as(actor):
-            return _run(req, job_key)
+        from archiver.options import BrowserOptions, CaptureOptions
 
-    def _run(req: CaptureRequest, job_key: str) -> str:
-        bopts = None
-        if req.browser:
-            from archiver.capture.browser import BrowserOptions
-
-            bopts = BrowserOptions()
-        m = archive.capture(req.url, entity=req.entity, document=req.document, allow_status=req.allow_status,
-                            browser=bopts, job_key=job_key)
+        opts = CaptureOptions(entity=req.entity, document=req.document, allow_status=req.allow_status,
+                              browser=BrowserOptions() if req.browser else None, job_key=job_key)
+        m = archive.capture(req.url, opts, actor=actor)
         if req.wayback:
             from archiver.errors import WaybackError
 
             try:
-                archive.wayback(m.record_id, save=True)
+                archive.wayback(m.record_id, save=True, actor=actor)
             except WaybackError:
                 pass  # the capture stands; the Wayback verdict stays "not checked"
         return m.record_id
@@ -314,8 +303,7 @@ def job_runner_fn(archive: Archive) -> RunFn:
 def submit_capture(request: Request, p: Principal, req: CaptureRequest) -> CaptureJob:
     st = state(request)
     st.limiter.take(p.token.name)
-    with st.archive.acting_as(p.token.name):
-        return st.runner.submit(req, p.token.name)
+    return st.runner.submit(req, p.token.name)
 
 
 @router.post("/captures", status_code=202, responses=ok(JobAccepted, status=202),
@@ -404,9 +392,7 @@ def add_watch(req: WatchBody, p: Capturer_, request: Request) -> JSONResponse:
     from archiver.monitor import add_watch as do_add
 
     a = state(request).archive
-    with a.acting_as(p.token.name):
-        w = do_add(a, req.url, entity=req.entity, document=req.document, every=req.every)
-        a.custody.append("watch-add", actor=p.token.name, detail={"url": req.url, "every": req.every})
+    w = do_add(a, req.url, entity=req.entity, document=req.document, every=req.every, actor=p.token.name)
     return body(w, status=201)
 
 

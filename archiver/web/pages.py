@@ -357,9 +357,7 @@ def watches_post(request: Request, url: str = Form(...), every: str = Form("1d")
     p = page_user(request, Role.CAPTURER)
     check_form(request, p, csrf_token)
     a = state(request).archive
-    with a.acting_as(p.token.name):
-        add_watch(a, url, entity=entity or None, document=document or None, every=every)
-        a.custody.append("watch-add", actor=p.token.name, detail={"url": url, "every": every})
+    add_watch(a, url, entity=entity or None, document=document or None, every=every, actor=p.token.name)
     return RedirectResponse("/watches", status_code=303)
 
 

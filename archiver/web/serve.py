@@ -52,7 +52,8 @@ def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, work
     base = f"http://{shown}:{port}"
     login_name = None
     if active_tokens(archive) == 0:
-        new = create_token(archive, _first_admin_name({t.name for t in list_tokens(archive)}), "admin")
+        new = create_token(archive, _first_admin_name({t.name for t in list_tokens(archive)}), "admin",
+                           actor=archive.default_actor())
         login_name = new.name
         out.write(f"No access token existed: made admin token {new.name!r} (shown once, stored hashed):\n"
                   f"  {new.token}\n")

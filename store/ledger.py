@@ -1,0 +1,241 @@
+"""The one write path for evidence: every manifest, addendum, import and custody entry goes through here.
+
+Why one place: custody entries and catalog rows used to be written from nineteen call sites, each with
+its own order, its own idea of the actor and its own crash window; the transparency log and alerts need
+exactly one place where evidence events are appended, in commit order. A :class:`Ledger` commit is a
+unit of work:
+
+1. take the catalog's write lock (SQLite ``BEGIN IMMEDIATE``; PostgreSQL: the custody advisory lock
+   inside the transaction), so units of work run one at a time;
+2. *replay* (SQLite): custody entries past the catalog's journal position are indexed first — they are
+   evidence whose catalog commit a crash cut off (see below);
+3. ``prepare``: decisions that depend on what is committed, under the lock — a capture's ``previous`` is
+   the URL's last committed record *now*, so concurrent captures of one URL make one linear chain;
+   the signed document's blob is written here (before anything names it);
+4. the catalog rows (uncommitted: a conflict — a duplicate record ID, a watched URL — refuses the act
+   here, before any custody entry names it);
+5. append the custody entries (the custody file is fsynced: it is the journal), then one ``outbox`` row
+   per evidence event (what the transparency log and alerts consume, in commit order) and the journal
+   position, in the same catalog transaction;
+6. COMMIT.
+
+Crash at any point (``kill -9``): before 4, nothing names the new blobs (an orphan blob is harmless; an
+orphan manifest is a complete signed record, which ``rebuild-index`` would index, as it always has).
+Between 5 and 6, the custody file holds entries the catalog lacks: the next open (or the next commit,
+under the lock) replays them from their blobs, which step 3 wrote first. On PostgreSQL the custody
+table is in the same database, so steps 4-6 are one transaction and there is nothing to replay.
+
+The actor is an argument of every call, never ambient: a web request's token, a queue job's submitter
+and the CLI's operator reach the log by being passed down.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from store.custody import CustodyEntry, CustodyLog, Event, PostgresCustodyLog, _parse
+
+if TYPE_CHECKING:
+    from store.blobs import BlobStore
+    from store.catalog import Catalog, _Db
+    from store.s3 import S3BlobStore
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: custody events that commit evidence: each names (``subject_sha256``) a signed document the catalog
+#: indexes; replay re-indexes them from that blob. Other events (get, verify, export, key and token
+#: changes, watches) are custody facts only.
+EVIDENCE_EVENTS = frozenset({"capture", "import", "import-forced", "timestamp", "wayback", "derived"})
+
+JOURNAL = "custody"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """What a unit of work appended: its custody entries, in order."""
+
+    entries: tuple[CustodyEntry, ...]
+
+
+Prepare = Callable[["_Db"], tuple[Sequence[Event], Callable[["_Db"], None] | None, T]]
+
+
+class Ledger:
+    """Custody, catalog rows and the outbox, committed together (see the module docstring)."""
+
+    def __init__(self, blobs: BlobStore | S3BlobStore, catalog: Catalog, custody: CustodyLog) -> None:
+        self.blobs = blobs
+        self.catalog = catalog
+        self.custody = custody
+        self._postgres = isinstance(custody, PostgresCustodyLog)
+
+    # ---- evidence ------------------------------------------------------------------------------
+    def commit(self, events: Sequence[Event], *, actor: str,
+               index: Callable[[_Db], None] | None = None) -> Committed:
+        """Append ``events`` and run ``index`` (catalog rows) as one unit of work."""
+        def prepare(_d: _Db) -> tuple[Sequence[Event], Callable[[_Db], None] | None, None]:
+            return events, index, None
+        return self.run(prepare, actor=actor)[0]
+
+    def run(self, prepare: Prepare[T], *, actor: str) -> tuple[Committed, T]:
+        """The general unit of work: ``prepare(d)`` runs under the write lock and returns the events,
+        the indexing step and a value for the caller (a capture returns its signed manifest)."""
+        with self.catalog.db() as d, d.tx():
+            if self._postgres:
+                d.rows("SELECT pg_advisory_xact_lock(?)", (7232,))
+            else:
+                self._replay(d)
+            events, index, value = prepare(d)
+            if index is not None:  # rows first: a conflict then refuses the act before custody names it
+                index(d)
+            if not events:
+                entries, end = [], None
+            elif self._postgres:
+                entries = [PostgresCustodyLog.append_in(d, ev.event, actor=actor, record_id=ev.record_id,
+                                                        subject_sha256=ev.subject_sha256, detail=ev.detail)
+                           for ev in events]
+                end = None
+            else:
+                entries, end = self.custody.append_at(events, actor=actor)
+            self._outbox(d, entries)
+            if end is not None:
+                self._set_journal(d, end, entries[-1].hash if entries else None)
+        return Committed(tuple(entries)), value
+
+    def note(self, event: str, *, actor: str, record_id: str | None = None,
+             subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> CustodyEntry:
+        """A custody fact that indexes nothing (a download, an export, a verification, a key or token
+        change): appended without the catalog's write lock, since replay has nothing to do for it."""
+        if event in EVIDENCE_EVENTS:
+            raise ValueError(f"{event} is evidence: commit it through Ledger.commit")
+        return self.custody.append(event, actor=actor, record_id=record_id, subject_sha256=subject_sha256,
+                                   detail=detail)
+
+    @staticmethod
+    def _outbox(d: _Db, entries: Sequence[CustodyEntry]) -> None:
+        rows = [(e.event, e.record_id, e.subject_sha256, e.actor, e.time,
+                 json.dumps({"custody_seq": e.seq, "custody_hash": e.hash, **e.detail}, sort_keys=True))
+                for e in entries if e.event in EVIDENCE_EVENTS]
+        if rows:
+            d.many("INSERT INTO outbox(event, record_id, subject_sha256, actor, time, detail) VALUES (?,?,?,?,?,?)",
+                   rows)
+
+    # ---- the journal (SQLite stores: the custody file ahead of the catalog) ---------------------
+    @staticmethod
+    def _journal(d: _Db) -> int | None:
+        row = d.one("SELECT position FROM journal WHERE name=?", (JOURNAL,))
+        return int(row[0]) if row else None
+
+    @staticmethod
+    def _set_journal(d: _Db, position: int, last_hash: str | None) -> None:
+        d.run("INSERT INTO journal(name, position, last_hash) VALUES (?,?,?) ON CONFLICT(name) DO UPDATE SET "
+              "position=excluded.position, last_hash=COALESCE(excluded.last_hash, journal.last_hash)",
+              (JOURNAL, position, last_hash))
+
+    def _tail(self, start: int) -> tuple[list[CustodyEntry], int]:
+        """Complete custody lines from byte ``start``; returns them and the offset after the last."""
+        try:
+            with open(self.custody.path, "rb") as fh:
+                fh.seek(start)
+                data = fh.read()
+        except FileNotFoundError:
+            return [], start
+        end = data.rfind(b"\n") + 1
+        return list(_parse(iter(data[:end].splitlines()))), start + end
+
+    def pending(self) -> bool:
+        """Does the custody file hold evidence the catalog has not indexed? A read: no lock, no write."""
+        if self._postgres:
+            return False
+        try:
+            size = os.stat(self.custody.path).st_size
+        except FileNotFoundError:
+            return False
+        with self.catalog.db() as d:
+            position = self._journal(d)
+            if position is not None and position >= size:
+                return False
+            entries, _ = self._tail(position or 0)
+            return any(self._missing(d, e) for e in entries)
+
+    def recover(self) -> int:
+        """Index what a cut-off commit left in the custody file only (run at open when :meth:`pending`)."""
+        if self._postgres:
+            return 0
+        with self.catalog.db() as d, d.tx():
+            return self._replay(d)
+
+    def _missing(self, d: _Db, e: CustodyEntry) -> bool:
+        if e.event not in EVIDENCE_EVENTS or not e.subject_sha256:
+            return False
+        shas = [e.subject_sha256, *filter(None, e.detail.get("addenda", "").split(","))]
+        for sha in shas:
+            if d.one("SELECT 1 FROM artifacts WHERE name='manifest' AND sha256=? "
+                     "UNION ALL SELECT 1 FROM addenda WHERE sha256=?", (sha, sha)) is None:
+                return True
+        return False
+
+    def _replay(self, d: _Db) -> int:
+        """Under the write lock: index every evidence entry past the journal position, then move it."""
+        from archiver.formats import classify
+        from store.catalog import Catalog
+
+        try:
+            size = os.stat(self.custody.path).st_size
+        except FileNotFoundError:
+            return 0
+        position = self._journal(d)
+        if position is not None and position >= size:
+            return 0
+        entries, end = self._tail(position or 0)
+        replayed: list[CustodyEntry] = []
+        for e in entries:
+            if not self._missing(d, e):
+                continue
+            assert e.subject_sha256 is not None
+            for sha in [e.subject_sha256, *filter(None, e.detail.get("addenda", "").split(","))]:
+                try:
+                    doc = classify(self.blobs.read_bytes(sha))
+                except Exception as exc:  # a missing blob is reported by verify, not here
+                    log.warning("custody entry %s names %s, which cannot be read: %s", e.seq, sha, exc)
+                    continue
+                if doc.manifest is not None:
+                    if d.one("SELECT 1 FROM records WHERE record_id=?", (doc.manifest.record_id,)) is None:
+                        Catalog.insert_record(d, doc.manifest, sha)
+                elif doc.addendum is not None:
+                    Catalog.insert_addendum(d, sha, doc.addendum)
+            replayed.append(e)
+        if replayed:
+            log.warning("recovered %d custody entr%s whose catalog commit was cut off", len(replayed),
+                        "y" if len(replayed) == 1 else "ies")
+            self._outbox(d, replayed)
+        self._set_journal(d, end, entries[-1].hash if entries else None)
+        return len(replayed)
+
+    # ---- consumers ------------------------------------------------------------------------------
+    def outbox(self, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:
+        """Evidence events in commit order, for the transparency log and alerts (``seq > after``)."""
+        with self.catalog.db() as d:
+            rows = d.dicts("SELECT seq, event, record_id, subject_sha256, actor, time, detail FROM outbox "
+                           "WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit))
+        for r in rows:
+            r["detail"] = json.loads(r["detail"])
+        return rows
+
+
+def now() -> str:
+    return _now()
+
+
+__all__ = ["EVIDENCE_EVENTS", "Committed", "Ledger"]

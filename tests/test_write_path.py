@@ -1,0 +1,167 @@
+"""The one write path (store.ledger): chains that cannot fork, the actor as an argument, the outbox in
+commit order, and a commit cut off between its custody entry and its catalog rows replayed at open.
+
+Every test here failed on the code before the write path (ec710c2): four concurrent captures of a URL
+all signed the same ``previous``; a batch's custody entries named the operator, not the caller; there
+was no outbox; a record whose catalog commit was cut off stayed invisible until ``rebuild-index``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from archiver.api import Archive
+from archiver.options import CaptureOptions
+from store.custody import CustodyEntry
+
+
+def _chain_of(archive: Archive, url: str) -> list[tuple[str, str | None]]:
+    """(record, previous) of every record of ``url``, from the signed manifests."""
+    out = []
+    for s in archive.list(url=url):
+        m = archive.manifest(s.record_id)
+        out.append((m.record_id, m.previous.record_id if m.previous else None))
+    return out
+
+
+def _assert_linear(chain: list[tuple[str, str | None]]) -> None:
+    """One first record, every other record names a distinct predecessor, and the links cover them all."""
+    ids = {r for r, _ in chain}
+    prevs = [p for _, p in chain]
+    assert prevs.count(None) == 1, f"{prevs.count(None)} records start a chain: {chain}"
+    named = [p for p in prevs if p is not None]
+    assert len(named) == len(set(named)), f"the chain forks: {chain}"
+    assert set(named) <= ids
+    heads = ids - set(named)
+    assert len(heads) == 1, f"{len(heads)} heads: {chain}"
+
+
+def test_concurrent_captures_of_one_url_make_one_chain(archive: Archive, site) -> None:
+    url = site.base_url + "/slowish"
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            archive.capture(url, passphrase=lambda: None)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    chain = _chain_of(archive, url)
+    assert len(chain) == 4
+    _assert_linear(chain)
+    assert archive.verify_all() and all(v.ok for v in archive.verify_all())
+
+
+def test_a_batch_of_one_url_on_worker_processes_makes_one_chain(archive: Archive, site) -> None:
+    url = site.base_url + "/slowish"
+    results = archive.capture_batch([(url, None, None)] * 8, jobs=8, passphrase=lambda: None)
+    assert all(r.ok for r in results)
+    chain = _chain_of(archive, url)
+    assert len(chain) == 8
+    _assert_linear(chain)
+
+
+def test_the_actor_is_passed_to_every_entry_of_a_batch(stamped: Archive, site) -> None:
+    """A batch on worker processes, stamped in two parts (one on a background thread): every capture and
+    timestamp entry names the caller, not the operator."""
+    items = [(f"{site.base_url}/plain?actor={i}", None, None) for i in range(40)]
+    results = stamped.capture_batch(items, jobs=8, passphrase=lambda: None, actor="token:alice")
+    assert all(r.ok for r in results)
+    entries = [e for e in stamped.custody.entries() if e.event in ("capture", "timestamp")]
+    assert {e.event for e in entries} == {"capture", "timestamp"}
+    assert {e.actor for e in entries} == {"token:alice"}
+
+
+def test_watch_add_and_remove_are_custody_events_on_the_cli(archive: Archive, site, cli) -> None:
+    url = site.base_url + "/plain"
+    assert cli("watch", "add", url, "--every", "1d", "--store", str(archive.root)).code == 0
+    assert cli("watch", "remove", url, "--store", str(archive.root)).code == 0
+    assert cli("watch", "remove", url, "--store", str(archive.root)).code == 2  # not watched: refused, not logged
+    events = [(e.event, e.actor, e.detail.get("url")) for e in archive.custody.entries()
+              if e.event.startswith("watch")]
+    assert events == [("watch-add", "Test Operator", url), ("watch-remove", "Test Operator", url)]
+
+
+def test_the_outbox_lists_evidence_in_commit_order(stamped: Archive, site, tmp_path: Path) -> None:
+    a = stamped.capture(site.base_url + "/plain", passphrase=lambda: None)
+    b = stamped.capture(site.base_url + "/gzip", CaptureOptions(entity="Example Inc."), passphrase=lambda: None)
+    stamped.get(a.record_id, "content", tmp_path / "copy")  # a custody fact, not evidence: not in the outbox
+    rows = stamped.ledger.outbox()
+    assert [(r["event"], r["record_id"]) for r in rows] == [
+        ("capture", a.record_id), ("timestamp", a.record_id), ("capture", b.record_id), ("timestamp", b.record_id)]
+    assert [r["seq"] for r in rows] == sorted(r["seq"] for r in rows)
+    by_hash = {e.hash: e for e in stamped.custody.entries()}
+    for r in rows:  # each row is exactly its custody entry
+        e = by_hash[r["detail"]["custody_hash"]]
+        assert (e.event, e.record_id, e.subject_sha256, e.actor) == (r["event"], r["record_id"], r["subject_sha256"],
+                                                                      r["actor"])
+    assert stamped.ledger.outbox(after=rows[1]["seq"])[0]["record_id"] == b.record_id
+
+
+def _forget(archive: Archive, record_id: str, entry: CustodyEntry) -> None:
+    """What a kill between the custody append and the catalog COMMIT leaves: the custody entry, the blobs,
+    no catalog rows, and a journal position before the entry."""
+    with archive.catalog.db() as d, d.tx():
+        for table in ("artifacts", "addenda", "outbox"):
+            d.run(f"DELETE FROM {table} WHERE record_id=?", (record_id,))  # noqa: S608
+        d.run("UPDATE documents SET last_record=NULL WHERE last_record=?", (record_id,))
+        d.run("DELETE FROM records WHERE record_id=?", (record_id,))
+        line = (entry.to_json() + "\n").encode()
+        data = archive.custody.path.read_bytes()
+        d.run("UPDATE journal SET position=? WHERE name='custody'", (data.index(line),))
+
+
+def test_a_commit_cut_off_after_its_custody_entry_is_replayed_at_open(archive: Archive, site) -> None:
+    m = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    entry = next(e for e in archive.custody.entries() if e.event == "capture")
+    _forget(archive, m.record_id, entry)
+    assert not archive.catalog.has_record(m.record_id)
+    assert archive.ledger.pending()
+
+    reopened = Archive.open(archive.root)
+    assert reopened.catalog.has_record(m.record_id)
+    assert not reopened.ledger.pending()
+    assert [(r["event"], r["record_id"]) for r in reopened.ledger.outbox()] == [("capture", m.record_id)]
+    assert reopened.verify(m.record_id).ok
+    # the next capture of the URL chains onto the recovered record
+    n = reopened.capture(site.base_url + "/plain", passphrase=lambda: None)
+    assert n.previous is not None and n.previous.record_id == m.record_id
+
+
+def test_reads_after_other_processes_custody_facts_do_not_write(archive: Archive, site, tmp_path: Path) -> None:
+    """A custody fact (a download) moves no journal: opening the store afterwards is a pure read."""
+    m = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    archive.get(m.record_id, "content", tmp_path / "c")
+    before = archive.catalog.path.stat().st_mtime_ns if hasattr(archive.catalog, "path") else None
+    assert not Archive.open(archive.root).ledger.pending()
+    if before is not None:
+        assert archive.catalog.path.stat().st_mtime_ns == before
+
+
+def test_an_import_is_one_unit_of_work_naming_its_addenda(stamped: Archive, site, tmp_path: Path) -> None:
+    from archiver.bundle import default_trust, export, import_bundle
+
+    m = stamped.capture(site.base_url + "/plain", passphrase=lambda: None)
+    bundle = tmp_path / "b.wacz"
+    export(stamped, [m.record_id], bundle, passphrase=lambda: None, actor="tester")
+    other, _ = Archive.init(tmp_path / "other", operator="Other")
+    other.config.set("tsa.certs", stamped.config.str_("tsa.certs"))
+    from archiver.provenance.keys import key_id_of
+
+    trust = default_trust(other, [key_id_of(stamped.keys.signing_public_key())], None)
+    _, imported = import_bundle(other, bundle, trust, actor="token:bob")
+    assert imported == [m.record_id]
+    entry = next(e for e in other.custody.entries() if e.event == "import")
+    assert entry.actor == "token:bob"
+    assert len(entry.detail["addenda"].split(",")) == len(other.addenda(m.record_id)) == 1
+    rows = other.ledger.outbox()
+    assert [(r["event"], r["record_id"], r["actor"]) for r in rows] == [("import", m.record_id, "token:bob")]
+    assert json.loads(json.dumps(rows[0]["detail"]))["addenda"] == entry.detail["addenda"]
