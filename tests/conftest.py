@@ -255,7 +255,7 @@ def https_url(s: SampleSite, path: str) -> str:
 
 
 #: Modules whose ``archive`` fixture runs on both catalogs: capture, verify, lookup, history, diff.
-PG_SLICE = {"test_capture", "test_verify", "test_cli", "test_monitor", "test_backends"}
+PG_SLICE = {"test_capture", "test_verify", "test_cli", "test_monitor", "test_backends", "test_write_path"}
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

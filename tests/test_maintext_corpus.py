@@ -90,7 +90,8 @@ def _watch_corpus(tmp_path: Path, *, declared: bool) -> Outcome:
                 decl = e["declaration"] if declared else {}
                 new_rules = (_rules(decl.get("select")), _rules(decl.get("remove")))
                 if new_rules != rules:  # the declaration changed: re-apply it, as OTA's users do
-                    remove_watch(archive, url, actor="tester")
+                    if rules is not None:
+                        remove_watch(archive, url, actor="tester")
                     add_watch(archive, url, entity=e["service"], document=e["terms_type"], every="1d",
                               select=new_rules[0], remove=new_rules[1], actor="tester")
                     rules = new_rules

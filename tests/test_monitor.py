@@ -111,7 +111,8 @@ def test_concurrent_runs_do_not_double_capture(archive: Archive, site: SampleSit
     with run_lock(archive) as held:
         assert held
         with ThreadPoolExecutor(1) as pool:  # another process's view of the store: its own connection
-            summary = pool.submit(run_watches, Archive.open(archive.root), passphrase=lambda: None).result()
+            summary = pool.submit(run_watches, Archive.open(archive.root), passphrase=lambda: None,
+                                  actor="tester").result()
     assert summary.skipped and summary.results == () and archive.list() == []
 
 
