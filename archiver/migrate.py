@@ -1,4 +1,5 @@
-"""Moving a store's catalog and custody log from SQLite into PostgreSQL (``archiver store migrate``)."""
+"""``archiver store migrate``: apply the catalog's pending schema migrations and report them, or
+(``--to``) move the catalog and custody log from SQLite into PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,27 @@ from archiver.location import Backends, write_marker
 from archiver.schema import Report
 from store.catalog import PostgresCatalog, open_catalog
 from store.custody import PostgresCustodyLog
+from store.migrations import copied_tables
+from store.migrations.runner import SchemaMigration
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class SchemaReport(Report):
+    """A catalog's schema: the migrations applied now (when the store was opened or by this command)
+    and every migration of its backend with when it was applied."""
+
+    catalog: str
+    backend: str
+    applied: tuple[SchemaMigration, ...]
+    migrations: tuple[SchemaMigration, ...]
+
+
+def apply_migrations(archive: Archive) -> SchemaReport:
+    """Apply what is pending. Opening the store has already applied it under the lock (a store made
+    by an older release is upgraded the moment anything opens it): both are reported as applied now."""
+    applied = (*archive.catalog.migrated_at_open, *archive.catalog.migrate())
+    return SchemaReport(catalog=archive.catalog.location, backend=archive.catalog.backend, applied=applied,
+                        migrations=tuple(archive.catalog.migrations()))
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,31 +51,35 @@ def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
 
     The SQLite file and custody.log stay where they were (no longer written), so nothing is lost if
     the copy is abandoned; a target that already holds records is refused."""
-    from store.tables import TABLES
-
     if isinstance(archive.catalog, PostgresCatalog):
         raise UsageError(f"the catalog of {archive.root} is already {archive.catalog.location}")
     target = open_catalog(url)
     if not isinstance(target, PostgresCatalog):
         raise UsageError(f"--to must be a postgresql:// URL, not {url!r}")
-    target.create()
+    target.create()  # every migration, the custody table's among them
     custody = PostgresCustodyLog(target)
-    custody.create()
     if target.count() or next(iter(custody.lines()), None) is not None:
         raise StoreError(f"{target.location} already holds an archive", hint="migrate into an empty database")
-    rows = {t: list(archive.catalog.dump(t)) for t in TABLES}
+    tables = copied_tables(archive.catalog.backend, target.backend)  # parents first, from the migrations
+    columns = {t: archive.catalog.columns(t) for t in tables}
+    for t in tables:
+        missing = set(columns[t]) - set(target.columns(t))
+        if missing:
+            raise StoreError(f"{target.location} has no column {sorted(missing)[0]} in {t}",
+                             hint="both catalogs should be at the same migrations; is the target older?")
+    rows = {t: archive.catalog.dump(t, columns[t]) for t in tables}
     lines = list(archive.custody.lines())
     with target.db() as d, d.tx():  # load() runs on this thread's connection: inside the transaction
-        for table in TABLES:
+        for table in tables:
             if rows[table]:
-                target.load(table, rows[table])
-        for table, col in (("documents", "doc_id"), ("watch_runs", "run_id")):
-            d.rows(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
-                   f"COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)")
+                target.load(table, columns[table], rows[table])
+            for col in target.identity_columns(table):  # outbox.seq, documents.doc_id…: preserved, so
+                d.rows(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
+                       f"COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)")  # go on after them
         d.many("INSERT INTO custody VALUES (?,?,?)",
                [(i, _line_record_id(line), line) for i, line in enumerate(lines, 1)])
-    copied = {t: sum(1 for _ in target.dump(t)) for t in TABLES}
-    wrong = {t: (len(rows[t]), copied[t]) for t in TABLES if copied[t] != len(rows[t])}
+    copied = {t: len(target.dump(t, columns[t])) for t in tables}
+    wrong = {t: (len(rows[t]), copied[t]) for t in tables if copied[t] != len(rows[t])}
     if wrong:
         raise StoreError(f"migration to {target.location} lost rows: {wrong}")
     report = custody.verify_chain()
@@ -77,4 +103,4 @@ def _line_record_id(line: str) -> str | None:
     return str(rid) if rid else None
 
 
-__all__ = ["MigrationReport", "migrate_catalog"]
+__all__ = ["MigrationReport", "SchemaReport", "apply_migrations", "migrate_catalog"]

@@ -15,7 +15,7 @@ from archiver.access import NewToken, TokenInfo
 from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob
-from archiver.migrate import MigrationReport
+from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
 from archiver.queue import QueueStatus
 from archiver.records import (
@@ -81,6 +81,7 @@ MODELS: dict[str, type] = {
     "store-info": StoreInfo,
     "rebuild-index": RebuildReport,
     "migration": MigrationReport,
+    "schema-migrations": SchemaReport,
     "watch": Watch,
     "watch-run": RunSummary,
     "history": HistoryReport,

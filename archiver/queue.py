@@ -57,17 +57,6 @@ QUEUE = "captures"
 RETRYABLE: tuple[type[Exception], ...] = (NetworkError, RemoteServiceError, StoreUnavailableError)
 _SCHEMA_LOCK = 7233
 
-_FAILURES_DDL = """
-CREATE TABLE IF NOT EXISTS queue_failures (
-    job_id BIGINT NOT NULL,
-    attempt INTEGER NOT NULL,
-    url TEXT NOT NULL,
-    error TEXT NOT NULL,
-    retry BOOLEAN NOT NULL,
-    at TEXT NOT NULL,
-    PRIMARY KEY (job_id, attempt)
-)"""
-
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class JobFailure:
@@ -181,7 +170,9 @@ def _record_failure(catalog: PostgresCatalog, job_id: int, attempt: int, url: st
 
 
 def ensure_schema(archive: Capturer) -> None:
-    """Apply procrastinate's schema once (under an advisory lock: several workers may start at once)."""
+    """Apply procrastinate's schema once (under an advisory lock: several workers may start at once).
+    Our own queue tables (``queue_failures``…) are migrations of the catalog (store/migrations/queue.py),
+    applied when the store was opened."""
     catalog = _catalog(archive)
     with catalog.db() as d, d.tx():
         d.rows("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
@@ -191,7 +182,6 @@ def ensure_schema(archive: Capturer) -> None:
             from procrastinate.schema import SchemaManager
 
             d.script(SchemaManager.get_schema())
-        d.script(_FAILURES_DDL)
 
 
 def submit(archive: Capturer, items: Iterable[tuple[str, str | None, str | None]], *, actor: str,

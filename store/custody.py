@@ -246,9 +246,9 @@ class PostgresCustodyLog(CustodyLog):
         self.path = Path("/nonexistent")  # no file: everything goes through the database
 
     def create(self) -> None:
-        with self.catalog.db() as d:
-            d.script("CREATE TABLE IF NOT EXISTS custody (seq BIGINT PRIMARY KEY, record_id TEXT, "
-                     "line TEXT NOT NULL); CREATE INDEX IF NOT EXISTS custody_record ON custody(record_id)")
+        """The custody table is the custody subsystem's migration (store/migrations/custody.py),
+        applied with the catalog's other migrations; this brings the catalog up to date."""
+        self.catalog.migrate()
 
     def append(self, event: str, *, actor: str, record_id: str | None = None,
                subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> CustodyEntry:

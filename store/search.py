@@ -1,7 +1,7 @@
 """Record search for the web app and API: filters and keyset pagination that stay fast at 100,000 records.
 
 Pages are cut by ``(captured_at, record_id)`` rather than OFFSET, so page 500 costs what page 1 does;
-the ``records_captured`` index serves the default order.
+the ``records_captured`` index (search migration 1, store/migrations/search.py) serves the default order.
 """
 
 from __future__ import annotations
@@ -24,11 +24,6 @@ class Query:
     state: str | None = None  # unstamped | stamped | verified | failed | watched (latest verification)
     after: tuple[str, str] | None = None  # keyset cursor: (captured_at, record_id) of the last row shown
     limit: int = 50
-
-
-def ensure_indexes(catalog: Catalog) -> None:
-    with catalog.db() as d:
-        d.script("CREATE INDEX IF NOT EXISTS records_captured ON records(captured_at, record_id);")
 
 
 def search(catalog: Catalog, q: Query) -> list[RecordSummary]:
@@ -143,7 +138,6 @@ __all__ = [
     "CachedVerification",
     "Query",
     "cached_verifications",
-    "ensure_indexes",
     "search",
     "stamped_among",
     "verification_queue",

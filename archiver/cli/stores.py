@@ -108,11 +108,31 @@ def store_info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
 
 @store_app.command("migrate")
-def store_migrate(to: Annotated[str, typer.Option("--to", help="postgresql://user@host/db (an empty database).")],
+def store_migrate(to: Annotated[str | None, typer.Option(
+                      "--to", help="Move the catalog into PostgreSQL: postgresql://user@host/db (an empty database).")]
+                  = None,
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Copy this store's SQLite catalog and custody log into PostgreSQL and switch the store to it."""
-    from archiver.migrate import migrate_catalog
+    """Apply the catalog's pending schema migrations and list them; with --to, copy this store's SQLite
+    catalog and custody log into PostgreSQL and switch the store to it."""
+    from rich.markup import escape
 
+    from archiver.migrate import apply_migrations, migrate_catalog
+
+    if to is None:
+        schema = apply_migrations(_open(store))
+        if as_json:
+            _emit_json(schema)
+            return
+        out = _out()
+        out.print(f"catalog {escape(schema.catalog)}: " + (f"applied {len(schema.applied)} migration(s)"
+                                                          if schema.applied else "up to date"), highlight=False)
+        now = {(m.subsystem, m.version): m for m in schema.applied}
+        for m in schema.migrations:
+            done = now.get((m.subsystem, m.version))
+            state = ("pending" if m.applied_at is None else f"applied {m.applied_at}" if done is None
+                     else "applied now" + (", baseline of a store made before migrations" if done.baseline else ""))
+            out.print(f"  {m.subsystem:<8} {m.version:>3}  {escape(m.name)}  ({state})", highlight=False)
+        return
     report = migrate_catalog(_open(store), to)
     if as_json:
         _emit_json(report)

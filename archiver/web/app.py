@@ -81,9 +81,6 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
                   public_verify=public_verify, schemas={},
                   public_limiter=RateLimiter(public_lookups_per_minute, what="hash lookups"))
     app.state.web = st
-    from store.search import ensure_indexes
-
-    ensure_indexes(archive.catalog)
     if start_jobs:
         runner.resume()
         runner.repeat(refresh_every, lambda: refresh_verifications(archive, refresh_batch), "verify-refresh")

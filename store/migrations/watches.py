@@ -1,0 +1,29 @@
+"""The watch list's tables (``archiver/monitor.py``): configuration and run log, not evidence."""
+
+from __future__ import annotations
+
+from store.migrations.base import Migration, both
+
+MIGRATIONS: tuple[Migration, ...] = (
+    both("watches", 1, "baseline: watches and watch runs", """
+CREATE TABLE IF NOT EXISTS watches (
+    url TEXT PRIMARY KEY,
+    entity TEXT,
+    document TEXT,
+    interval_s INTEGER NOT NULL,
+    options TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    last_run TEXT,
+    last_outcome TEXT,
+    last_record TEXT
+);
+CREATE TABLE IF NOT EXISTS watch_runs (
+    run_id {autoid},
+    url TEXT NOT NULL,
+    time TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    record_id TEXT,
+    detail TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS watch_runs_url ON watch_runs(url, time)""", baseline=True),
+)

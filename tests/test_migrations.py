@@ -1,0 +1,285 @@
+"""Schema migrations: a store made by the release before them (tests/data/store-v1, made by commit
+ec710c2) upgrades in place and every record and bundle still verifies; a store upgraded by a newer
+archiver is refused; concurrent opens apply each migration once; ``store migrate --to`` carries the
+tables the migrations create, on a real local PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import shutil
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from archiver.api import Archive, Backends
+from store.catalog import PostgresCatalog
+from store.migrations import copied_tables, known, registry
+from store.migrations.base import Migration
+from tests.services import LocalPostgres
+
+FIXTURE = Path(__file__).resolve().parent / "data" / "store-v1"
+RECORDS = json.loads((FIXTURE / "records.json").read_text("utf-8"))["records"]
+KEY_ID = "sha256:d67ad2a7af6c2e621ea35b23774054c24b6b8d253d33603e2291c35cce2a52a3"
+#: The tables the release before migrations copied in `store migrate` (its hand-kept TABLES list).
+OLD_COPIED = ["documents", "records", "artifacts", "addenda", "watches", "watch_runs", "signer_keys", "job_records",
+              "tokens", "web_jobs", "verifications"]
+
+
+def old_store(tmp_path: Path, name: str = "store") -> Path:
+    """A private copy of the fixture store, as the old release left it (git keeps no 0600 modes)."""
+    root = tmp_path / name
+    shutil.copytree(FIXTURE / "store", root)
+    for key in (root / "keys").iterdir():
+        key.chmod(0o600)
+    shutil.copy(FIXTURE / "tsa-ca.crt", tmp_path / "tsa-ca.crt")
+    return root
+
+
+def sqlite_rows(root: Path, sql: str) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(root / "catalog.sqlite3")
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def trust_tsa(cli, root: Path) -> None:  # type: ignore[no-untyped-def]
+    """The fixture names its TSA root by the path it had when it was made; point it at our copy."""
+    assert cli("config", "set", "--store", str(root), "tsa.certs", str(root.parent / "tsa-ca.crt")).code == 0
+
+
+def test_old_store_is_migrated_at_open_and_verify_all_passes(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = old_store(tmp_path)
+    # the fixture is what the old release left: schema version 1, its tables, no migrations table
+    tables = {r[0] for r in sqlite_rows(root, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert sqlite_rows(root, "SELECT value FROM meta WHERE key='schema_version'") == [("1",)]
+    assert "schema_migrations" not in tables and "outbox" not in tables and "journal" not in tables
+    assert set(OLD_COPIED) <= tables
+    custody_before = (root / "custody.log").read_bytes()
+    rows_before = {t: sqlite_rows(root, f"SELECT * FROM {t} ORDER BY 1") for t in OLD_COPIED}
+
+    archive = Archive.open(root)
+    applied = [(m.subsystem, m.version, m.baseline) for m in archive.catalog.migrated_at_open]
+    assert applied == [(m.subsystem, m.version, m.version == 1) for m in registry("sqlite")]
+    assert ("core", 2, False) in applied
+    recorded = sqlite_rows(root, "SELECT subsystem, version, name FROM schema_migrations ORDER BY applied_at")
+    assert sorted(recorded) == sorted((m.subsystem, m.version, m.name) for m in registry("sqlite"))
+    assert sqlite_rows(root, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+    outbox = sqlite_rows(root, "PRAGMA table_info(outbox)")
+    assert [(c[1], c[2], c[3], c[5]) for c in outbox] == [
+        ("seq", "INTEGER", 0, 1), ("event", "TEXT", 1, 0), ("record_id", "TEXT", 0, 0),
+        ("subject_sha256", "TEXT", 0, 0), ("actor", "TEXT", 1, 0), ("time", "TEXT", 1, 0), ("detail", "TEXT", 1, 0)]
+    assert "AUTOINCREMENT" in sqlite_rows(root, "SELECT sql FROM sqlite_master WHERE name='outbox'")[0][0]
+    assert [(c[1], c[2], c[5]) for c in sqlite_rows(root, "PRAGMA table_info(journal)")] == [
+        ("name", "TEXT", 1), ("position", "BIGINT", 0), ("last_hash", "TEXT", 0)]
+    # the old rows are untouched: a baseline records what is there, it rewrites nothing
+    assert {t: sqlite_rows(root, f"SELECT * FROM {t} ORDER BY 1") for t in OLD_COPIED} == rows_before
+    assert Archive.open(root).catalog.migrated_at_open == ()  # applied once
+
+    trust_tsa(cli, root)
+    r = cli("verify", "--store", str(root), "--all", "--json")
+    assert r.code == 0, r.out
+    reports = json.loads(r.out)
+    assert sorted(v["subject"] for v in reports) == sorted(RECORDS) and all(v["ok"] for v in reports)
+    assert any(c["name"].startswith("timestamp") and c["status"] == "PASS" for c in reports[0]["checks"])
+    assert (root / "custody.log").read_bytes().startswith(custody_before)  # history carried, chain intact
+    assert Archive.open(root).custody.verify_chain().ok
+
+
+def test_bundles_exported_before_and_after_the_upgrade_verify(cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    root = old_store(tmp_path)
+    old_bundle = tmp_path / "bundle-v1.wacz"
+    shutil.copy(FIXTURE / "bundle-v1.wacz", old_bundle)
+    trust_tsa(cli, root)  # the first open: the store is migrated here
+    assert sqlite_rows(root, "SELECT value FROM meta WHERE key='schema_version'") == [("2",)]
+    new_bundle = tmp_path / "bundle-v2.wacz"
+    r = cli("export", "--store", str(root), "-o", str(new_bundle), *RECORDS)
+    assert r.code == 0, r.err
+    for bundle in (old_bundle, new_bundle):
+        r = cli("verify", "--store", str(root), str(bundle), "--json")  # the store that made it
+        assert r.code == 0, r.out
+        assert json.loads(r.out)["verdict"] == "verified"
+        # and a machine that never saw the store, trusting the signer's key and the TSA root it was given
+        monkeypatch.setenv("ARCHIVER_HOME", str(tmp_path / "elsewhere"))
+        r = cli("verify", str(bundle), "--trust-key", KEY_ID, "--tsa-certs", str(tmp_path / "tsa-ca.crt"), "--json")
+        monkeypatch.delenv("ARCHIVER_HOME")
+        assert r.code == 0, r.out
+        assert json.loads(r.out)["verdict"] == "verified"
+
+
+def test_store_migrate_applies_pending_and_reports_them(cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    root = old_store(tmp_path)
+    r = cli("store", "migrate", "--store", str(root), "--json")
+    assert r.code == 0, r.err
+    rep = json.loads(r.out)
+    keys = [(m.subsystem, m.version) for m in registry("sqlite")]
+    assert [(m["subsystem"], m["version"]) for m in rep["applied"]] == keys
+    assert {(m["subsystem"], m["version"]) for m in rep["applied"] if m["baseline"]} == {k for k in keys if k[1] == 1}
+    assert [(m["subsystem"], m["version"]) for m in rep["migrations"]] == keys
+    assert all(m["applied_at"] for m in rep["migrations"])
+    r = cli("store", "migrate", "--store", str(root))
+    assert r.code == 0 and "up to date" in r.out and "outbox and journal" in r.out, r.out
+    again = json.loads(cli("store", "migrate", "--store", str(root), "--json").out)
+    assert again["applied"] == [] and again["migrations"] == rep["migrations"]
+
+
+@pytest.mark.parametrize("future", [
+    "INSERT INTO schema_migrations VALUES ('core', 99, 'from a newer archiver', '2030-01-01T00:00:00.000Z')",
+    "INSERT INTO schema_migrations VALUES ('log', 1, 'a subsystem we do not have', '2030-01-01T00:00:00.000Z')",
+    "UPDATE meta SET value = '3' WHERE key = 'schema_version'",
+])
+def test_a_store_from_a_newer_archiver_is_refused(cli, tmp_path: Path, future: str) -> None:  # type: ignore[no-untyped-def]
+    root = old_store(tmp_path)
+    Archive.open(root)
+    conn = sqlite3.connect(root / "catalog.sqlite3")
+    with conn:
+        conn.execute(future)
+    conn.close()
+    before = (root / "catalog.sqlite3").read_bytes()
+    for args in (("list",), ("store", "migrate"), ("verify", "--all"), ("init",)):
+        r = cli(*args, "--store", str(root))
+        assert r.code == 4, (args, r.out, r.err)
+        assert "newer archiver" in r.err and "upgrade archiver" in r.err, r.err
+    assert (root / "catalog.sqlite3").read_bytes() == before  # refused before writing anything
+
+
+def test_a_failing_migration_leaves_the_store_as_it_was(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """All of a run's migrations commit together or not at all (DDL is transactional on both backends):
+    here the last one fails, and the old store is left exactly as the old release made it."""
+    from archiver.errors import StoreError
+    from store.migrations import runner
+
+    root = old_store(tmp_path)
+    broken = Migration("search", 2, "fails: its table exists", sqlite=("CREATE TABLE records (x TEXT)",),
+                       postgresql=None)
+    monkeypatch.setattr(runner, "registry", lambda backend: (*registry(backend), broken))
+    monkeypatch.setattr(runner, "known", lambda: {**known(), ("search", 2): broken})
+    with pytest.raises(StoreError, match="already exists"):
+        Archive.open(root)
+    tables = {r[0] for r in sqlite_rows(root, "SELECT name FROM sqlite_master WHERE type='table'")}
+    assert "schema_migrations" not in tables and "outbox" not in tables and "journal" not in tables
+    assert sqlite_rows(root, "SELECT value FROM meta WHERE key='schema_version'") == [("1",)]
+    monkeypatch.undo()
+    assert len(Archive.open(root).catalog.migrated_at_open) == len(registry("sqlite"))
+
+
+def _open_at(root: str, start: float) -> list[str]:
+    """A process that opens the store at ``start`` (wall clock) and says which migrations it applied."""
+    while time.time() < start:
+        time.sleep(0.001)
+    return [f"{m.subsystem}/{m.version}" for m in Archive.open(Path(root)).catalog.migrated_at_open]
+
+
+def test_processes_opening_an_old_store_at_once_apply_each_migration_once(tmp_path: Path) -> None:
+    root = old_store(tmp_path)
+    ctx = multiprocessing.get_context("spawn")
+    with ctx.Pool(4) as pool:
+        start = time.time() + 4.0  # after every worker has imported archiver
+        result = pool.starmap_async(_open_at, [(str(root), start)] * 4)
+        applied = result.get(timeout=120)
+    everything = [m.key for m in registry("sqlite")]
+    assert sorted(len(a) for a in applied) == [0, 0, 0, len(everything)], applied
+    assert sqlite_rows(root, "SELECT COUNT(*) FROM schema_migrations") == [(len(everything),)]
+
+
+def test_the_copied_tables_come_from_the_migrations() -> None:
+    tables = copied_tables("sqlite", "postgresql")
+    assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"}
+    for parent, child in (("documents", "records"), ("records", "artifacts")):
+        assert tables.index(parent) < tables.index(child)
+    assert "custody" not in tables  # the SQLite custody chain is a file, copied by its own step
+    with pytest.raises(ValueError, match="IF NOT EXISTS"):
+        Migration("core", 1, "a baseline that would fail on an old store", sqlite=("CREATE TABLE t (x TEXT)",),
+                  postgresql=None, baseline=True)
+    assert all(m.version == n for sub in {m.subsystem for m in known().values()}
+               for n, m in enumerate((m for m in known().values() if m.subsystem == sub), 1))
+
+
+# ---- PostgreSQL ----------------------------------------------------------------------------------
+
+def test_migrated_old_store_moves_to_postgresql_with_outbox_and_journal(  # type: ignore[no-untyped-def]
+        cli, postgres: LocalPostgres, tmp_path: Path) -> None:
+    root = old_store(tmp_path)
+    trust_tsa(cli, root)  # opens (and migrates) the store
+    conn = sqlite3.connect(root / "catalog.sqlite3")
+    with conn:  # rows the write path will leave: a gap in seq must survive the move
+        conn.execute("INSERT INTO outbox (seq, event, record_id, actor, time) VALUES (5, 'capture', ?, 'op', 't1')",
+                     (RECORDS[0],))
+        conn.execute("INSERT INTO outbox (seq, event, actor, time, detail) VALUES (9, 'export', 'op', 't2', '{}')")
+        conn.execute("INSERT INTO journal VALUES ('transparency-log', 9, 'ab12')")
+    conn.close()
+    url = postgres.database()
+    r = cli("store", "migrate", "--store", str(root), "--to", url, "--json")
+    assert r.code == 0, r.err
+    rows = json.loads(r.out)["rows"]
+    assert rows["records"] == 3 and rows["outbox"] == 2 and rows["journal"] == 1 and rows["tokens"] == 1
+    moved = Archive.open(root)
+    assert isinstance(moved.catalog, PostgresCatalog)
+    with moved.catalog.db() as d:
+        assert d.rows("SELECT seq, event, record_id FROM outbox ORDER BY seq") == [
+            (5, "capture", RECORDS[0]), (9, "export", None)]
+        assert d.rows("SELECT * FROM journal") == [("transparency-log", 9, "ab12")]
+        assert d.one("INSERT INTO outbox (event, actor, time) VALUES ('x', 'op', 't3') RETURNING seq") == (10,)
+        keys = {(str(s), int(v)) for s, v in d.rows("SELECT subsystem, version FROM schema_migrations")}
+    assert keys == {(m.subsystem, m.version) for m in registry("postgresql")}
+    assert ("custody", 1) in keys and ("queue", 1) in keys
+    r = cli("verify", "--store", str(root), "--all", "--json")
+    assert r.code == 0, r.out
+    assert len(json.loads(r.out)) == 3
+
+
+def _as_old_release(url: str) -> None:
+    """Put a PostgreSQL catalog back into the shape the release before migrations left it in: its
+    tables, ``meta.schema_version`` 1, no ``schema_migrations``, no outbox or journal, and neither
+    of the two things that release made only when used (the search index, ``queue_failures``)."""
+    cat = PostgresCatalog(url)
+    with cat.db() as d, d.tx():
+        for stmt in ("DROP TABLE schema_migrations", "DROP TABLE outbox", "DROP TABLE journal",
+                     "DROP TABLE queue_failures", "DROP INDEX records_captured",
+                     "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
+            d.run(stmt)
+    cat.close()
+
+
+def test_pending_migrations_on_an_old_postgresql_catalog_apply_once(  # type: ignore[no-untyped-def]
+        cli, postgres: LocalPostgres, site, tmp_path: Path) -> None:
+    url = postgres.database()
+    a, _ = Archive.init(tmp_path / "s", operator="Old Operator", backends=Backends(catalog=url))
+    a.config.set("capture.allow_private", "true")
+    rid = a.capture(site.base_url + "/policy").record_id
+    a.catalog.close()  # type: ignore[attr-defined]
+    _as_old_release(url)
+
+    applied: list[list[str]] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(4)
+
+    def open_store() -> None:
+        barrier.wait(timeout=30)
+        got = Archive.open(tmp_path / "s")
+        with lock:
+            applied.append([f"{m.subsystem}/{m.version}" for m in got.catalog.migrated_at_open])
+        got.catalog.close()  # type: ignore[attr-defined]
+
+    threads = [threading.Thread(target=open_store) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert sorted(len(x) for x in applied) == [0, 0, 0, len(registry("postgresql"))], applied
+    b = Archive.open(tmp_path / "s")
+    with b.catalog.db() as d:
+        assert d.one("SELECT value FROM meta WHERE key='schema_version'") == ("2",)
+        assert d.one("SELECT COUNT(*) FROM schema_migrations") == (len(registry("postgresql")),)
+        assert d.one("SELECT COUNT(*) FROM outbox") == (0,)
+        assert d.one("SELECT 1 FROM pg_indexes WHERE indexname = 'records_captured'") == (1,)
+    assert [s.record_id for s in b.list()] == [rid] and b.custody.verify_chain().ok
+    rep = json.loads(cli("store", "migrate", "--store", str(tmp_path / "s"), "--json").out)
+    assert rep["applied"] == [] and all(m["applied_at"] for m in rep["migrations"])
+    assert cli("verify", "--store", str(tmp_path / "s"), rid).code == 0
