@@ -27,7 +27,7 @@ from archiver.errors import (
 )
 from archiver.location import STORE_FORMAT, STORE_MARKER, Backends, default_store_path, read_marker, write_marker
 from archiver.provenance.ids import new_record_id, normalize_record_id
-from archiver.provenance.keys import KeyStore, PassphraseSource, ask_once, public_pem
+from archiver.provenance.keys import KeyStore, PassphraseSource, ask_once, public_pem, register_rotation
 from archiver.records import (
     Addendum,
     ArtifactMatch,
@@ -200,10 +200,12 @@ class Archive:
         blob = self.blobs.put_bytes(public_pem(pub))
         self.catalog.add_signer_key(key_id_of(pub), blob)
 
-    def generate_key(self, passphrase: str | None = None, *, replace: bool = False) -> str:
-        key_id = self.keys.generate(passphrase, replace=replace)
+    def generate_key(self, passphrase: str | None = None, *, replace: bool = False,
+                     old_passphrase: PassphraseSource = env_passphrase) -> str:
+        key_id = self.keys.generate(passphrase, replace=replace, old_passphrase=old_passphrase)
         self._register_signing_key()
         self.custody.append("key-generate", actor=self.actor(), detail={"key_id": key_id})
+        register_rotation(self.keys, self.blobs, self.catalog, self.custody, key_id, actor=self.actor())
         return key_id
 
     def trust_key(self, pem: bytes | None = None, *, key_id: str | None = None, source: str) -> str:
