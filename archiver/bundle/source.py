@@ -10,8 +10,7 @@ its pinned keys, and the rotation statements those keys signed — never the bun
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, BinaryIO
 
 from archiver.errors import ArchiverError
@@ -172,14 +171,12 @@ class BundleSource:
             return data
         return parse_custody(data.decode("utf-8", "replace").splitlines())
 
-    def carried_custody(self, sha256: str) -> list[CustodyEntry] | Absent:
-        """The lines an import carried are written first: some prefix of the file hashes to ``sha256``."""
+    def custody_file(self) -> bytes | None:
         data = self._custody()
-        if isinstance(data, Absent):
-            return data
-        for prefix in _prefixes(data):
-            if hashlib.sha256(prefix).hexdigest() == sha256:
-                return parse_custody(prefix.decode("utf-8", "replace").splitlines())
+        return data if isinstance(data, bytes) else None
+
+    def carried_custody(self, sha256: str) -> bytes | Absent:
+        """Only ever a prefix of the custody file (``custody_file``): not there means altered."""
         return Absent(ALTERED, "is not at the start of the bundle's custody entries")
 
     def custody_chain(self) -> Check | None:
@@ -198,14 +195,3 @@ class BundleSource:
     def wayback_still_there(self, evidence: WaybackEvidence) -> tuple[bool, str] | None:
         return None
 
-
-def _prefixes(data: bytes) -> Iterator[bytes]:
-    end = 0
-    while (nl := data.find(b"\n", end)) >= 0:
-        end = nl + 1
-        yield data[:end]
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield None

@@ -11,9 +11,11 @@ origin entry names this manifest, and the carried segment an import names is the
 
 from __future__ import annotations
 
+import hashlib
+
 from archiver.records import Category, Check, Status
 from archiver.verify.artifacts import Absent
-from archiver.verify.source import EvidenceSource
+from archiver.verify.source import EvidenceSource, parse_custody
 from store.custody import CustodyEntry
 
 ORIGIN_EVENTS = ("capture", "import", "import-forced")
@@ -33,13 +35,33 @@ def custody_record_check(src: EvidenceSource, manifest_sha256: str) -> Check:
     if isinstance(entries, Absent):
         return Check("custody.record", Status.FAIL, entries.category, f"the custody entries {entries.why}")
     try:
-        detail = _origin(src, entries, manifest_sha256, 0)
+        detail = _origin(src, entries, manifest_sha256, 0, src.custody_file())
     except _Failed as exc:
         return Check("custody.record", Status.FAIL, exc.category, exc.detail)
     return Check("custody.record", Status.PASS, Category.INTEGRITY, detail)
 
 
-def _origin(src: EvidenceSource, entries: list[CustodyEntry], msha: str, depth: int) -> str:
+def _prefixes(data: bytes) -> list[bytes]:
+    out = []
+    end = 0
+    while (nl := data.find(b"\n", end)) >= 0:
+        end = nl + 1
+        out.append(data[:end])
+    return out
+
+
+def _carried(src: EvidenceSource, sha: str, segment: bytes | None) -> bytes | Absent:
+    """The carried custody an import names: inside a carried segment (or a bundle's custody file) it is
+    a prefix of those bytes, byte for byte (each export writes the kept lines first); at the top of a
+    store it is the blob the import kept."""
+    if segment is not None:
+        for prefix in _prefixes(segment):
+            if hashlib.sha256(prefix).hexdigest() == sha:
+                return prefix
+    return src.carried_custody(sha)
+
+
+def _origin(src: EvidenceSource, entries: list[CustodyEntry], msha: str, depth: int, segment: bytes | None) -> str:
     """Describe the record's origin in ``entries``; raise _Failed saying what is wrong."""
     for e in entries:
         if e.compute_hash() != e.hash:
@@ -57,12 +79,15 @@ def _origin(src: EvidenceSource, entries: list[CustodyEntry], msha: str, depth: 
             continue
         if depth >= _MAX_DEPTH:
             raise _Failed(Category.INTEGRITY, "the carried custody nests deeper than any export makes it")
-        carried = src.carried_custody(sha)
+        carried = _carried(src, sha, segment)
         if isinstance(carried, Absent):
             raise _Failed(carried.category, f"the source custody the import of {e.time} names (sha256:{sha[:16]}…) "
                                             f"{carried.why}")
+        parsed = parse_custody(carried.decode("utf-8", "replace").splitlines())
+        if isinstance(parsed, Absent):
+            raise _Failed(parsed.category, f"the source custody the import of {e.time} names {parsed.why}")
         try:
-            inner = _origin(src, carried, msha, depth + 1)
+            inner = _origin(src, parsed, msha, depth + 1, carried)
         except _Failed as exc:
             raise _Failed(exc.category, f"in the custody carried from the source bundle: {exc.detail}") from None
         if e is origins[0] or not carried_from:

@@ -11,9 +11,7 @@ altered (integrity); a source never decides a verdict.
 from __future__ import annotations
 
 import hashlib
-import json
 import sys
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
@@ -73,8 +71,13 @@ class EvidenceSource(Protocol):
     def anchors(self) -> list[x509.Certificate]: ...
     def custody_entries(self) -> list[CustodyEntry] | Absent: ...
 
-    def carried_custody(self, sha256: str) -> list[CustodyEntry] | Absent:
-        """The source bundle's custody lines an import kept, by the sha256 its entry names."""
+    def custody_file(self) -> bytes | None:
+        """The custody entries as one file of lines, where they are one (a bundle's custody.jsonl,
+        whose first lines are the custody its record's imports carried)."""
+        ...
+
+    def carried_custody(self, sha256: str) -> bytes | Absent:
+        """The source bundle's custody lines an import kept as a blob, by the sha256 its entry names."""
         ...
 
     def custody_chain(self) -> Check | None:
@@ -192,11 +195,11 @@ class StoreSource:
     def custody_entries(self) -> list[CustodyEntry] | Absent:
         return list(self.archive.custody.for_record(self.record_id))
 
-    def carried_custody(self, sha256: str) -> list[CustodyEntry] | Absent:
-        data = self.read(sha256)
-        if isinstance(data, Absent):
-            return data
-        return parse_custody(data.decode("utf-8", "replace").splitlines())
+    def custody_file(self) -> bytes | None:
+        return None
+
+    def carried_custody(self, sha256: str) -> bytes | Absent:
+        return self.read(sha256)
 
     def custody_chain(self) -> Check | None:
         report = self._chain or self.archive.custody.verify_chain()
@@ -255,8 +258,4 @@ def _retention_check(archive: WaybackWitness, manifest: Manifest, manifest_sha: 
                  f"{len(until)} objects under {want} Object Lock until at least {min(until).date().isoformat()}")
 
 
-def lines_of(data: bytes) -> Iterator[str]:
-    yield from data.decode("utf-8", "replace").splitlines()
-
-
-__all__ = ["AddendumRef", "EvidenceSource", "StoreSource", "json", "parse_custody"]
+__all__ = ["AddendumRef", "EvidenceSource", "StoreSource", "parse_custody"]
