@@ -292,11 +292,12 @@ def rotation_statement(old: Ed25519PrivateKey, new: Ed25519PrivateKey, rotated_a
 
     import rfc8785
 
-    body = {"schema": ROTATION_SCHEMA,
-            "statement": "The old key's holder rotated to the new key; both keys signed this statement.",
-            "old_key": {"key_id": key_id_of(old.public_key()), "pem": public_pem(old.public_key()).decode("ascii")},
-            "new_key": {"key_id": key_id_of(new.public_key()), "pem": public_pem(new.public_key()).decode("ascii")},
-            "rotated_at": rotated_at}
+    body: dict[str, Any] = {
+        "schema": ROTATION_SCHEMA,
+        "statement": "The old key's holder rotated to the new key; both keys signed this statement.",
+        "old_key": {"key_id": key_id_of(old.public_key()), "pem": public_pem(old.public_key()).decode("ascii")},
+        "new_key": {"key_id": key_id_of(new.public_key()), "pem": public_pem(new.public_key()).decode("ascii")},
+        "rotated_at": rotated_at}
     signed = rfc8785.dumps(body)
     sigs = [{"alg": "Ed25519", "key_id": key_id_of(k.public_key()),
              "value": base64.b64encode(k.sign(signed)).decode("ascii")} for k in (old, new)]

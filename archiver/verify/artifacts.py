@@ -142,7 +142,8 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
     if final_payload is None:
         out.append(Check("warc.payload", FAIL, INTEGRITY, f"no response record for {manifest.subject.final_url}"))
     elif final_payload != expected:
-        out.append(Check("warc.payload", FAIL, INTEGRITY, f"WARC payload digest {final_payload} != manifest {expected}"))
+        out.append(Check("warc.payload", FAIL, INTEGRITY,
+                         f"WARC payload digest {final_payload} != manifest {expected}"))
     else:
         out.append(Check("warc.payload", PASS, INTEGRITY, expected))
     if content is None:
@@ -161,9 +162,11 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
     main = manifest.artifact("main-text")
     if main is not None:
         if main_digest == main.sha256:
-            out.append(Check("warc.main-text", PASS, INTEGRITY, "the WARC conversion record holds the main-text artifact"))
+            out.append(Check("warc.main-text", PASS, INTEGRITY,
+                             "the WARC conversion record holds the main-text artifact"))
         else:
-            out.append(Check("warc.main-text", FAIL, INTEGRITY, "the WARC conversion record differs from the main-text artifact"))
+            out.append(Check("warc.main-text", FAIL, INTEGRITY,
+                             "the WARC conversion record differs from the main-text artifact"))
     return out
 
 
@@ -218,16 +221,16 @@ def token_checks(prefix: str, ev: TimestampEvidence, *, manifest_sha256: str, ca
                             f"manifest is leaf {mk.leaf_index + 1} of {mk.tree_size} under root {mk.root[:16]}…"
                             if ok else "inclusion proof does not lead from this manifest to the batch root"))
         expected = hashlib.sha256(bytes.fromhex(mk.root)).digest()
-    stored_chain, cat, why = _present(stored_chain, f"the TSA chain the addendum names (sha256:"
-                                                    f"{ev.chain_sha256[:16]}…)")
+    stored_chain, cat, gone = _present(stored_chain, f"the TSA chain the addendum names (sha256:"
+                                                     f"{ev.chain_sha256[:16]}…)")
     if stored_chain is None or hashlib.sha256(stored_chain).hexdigest() != ev.chain_sha256:
-        checks.append(Check(f"{prefix}.chain", FAIL, cat, why or f"the TSA chain the addendum names (sha256:"
-                                                                 f"{ev.chain_sha256[:16]}…) is altered"))
+        checks.append(Check(f"{prefix}.chain", FAIL, cat, gone or f"the TSA chain the addendum names (sha256:"
+                                                                  f"{ev.chain_sha256[:16]}…) is altered"))
     else:
         checks.append(Check(f"{prefix}.chain", PASS, INTEGRITY, f"sha256:{ev.chain_sha256}"))
-    token, cat, why = _present(token, f"token sha256:{ev.token_sha256}")
+    token, cat, gone = _present(token, f"token sha256:{ev.token_sha256}")
     if token is None:
-        checks.append(Check(f"{prefix}.token", FAIL, cat, why))
+        checks.append(Check(f"{prefix}.token", FAIL, cat, gone))
         return checks
     # The signed addendum names the token's sha256: this binds even the bytes CMS leaves unsigned.
     problems = [] if hashlib.sha256(token).hexdigest() == ev.token_sha256 else \
@@ -280,11 +283,11 @@ def token_checks(prefix: str, ev: TimestampEvidence, *, manifest_sha256: str, ca
         checks.append(Check(f"{prefix}.time", PASS, INTEGRITY, f"{when}, {_fmt_delta(delta)} after captured_at "
                             f"(tolerance {_fmt_delta(tolerance)})"))
     elif deferred:
-        checks.append(Check(f"{prefix}.time", PASS, INTEGRITY, f"{when}, {_fmt_delta(delta)} after captured_at: a deferred "
-                            "stamp, proving the record existed by genTime (not at captured_at)"))
+        checks.append(Check(f"{prefix}.time", PASS, INTEGRITY, f"{when}, {_fmt_delta(delta)} after captured_at: "
+                            "a deferred stamp, proving the record existed by genTime (not at captured_at)"))
     else:
-        checks.append(Check(f"{prefix}.time", FAIL, INTEGRITY, f"{when} is {_fmt_delta(delta)} after captured_at, beyond "
-                            f"the tolerance of {_fmt_delta(tolerance)}"))
+        checks.append(Check(f"{prefix}.time", FAIL, INTEGRITY, f"{when} is {_fmt_delta(delta)} after captured_at, "
+                            f"beyond the tolerance of {_fmt_delta(tolerance)}"))
     return checks
 
 
@@ -299,7 +302,8 @@ def derived_checks(prefix: str, derived: DerivedText, manifest: Manifest, data: 
                  f"sha256:{derived.sha256}" if got == derived.sha256 else why or "altered")]
     content = manifest.artifact("content")
     if content is None or derived.source_sha256 != content.sha256:
-        out.append(Check(f"{prefix}.derivation", FAIL, INTEGRITY, "derived from something that is not this record's content"))
+        out.append(Check(f"{prefix}.derivation", FAIL, INTEGRITY,
+                         "derived from something that is not this record's content"))
         return out
     from archiver.capture import main_text_of
     from archiver.capture.maintext import CURRENT_EXTRACTORS, PDF_EXTRACTOR
@@ -307,8 +311,9 @@ def derived_checks(prefix: str, derived: DerivedText, manifest: Manifest, data: 
     info = derived.main_text
     kind = "pdf" if info.extractor == PDF_EXTRACTOR else "html"  # the recorded rules say how it was made
     if info.extractor not in CURRENT_EXTRACTORS:
-        out.append(Check(f"{prefix}.derivation", SKIP, INTEGRITY, f"made by {info.extractor}, which this version does not "
-                                                       f"have ({', '.join(sorted(CURRENT_EXTRACTORS))})"))
+        have = ", ".join(sorted(CURRENT_EXTRACTORS))
+        out.append(Check(f"{prefix}.derivation", SKIP, INTEGRITY, f"made by {info.extractor}, which this version "
+                                                                  f"does not have ({have})"))
     elif source is None or hashlib.sha256(source).hexdigest() != content.sha256:
         out.append(Check(f"{prefix}.derivation", SKIP, COMPLETENESS, "the content is not available to derive it again"))
     else:

@@ -112,7 +112,8 @@ def _artifact_checks(src: EvidenceSource, manifest: Manifest, skip: str = "") ->
 
 def _artifact_and_warc_checks(src: EvidenceSource, manifest: Manifest) -> list[Check]:
     warc_art = manifest.artifact("warc")
-    got = src.rehash(warc_art.sha256) if warc_art is not None else None
+    got: tuple[str, int] | Absent = src.rehash(warc_art.sha256) if warc_art is not None else \
+        Absent(Category.INTEGRITY, "the manifest names no WARC")
     if warc_art is None or isinstance(got, Absent):
         checks = _artifact_checks(src, manifest)
         if warc_art is None:
