@@ -75,7 +75,9 @@ def _render_report(report: "Verification") -> None:
 
     out = _out()
     v = report.verdict
-    out.print(f"[bold]{escape(report.subject)}[/]  [{_COLOUR[v.value]}]{VERDICT_TEXT[v]}[/]")
+    failed = len(report.failures)
+    out.print(f"[bold]{escape(report.subject)}[/]  [{_COLOUR[v.value]}]{VERDICT_TEXT[v]}[/]"
+              + (f"  ({failed} check(s) failed)" if failed else ""))
     for c in report.checks:
         out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {c.name:<20} "
                   f"[dim]{c.category.value:<12}[/] {escape(c.detail)}")

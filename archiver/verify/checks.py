@@ -40,7 +40,12 @@ def run_suite(src: EvidenceSource) -> Verification:
         checks.append(Check("manifest.signature", SKIP, INTEGRITY, "no readable manifest"))
         chain = src.custody_chain()
         return Verification(rid, tuple(checks + ([chain] if chain else [])))
-    checks.append(Check("manifest.hash", PASS, INTEGRITY, f"sha256:{msha}"))
+    actual = hashlib.sha256(data).hexdigest()
+    if actual == msha:
+        checks.append(Check("manifest.hash", PASS, INTEGRITY, f"sha256:{msha}"))
+    else:
+        checks.append(Check("manifest.hash", FAIL, INTEGRITY, f"manifest bytes hash to sha256:{actual}, expected "
+                                                              f"sha256:{msha}"))
     try:
         manifest = Manifest.from_dict(json.loads(data))
     except (ValueError, ArchiverError) as exc:
@@ -54,7 +59,8 @@ def run_suite(src: EvidenceSource) -> Verification:
     addenda = _load_addenda(src)
     checks.extend(_signature_checks(src, manifest, [a for _, a in addenda if a is not None]))
     checks.extend(_artifact_and_warc_checks(src, manifest))
-    checks.extend(_addendum_checks(src, manifest, msha, addenda))
+    # addenda and tokens must cover the manifest bytes actually present, not just the index's claim
+    checks.extend(_addendum_checks(src, manifest, actual, addenda))
     checks.extend(_custody_checks(src, msha))
     checks.extend(src.extra_checks(manifest, msha))
     if manifest.previous is not None:

@@ -51,7 +51,8 @@ class EvidenceSource(Protocol):
     tolerance: float
 
     def manifest(self) -> tuple[bytes | Absent, str]:
-        """The manifest's bytes and the sha256 the index (catalog, datapackage) names it by."""
+        """The manifest's bytes as they are (the suite checks their hash) and the sha256 the index
+        (catalog, datapackage) names it by."""
         ...
 
     def index_mismatches(self, manifest: Manifest) -> list[str]:
@@ -127,20 +128,23 @@ class StoreSource:
         keyring = archive.keys.trusted()
         self._keyring = keyring
 
-        def rotations_to(key_id: str) -> list[Rotation]:
+        def rotations_to(key_id: str) -> list[Rotation]:  # holds the archive, not this source: no cycle
             sha = archive.catalog.signer_key_blob(ROTATION_TO + key_id)
-            data = self.read(sha) if sha else None
-            if not isinstance(data, bytes):
-                return []
             try:
-                return [read_rotation(data)]
-            except ArchiverError:
+                data = archive.blobs.read_bytes(sha) if sha else None
+                return [read_rotation(data)] if data is not None and hashlib.sha256(data).hexdigest() == sha \
+                    else []
+            except (OSError, ArchiverError):
                 return []
 
         self.trust = TrustDecision({k: "in this store's keyring" for k in keyring}, rotations_to)
 
     def manifest(self) -> tuple[bytes | Absent, str]:
-        return self.read(self.summary.manifest_sha256), self.summary.manifest_sha256
+        sha = self.summary.manifest_sha256
+        try:
+            return self.archive.blobs.read_bytes(sha), sha
+        except (OSError, ArchiverError):
+            return Absent(MISSING, f"(blob sha256:{sha}) is missing from this store"), sha
 
     def index_mismatches(self, manifest: Manifest) -> list[str]:
         s = self.summary
