@@ -26,7 +26,8 @@ def _checks(report: dict) -> dict[str, dict]:  # type: ignore[type-arg]
 
 
 def _signer(cli, s: list[str]) -> str:  # type: ignore[no-untyped-def]
-    return str(json.loads(cli("keys", "list", "--json", *s).out)[0]["key_id"])
+    """The store's signing key id, as `archiver keys list` shows it."""
+    return str(next(k["key_id"] for k in json.loads(cli("keys", "list", "--json", *s).out) if k["signing"]))
 
 
 def _two_versions(cli, site, s: list[str]) -> tuple[str, str]:  # type: ignore[no-untyped-def]
