@@ -60,7 +60,7 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
                 _render_report(r)
         if all_:
             bad = sum(1 for r in reports if not r.ok)
-            _out().print(f"{len(reports) - bad} verified, {bad} not verified")
+            _out().print(f"{len(reports) - bad} verified, {bad} failed")
     if not all(r.ok for r in reports):
         raise Exit(1)
 
