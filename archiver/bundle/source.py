@@ -67,6 +67,7 @@ class BundleSource:
         self.trust = index.trust
         self.tolerance = index.trust_in.tolerance
         self._custody_bytes: bytes | Absent | None = None
+        self._parsed: list[Manifest | None] = []
 
     def _member(self, path: str) -> bytes | Absent:
         if path not in self.ix.declared:
@@ -105,13 +106,13 @@ class BundleSource:
     def _manifest_obj(self) -> Manifest | None:
         import json
 
-        data, _ = self.manifest()
-        if isinstance(data, Absent):
-            return None
-        try:
-            return Manifest.from_dict(json.loads(data))
-        except (ValueError, ArchiverError):
-            return None
+        if not self._parsed:
+            data, _ = self.manifest()
+            try:
+                self._parsed.append(None if isinstance(data, Absent) else Manifest.from_dict(json.loads(data)))
+            except (ValueError, ArchiverError):
+                self._parsed.append(None)
+        return self._parsed[0]
 
     def read(self, sha256: str) -> bytes | Absent:
         path = self._path_of(sha256)

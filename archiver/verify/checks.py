@@ -57,7 +57,7 @@ def run_suite(src: EvidenceSource) -> Verification:
                         f"the index disagrees with the manifest on {', '.join(mismatches)}" if mismatches
                         else manifest.schema))
     addenda = _load_addenda(src)
-    checks.extend(_signature_checks(src, manifest, [a for _, a in addenda if a is not None]))
+    checks.extend(_signature_checks(src, manifest, [a for _, _, a in addenda if a is not None]))
     checks.extend(_artifact_and_warc_checks(src, manifest))
     # addenda and tokens must cover the manifest bytes actually present, not just the index's claim
     checks.extend(_addendum_checks(src, manifest, actual, addenda))
@@ -170,8 +170,11 @@ class _Background:
 
 
 # ---- addenda: timestamps, Wayback cross-links, derived artifacts ---------------------------------------
-def _load_addenda(src: EvidenceSource) -> list[tuple[bytes | Absent, Addendum | None]]:
-    out: list[tuple[bytes | Absent, Addendum | None]] = []
+Loaded = list[tuple[str | None, bytes | Absent, Addendum | None]]  # kind (if the index knows it), bytes, addendum
+
+
+def _load_addenda(src: EvidenceSource) -> Loaded:
+    out: Loaded = []
     for ref in src.addenda():
         data = src.read(ref.sha256)
         add = None
@@ -180,7 +183,7 @@ def _load_addenda(src: EvidenceSource) -> list[tuple[bytes | Absent, Addendum | 
                 add = Addendum.from_dict(json.loads(data))
             except (ValueError, ArchiverError):
                 add = None
-        out.append((data, add))
+        out.append((ref.kind, data, add))
     return out
 
 
@@ -207,11 +210,10 @@ def addendum_check(src: EvidenceSource, name: str, data: bytes | Absent, addendu
     return Check(name, PASS, INTEGRITY, f"signed by {sig.key_id}, {addendum.created_at}")
 
 
-def _addendum_checks(src: EvidenceSource, manifest: Manifest, msha: str,
-                     addenda: list[tuple[bytes | Absent, Addendum | None]]) -> list[Check]:
-    kinds = [ref.kind for ref in src.addenda()]
+def _addendum_checks(src: EvidenceSource, manifest: Manifest, msha: str, addenda: Loaded) -> list[Check]:
+    """Each addendum, numbered from 1 within its kind (``timestamp.1``, ``derived.1``…)."""
     numbered: dict[str, list[tuple[int, bytes | Absent, Addendum | None]]] = {}
-    for i, (kind, (data, add)) in enumerate(zip(kinds, addenda, strict=True), 1):
+    for i, (kind, data, add) in enumerate(addenda, 1):
         kind = kind or (add.kind if add is not None else None) or "addendum"
         numbered.setdefault(kind, []).append((i, data, add))
     checks: list[Check] = []
