@@ -144,13 +144,16 @@ def test_after_key_rotation_a_bundle_carries_every_key_and_the_rotation(tmp_path
     r = cli("derive", rid, "--json", *sa)
     assert r.code == 0 and json.loads(r.out)[0]["outcome"] == "derived", r.out + r.err
     assert cli("verify", rid, *sa).code == 0
+    bundle = tmp_path / "rotated.wacz"
+    assert cli("export", rid, "-o", str(bundle), *sa).code == 0
+    r = cli("verify", str(bundle), "--json", *sa)  # in the store that made it
+    assert r.code == 0, r.out
+    assert json.loads(r.out)["verdict"] == "verified"
     # the store keeps every key it signed with, and the rotation is filed with a custody entry
     assert a.catalog.signer_key_blob(old_key) is not None and a.catalog.signer_key_blob(new_key) is not None
     assert {old_key, new_key} <= set(a.keys.trusted())
     (rotate,) = [e for e in a.custody.entries() if e.event == "key-rotate"]
     assert rotate.detail["old_key_id"] == old_key and rotate.detail["new_key_id"] == new_key
-    bundle = tmp_path / "rotated.wacz"
-    assert cli("export", rid, "-o", str(bundle), *sa).code == 0
     import zipfile
 
     with zipfile.ZipFile(bundle) as zf:
@@ -158,9 +161,6 @@ def test_after_key_rotation_a_bundle_carries_every_key_and_the_rotation(tmp_path
     for kid in (old_key, new_key):
         assert f"provenance/signer.{kid.removeprefix('sha256:')}.pub.pem" in names
     assert f"provenance/key-rotation.{new_key.removeprefix('sha256:')}.json" in names
-    r = cli("verify", str(bundle), "--json", *sa)  # in the store that made it
-    assert r.code == 0, r.out
-    assert json.loads(r.out)["verdict"] == "verified"
     # elsewhere, pinning only the key people knew before the rotation
     r = cli("verify", str(bundle), "--trust-key", old_key, "--json")
     assert r.code == 0, r.out
