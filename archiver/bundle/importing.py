@@ -44,9 +44,12 @@ def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, force: bool
     b = Bundle(path)
     try:
         rids = [r.subject for r in reports[1:]]
-        for rid in rids:
-            if _import_record(archive, b, rid, forced_failures=[f for f in failed if f.startswith(f"{rid}:")]):
-                imported.append(rid)
+        package = reports[0]
+        for report in reports[1:]:
+            # what --force let through for this record: its own failed (trust) checks and the package's
+            forced = [f"{r.subject}: {c.name}" for r in (report, package) for c in r.failures]
+            if _import_record(archive, b, report.subject, forced_failures=forced):
+                imported.append(report.subject)
         _file_keys(archive, b)
         _trust_pinned(archive, b, rids, trust.pinned)
     finally:
