@@ -115,7 +115,7 @@ def test_an_imported_record_exported_again_keeps_its_custody_and_verifies(tmp_pa
     assert "Alice" in custody["detail"] and "2 import(s)" in custody["detail"]
 
 
-def test_carried_custody_that_names_another_manifest_is_caught(tmp_path, site, cli) -> None:  # type: ignore[no-untyped-def]
+def test_damaged_carried_custody_is_caught(tmp_path, site, cli) -> None:  # type: ignore[no-untyped-def]
     """The source custody an import keeps is checked, not merely carried."""
     _a, sa = _store(tmp_path, "A", "Alice")
     _first, second = _two_versions(cli, site, sa)
