@@ -86,10 +86,16 @@ class Archive(StoreCore):
         return actor or self.default_actor()
 
     # ---- keys ------------------------------------------------------------------------------
-    def generate_key(self, passphrase: str | None = None, *, replace: bool = False, actor: str | None = None) -> str:
-        key_id = self.keys.generate(passphrase, replace=replace)
+    def generate_key(self, passphrase: str | None = None, *, replace: bool = False,
+                     old_passphrase: PassphraseSource = env_passphrase, actor: str | None = None) -> str:
+        """A new signing key; on ``--replace`` the old key signs a rotation statement vouching for the new
+        one (filed in the store and logged ``key-rotate``), and stays known for verifying older records."""
+        from archiver.provenance.keys import register_rotation
+
+        key_id = self.keys.generate(passphrase, replace=replace, old_passphrase=old_passphrase)
         self.register_signing_key()
         self.note("key-generate", actor=self._who(actor), detail={"key_id": key_id})
+        register_rotation(self.keys, self.blobs, self.catalog, self.ledger, key_id, actor=self._who(actor))
         return key_id
 
     def trust_key(self, pem: bytes | None = None, *, key_id: str | None = None, source: str,

@@ -511,27 +511,42 @@ class Status(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class Check:
-    """One question a verification answered."""
+    """One question a verification answered, and which kind of question it was (``category``): the
+    verdict is computed from categories and statuses alone, never from the wording of ``detail``.
+    A context check (chain, corroboration) never fails: it cannot make the record itself wrong."""
 
     name: str
     status: Status
+    category: Category
     detail: str = ""
 
+    def __post_init__(self) -> None:
+        if self.category is Category.CONTEXT and self.status is Status.FAIL:
+            raise ValueError(f"context check {self.name} cannot FAIL: say PASS or SKIPPED with the reason")
+
     def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "status": self.status.value, "detail": self.detail}
+        return {"name": self.name, "status": self.status.value, "category": self.category.value,
+                "detail": self.detail}
 
 
 @dataclass(frozen=True, slots=True)
 class Verification:
-    """The full report: every check, never cut short by the first failure."""
+    """The full report: every check, never cut short by the first failure, and its verdict."""
 
     subject: str
     checks: tuple[Check, ...]
-    JSON_EXTRA: ClassVar[dict[str, Any]] = {"ok": {"type": "boolean"}, "verified": {"type": "boolean"}}
+    JSON_EXTRA: ClassVar[dict[str, Any]] = {"ok": {"type": "boolean"}, "verified": {"type": "boolean"},
+                                            "verdict": {"enum": ["verified", "intact-untrusted", "incomplete",
+                                                                 "tampered"]}}
+
+    @property
+    def verdict(self) -> Verdict:
+        return Verdict.of(self.checks)
 
     @property
     def ok(self) -> bool:
-        return not any(c.status is Status.FAIL for c in self.checks)
+        """Verified: nothing failed (a context check never does)."""
+        return self.verdict is Verdict.VERIFIED
 
     @property
     def failures(self) -> tuple[Check, ...]:
@@ -539,7 +554,7 @@ class Verification:
 
     def to_dict(self) -> dict[str, Any]:
         # "verified" says the same as "ok" in the word the HTTP API's clients look for
-        return {"subject": self.subject, "ok": self.ok, "verified": self.ok,
+        return {"subject": self.subject, "ok": self.ok, "verified": self.ok, "verdict": self.verdict.value,
                 "checks": [c.to_dict() for c in self.checks]}
 
 
@@ -599,3 +614,45 @@ class BatchItem:
         d = asdict(self)
         d["ok"] = self.ok
         return d
+
+
+class Category(str, Enum):
+    """What a check asks. integrity: do the bytes, hashes and signatures hold; trust: does a key or
+    TSA the verifier trusts vouch for them; completeness: is everything the record names present;
+    context: chain, corroboration, drift (information that never makes the record itself wrong)."""
+
+    INTEGRITY = "integrity"
+    TRUST = "trust"
+    COMPLETENESS = "completeness"
+    CONTEXT = "context"
+
+
+class Verdict(str, Enum):
+    """The answer a verification gives, worst first in ``RANK``: ``tampered`` (something does not
+    match what was signed), ``incomplete`` (what is there holds, but something the record names is
+    absent), ``intact-untrusted`` (everything holds, but no key or TSA you trust vouches for it),
+    ``verified``."""
+
+    VERIFIED = "verified"
+    INTACT_UNTRUSTED = "intact-untrusted"
+    INCOMPLETE = "incomplete"
+    TAMPERED = "tampered"
+
+    @classmethod
+    def of(cls, checks: tuple[Check, ...] | list[Check]) -> Verdict:
+        """integrity FAIL → tampered; else completeness FAIL → incomplete; else trust FAIL →
+        intact-untrusted; else verified."""
+        failed = {c.category for c in checks if c.status is Status.FAIL}
+        if Category.INTEGRITY in failed:
+            return cls.TAMPERED
+        if Category.COMPLETENESS in failed:
+            return cls.INCOMPLETE
+        if Category.TRUST in failed:
+            return cls.INTACT_UNTRUSTED
+        return cls.VERIFIED
+
+    @classmethod
+    def worst(cls, verdicts: list[Verdict]) -> Verdict:
+        """The verdict of several reports together (a bundle: its package and each record)."""
+        order = [cls.TAMPERED, cls.INCOMPLETE, cls.INTACT_UNTRUSTED, cls.VERIFIED]
+        return next((v for v in order if v in verdicts), cls.VERIFIED)

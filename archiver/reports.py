@@ -7,7 +7,6 @@ Schema is generated from the type (``SCHEMAS`` below, published under docs/schem
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 from archiver.records import (
     Addendum,
@@ -15,6 +14,7 @@ from archiver.records import (
     Manifest,
     RecordSummary,
     StampResult,
+    Verdict,
     Verification,
     WaybackEvidence,
 )
@@ -111,13 +111,14 @@ class CitationReport(Report):
 @dataclass(frozen=True, slots=True)
 class BundleReport(Report):
     """A bundle's verification: the package's own checks first, then one report per record.
-    ``verdict``: ``verified``; ``intact-untrusted`` (every hash and signature holds but no key you
-    trust vouches for it: pin the operator's key id with --trust-key); ``tampered`` (something does
-    not match what was signed)."""
+    ``verdict``: the worst of its reports' verdicts (``records.Verdict``): ``verified``;
+    ``intact-untrusted`` (every hash and signature holds but no key you trust vouches for it: pin the
+    operator's key id with --trust-key); ``incomplete`` (something a record names is absent);
+    ``tampered`` (something does not match what was signed)."""
 
     bundle: str
     ok: bool
-    verdict: Literal["verified", "intact-untrusted", "tampered"]
+    verdict: Verdict
     reports: tuple[Verification, ...]
 
 

@@ -43,6 +43,12 @@ def test_a_wrong_output_is_rejected() -> None:
         validate("written-file", {"file": "x", "sha256": "a" * 64, "size": 1, "extra": True})
     with pytest.raises(jsonschema.ValidationError):
         validate("written-file", {"file": "x", "sha256": "a" * 64, "size": "1"})
+    check = {"name": "previous", "status": "SKIPPED", "category": "context", "detail": "chain partial"}
+    validate("verification", {"subject": "X", "verdict": "incomplete", "checks": [check]})
+    for bad in ({"subject": "X", "verdict": "fine", "checks": [check]},  # not a verdict
+                {"subject": "X", "checks": [{k: v for k, v in check.items() if k != "category"}]}):
+        with pytest.raises(jsonschema.ValidationError):
+            validate("verification", bad)
 
 
 def test_cli_json_outputs_validate(wb_archive: Archive, tsa, ia, cli, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
@@ -65,7 +71,10 @@ def test_cli_json_outputs_validate(wb_archive: Archive, tsa, ia, cli, site, tmp_
     for row in js("list"):
         validate("record-summary", row)
     validate("record", js("show", rid))
-    validate("verification", js("verify", rid))
+    verification = js("verify", rid)
+    validate("verification", verification)
+    assert verification["verdict"] == "verified"
+    assert {c["category"] for c in verification["checks"]} <= {"integrity", "trust", "completeness", "context"}
     for report in js("verify", "--all"):
         validate("verification", report)
     for st in js("timestamp", rid):
@@ -87,6 +96,7 @@ def test_cli_json_outputs_validate(wb_archive: Archive, tsa, ia, cli, site, tmp_
     validate("export", js("export", rid, "-o", str(wacz)))
     bundle = cli("verify", str(wacz), "--json", *s)
     validate("bundle-verification", json.loads(bundle.out))
+    assert json.loads(bundle.out)["verdict"] == "verified"
 
     urls = tmp_path / "urls.txt"
     urls.write_text(f"{site.base_url}/plain\n{site.base_url}/missing\n")

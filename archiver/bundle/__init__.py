@@ -3,6 +3,8 @@
 Layout: ``archive/<record>.warc.gz`` (stored, not deflated), ``indexes/index.cdxj`` (plain CDXJ),
 ``pages/pages.jsonl``, ``provenance/<record>.<name>`` (manifest.json, addendum.N.json,
 timestamp.N.tsr, tsa-chain.N.pem, signer.pub.pem, custody.jsonl, citation.txt, text.txt),
+``provenance/signer.<key>.pub.pem`` (every key that signed anything in the bundle),
+``provenance/key-rotation.<new key>.json`` (the rotation statements linking them),
 ``provenance/VERIFY.md``, ``datapackage.json`` (sha256 of every resource) and
 ``datapackage-digest.json``, whose ``signedData`` is the anonymous form ReplayWeb.page checks:
 ECDSA P-384 / SHA-256 over the ``hash`` string, raw r‖s in base64, SPKI public key. Every member
@@ -27,15 +29,9 @@ from archiver.bundle.export import (
     verify_p384,
 )
 from archiver.bundle.importing import default_trust, import_bundle, is_bundle_path
-from archiver.bundle.read import (
-    VERDICT_TEXT,
-    Bundle,
-    BundleTrust,
-    bundle_verdict,
-    is_trust_check,
-    verify_bundle,
-)
+from archiver.bundle.read import Bundle, BundleTrust, bundle_verdict, verify_bundle
+from archiver.verify.verdict import VERDICT_TEXT
 
 __all__ = ["BINDING", "VERDICT_TEXT", "WACZ_VERSION", "Bundle", "BundleTrust", "ExportResult", "_sign_p384",
            "bundle_verdict", "cdxj_lines", "default_trust", "export", "import_bundle", "is_bundle_path",
-           "is_trust_check", "key_binding", "read_binding", "surt", "verify_bundle", "verify_p384"]
+           "key_binding", "read_binding", "surt", "verify_bundle", "verify_p384"]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from archiver.ports import Store
     from archiver.provenance.keys import PassphraseSource
+    from store.custody import CustodyEntry
 
 WACZ_VERSION = "1.1.1"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -213,6 +214,11 @@ Records: {", ".join(record_ids)}. Every command below uses standard tools only. 
    ```
    The key id is `openssl pkey -pubin -in {rid}.signer.pub.pem -outform DER | tail -c 32 | sha256sum`.
    Decide yourself whether you trust that key: the bundle carrying it proves nothing.
+   `signer.<key>.pub.pem` holds every key that signed something here (addenda made after a key
+   rotation are signed by the newer key); `key-rotation.<new key>.json` is the old key's statement,
+   countersigned by the new key, that the new key succeeds it (Ed25519 over the RFC 8785 JSON
+   without `signatures`, both signatures checked the same way): trusting the old key id covers the
+   new one. A key is never trusted because the bundle carries it.
    `bundle-key.json` is that key's statement (Ed25519 over the RFC 8785 JSON without `signature`,
    checked the same way) that the P-384 `publicKey` of step 2 signs bundles for it: trusting the
    one key id covers the package signature too.
@@ -224,12 +230,55 @@ Records: {", ".join(record_ids)}. Every command below uses standard tools only. 
    "Verify the timestamp with OpenSSL".
 6. **Custody**: `{rid}.custody.jsonl` holds the record's custody-log entries; each entry's `hash` is
    the sha256 of its RFC 8785 form without `hash`, and `prev` names the entry before it in the full log.
+   A record imported from another bundle starts with that bundle's custody lines, byte for byte:
+   the `import` entry's `source_custody_sha256` is the sha256 of those first lines.
 """
+
+
+def _carried_custody(archive: Store, entries: list[CustodyEntry]) -> bytes:
+    """The source bundle's custody lines an import of this record kept (empty if none)."""
+    from archiver.verify.custody import SOURCE_CUSTODY
+
+    for e in entries:
+        if e.event in ("import", "import-forced") and (sha := e.detail.get(SOURCE_CUSTODY)):
+            return archive.blobs.read_bytes(sha)
+    return b""
+
+
+def key_closure(archive: Store, signers: set[str]) -> tuple[dict[str, str], dict[str, str]]:
+    """Every public key that signed something in the bundle and the rotation statements linking them
+    (walked both ways, so a verifier who trusts any key of the history can follow it): key id →
+    PEM blob, new key id → statement blob."""
+    from archiver.provenance.keys import ROTATION_FROM, ROTATION_TO, read_rotation
+
+    keys: dict[str, str] = {}
+    rotations: dict[str, str] = {}
+    todo = sorted(signers)
+    seen: set[str] = set()
+    while todo and len(seen) < 256:
+        kid = todo.pop()
+        if kid in seen:
+            continue
+        seen.add(kid)
+        if (blob := archive.catalog.signer_key_blob(kid)) is not None:
+            keys[kid] = blob
+        for prefix in (ROTATION_TO, ROTATION_FROM):
+            sha = archive.catalog.signer_key_blob(prefix + kid)
+            if sha is None:
+                continue
+            try:
+                rot = read_rotation(archive.blobs.read_bytes(sha))
+            except (ArchiverError, OSError):
+                continue  # verify reports a damaged statement in the store; the bundle leaves it out
+            rotations[rot.new_key_id] = sha
+            todo += [rot.old_key_id, rot.new_key_id]
+    return keys, rotations
 
 
 def export(archive: Store, record_ids: list[str], dest: Path, *,
            passphrase: PassphraseSource, actor: str) -> ExportResult:
     from archiver.cite import citation_data, render
+    from archiver.provenance.keys import key_id_of
     from store.fsutil import atomic_writer
 
     if not record_ids:
@@ -253,6 +302,7 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
         files[path] = functools.partial(archive.blobs.open, sha)
         sizes[path] = archive.blobs.size(sha)
 
+    signers: set[str] = {key_id_of(archive.keys.signing_public_key())}  # the binding's operator key
     for summary in summaries:
         rid = summary.record_id
         m = archive.manifest(rid)
@@ -271,12 +321,15 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
             if art is not None:
                 add_blob(f"{base}.{fname}", art.sha256)
         if m.signature is not None:
+            signers.add(m.signature.key_id)
             pub = archive.catalog.signer_key_blob(m.signature.key_id)
             if pub is not None:
                 add_blob(f"{base}.signer.pub.pem", pub)
         n_ts = 0
         for i, (sha, add) in enumerate(archive.addenda(rid), 1):
             add_blob(f"{base}.addendum.{i}.json", sha)
+            if add is not None and add.signature is not None:
+                signers.add(add.signature.key_id)
             if add is not None and add.timestamp is not None:
                 n_ts += 1
                 add_blob(f"{base}.timestamp.{n_ts}.tsr", add.timestamp.token_sha256)
@@ -284,15 +337,22 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
             if add is not None and add.derived is not None:  # made after the capture: not in the WARC
                 add_blob(f"{base}.addendum.{i}.{add.derived.name}.md", add.derived.sha256)
         # the record's evidence history; reads (get, verify, export, certificate) are left out so
-        # that exporting the same records twice gives the same bytes
-        lines = [e.to_json() for e in archive.custody.for_record(rid) if e.event not in _READ_EVENTS]
-        add_bytes(f"{base}.custody.jsonl", "".join(line + "\n" for line in lines).encode("utf-8"))
+        # that exporting the same records twice gives the same bytes. An imported record's source
+        # custody (kept on import) comes first, byte for byte: its import entry names its sha256
+        entries = [e for e in archive.custody.for_record(rid) if e.event not in _READ_EVENTS]
+        lines = "".join(e.to_json() + "\n" for e in entries).encode("utf-8")
+        add_bytes(f"{base}.custody.jsonl", _carried_custody(archive, entries) + lines)
         add_bytes(f"{base}.citation.txt", render(citation_data(archive, rid), "record").encode("utf-8"))
     # a plain CDXJ: ReplayWeb.page (wabac.js) loads `.cdx`/`.cdxj` whole, and reads a `.cdx.gz` only as
     # ZipNum blocks named by an `index.idx`; an evidence bundle holds few records, so plain is right
     add_bytes("indexes/index.cdxj", ("\n".join(sorted(cdx)) + "\n").encode("utf-8"))
     add_bytes("pages/pages.jsonl", ("\n".join(pages) + "\n").encode("utf-8"))
     add_bytes(BINDING, binding)
+    keys, rotations = key_closure(archive, signers)
+    for kid, blob in sorted(keys.items()):
+        add_blob(f"provenance/signer.{kid.removeprefix('sha256:')}.pub.pem", blob)
+    for new_kid, blob in sorted(rotations.items()):
+        add_blob(f"provenance/key-rotation.{new_kid.removeprefix('sha256:')}.json", blob)
     add_bytes("provenance/VERIFY.md", _verify_md([s.record_id for s in summaries]).encode("utf-8"))
 
     resources = []

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.errors import ArchiverError, IntegrityError, UsageError
-from archiver.records import Addendum, Manifest, Verification
+from archiver.records import Addendum, Category, Manifest, Verdict, Verification
+from archiver.verify.custody import SOURCE_CUSTODY
 from store.catalog import Catalog
 from store.custody import Event
 
@@ -21,35 +22,40 @@ if TYPE_CHECKING:
     from archiver.ports import Store
 
 from archiver.bundle.export import BINDING
-from archiver.bundle.read import Bundle, BundleTrust, verify_bundle
+from archiver.bundle.read import Bundle, BundleTrust, bundle_verdict, verify_bundle
 
 
 # ---- import ------------------------------------------------------------------------------------------
 def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, actor: str, force: bool = False) -> tuple[
         list[Verification], list[str]]:
-    """Verify, then add the records; blobs already present are not duplicated. A bundle that
-    fails is refused (store untouched) unless ``force``, and then the import is marked."""
+    """Verify, then add the records; blobs already present are not duplicated. A bundle that is
+    not verified is refused (store untouched); ``force`` imports one that is intact but untrusted
+    (only trust checks failed), and the import is marked. Nothing tampered or incomplete is imported."""
     reports = verify_bundle(path, trust)
     failed = [f"{r.subject}: {c.name}" for r in reports for c in r.failures]
-    structural = [f for f in failed if ": bundle.zip" in f or ": manifest." in f or ": artifact.warc" in f
-                  or ": bundle.datapackage" in f or ": bundle.resources" in f]
-    if failed and (not force or structural):
-        first = next(c for r in reports for c in r.failures)
-        raise IntegrityError(f"bundle {path} does not verify: {first.name}: {first.detail[:300]}"
+    verdict = bundle_verdict(reports)
+    if verdict is not Verdict.VERIFIED and not (force and verdict is Verdict.INTACT_UNTRUSTED):
+        first = next(c for r in reports for c in r.failures if c.category is not Category.TRUST or
+                     verdict is Verdict.INTACT_UNTRUSTED)
+        raise IntegrityError(f"bundle {path} is {verdict.value}: {first.name}: {first.detail[:300]}"
                              + (f" (and {len(failed) - 1} more failed check(s))" if len(failed) > 1 else "")
                              + "; nothing imported",
-                             hint="inspect with `archiver verify BUNDLE`; --force imports a bundle whose only "
-                                  "failures are trust or timestamp checks, marked as such")
+                             hint="inspect with `archiver verify BUNDLE`; --force imports a bundle that is intact "
+                                  "but signed by a key (or stamped by a TSA) you do not trust, marked as such")
     imported: list[str] = []
     b = Bundle(path)
     try:
         rids = [r.subject for r in reports[1:]]
-        # the keys the user pinned first: a kill during the import then leaves records that verify here
+        package = reports[0]
+        # keys first (the carried ones filed, the pinned ones trusted): a kill during the import then
+        # leaves records that verify here
+        _file_keys(archive, b, actor=actor)
         _trust_pinned(archive, b, rids, trust.pinned, actor=actor)
-        for rid in rids:
-            if _import_record(archive, b, rid, forced_failures=[f for f in failed if f.startswith(f"{rid}:")],
-                              actor=actor):
-                imported.append(rid)
+        for report in reports[1:]:
+            # what --force let through for this record: its own failed (trust) checks and the package's
+            forced = [f"{r.subject}: {c.name}" for r in (report, package) for c in r.failures]
+            if _import_record(archive, b, report.subject, forced_failures=forced, actor=actor):
+                imported.append(report.subject)
     finally:
         b.close()
     return reports, imported
@@ -64,11 +70,9 @@ def _trust_pinned(archive: Store, b: Bundle, rids: list[str], pinned: frozenset[
     if not pinned:
         return []
     carried: dict[str, bytes] = {}
-    for rid in rids:
-        name = f"provenance/{rid}.signer.pub.pem"
-        if name in b.names:
-            pem = b.read(name)
-            carried[key_id_of(load_public_pem(pem))] = pem
+    for name in sorted(_key_members(b, rids)):
+        pem = b.read(name)
+        carried[key_id_of(load_public_pem(pem))] = pem
     if BINDING in b.names:
         try:
             doc = json.loads(b.read(BINDING))
@@ -85,6 +89,25 @@ def _trust_pinned(archive: Store, b: Bundle, rids: list[str], pinned: frozenset[
         archive.note("key-trust", actor=actor, detail={"key_id": kid, "source": f"import --trust-key {b.path}"})
         added.append(kid)
     return added
+
+
+def _key_members(b: Bundle, rids: list[str]) -> list[str]:
+    return [n for n in b.names if n.startswith("provenance/signer.") and n.endswith(".pub.pem")] + \
+        [f"provenance/{rid}.signer.pub.pem" for rid in rids if f"provenance/{rid}.signer.pub.pem" in b.names]
+
+
+def _file_keys(archive: Store, b: Bundle, *, actor: str) -> None:
+    """Every key the bundle carries joins the catalog's signer keys (not the keyring: whether to trust
+    one is the user's decision), and each rotation statement is filed with a ``key-rotate`` entry, so
+    the records verify here as they did in the bundle and export again with the same keys."""
+    from archiver.provenance.keys import file_rotation, key_id_of, load_public_pem
+
+    for name in sorted(n for n in b.names if n.startswith("provenance/signer.") and n.endswith(".pub.pem")):
+        pem = b.read(name)
+        archive.catalog.add_signer_key(key_id_of(load_public_pem(pem)), archive.blobs.put_bytes(pem))
+    for name in sorted(n for n in b.names if n.startswith("provenance/key-rotation.")):
+        file_rotation(b.read(name), archive.blobs, archive.catalog, archive.ledger, actor=actor,
+                      source=f"import {b.path}")
 
 
 def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[str], *, actor: str) -> bool:
@@ -143,6 +166,8 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
         raise IntegrityError(f"the bundle's WARC for {rid} is not the one its manifest names")
     sha = archive.blobs.put_bytes(mbytes)
     detail = {"bundle": str(b.path), "manifest_sha256": sha}
+    if f"{base}.custody.jsonl" in b.names:  # the record's history before this store: exported again with it
+        detail[SOURCE_CUSTODY] = archive.blobs.put_bytes(b.read(f"{base}.custody.jsonl", limit=256 << 20))
     if forced_failures:
         detail["forced"] = "; ".join(forced_failures)[:500]
     if addenda:

@@ -1,6 +1,8 @@
-"""Reading a bundle safely and verifying it offline: every check a store verify runs, from the bundle
-alone, plus the package's hashes, signature and key binding, and a verdict that tells an intact
-bundle whose signer you do not trust from a tampered one."""
+"""Reading a bundle safely and verifying it offline: the package's own checks (member names and
+sizes, the datapackage hashes, the ReplayWeb.page signature, the key binding, rotation statements),
+then, for each record, the same suite a store verify runs (``archiver.verify.run_suite``) over the
+bundle as its evidence source (``bundle.source.BundleSource``). The verdict is computed from check
+categories, never from their text."""
 
 from __future__ import annotations
 
@@ -13,18 +15,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.errors import ArchiverError, IntegrityError
-from archiver.records import Addendum, Check, Manifest, Status, Verification
+from archiver.records import Category, Check, Status, Verdict, Verification
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from archiver.bundle.source import BundleIndex
+    from archiver.provenance.keys import Rotation
 
 
 from archiver.bundle.export import BINDING, Binding, read_binding, verify_p384
 
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
+INTEGRITY, TRUST, COMPLETENESS = Category.INTEGRITY, Category.TRUST, Category.COMPLETENESS
 MAX_ENTRY_BYTES = 8 << 30  # one member; a WARC can be big, a 10 GB claim is refused
 MAX_TOTAL_BYTES = 32 << 30
 MAX_RATIO = 200  # declared/compressed beyond this on a large member smells like a zip bomb
@@ -108,22 +114,11 @@ class BundleTrust:
     pinned: frozenset[str] = frozenset()  # the --trust-key values alone (import adds them to the keyring)
 
 
-def is_trust_check(c: Check) -> bool:
-    """A check that fails only because the verifier does not (yet) trust a key or a TSA; the bytes
-    themselves may be intact."""
-    return c.name.endswith(".trusted") or (c.name.endswith(".tsa") and "not trusted" in c.detail)
+def bundle_verdict(reports: list[Verification]) -> Verdict:
+    """The bundle's verdict: the worst of its package report and its record reports."""
+    from archiver.verify import overall
 
-
-def bundle_verdict(reports: list[Verification]) -> Literal["verified", "intact-untrusted", "tampered"]:
-    """``verified``; ``intact-untrusted`` (every hash and signature holds, but no key or TSA you trust
-    vouches for it); or ``tampered`` (something does not match what was signed)."""
-    failures = [c for r in reports for c in r.failures]
-    if not failures:
-        return "verified"
-    return "intact-untrusted" if all(is_trust_check(c) for c in failures) else "tampered"
-
-
-VERDICT_TEXT = {"verified": "VERIFIED", "intact-untrusted": "INTACT, SIGNER NOT TRUSTED", "tampered": "TAMPERED"}
+    return overall(reports)
 
 
 def verify_bundle(path: Path, trust: BundleTrust) -> list[Verification]:
@@ -132,55 +127,91 @@ def verify_bundle(path: Path, trust: BundleTrust) -> list[Verification]:
     try:
         bundle = Bundle(path)
     except IntegrityError as exc:
-        return [Verification(str(path), (Check("bundle.zip", FAIL, exc.message),))]
+        return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY, exc.message),))]
     try:
         return _verify_open(bundle, trust)
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError,
             IntegrityError) as exc:
         # damage in the container itself (local headers that contradict the directory, …)
         message = exc.message if isinstance(exc, IntegrityError) else f"{type(exc).__name__}: {exc}"
-        return [Verification(str(path), (Check("bundle.zip", FAIL, f"the zip container is damaged: {message}"),))]
+        return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY,
+                                               f"the zip container is damaged: {message}"),))]
     finally:
         bundle.close()
 
 
 def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
-    from archiver.provenance.keys import wacz_fingerprint
+    from archiver.bundle.source import BundleIndex, BundleSource
+    from archiver.verify import run_suite
 
     checks: list[Check] = []
     if b.problems:
-        checks.append(Check("bundle.zip", FAIL, "; ".join(b.problems[:5])))
+        checks.append(Check("bundle.zip", FAIL, INTEGRITY, "; ".join(b.problems[:5])))
         return [Verification(str(b.path), tuple(checks))]
-    checks.append(Check("bundle.zip", PASS, f"{len(b.names)} members, names and sizes safe"))
+    checks.append(Check("bundle.zip", PASS, INTEGRITY, f"{len(b.names)} members, names and sizes safe"))
     if "datapackage.json" not in b.names or "datapackage-digest.json" not in b.names:
-        checks.append(Check("bundle.datapackage", FAIL, "datapackage.json or datapackage-digest.json is missing"))
+        checks.append(Check("bundle.datapackage", FAIL, COMPLETENESS,
+                            "datapackage.json or datapackage-digest.json is missing"))
         return [Verification(str(b.path), tuple(checks))]
     dp_bytes = b.read("datapackage.json")
     try:
         dp = json.loads(dp_bytes)
         digest = json.loads(b.read("datapackage-digest.json"))
         resources = {r["path"]: r for r in dp["resources"]}
-    except (ValueError, KeyError, TypeError) as exc:
-        checks.append(Check("bundle.datapackage", FAIL, f"unreadable datapackage: {exc}"))
+        declared = {p: str(r.get("hash", "")).removeprefix("sha256:") for p, r in resources.items()}
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        checks.append(Check("bundle.datapackage", FAIL, INTEGRITY, f"unreadable datapackage: {exc}"))
         return [Verification(str(b.path), tuple(checks))]
-    bad = []
-    hashes: dict[str, str] = {}
+    actual: dict[str, str | None] = {}
+    sizes: dict[str, int] = {}
+    checks.append(_resources_check(b, resources, actual, sizes))
+    checks.append(_digest_check(dp, dp_bytes, digest))
+    keys, key_problems = _carried_keys(b, declared, actual)
+    rotations, rot_problems = _carried_rotations(b, declared, actual)
+    index = BundleIndex(b, declared, actual, sizes, keys, rotations, trust)
+    if rot_problems or key_problems:
+        checks.append(Check("bundle.keys", FAIL, INTEGRITY, "; ".join((key_problems + rot_problems)[:5])))
+    elif rotations:
+        checks.append(Check("bundle.keys", PASS, INTEGRITY, f"{len(keys)} public key(s); "
+                            + "; ".join(f"{r.old_key_id} rotated to {r.new_key_id} on {r.rotated_at} (signed by both)"
+                                        for r in rotations)))
+    signed = digest.get("signedData") if isinstance(digest, dict) else None
+    checks.extend(_signature_checks(b, signed if isinstance(signed, dict) else {}, actual, declared, index))
+    reports = [Verification(str(b.path), tuple(checks))]
+    rids = sorted({PurePosixPath(p).name[: -len(".manifest.json")] for p in b.names
+                   if p.startswith("provenance/") and p.endswith(".manifest.json")})
+    if not rids:
+        reports.append(Verification(str(b.path), (Check("bundle.records", FAIL, COMPLETENESS,
+                                                        "no records in the bundle"),)))
+    for rid in rids:
+        reports.append(run_suite(BundleSource(index, rid)))
+    return reports
+
+
+def _resources_check(b: Bundle, resources: dict[str, dict[str, object]], actual: dict[str, str | None],
+                     sizes: dict[str, int]) -> Check:
+    """Every listed member is there with the listed hash, and nothing is there unlisted (what a
+    verdict covers is exactly what a standard reader will show). Fills ``actual`` and ``sizes``."""
+    altered, missing = [], []
     for rpath, res in sorted(resources.items()):
         if rpath not in b.names:
-            bad.append(f"{rpath} is listed but missing")
+            missing.append(f"{rpath} is listed but missing")
             continue
-        actual, size = b.sha256(rpath)
-        if actual is None:
-            bad.append(f"{rpath} is truncated or corrupt in the zip")
-        elif f"sha256:{actual}" != res.get("hash") or size != res.get("bytes"):
-            bad.append(f"{rpath} hashes to sha256:{actual} ({size} bytes), datapackage says {res.get('hash')}")
-        else:
-            hashes[rpath] = actual
+        got, size = b.sha256(rpath)
+        actual[rpath], sizes[rpath] = got, size
+        if got is None:
+            altered.append(f"{rpath} is truncated or corrupt in the zip")
+        elif f"sha256:{got}" != res.get("hash") or size != res.get("bytes"):
+            altered.append(f"{rpath} hashes to sha256:{got} ({size} bytes), datapackage says {res.get('hash')}")
     extra = sorted(set(b.names) - set(resources) - {"datapackage.json", "datapackage-digest.json"})
     if extra:
-        bad.append(f"members not listed in datapackage.json: {', '.join(extra[:5])}")
-    checks.append(Check("bundle.resources", FAIL if bad else PASS,
-                        "; ".join(bad[:5]) if bad else f"{len(resources)} resources match their sha256"))
+        altered.append(f"members not listed in datapackage.json: {', '.join(extra[:5])}")
+    bad = altered + missing
+    return Check("bundle.resources", FAIL if bad else PASS, INTEGRITY if altered or not bad else COMPLETENESS,
+                 "; ".join(bad[:5]) if bad else f"{len(resources)} resources match their sha256")
+
+
+def _digest_check(dp: dict[str, object], dp_bytes: bytes, digest: dict[str, object]) -> Check:
     dp_hash = f"sha256:{hashlib.sha256(dp_bytes).hexdigest()}"
     signed = digest.get("signedData") if isinstance(digest, dict) else None
     signed = signed if isinstance(signed, dict) else {}
@@ -197,168 +228,85 @@ def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
         problems.append("signedData.created differs from datapackage.created")
     if "software" in signed and signed.get("software") != dp.get("software"):
         problems.append("signedData.software differs from datapackage.software")
-    checks.append(Check("bundle.digest", FAIL if problems else PASS, "; ".join(problems) or dp_hash))
-    pub = str(signed.get("publicKey", ""))
-    if verify_p384(pub, str(signed.get("signature", "")), str(signed.get("hash", "")).encode("utf-8")):
-        checks.append(Check("bundle.signature", PASS, "ECDSA P-384 over the datapackage hash (ReplayWeb.page form)"))
-        fp = wacz_fingerprint(base64.b64decode(pub))
-        binding: Binding | None = None
-        if BINDING not in b.names:
-            checks.append(Check("bundle.key-binding", SKIP, "no operator key binding in the bundle"))
-        elif BINDING not in hashes:
-            checks.append(Check("bundle.key-binding", FAIL, "the key binding is missing from the datapackage "
-                                                            "or altered"))
-        else:
-            try:
-                binding = read_binding(b.read(BINDING), pub)
-            except IntegrityError as exc:
-                checks.append(Check("bundle.key-binding", FAIL, exc.message))
-            else:
-                checks.append(Check("bundle.key-binding", PASS, f"bundle key {fp} is vouched for by operator key "
-                                                                f"{binding.operator_key_id} (Ed25519)"))
-        if fp in trust.fingerprints:
-            checks.append(Check("bundle.signer.trusted", PASS, f"bundle signed by {fp}, a pinned key"))
-        elif binding is not None and (binding.operator_key_id in trust.fingerprints
-                                      or binding.operator_key_id in trust.keyring):
-            checks.append(Check("bundle.signer.trusted", PASS, f"bundle signed by {fp} for operator key "
-                                                               f"{binding.operator_key_id}, which you trust"))
-        else:
-            who = f"operator key {binding.operator_key_id}" if binding is not None else f"bundle key {fp}"
-            checks.append(Check("bundle.signer.trusted", FAIL, f"bundle signed by {who}: not trusted (pass "
-                                                               "--trust-key KEY_ID if you know it)"))
-    else:
-        checks.append(Check("bundle.signature", FAIL, "the datapackage signature does not verify"))
-    reports = [Verification(str(b.path), tuple(checks))]
-    rids = sorted({PurePosixPath(p).name[: -len(".manifest.json")] for p in b.names
-                   if p.startswith("provenance/") and p.endswith(".manifest.json")})
-    if not rids:
-        reports.append(Verification(str(b.path), (Check("bundle.records", FAIL, "no records in the bundle"),)))
-    for rid in rids:
-        reports.append(_verify_record(b, rid, hashes, trust))
-    return reports
+    return Check("bundle.digest", FAIL if problems else PASS, INTEGRITY, "; ".join(problems) or dp_hash)
 
 
-def _content_of(b: Bundle, rid: str, m: Manifest, warc_checks: Any) -> bytes | None:
-    """The record's content, decoded from the bundle's WARC (to make a derived text again)."""
-    import io
-
-    out = io.BytesIO()
-    try:
-        warc_checks(lambda: b.open(f"archive/{rid}.warc.gz"), m, content_out=out)
-    except (ArchiverError, OSError, ValueError):
-        return None
-    return out.getvalue()
+def _intact(b: Bundle, path: str, declared: dict[str, str], actual: dict[str, str | None]) -> bytes | None:
+    return b.read(path) if path in declared and actual.get(path) == declared[path] else None
 
 
-def _verify_record(b: Bundle, rid: str, hashes: dict[str, str], trust: BundleTrust) -> Verification:
+def _carried_keys(b: Bundle, declared: dict[str, str], actual: dict[str, str | None]) -> tuple[
+        dict[str, Any], list[str]]:
+    """The Ed25519 public keys the bundle carries (``*.pub.pem``), by the key id computed from each."""
     from archiver.provenance.keys import key_id_of, load_public_pem
-    from archiver.provenance.signing import signature_valid
-    from archiver.verify import addendum_check, derived_checks, token_checks, warc_checks
 
-    base = f"provenance/{rid}"
-    checks: list[Check] = []
-
-    def intact(name: str) -> bytes | None:
-        """A member's bytes, only if the datapackage hash check passed for it."""
-        if name not in hashes:
-            return None
-        return b.read(name)
-
-    mbytes = intact(f"{base}.manifest.json")
-    if mbytes is None:
-        return Verification(rid, (Check("manifest.hash", FAIL, "manifest missing or altered in the bundle"),))
-    msha = hashlib.sha256(mbytes).hexdigest()
-    try:
-        m = Manifest.from_dict(json.loads(mbytes))
-    except (ValueError, ArchiverError) as exc:
-        return Verification(rid, (Check("manifest.schema", FAIL, f"manifest unreadable: {exc}"),))
-    checks.append(Check("manifest.hash", PASS, f"sha256:{msha}"))
-    checks.append(Check("manifest.schema", PASS if m.record_id == rid else FAIL,
-                        m.schema if m.record_id == rid else f"manifest is for {m.record_id}, not {rid}"))
-    pem = intact(f"{base}.signer.pub.pem")
-    key = None
-    if pem is not None:
+    keys: dict[str, Any] = {}
+    problems: list[str] = []
+    for path in sorted(p for p in declared if p.startswith("provenance/") and p.endswith(".pub.pem")):
+        data = _intact(b, path, declared, actual)
+        if data is None:
+            continue  # bundle.resources reports it
         try:
-            key = load_public_pem(pem)
+            key = load_public_pem(data, source=path)
         except ArchiverError:
-            key = None
-    sig = m.signature
-    if sig is None or key is None or key_id_of(key) != sig.key_id:
-        checks.append(Check("manifest.signature", FAIL, "no signer key for this manifest in the bundle"))
-    elif signature_valid(m, key):
-        checks.append(Check("manifest.signature", PASS, f"Ed25519 by {sig.key_id}"))
-    else:
-        checks.append(Check("manifest.signature", FAIL, f"signature does not verify with {sig.key_id}"))
-    signer_trusted = sig is not None and (sig.key_id in trust.keyring or sig.key_id in trust.fingerprints)
-    checks.append(Check("signer.trusted", PASS if signer_trusted else FAIL,
-                        f"{sig.key_id if sig else 'no signer'} is "
-                        + ("trusted" if signer_trusted else "not in your keyring: the bundle carrying a key proves "
-                                                            "nothing (archiver keys trust, or --trust-key)")))
-    warc = m.artifact("warc")
-    wname = f"archive/{rid}.warc.gz"
-    if warc is None or wname not in hashes:
-        checks.append(Check("artifact.warc", FAIL, "WARC missing or altered in the bundle"))
-    elif hashes[wname] != warc.sha256:
-        checks.append(Check("artifact.warc", FAIL, f"bundle WARC is sha256:{hashes[wname]}, manifest says "
-                                                   f"sha256:{warc.sha256}"))
-    else:
-        checks.append(Check("artifact.warc", PASS, f"sha256:{warc.sha256}"))
-        checks.extend(warc_checks(lambda: b.open(wname), m))
-    for name, fname in (("text", "text.txt"), ("tls-chain", "tls-chain.pem")):
-        art = m.artifact(name)
-        if art is not None:
-            got = hashes.get(f"{base}.{fname}")
-            checks.append(Check(f"artifact.{name}", PASS if got == art.sha256 else FAIL,
-                                f"sha256:{art.sha256}" if got == art.sha256 else "missing or altered in the bundle"))
-    n_ts = 0
-    i = 1
-    while f"{base}.addendum.{i}.json" in b.names:
-        data = intact(f"{base}.addendum.{i}.json")
-        add: Addendum | None = None
-        if data is not None:
-            try:
-                add = Addendum.from_dict(json.loads(data))
-            except (ValueError, ArchiverError):
-                add = None
-        kind = add.kind if add else "addendum"
-        if add is not None and add.timestamp is not None:
-            n_ts += 1
-            prefix = f"timestamp.{n_ts}"
-        else:
-            prefix = f"{kind}.{i}"
-        akey = key if (add and add.signature and sig and add.signature.key_id == sig.key_id) else None
-        # the addendum's integrity here; whether its signer is trusted is signer.trusted's to say
-        checks.append(addendum_check(f"{prefix}.addendum", add, data is not None, msha, rid, akey, True))
-        if add is not None and add.derived is not None:
-            checks.extend(derived_checks(prefix, add.derived, m, intact(f"{base}.addendum.{i}.{add.derived.name}.md"),
-                                         _content_of(b, rid, m, warc_checks) if wname in hashes else None))
-        if add is not None and add.timestamp is not None:
-            checks.extend(token_checks(prefix, add.timestamp, manifest_sha256=msha, captured_at=m.captured_at,
-                                       token=intact(f"{base}.timestamp.{n_ts}.tsr"),
-                                       stored_chain=intact(f"{base}.tsa-chain.{n_ts}.pem"), anchors=trust.anchors,
-                                       tolerance=trust.tolerance, deferred=add.timestamp.deferred))
-        i += 1
-    if n_ts == 0:
-        checks.append(Check("timestamp", SKIP, "no RFC 3161 token in the bundle"))
-    checks.append(_custody_entries(intact(f"{base}.custody.jsonl"), rid, msha))
-    return Verification(rid, tuple(checks))
+            problems.append(f"{path} is not an Ed25519 public key")
+            continue
+        keys[key_id_of(key)] = key
+    return keys, problems
 
 
-def _custody_entries(data: bytes | None, rid: str, msha: str) -> Check:
-    from store.custody import CustodyEntry
+def _carried_rotations(b: Bundle, declared: dict[str, str], actual: dict[str, str | None]) -> tuple[
+        list[Rotation], list[str]]:
+    from archiver.provenance.keys import read_rotation
 
-    if data is None:
-        return Check("custody.record", FAIL, "custody entries missing or altered in the bundle")
-    captured = False
-    for n, line in enumerate(data.decode("utf-8").splitlines(), 1):
+    out: list[Rotation] = []
+    problems: list[str] = []
+    for path in sorted(p for p in declared if p.startswith("provenance/key-rotation.")):
+        data = _intact(b, path, declared, actual)
+        if data is None:
+            continue
         try:
-            entry = CustodyEntry.from_json(line)
-        except (ValueError, KeyError, TypeError):
-            return Check("custody.record", FAIL, f"custody entry {n} is unreadable")
-        if entry.compute_hash() != entry.hash:
-            return Check("custody.record", FAIL, f"custody entry {n} does not match its own hash")
-        if entry.event == "capture" and entry.record_id == rid:
-            captured = captured or entry.subject_sha256 == msha
-    return Check("custody.record", PASS if captured else FAIL,
-                 "capture entry names this manifest; every entry matches its hash" if captured
-                 else "no capture entry for this manifest")
+            out.append(read_rotation(data))
+        except IntegrityError as exc:
+            problems.append(f"{path}: {exc.message}")
+    return out, problems
+
+
+def _signature_checks(b: Bundle, signed: dict[str, object], actual: dict[str, str | None],
+                      declared: dict[str, str], index: BundleIndex) -> list[Check]:
+    """The package signature (ReplayWeb.page's form), the operator key's binding of the bundle key,
+    and whether a key the verifier trusts vouches for the package."""
+    from archiver.provenance.keys import wacz_fingerprint
+
+    pub = str(signed.get("publicKey", ""))
+    if not verify_p384(pub, str(signed.get("signature", "")), str(signed.get("hash", "")).encode("utf-8")):
+        return [Check("bundle.signature", FAIL, INTEGRITY, "the datapackage signature does not verify")]
+    checks = [Check("bundle.signature", PASS, INTEGRITY, "ECDSA P-384 over the datapackage hash (ReplayWeb.page "
+                                                         "form)")]
+    fp = wacz_fingerprint(base64.b64decode(pub))
+    binding: Binding | None = None
+    if BINDING not in b.names:
+        checks.append(Check("bundle.key-binding", SKIP, COMPLETENESS, "no operator key binding in the bundle"))
+    elif (data := _intact(b, BINDING, declared, actual)) is None:
+        checks.append(Check("bundle.key-binding", FAIL, INTEGRITY, "the key binding is missing from the "
+                                                                   "datapackage or altered"))
+    else:
+        try:
+            binding = read_binding(data, pub)
+        except IntegrityError as exc:
+            checks.append(Check("bundle.key-binding", FAIL, INTEGRITY, exc.message))
+        else:
+            checks.append(Check("bundle.key-binding", PASS, INTEGRITY, f"bundle key {fp} is vouched for by "
+                                                                       f"operator key {binding.operator_key_id} "
+                                                                       "(Ed25519)"))
+    how = index.trust.why(binding.operator_key_id) if binding is not None else None
+    if fp in index.trust_in.fingerprints:
+        checks.append(Check("bundle.signer.trusted", PASS, TRUST, f"bundle signed by {fp}, a pinned key"))
+    elif binding is not None and how is not None:
+        checks.append(Check("bundle.signer.trusted", PASS, TRUST, f"bundle signed by {fp} for operator key "
+                                                                  f"{binding.operator_key_id}, which is {how}"))
+    else:
+        who = f"operator key {binding.operator_key_id}" if binding is not None else f"bundle key {fp}"
+        checks.append(Check("bundle.signer.trusted", FAIL, TRUST, f"bundle signed by {who}: not trusted (pass "
+                                                                  "--trust-key KEY_ID if you know it)"))
+    return checks

@@ -40,8 +40,9 @@ def export_cmd(record_ids: Annotated[list[str], typer.Argument(help="Record IDs 
 
 @app.command("import")
 def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exported by archiver.")],
-               force: Annotated[bool, typer.Option("--force", help="Import despite failed trust/timestamp "
-                                                   "checks (marked in the custody log).")] = False,
+               force: Annotated[bool, typer.Option("--force", help="Import a bundle that is intact but not "
+                                                   "trusted (a key or TSA you do not trust; marked in the "
+                                                   "custody log). Never a tampered or incomplete one.")] = False,
                trust_key: Annotated[list[str] | None, typer.Option("--trust-key", help="Trust this signer "
                                                                    "fingerprint (repeatable).")] = None,
                store: StoreOpt = None, as_json: JsonOpt = False) -> None:

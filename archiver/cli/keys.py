@@ -13,6 +13,7 @@ from archiver.cli._common import (
     _emit_json,
     _open,
     _out,
+    _passphrase_source,
     config_app,
     keys_app,
 )
@@ -25,18 +26,21 @@ if TYPE_CHECKING:
 def keys_generate(replace: Annotated[bool, typer.Option("--replace", help="Retire the current key.")] = False,
                   passphrase: Annotated[bool, typer.Option("--passphrase", help="Protect it with a passphrase.")]
                   = False, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Create a new Ed25519 signing key (0600)."""
+    """Create a new Ed25519 signing key (0600). With --replace the old key is retired (kept, still
+    trusted) and signs a rotation statement vouching for the new one, which bundles carry."""
     secret = None
     if passphrase:
         secret = os.environ.get("ARCHIVER_KEY_PASSPHRASE") or typer.prompt(
             "New key passphrase", hide_input=True, confirmation_prompt=True)
-    key_id = _open(store).generate_key(secret, replace=replace)
+    # the old key signs the rotation statement that vouches for the new one (same passphrase source as signing)
+    key_id = _open(store).generate_key(secret, replace=replace, old_passphrase=_passphrase_source())
     if as_json:
         from archiver.reports import KeyReport
 
         _emit_json(KeyReport(key_id=key_id, trusted=True, signing=True, encrypted=secret is not None))
     else:
-        _out().print(f"New signing key {key_id}")
+        _out().print(f"New signing key {key_id}" + (" (the retired key vouches for it in a rotation statement)"
+                                                     if replace else ""))
 
 
 @keys_app.command("list")

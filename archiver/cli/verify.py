@@ -15,12 +15,12 @@ from archiver.cli._common import (
     _out,
     _passphrase_source,
     _render_stamps,
-    _render_verification,
+    _status_style,
     app,
 )
 
 if TYPE_CHECKING:
-    pass
+    from archiver.records import Verification
 
 
 @app.command()
@@ -35,7 +35,11 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
            tsa_certs: Annotated[Path | None, typer.Option("--tsa-certs", help="For a bundle: TSA trust anchors "
                                                           "(PEM) instead of the store's tsa.certs.")] = None,
            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Run every check on a record (or all, or an exported .wacz bundle); exit 1 if anything failed."""
+    """Run every check on a record (or all, or an exported .wacz bundle) and give its verdict.
+
+    Verdicts: VERIFIED (exit 0); INTACT, SIGNER NOT TRUSTED, INCOMPLETE, or TAMPERED (exit 1). A
+    context check (the version chain, Wayback corroboration) never fails: a record whose
+    predecessor is absent is verified, and says its chain is partial."""
     from archiver.errors import UsageError
 
     if (record_id is None) == (not all_):
@@ -53,12 +57,30 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
                 passed = sum(1 for c in r.checks if c.status.value == "PASS")
                 _out().print(f"[bold]{r.subject}[/]  [green]VERIFIED[/]  ({passed} checks passed)")
             else:
-                _render_verification(r)
+                _render_report(r)
         if all_:
             bad = sum(1 for r in reports if not r.ok)
             _out().print(f"{len(reports) - bad} verified, {bad} failed")
     if not all(r.ok for r in reports):
         raise Exit(1)
+
+
+_COLOUR = {"verified": "green", "intact-untrusted": "yellow", "incomplete": "yellow", "tampered": "bold red"}
+
+
+def _render_report(report: "Verification") -> None:
+    from rich.markup import escape
+
+    from archiver.verify.verdict import VERDICT_TEXT
+
+    out = _out()
+    v = report.verdict
+    failed = len(report.failures)
+    out.print(f"[bold]{escape(report.subject)}[/]  [{_COLOUR[v.value]}]{VERDICT_TEXT[v]}[/]"
+              + (f"  ({failed} check(s) failed)" if failed else ""))
+    for c in report.checks:
+        out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {c.name:<20} "
+                  f"[dim]{c.category.value:<12}[/] {escape(c.detail)}")
 
 
 def _is_bundle_path(text: str) -> bool:
@@ -76,14 +98,15 @@ def _is_bundle_path(text: str) -> bool:
 
 def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, store: Path | None,
                    as_json: bool) -> None:
-    from archiver.bundle import VERDICT_TEXT, bundle_verdict, default_trust, verify_bundle
+    from archiver.bundle import default_trust, verify_bundle
     from archiver.errors import UsageError
+    from archiver.verify import VERDICT_MEANING, VERDICT_TEXT, exit_code, overall
 
     if not path.is_file():
         raise UsageError(f"no such bundle file: {path}")
     trust = default_trust(_optional_store(store), trust_key, tsa_certs)
     reports = verify_bundle(path, trust)
-    verdict = bundle_verdict(reports)
+    verdict = overall(reports)
     if as_json:
         from archiver.reports import BundleReport
 
@@ -91,14 +114,13 @@ def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, sto
                                 reports=tuple(reports)))
     else:
         for r in reports:
-            _render_verification(r)
-        colour = {"verified": "green", "intact-untrusted": "yellow"}.get(verdict, "bold red")
-        _out().print(f"bundle {path}: [{colour}]{VERDICT_TEXT[verdict]}[/] ({len(reports) - 1} record(s))")
-        if verdict == "intact-untrusted":
-            _out().print("  every hash and signature holds; no key you trust vouches for it: pin the operator's "
-                         "key id with --trust-key (they can read it from `archiver keys list`)")
-    if not all(r.ok for r in reports):
-        raise Exit(1)
+            _render_report(r)
+        _out().print(f"bundle {path}: [{_COLOUR[verdict.value]}]{VERDICT_TEXT[verdict]}[/] "
+                     f"({len(reports) - 1} record(s)): {VERDICT_MEANING[verdict]}")
+        if verdict.value == "intact-untrusted":
+            _out().print("  pin the operator's key id with --trust-key (they can read it from `archiver keys list`)")
+    if exit_code(verdict):
+        raise Exit(exit_code(verdict))
 
 
 @app.command()

@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 from archiver.errors import KeyError_, PassphraseError, UsageError
 from store.fsutil import atomic_write_bytes
@@ -130,17 +130,24 @@ class KeyStore:
     def has_signing_key(self) -> bool:
         return self.private_path.is_file()
 
-    def generate(self, passphrase: str | None = None, *, replace: bool = False) -> str:
-        """Create a new signing key; an old one is retired (kept, still trusted), never deleted."""
+    def generate(self, passphrase: str | None = None, *, replace: bool = False,
+                 old_passphrase: PassphraseSource = lambda: None) -> str:
+        """Create a new signing key; an old one is retired (kept, still trusted), never deleted, and
+        vouches for its successor: a rotation statement signed by both keys is written to
+        ``keys/rotations/<new key>.json`` (``register_rotation`` files it in the store), so whoever
+        trusts the old key can trust what the new one signs. The old key is loaded (its passphrase
+        checked) before anything changes."""
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
         self.key_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.key_dir, 0o700)
+        old_private: Ed25519PrivateKey | None = None
         if self.has_signing_key():
             if not replace:
                 raise UsageError(f"a signing key already exists at {self.private_path}",
                                  hint="pass --replace to retire it and create a new one")
+            old_private = self.load_private(old_passphrase)
             old_id = key_id_of(self.signing_public_key()).split(":", 1)[1]
             retired = self.key_dir / "retired"
             retired.mkdir(mode=0o700, exist_ok=True)
@@ -154,9 +161,17 @@ class KeyStore:
         atomic_write_bytes(self.private_path, pem, mode=0o600)
         pub = private.public_key()
         atomic_write_bytes(self.public_path, public_pem(pub), mode=0o644)
+        if old_private is not None:
+            from datetime import UTC, datetime
+
+            when = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            atomic_write_bytes(self.rotation_path(key_id_of(pub)), rotation_statement(old_private, private, when))
         self.trust(public_pem(pub))
         self._generate_wacz(passphrase, replace=replace)
         return key_id_of(pub)
+
+    def rotation_path(self, new_key_id: str) -> Path:
+        return self.key_dir / "rotations" / f"{new_key_id.removeprefix('sha256:')}.json"
 
     def _generate_wacz(self, passphrase: str | None, *, replace: bool = False) -> None:
         from cryptography.hazmat.primitives import serialization
@@ -250,3 +265,124 @@ class KeyStore:
             infos.append(KeyInfo(key_id=signing_id, path=str(self.public_path), trusted=False, signing=True,
                                  encrypted=self.is_encrypted()))
         return infos
+
+
+# ---- key rotation --------------------------------------------------------------------------------------
+ROTATION_SCHEMA = "archiver.key-rotation/v1"
+ROTATION_TO = "rotation-to:"  # catalog signer_keys rows: "rotation-to:<new key id>" → statement blob
+ROTATION_FROM = "rotation-from:"  # and "rotation-from:<old key id>" → the same blob
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A checked rotation statement: ``old`` vouches that ``new`` signs for it from ``rotated_at``."""
+
+    old_key_id: str
+    new_key_id: str
+    old_pem: bytes
+    new_pem: bytes
+    rotated_at: str
+
+
+def rotation_statement(old: Ed25519PrivateKey, new: Ed25519PrivateKey, rotated_at: str) -> bytes:
+    """The old key's statement that the new key succeeds it, countersigned by the new key (so no
+    one can name as their successor a key they do not hold). Both sign the RFC 8785 JSON without
+    ``signatures``; Ed25519 is deterministic, so the same keys and time give the same bytes."""
+    import json
+
+    import rfc8785
+
+    body: dict[str, Any] = {
+        "schema": ROTATION_SCHEMA,
+        "statement": "The old key's holder rotated to the new key; both keys signed this statement.",
+        "old_key": {"key_id": key_id_of(old.public_key()), "pem": public_pem(old.public_key()).decode("ascii")},
+        "new_key": {"key_id": key_id_of(new.public_key()), "pem": public_pem(new.public_key()).decode("ascii")},
+        "rotated_at": rotated_at}
+    signed = rfc8785.dumps(body)
+    sigs = [{"alg": "Ed25519", "key_id": key_id_of(k.public_key()),
+             "value": base64.b64encode(k.sign(signed)).decode("ascii")} for k in (old, new)]
+    return (json.dumps({**body, "signatures": sigs}, indent=2) + "\n").encode("utf-8")
+
+
+def read_rotation(data: bytes) -> Rotation:
+    """Check a rotation statement: its form, that each key id is its PEM's, and both signatures.
+    Raises IntegrityError saying what is wrong; a statement proves nothing about whether anyone
+    trusts the old key (that is the verifier's keyring)."""
+    import json
+
+    import rfc8785
+    from cryptography.exceptions import InvalidSignature
+
+    from archiver.errors import ArchiverError, IntegrityError
+
+    try:
+        doc = json.loads(data)
+        sigs = doc.pop("signatures")
+        if doc.get("schema") != ROTATION_SCHEMA or set(doc) != {"schema", "statement", "old_key", "new_key",
+                                                                 "rotated_at"}:
+            raise IntegrityError("the rotation statement is of an unknown schema or has unexpected fields")
+        keys = {}
+        for role in ("old_key", "new_key"):
+            pem = str(doc[role]["pem"]).encode("ascii")
+            pub = load_public_pem(pem, source=f"the rotation statement's {role}")
+            if key_id_of(pub) != doc[role]["key_id"]:
+                raise IntegrityError(f"the rotation statement's {role} id is not its PEM's")
+            keys[role] = (pub, pem)
+        by_id = {str(s["key_id"]): base64.b64decode(str(s["value"]), validate=True) for s in sigs}
+    except (ValueError, KeyError, TypeError, AttributeError, ArchiverError) as exc:
+        if isinstance(exc, IntegrityError):
+            raise
+        raise IntegrityError(f"the rotation statement is unreadable: {exc}") from exc
+    signed = rfc8785.dumps(doc)
+    for role in ("old_key", "new_key"):
+        pub, _ = keys[role]
+        kid = key_id_of(pub)
+        try:
+            pub.verify(by_id.get(kid, b""), signed)
+        except InvalidSignature:
+            raise IntegrityError(f"the rotation statement is not signed by its {role.replace('_', ' ')} {kid}") \
+                from None
+    return Rotation(key_id_of(keys["old_key"][0]), key_id_of(keys["new_key"][0]), keys["old_key"][1],
+                    keys["new_key"][1], str(doc["rotated_at"]))
+
+
+def register_rotation(keys: KeyStore, blobs: _Blobs, catalog: _SignerKeys, custody: _Custody, new_key_id: str,
+                      *, actor: str) -> str | None:
+    """File a rotation statement in the store: its blob, both public keys in the catalog's
+    ``signer_keys`` (the old one stays there for good), the ``rotation-to:``/``rotation-from:`` rows
+    verification and export look it up by, and a ``key-rotate`` custody entry naming its hash. Used
+    for the store's own rotations (``keys generate --replace``) and for statements a bundle carries."""
+    path = keys.rotation_path(new_key_id)
+    if not path.is_file():
+        return None
+    data = path.read_bytes()
+    return file_rotation(data, blobs, catalog, custody, actor=actor, source="keys generate --replace")
+
+
+def file_rotation(data: bytes, blobs: _Blobs, catalog: _SignerKeys, custody: _Custody, *, actor: str,
+                  source: str) -> str:
+    rot = read_rotation(data)
+    if catalog.signer_key_blob(ROTATION_TO + rot.new_key_id) is not None:
+        return rot.new_key_id
+    sha = blobs.put_bytes(data)
+    for kid, pem in ((rot.old_key_id, rot.old_pem), (rot.new_key_id, rot.new_pem)):
+        catalog.add_signer_key(kid, blobs.put_bytes(public_pem(load_public_pem(pem))))
+    catalog.add_signer_key(ROTATION_TO + rot.new_key_id, sha)
+    catalog.add_signer_key(ROTATION_FROM + rot.old_key_id, sha)
+    custody.note("key-rotate", actor=actor, detail={"old_key_id": rot.old_key_id, "new_key_id": rot.new_key_id,
+                                                      "statement_sha256": sha, "source": source})
+    return rot.new_key_id
+
+
+class _Blobs(Protocol):
+    def put_bytes(self, data: bytes) -> str: ...
+
+
+class _SignerKeys(Protocol):
+    def add_signer_key(self, key_id: str, public_pem_sha256: str) -> None: ...
+    def signer_key_blob(self, key_id: str) -> str | None: ...
+
+
+class _Custody(Protocol):
+    def note(self, event: str, *, actor: str, record_id: str | None = None,
+               subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> Any: ...

@@ -310,6 +310,7 @@ async def verify_upload(request: Request, p: PublicVerifyPage) -> Response:
                                     "trusts signed it.",
                         "intact-untrusted": "INTACT, SIGNER NOT TRUSTED: every hash and signature holds, but no "
                                             "key this store trusts vouches for it.",
+                        "incomplete": "INCOMPLETE: what is there holds, but something a record names is absent.",
                         "tampered": "TAMPERED: something in the bundle does not match what was signed."}
             result = {"kind": "bundle", "ok": rep.ok, "reports": rep.reports, "headline": headline[rep.verdict]}
         else:

@@ -1,0 +1,326 @@
+"""The byte-level checks of one record, from bytes alone (a store blob or a bundle member): the
+WARC record by record, an RFC 3161 token, a derived text. ``checks.run_suite`` calls them for every
+evidence source; ``warc_checks`` also restores the content on import."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
+
+from archiver.decode import decode_stream
+from archiver.errors import ArchiverError
+from archiver.records import Category, Check, DerivedText, Manifest, Status, TimestampEvidence
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
+INTEGRITY, TRUST, COMPLETENESS = Category.INTEGRITY, Category.TRUST, Category.COMPLETENESS
+
+
+@dataclass(frozen=True, slots=True)
+class Absent:
+    """Why bytes a record names cannot be had from an evidence source: not there at all
+    (completeness) or there but not the bytes named (integrity). ``why`` completes a sentence."""
+
+    category: Category
+    why: str
+
+
+def _present(data: bytes | Absent | None, what: str) -> tuple[bytes | None, Category, str]:
+    """Bytes, or None with the category and words of their absence (None: "missing or altered")."""
+    if isinstance(data, Absent):
+        return None, data.category, f"{what} {data.why}"
+    if data is None:
+        return None, INTEGRITY, f"{what} is missing or altered"
+    return data, INTEGRITY, ""
+
+
+class _HashSink:
+    def __init__(self, tee: BinaryIO | None = None) -> None:
+        self.h = hashlib.sha256()
+        self.tee = tee
+
+    def write(self, data: bytes) -> int:
+        self.h.update(data)
+        if self.tee is not None:
+            self.tee.write(data)
+        return len(data)
+
+    def flush(self) -> None:
+        return None
+
+
+class _HashingReader:
+    """A read-only stream that hashes what passes through it."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.h = hashlib.sha256()
+        self.n = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.h.update(data)
+        self.n += len(data)
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[: len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        while self.read(1 << 20):
+            pass
+
+
+def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manifest: Manifest,
+                content_out: BinaryIO | None = None) -> list[Check]:
+    """Every WARC record's digests, the final payload's digest, and that decoding it gives the
+    content artifact (written to ``content_out`` too, so an import can restore it). Works on any
+    byte source: a store blob or a member of a bundle."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.exceptions import ArchiveLoadFailed
+
+    _fast_inflate()
+    problems: list[str] = []
+    count = 0
+    final_payload: str | None = None
+    derived: str | None = None
+    text_digest: str | None = None
+    main_digest: str | None = None
+    content = manifest.artifact("content")
+    enc = manifest.http.content_encoding
+    try:
+        with open_warc() as fh:
+            for record in ArchiveIterator(fh, check_digests=True, block_size=1 << 20):
+                count += 1
+                rtype = record.rec_type
+                uri = record.rec_headers.get_header("WARC-Target-URI")
+                if rtype == "response" and uri == manifest.subject.final_url:
+                    final_payload = record.rec_headers.get_header("WARC-Payload-Digest")
+                    if content_out is None and content is not None and not enc and not manifest.http.transfer_encoding \
+                            and final_payload == f"sha256:{content.sha256}":
+                        # identity body: the content IS the payload, whose digest warcio checks below
+                        # as it reads; hashing it a second time would prove nothing more
+                        derived = content.sha256
+                        _drain(record.raw_stream)
+                        checker: Any = record.digest_checker
+                        if checker.passed is False:
+                            problems.append(f"record {count} ({rtype} {uri or ''}): {'; '.join(checker.problems)}")
+                        continue
+                    sink = _HashSink(content_out)
+                    try:
+                        cap = max(content.size if content else 0, 1) + 1
+                        decode_stream(record.raw_stream, cast(BinaryIO, sink), enc, cap)
+                        derived = sink.h.hexdigest()
+                    except ArchiverError as exc:
+                        derived = f"undecodable: {exc.message}"
+                elif rtype == "conversion":
+                    digest = hashlib.sha256(record.content_stream().read()).hexdigest()
+                    if (record.rec_headers.get_header("Content-Type") or "").startswith("text/markdown"):
+                        main_digest = digest
+                    else:
+                        text_digest = digest
+                else:
+                    _drain(record.content_stream())
+                _drain(record.raw_stream)
+                checker = record.digest_checker
+                if checker.passed is False:
+                    problems.append(f"record {count} ({rtype} {uri or ''}): {'; '.join(checker.problems)}")
+    except (ArchiveLoadFailed, OSError, EOFError, ValueError) as exc:
+        shown = "".join(c if c.isprintable() and ord(c) < 127 else "?" for c in str(exc))[:120]
+        problems.append(f"WARC unreadable after {count} record(s): {shown}")
+    out = [Check("warc.records", FAIL if problems or count == 0 else PASS, INTEGRITY,
+                 "; ".join(problems) if problems else f"{count} records, all block/payload digests match")]
+    expected = f"sha256:{manifest.digests.payload_sha256}"
+    if final_payload is None:
+        out.append(Check("warc.payload", FAIL, INTEGRITY, f"no response record for {manifest.subject.final_url}"))
+    elif final_payload != expected:
+        out.append(Check("warc.payload", FAIL, INTEGRITY,
+                         f"WARC payload digest {final_payload} != manifest {expected}"))
+    else:
+        out.append(Check("warc.payload", PASS, INTEGRITY, expected))
+    if content is None:
+        out.append(Check("content.derivation", SKIP, COMPLETENESS, "no content artifact"))
+    elif derived == content.sha256:
+        out.append(Check("content.derivation", PASS, INTEGRITY, "decoding the WARC payload gives the content artifact"))
+    else:
+        out.append(Check("content.derivation", FAIL, INTEGRITY,
+                         f"decoding the WARC payload gives {derived or 'nothing'}, content is sha256:{content.sha256}"))
+    text = manifest.artifact("text")
+    if text is not None:
+        if text_digest == text.sha256:
+            out.append(Check("warc.text", PASS, INTEGRITY, "the WARC conversion record holds the text artifact"))
+        else:
+            out.append(Check("warc.text", FAIL, INTEGRITY, "the WARC conversion record differs from the text artifact"))
+    main = manifest.artifact("main-text")
+    if main is not None:
+        if main_digest == main.sha256:
+            out.append(Check("warc.main-text", PASS, INTEGRITY,
+                             "the WARC conversion record holds the main-text artifact"))
+        else:
+            out.append(Check("warc.main-text", FAIL, INTEGRITY,
+                             "the WARC conversion record differs from the main-text artifact"))
+    return out
+
+
+def _fast_inflate() -> None:
+    """Let warcio inflate gzip members with ISA-L (about twice zlib's speed); same bytes out."""
+    try:
+        from isal import isal_zlib
+    except ImportError:  # pragma: no cover - isal is a dependency
+        return
+    from warcio.bufferedreaders import BufferedReader
+
+    BufferedReader.DECOMPRESSORS["gzip"] = lambda: isal_zlib.decompressobj(16 + isal_zlib.MAX_WBITS)
+
+
+def _drain(stream: Any) -> None:
+    while stream.read(1 << 20):
+        pass
+
+
+def _parse_time(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _fmt_delta(seconds: float) -> str:
+    s = abs(seconds)
+    if s < 120:
+        return f"{s:.0f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 172800:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.1f} days"
+
+
+def token_checks(prefix: str, ev: TimestampEvidence, *, manifest_sha256: str, captured_at: str,
+                 token: bytes | Absent | None, stored_chain: bytes | Absent | None,
+                 anchors: list[x509.Certificate], tolerance: float, deferred: bool) -> list[Check]:
+    """Checks of one RFC 3161 token from bytes alone, so a bundle verifier can run them too. Whether
+    the TSA is trusted (``.tsa``) is a trust question only when the token verifies against its own
+    chain: a token that does not verify at all is an integrity failure."""
+    from archiver.provenance import merkle, tsp
+
+    checks: list[Check] = []
+    # What the token must stamp: the manifest itself, or the batch root its proof leads to.
+    if ev.merkle is None:
+        expected = bytes.fromhex(manifest_sha256)
+    else:
+        mk = ev.merkle
+        ok = merkle.verify_inclusion(bytes.fromhex(manifest_sha256), mk.leaf_index, mk.tree_size,
+                                     [bytes.fromhex(p) for p in mk.path], bytes.fromhex(mk.root))
+        checks.append(Check(f"{prefix}.merkle", PASS if ok else FAIL, INTEGRITY,
+                            f"manifest is leaf {mk.leaf_index + 1} of {mk.tree_size} under root {mk.root[:16]}…"
+                            if ok else "inclusion proof does not lead from this manifest to the batch root"))
+        expected = hashlib.sha256(bytes.fromhex(mk.root)).digest()
+    stored_chain, cat, gone = _present(stored_chain, f"the TSA chain the addendum names (sha256:"
+                                                     f"{ev.chain_sha256[:16]}…)")
+    if stored_chain is None or hashlib.sha256(stored_chain).hexdigest() != ev.chain_sha256:
+        checks.append(Check(f"{prefix}.chain", FAIL, cat, gone or f"the TSA chain the addendum names (sha256:"
+                                                                  f"{ev.chain_sha256[:16]}…) is altered"))
+    else:
+        checks.append(Check(f"{prefix}.chain", PASS, INTEGRITY, f"sha256:{ev.chain_sha256}"))
+    token, cat, gone = _present(token, f"token sha256:{ev.token_sha256}")
+    if token is None:
+        checks.append(Check(f"{prefix}.token", FAIL, cat, gone))
+        return checks
+    # The signed addendum names the token's sha256: this binds even the bytes CMS leaves unsigned.
+    problems = [] if hashlib.sha256(token).hexdigest() == ev.token_sha256 else \
+        [f"token bytes are not the sha256:{ev.token_sha256[:16]}… the addendum names"]
+    try:
+        resp = tsp.parse_response(token)
+    except ArchiverError as exc:
+        checks.append(Check(f"{prefix}.token", FAIL, INTEGRITY, "; ".join([*problems, exc.message])))
+        return checks
+    if resp.status != 0:
+        checks.append(Check(f"{prefix}.token", FAIL, INTEGRITY, "; ".join([*problems, f"token status is {resp.status}, "
+                                                                "not granted"])))
+        return checks
+    info = tsp.info(resp)
+    if bytes.fromhex(info.imprint_hex) != expected:
+        problems.append(f"token stamps {info.imprint_hex}, not this record's "
+                        f"{'batch root' if ev.merkle else 'manifest'} ({expected.hex()})")
+        checks.append(Check(f"{prefix}.token", FAIL, INTEGRITY, "; ".join(problems)))
+        return checks
+    checks.append(Check(f"{prefix}.token", FAIL if problems else PASS, INTEGRITY,
+                        "; ".join(problems) or f"imprint {info.imprint_hex[:16]}…, serial {info.serial}"))
+
+    why = tsp.verify_against(resp, expected, anchors) if anchors else "no TSA trust anchors configured (tsa.certs)"
+    if why is None:
+        checks.append(Check(f"{prefix}.tsa", PASS, TRUST, f"{info.tsa_name}: signature, chain to tsa.certs at "
+                            "genTime, critical timeStamping EKU"))
+    else:
+        own = tsp.load_certs(stored_chain) if stored_chain else []
+        intact = own and tsp.verify_against(resp, expected, own) is None
+        if intact:
+            checks.append(Check(f"{prefix}.tsa", FAIL, TRUST, f"token is intact but its TSA ({info.tsa_name}) is not "
+                                f"trusted here: {why}; add its CA with `archiver config set tsa.certs FILE`"))
+        elif not anchors and not any(c.issuer == c.subject for c in own):
+            checks.append(Check(f"{prefix}.tsa", FAIL, TRUST, f"TSA ({info.tsa_name}) is not trusted here: {why}; its "
+                                "signature cannot be checked without its CA certificate"))
+        else:
+            checks.append(Check(f"{prefix}.tsa", FAIL, INTEGRITY, f"token does not verify: {why}"))
+
+    gen = info.gen_time
+    try:
+        delta = (gen - _parse_time(captured_at)).total_seconds()
+    except ValueError:
+        checks.append(Check(f"{prefix}.time", FAIL, INTEGRITY, f"captured_at {captured_at!r} is not a time"))
+        return checks
+    when = f"genTime {gen.isoformat().replace('+00:00', 'Z')}"
+    if delta < -60:
+        checks.append(Check(f"{prefix}.time", FAIL, INTEGRITY, f"{when} is {_fmt_delta(delta)} BEFORE captured_at: "
+                            "the capture clock was ahead or captured_at is wrong"))
+    elif delta <= tolerance:
+        checks.append(Check(f"{prefix}.time", PASS, INTEGRITY, f"{when}, {_fmt_delta(delta)} after captured_at "
+                            f"(tolerance {_fmt_delta(tolerance)})"))
+    elif deferred:
+        checks.append(Check(f"{prefix}.time", PASS, INTEGRITY, f"{when}, {_fmt_delta(delta)} after captured_at: "
+                            "a deferred stamp, proving the record existed by genTime (not at captured_at)"))
+    else:
+        checks.append(Check(f"{prefix}.time", FAIL, INTEGRITY, f"{when} is {_fmt_delta(delta)} after captured_at, "
+                            f"beyond the tolerance of {_fmt_delta(tolerance)}"))
+    return checks
+
+
+def derived_checks(prefix: str, derived: DerivedText, manifest: Manifest, data: bytes | Absent | None,
+                   source: bytes | None) -> list[Check]:
+    """A derived artifact's bytes are the ones its addendum names, and making it again from the
+    record's content with the same rules gives the same bytes (when this version has those rules)."""
+    present, cat, why = _present(data, f"the derived {derived.name}")
+    got = hashlib.sha256(present).hexdigest() if present is not None else None
+    out = [Check(f"{prefix}.{derived.name}", PASS if got == derived.sha256 else FAIL,
+                 cat if present is None else INTEGRITY,
+                 f"sha256:{derived.sha256}" if got == derived.sha256 else why or "altered")]
+    content = manifest.artifact("content")
+    if content is None or derived.source_sha256 != content.sha256:
+        out.append(Check(f"{prefix}.derivation", FAIL, INTEGRITY,
+                         "derived from something that is not this record's content"))
+        return out
+    from archiver.capture import main_text_of
+    from archiver.capture.maintext import CURRENT_EXTRACTORS, PDF_EXTRACTOR
+
+    info = derived.main_text
+    kind = "pdf" if info.extractor == PDF_EXTRACTOR else "html"  # the recorded rules say how it was made
+    if info.extractor not in CURRENT_EXTRACTORS:
+        have = ", ".join(sorted(CURRENT_EXTRACTORS))
+        out.append(Check(f"{prefix}.derivation", SKIP, INTEGRITY, f"made by {info.extractor}, which this version "
+                                                                  f"does not have ({have})"))
+    elif source is None or hashlib.sha256(source).hexdigest() != content.sha256:
+        out.append(Check(f"{prefix}.derivation", SKIP, COMPLETENESS, "the content is not available to derive it again"))
+    else:
+        again, _ = main_text_of(source, select=info.select, remove=info.remove, base_url=manifest.subject.final_url,
+                                content_type=manifest.http.content_type, kind=kind)
+        same = hashlib.sha256(again.encode("utf-8")).hexdigest() == derived.sha256
+        out.append(Check(f"{prefix}.derivation", PASS if same else FAIL, INTEGRITY,
+                         f"{info.method} rules on the content give the same {derived.name}" if same
+                         else f"{info.method} rules on the content give a different {derived.name}"))
+    return out
