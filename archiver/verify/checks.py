@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, BinaryIO, cast
 
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, UnknownFormatError
 from archiver.records import Addendum, Category, Check, Manifest, Status, Verification
 from archiver.verify.artifacts import Absent, _HashingReader, derived_checks, token_checks, warc_checks
 from archiver.verify.custody import custody_record_check
@@ -48,6 +48,10 @@ def run_suite(src: EvidenceSource) -> Verification:
                                                               f"sha256:{msha}"))
     try:
         manifest = Manifest.from_dict(json.loads(data))
+    except UnknownFormatError as exc:  # a newer release's record: not damage, not checkable here
+        checks.append(Check("manifest.schema", FAIL, COMPLETENESS, f"{exc.message}; this release cannot check it"))
+        chain = src.custody_chain()
+        return Verification(rid, tuple(checks + ([chain] if chain else [])))
     except (ValueError, ArchiverError) as exc:
         checks.append(Check("manifest.schema", FAIL, INTEGRITY, f"manifest unreadable: {exc}"))
         chain = src.custody_chain()
@@ -196,6 +200,11 @@ def addendum_check(src: EvidenceSource, name: str, data: bytes | Absent, addendu
     if isinstance(data, Absent):
         return Check(name, FAIL, data.category, f"the addendum {data.why}")
     if addendum is None:
+        from archiver.formats import classify
+
+        doc = classify(data)
+        if doc.role == "newer":  # not damage: a newer release wrote it (docs/formats.md)
+            return Check(name, FAIL, COMPLETENESS, f"{doc.reason}; this release cannot check it")
         return Check(name, FAIL, INTEGRITY, "the addendum is unreadable")
     if addendum.manifest_sha256 != manifest_sha256 or addendum.record_id != src.record_id:
         return Check(name, FAIL, INTEGRITY, "the addendum names a different record or manifest")
