@@ -389,3 +389,68 @@ def test_the_record_page_shows_the_cached_verdict_and_verify_now_only_to_capture
         assert client.post(f"/api/v1/records/{rid}/verify", headers=cap).status_code == 200
         later = client.get(f"/records/{rid}", headers=viewer).text
         assert "Last verified" in later and '<span class="badge ok">VERIFIED</span>' in later
+
+
+def test_the_other_acts_log_one_event_each_naming_who_acted(stamped: Archive, site: Any, cli: Any,
+                                                             tmp_path: Path) -> None:
+    """The rest of the custody table in docs/architecture.md: capture (CLI, API, page; with its timestamp),
+    token create/revoke (CLI, API), and the acts only the CLI offers (derive, wayback, import, keys)."""
+    archive = stamped
+    admin = create_token(archive, "boss", "admin", actor="tester").token
+    h = {"Authorization": f"Bearer {admin}"}
+    store = ["--store", str(archive.root)]
+    op = archive.operator().name
+    app = create_app(archive, workers=1)  # jobs run: a capture job is the token's act
+
+    def run(*args: str) -> None:
+        r = cli(*args, *store)
+        assert r.code == 0, r.out + r.err
+
+    def events(fn: Any) -> list[tuple[str, str]]:
+        n = len(list(archive.custody.entries()))
+        fn()
+        return events_since(archive, n)
+
+    def wait_job(r: Any) -> None:
+        assert r.status_code == 202, r.text
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if client.get(r.json()["status_url"], headers=h).json()["status"] in ("done", "failed"):
+                return
+            time.sleep(0.05)
+        raise AssertionError("capture job did not finish")
+
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        assert events(lambda: run("capture", site.base_url + "/plain?cli")) == [("capture", op), ("timestamp", op)]
+        assert events(lambda: wait_job(client.post("/api/v1/captures", headers=h,
+                                                   json={"url": site.base_url + "/plain?api"}))) == [
+            ("capture", "boss"), ("timestamp", "boss")]
+        page = events(lambda: client.post("/capture", headers=h, data={"urls": site.base_url + "/plain?page"},
+                                          follow_redirects=False))
+        deadline = time.monotonic() + 60
+        while len(page) < 2 and time.monotonic() < deadline:  # the page queues a job and redirects at once
+            time.sleep(0.05)
+            page = [(e.event, e.actor) for e in archive.custody.entries() if e.record_id and "page" in
+                    archive.resolve(e.record_id).url]
+        assert page == [("capture", "boss"), ("timestamp", "boss")]
+        assert events(lambda: run("tokens", "create", "t1", "--role", "viewer")) == [("token-create", op)]
+        assert events(lambda: client.post("/api/v1/tokens", headers=h, json={"name": "t2", "role": "viewer"})) == [
+            ("token-create", "boss")]
+        assert events(lambda: run("tokens", "revoke", "t1")) == [("token-revoke", op)]
+        assert events(lambda: client.delete("/api/v1/tokens/t2", headers=h)) == [("token-revoke", "boss")]
+    app.state.web.runner.shutdown(wait=True)
+    rid = archive.list(url=site.base_url + "/plain?cli")[0].record_id
+    assert events(lambda: run("derive", rid)) == [("derived", op)]
+    bundle = tmp_path / "b.wacz"
+    run("export", rid, "-o", str(bundle))
+    other, _ = Archive.init(tmp_path / "other", operator="Receiver")
+    other.config.set("tsa.certs", archive.config.str_("tsa.certs"))
+    from archiver.provenance.keys import key_id_of
+
+    key = key_id_of(archive.keys.signing_public_key())
+    n = len(list(other.custody.entries()))
+    r = cli("import", str(bundle), "--trust-key", key, "--store", str(other.root))
+    assert r.code == 0, r.out + r.err
+    assert [(e.event, e.actor) for e in list(other.custody.entries())[n:]] == [("key-trust", "Receiver"),
+                                                                             ("import", "Receiver")]
+    assert events(lambda: run("keys", "generate", "--replace")) == [("key-generate", op), ("key-rotate", op)]
