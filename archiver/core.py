@@ -14,7 +14,7 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -199,23 +199,74 @@ class StoreCore:
                 return rid
         raise StoreError("could not find an unused record ID after 100 tries")
 
-    def commit_record(self, url: str, build: BuildManifest, *, actor: str, job_key: str | None = None) -> Manifest:
-        """Sign and commit a new record of ``url``, deciding ``previous`` under the write lock.
+    @contextlib.contextmanager
+    def chain_lock(self, url: str) -> Iterator[None]:
+        """Serialise the commits of one URL's records (captures and imports), not of the whole store.
 
-        ``previous`` is the URL's last *committed* record at commit time (``documents.last_record``),
-        not what was latest when the download started: two captures of one URL running at once then
-        make one linear chain, never a fork."""
-        def prepare(d: _Db) -> tuple[list[Event], Callable[[_Db], None], Manifest]:
-            row = d.one("SELECT r.record_id, r.manifest_sha256 FROM documents doc JOIN records r "
-                        "ON r.record_id = doc.last_record WHERE doc.url=?", (url,))
-            manifest, data = build(PreviousRef(str(row[0]), str(row[1])) if row else None)
-            sha = self.blobs.put_bytes(data)
-            events = [Event("capture", manifest.record_id, sha, {"url": manifest.subject.url, "manifest_sha256": sha})]
-            return events, lambda d: Catalog.insert_record(d, manifest, sha, job_key=job_key), manifest
+        Why: a record's ``previous`` must be the URL's last committed record, so two commits of one URL
+        may not interleave; but signing and writing the manifest blob (two fsyncs, or an S3 PUT) must
+        not happen under the catalog's store-wide write lock, or every capture of a batch would wait
+        for every other's disk flushes. 64 stripes: SQLite stores lock ``locks/chain.NN`` (flock, every
+        process on the machine); PostgreSQL takes a session advisory lock (every machine)."""
+        stripe = int(hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % 64
+        if isinstance(self.catalog, PostgresCatalog):
+            with self.catalog.db() as d:
+                d.rows("SELECT pg_advisory_lock(?, ?)", (7233, stripe))
+                try:
+                    yield
+                finally:
+                    d.rows("SELECT pg_advisory_unlock(?, ?)", (7233, stripe))
+            return
+        import fcntl
+
+        locks = self.root / "locks"
+        locks.mkdir(exist_ok=True)
+        fd = os.open(locks / f"chain.{stripe:02d}", os.O_RDWR | os.O_CREAT, 0o600)
         try:
-            return self.ledger.run(prepare, actor=actor)[1]
-        except StoreConflictError as exc:
-            raise StoreConflictError(f"a record of {url} could not be cataloged: {exc}") from exc
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # closing releases the lock (also when the process is killed)
+
+    def last_record(self, url: str, d: _Db | None = None) -> PreviousRef | None:
+        """The URL's last committed record (commit order, not capture time): what a new one chains to."""
+        sql = ("SELECT r.record_id, r.manifest_sha256 FROM documents doc JOIN records r "
+               "ON r.record_id = doc.last_record WHERE doc.url=?")
+        if d is None:
+            with self.catalog.db() as own:
+                row = own.one(sql, (url,))
+        else:
+            row = d.one(sql, (url,))
+        return PreviousRef(str(row[0]), str(row[1])) if row else None
+
+    def commit_record(self, url: str, build: BuildManifest, *, actor: str, job_key: str | None = None) -> Manifest:
+        """Sign and commit a new record of ``url`` whose ``previous`` is the URL's last committed record.
+
+        Under :meth:`chain_lock`, no other record of the URL can commit, so ``previous`` read there stays
+        true: two captures of one URL running at once make one linear chain, never a fork. The manifest
+        is signed and its blob written under that lock only; the catalog's write lock is held just for
+        the rows, the custody entry and the COMMIT. Should a replayed commit of the same URL land in
+        between (a crashed process's, indexed by this commit's replay), the record is signed again."""
+        for _attempt in range(3):
+            with self.chain_lock(url):
+                previous = self.last_record(url)
+                manifest, data = build(previous)
+                sha = self.blobs.put_bytes(data)
+
+                def prepare(d: _Db, previous: PreviousRef | None = previous, manifest: Manifest = manifest,
+                            sha: str = sha) -> tuple[list[Event], Callable[[_Db], None], bool]:
+                    if self.last_record(url, d) != previous:
+                        return [], lambda _d: None, False  # the chain moved: nothing written, sign again
+                    events = [Event("capture", manifest.record_id, sha,
+                                    {"url": manifest.subject.url, "manifest_sha256": sha})]
+                    return events, lambda d: Catalog.insert_record(d, manifest, sha, job_key=job_key), True
+                try:
+                    if self.ledger.run(prepare, actor=actor)[1]:
+                        return manifest
+                except StoreConflictError as exc:
+                    raise StoreConflictError(f"a record of {url} could not be cataloged: {exc}") from exc
+        raise StoreConflictError(f"the version chain of {url} kept moving while its record was committed",
+                                 hint="capture it again")
 
     def commit_addendum(self, addendum: Addendum, addendum_bytes: bytes, *, actor: str) -> str:
         """Store a signed addendum, log custody, then index it; returns its sha256."""

@@ -48,6 +48,7 @@ def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
             addenda.append((doc.addendum, sha))
         elif doc.role == "newer":
             newer.append(f"{sha} ({doc.schema}{' ' + doc.kind if doc.kind else ''})")
+    manifests = _committed(core, manifests)
     core.catalog.clear_index()
     for m, sha in sorted(manifests, key=lambda t: (t[0].captured_at, t[0].record_id)):
         core.catalog.add_record(m, sha)
@@ -60,6 +61,22 @@ def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
     core.note("rebuild-index", actor=actor, detail={"records": str(len(manifests)), "addenda": str(n_add),
                                                     "newer": str(len(newer))})
     return RebuildReport(records=len(manifests), addenda=n_add, newer=tuple(sorted(newer)))
+
+
+def _committed(core: StoreCore, manifests: list[tuple[Manifest, str]]) -> list[tuple[Manifest, str]]:
+    """One manifest per record ID: where a commit was signed again (its chain moved, ``commit_record``)
+    an earlier signing of the same ID can lie among the blobs; the custody log names the committed one."""
+    by_id: dict[str, list[tuple[Manifest, str]]] = {}
+    for m, sha in manifests:
+        by_id.setdefault(m.record_id, []).append((m, sha))
+    if all(len(v) == 1 for v in by_id.values()):
+        return manifests
+    named = {e.subject_sha256 for e in core.custody.entries() if e.event in ("capture", "import", "import-forced")}
+    out = []
+    for versions in by_id.values():
+        chosen = [v for v in versions if v[1] in named] or versions
+        out.append(max(chosen, key=lambda v: v[0].captured_at))
+    return out
 
 
 __all__ = ["rebuild_index"]

@@ -204,3 +204,23 @@ def test_an_import_is_one_unit_of_work_naming_its_addenda(stamped: Archive, site
     rows = other.ledger.outbox()
     assert [(r["event"], r["record_id"], r["actor"]) for r in rows] == [("import", m.record_id, "token:bob")]
     assert json.loads(json.dumps(rows[0]["detail"]))["addenda"] == entry.detail["addenda"]
+
+
+def test_rebuild_index_keeps_the_committed_signing_of_a_record(archive: Archive, site) -> None:
+    """A commit signed again because its chain moved leaves the first signing among the blobs (same record
+    ID, another ``previous``): rebuild-index indexes the one custody names, never both or the orphan."""
+    import dataclasses
+
+    from archiver.provenance.signing import sign_manifest_file
+    from archiver.records import PreviousRef
+
+    a = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    b = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    assert b.previous is not None and b.previous.record_id == a.record_id
+    orphan, data = sign_manifest_file(dataclasses.replace(b, previous=PreviousRef("ZZZZ-ZZZZ", "0" * 64),
+                                                          captured_at="2099-01-01T00:00:00.000Z"),
+                                      archive.keys.load_private(lambda: None))
+    archive.blobs.put_bytes(data)
+    assert archive.rebuild_index().records == 2
+    assert archive.manifest(b.record_id) == b
+    assert all(v.ok for v in archive.verify_all())

@@ -177,8 +177,9 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
         Catalog.insert_record(d, m, sha)
         for add, asha in addenda:
             Catalog.insert_addendum(d, asha, add)
-    archive.ledger.commit([Event("import-forced" if forced_failures else "import", rid, sha, detail)],
-                          actor=actor, index=index)
+    with archive.chain_lock(m.subject.url):  # like a capture: the URL's chain moves one commit at a time
+        archive.ledger.commit([Event("import-forced" if forced_failures else "import", rid, sha, detail)],
+                              actor=actor, index=index)
     return True
 
 
