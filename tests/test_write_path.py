@@ -217,7 +217,7 @@ def test_rebuild_index_keeps_the_committed_signing_of_a_record(archive: Archive,
     a = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
     b = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
     assert b.previous is not None and b.previous.record_id == a.record_id
-    orphan, data = sign_manifest_file(dataclasses.replace(b, previous=PreviousRef("ZZZZ-ZZZZ", "0" * 64),
+    _orphan, data = sign_manifest_file(dataclasses.replace(b, previous=PreviousRef("ZZZZ-ZZZZ", "0" * 64),
                                                           captured_at="2099-01-01T00:00:00.000Z"),
                                       archive.keys.load_private(lambda: None))
     archive.blobs.put_bytes(data)
