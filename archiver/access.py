@@ -196,10 +196,33 @@ def token_by_name(store: Store, name: str) -> TokenInfo:
     return info
 
 
+class Tokens:
+    """Access tokens of one store (``archive.tokens``): create, list, revoke, authenticate."""
+
+    def __init__(self, core: Store) -> None:
+        self.core = core
+
+    def create(self, name: str, role: str, *, actor: str, expires: str | None = None) -> NewToken:
+        return create_token(self.core, name, role, actor=actor, expires=expires)
+
+    def all(self) -> list[TokenInfo]:
+        return list_tokens(self.core)
+
+    def active(self) -> int:
+        return active_tokens(self.core)
+
+    def revoke(self, name: str, *, actor: str) -> TokenInfo:
+        return revoke_token(self.core, name, actor=actor)
+
+    def authenticate(self, secret: str | None) -> TokenInfo:
+        return authenticate(self.core, secret)
+
+
 __all__ = [
     "NewToken",
     "Role",
     "TokenInfo",
+    "Tokens",
     "active_tokens",
     "authenticate",
     "create_token",
@@ -209,3 +232,4 @@ __all__ = [
     "revoke_token",
     "token_by_name",
 ]
+

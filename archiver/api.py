@@ -24,10 +24,13 @@ from store.custody import ChainReport
 from store.fsutil import atomic_writer, store_writes
 
 if TYPE_CHECKING:
+    from archiver.access import Tokens
     from archiver.batchstamps import BatchStamps
+    from archiver.bundle.service import Bundles
     from archiver.capture.browser import BrowserSession
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
+    from archiver.monitor import Watches
     from archiver.reports import RebuildReport, StoreInfo
     from archiver.wayback import WaybackConfig
 
@@ -84,6 +87,30 @@ class Archive(StoreCore):
 
     def _who(self, actor: str | None) -> str:
         return actor or self.default_actor()
+
+    # ---- subsystems: each a package of its own that takes the store core -------------------
+    # (plain properties, not cached: a cached subsystem holding the archive would be a reference cycle,
+    # keeping a PostgreSQL connection open until the cyclic garbage collector runs)
+    @property
+    def bundles(self) -> Bundles:
+        """WACZ bundles: export, verify, import (``archiver.bundle``)."""
+        from archiver.bundle.service import Bundles
+
+        return Bundles(self)
+
+    @property
+    def watches(self) -> Watches:
+        """The watch list, runs, versions (``archiver.monitor``)."""
+        from archiver.monitor import Watches
+
+        return Watches(self)
+
+    @property
+    def tokens(self) -> Tokens:
+        """Access tokens for the web app and API (``archiver.access``)."""
+        from archiver.access import Tokens
+
+        return Tokens(self)
 
     # ---- keys ------------------------------------------------------------------------------
     def generate_key(self, passphrase: str | None = None, *, replace: bool = False,

@@ -478,12 +478,47 @@ def clause_history(archive: Capturer, url: str, clause: str) -> ClauseHistory:
                         hint=f"archiver clauses {rows[-1][0]} lists them")
 
 
+class Watches:
+    """The watch list of one store (``archive.watches``): what is watched, runs, versions and history.
+    Adding and removing are custody events naming ``actor``."""
+
+    def __init__(self, core: Capturer) -> None:
+        self.core = core
+
+    def add(self, url: str, *, entity: str | None, document: str | None, every: str, actor: str,
+            allow_private: bool = False, insecure: bool = False, select: tuple[str, ...] = (),
+            remove: tuple[str, ...] = ()) -> Watch:
+        return add_watch(self.core, url, entity=entity, document=document, every=every, actor=actor,
+                         allow_private=allow_private, insecure=insecure, select=select, remove=remove)
+
+    def remove(self, url: str, *, actor: str) -> None:
+        remove_watch(self.core, url, actor=actor)
+
+    def import_ota(self, declaration: Any, *, actor: str, every: str = "1d") -> list[Watch]:
+        return import_ota(self.core, declaration, actor=actor, every=every)
+
+    def all(self) -> list[Watch]:
+        return list_watches(self.core)
+
+    def run(self, *, passphrase: PassphraseSource, actor: str, due_only: bool = False, jobs: int = 4,
+            on_result: Callable[[RunResult], None] | None = None, urls: list[str] | None = None) -> RunSummary:
+        return run_watches(self.core, due_only=due_only, jobs=jobs, passphrase=passphrase, on_result=on_result,
+                           urls=urls, actor=actor)
+
+    def versions(self, url: str) -> list[Version]:
+        return versions(self.core, url)
+
+    def history(self, url: str) -> HistoryReport:
+        return history(self.core, url)
+
+
 __all__ = [
     "ClauseHistory",
     "RunResult",
     "RunSummary",
     "Version",
     "Watch",
+    "Watches",
     "add_watch",
     "clause_history",
     "clauses",

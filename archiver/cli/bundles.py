@@ -24,10 +24,9 @@ def export_cmd(record_ids: Annotated[list[str], typer.Argument(help="Record IDs 
                output: Annotated[Path, typer.Option("-o", "--output", help="The .wacz file to write.")],
                store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Export records as a self-verifying WACZ bundle (deterministic bytes)."""
-    from archiver.bundle import export
-
     archive = _open(store)
-    result = export(archive, record_ids, output, passphrase=_passphrase_source(), actor=archive.default_actor())
+    result = archive.bundles.export(record_ids, output, passphrase=_passphrase_source(),
+                                    actor=archive.default_actor())
     if as_json:
         from archiver.reports import ExportReport
 
@@ -47,14 +46,13 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exporte
                                                                    "fingerprint (repeatable).")] = None,
                store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Verify a bundle, then add its records to this store (blobs are never duplicated)."""
-    from archiver.bundle import default_trust, import_bundle
     from archiver.errors import UsageError
 
     if not path.is_file():
         raise UsageError(f"no such bundle file: {path}")
     archive = _open(store)
-    reports, imported = import_bundle(archive, path, default_trust(archive, trust_key or [], None), force=force,
-                                      actor=archive.default_actor())
+    reports, imported = archive.bundles.import_(path, archive.bundles.trust(trust_key or []), force=force,
+                                                actor=archive.default_actor())
     if as_json:
         from archiver.reports import ImportReport
 

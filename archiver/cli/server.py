@@ -20,10 +20,8 @@ def tokens_create(name: str,
                                                               "YYYY-MM-DD.")] = None,
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Create a token; its secret is printed once and never stored."""
-    from archiver.access import create_token
-
     archive = _open(store)
-    new = create_token(archive, name, role, expires=expires, actor=archive.default_actor())
+    new = archive.tokens.create(name, role, expires=expires, actor=archive.default_actor())
     if as_json:
         _emit_json(new)
         return
@@ -35,9 +33,7 @@ def tokens_create(name: str,
 @tokens_app.command("list")
 def tokens_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Every token: name, role, created, expiry, revocation (never the secrets)."""
-    from archiver.access import list_tokens
-
-    items = list_tokens(_open(store))
+    items = _open(store).tokens.all()
     if as_json:
         _emit_json(items)
         return
@@ -53,10 +49,8 @@ def tokens_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 @tokens_app.command("revoke")
 def tokens_revoke(name: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Revoke a token at once (its browser sessions end too)."""
-    from archiver.access import revoke_token
-
     archive = _open(store)
-    info = revoke_token(archive, name, actor=archive.default_actor())
+    info = archive.tokens.revoke(name, actor=archive.default_actor())
     if as_json:
         _emit_json(info)
         return

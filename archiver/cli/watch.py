@@ -39,10 +39,8 @@ def watch_add(url: str, every: Annotated[str, typer.Option("--every", help="Inte
                                                                "selected text (repeatable).")] = None,
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Add a URL to the watch list."""
-    from archiver.monitor import add_watch
-
     archive = _open(store)
-    w = add_watch(archive, url, entity=entity, document=document, every=every, allow_private=allow_private,
+    w = archive.watches.add(url, entity=entity, document=document, every=every, allow_private=allow_private,
                   insecure=insecure, select=tuple(select or ()), remove=tuple(remove or ()),
                   actor=archive.default_actor())
     if as_json:
@@ -59,14 +57,12 @@ def watch_import_ota(declaration: Annotated[Path, typer.Argument(help="An Open T
                      store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Watch every document of an Open Terms Archive declaration, with its select/remove rules."""
     from archiver.errors import UsageError
-    from archiver.monitor import import_ota
-
     try:
         data = json.loads(declaration.read_text("utf-8"))
     except (OSError, ValueError) as exc:
         raise UsageError(f"cannot read the declaration {declaration}: {exc}") from exc
     archive = _open(store)
-    watches = import_ota(archive, data, every=every, actor=archive.default_actor())
+    watches = archive.watches.import_ota(data, every=every, actor=archive.default_actor())
     if as_json:
         _emit_json(watches)
         return
@@ -77,10 +73,8 @@ def watch_import_ota(declaration: Annotated[Path, typer.Argument(help="An Open T
 @watch_app.command("remove")
 def watch_remove(url: str, store: StoreOpt = None) -> None:
     """Stop watching a URL (its records stay)."""
-    from archiver.monitor import remove_watch
-
     archive = _open(store)
-    remove_watch(archive, url, actor=archive.default_actor())
+    archive.watches.remove(url, actor=archive.default_actor())
     _out().print(f"no longer watching {url}")
 
 
@@ -90,9 +84,9 @@ def watch_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from archiver.monitor import _now, list_watches
+    from archiver.monitor import _now
 
-    watches = list_watches(_open(store))
+    watches = _open(store).watches.all()
     if as_json:
         _emit_json(watches)
         return
@@ -124,9 +118,7 @@ def watch_run(due: Annotated[bool, typer.Option("--due", help="Only watches whos
         changed_any = changed_any or bool(summary.changed)
         if not loop:
             break
-        from archiver.monitor import list_watches
-
-        watches = list_watches(archive)
+        watches = archive.watches.all()
         pause = min([w.interval_s for w in watches] or [60])
         _err().print(f"next run in {pause} s (Ctrl-C to stop)")
         try:
@@ -141,17 +133,17 @@ def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from archiver.monitor import list_watches, notify, run_watches
+    from archiver.monitor import notify
 
-    total = len(list_watches(archive))
+    total = len(archive.watches.all())
     if as_json:
-        summary = run_watches(archive, due_only=due, jobs=jobs, passphrase=_passphrase_source(),
+        summary = archive.watches.run(due_only=due, jobs=jobs, passphrase=_passphrase_source(),
                               actor=archive.default_actor())
     else:
         with Progress(TextColumn("watch run"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_err(), transient=True) as progress:
             task = progress.add_task("watch", total=total)
-            summary = run_watches(archive, due_only=due, jobs=jobs, passphrase=_passphrase_source(),
+            summary = archive.watches.run(due_only=due, jobs=jobs, passphrase=_passphrase_source(),
                                   on_result=lambda _r: progress.advance(task), actor=archive.default_actor())
     if notify_url and summary.results:
         import dataclasses
@@ -184,7 +176,6 @@ def history(url: str, clause: Annotated[str | None, typer.Option("--clause", hel
     from rich.markup import escape
 
     from archiver.monitor import clause_history
-    from archiver.monitor import history as history_of
 
     archive = _open(store)
     if clause:
@@ -198,7 +189,7 @@ def history(url: str, clause: Annotated[str | None, typer.Option("--clause", hel
         for rid, when, sha in c.history:
             out.print(f"  {when}  {rid}  sha256:{sha[:16]}…")
         return
-    report = history_of(archive, url)
+    report = archive.watches.history(url)
     if as_json:
         _emit_json(report)
         return

@@ -16,7 +16,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 
-from archiver.access import NewToken, TokenInfo, create_token, list_tokens, revoke_token
+from archiver.access import NewToken, TokenInfo
 from archiver.errors import IntegrityError, UsageError
 from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob, CaptureRequest
@@ -300,9 +300,7 @@ async def verify_bundle(request: Request, p: Viewer) -> JSONResponse:
 # ---- watching ------------------------------------------------------------------------------------
 @router.get("/watches", responses=ok(Watch, many=True), summary="The watch list")
 def watches(p: Viewer, request: Request) -> JSONResponse:
-    from archiver.monitor import list_watches
-
-    return body(list_watches(state(request).archive))
+    return body(state(request).archive.watches.all())
 
 
 class WatchBody(BaseModel):
@@ -315,29 +313,23 @@ class WatchBody(BaseModel):
 @router.post("/watches", status_code=201, responses=ok(Watch, status=201),
              summary="Watch a URL")
 def add_watch(req: WatchBody, p: Capturer_, request: Request) -> JSONResponse:
-    from archiver.monitor import add_watch as do_add
-
     a = state(request).archive
-    w = do_add(a, req.url, entity=req.entity, document=req.document, every=req.every, actor=actor(p))
+    w = a.watches.add(req.url, entity=req.entity, document=req.document, every=req.every, actor=actor(p))
     return body(w, status=201)
 
 
 @router.delete("/watches", status_code=204, responses={204: {"description": "No longer watched"}, **PROBLEMS},
                summary="Stop watching a URL (its records stay)")
 def remove_watch(url: str, p: Capturer_, request: Request) -> Response:
-    from archiver.monitor import remove_watch as do_remove
-
     a = state(request).archive
-    do_remove(a, url, actor=actor(p))
+    a.watches.remove(url, actor=actor(p))
     return Response(status_code=204)
 
 
 @router.get("/history", responses=ok(HistoryReport),
             summary="Versions of a watched document")
 def history(url: str, p: Viewer, request: Request) -> JSONResponse:
-    from archiver.monitor import history as history_of
-
-    return body(history_of(state(request).archive, url))
+    return body(state(request).archive.watches.history(url))
 
 
 @router.get("/diff/{a}/{b}", responses=ok(DiffReport),
@@ -354,7 +346,7 @@ def diff(a: str, b: str, p: Viewer, request: Request, sections: bool = True) -> 
 # ---- administration ------------------------------------------------------------------------------
 @router.get("/tokens", responses=ok(TokenInfo, many=True), summary="Access tokens (never their secrets)")
 def tokens(p: Admin, request: Request) -> JSONResponse:
-    return body(list_tokens(state(request).archive))
+    return body(state(request).archive.tokens.all())
 
 
 class TokenBody(BaseModel):
@@ -367,13 +359,13 @@ class TokenBody(BaseModel):
              summary="Create a token; its secret is in this answer only")
 def new_token(req: TokenBody, p: Admin, request: Request) -> JSONResponse:
     a = state(request).archive
-    return body(create_token(a, req.name, req.role, expires=req.expires, actor=actor(p)), status=201)
+    return body(a.tokens.create(req.name, req.role, expires=req.expires, actor=actor(p)), status=201)
 
 
 @router.delete("/tokens/{name}", responses=ok(TokenInfo), summary="Revoke a token")
 def delete_token(name: str, p: Admin, request: Request) -> JSONResponse:
     a = state(request).archive
-    return body(revoke_token(a, name, actor=actor(p)))
+    return body(a.tokens.revoke(name, actor=actor(p)))
 
 
 @router.get("/settings", responses=ok(Settings), summary="The store's settings")

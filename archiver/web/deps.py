@@ -384,10 +384,10 @@ def cached_matches(a: Archive, sha: str) -> tuple[MatchVerification, ...]:
 
 
 def bundle_report(a: Archive, path: Path | None, filename: str | None) -> JsonRecord:
-    from archiver.bundle import bundle_verdict, default_trust, verify_bundle
+    from archiver.bundle import bundle_verdict
 
     assert path is not None
-    reports = verify_bundle(path, default_trust(a, [], None))
+    reports = a.bundles.verify(path, a.bundles.trust([]))
     return BundleReport(bundle=filename or "upload.wacz", ok=all(r.ok for r in reports),
                         verdict=bundle_verdict(reports), reports=tuple(reports))
 
@@ -406,13 +406,12 @@ def repr_digest(sha256_hex: str) -> str:
 def export_download(request: Request, p: Principal, record_ids: list[str]) -> Response:
     """A WACZ bundle of records as a download; the library logs ``export`` for each, as the CLI's export."""
     from archiver.api import env_passphrase
-    from archiver.bundle import export
 
     a = state(request).archive
     tmp = Path(tempfile.mkdtemp(prefix="archiver-export-", dir=a.root / "tmp" if (a.root / "tmp").is_dir() else None))
     dest = tmp / "evidence.wacz"
     try:
-        result = export(a, record_ids, dest, passphrase=env_passphrase, actor=actor(p))
+        result = a.bundles.export(record_ids, dest, passphrase=env_passphrase, actor=actor(p))
     except BaseException:
         dest.unlink(missing_ok=True)
         tmp.rmdir()

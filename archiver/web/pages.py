@@ -324,14 +324,13 @@ async def verify_upload(request: Request, p: PublicVerifyPage) -> Response:
 # ---- watches and diffs ---------------------------------------------------------------------------
 @router.get("/watches", response_class=HTMLResponse)
 def watches_page(request: Request, p: ViewerPage) -> Response:
-    from archiver.monitor import list_watches, versions
 
     a = state(request).archive
     rows = []
-    for w in list_watches(a):
+    for w in a.watches.all():
         kind = {"changed": "warn", "new": "ok", "unchanged": "ok", "failed": "fail"}.get(w.last_outcome or "", "skip")
         rows.append({**w.to_dict(), "every": _every(w.interval_s), "outcome_kind": kind,
-                     "versions": len(versions(a, w.url)) if w.last_record else 0})
+                     "versions": len(a.watches.versions(w.url)) if w.last_record else 0})
     return render(request, "watches.html", _ctx(request, p, "watches", title="Watches", watches=rows))
 
 
@@ -345,21 +344,17 @@ def _every(seconds: int) -> str:
 @router.post("/watches")
 def watches_post(request: Request, p: CapturerPage, url: str = Form(...), every: str = Form("1d"),
                  entity: str = Form(""), document: str = Form(""), csrf_token: str = Form("")) -> Response:
-    from archiver.monitor import add_watch
-
     check_form(request, p, csrf_token)
     a = state(request).archive
-    add_watch(a, url, entity=entity or None, document=document or None, every=every, actor=actor(p))
+    a.watches.add(url, entity=entity or None, document=document or None, every=every, actor=actor(p))
     return RedirectResponse("/watches", status_code=303)
 
 
 @router.post("/watches/remove")
 def watches_remove(request: Request, p: CapturerPage, url: str = Form(...), csrf_token: str = Form("")) -> Response:
-    from archiver.monitor import remove_watch
-
     check_form(request, p, csrf_token)
     a = state(request).archive
-    remove_watch(a, url, actor=actor(p))
+    a.watches.remove(url, actor=actor(p))
     return RedirectResponse("/watches", status_code=303)
 
 

@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import TextIO
 
-from archiver.access import active_tokens, create_token, list_tokens
 from archiver.errors import ArchiverError, UsageError
 
 
@@ -44,15 +43,15 @@ def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, work
     from archiver.web.deps import one_time_login
 
     archive = Archive.open(store)
-    if not is_loopback(host) and active_tokens(archive) == 0:
+    if not is_loopback(host) and archive.tokens.active() == 0:
         raise UsageError(f"refusing to listen on {host}: no access token exists, so anyone who can reach it could "
                          "use the store", hint="create one first: archiver tokens create NAME --role admin")
     app = create_app(archive, workers=workers, public_verify=public_verify)
     shown = "localhost" if host in ("127.0.0.1", "::1", "localhost") else host
     base = f"http://{shown}:{port}"
     login_name = None
-    if active_tokens(archive) == 0:
-        new = create_token(archive, _first_admin_name({t.name for t in list_tokens(archive)}), "admin",
+    if archive.tokens.active() == 0:
+        new = archive.tokens.create(_first_admin_name({t.name for t in archive.tokens.all()}), "admin",
                            actor=archive.default_actor())
         login_name = new.name
         out.write(f"No access token existed: made admin token {new.name!r} (shown once, stored hashed):\n"
