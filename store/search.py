@@ -90,13 +90,7 @@ def stamped_among(catalog: Catalog, record_ids: list[str]) -> set[str]:
 
 
 def verification_states(catalog: Catalog, record_ids: list[str]) -> dict[str, bool]:
-    if not record_ids:
-        return {}
-    marks = ",".join("?" * len(record_ids))
-    with catalog.db() as d:
-        rows = d.rows(f"SELECT record_id, ok FROM verifications WHERE record_id IN ({marks})",  # noqa: S608
-                      record_ids)
-    return {str(r[0]): bool(r[1]) for r in rows}
+    return {rid: v.ok for rid, v in cached_verifications(catalog, record_ids).items()}
 
 
 @dataclass(frozen=True, slots=True)

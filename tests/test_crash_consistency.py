@@ -10,25 +10,14 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from archiver.api import Archive, find_partial_blobs
 from store.ledger import EVIDENCE_EVENTS
+from tests.test_processes import _archiver, _env
 
 TRIALS = int(os.environ.get("ARCHIVER_CRASH_TRIALS", "3"))
-
-
-def _archiver(*args: str) -> list[str]:
-    return [sys.executable, "-m", "archiver.cli", *args]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["ARCHIVER_ALLOW_PRIVATE"] = "1"
-    env.pop("ARCHIVER_KEY_PASSPHRASE", None)
-    return env
 
 
 def assert_agree(root: Path) -> Archive:

@@ -23,14 +23,20 @@ from tests.conftest import HOSTILE, HTML
 ROLES = ("viewer", "capturer", "admin")
 
 
-@pytest.fixture()
-def web(archive: Archive) -> Iterator[tuple[TestClient, dict[str, str]]]:
+def _tokens(archive: Archive) -> dict[str, str]:
+    """A token of each role, plus a revoked and an expired admin token."""
     tokens = {r: create_token(archive, r, r, actor="tester").token for r in ROLES}
     tokens["revoked"] = create_token(archive, "revoked", "admin", actor="tester").token
     revoke_token(archive, "revoked", actor="tester")
     tokens["expired"] = create_token(archive, "expired", "admin", expires="1d", actor="tester").token
     with sqlite3.connect(archive.root / "catalog.sqlite3") as db:
         db.execute("UPDATE tokens SET expires_at='2001-01-01T00:00:00Z' WHERE name='expired'")
+    return tokens
+
+
+@pytest.fixture()
+def web(archive: Archive) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    tokens = _tokens(archive)
     app = create_app(archive, workers=2)
     with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client, tokens
@@ -239,12 +245,7 @@ def test_role_matrix(archive: Archive, site, public_verify: bool) -> None:  # ty
     app: exactly the roles its policy admits get past the guard. The matrix is derived from the policies
     the routes declare, which are pinned in EXPECTED_POLICIES."""
 
-    tok = {r: create_token(archive, r, r, actor="tester").token for r in ROLES}
-    tok["revoked"] = create_token(archive, "revoked", "admin", actor="tester").token
-    revoke_token(archive, "revoked", actor="tester")
-    tok["expired"] = create_token(archive, "expired", "admin", expires="1d", actor="tester").token
-    with sqlite3.connect(archive.root / "catalog.sqlite3") as db:
-        db.execute("UPDATE tokens SET expires_at='2001-01-01T00:00:00Z' WHERE name='expired'")
+    tok = _tokens(archive)
     rid = archive.capture(site.base_url + "/plain").record_id
     app = create_app(archive, public_verify=public_verify, start_jobs=False)
     found = declared(app)
