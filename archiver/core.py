@@ -257,8 +257,10 @@ class StoreCore:
                             sha: str = sha) -> tuple[list[Event], Callable[[_Db], None], bool]:
                     if self.last_record(url, d) != previous:
                         return [], lambda _d: None, False  # the chain moved: nothing written, sign again
-                    events = [Event("capture", manifest.record_id, sha,
-                                    {"url": manifest.subject.url, "manifest_sha256": sha})]
+                    detail = {"url": manifest.subject.url, "manifest_sha256": sha}
+                    if job_key is not None:  # replayed after a crash, the record claims its job again
+                        detail["job_key"] = job_key
+                    events = [Event("capture", manifest.record_id, sha, detail)]
                     return events, lambda d: Catalog.insert_record(d, manifest, sha, job_key=job_key), True
                 try:
                     if self.ledger.run(prepare, actor=actor)[1]:

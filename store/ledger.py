@@ -55,6 +55,8 @@ T = TypeVar("T")
 EVIDENCE_EVENTS = frozenset({"capture", "import", "import-forced", "timestamp", "wayback", "derived"})
 
 JOURNAL = "custody"
+#: how an evidence entry looks in a custody line (json.dumps with sorted keys), to search raw bytes
+_MARKERS = tuple(f'"event": "{e}"'.encode() for e in sorted(EVIDENCE_EVENTS))
 
 
 def _now() -> str:
@@ -94,8 +96,10 @@ class Ledger:
         with self.catalog.db() as d, d.tx():
             if self._postgres:
                 d.rows("SELECT pg_advisory_xact_lock(?)", (7232,))
+                self._baseline_postgres(d)
+                stuck = False
             else:
-                self._replay(d)
+                stuck = self._replay(d) < 0
             events, index, value = prepare(d)
             if index is not None:  # rows first: a conflict then refuses the act before custody names it
                 index(d)
@@ -109,7 +113,7 @@ class Ledger:
             else:
                 entries, end = self.custody.append_at(events, actor=actor)
             self._outbox(d, entries)
-            if end is not None:
+            if end is not None and not stuck:  # never past an entry that waits for its blob
                 self._set_journal(d, end, entries[-1].hash if entries else None)
         return Committed(tuple(entries)), value
 
@@ -133,9 +137,9 @@ class Ledger:
 
     # ---- the journal (SQLite stores: the custody file ahead of the catalog) ---------------------
     @staticmethod
-    def _journal(d: _Db) -> int | None:
-        row = d.one("SELECT position FROM journal WHERE name=?", (JOURNAL,))
-        return int(row[0]) if row else None
+    def _journal(d: _Db) -> tuple[int, str | None] | None:
+        row = d.one("SELECT position, last_hash FROM journal WHERE name=?", (JOURNAL,))
+        return (int(row[0]), str(row[1]) if row[1] else None) if row else None
 
     @staticmethod
     def _set_journal(d: _Db, position: int, last_hash: str | None) -> None:
@@ -143,38 +147,70 @@ class Ledger:
               "position=excluded.position, last_hash=COALESCE(excluded.last_hash, journal.last_hash)",
               (JOURNAL, position, last_hash))
 
-    def _tail(self, start: int) -> tuple[list[CustodyEntry], int]:
-        """Complete custody lines from byte ``start``; returns them and the offset after the last."""
+    def _tail(self, start: int) -> list[tuple[CustodyEntry, int, int]]:
+        """Complete custody lines from byte ``start``: (entry, its start offset, its end offset)."""
         try:
             with open(self.custody.path, "rb") as fh:
                 fh.seek(start)
                 data = fh.read()
         except FileNotFoundError:
-            return [], start
-        end = data.rfind(b"\n") + 1
-        return list(_parse(iter(data[:end].splitlines()))), start + end
+            return []
+        out = []
+        pos = 0
+        while (nl := data.find(b"\n", pos)) >= 0:
+            line = data[pos:nl]
+            for e in _parse(iter([line])):
+                out.append((e, start + pos, start + nl + 1))
+            pos = nl + 1
+        return out
 
     def pending(self) -> bool:
-        """Does the custody file hold evidence the catalog has not indexed? A read: no lock, no write."""
-        if self._postgres:
-            return False
-        try:
-            size = os.stat(self.custody.path).st_size
-        except FileNotFoundError:
-            return False
+        """Is there work for :meth:`recover`? A read: no lock, no write.
+
+        SQLite: custody entries past the journal position that the catalog lacks (a cut-off commit), or
+        no journal at all (a store from before the write path: its outbox is filled once). PostgreSQL:
+        no journal row yet (the same one-time backfill). The tail is searched as bytes for an evidence
+        event before anything is parsed: downloads and verifications append custody facts without
+        moving the journal, and tens of thousands of them must not slow every command down."""
         with self.catalog.db() as d:
-            position = self._journal(d)
-            if position is not None and position >= size:
+            journal = self._journal(d)
+            if self._postgres:
+                return journal is None
+            try:
+                size = os.stat(self.custody.path).st_size
+            except FileNotFoundError:
                 return False
-            entries, _ = self._tail(position or 0)
-            return any(self._missing(d, e) for e in entries)
+            if journal is None:
+                return size > 0
+            if journal[0] >= size:
+                return False
+            with open(self.custody.path, "rb") as fh:
+                fh.seek(journal[0])
+                tail = fh.read()
+            if not any(marker in tail for marker in _MARKERS):
+                return False
+            return any(self._missing(d, e) for e, _, _ in self._tail(journal[0]))
 
     def recover(self) -> int:
-        """Index what a cut-off commit left in the custody file only (run at open when :meth:`pending`)."""
-        if self._postgres:
-            return 0
+        """Index what cut-off commits left in the custody log only, and fill the outbox of a store made
+        before the write path (run at open when :meth:`pending`); returns the entries replayed."""
         with self.catalog.db() as d, d.tx():
-            return self._replay(d)
+            if self._postgres:
+                d.rows("SELECT pg_advisory_xact_lock(?)", (7232,))
+                self._baseline_postgres(d)
+                return 0
+            return max(0, self._replay(d))
+
+    def _baseline_postgres(self, d: _Db) -> None:
+        """Once, on a PostgreSQL store upgraded from before the write path: the outbox gets a row for
+        every evidence entry already in the custody table, in its order, so a consumer of the outbox
+        (the transparency log) sees the records made before the upgrade too."""
+        if self._journal(d) is not None:
+            return
+        rows = d.rows("SELECT seq, line FROM custody ORDER BY seq")
+        entries = list(_parse(iter(r[1] for r in rows)))
+        self._outbox(d, entries)
+        self._set_journal(d, int(rows[-1][0]) if rows else 0, entries[-1].hash if entries else None)
 
     def _missing(self, d: _Db, e: CustodyEntry) -> bool:
         if e.event not in EVIDENCE_EVENTS or not e.subject_sha256:
@@ -186,42 +222,67 @@ class Ledger:
                 return True
         return False
 
-    def _replay(self, d: _Db) -> int:
-        """Under the write lock: index every evidence entry past the journal position, then move it."""
+    def _index(self, d: _Db, e: CustodyEntry) -> bool:
+        """Index the signed documents one custody entry names; False if one of them cannot be read."""
         from archiver.formats import classify
         from store.catalog import Catalog
 
+        assert e.subject_sha256 is not None
+        for sha in [e.subject_sha256, *filter(None, e.detail.get("addenda", "").split(","))]:
+            try:
+                doc = classify(self.blobs.read_bytes(sha))
+            except Exception as exc:  # any failure to read: the entry waits, reported
+                log.warning("custody entry %s names %s, which cannot be read: %s", e.seq, sha, exc)
+                return False
+            if doc.manifest is not None:
+                if d.one("SELECT 1 FROM records WHERE record_id=?", (doc.manifest.record_id,)) is None:
+                    Catalog.insert_record(d, doc.manifest, sha, job_key=e.detail.get("job_key") or None)
+            elif doc.addendum is not None:
+                Catalog.insert_addendum(d, sha, doc.addendum)
+            else:
+                log.warning("custody entry %s names %s, which is not a document this release reads (%s)",
+                            e.seq, sha, doc.reason or doc.role)
+                return False
+        return True
+
+    def _replay(self, d: _Db) -> int:
+        """Under the write lock: index every evidence entry past the journal position, then move it;
+        returns how many were indexed, or -1 when one still waits for its blob.
+
+        The journal never moves past an entry that could not be indexed (its blob missing or
+        unreadable): it is tried again at every commit and open until the blob is restored, and its
+        outbox row is written only once it is indexed. Without a journal (a store made before the write
+        path), the whole log is read once and every evidence entry gets its outbox row, in log order."""
         try:
             size = os.stat(self.custody.path).st_size
         except FileNotFoundError:
             return 0
-        position = self._journal(d)
-        if position is not None and position >= size:
+        journal = self._journal(d)
+        if journal is not None and journal[0] >= size:
             return 0
-        entries, end = self._tail(position or 0)
-        replayed: list[CustodyEntry] = []
-        for e in entries:
-            if not self._missing(d, e):
-                continue
-            assert e.subject_sha256 is not None
-            for sha in [e.subject_sha256, *filter(None, e.detail.get("addenda", "").split(","))]:
-                try:
-                    doc = classify(self.blobs.read_bytes(sha))
-                except Exception as exc:  # a missing blob is reported by verify, not here
-                    log.warning("custody entry %s names %s, which cannot be read: %s", e.seq, sha, exc)
-                    continue
-                if doc.manifest is not None:
-                    if d.one("SELECT 1 FROM records WHERE record_id=?", (doc.manifest.record_id,)) is None:
-                        Catalog.insert_record(d, doc.manifest, sha)
-                elif doc.addendum is not None:
-                    Catalog.insert_addendum(d, sha, doc.addendum)
-            replayed.append(e)
+        baseline = journal is None
+        tail = self._tail(journal[0] if journal else 0)
+        done: list[CustodyEntry] = []
+        replayed = 0
+        stuck: tuple[int, str | None] | None = None
+        last: tuple[int, str | None] = journal or (0, None)
+        for e, _start, end in tail:
+            if self._missing(d, e):
+                if self._index(d, e):
+                    done.append(e)
+                    replayed += 1
+                elif stuck is None:
+                    stuck = last
+            elif baseline and e.event in EVIDENCE_EVENTS:
+                done.append(e)
+            last = (end, e.hash)
         if replayed:
-            log.warning("recovered %d custody entr%s whose catalog commit was cut off", len(replayed),
-                        "y" if len(replayed) == 1 else "ies")
-            self._outbox(d, replayed)
-        self._set_journal(d, end, entries[-1].hash if entries else None)
-        return len(replayed)
+            log.warning("recovered %d custody entr%s whose catalog commit was cut off", replayed,
+                        "y" if replayed == 1 else "ies")
+        self._outbox(d, done)
+        position, last_hash = stuck or last
+        self._set_journal(d, position, last_hash)
+        return -1 if stuck else replayed
 
     # ---- consumers ------------------------------------------------------------------------------
     def outbox(self, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:

@@ -208,24 +208,28 @@ def test_migrated_old_store_moves_to_postgresql_with_outbox_and_journal(  # type
     root = old_store(tmp_path)
     trust_tsa(cli, root)  # opens (and migrates) the store
     conn = sqlite3.connect(root / "catalog.sqlite3")
-    with conn:  # rows the write path will leave: a gap in seq must survive the move
-        conn.execute("INSERT INTO outbox (seq, event, record_id, actor, time) VALUES (5, 'capture', ?, 'op', 't1')",
+    # the upgrade filled the outbox from the custody log, one row per evidence entry (3 captures, their
+    # 3 timestamps, a derived addendum); then rows the write path will leave: a gap in seq must survive
+    backfilled = conn.execute("SELECT seq, event, record_id FROM outbox ORDER BY seq").fetchall()
+    assert [e for _, e, _ in backfilled].count("capture") == 3 and len(backfilled) == 7
+    with conn:
+        conn.execute("INSERT INTO outbox (seq, event, record_id, actor, time) VALUES (15, 'capture', ?, 'op', 't1')",
                      (RECORDS[0],))
-        conn.execute("INSERT INTO outbox (seq, event, actor, time, detail) VALUES (9, 'export', 'op', 't2', '{}')")
+        conn.execute("INSERT INTO outbox (seq, event, actor, time, detail) VALUES (19, 'export', 'op', 't2', '{}')")
         conn.execute("INSERT INTO journal VALUES ('transparency-log', 9, 'ab12')")
     conn.close()
     url = postgres.database()
     r = cli("store", "migrate", "--store", str(root), "--to", url, "--json")
     assert r.code == 0, r.err
     rows = json.loads(r.out)["rows"]
-    assert rows["records"] == 3 and rows["outbox"] == 2 and rows["journal"] == 1 and rows["tokens"] == 1
+    assert rows["records"] == 3 and rows["outbox"] == 9 and rows["journal"] == 2 and rows["tokens"] == 1
     moved = Archive.open(root)
     assert isinstance(moved.catalog, PostgresCatalog)
     with moved.catalog.db() as d:
         assert d.rows("SELECT seq, event, record_id FROM outbox ORDER BY seq") == [
-            (5, "capture", RECORDS[0]), (9, "export", None)]
-        assert d.rows("SELECT * FROM journal") == [("transparency-log", 9, "ab12")]
-        assert d.one("INSERT INTO outbox (event, actor, time) VALUES ('x', 'op', 't3') RETURNING seq") == (10,)
+            *[tuple(r) for r in backfilled], (15, "capture", RECORDS[0]), (19, "export", None)]
+        assert ("transparency-log", 9, "ab12") in d.rows("SELECT * FROM journal")
+        assert d.one("INSERT INTO outbox (event, actor, time) VALUES ('x', 'op', 't3') RETURNING seq") == (20,)
         keys = {(str(s), int(v)) for s, v in d.rows("SELECT subsystem, version FROM schema_migrations")}
     assert keys == {(m.subsystem, m.version) for m in registry("postgresql")}
     assert ("custody", 1) in keys and ("queue", 1) in keys
@@ -277,7 +281,9 @@ def test_pending_migrations_on_an_old_postgresql_catalog_apply_once(  # type: ig
     with b.catalog.db() as d:
         assert d.one("SELECT value FROM meta WHERE key='schema_version'") == ("2",)
         assert d.one("SELECT COUNT(*) FROM schema_migrations") == (len(registry("postgresql")),)
-        assert d.one("SELECT COUNT(*) FROM outbox") == (0,)
+        # the records made before the upgrade reach the outbox once (a transparency log must see them)
+        evidence = [e for e in b.custody.entries() if e.event in ("capture", "timestamp", "derived", "import")]
+        assert d.one("SELECT COUNT(*) FROM outbox") == (len(evidence),) and evidence
         assert d.one("SELECT 1 FROM pg_indexes WHERE indexname = 'records_captured'") == (1,)
     assert [s.record_id for s in b.list()] == [rid] and b.custody.verify_chain().ok
     rep = json.loads(cli("store", "migrate", "--store", str(tmp_path / "s"), "--json").out)

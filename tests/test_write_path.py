@@ -224,3 +224,41 @@ def test_rebuild_index_keeps_the_committed_signing_of_a_record(archive: Archive,
     assert archive.rebuild_index().records == 2
     assert archive.manifest(b.record_id) == b
     assert all(v.ok for v in archive.verify_all())
+
+
+def test_a_replayed_capture_claims_its_job_again(archive: Archive, site) -> None:
+    """A web or queue job's capture cut off before COMMIT is replayed with its job claim, so the job,
+    run again after the restart, finds its record instead of capturing twice."""
+    if archive.catalog.backend == "postgresql":
+        pytest.skip("nothing to replay on PostgreSQL")
+    m = archive.capture(site.base_url + "/plain", CaptureOptions(job_key="web:42"), passphrase=lambda: None)
+    entry = next(e for e in archive.custody.entries() if e.event == "capture")
+    assert entry.detail["job_key"] == "web:42"
+    with archive.catalog.db() as d:
+        d.run("DELETE FROM job_records WHERE job_key='web:42'")
+    _forget(archive, m.record_id, entry)
+    reopened = Archive.open(archive.root)
+    assert reopened.catalog.job_record("web:42") == m.record_id
+
+
+def test_replay_waits_for_a_blob_it_cannot_read(archive: Archive, site, tmp_path: Path) -> None:
+    """The journal never moves past an entry whose document is missing, and the outbox announces it
+    only once it is indexed (restoring the blob is enough)."""
+    if archive.catalog.backend == "postgresql":
+        pytest.skip("nothing to replay on PostgreSQL")
+    m = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    entry = next(e for e in archive.custody.entries() if e.event == "capture")
+    _forget(archive, m.record_id, entry)
+    blob = archive.blobs.path(str(entry.subject_sha256))
+    saved = blob.read_bytes()
+    blob.chmod(0o644)
+    blob.unlink()
+    again = Archive.open(archive.root)  # cannot index it: nothing moves
+    assert not again.catalog.has_record(m.record_id) and again.ledger.pending()
+    assert again.ledger.outbox() == []
+    n = again.capture(site.base_url + "/gzip", passphrase=lambda: None)  # commits go on meanwhile
+    assert [r["record_id"] for r in again.ledger.outbox()] == [n.record_id]
+    archive.blobs.put_bytes(saved)
+    restored = Archive.open(archive.root)
+    assert restored.catalog.has_record(m.record_id) and not restored.ledger.pending()
+    assert [r["record_id"] for r in restored.ledger.outbox()] == [n.record_id, m.record_id]
