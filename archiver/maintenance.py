@@ -8,21 +8,60 @@ than this release is *reported* in the result and left for a newer release, neve
 from __future__ import annotations
 
 import hashlib
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from archiver.errors import ArchiverError
 from archiver.formats import classify, looks_like_document
 from archiver.records import Addendum, Manifest
 from archiver.reports import RebuildReport
+from store.catalog import Catalog
+from store.custody import Event
 
 if TYPE_CHECKING:
     from archiver.core import StoreCore
 
 
 def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
-    """Recreate the catalog's record rows from the manifests and addenda found among the blobs."""
+    """Recreate the catalog's record rows from the manifests and addenda found among the blobs.
+
+    One unit of work under the catalog's write lock, scan included: a capture committing meanwhile
+    waits, so nothing it commits can be scanned too early and then cleared away; afterwards it finds
+    its URL's chain where it was (the tips are the chains' ends, not the latest captured)."""
+    report: list[RebuildReport] = []
+
+    def prepare(d: Any) -> tuple[list[Event], Callable[[Any], None], None]:
+        keys, manifests, addenda, newer = _scan(core)
+        manifests, unnamed = _committed(core, manifests)
+        manifests.sort(key=lambda t: (t[0].captured_at, t[0].record_id))
+        indexed = {sha: m.record_id for m, sha in manifests}
+        kept = [(a, sha) for a, sha in addenda if indexed.get(a.manifest_sha256) == a.record_id]
+
+        def index(d: Any) -> None:
+            for key_id, sha in keys:
+                d.run("INSERT INTO signer_keys VALUES (?,?) ON CONFLICT DO NOTHING", (key_id, sha))
+            for table in ("addenda", "artifacts", "records", "documents"):
+                d.run(f"DELETE FROM {table}")  # noqa: S608
+            for m, sha in manifests:
+                Catalog.insert_record(d, m, sha)
+            for url, tip in _tips(manifests).items():
+                d.run("UPDATE documents SET last_record=? WHERE url=?", (tip, url))
+            for a, sha in kept:
+                Catalog.insert_addendum(d, sha, a)
+        report.append(RebuildReport(records=len(manifests), addenda=len(kept), newer=tuple(sorted(newer)),
+                                    uncommitted=tuple(sorted(unnamed))))
+        return [Event("rebuild-index", detail={"records": str(len(manifests)), "addenda": str(len(kept)),
+                                                "newer": str(len(newer))})], index, None
+    core.ledger.run(prepare, actor=actor)
+    return report[0]
+
+
+def _scan(core: StoreCore) -> tuple[list[tuple[str, str]], list[tuple[Manifest, str]], list[tuple[Addendum, str]],
+                                    list[str]]:
+    """Every signer key, manifest and addendum among the blobs, and the documents of newer formats."""
     from archiver.provenance.keys import key_id_of, load_public_pem
 
+    keys: list[tuple[str, str]] = []
     manifests: list[tuple[Manifest, str]] = []
     addenda: list[tuple[Addendum, str]] = []
     newer: list[str] = []
@@ -31,10 +70,9 @@ def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
             head = fh.read(64)
         if head.startswith(b"-----BEGIN PUBLIC KEY-----"):
             try:
-                key = load_public_pem(core.blobs.read_bytes(sha))
+                keys.append((key_id_of(load_public_pem(core.blobs.read_bytes(sha))), sha))
             except ArchiverError:
-                continue
-            core.catalog.add_signer_key(key_id_of(key), sha)
+                pass
             continue
         if not looks_like_document(head):
             continue
@@ -48,35 +86,40 @@ def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
             addenda.append((doc.addendum, sha))
         elif doc.role == "newer":
             newer.append(f"{sha} ({doc.schema}{' ' + doc.kind if doc.kind else ''})")
-    manifests = _committed(core, manifests)
-    core.catalog.clear_index()
-    for m, sha in sorted(manifests, key=lambda t: (t[0].captured_at, t[0].record_id)):
-        core.catalog.add_record(m, sha)
-    indexed = {sha: m.record_id for m, sha in manifests}
-    n_add = 0
-    for a, sha in addenda:
-        if indexed.get(a.manifest_sha256) == a.record_id:
-            core.catalog.add_addendum(sha, a)
-            n_add += 1
-    core.note("rebuild-index", actor=actor, detail={"records": str(len(manifests)), "addenda": str(n_add),
-                                                    "newer": str(len(newer))})
-    return RebuildReport(records=len(manifests), addenda=n_add, newer=tuple(sorted(newer)))
+    return keys, manifests, addenda, newer
 
 
-def _committed(core: StoreCore, manifests: list[tuple[Manifest, str]]) -> list[tuple[Manifest, str]]:
-    """One manifest per record ID: where a commit was signed again (its chain moved, ``commit_record``)
-    an earlier signing of the same ID can lie among the blobs; the custody log names the committed one."""
-    by_id: dict[str, list[tuple[Manifest, str]]] = {}
-    for m, sha in manifests:
-        by_id.setdefault(m.record_id, []).append((m, sha))
-    if all(len(v) == 1 for v in by_id.values()):
-        return manifests
+def _tips(manifests: list[tuple[Manifest, str]]) -> dict[str, str]:
+    """Each URL's chain end: the record no other record of the URL names as ``previous``. Chains are
+    made in commit order, which capture times need not follow (a capture's time is taken before its
+    download), so "the latest captured" could be mid-chain and the next capture would fork it. Several
+    ends (records imported from elsewhere): the latest captured of them."""
+    by_url: dict[str, list[Manifest]] = {}
+    for m, _ in manifests:
+        by_url.setdefault(m.subject.url, []).append(m)
+    tips = {}
+    for url, ms in by_url.items():
+        named = {m.previous.record_id for m in ms if m.previous is not None}
+        ends = [m for m in ms if m.record_id not in named] or ms
+        tips[url] = max(ends, key=lambda m: (m.captured_at, m.record_id)).record_id
+    return tips
+
+
+def _committed(core: StoreCore, manifests: list[tuple[Manifest, str]]) -> tuple[list[tuple[Manifest, str]],
+                                                                               list[str]]:
+    """The manifests that are records: those a custody entry commits (capture or import). A manifest
+    blob no entry names was signed but never committed — a capture killed before its custody entry, one
+    committing right now (its blob is written before the catalog's lock is taken), or an earlier
+    signing of a record whose chain moved (``commit_record`` signs again): it is listed, not indexed.
+    With no custody log at all (lost with a PostgreSQL catalog), every manifest counts, one per ID."""
     named = {e.subject_sha256 for e in core.custody.entries() if e.event in ("capture", "import", "import-forced")}
-    out = []
-    for versions in by_id.values():
-        chosen = [v for v in versions if v[1] in named] or versions
-        out.append(max(chosen, key=lambda v: v[0].captured_at))
-    return out
+    if named:
+        return [(m, sha) for m, sha in manifests if sha in named], [sha for _, sha in manifests if sha not in named]
+    by_id: dict[str, tuple[Manifest, str]] = {}
+    for m, sha in manifests:
+        if m.record_id not in by_id or m.captured_at > by_id[m.record_id][0].captured_at:
+            by_id[m.record_id] = (m, sha)
+    return list(by_id.values()), []
 
 
 __all__ = ["rebuild_index"]

@@ -228,6 +228,9 @@ class RebuildReport(Report):
     records: int
     addenda: int
     newer: tuple[str, ...] = ()
+    #: manifest blobs no custody entry commits (a capture killed before its entry, or signed again
+    #: because its chain moved): signed but never records, so not indexed
+    uncommitted: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -192,8 +192,13 @@ class Catalog(ABC):
             self.insert_record(d, manifest, manifest_sha256, job_key=job_key)
 
     @staticmethod
-    def insert_record(d: _Db, manifest: Manifest, manifest_sha256: str, *, job_key: str | None = None) -> None:
-        """The rows of :meth:`add_record`, inside a transaction the caller holds."""
+    def insert_record(d: _Db, manifest: Manifest, manifest_sha256: str, *, job_key: str | None = None,
+                      tip: bool = True) -> None:
+        """The rows of :meth:`add_record`, inside a transaction the caller holds.
+
+        ``tip``: the record becomes its URL's ``last_record`` (what the next capture chains to). A
+        capture always does; an imported record only when the URL has none or it continues that one
+        (``tip_after_import``), so a record from another store never hijacks this store's chain."""
         s = manifest.subject
         if job_key is not None:
             d.run("INSERT INTO job_records VALUES (?,?)", (job_key, manifest.record_id))
@@ -201,7 +206,8 @@ class Catalog(ABC):
               "VALUES (?,?,?,?,?) ON CONFLICT(url) DO UPDATE SET "
               "entity=COALESCE(excluded.entity, documents.entity), "
               "document=COALESCE(excluded.document, documents.document), "
-              "last_record=excluded.last_record",
+              "last_record=" + ("excluded.last_record" if tip
+                                else "COALESCE(documents.last_record, excluded.last_record)"),
               (s.url, s.entity, s.document, manifest.record_id, manifest.record_id))
         row = d.one("SELECT doc_id FROM documents WHERE url=?", (s.url,))
         assert row is not None
@@ -215,6 +221,13 @@ class Catalog(ABC):
         d.many("INSERT INTO artifacts VALUES (?,?,?,?,?)",
                [(manifest.record_id, a.name, a.sha256, a.size, a.media_type) for a in manifest.artifacts]
                + [(manifest.record_id, "manifest", manifest_sha256, -1, "application/json")])
+
+    @staticmethod
+    def tip_after_import(d: _Db, manifest: Manifest) -> bool:
+        """Does an imported record continue its URL's chain here (or start it)?"""
+        row = d.one("SELECT last_record FROM documents WHERE url=?", (manifest.subject.url,))
+        current = row[0] if row else None
+        return current is None or (manifest.previous is not None and manifest.previous.record_id == current)
 
     def has_record(self, record_id: str) -> bool:
         with self.db() as d:

@@ -236,7 +236,9 @@ class Ledger:
                 return False
             if doc.manifest is not None:
                 if d.one("SELECT 1 FROM records WHERE record_id=?", (doc.manifest.record_id,)) is None:
-                    Catalog.insert_record(d, doc.manifest, sha, job_key=e.detail.get("job_key") or None)
+                    imported = e.event in ("import", "import-forced")
+                    Catalog.insert_record(d, doc.manifest, sha, job_key=e.detail.get("job_key") or None,
+                                          tip=not imported or Catalog.tip_after_import(d, doc.manifest))
             elif doc.addendum is not None:
                 Catalog.insert_addendum(d, sha, doc.addendum)
             else:

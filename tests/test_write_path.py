@@ -262,3 +262,36 @@ def test_replay_waits_for_a_blob_it_cannot_read(archive: Archive, site, tmp_path
     restored = Archive.open(archive.root)
     assert restored.catalog.has_record(m.record_id) and not restored.ledger.pending()
     assert [r["record_id"] for r in restored.ledger.outbox()] == [n.record_id, m.record_id]
+
+
+def test_a_capture_during_rebuild_index_is_kept_and_chains_on(archive: Archive, site) -> None:
+    """rebuild-index is one unit of work (scan included): a capture committing meanwhile waits for it,
+    then chains to the rebuilt tip; before, it could be cleared away after the scan, or fork the chain
+    (the rebuilt tip was the latest captured, not the chain's end)."""
+    import time
+
+    url = site.base_url + "/plain"
+    first = archive.capture(url, passphrase=lambda: None)
+    scanning = threading.Event()
+    original = archive.blobs.iter_all
+
+    def slow_scan():  # type: ignore[no-untyped-def]
+        scanning.set()
+        time.sleep(0.5)
+        yield from original()
+
+    archive.blobs.iter_all = slow_scan  # type: ignore[method-assign]
+    rebuilt: list[int] = []
+    t = threading.Thread(target=lambda: rebuilt.append(archive.rebuild_index().records))
+    t.start()
+    assert scanning.wait(10)
+    other = Archive.open(archive.root)
+    late = other.capture(url, passphrase=lambda: None)
+    t.join(60)
+    assert rebuilt == [1]
+    again = Archive.open(archive.root)
+    assert again.catalog.has_record(late.record_id)
+    assert late.previous is not None and late.previous.record_id == first.record_id
+    third = again.capture(url, passphrase=lambda: None)
+    assert third.previous is not None and third.previous.record_id == late.record_id
+    _assert_linear(_chain_of(again, url))

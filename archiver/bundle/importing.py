@@ -174,7 +174,7 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
         detail["addenda"] = ",".join(asha for _, asha in addenda)
 
     def index(d: Any) -> None:
-        Catalog.insert_record(d, m, sha)
+        Catalog.insert_record(d, m, sha, tip=Catalog.tip_after_import(d, m))
         for add, asha in addenda:
             Catalog.insert_addendum(d, asha, add)
     with archive.chain_lock(m.subject.url):  # like a capture: the URL's chain moves one commit at a time

@@ -90,6 +90,9 @@ def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 
     out = _out()
     out.print(f"catalog rebuilt: {report.records} record(s), {report.addenda} addend(um/a)")
+    if report.uncommitted:
+        out.print(f"{len(report.uncommitted)} manifest(s) signed but never committed (no custody entry): "
+                  "not records, not indexed")
     for item in report.newer:  # never dropped silently: a newer release wrote these
         out.print(f"[yellow]not indexed (format newer than this release):[/] {escape(item)}")
 
