@@ -77,3 +77,21 @@ def test_rebuild_index_reports_what_it_cannot_read(archive: Archive, site, cli) 
     assert sorted(x.split()[0] for x in report["newer"]) == sorted([sha, v2])
     r = cli("store", "rebuild-index", "--store", str(archive.root))
     assert "not indexed (format newer than this release)" in r.out and v2 in r.out
+
+
+def test_a_forgery_relabelled_as_newer_is_still_tampered(archive: Archive, site) -> None:
+    """The signature of a document of an unknown format is checked all the same: editing a record and
+    calling it ``archiver.manifest/v2`` (or an addendum of a new kind) cannot turn tampered into incomplete."""
+    m = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    _, data = _newer_addendum(archive, m.record_id, kind="provision")
+    forged = json.loads(data)
+    forged["provision"]["status"] = "removed"  # after signing
+    sha = archive.blobs.put_bytes(canonical(forged))
+
+    def index(d) -> None:  # type: ignore[no-untyped-def]
+        d.run("INSERT INTO addenda VALUES (?,?,?,?)", (sha, m.record_id, "provision", "2027-01-02T00:00:00.000Z"))
+    archive.ledger.commit([Event("provision", m.record_id, sha, {})], actor="forger", index=index)
+    report = archive.verify(m.record_id)
+    assert report.verdict is Verdict.TAMPERED
+    assert any(c.status.value == "FAIL" and c.category.value == "integrity" and "does not verify" in c.detail
+               for c in report.checks if c.name.startswith("provision"))
