@@ -377,7 +377,8 @@ class Archive(StoreCore):
         reports come back in catalog order."""
         from concurrent.futures import ThreadPoolExecutor
 
-        chain = self.custody.verify_chain()  # once for the run: the log only grows by our own entries
+        # once for the run (the log only grows by our own entries), with what the catalog names of it
+        chain = self.ledger.audit(self.custody.verify_chain())
         summaries = self.catalog.list()
         out: list[Verification] = []
         with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:

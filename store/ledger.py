@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from store.custody import CustodyEntry, CustodyLog, Event, PostgresCustodyLog, _parse
+from store.custody import ChainReport, CustodyEntry, CustodyLog, Event, PostgresCustodyLog, _parse
 
 if TYPE_CHECKING:
     from store.blobs import BlobStore
@@ -285,6 +285,30 @@ class Ledger:
         position, last_hash = stuck or last
         self._set_journal(d, position, last_hash)
         return -1 if stuck else replayed
+
+    # ---- audit ----------------------------------------------------------------------------------
+    def audit(self, report: ChainReport) -> ChainReport:
+        """The custody chain's own check, plus what the catalog remembers of it: every outbox row and
+        the journal name custody entries by hash. A log whose tail was cut off is still a valid chain
+        (a prefix of a chain is a chain); the entries the catalog names and the log lacks show the cut."""
+        with self.catalog.db() as d:
+            named = [(json.loads(r[1]).get("custody_hash"), r[0], r[2]) for r in
+                     d.rows("SELECT seq, detail, record_id FROM outbox ORDER BY seq")]
+            journal = self._journal(d)
+        if journal is not None and journal[1] and not self._postgres:
+            named.append((journal[1], "journal", None))
+        if not named:
+            return report
+        present = {e.hash for e in self.custody.entries()}
+        gone = [(seq, rid) for h, seq, rid in named if h and h not in present]
+        if not gone:
+            return report
+        shown = ", ".join(f"{'outbox ' + str(seq) if seq != 'journal' else 'the journal'}"
+                          + (f" ({rid})" if rid else "") for seq, rid in gone[:5])
+        problem = (f"{len(gone)} custody entr{'y' if len(gone) == 1 else 'ies'} the catalog names "
+                   f"{'is' if len(gone) == 1 else 'are'} missing from the custody log: {shown}"
+                   + (" …" if len(gone) > 5 else "") + " (entries were removed)")
+        return ChainReport(report.entries, (*report.problems, problem))
 
     # ---- consumers ------------------------------------------------------------------------------
     def outbox(self, after: int = 0, limit: int = 1000) -> list[dict[str, Any]]:

@@ -295,3 +295,23 @@ def test_a_capture_during_rebuild_index_is_kept_and_chains_on(archive: Archive, 
     third = again.capture(url, passphrase=lambda: None)
     assert third.previous is not None and third.previous.record_id == late.record_id
     _assert_linear(_chain_of(again, url))
+
+
+def test_a_custody_log_cut_short_is_tampering(archive: Archive, site) -> None:
+    """A prefix of a hash chain is still a chain; the catalog's outbox and journal name the entries a cut
+    removed, so verification calls it tampered instead of a merely incomplete record."""
+    import os
+
+    from archiver.records import Verdict
+
+    if archive.catalog.backend == "postgresql":
+        pytest.skip("the custody table lives in the catalog's own database")
+    archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    cut = os.path.getsize(archive.custody.path)
+    second = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    os.truncate(archive.custody.path, cut)
+    again = Archive.open(archive.root)
+    report = again.verify(second.record_id, log=False)
+    assert report.verdict is Verdict.TAMPERED
+    chain = next(c for c in report.checks if c.name == "custody.chain")
+    assert chain.status.value == "FAIL" and "missing from the custody log" in chain.detail

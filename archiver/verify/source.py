@@ -206,7 +206,7 @@ class StoreSource:
         return self.read(sha256)
 
     def custody_chain(self) -> Check | None:
-        report = self._chain or self.archive.custody.verify_chain()
+        report = self._chain or self.archive.ledger.audit(self.archive.custody.verify_chain())
         if report.ok:
             return Check("custody.chain", Status.PASS, ALTERED, f"{report.entries} entries, unbroken")
         return Check("custody.chain", Status.FAIL, ALTERED, "; ".join(report.problems[:5]))
