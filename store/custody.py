@@ -192,6 +192,16 @@ class CustodyLog:
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        """Hold the log's append lock: no entry is added meanwhile (``store migrate --to`` copies it)."""
+        fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)
+
     def entries(self) -> Iterator[CustodyEntry]:
         if not self.path.exists():
             return

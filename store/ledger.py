@@ -99,6 +99,7 @@ class Ledger:
                 self._baseline_postgres(d)
                 stuck = False
             else:
+                self._refuse_if_moved(d)
                 stuck = self._replay(d) < 0
             events, index, value = prepare(d)
             if index is not None:  # rows first: a conflict then refuses the act before custody names it
@@ -123,6 +124,9 @@ class Ledger:
         change): appended without the catalog's write lock, since replay has nothing to do for it."""
         if event in EVIDENCE_EVENTS:
             raise ValueError(f"{event} is evidence: commit it through Ledger.commit")
+        if not self._postgres:
+            with self.catalog.db() as d:
+                self._refuse_if_moved(d)
         return self.custody.append(event, actor=actor, record_id=record_id, subject_sha256=subject_sha256,
                                    detail=detail)
 
@@ -134,6 +138,17 @@ class Ledger:
         if rows:
             d.many("INSERT INTO outbox(event, record_id, subject_sha256, actor, time, detail) VALUES (?,?,?,?,?,?)",
                    rows)
+
+    @staticmethod
+    def _refuse_if_moved(d: _Db) -> None:
+        """A process that opened the store before ``store migrate --to`` switched it to PostgreSQL must
+        not go on writing to the SQLite catalog and custody.log, which nothing reads any more."""
+        from archiver.errors import StoreError
+
+        row = d.one("SELECT value FROM meta WHERE key='moved_to'")
+        if row is not None:
+            raise StoreError(f"this store's catalog moved to {row[0]} while this command ran",
+                             hint="run the command again: it will use the new catalog")
 
     # ---- the journal (SQLite stores: the custody file ahead of the catalog) ---------------------
     @staticmethod
@@ -200,6 +215,10 @@ class Ledger:
                 self._baseline_postgres(d)
                 return 0
             return max(0, self._replay(d))
+
+    def recover_in(self, d: _Db) -> int:
+        """:meth:`recover` inside a write transaction the caller holds (SQLite)."""
+        return 0 if self._postgres else max(0, self._replay(d))
 
     def _baseline_postgres(self, d: _Db) -> None:
         """Once, on a PostgreSQL store upgraded from before the write path: the outbox gets a row for

@@ -289,3 +289,50 @@ def test_pending_migrations_on_an_old_postgresql_catalog_apply_once(  # type: ig
     rep = json.loads(cli("store", "migrate", "--store", str(tmp_path / "s"), "--json").out)
     assert rep["applied"] == [] and all(m["applied_at"] for m in rep["migrations"])
     assert cli("verify", "--store", str(tmp_path / "s"), rid).code == 0
+
+
+def test_a_capture_racing_store_migrate_to_is_kept_or_refused(  # type: ignore[no-untyped-def]
+        postgres: LocalPostgres, site, tmp_path: Path) -> None:
+    """A process that opened the store before ``store migrate --to`` either commits before the copy (and
+    is copied) or waits for it and is then refused with a clear error: never a record left in the old
+    catalog only (before, a capture committing during the copy was in the moved custody log but not in
+    the moved catalog, and verify --all passed)."""
+    from archiver.errors import StoreError
+    from archiver.migrate import migrate_catalog
+
+    a, _ = Archive.init(tmp_path / "s", operator="Mover")
+    a.config.set("capture.allow_private", "true")
+    url = site.base_url + "/plain"
+    a.capture(url, passphrase=lambda: None)
+    other = Archive.open(tmp_path / "s")  # a long-running process (a web server, a worker)
+    copying = threading.Event()
+    original = a.catalog.dump
+
+    def slow_dump(table: str, columns: Any) -> Any:
+        copying.set()
+        time.sleep(0.05)
+        return original(table, columns)
+
+    a.catalog.dump = slow_dump  # type: ignore[method-assign]
+    outcome: list[object] = []
+
+    def capture() -> None:
+        assert copying.wait(30)
+        try:
+            outcome.append(other.capture(url, passphrase=lambda: None).record_id)
+        except StoreError as exc:
+            outcome.append(exc)
+
+    t = threading.Thread(target=capture)
+    t.start()
+    migrate_catalog(a, postgres.database())
+    t.join(60)
+    assert len(outcome) == 1
+    assert isinstance(outcome[0], StoreError) and "moved to" in outcome[0].message, outcome
+    moved = Archive.open(tmp_path / "s")
+    assert moved.catalog.backend == "postgresql" and moved.catalog.count() == 1
+    assert len([e for e in moved.custody.entries() if e.event == "capture"]) == 1
+    again = moved.capture(url, passphrase=lambda: None)  # run again: it goes to the new catalog, chained
+    assert again.previous is not None
+    assert all(v.ok for v in moved.verify_all())
+    moved.catalog.close()  # type: ignore[attr-defined]
