@@ -315,3 +315,42 @@ def test_a_custody_log_cut_short_is_tampering(archive: Archive, site) -> None:
     assert report.verdict is Verdict.TAMPERED
     chain = next(c for c in report.checks if c.name == "custody.chain")
     assert chain.status.value == "FAIL" and "missing from the custody log" in chain.detail
+
+
+def test_import_takes_exactly_the_bytes_it_verified(stamped: Archive, site, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A bundle rewritten in place between its verification and its import (a shared inbox): the store
+    imports the verified bytes (a private copy), never the new ones."""
+    import shutil
+    import zipfile
+
+    import archiver.bundle.importing as importing
+    from archiver.bundle import default_trust, export
+    from archiver.provenance.keys import key_id_of
+
+    m = stamped.capture(site.base_url + "/plain", passphrase=lambda: None)
+    good = tmp_path / "b.wacz"
+    export(stamped, [m.record_id], good, passphrase=lambda: None, actor="tester")
+    bad = tmp_path / "bad.wacz"
+    with zipfile.ZipFile(good) as zin, zipfile.ZipFile(bad, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith(".addendum.1.json"):
+                doc = json.loads(data)
+                doc["created_at"] = "2001-01-01T00:00:00.000Z"
+                data = json.dumps(doc).encode()
+            zout.writestr(info, data)
+    real = importing.verify_bundle
+
+    def verify_then_rewrite(path, trust, fh=None):  # type: ignore[no-untyped-def]
+        reports = real(path, trust, fh=fh)
+        shutil.copy(bad, path)  # rewritten in place, same inode
+        return reports
+
+    monkeypatch.setattr(importing, "verify_bundle", verify_then_rewrite)
+    other, _ = Archive.init(tmp_path / "other", operator="Receiver")
+    other.config.set("tsa.certs", stamped.config.str_("tsa.certs"))
+    trust = default_trust(other, [key_id_of(stamped.keys.signing_public_key())], None)
+    _, imported = importing.import_bundle(other, good, trust, actor="receiver")
+    assert imported == [m.record_id]
+    assert other.verify(m.record_id, log=False).ok

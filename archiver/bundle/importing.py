@@ -8,7 +8,7 @@ import os
 import shutil
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.errors import ArchiverError, IntegrityError, UsageError
 from archiver.records import Addendum, Category, Manifest, Verdict, Verification
@@ -31,7 +31,24 @@ def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, actor: str,
     """Verify, then add the records; blobs already present are not duplicated. A bundle that is
     not verified is refused (store untouched); ``force`` imports one that is intact but untrusted
     (only trust checks failed), and the import is marked. Nothing tampered or incomplete is imported."""
-    reports = verify_bundle(path, trust)
+    # verified and imported from one private copy: the file at ``path`` may be replaced or rewritten in
+    # place meanwhile (a shared inbox, a sync folder), and the store takes exactly the bytes it verified
+    copy, copy_path = archive.blobs.new_temp(".wacz")
+    try:
+        try:
+            with copy, open(path, "rb") as src:
+                shutil.copyfileobj(src, copy, 1 << 20)
+        except OSError as exc:
+            raise UsageError(f"cannot read the bundle {path}: {exc.strerror}") from exc
+        with open(copy_path, "rb") as fh:
+            return _import_open(archive, path, fh, trust, actor=actor, force=force)
+    finally:
+        copy_path.unlink(missing_ok=True)
+
+
+def _import_open(archive: Store, path: Path, fh: BinaryIO, trust: BundleTrust, *, actor: str,
+                 force: bool) -> tuple[list[Verification], list[str]]:
+    reports = verify_bundle(path, trust, fh=fh)
     failed = [f"{r.subject}: {c.name}" for r in reports for c in r.failures]
     verdict = bundle_verdict(reports)
     if verdict is not Verdict.VERIFIED and not (force and verdict is Verdict.INTACT_UNTRUSTED):
@@ -43,7 +60,7 @@ def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, actor: str,
                              hint="inspect with `archiver verify BUNDLE`; --force imports a bundle that is intact "
                                   "but signed by a key (or stamped by a TSA) you do not trust, marked as such")
     imported: list[str] = []
-    b = Bundle(path)
+    b = Bundle(path, fh)
     try:
         rids = [r.subject for r in reports[1:]]
         package = reports[0]

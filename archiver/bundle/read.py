@@ -47,10 +47,14 @@ def _safe_name(name: str) -> bool:
 class Bundle:
     """An opened WACZ whose member names and sizes were checked before anything is read."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, fh: BinaryIO | None = None) -> None:
+        """``fh``: the bundle's file, opened once by the caller, so that what is verified and what is
+        then imported are the same bytes even if the path is replaced in between (``path`` names it)."""
         self.path = path
         try:
-            self.zf = zipfile.ZipFile(path)
+            if fh is not None:
+                fh.seek(0)
+            self.zf = zipfile.ZipFile(fh if fh is not None else path)
         except (zipfile.BadZipFile, OSError) as exc:
             raise IntegrityError(f"{path} is not a readable zip/WACZ file: {exc}") from exc
         self.problems: list[str] = []
@@ -121,11 +125,11 @@ def bundle_verdict(reports: list[Verification]) -> Verdict:
     return overall(reports)
 
 
-def verify_bundle(path: Path, trust: BundleTrust) -> list[Verification]:
+def verify_bundle(path: Path, trust: BundleTrust, *, fh: BinaryIO | None = None) -> list[Verification]:
     """Every check a store verify runs, from the bundle alone, plus the package's own hashes and
     signature. Returns one report for the package and one per record."""
     try:
-        bundle = Bundle(path)
+        bundle = Bundle(path, fh)
     except IntegrityError as exc:
         return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY, exc.message),))]
     try:
