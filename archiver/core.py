@@ -57,15 +57,10 @@ def _env_true(name: str) -> bool:
 
 
 def addendum_event(add: Addendum, sha: str) -> Event:
-    """The custody event that commits an addendum (its kind is the event's name)."""
-    detail = {"addendum_sha256": sha, "manifest_sha256": add.manifest_sha256}
-    if add.timestamp is not None:
-        detail.update(tsa=add.timestamp.tsa_url, gen_time=add.timestamp.gen_time)
-    if add.wayback is not None:
-        detail.update(verdict=add.wayback.verdict)
-    if add.derived is not None:
-        detail.update(artifact=add.derived.name, sha256=add.derived.sha256)
-    return Event(add.kind, add.record_id, sha, detail)
+    """The custody event that commits an addendum (its kind is the event's name, its detail the kind's)."""
+    from archiver.formats import custody_detail
+
+    return Event(add.kind, add.record_id, sha, custody_detail(add, sha))
 
 
 class StoreCore:

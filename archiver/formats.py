@@ -15,6 +15,7 @@ exactly the members its signer wrote.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -27,13 +28,45 @@ Role = Literal["manifest", "addendum", "newer", "other"]
 #: release does not know was written by a newer release
 FAMILIES = ("archiver.manifest/", "archiver.addendum/", "archiver.key-rotation/")
 
-#: what each addendum kind records, and the custody event that commits it (the same word)
-KINDS: dict[str, str] = {
-    "timestamp": "an RFC 3161 token over the manifest hash (alone or as a Merkle batch leaf)",
-    "wayback": "a Wayback Machine cross-link: snapshot URL, time and CDX digest comparison",
-    "derived": "an artifact derived after the capture (main-text under declared rules)",
-}
+@dataclass(frozen=True, slots=True)
+class Kind:
+    """An addendum kind: what it records, and what the detail of the custody entry that commits it
+    says (the entry's event is the kind's name)."""
+
+    name: str
+    description: str
+    detail: Callable[[Addendum], dict[str, str]]
+
+
+def _timestamp_detail(a: Addendum) -> dict[str, str]:
+    assert a.timestamp is not None
+    return {"tsa": a.timestamp.tsa_url, "gen_time": a.timestamp.gen_time}
+
+
+def _wayback_detail(a: Addendum) -> dict[str, str]:
+    assert a.wayback is not None
+    return {"verdict": a.wayback.verdict}
+
+
+def _derived_detail(a: Addendum) -> dict[str, str]:
+    assert a.derived is not None
+    return {"artifact": a.derived.name, "sha256": a.derived.sha256}
+
+
+#: every addendum kind this release reads; a kind not here is from a newer release
+KINDS: dict[str, Kind] = {k.name: k for k in (
+    Kind("timestamp", "an RFC 3161 token over the manifest hash (alone or as a Merkle batch leaf)",
+         _timestamp_detail),
+    Kind("wayback", "a Wayback Machine cross-link: snapshot URL, time and CDX digest comparison", _wayback_detail),
+    Kind("derived", "an artifact derived after the capture (main-text under declared rules)", _derived_detail),
+)}
 assert tuple(KINDS) == ADDENDUM_KINDS
+
+
+def custody_detail(addendum: Addendum, sha256: str) -> dict[str, str]:
+    """The detail of the custody entry that commits ``addendum`` (stored as blob ``sha256``)."""
+    return {"addendum_sha256": sha256, "manifest_sha256": addendum.manifest_sha256,
+            **KINDS[addendum.kind].detail(addendum)}
 
 #: a signed document is small; anything larger is not one of ours (a WARC, a PDF)
 MAX_DOCUMENT_BYTES = 8 << 20
@@ -84,4 +117,4 @@ def classify(data: bytes) -> Classified:
     return Classified("other", schema, str(kind))
 
 
-__all__ = ["FAMILIES", "KINDS", "Classified", "classify", "looks_like_document"]
+__all__ = ["FAMILIES", "KINDS", "Classified", "Kind", "classify", "custody_detail", "looks_like_document"]

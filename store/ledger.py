@@ -9,9 +9,10 @@ unit of work:
    inside the transaction), so units of work run one at a time;
 2. *replay* (SQLite): custody entries past the catalog's journal position are indexed first — they are
    evidence whose catalog commit a crash cut off (see below);
-3. ``prepare``: decisions that depend on what is committed, under the lock — a capture's ``previous`` is
-   the URL's last committed record *now*, so concurrent captures of one URL make one linear chain;
-   the signed document's blob is written here (before anything names it);
+3. ``prepare``: decisions that depend on what is committed, under the lock (a watch that exists, a
+   token to revoke; a capture checks that its URL's chain has not moved since it signed — its signing
+   and blob write happen before, under the URL's own ``StoreCore.chain_lock``, so the store-wide lock
+   is never held across a blob's fsyncs). Every blob an entry names is written before this step;
 4. the catalog rows (uncommitted: a conflict — a duplicate record ID, a watched URL — refuses the act
    here, before any custody entry names it);
 5. append the custody entries (the custody file is fsynced: it is the journal), then one ``outbox`` row
@@ -19,11 +20,11 @@ unit of work:
    position, in the same catalog transaction;
 6. COMMIT.
 
-Crash at any point (``kill -9``): before 4, nothing names the new blobs (an orphan blob is harmless; an
-orphan manifest is a complete signed record, which ``rebuild-index`` would index, as it always has).
+Crash at any point (``kill -9``): before 5, nothing names the new blobs (an orphan blob is harmless; an
+orphan manifest is signed but not a record: ``rebuild-index`` indexes only what custody commits).
 Between 5 and 6, the custody file holds entries the catalog lacks: the next open (or the next commit,
-under the lock) replays them from their blobs, which step 3 wrote first. On PostgreSQL the custody
-table is in the same database, so steps 4-6 are one transaction and there is nothing to replay.
+under the lock) replays them from their blobs, written before. On PostgreSQL the custody table is in
+the same database, so steps 4-6 are one transaction and there is nothing to replay.
 
 The actor is an argument of every call, never ambient: a web request's token, a queue job's submitter
 and the CLI's operator reach the log by being passed down.
