@@ -20,8 +20,14 @@ from tests.test_processes import _archiver, _env
 TRIALS = int(os.environ.get("ARCHIVER_CRASH_TRIALS", "3"))
 
 
+REPLAYED: list[bool] = []
+
+
 def assert_agree(root: Path) -> Archive:
     """Open (replaying what a kill cut off), then check every way the parts must agree."""
+    from archiver.location import read_marker
+
+    REPLAYED.append(Archive(root, read_marker(root)).ledger.pending())  # a kill between custody and COMMIT
     archive = Archive.open(root)
     assert not archive.ledger.pending()
     assert find_partial_blobs(root) == []
@@ -67,6 +73,7 @@ def _kill_at_random(cmd: list[str], rng: random.Random, longest: float) -> int:
 
 def test_kill_9_during_stamped_batches(stamped: Archive, site, tmp_path: Path) -> None:
     rng = random.Random(2027)
+    REPLAYED.clear()
     urls = tmp_path / "urls.txt"
     # a few URLs captured again and again: chains grow across the kills
     urls.write_text("".join(f"{site.base_url}/slowish?doc={i % 6}\n" for i in range(24)))
@@ -79,6 +86,7 @@ def test_kill_9_during_stamped_batches(stamped: Archive, site, tmp_path: Path) -
         _kill_at_random(cmd, rng, whole)
         assert_agree(stamped.root)
     assert Archive.open(stamped.root).catalog.count() >= before
+    print(f"batches: {sum(REPLAYED)} of {len(REPLAYED)} checks found a commit to replay")
 
 
 def test_kill_9_during_a_bundle_import(stamped: Archive, site, tmp_path: Path) -> None:
@@ -91,6 +99,7 @@ def test_kill_9_during_a_bundle_import(stamped: Archive, site, tmp_path: Path) -
     export(stamped, ids, bundle, passphrase=lambda: None, actor="tester")
     key = key_id_of(stamped.keys.signing_public_key())
     rng = random.Random(99)
+    REPLAYED.clear()
 
     def target(n: int) -> Path:
         root = tmp_path / f"target{n}"
@@ -117,3 +126,4 @@ def test_kill_9_during_a_bundle_import(stamped: Archive, site, tmp_path: Path) -
         assert done.catalog.count() == len(ids) >= partial
         imports = [e for e in done.custody.entries() if e.event == "import"]
         assert len(imports) == len(ids)
+    print(f"imports: {sum(REPLAYED)} of {len(REPLAYED)} checks found a commit to replay")
