@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 ListOf = list  # subclasses define a method named list
 
+#: stripes of the per-URL chain lock: enough that captures of different URLs rarely wait on each other
+CHAIN_STRIPES = 64
+
 #: builds the signed manifest once ``previous`` is decided under the write lock: (manifest, file bytes)
 BuildManifest = Callable[[PreviousRef | None], tuple[Manifest, bytes]]
 
@@ -203,7 +206,13 @@ class StoreCore:
         not happen under the catalog's store-wide write lock, or every capture of a batch would wait
         for every other's disk flushes. 64 stripes: SQLite stores lock ``locks/chain.NN`` (flock, every
         process on the machine); PostgreSQL takes a session advisory lock (every machine)."""
-        stripe = int(hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % 64
+        stripe = int(hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()[:8], 16) % CHAIN_STRIPES
+        with self.chain_stripe(stripe):
+            yield
+
+    @contextlib.contextmanager
+    def chain_stripe(self, stripe: int) -> Iterator[None]:
+        """One stripe of :meth:`chain_lock` (``rebuild-index`` takes them all, in order)."""
         if isinstance(self.catalog, PostgresCatalog):
             with self.catalog.db() as d:
                 d.rows("SELECT pg_advisory_lock(?, ?)", (7233, stripe))
@@ -250,6 +259,11 @@ class StoreCore:
 
                 def prepare(d: _Db, previous: PreviousRef | None = previous, manifest: Manifest = manifest,
                             sha: str = sha) -> tuple[list[Event], Callable[[_Db], None], bool]:
+                    if url in self.ledger.waiting_urls:
+                        raise StoreError(f"an earlier record of {url} is committed in the custody log but its "
+                                         "manifest cannot be read, so its version chain cannot go on",
+                                         hint="restore the store's blobs (`archiver verify --all` names what is "
+                                              "missing), then capture again")
                     if self.last_record(url, d) != previous:
                         return [], lambda _d: None, False  # the chain moved: nothing written, sign again
                     detail = {"url": manifest.subject.url, "manifest_sha256": sha}

@@ -7,10 +7,12 @@ than this release is *reported* in the result and left for a newer release, neve
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from archiver.core import CHAIN_STRIPES
 from archiver.errors import ArchiverError
 from archiver.formats import classify, looks_like_document
 from archiver.records import Addendum, Manifest
@@ -33,6 +35,7 @@ def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
     def prepare(d: Any) -> tuple[list[Event], Callable[[Any], None], None]:
         keys, manifests, addenda, newer = _scan(core)
         manifests, unnamed = _committed(core, manifests)
+        imported = {str(e.subject_sha256) for e in core.custody.entries() if e.event in ("import", "import-forced")}
         manifests.sort(key=lambda t: (t[0].captured_at, t[0].record_id))
         indexed = {sha: m.record_id for m, sha in manifests}
         kept = [(a, sha) for a, sha in addenda if indexed.get(a.manifest_sha256) == a.record_id]
@@ -44,7 +47,7 @@ def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
                 d.run(f"DELETE FROM {table}")  # noqa: S608
             for m, sha in manifests:
                 Catalog.insert_record(d, m, sha)
-            for url, tip in _tips(manifests).items():
+            for url, tip in _tips(manifests, imported).items():
                 d.run("UPDATE documents SET last_record=? WHERE url=?", (tip, url))
             for a, sha in kept:
                 Catalog.insert_addendum(d, sha, a)
@@ -52,7 +55,12 @@ def rebuild_index(core: StoreCore, *, actor: str) -> RebuildReport:
                                     uncommitted=tuple(sorted(unnamed))))
         return [Event("rebuild-index", detail={"records": str(len(manifests)), "addenda": str(len(kept)),
                                                 "newer": str(len(newer))})], index, None
-    core.ledger.run(prepare, actor=actor)
+    # every URL's chain lock first (in stripe order, as a capture takes one): no capture is between
+    # signing its manifest and committing it, so no manifest blob is scanned that is about to commit
+    with contextlib.ExitStack() as held:
+        for stripe in range(CHAIN_STRIPES):
+            held.enter_context(core.chain_stripe(stripe))
+        core.ledger.run(prepare, actor=actor)
     return report[0]
 
 
@@ -89,37 +97,42 @@ def _scan(core: StoreCore) -> tuple[list[tuple[str, str]], list[tuple[Manifest, 
     return keys, manifests, addenda, newer
 
 
-def _tips(manifests: list[tuple[Manifest, str]]) -> dict[str, str]:
+def _tips(manifests: list[tuple[Manifest, str]], imported: set[str]) -> dict[str, str]:
     """Each URL's chain end: the record no other record of the URL names as ``previous``. Chains are
     made in commit order, which capture times need not follow (a capture's time is taken before its
     download), so "the latest captured" could be mid-chain and the next capture would fork it. Several
-    ends (records imported from elsewhere): the latest captured of them."""
-    by_url: dict[str, list[Manifest]] = {}
-    for m, _ in manifests:
-        by_url.setdefault(m.subject.url, []).append(m)
+    ends (records imported from elsewhere beside this store's own chain): this store's own end (custody
+    says which manifests came by import), the latest captured of them."""
+    by_url: dict[str, list[tuple[Manifest, str]]] = {}
+    for m, sha in manifests:
+        by_url.setdefault(m.subject.url, []).append((m, sha))
     tips = {}
     for url, ms in by_url.items():
-        named = {m.previous.record_id for m in ms if m.previous is not None}
-        ends = [m for m in ms if m.record_id not in named] or ms
-        tips[url] = max(ends, key=lambda m: (m.captured_at, m.record_id)).record_id
+        named = {m.previous.record_id for m, _ in ms if m.previous is not None}
+        ends = [v for v in ms if v[0].record_id not in named] or ms
+        own = [v for v in ends if v[1] not in imported] or ends
+        tips[url] = max(own, key=lambda v: (v[0].captured_at, v[0].record_id))[0].record_id
     return tips
 
 
 def _committed(core: StoreCore, manifests: list[tuple[Manifest, str]]) -> tuple[list[tuple[Manifest, str]],
                                                                                list[str]]:
-    """The manifests that are records: those a custody entry commits (capture or import). A manifest
-    blob no entry names was signed but never committed — a capture killed before its custody entry, one
-    committing right now (its blob is written before the catalog's lock is taken), or an earlier
-    signing of a record whose chain moved (``commit_record`` signs again): it is listed, not indexed.
-    With no custody log at all (lost with a PostgreSQL catalog), every manifest counts, one per ID."""
+    """One manifest per record ID, and the manifests no custody entry names.
+
+    Every signed manifest is a record, as the catalog has always been an index of the blobs — a custody
+    log lost, restarted or restored from an older backup must not make genuine records vanish. The one
+    exception: a record ID signed twice (``commit_record`` signs again when its chain moved) keeps the
+    signing custody commits, else the latest. Manifests no custody entry names are listed (a capture
+    killed between its blob and its entry, or a log that lost entries): verification says so."""
     named = {e.subject_sha256 for e in core.custody.entries() if e.event in ("capture", "import", "import-forced")}
-    if named:
-        return [(m, sha) for m, sha in manifests if sha in named], [sha for _, sha in manifests if sha not in named]
-    by_id: dict[str, tuple[Manifest, str]] = {}
+    by_id: dict[str, list[tuple[Manifest, str]]] = {}
     for m, sha in manifests:
-        if m.record_id not in by_id or m.captured_at > by_id[m.record_id][0].captured_at:
-            by_id[m.record_id] = (m, sha)
-    return list(by_id.values()), []
+        by_id.setdefault(m.record_id, []).append((m, sha))
+    chosen = []
+    for versions in by_id.values():
+        committed = [v for v in versions if v[1] in named] or versions
+        chosen.append(max(committed, key=lambda v: (v[0].captured_at, v[1] in named)))
+    return chosen, [sha for _, sha in chosen if sha not in named]
 
 
 __all__ = ["rebuild_index"]

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from typing import Any
 
 from archiver.api import Archive
 from archiver.config import SHARED_PREFIX
@@ -72,36 +74,52 @@ def migrate_catalog(archive: Archive, url: str) -> MigrationReport:
     # copy runs inside a write transaction of the old catalog and under custody.log's append lock, and
     # that transaction marks it moved: a process that opened the store before the switch is refused
     # on its next write instead of writing where nothing reads (store.ledger).
-    with archive.catalog.session(), archive.catalog.db() as src, src.tx(), archive.custody.locked():
-        archive.ledger.recover_in(src)  # a commit cut off earlier: into the old catalog, then copied
-        rows = {t: archive.catalog.dump(t, columns[t]) for t in tables}
-        lines = list(archive.custody.lines())
-        with target.db() as d, d.tx():  # load() runs on this thread's connection: inside the transaction
-            for table in tables:
-                if rows[table]:
-                    target.load(table, columns[table], rows[table])
-                for col in target.identity_columns(table):  # outbox.seq, documents.doc_id…: preserved, so
-                    d.rows(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
-                           f"COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)")  # go on after them
-            d.many("INSERT INTO custody VALUES (?,?,?)",
-                   [(i, _line_record_id(line), line) for i, line in enumerate(lines, 1)])
-        copied = {t: len(target.dump(t, columns[t])) for t in tables}
-        wrong = {t: (len(rows[t]), copied[t]) for t in tables if copied[t] != len(rows[t])}
-        if wrong:
-            raise StoreError(f"migration to {target.location} lost rows: {wrong}")
-        report = custody.verify_chain()
-        if report.entries != len(lines):
-            raise StoreError(f"migration copied {report.entries} of {len(lines)} custody entries")
-        for key, value in archive.config._load_file().items():  # queue.* settings now live in the catalog
-            if key.startswith(SHARED_PREFIX):
-                target.put_shared_setting(key, value)
-        write_marker(archive.root, Backends(catalog=url, s3=archive.backends.s3))  # the switch
-        src.run("INSERT INTO meta VALUES ('moved_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (target.location,))
+    with archive.catalog.session(), archive.catalog.db() as src:
+        src.begin()  # the old catalog's write lock first, custody.log's second: the write path's order
+        try:
+            with archive.custody.locked():
+                copied, entries = _copy(archive, src, target, custody, tables, columns, url)
+                src.run("COMMIT")  # the 'moved' mark lands before custody.log's lock is let go
+        except BaseException:
+            with contextlib.suppress(Exception):
+                src.run("ROLLBACK")
+            raise
     moved = Archive.open(archive.root)
     moved.note("catalog-migrate", actor=moved.default_actor(),
                detail={"from": "sqlite", "to": target.location, "records": str(copied["records"])})
-    return MigrationReport(target=target.location, rows=copied, custody_entries=report.entries)
+    return MigrationReport(target=target.location, rows=copied, custody_entries=entries)
+
+
+def _copy(archive: Archive, src: Any, target: PostgresCatalog, custody: PostgresCustodyLog, tables: list[str],
+          columns: dict[str, tuple[str, ...]], url: str) -> tuple[dict[str, int], int]:
+    """The copy, inside the old catalog's write transaction and under custody.log's append lock; marks
+    the old catalog moved (the caller commits). Returns the rows copied per table and the custody entries."""
+    archive.ledger.recover_in(src)  # a commit cut off earlier: into the old catalog, then copied
+    rows = {t: archive.catalog.dump(t, columns[t]) for t in tables}
+    lines = list(archive.custody.lines())
+    with target.db() as d, d.tx():  # load() runs on this thread's connection: inside the transaction
+        for table in tables:
+            if rows[table]:
+                target.load(table, columns[table], rows[table])
+            for col in target.identity_columns(table):  # outbox.seq, documents.doc_id…: preserved, so
+                d.rows(f"SELECT setval(pg_get_serial_sequence('{table}', '{col}'), "  # noqa: S608
+                       f"COALESCE((SELECT MAX({col}) FROM {table}), 0) + 1, false)")  # go on after them
+        d.many("INSERT INTO custody VALUES (?,?,?)",
+               [(i, _line_record_id(line), line) for i, line in enumerate(lines, 1)])
+    copied = {t: len(target.dump(t, columns[t])) for t in tables}
+    wrong = {t: (len(rows[t]), copied[t]) for t in tables if copied[t] != len(rows[t])}
+    if wrong:
+        raise StoreError(f"migration to {target.location} lost rows: {wrong}")
+    report = custody.verify_chain()
+    if report.entries != len(lines):
+        raise StoreError(f"migration copied {report.entries} of {len(lines)} custody entries")
+    for key, value in archive.config._load_file().items():  # queue.* settings now live in the catalog
+        if key.startswith(SHARED_PREFIX):
+            target.put_shared_setting(key, value)
+    write_marker(archive.root, Backends(catalog=url, s3=archive.backends.s3))  # the switch
+    src.run("INSERT INTO meta VALUES ('moved_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (target.location,))
+    return copied, report.entries
 
 
 def _line_record_id(line: str) -> str | None:

@@ -494,6 +494,10 @@ class SqliteCatalog(Catalog):
         except sqlite3.IntegrityError as exc:
             raise StoreConflictError(f"catalog {self.path}: {exc}") from exc
         except sqlite3.OperationalError as exc:
+            if "locked" in str(exc).lower():  # the busy timeout ran out: busy, not damaged
+                raise StoreError(f"catalog {self.path} stayed locked by another process for over a minute",
+                                 hint="a long `store rebuild-index` or `store migrate` may be running; "
+                                      "try again when it is done") from exc
             local = _local_write_failure(self.path, exc)
             if local:
                 raise StoreWriteError(f"catalog {self.path} failed: {exc}: {local}") from exc

@@ -17,7 +17,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -157,20 +157,27 @@ class CustodyLog:
         return buf.rstrip(b"\n")
 
     def append(self, event: str, *, actor: str, record_id: str | None = None,
-               subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> CustodyEntry:
-        return self.append_many([Event(event, record_id, subject_sha256, detail)], actor=actor)[-1]
+               subject_sha256: str | None = None, detail: dict[str, str] | None = None,
+               locked_check: Callable[[], None] | None = None) -> CustodyEntry:
+        """One entry. ``locked_check`` runs once the log's lock is held, before anything is written
+        (the write path refuses there when the store's catalog has moved meanwhile)."""
+        return self.append_at([Event(event, record_id, subject_sha256, detail)], actor=actor,
+                              locked_check=locked_check)[0][-1]
 
     def append_many(self, events: Sequence[Event], *, actor: str) -> list[CustodyEntry]:
         """Chain several entries under one lock, one write and one fsync (a batch's group commit):
         all of them reach the disk or, after a failed write, none of them stays in the file."""
         return self.append_at(events, actor=actor)[0]
 
-    def append_at(self, events: Sequence[Event], *, actor: str) -> tuple[list[CustodyEntry], int]:
+    def append_at(self, events: Sequence[Event], *, actor: str,
+                  locked_check: Callable[[], None] | None = None) -> tuple[list[CustodyEntry], int]:
         """``append_many`` that also returns the file offset just after the new lines (the write
         path's journal position: everything before it is in the catalog once its commit lands)."""
         fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            if locked_check is not None:
+                locked_check()
             last: bytes | str | None = self._last_line(fd)
             entries: list[CustodyEntry] = []
             for ev in events:
@@ -261,8 +268,11 @@ class PostgresCustodyLog(CustodyLog):
         self.catalog.migrate()
 
     def append(self, event: str, *, actor: str, record_id: str | None = None,
-               subject_sha256: str | None = None, detail: dict[str, str] | None = None) -> CustodyEntry:
+               subject_sha256: str | None = None, detail: dict[str, str] | None = None,
+               locked_check: Callable[[], None] | None = None) -> CustodyEntry:
         with self.catalog.db() as d, d.tx():
+            if locked_check is not None:
+                locked_check()
             return self.append_in(d, event, actor=actor, record_id=record_id, subject_sha256=subject_sha256,
                                   detail=detail)
 
@@ -271,8 +281,11 @@ class PostgresCustodyLog(CustodyLog):
             return [self.append_in(d, ev.event, actor=actor, record_id=ev.record_id,
                                    subject_sha256=ev.subject_sha256, detail=ev.detail) for ev in events]
 
-    def append_at(self, events: Sequence[Event], *, actor: str) -> tuple[list[CustodyEntry], int]:
+    def append_at(self, events: Sequence[Event], *, actor: str,
+                  locked_check: Callable[[], None] | None = None) -> tuple[list[CustodyEntry], int]:
         """No journal position on PostgreSQL: entries commit in the caller's transaction."""
+        if locked_check is not None:
+            locked_check()
         return self.append_many(events, actor=actor), 0
 
     @staticmethod

@@ -82,6 +82,9 @@ class Ledger:
         self.catalog = catalog
         self.custody = custody
         self._postgres = isinstance(custody, PostgresCustodyLog)
+        #: URLs whose committed record waits for its blob (set by the last replay): a new record of such
+        #: a URL would sign the same ``previous`` and fork the chain once the waiting one is indexed
+        self.waiting_urls: set[str] = set()
 
     # ---- evidence ------------------------------------------------------------------------------
     def commit(self, events: Sequence[Event], *, actor: str,
@@ -125,11 +128,15 @@ class Ledger:
         change): appended without the catalog's write lock, since replay has nothing to do for it."""
         if event in EVIDENCE_EVENTS:
             raise ValueError(f"{event} is evidence: commit it through Ledger.commit")
-        if not self._postgres:
+        if self._postgres:
+            return self.custody.append(event, actor=actor, record_id=record_id, subject_sha256=subject_sha256,
+                                       detail=detail)
+
+        def not_moved() -> None:  # under the log's lock, which ``store migrate --to`` holds while it copies
             with self.catalog.db() as d:
                 self._refuse_if_moved(d)
         return self.custody.append(event, actor=actor, record_id=record_id, subject_sha256=subject_sha256,
-                                   detail=detail)
+                                   detail=detail, locked_check=not_moved)
 
     @staticmethod
     def _outbox(d: _Db, entries: Sequence[CustodyEntry]) -> None:
@@ -149,7 +156,8 @@ class Ledger:
         row = d.one("SELECT value FROM meta WHERE key='moved_to'")
         if row is not None:
             raise StoreError(f"this store's catalog moved to {row[0]} while this command ran",
-                             hint="run the command again: it will use the new catalog")
+                             hint="run the command again (restart a running `archiver serve` or worker): it will "
+                                  "use the new catalog")
 
     # ---- the journal (SQLite stores: the custody file ahead of the catalog) ---------------------
     @staticmethod
@@ -256,9 +264,10 @@ class Ledger:
                 return False
             if doc.manifest is not None:
                 if d.one("SELECT 1 FROM records WHERE record_id=?", (doc.manifest.record_id,)) is None:
-                    imported = e.event in ("import", "import-forced")
+                    # a replayed record moves its URL's tip only if it continues the chain (or starts
+                    # it): one replayed late (its blob was unreadable a while) must not hijack the tip
                     Catalog.insert_record(d, doc.manifest, sha, job_key=e.detail.get("job_key") or None,
-                                          tip=not imported or Catalog.tip_after_import(d, doc.manifest))
+                                          tip=Catalog.tip_after_import(d, doc.manifest))
             elif doc.addendum is not None:
                 Catalog.insert_addendum(d, sha, doc.addendum)
             else:
@@ -275,6 +284,7 @@ class Ledger:
         unreadable): it is tried again at every commit and open until the blob is restored, and its
         outbox row is written only once it is indexed. Without a journal (a store made before the write
         path), the whole log is read once and every evidence entry gets its outbox row, in log order."""
+        self.waiting_urls = set()
         try:
             size = os.stat(self.custody.path).st_size
         except FileNotFoundError:
@@ -293,8 +303,11 @@ class Ledger:
                 if self._index(d, e):
                     done.append(e)
                     replayed += 1
-                elif stuck is None:
-                    stuck = last
+                else:
+                    if e.detail.get("url"):  # its URL's chain waits for it (commit_record refuses)
+                        self.waiting_urls.add(e.detail["url"])
+                    if stuck is None:
+                        stuck = last
             elif baseline and e.event in EVIDENCE_EVENTS:
                 done.append(e)
             last = (end, e.hash)

@@ -95,3 +95,20 @@ def test_a_forgery_relabelled_as_newer_is_still_tampered(archive: Archive, site)
     assert report.verdict is Verdict.TAMPERED
     assert any(c.status.value == "FAIL" and c.category.value == "integrity" and "does not verify" in c.detail
                for c in report.checks if c.name.startswith("provision"))
+
+
+def test_a_newer_signature_algorithm_is_incomplete_not_tampered(archive: Archive, site) -> None:
+    """A newer release may sign with an algorithm this one cannot check: incomplete, never tampered."""
+    m = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    summary = archive.resolve(m.record_id)
+    doc = {"schema": "archiver.addendum/v1", "kind": "attestation", "record_id": m.record_id,
+           "manifest_sha256": summary.manifest_sha256, "created_at": "2027-01-01T00:00:00.000Z",
+           "attestation": {}, "signature": {"alg": "ML-DSA-65", "key_id": "mldsa:0000", "value": "AAAA"}}
+    sha = archive.blobs.put_bytes(canonical(doc))
+
+    def index(d) -> None:  # type: ignore[no-untyped-def]
+        d.run("INSERT INTO addenda VALUES (?,?,?,?)", (sha, m.record_id, "attestation", doc["created_at"]))
+    archive.ledger.commit([Event("attestation", m.record_id, sha, {})], actor="newer release", index=index)
+    report = archive.verify(m.record_id)
+    assert report.verdict is Verdict.INCOMPLETE
+    assert any("cannot check" in c.detail for c in report.failures)

@@ -256,7 +256,11 @@ def test_replay_waits_for_a_blob_it_cannot_read(archive: Archive, site, tmp_path
     again = Archive.open(archive.root)  # cannot index it: nothing moves
     assert not again.catalog.has_record(m.record_id) and again.ledger.pending()
     assert again.ledger.outbox() == []
-    n = again.capture(site.base_url + "/gzip", passphrase=lambda: None)  # commits go on meanwhile
+    from archiver.errors import StoreError
+
+    with pytest.raises(StoreError, match="cannot be read, so its version chain cannot go on"):
+        again.capture(site.base_url + "/plain", passphrase=lambda: None)  # it would fork the chain
+    n = again.capture(site.base_url + "/gzip", passphrase=lambda: None)  # other URLs go on meanwhile
     assert [r["record_id"] for r in again.ledger.outbox()] == [n.record_id]
     archive.blobs.put_bytes(saved)
     restored = Archive.open(archive.root)
@@ -354,3 +358,38 @@ def test_import_takes_exactly_the_bytes_it_verified(stamped: Archive, site, tmp_
     _, imported = importing.import_bundle(other, good, trust, actor="receiver")
     assert imported == [m.record_id]
     assert other.verify(m.record_id, log=False).ok
+
+
+def test_rebuild_index_keeps_records_a_lost_custody_log_no_longer_names(archive: Archive, site) -> None:
+    """The catalog indexes the signed documents: a custody log lost and started again must not make
+    genuine records vanish from the catalog (the chain check then reports the lost log)."""
+    a = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    b = archive.capture(site.base_url + "/plain", passphrase=lambda: None)
+    if archive.catalog.backend == "postgresql":
+        pytest.skip("the custody table lives in the catalog's own database")
+    archive.custody.path.unlink()
+    c = Archive.open(archive.root).capture(site.base_url + "/gzip", passphrase=lambda: None)
+    report = Archive.open(archive.root).rebuild_index()
+    assert report.records == 3 and len(report.uncommitted) == 2
+    assert {s.record_id for s in archive.list()} == {a.record_id, b.record_id, c.record_id}
+
+
+def test_rebuild_index_keeps_the_stores_own_chain_end_beside_an_import(stamped: Archive, site,
+                                                                       tmp_path: Path) -> None:
+    from archiver.bundle import default_trust, export, import_bundle
+    from archiver.provenance.keys import key_id_of
+
+    url = site.base_url + "/plain"
+    other, _ = Archive.init(tmp_path / "other", operator="Other")
+    other.config.set("capture.allow_private", "true")
+    x = other.capture(url, passphrase=lambda: None, stamp=False)
+    bundle = tmp_path / "x.wacz"
+    export(other, [x.record_id], bundle, passphrase=lambda: None, actor="other")
+    a1 = stamped.capture(url, passphrase=lambda: None)
+    a2 = stamped.capture(url, passphrase=lambda: None)
+    import_bundle(stamped, bundle, default_trust(stamped, [key_id_of(other.keys.signing_public_key())], None),
+                  actor="tester", force=True)
+    stamped.rebuild_index()
+    a3 = stamped.capture(url, passphrase=lambda: None)
+    assert a2.previous is not None and a2.previous.record_id == a1.record_id
+    assert a3.previous is not None and a3.previous.record_id == a2.record_id  # not the imported record

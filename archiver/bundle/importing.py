@@ -15,6 +15,7 @@ from archiver.records import Addendum, Category, Manifest, Verdict, Verification
 from archiver.verify.custody import SOURCE_CUSTODY
 from store.catalog import Catalog
 from store.custody import Event
+from store.fsutil import store_writes
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -35,11 +36,13 @@ def import_bundle(archive: Store, path: Path, trust: BundleTrust, *, actor: str,
     # place meanwhile (a shared inbox, a sync folder), and the store takes exactly the bytes it verified
     copy, copy_path = archive.blobs.new_temp(".wacz")
     try:
-        try:
-            with copy, open(path, "rb") as src:
+        with copy:
+            try:
+                src = open(path, "rb")
+            except OSError as exc:
+                raise UsageError(f"cannot read the bundle {path}: {exc.strerror}") from exc
+            with src, store_writes(f"copying the bundle {path} into the store"):  # a full disk: exit 4
                 shutil.copyfileobj(src, copy, 1 << 20)
-        except OSError as exc:
-            raise UsageError(f"cannot read the bundle {path}: {exc.strerror}") from exc
         with open(copy_path, "rb") as fh:
             return _import_open(archive, path, fh, trust, actor=actor, force=force)
     finally:
