@@ -67,6 +67,7 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
         root, paths = merkle.inclusion_proofs(leaves)
         data = root
     anchors = trust_anchors(archive)
+    tolerance = float(archive.config.int_("tsa.tolerance"))
     timeout = archive.config.float_("tsa.timeout")
     retries = archive.config.int_("tsa.retries")
     ids = tuple(s.record_id for s in summaries)
@@ -90,7 +91,15 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
         chain_sha = archive.blobs.put_bytes(tsp.chain_pem(anchors, resp))
         now = _iso(dt.datetime.now(dt.UTC))
         signed = []
+        rejected: dict[str, str] = {}
         for i, summary in enumerate(summaries):
+            why = clock_disagreement(info.gen_time, summary.captured_at, tolerance, deferred=deferred)
+            if why is not None:  # never attached: it would make the record fail verification for good
+                rejected[summary.record_id] = why
+                archive.note("timestamp-rejected", actor=actor, record_id=summary.record_id,
+                             subject_sha256=token_sha, detail={"tsa": url, "gen_time": _iso(info.gen_time),
+                                                               "reason": why})
+                continue
             proof = None
             if root is not None:
                 proof = MerkleProof(root=root.hex(), leaf_index=i, tree_size=len(summaries),
@@ -103,10 +112,38 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
                                          manifest_sha256=summary.manifest_sha256, created_at=now,
                                          timestamp=evidence), key)
             signed.append((add, addendum_file_bytes(add)))
-        archive.commit_addenda(signed, actor=actor)  # one group commit for the batch
-        results.append(StampResult(url, ids, ok=True, gen_time=_iso(info.gen_time),
-                                   batch_root=root.hex() if root else None))
+        if signed:
+            archive.commit_addenda(signed, actor=actor)  # one group commit for the batch
+        if rejected:
+            first = next(iter(rejected.values()))
+            results.append(StampResult(url, tuple(rejected), ok=False, gen_time=_iso(info.gen_time),
+                                       error=f"token not attached: {first}; the record stays unstamped "
+                                             "(`archiver timestamp --pending` with another TSA stamps it)",
+                                       batch_root=root.hex() if root else None))
+        stamped = tuple(r for r in ids if r not in rejected)
+        if stamped:
+            results.append(StampResult(url, stamped, ok=True, gen_time=_iso(info.gen_time),
+                                       batch_root=root.hex() if root else None))
     return results
 
 
-__all__ = ["stamp_records", "trust_anchors"]
+def clock_disagreement(gen_time: dt.datetime, captured_at: str, tolerance: float, *, deferred: bool) -> str | None:
+    """Why a token's genTime cannot vouch for a record captured at ``captured_at``, or None.
+
+    The same rule verification applies (``verify.artifacts.token_checks``): genTime more than a minute
+    before the capture (one of the two clocks is wrong), or — for a stamp taken at capture — more than
+    ``tsa.tolerance`` after it. Checked before the token is attached, so a TSA whose clock is off never
+    leaves a record that can never verify."""
+    try:
+        delta = (gen_time - dt.datetime.fromisoformat(captured_at.replace("Z", "+00:00"))).total_seconds()
+    except ValueError:
+        return f"captured_at {captured_at!r} is not a time"
+    if delta < -60:
+        return (f"the TSA's genTime is {abs(delta):.0f} s before captured_at: its clock (or ours) is off")
+    if delta > tolerance and not deferred:
+        return (f"the TSA's genTime is {delta:.0f} s after captured_at, beyond tsa.tolerance ({tolerance:.0f} s): "
+                "its clock (or ours) is off")
+    return None
+
+
+__all__ = ["clock_disagreement", "stamp_records", "trust_anchors"]

@@ -412,3 +412,53 @@ def test_records_no_token_covers_say_why() -> None:
     marked = BatchStamps.mark(items, split.finish())
     states = [r.timestamp for r in marked]
     assert states[:84] == ["stamped"] * 84 and set(states[84:]) == {"unstamped: HTTP 500"}
+
+
+# ---- a TSA whose clock is off (issue 28, 12) ----------------------------------------------------
+def _faketime() -> None:
+    import shutil
+
+    if shutil.which("faketime") is None:
+        pytest.skip("faketime is not installed (Debian package faketime; `make test` installs it)")
+
+
+def test_a_token_from_a_tsa_whose_clock_is_off_is_not_attached(stamped: Archive, tsa: LocalTSA, site, cli) -> None:
+    """The TSA's clock is 20 minutes ahead: the capture says so and keeps the record unstamped (the
+    token kept, its rejection in custody), ``timestamp --pending`` stamps it from a TSA whose clock is
+    right, and the record verifies. Before, the token was attached silently and the record could never
+    verify again, whatever good token came later."""
+    _faketime()
+    s = ["--store", str(stamped.root)]
+    tsa.clock_offset = 1200
+    r = cli("capture", site.base_url + "/plain", *s)
+    assert r.code == 0 and "token not attached" in r.out and "clock" in r.out, r.out
+    rid = stamped.list()[0].record_id
+    assert stamped.pending_timestamps() == [rid]
+    rejected = [e for e in stamped.custody.entries() if e.event == "timestamp-rejected"]
+    assert len(rejected) == 1 and "after captured_at" in rejected[0].detail["reason"]
+    assert stamped.blobs.exists(str(rejected[0].subject_sha256))  # the token is kept
+    tsa.clock_offset = 0
+    assert cli("timestamp", "--pending", *s).code == 0
+    assert stamped.pending_timestamps() == []
+    report = stamped.verify(rid)
+    assert report.ok and report.verdict.value == "verified"
+
+
+def test_one_good_token_is_enough_beside_one_whose_time_is_off(stamped: Archive, tsa: LocalTSA, site,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store made before this check can hold a token whose genTime is off (attached silently): a good
+    token added later makes the record verify, and the bad time is reported as information."""
+    import archiver.stamping as stamping
+
+    _faketime()
+    monkeypatch.setattr(stamping, "clock_disagreement", lambda *a, **k: None)  # as the old code attached it
+    tsa.clock_offset = 1200
+    m = stamped.capture(site.base_url + "/plain", passphrase=lambda: None)
+    monkeypatch.undo()
+    assert not stamped.verify(m.record_id).ok  # the off-clock token alone: fails
+    tsa.clock_offset = 0
+    stamped.timestamp([m.record_id], passphrase=lambda: None)
+    report = stamped.verify(m.record_id)
+    assert report.ok, [c.to_dict() for c in report.failures]
+    time1 = next(c for c in report.checks if c.name == "timestamp.1.time")
+    assert time1.status.value == "SKIPPED" and time1.category.value == "context" and "not counted" in time1.detail

@@ -110,6 +110,9 @@ class LocalTSA(LoopbackService):
         (self.dir / "tsa.cnf").write_text(_CNF.format(dir=self.dir))
         self.mode = "ok"
         self.delay = 5.0
+        #: seconds the TSA's clock is off (a real TSA can be): its tokens' genTime moves by this much.
+        #: Needs ``faketime`` (Debian package faketime) around ``openssl ts -reply``.
+        self.clock_offset = 0.0
         self.requests = 0
         self._lock = threading.Lock()
         tsa = self
@@ -143,7 +146,8 @@ class LocalTSA(LoopbackService):
         with self._lock, tempfile.TemporaryDirectory(dir=self.dir) as work:
             qf, rf = Path(work) / "q.tsq", Path(work) / "r.tsr"
             qf.write_bytes(query)
-            subprocess.run([self.openssl, "ts", "-reply", "-config", str(self.dir / "tsa.cnf"),
+            clock = ["faketime", "-f", f"{self.clock_offset:+.0f}s"] if self.clock_offset else []
+            subprocess.run([*clock, self.openssl, "ts", "-reply", "-config", str(self.dir / "tsa.cnf"),
                             "-queryfile", str(qf), "-out", str(rf)], check=True, capture_output=True, timeout=30)
             return rf.read_bytes()
 
