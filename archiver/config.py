@@ -42,6 +42,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "every HTML capture also keeps the document's own text (main-text), found automatically when "
             "nothing is declared; watches always do"),
     Setting("capture.per_host", int, 2, "most concurrent fetches to one host in a batch"),
+    Setting("s3.connect_timeout", float, 10.0, "seconds to connect to the S3 endpoint of a store's blobs"),
+    Setting("s3.read_timeout", float, 60.0,
+            "seconds an S3 request may wait for the next bytes (a stalled read then fails with exit 4)"),
+    Setting("s3.max_attempts", int, 4, "attempts per S3 request (retried with backoff on throttling and 5xx)"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),

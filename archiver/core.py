@@ -89,6 +89,20 @@ class StoreCore:
         # queue.* settings (the politeness limit among them) live in a PostgreSQL catalog when there is
         # one, so every machine of a fleet obeys the same values.
         self.config = Config(root / "config.json", self.catalog if isinstance(self.catalog, PostgresCatalog) else None)
+        if self.backends.s3 is not None:  # read when the S3 client is made; a weak reference, so the blob
+            import weakref  # store holding its core makes no cycle (one would keep a PostgreSQL connection)
+
+            core = weakref.ref(self)
+            blobs: Any = self.blobs
+            blobs.tuning = lambda: c._s3_tuning() if (c := core()) is not None else (10.0, 60.0, 4)
+
+    def _s3_tuning(self) -> tuple[float, float, int]:
+        """The s3.* settings; their defaults while the catalog that may hold settings is being made."""
+        try:
+            return (self.config.float_("s3.connect_timeout"), self.config.float_("s3.read_timeout"),
+                    max(1, self.config.int_("s3.max_attempts")))
+        except StoreError:
+            return 10.0, 60.0, 4
 
     # ---- lifecycle -------------------------------------------------------------------------
     @classmethod

@@ -21,11 +21,11 @@ import io
 import os
 import re
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, Any, BinaryIO, cast
 
 from archiver.errors import (
     NotFoundError,
@@ -112,6 +112,34 @@ def retain_until(spec: str, now: datetime | None = None) -> datetime:
     return until
 
 
+class _GuardedBody:
+    """An S3 object's body whose read failures are the store's (exit 4, one line naming the backend):
+    a connection reset or a stall mid-body used to escape as botocore's IncompleteReadError or
+    ResponseStreamingError (a traceback, exit 1 — the code that means "verification failed"), or as a
+    socket timeout that the caller blamed on the local disk."""
+
+    def __init__(self, body: Any, what: str) -> None:
+        self._body, self._what = body, what
+
+    def read(self, size: int = -1) -> bytes:
+        try:
+            data: bytes = self._body.read() if size is None or size < 0 else self._body.read(size)
+        except Exception as exc:
+            raise StoreUnavailableError(f"{self._what} broke off: {type(exc).__name__}: {exc}",
+                                        hint="the object store or the network failed mid-read; run the "
+                                             "command again (s3.read_timeout, s3.max_attempts)") from exc
+        return data
+
+    def readinto(self, buf: Any) -> int:
+        data = self.read(len(buf))
+        buf[:len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self._body.close()
+
+
 def _client_error_code(exc: Exception) -> str:
     return str(getattr(exc, "response", {}).get("Error", {}).get("Code", ""))
 
@@ -124,6 +152,8 @@ class S3BlobStore:
         self._client: Any = None
         self._lock = threading.Lock()
         self._oldest: dict[str, str] = {}  # key -> locked version: it can never be deleted, so cache it
+        #: the store's s3.* settings (connect timeout, read timeout, attempts), read when the client is made
+        self.tuning: Callable[[], tuple[float, float, int]] = lambda: (10.0, 60.0, 4)
 
     # ---- connection --------------------------------------------------------------------------
     @property
@@ -137,10 +167,11 @@ class S3BlobStore:
                 from botocore.config import Config as BotoConfig
 
                 endpoint = self.settings.endpoint or os.environ.get("AWS_ENDPOINT_URL") or None
+                connect_timeout, read_timeout, max_attempts = self.tuning()
                 self._client = boto3.session.Session().client(
                     "s3", endpoint_url=endpoint, region_name=self.settings.region,
-                    config=BotoConfig(connect_timeout=10, read_timeout=60, retries={"max_attempts": 4,
-                                                                                  "mode": "standard"},
+                    config=BotoConfig(connect_timeout=connect_timeout, read_timeout=read_timeout,
+                                      retries={"max_attempts": max_attempts, "mode": "standard"},
                                       s3={"addressing_style": "path"}))
             return self._client
 
@@ -285,9 +316,10 @@ class S3BlobStore:
                     raise NotFoundError(f"blob sha256:{hexdigest} is missing from {self.settings.url}") from exc
                 raise
         try:
-            yield body
+            yield cast(BinaryIO, _GuardedBody(body, f"reading {kw['Key']} from {self.settings.url}"))
         finally:
-            body.close()
+            with contextlib.suppress(Exception):
+                body.close()
 
     def read_bytes(self, hexdigest: str) -> bytes:
         with self.open(hexdigest) as fh:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from archiver.decode import decode_stream
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, StoreUnavailableError
 from archiver.records import Category, Check, DerivedText, Manifest, Status, TimestampEvidence
 
 if TYPE_CHECKING:
@@ -119,6 +119,8 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
                         cap = max(content.size if content else 0, 1) + 1
                         decode_stream(record.raw_stream, cast(BinaryIO, sink), enc, cap)
                         derived = sink.h.hexdigest()
+                    except StoreUnavailableError:
+                        raise  # the backend failed mid-read: no verdict (exit 4), not "undecodable"
                     except ArchiverError as exc:
                         derived = f"undecodable: {exc.message}"
                 elif rtype == "conversion":

@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
-from archiver.errors import ArchiverError
+from archiver.errors import ArchiverError, StoreUnavailableError
 from archiver.records import Category, Check, Manifest, RecordSummary, Status
 from archiver.verify.artifacts import Absent
 from archiver.verify.trust import TrustDecision
@@ -143,6 +143,8 @@ class StoreSource:
         sha = self.summary.manifest_sha256
         try:
             return self.archive.blobs.read_bytes(sha), sha
+        except StoreUnavailableError:
+            raise  # the backend failed (S3 or PostgreSQL down, a read broken off): exit 4, not a verdict
         except (OSError, ArchiverError):
             return Absent(MISSING, f"(blob sha256:{sha}) is missing from this store"), sha
 
@@ -157,6 +159,8 @@ class StoreSource:
     def read(self, sha256: str) -> bytes | Absent:
         try:
             data = self.archive.blobs.read_bytes(sha256)
+        except StoreUnavailableError:
+            raise  # not a missing blob: the backend failed, and no verdict can be given
         except (OSError, ArchiverError):
             return Absent(MISSING, f"(blob sha256:{sha256}) is missing from this store")
         if hashlib.sha256(data).hexdigest() != sha256:
