@@ -286,3 +286,39 @@ def test_verify_all_reports_a_bad_catalog_id_and_goes_on(archive: Archive, site:
     reports = {rep["subject"]: rep for rep in json.loads(r.out)}
     assert reports[good]["ok"] is True and reports["EVIL\x1b[2J"]["ok"] is False
     assert any("record ID" in c["detail"] for c in reports["EVIL\x1b[2J"]["checks"] if c["status"] == "FAIL")
+
+
+def test_bundle_report_page_and_json_escape_member_names(archive: Archive, site: SampleSite, tmp_path: Path,
+                                                         cli) -> None:  # type: ignore[no-untyped-def]
+    """The public verify page and the API: a member named like markup comes back escaped for HTML and
+    as a JSON string, the report as always (200, verified false)."""
+    from fastapi.testclient import TestClient
+
+    from archiver.web import create_app
+
+    good, _ = _export(archive, site, tmp_path, cli)
+    name = "<script>alert(1)</script>[/bold]\x1b[2J"
+    bad = tmp_path / "bad.wacz"
+    members = _members(good)
+    members[name] = b"added after signing"
+    _write(bad, members)
+    app = create_app(archive, public_verify=True, start_jobs=False)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        page = client.post("/verify", files={"file": ("bad.wacz", bad.read_bytes(), "application/zip")})
+    assert page.status_code == 200, page.text
+    assert "TAMPERED" in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>alert" not in page.text
+
+
+def test_capture_derived_markup_is_shown_as_text(archive: Archive, site: SampleSite, cli) -> None:  # type: ignore[no-untyped-def]
+    """A URL is chosen by whoever links to the page: `capture` and `lookup` print it as text."""
+    url = site.base_url + "/plain?q=[/bold][red]x"
+    s = ["--store", str(archive.root)]
+    r = cli("capture", url, *s)
+    _assert_clean(r, 0)
+    assert "/plain?q=[/bold][red]x" in r.out
+    rid = archive.list()[0].record_id
+    content = archive.artifact_sha256(rid, "content")
+    r = cli("lookup", "--sha256", content, *s)
+    _assert_clean(r, 0)
+    assert "[/bold][red]x" in r.out and rid in r.out
