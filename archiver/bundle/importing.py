@@ -133,8 +133,12 @@ def _file_keys(archive: Store, b: Bundle, *, actor: str) -> None:
 def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[str], *, actor: str) -> bool:
     """Blobs first, then one unit of work: the ``import`` custody entry (naming the manifest and its
     addenda, so a cut-off commit is replayed whole), the record's and addenda's catalog rows."""
+    from archiver.provenance.ids import is_canonical_record_id
     from archiver.provenance.keys import key_id_of, load_public_pem
 
+    if not is_canonical_record_id(rid):  # verification fails such a record; never name a file or row by it
+        raise IntegrityError(f"record ID {json.dumps(rid)} in {b.path} is not one this software issues; "
+                             "nothing imported")
     base = f"provenance/{rid}"
     mbytes = b.read(f"{base}.manifest.json")
     m = Manifest.from_dict(json.loads(mbytes))

@@ -147,6 +147,7 @@ def verify_bundle(path: Path, trust: BundleTrust, *, fh: BinaryIO | None = None)
 def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
     from archiver.bundle.source import BundleIndex, BundleSource
     from archiver.verify import run_suite
+    from archiver.verify.source import foreign_record_id
 
     checks: list[Check] = []
     if b.problems:
@@ -188,7 +189,7 @@ def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
         reports.append(Verification(str(b.path), (Check("bundle.records", FAIL, COMPLETENESS,
                                                         "no records in the bundle"),)))
     for rid in rids:
-        reports.append(run_suite(BundleSource(index, rid)))
+        reports.append(foreign_record_id(rid, "the bundle") or run_suite(BundleSource(index, rid)))
     return reports
 
 

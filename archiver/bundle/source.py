@@ -173,7 +173,7 @@ class BundleSource:
         data = self._custody()
         if isinstance(data, Absent):
             return data
-        return parse_custody(data.decode("utf-8", "replace").splitlines())
+        return parse_custody(data)
 
     def custody_file(self) -> bytes | None:
         data = self._custody()

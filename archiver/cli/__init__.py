@@ -51,9 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     except Exit as e:
         return e.code
     except ArchiverError as exc:
-        from rich.markup import escape
+        from archiver.cli._common import safe
 
-        _err().print(f"[bold red]error:[/] {escape(exc.diagnostics())}")
+        # a message may quote a bundle's names: each line made safe, the hint's own line break kept
+        _err().print("[bold red]error:[/] " + "\n".join(safe(line) for line in exc.diagnostics().split("\n")))
         return exc.exit_code
     except typer.Abort:
         _err().print("aborted")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,30 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output."
 class Exit(Exception):
     def __init__(self, code: int) -> None:
         self.code = code
+
+
+# C0 and C1 controls, DEL, and the invisible characters that reorder or hide text on a terminal
+# (bidi embeddings and isolates, line/paragraph separators, zero-width joiners, BOM)
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]")
+
+
+def safe(text: object) -> str:
+    """``text`` ready to sit inside a rich markup string: every control character shown as an escape
+    (``\\x1b``, ``\\r``, ``\\u202e``) and every ``[`` escaped for rich.
+
+    Why: names and values from a bundle or a capture (member names, record IDs, URLs, titles, check
+    details quoting them) are chosen by whoever made the bundle or the page. Printed raw, an ESC
+    sequence clears the screen or rewrites the line above ("imported 1 record(s)" over a refusal),
+    and a ``[/bold]`` is taken by rich for markup and raises. The JSON output needs none of this:
+    JSON escapes control characters itself."""
+    from rich.markup import escape
+
+    def show(m: re.Match[str]) -> str:
+        c = m.group()
+        named = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}.get(c)
+        return named or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+    return escape(_UNSAFE.sub(show, str(text)))
 
 
 def _out() -> "Console":
@@ -103,34 +128,30 @@ def _wayback_inline(archive: "Archive", record_id: str, save: bool) -> "WaybackR
 
 
 def _render_wayback_line(wb: "WaybackReport") -> None:
-    from rich.markup import escape
-
     colour = {"identical": "green", "differs": "yellow", "no-snapshot": "yellow"}.get(wb.verdict, "red")
     ev = wb.evidence
     where = (ev.snapshot_url or ev.note) if ev is not None else (wb.reason or "")
-    _out().print(f"  wayback    [{colour}]{wb.verdict}[/]  {escape(str(where))}")
+    _out().print(f"  wayback    [{colour}]{safe(wb.verdict)}[/]  {safe(where)}")
 
 
 def _render_stamps(stamps: "list[StampResult]") -> None:
-    from rich.markup import escape
-
     out = _out()
     for st in stamps:
         n = len(st.record_ids)
         what = f"{n} records, one Merkle root {st.batch_root[:16]}…" if st.batch_root else "manifest"
         if st.ok:
-            out.print(f"  timestamp  {escape(st.tsa_url)}  genTime {st.gen_time}  ({what})")
+            out.print(f"  timestamp  {safe(st.tsa_url)}  genTime {safe(st.gen_time)}  ({what})")
         else:
-            out.print(f"  [yellow]unstamped[/]  {escape(st.tsa_url)}: {escape(st.error or '')}"
+            out.print(f"  [yellow]unstamped[/]  {safe(st.tsa_url)}: {safe(st.error or '')}"
                       f"  (later: archiver timestamp --pending)")
 
 
 def _render_verification(report: "Verification") -> None:
     out = _out()
     verdict = "[green]VERIFIED[/]" if report.ok else "[bold red]FAILED[/]"
-    out.print(f"[bold]{report.subject}[/]  {verdict}")
+    out.print(f"[bold]{safe(report.subject)}[/]  {verdict}")
     for c in report.checks:
-        out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {c.name:<20} {c.detail}")
+        out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {safe(f'{c.name:<20}')} {safe(c.detail)}")
 
 
 def _optional_store(store: Path | None) -> "Archive | None":

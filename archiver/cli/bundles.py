@@ -13,6 +13,7 @@ from archiver.cli._common import (
     _out,
     _passphrase_source,
     app,
+    safe,
 )
 
 if TYPE_CHECKING:
@@ -33,8 +34,8 @@ def export_cmd(record_ids: Annotated[list[str], typer.Argument(help="Record IDs 
         _emit_json(ExportReport(path=result.path, records=result.records, bytes=result.size, sha256=result.sha256,
                                 datapackage_hash=result.datapackage_hash, signer=result.signer))
         return
-    _out().print(f"wrote {result.path} ({result.size:,} bytes, sha256:{result.sha256}) with "
-                 f"{len(result.records)} record(s); signed by bundle key {result.signer}")
+    _out().print(f"wrote {safe(result.path)} ({result.size:,} bytes, sha256:{result.sha256}) with "
+                 f"{len(result.records)} record(s); signed by bundle key {safe(result.signer)}")
 
 
 @app.command("import")
@@ -59,5 +60,5 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exporte
         _emit_json(ImportReport(bundle=str(path), imported=tuple(imported), verified=all(r.ok for r in reports)))
         return
     skipped = len(reports) - 1 - len(imported)
-    _out().print(f"imported {len(imported)} record(s) from {path}: {', '.join(imported) or '-'}"
+    _out().print(f"imported {len(imported)} record(s) from {safe(path)}: {safe(', '.join(imported) or '-')}"
                  + (f"; {skipped} already present" if skipped else ""))

@@ -101,15 +101,17 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
 
         _emit_json(CaptureReport(manifest=m, timestamps=tuple(stamps), wayback=wb))
         return
+    from archiver.cli._common import safe
+
     out = _out()
-    out.print(f"Captured [bold]{m.record_id}[/]  {m.subject.final_url}  HTTP {m.http.status}")
+    out.print(f"Captured [bold]{safe(m.record_id)}[/]  {safe(m.subject.final_url)}  HTTP {m.http.status}")
     for a in m.artifacts:
-        out.print(f"  {a.name:<10} sha256:{a.sha256}  {a.size:>12,} bytes")
+        out.print(f"  {safe(f'{a.name:<10}')} sha256:{a.sha256}  {a.size:>12,} bytes")
     if m.capture.insecure:
         out.print("  [yellow]TLS certificate NOT verified (--insecure), recorded in the manifest[/]")
     b = m.capture.browser
     if b is not None:
-        out.print(f"  browser    {b.name} {b.version}, {b.viewport}, waited for {b.wait}"
+        out.print(f"  browser    {safe(b.name)} {safe(b.version)}, {safe(b.viewport)}, waited for {safe(b.wait)}"
                   + (" [yellow](partial)[/]" if b.partial else "") + f", {b.resources} sub-resource(s)"
                   + (f", {len(b.blocked)} blocked" if b.blocked else ""))
     _render_stamps(stamps)
@@ -147,9 +149,10 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, opts: "Captu
         for st in stamps:
             _emit_line(BatchStampLine(timestamp=st))
     else:
-        from rich.markup import escape
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
         from rich.table import Table
+
+        from archiver.cli._common import safe
 
         with Progress(TextColumn("capturing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=_err(), transient=True) as progress:
@@ -159,8 +162,8 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, opts: "Captu
         for col in ("URL", "record", "result", "s"):
             table.add_column(col)
         for r in results:
-            result = "[green]ok[/]" if r.ok else f"[red]{escape(r.error or '')}[/]"
-            table.add_row(escape(r.url), r.record_id or "-", result,
+            result = "[green]ok[/]" if r.ok else f"[red]{safe(r.error or '')}[/]"
+            table.add_row(safe(r.url), safe(r.record_id or "-"), result,
                           f"{r.seconds:.2f}")
         out = _out()
         out.print(table)
@@ -175,7 +178,7 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, opts: "Captu
 
                 _emit_line(BatchWaybackLine(record_id=r.record_id, wayback=wb))
             else:
-                _out().print(f"{r.record_id}", end="")
+                _out().print(safe(r.record_id), end="")
                 _render_wayback_line(wb)
     failed = [r for r in results if not r.ok]
     if failed:

@@ -38,8 +38,10 @@ def cite(record_id: Annotated[str, typer.Argument(help="Record ID.")],
     data = citation_data(archive, record_id, quote=quote, report=report)
     text = render(data, style)
     if not report.ok:
-        _err().print(f"[bold red]WARNING[/]: record {data.record_id} does NOT verify "
-                     f"({', '.join(c.name for c in report.failures)}); do not rely on this citation")
+        from archiver.cli._common import safe
+
+        _err().print(f"[bold red]WARNING[/]: record {safe(data.record_id)} does NOT verify "
+                     f"({safe(', '.join(c.name for c in report.failures))}); do not rely on this citation")
     if as_json:
         from archiver.reports import CitationReport, QuoteReport
 

@@ -70,7 +70,7 @@ def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help=
     from archiver.queue import Tally, run_worker
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from rich.markup import escape
+    from archiver.cli._common import safe
 
     archive = _open(store)
     tally = Tally()
@@ -80,8 +80,8 @@ def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help=
     def done(url: str, record_id: str | None, error: str | None) -> None:
         tally(url, record_id, error)
         if not quiet:
-            err.print(f"  {record_id}  {escape(url)}" if record_id else f"  [red]failed[/] {escape(url)}: "
-                      f"{escape(error or '')}", highlight=False)
+            err.print(f"  {record_id}  {safe(url)}" if record_id else f"  [red]failed[/] {safe(url)}: "
+                      f"{safe(error or '')}", highlight=False)
 
     err.print(f"worker {label}: taking capture jobs, concurrency {concurrency}")
     run_worker(archive, concurrency=concurrency, until_empty=until_empty, name=label, on_done=done)
@@ -106,8 +106,7 @@ def requeue(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
 @app.command()
 def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Queue depth, jobs running, done and failed, captures in the last minute, recent failures."""
-    from rich.markup import escape
-
+    from archiver.cli._common import safe
     from archiver.queue import status as queue_status
 
     st = queue_status(_open(store))
@@ -121,4 +120,4 @@ def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
               f"   records in the catalog {st.records}")
     for f in st.recent_failures:
         kind = "will retry" if f.retry else "final"
-        out.print(f"  [red]job {f.job_id}[/] try {f.attempt} ({kind}) {escape(f.url)}: {escape(f.error)}")
+        out.print(f"  [red]job {f.job_id}[/] try {f.attempt} ({kind}) {safe(f.url)}: {safe(f.error)}")

@@ -14,6 +14,7 @@ from archiver.cli._common import (
     _open,
     _out,
     app,
+    safe,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +27,6 @@ def list_(url: Annotated[str | None, typer.Option(help="Only this URL.")] = None
           limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """List the records in the store."""
-    from rich.markup import escape
     from rich.table import Table
 
     rows = _open(store).list(url=url, entity=entity, limit=limit)
@@ -37,7 +37,7 @@ def list_(url: Annotated[str | None, typer.Option(help="Only this URL.")] = None
     for col in ("Record", "Captured (UTC)", "Entity", "Document", "Status", "URL"):
         table.add_column(col)
     for r in rows:
-        table.add_row(*(escape(x) for x in (r.record_id, r.captured_at, r.entity or "", r.document or "",
+        table.add_row(*(safe(x) for x in (r.record_id, r.captured_at, r.entity or "", r.document or "",
                                              str(r.status), r.final_url)))
     _out().print(table)
     _out().print(f"{len(rows)} record(s)")
@@ -75,33 +75,31 @@ def show(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> No
     if m.previous:
         rows.append(("Previous", m.previous.record_id))
     width = max(len(k) for k, _ in rows)
-    from rich.markup import escape
-
     for k, v in rows:
-        out.print(f"[bold]{k:<{width}}[/]  {escape(v)}")
+        out.print(f"[bold]{k:<{width}}[/]  {safe(v)}")
     out.print("[bold]Artifacts[/]")
     for a in m.artifacts:
-        out.print(f"  {a.name:<10} sha256:{a.sha256}  {a.size:>12,} bytes  {a.media_type}")
+        out.print(f"  {safe(f'{a.name:<10}')} sha256:{safe(a.sha256)}  {a.size:>12,} bytes  {safe(a.media_type)}")
     out.print("[bold]Capture steps[/]")
     for st in m.capture.steps:
-        out.print(f"  {st.step:<8} {st.status:<7} {st.detail}")
+        out.print(f"  {safe(f'{st.step:<8}')} {safe(f'{st.status:<7}')} {safe(st.detail)}")
     out.print("[bold]Trusted time[/]")
     stamped = [a.timestamp for _, a in addenda if a is not None and a.timestamp is not None]
     for t in stamped:
         batch = f"batch of {t.merkle.tree_size} (leaf {t.merkle.leaf_index + 1})" if t.merkle else "single"
-        out.print(f"  genTime {t.gen_time}  {escape(t.tsa_name)}  {escape(t.tsa_url)}  {batch}"
+        out.print(f"  genTime {safe(t.gen_time)}  {safe(t.tsa_name)}  {safe(t.tsa_url)}  {batch}"
                   + ("  deferred" if t.deferred else ""))
     if not stamped:
-        out.print("  [yellow]unstamped[/]: no RFC 3161 token (archiver timestamp " + m.record_id + ")")
+        out.print("  [yellow]unstamped[/]: no RFC 3161 token (archiver timestamp " + safe(m.record_id) + ")")
     out.print("[bold]Wayback Machine[/]")
     links = [a.wayback for _, a in addenda if a is not None and a.wayback is not None]
     for w in links:
-        out.print(f"  {w.checked_at}  [bold]{w.verdict}[/]  {escape(w.snapshot_url or 'no snapshot')}"
+        out.print(f"  {safe(w.checked_at)}  [bold]{safe(w.verdict)}[/]  {safe(w.snapshot_url or 'no snapshot')}"
                   + (f"  (snapshot {w.snapshot_timestamp})" if w.snapshot_timestamp else ""))
     if links and links[-1].verdict == "differs":
-        out.print(f"  [dim]{escape(links[-1].note)}[/]")
+        out.print(f"  [dim]{safe(links[-1].note)}[/]")
     if not links:
-        out.print(f"  not checked (archiver wayback {m.record_id})")
+        out.print(f"  not checked (archiver wayback {safe(m.record_id)})")
 
 
 @app.command()
@@ -114,7 +112,7 @@ def lookup(sha256: Annotated[str, typer.Option("--sha256", help="SHA-256 (hex or
     else:
         out = _out()
         for m in matches:
-            out.print(f"{m.record_id}  {m.artifact:<10} {m.captured_at}  {m.url}")
+            out.print(safe(f"{m.record_id}  {m.artifact:<10} {m.captured_at}  {m.url}"))
         if not matches:
             out.print("no record holds that hash")
     if not matches:
@@ -137,12 +135,12 @@ def verify_file(path: Path, sha256: Annotated[str | None, typer.Option("--sha256
                              records=tuple(matches)))
     else:
         out = _out()
-        out.print(f"{path}  sha256:{actual}")
+        out.print(f"{safe(path)}  sha256:{actual}")
         if expected_ok is not None:
             out.print("  [green]matches the expected hash[/]" if expected_ok
                       else f"  [bold red]does NOT match the expected hash {sha256}[/]")
         for m in matches:
-            out.print(f"  matches {m.record_id} artifact {m.artifact} ({m.url}, captured {m.captured_at})")
+            out.print(safe(f"  matches {m.record_id} artifact {m.artifact} ({m.url}, captured {m.captured_at})"))
         if not matches:
             out.print("  matches no record in this store")
     if not ok:
@@ -172,4 +170,4 @@ def get(record_id: str, name: Annotated[str, typer.Argument(help="Artifact: warc
 
         _emit_json(WrittenFile(file=str(output), sha256=sha, size=size))
     else:
-        _out().print(f"wrote {output} ({size:,} bytes, sha256:{sha})")
+        _out().print(f"wrote {safe(output)} ({size:,} bytes, sha256:{sha})")

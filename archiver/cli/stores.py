@@ -41,9 +41,8 @@ def init(store: StoreOpt = None,
                                                      "(password via PGPASSWORD or ~/.pgpass).")] = None,
          as_json: JsonOpt = False) -> None:
     """Create the store and an Ed25519 signing key (optionally with S3 blobs and a PostgreSQL catalog)."""
-    from rich.markup import escape
-
     from archiver.api import Archive, Backends
+    from archiver.cli._common import safe
     from archiver.errors import UsageError
 
     secret = None
@@ -71,7 +70,7 @@ def init(store: StoreOpt = None,
         _emit_json(InitReport(store=str(archive.root), new_key_id=key_id, backends=archive.backends.describe()))
         return
     out = _out()
-    out.print(f"Store ready at [bold]{archive.root}[/]: {escape(archive.backends.describe())}")
+    out.print(f"Store ready at [bold]{archive.root}[/]: {safe(archive.backends.describe())}")
     if key_id:
         out.print(f"New signing key [bold]{key_id}[/] ({'passphrase-protected' if secret else 'no passphrase'}),"
                   f" private part in {archive.keys.private_path} (mode 0600)")
@@ -86,7 +85,7 @@ def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     if as_json:
         _emit_json(report)
         return
-    from rich.markup import escape
+    from archiver.cli._common import safe
 
     out = _out()
     out.print(f"catalog rebuilt: {report.records} record(s), {report.addenda} addend(um/a)")
@@ -94,7 +93,7 @@ def store_rebuild(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         out.print(f"{len(report.uncommitted)} manifest(s) signed but never committed (no custody entry): "
                   "not records, not indexed")
     for item in report.newer:  # never dropped silently: a newer release wrote these
-        out.print(f"[yellow]not indexed (format newer than this release):[/] {escape(item)}")
+        out.print(f"[yellow]not indexed (format newer than this release):[/] {safe(item)}")
 
 
 @store_app.command("info")
@@ -117,8 +116,7 @@ def store_migrate(to: Annotated[str | None, typer.Option(
                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Apply the catalog's pending schema migrations and list them; with --to, copy this store's SQLite
     catalog and custody log into PostgreSQL and switch the store to it."""
-    from rich.markup import escape
-
+    from archiver.cli._common import safe
     from archiver.migrate import apply_migrations, migrate_catalog
 
     if to is None:
@@ -127,14 +125,14 @@ def store_migrate(to: Annotated[str | None, typer.Option(
             _emit_json(schema)
             return
         out = _out()
-        out.print(f"catalog {escape(schema.catalog)}: " + (f"applied {len(schema.applied)} migration(s)"
+        out.print(f"catalog {safe(schema.catalog)}: " + (f"applied {len(schema.applied)} migration(s)"
                                                           if schema.applied else "up to date"), highlight=False)
         now = {(m.subsystem, m.version): m for m in schema.applied}
         for m in schema.migrations:
             done = now.get((m.subsystem, m.version))
             state = ("pending" if m.applied_at is None else f"applied {m.applied_at}" if done is None
                      else "applied now" + (", baseline of a store made before migrations" if done.baseline else ""))
-            out.print(f"  {m.subsystem:<8} {m.version:>3}  {escape(m.name)}  ({state})", highlight=False)
+            out.print(f"  {m.subsystem:<8} {m.version:>3}  {safe(m.name)}  ({state})", highlight=False)
         return
     report = migrate_catalog(_open(store), to)
     if as_json:

@@ -17,6 +17,7 @@ from archiver.cli._common import (
     _render_stamps,
     _status_style,
     app,
+    safe,
 )
 
 if TYPE_CHECKING:
@@ -55,7 +56,7 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
         for r in reports:
             if all_ and r.ok and not verbose:
                 passed = sum(1 for c in r.checks if c.status.value == "PASS")
-                _out().print(f"[bold]{r.subject}[/]  [green]VERIFIED[/]  ({passed} checks passed)")
+                _out().print(f"[bold]{safe(r.subject)}[/]  [green]VERIFIED[/]  ({passed} checks passed)")
             else:
                 _render_report(r)
         if all_:
@@ -69,18 +70,16 @@ _COLOUR = {"verified": "green", "intact-untrusted": "yellow", "incomplete": "yel
 
 
 def _render_report(report: "Verification") -> None:
-    from rich.markup import escape
-
     from archiver.verify.verdict import VERDICT_TEXT
 
     out = _out()
     v = report.verdict
     failed = len(report.failures)
-    out.print(f"[bold]{escape(report.subject)}[/]  [{_COLOUR[v.value]}]{VERDICT_TEXT[v]}[/]"
+    out.print(f"[bold]{safe(report.subject)}[/]  [{_COLOUR[v.value]}]{VERDICT_TEXT[v]}[/]"
               + (f"  ({failed} check(s) failed)" if failed else ""))
     for c in report.checks:
-        out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {c.name:<20} "
-                  f"[dim]{c.category.value:<12}[/] {escape(c.detail)}")
+        out.print(f"  [{_status_style(c.status.value)}]{c.status.value:<7}[/] {safe(f'{c.name:<20}')} "
+                  f"[dim]{c.category.value:<12}[/] {safe(c.detail)}")
 
 
 def _is_bundle_path(text: str) -> bool:
@@ -115,7 +114,7 @@ def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, sto
     else:
         for r in reports:
             _render_report(r)
-        _out().print(f"bundle {path}: [{_COLOUR[verdict.value]}]{VERDICT_TEXT[verdict]}[/] "
+        _out().print(f"bundle {safe(path)}: [{_COLOUR[verdict.value]}]{VERDICT_TEXT[verdict]}[/] "
                      f"({len(reports) - 1} record(s)): {VERDICT_MEANING[verdict]}")
         if verdict.value == "intact-untrusted":
             _out().print("  pin the operator's key id with --trust-key (they can read it from `archiver keys list`)")
@@ -181,13 +180,11 @@ def wayback_cmd(record_id: Annotated[str, typer.Argument(help="Record ID.")],
     if as_json:
         _emit_json(WaybackReport.of(add.record_id, w))
         return
-    from rich.markup import escape
-
     out = _out()
-    out.print(f"[bold]{add.record_id}[/]  Wayback verdict: [bold]{w.verdict}[/]")
+    out.print(f"[bold]{safe(add.record_id)}[/]  Wayback verdict: [bold]{safe(w.verdict)}[/]")
     if w.snapshot_url:
-        out.print(f"  snapshot   {escape(w.snapshot_url)}")
-        out.print(f"  digest     Archive {w.archive_digest}  ours {w.our_digest}")
+        out.print(f"  snapshot   {safe(w.snapshot_url)}")
+        out.print(f"  digest     Archive {safe(w.archive_digest)}  ours {safe(w.our_digest)}")
     if w.saved:
         out.print("  saved      Save Page Now archived the URL during this check")
-    out.print(f"  note       {escape(w.note)}")
+    out.print(f"  note       {safe(w.note)}")

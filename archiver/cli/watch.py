@@ -81,9 +81,9 @@ def watch_remove(url: str, store: StoreOpt = None) -> None:
 @watch_app.command("list")
 def watch_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """The watch list with each URL's last run."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from archiver.cli._common import safe
     from archiver.monitor import _now
 
     watches = _open(store).watches.all()
@@ -95,7 +95,7 @@ def watch_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         table.add_column(col)
     now = _now()
     for w in watches:
-        table.add_row(escape(w.url), f"{w.interval_s}s", escape(" / ".join(x for x in (w.entity, w.document) if x)),
+        table.add_row(safe(w.url), f"{w.interval_s}s", safe(" / ".join(x for x in (w.entity, w.document) if x)),
                       w.last_run or "never", w.last_outcome or "-", "yes" if w.due(now) else "no")
     _out().print(table)
 
@@ -130,9 +130,9 @@ def watch_run(due: Annotated[bool, typer.Option("--due", help="Only watches whos
 
 
 def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None, as_json: bool) -> Any:
-    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from archiver.cli._common import safe
     from archiver.monitor import notify
 
     total = len(archive.watches.all())
@@ -158,9 +158,9 @@ def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None
     for r in summary.results:
         colour = {"changed": "bold yellow", "new": "cyan", "unchanged": "green", "failed": "red"}[r.outcome]
         what = r.error or (("sections: " + "; ".join(r.sections)) if r.sections else "")
-        out.print(f"[{colour}]{r.outcome:<9}[/] {escape(r.url)}  {r.record_id or '-'}"
+        out.print(f"[{colour}]{r.outcome:<9}[/] {safe(r.url)}  {r.record_id or '-'}"
                   + (f" (after {r.previous_record_id})" if r.previous_record_id else "")
-                  + (f"  HTTP {r.status}" if r.status and r.status != 200 else "") + f"  {escape(what)}")
+                  + (f"  HTTP {r.status}" if r.status and r.status != 200 else "") + f"  {safe(what)}")
     counts = summary.to_dict()["counts"]
     out.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to run")
     if summary.notified:
@@ -173,8 +173,7 @@ def history(url: str, clause: Annotated[str | None, typer.Option("--clause", hel
                                                                  "heading.")] = None,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Versions of a document: first seen, last seen (= last verified), records, changes."""
-    from rich.markup import escape
-
+    from archiver.cli._common import safe
     from archiver.monitor import clause_history
 
     archive = _open(store)
@@ -184,7 +183,7 @@ def history(url: str, clause: Annotated[str | None, typer.Option("--clause", hel
             _emit_json(c)
             return
         out = _out()
-        out.print(f"[bold]{escape(c.heading)}[/]  {c.changes} change(s) over {c.months_monitored} month(s) "
+        out.print(f"[bold]{safe(c.heading)}[/]  {c.changes} change(s) over {c.months_monitored} month(s) "
                   f"monitored; first seen {c.first_seen}, last seen {c.last_seen}")
         for rid, when, sha in c.history:
             out.print(f"  {when}  {rid}  sha256:{sha[:16]}…")
@@ -194,12 +193,12 @@ def history(url: str, clause: Annotated[str | None, typer.Option("--clause", hel
         _emit_json(report)
         return
     out = _out()
-    out.print(f"[bold]{escape(url)}[/]: {len(report.versions)} version(s), {report.changes} change(s)")
+    out.print(f"[bold]{safe(url)}[/]: {len(report.versions)} version(s), {report.changes} change(s)")
     for v in report.versions:
         out.print(f"  v{v.number}  first seen {v.first_seen}  last verified {v.last_seen}  "
                   f"{len(v.record_ids)} capture(s)  HTTP {v.status}  {', '.join(v.record_ids)}")
     for r in report.failed_runs[-5:]:
-        out.print(f"  [red]failed run[/] {r.time}: {escape(r.detail)}")
+        out.print(f"  [red]failed run[/] {r.time}: {safe(r.detail)}")
 
 
 @app.command()
@@ -251,9 +250,9 @@ def diff(record_a: str, record_b: str,
 @app.command()
 def clauses(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """A record's sections, each with its own hash and how stable it has been."""
-    from rich.markup import escape
     from rich.table import Table
 
+    from archiver.cli._common import safe
     from archiver.monitor import clauses as clause_list
 
     items = clause_list(_open(store), record_id)
@@ -264,7 +263,7 @@ def clauses(record_id: str, store: StoreOpt = None, as_json: JsonOpt = False) ->
     for col in ("clause", "sha256", "changes", "first seen", "last seen", "months"):
         table.add_column(col)
     for c in items:
-        table.add_row(escape(c.heading), c.sha256[:12], str(c.changes), c.first_seen[:16].replace("T", " "),
+        table.add_row(safe(c.heading), c.sha256[:12], str(c.changes), c.first_seen[:16].replace("T", " "),
                       c.last_seen[:16].replace("T", " "), str(c.months_monitored))
     _out().print(table)
 

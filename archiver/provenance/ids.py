@@ -28,6 +28,12 @@ def normalize_record_id(text: str) -> str:
     return candidate
 
 
+def is_canonical_record_id(text: str) -> bool:
+    """Exactly the form we issue and store (no normalising): what a record ID read from a bundle or a
+    catalog row must be, since it becomes file names, catalog keys and terminal output."""
+    return bool(_VALID.match(text))
+
+
 def is_record_id(text: str) -> bool:
     try:
         normalize_record_id(text)

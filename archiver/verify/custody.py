@@ -83,7 +83,7 @@ def _origin(src: EvidenceSource, entries: list[CustodyEntry], msha: str, depth: 
         if isinstance(carried, Absent):
             raise _Failed(carried.category, f"the source custody the import of {e.time} names (sha256:{sha[:16]}…) "
                                             f"{carried.why}")
-        parsed = parse_custody(carried.decode("utf-8", "replace").splitlines())
+        parsed = parse_custody(carried)
         if isinstance(parsed, Absent):
             raise _Failed(parsed.category, f"the source custody the import of {e.time} names {parsed.why}")
         try:

@@ -11,13 +11,14 @@ altered (integrity); a source never decides a verdict.
 from __future__ import annotations
 
 import hashlib
+import json
 import sys
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from archiver.errors import ArchiverError, StoreUnavailableError
-from archiver.records import Category, Check, Manifest, RecordSummary, Status
+from archiver.records import Category, Check, Manifest, RecordSummary, Status, Verification
 from archiver.verify.artifacts import Absent
 from archiver.verify.trust import TrustDecision
 
@@ -96,18 +97,56 @@ class EvidenceSource(Protocol):
         ...
 
 
-def parse_custody(lines: list[str]) -> list[CustodyEntry] | Absent:
+_ENTRY_TYPES: dict[str, tuple[type, ...]] = {
+    "seq": (int,), "time": (str,), "event": (str,), "actor": (str,), "record_id": (str, type(None)),
+    "subject_sha256": (str, type(None)), "prev": (str,), "detail": (dict,), "hash": (str,)}
+
+
+def parse_custody(data: bytes) -> list[CustodyEntry] | Absent:
+    """A carried custody file (a bundle's, or one an import kept), read strictly: UTF-8, one JSON
+    object a line, every field of its type. Its bytes are covered by the signed package, so a file
+    that cannot be read is altered (integrity), said in one line. Strict because a lenient reading
+    is a second reading: U+FFFD put in for a stray byte lets an entry's hash be computed over text
+    the file does not hold, and a ``detail`` that is not an object broke the check itself."""
     from store.custody import CustodyEntry
 
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        at = data.count(b"\n", 0, exc.start) + 1
+        return Absent(ALTERED, f"is unreadable: not UTF-8 (line {at}, byte {exc.start})")
     out = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            out.append(CustodyEntry.from_json(line))
-        except (ValueError, KeyError, TypeError):
-            return Absent(ALTERED, f"is unreadable at entry {n}")
+            obj = json.loads(line)
+        except ValueError:
+            return Absent(ALTERED, f"is unreadable at entry {n}: not JSON")
+        if not isinstance(obj, dict):
+            return Absent(ALTERED, f"is unreadable at entry {n}: not a JSON object")
+        wrong = sorted(set(obj) ^ set(_ENTRY_TYPES) | {k for k, t in _ENTRY_TYPES.items()
+                                                       if k in obj and (not isinstance(obj[k], t)
+                                                                        or isinstance(obj[k], bool))})
+        if wrong or not all(isinstance(k, str) and isinstance(v, str) for k, v in obj["detail"].items()):
+            return Absent(ALTERED, f"is unreadable at entry {n}: missing, unexpected or mistyped fields "
+                                   f"{', '.join(wrong) or 'detail'}")
+        out.append(CustodyEntry(**obj))
     return out
+
+
+def foreign_record_id(record_id: str, where: str) -> Verification | None:
+    """A failed report for a record ID that is not in our form (``XXXX-XXXX``, Crockford base32), else
+    None. Such an ID never comes from this software: it was signed by someone else's tool or written
+    into ``where`` by hand, and it would become file names, catalog keys and terminal output; the
+    record is failed here (integrity: the ID is there, just not one of ours), not checked further."""
+    from archiver.provenance.ids import is_canonical_record_id
+
+    if is_canonical_record_id(record_id):
+        return None
+    return Verification(record_id, (Check("record.id", Status.FAIL, ALTERED,
+                                          f"record ID {json.dumps(record_id)} in {where} is not one this software "
+                                          "issues (XXXX-XXXX, Crockford base32)"),))
 
 
 class StoreSource:
@@ -266,4 +305,4 @@ def _retention_check(archive: WaybackWitness, manifest: Manifest, manifest_sha: 
                  f"{len(until)} objects under {want} Object Lock until at least {min(until).date().isoformat()}")
 
 
-__all__ = ["AddendumRef", "EvidenceSource", "StoreSource", "parse_custody"]
+__all__ = ["AddendumRef", "EvidenceSource", "StoreSource", "foreign_record_id", "parse_custody"]

@@ -1,0 +1,324 @@
+"""Hostile names and values from a bundle (issue 28, defects 5, 6 and 8): each bundle is built here
+from a genuine export and, where the case needs it, listed and signed again with the exporting
+store's own keys, so the package's signature chain is intact and only the intended part is hostile.
+
+- a custody file that is not UTF-8 / not JSON / not an object: a FAIL check (integrity) with a
+  one-line reason, never a traceback; import refuses; the web answers its normal report;
+- member names with rich markup or terminal escape codes: no traceback, no raw ESC on the terminal;
+- record IDs that are not ours (``EVIL``, escape codes): the bundle fails, import refuses;
+- a catalog row with a bad record ID: ``verify --all`` reports that record and exits 1, not 2.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sqlite3
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from archiver.api import Archive
+from archiver.demo.server import SampleSite
+
+from .conftest import store_snapshot
+
+Members = dict[str, bytes]
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _export(archive: Archive, site: SampleSite, tmp: Path, cli) -> tuple[Path, str]:  # type: ignore[no-untyped-def]
+    rid = archive.capture(site.base_url + "/plain").record_id
+    good = tmp / "good.wacz"
+    assert cli("export", rid, "-o", str(good), "--store", str(archive.root)).code == 0
+    return good, rid
+
+
+def _members(path: Path) -> Members:
+    with zipfile.ZipFile(path) as z:
+        return {i.filename: z.read(i) for i in z.infolist()}
+
+
+def _write(dest: Path, members: Members) -> None:
+    with zipfile.ZipFile(dest, "w") as z:
+        for name, data in members.items():
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+
+
+def _repack(good: Path, dest: Path, archive: Archive, change: Callable[[Members], Members]) -> None:
+    """``change`` the members, then list them all again in datapackage.json and sign it with the
+    exporting store's own bundle key: the package checks pass, what ``change`` did is all that differs."""
+    from archiver.bundle.export import _sign_p384
+
+    members = _members(good)
+    dp = json.loads(members.pop("datapackage.json"))
+    digest = json.loads(members.pop("datapackage-digest.json"))
+    members = change(members)
+    dp["resources"] = [{"name": p.lower(), "path": p, "hash": f"sha256:{_sha(d)}", "bytes": len(d)}
+                       for p, d in sorted(members.items())]
+    dp_bytes = (json.dumps(dp, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    dp_hash = f"sha256:{_sha(dp_bytes)}"
+    key = archive.keys.load_wacz_private(lambda: None)
+    digest["hash"] = digest["signedData"]["hash"] = dp_hash
+    digest["signedData"]["signature"] = _sign_p384(key, dp_hash.encode("ascii"))
+    members["datapackage.json"] = dp_bytes
+    members["datapackage-digest.json"] = (json.dumps(digest, indent=2) + "\n").encode("utf-8")
+    _write(dest, members)
+
+
+def _renamed(archive: Archive, rid: str, new: str) -> Callable[[Members], Members]:
+    """The record as its operator could have signed it under another ID: the manifest says ``new``
+    and is signed again with the store's own key, its custody names it, every member is renamed."""
+    from archiver.canonical import canonical
+    from archiver.provenance.signing import sign_manifest_file
+    from archiver.records import Manifest
+    from store.custody import CustodyEntry
+
+    def change(members: Members) -> Members:
+        out: Members = {}
+        for name, data in members.items():
+            if name == f"provenance/{rid}.manifest.json":
+                m = Manifest.from_dict(json.loads(data))
+                _, data = sign_manifest_file(dataclasses.replace(m, record_id=new),
+                                             archive.keys.load_private(lambda: None))
+            out[name.replace(rid, new)] = data
+        msha = _sha(out[f"provenance/{new}.manifest.json"])
+        lines = []
+        for line in out[f"provenance/{new}.custody.jsonl"].decode().splitlines():
+            e = CustodyEntry.from_json(line)
+            if e.record_id == rid:
+                e = dataclasses.replace(e, record_id=new, subject_sha256=msha)
+            e = dataclasses.replace(e, hash=_sha(canonical(e.body())))
+            lines.append(e.to_json() + "\n")
+        out[f"provenance/{new}.custody.jsonl"] = "".join(lines).encode()
+        for name in ("indexes/index.cdx", "pages/pages.jsonl"):
+            if name in out:
+                out[name] = out[name].replace(rid.encode(), new.encode())
+        return out
+    return change
+
+
+def _report(cli, bundle: Path, store: Path) -> dict:  # type: ignore[no-untyped-def, type-arg]
+    r = cli("verify", str(bundle), "--json", "--store", str(store))
+    assert r.code == 1, r.out + r.err
+    return json.loads(r.out)  # type: ignore[no-any-return]
+
+
+def _failed(report: dict) -> dict[str, dict]:  # type: ignore[type-arg]
+    return {c["name"]: c for rep in report["reports"] for c in rep["checks"] if c["status"] == "FAIL"}
+
+
+def _assert_clean(run, code: int) -> None:  # type: ignore[no-untyped-def]
+    text = run.out + run.err
+    assert run.code == code, text
+    assert "Traceback" not in text and "\x1b" not in text and "\r" not in text and "\x07" not in text, repr(text)
+
+
+def _refused_everywhere(cli, archive: Archive, bad: Path, tmp: Path, check: str) -> None:  # type: ignore[no-untyped-def]
+    """verify: exit 1 naming ``check``; import into a fresh store that pins the exporter's key (so
+    trust is not what refuses it): exit 1, one error line, the store untouched."""
+    r = cli("verify", str(bad), "--store", str(archive.root))
+    _assert_clean(r, 1)
+    assert check in r.out and "TAMPERED" in r.out
+    other, _ = Archive.init(tmp / "other", operator="Recipient")
+    signer = archive.keys.list()[0].key_id
+    snap = store_snapshot(other.root)
+    r = cli("import", str(bad), "--trust-key", signer, "--store", str(other.root))
+    _assert_clean(r, 1)
+    assert "nothing imported" in r.err and len(r.err.strip().splitlines()) == 2, r.err  # the error and its hint
+    assert store_snapshot(other.root) == snap and other.list() == []
+
+
+# ---- (5) custody.jsonl that cannot be read ----------------------------------------------------------
+def _entries_edited(edit: Callable[[dict], dict],  # type: ignore[type-arg]
+                    encode: Callable[[str], bytes] = str.encode) -> Callable[[bytes], bytes]:
+    """Each custody line edited, its own hash made right again over what a lenient reader sees: only
+    a strict reader can tell."""
+    from archiver.canonical import canonical
+
+    def change(data: bytes) -> bytes:
+        out = []
+        for line in data.decode().splitlines():
+            d = edit(json.loads(line))
+            body = {k: v for k, v in d.items() if k != "hash"}
+            d["hash"] = _sha(canonical(body))
+            out.append(encode(json.dumps(d, sort_keys=True, ensure_ascii=False)) + b"\n")
+        return b"".join(out)
+    return change
+
+
+def _latin1_actor(d: dict) -> dict:  # type: ignore[type-arg]
+    return {**d, "actor": "Test Op\ufffdrator"}  # written as one byte 0xff: not UTF-8
+
+
+CUSTODY: dict[str, Callable[[bytes], bytes]] = {
+    "not-utf8": lambda _: b"\xff\xfe not utf-8 \x80\n",
+    # one byte that is not UTF-8 inside a string; the entry's hash is right for U+FFFD in its place
+    "not-utf8-in-a-string": _entries_edited(_latin1_actor, lambda t: t.replace("\ufffd", "\xff").encode("latin-1",
+                                                                                                          "replace")),
+    "not-json": lambda _: b"{not json\n",
+    "array": lambda _: b"[1, 2]\n",
+    "detail-not-an-object": _entries_edited(lambda d: {**d, "detail": "a string"}),
+    "seq-not-a-number": _entries_edited(lambda d: {**d, "seq": "one"}),
+}
+
+
+@pytest.mark.parametrize("case", list(CUSTODY))
+def test_unreadable_custody_file_is_an_integrity_failure(archive: Archive, site: SampleSite, tmp_path: Path,
+                                                         case: str, cli) -> None:  # type: ignore[no-untyped-def]
+    good, rid = _export(archive, site, tmp_path, cli)
+    bad = tmp_path / "bad.wacz"
+
+    def change(m: Members) -> Members:
+        m[f"provenance/{rid}.custody.jsonl"] = CUSTODY[case](m[f"provenance/{rid}.custody.jsonl"])
+        return m
+    _repack(good, bad, archive, change)
+    report = _report(cli, bad, archive.root)
+    assert report["verdict"] == "tampered"
+    failed = _failed(report)
+    assert set(failed) == {"custody.record"}, failed  # the package and its signature are intact
+    c = failed["custody.record"]
+    assert c["category"] == "integrity" and "\n" not in c["detail"] and "unreadable" in c["detail"], c
+    _refused_everywhere(cli, archive, bad, tmp_path, "custody.record")
+
+
+def test_unreadable_custody_file_on_the_web_is_a_report(archive: Archive, site: SampleSite, tmp_path: Path,
+                                                        cli) -> None:  # type: ignore[no-untyped-def]
+    from fastapi.testclient import TestClient
+
+    from archiver.access import create_token
+    from archiver.web import create_app
+
+    good, rid = _export(archive, site, tmp_path, cli)
+    bad = tmp_path / "bad.wacz"
+
+    def change(m: Members) -> Members:
+        m[f"provenance/{rid}.custody.jsonl"] = CUSTODY["not-utf8-in-a-string"](m[f"provenance/{rid}.custody.jsonl"])
+        return m
+    _repack(good, bad, archive, change)
+    token = create_token(archive, "v", "viewer", actor="tester").token
+    app = create_app(archive, workers=1)
+    try:
+        with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+            r = client.post("/api/v1/verify-bundle", headers={"Authorization": f"Bearer {token}"},
+                            files={"file": ("bad.wacz", bad.read_bytes(), "application/zip")})
+    finally:
+        app.state.web.runner.shutdown(wait=True)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["ok"] is False and body["verdict"] == "tampered"
+    assert "custody.record" in {c["name"] for rep in body["reports"] for c in rep["checks"] if c["status"] == "FAIL"}
+
+
+# ---- (6) names that are markup or terminal escapes ---------------------------------------------------
+@pytest.mark.parametrize("name", ["[/bold]", "x\x1b[2J\x1b[Himported 1 record(s)\r\x07.txt", "\u202eevil[red]"],
+                         ids=["markup", "escape-codes", "bidi"])
+def test_hostile_member_names_are_shown_escaped(archive: Archive, site: SampleSite, tmp_path: Path, name: str,
+                                                cli) -> None:  # type: ignore[no-untyped-def]
+    good, _ = _export(archive, site, tmp_path, cli)
+    bad = tmp_path / "bad.wacz"
+    members = _members(good)
+    members[name] = b"added after signing"  # not listed: the package check names it
+    _write(bad, members)
+    snap = store_snapshot(archive.root)
+    r = cli("verify", str(bad), "--store", str(archive.root))
+    _assert_clean(r, 1)
+    assert "\u202e" not in r.out
+    r = cli("verify", str(bad), "--json", "--store", str(archive.root))
+    assert r.code == 1
+    # JSON stays exact: the name as it is, JSON's own escapes keep the terminal safe
+    details = [c["detail"] for rep in json.loads(r.out)["reports"] for c in rep["checks"]]
+    assert "\x1b" not in r.out and any(name in d for d in details)
+    r = cli("import", str(bad), "--store", str(archive.root))
+    _assert_clean(r, 1)
+    assert "\u202e" not in r.err and "nothing imported" in r.err
+    assert store_snapshot(archive.root) == snap
+
+
+def test_safe_escapes_controls_and_markup() -> None:
+    from rich.console import Console
+
+    from archiver.cli._common import safe
+
+    assert safe("a\x1b[2Jb\r\x07\t\u202e") == "a\\x1b[2Jb\\r\\x07\\t\\u202e"
+    console = Console(record=True, width=200, color_system=None)
+    hostile = "[/bold] [red]x[/red] ends in \\"
+    console.print(f"[bold]{safe(hostile)}[/]")
+    assert console.export_text() == "[/bold] [red]x[/red] ends in \\\n"
+
+
+# ---- (8) record IDs that are not ours --------------------------------------------------------------
+@pytest.mark.parametrize("new", ["EVIL", "AB\x1b[2J-CDEF"], ids=["EVIL", "escape-codes"])
+def test_record_id_not_in_our_format_is_refused(archive: Archive, site: SampleSite, tmp_path: Path, new: str,
+                                                cli) -> None:  # type: ignore[no-untyped-def]
+    good, rid = _export(archive, site, tmp_path, cli)
+    bad = tmp_path / "bad.wacz"
+    _repack(good, bad, archive, _renamed(archive, rid, new))
+    report = _report(cli, bad, archive.root)
+    assert report["verdict"] == "tampered"
+    failed = _failed(report)
+    assert set(failed) == {"record.id"}, failed  # signed, intact, listed: only the ID is wrong
+    assert failed["record.id"]["category"] == "integrity"
+    assert json.dumps(new) in failed["record.id"]["detail"]
+    _refused_everywhere(cli, archive, bad, tmp_path, "record.id")
+
+
+def test_verify_all_reports_a_bad_catalog_id_and_goes_on(archive: Archive, site: SampleSite, cli) -> None:  # type: ignore[no-untyped-def]
+    good = archive.capture(site.base_url + "/plain").record_id
+    victim = archive.capture(site.base_url + "/gzip").record_id
+    with sqlite3.connect(archive.root / "catalog.sqlite3") as db:  # what an old import of "EVIL" left
+        tables = [t for (t,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for t in tables:
+            cols = [c[1] for c in db.execute(f"PRAGMA table_info({t})")]
+            if "record_id" in cols:
+                db.execute(f"UPDATE {t} SET record_id='EVIL\x1b[2J' WHERE record_id=?", (victim,))
+    r = cli("verify", "--all", "--store", str(archive.root))
+    _assert_clean(r, 1)
+    assert "EVIL\\x1b[2J" in r.out and good in r.out and "1 verified, 1 failed" in r.out
+    r = cli("verify", "--all", "--json", "--store", str(archive.root))
+    assert r.code == 1
+    reports = {rep["subject"]: rep for rep in json.loads(r.out)}
+    assert reports[good]["ok"] is True and reports["EVIL\x1b[2J"]["ok"] is False
+    assert any("record ID" in c["detail"] for c in reports["EVIL\x1b[2J"]["checks"] if c["status"] == "FAIL")
+
+
+def test_bundle_report_page_and_json_escape_member_names(archive: Archive, site: SampleSite, tmp_path: Path,
+                                                         cli) -> None:  # type: ignore[no-untyped-def]
+    """The public verify page and the API: a member named like markup comes back escaped for HTML and
+    as a JSON string, the report as always (200, verified false)."""
+    from fastapi.testclient import TestClient
+
+    from archiver.web import create_app
+
+    good, _ = _export(archive, site, tmp_path, cli)
+    name = "<script>alert(1)</script>[/bold]\x1b[2J"
+    bad = tmp_path / "bad.wacz"
+    members = _members(good)
+    members[name] = b"added after signing"
+    _write(bad, members)
+    app = create_app(archive, public_verify=True, start_jobs=False)
+    with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+        page = client.post("/verify", files={"file": ("bad.wacz", bad.read_bytes(), "application/zip")})
+    assert page.status_code == 200, page.text
+    assert "TAMPERED" in page.text and "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "<script>alert" not in page.text
+
+
+def test_capture_derived_markup_is_shown_as_text(archive: Archive, site: SampleSite, cli) -> None:  # type: ignore[no-untyped-def]
+    """A URL is chosen by whoever links to the page: `capture` and `lookup` print it as text."""
+    url = site.base_url + "/plain?q=[/bold][red]x"
+    s = ["--store", str(archive.root)]
+    r = cli("capture", url, *s)
+    _assert_clean(r, 0)
+    assert "/plain?q=[/bold][red]x" in r.out
+    rid = archive.list()[0].record_id
+    content = archive.artifact_sha256(rid, "content")
+    r = cli("lookup", "--sha256", content, *s)
+    _assert_clean(r, 0)
+    assert "[/bold][red]x" in r.out and rid in r.out
