@@ -174,8 +174,7 @@ def test_the_genuine_bundle_reads_one_way_only(genuine: Path, stamped: Archive, 
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_hostile_zip_is_refused_everywhere(case: str, genuine: Path, stamped: Archive, tmp_path: Path,
-                                          cli) -> None:  # type: ignore[no-untyped-def]
+def test_hostile_zip_is_refused_everywhere(case: str, genuine: Path, stamped: Archive, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     build, words = CASES[case]
     bad = tmp_path / "bad.wacz"
     build(genuine, bad)
@@ -263,3 +262,55 @@ def test_unzip_sees_what_we_refuse(case: str, genuine: Path, stamped: Archive, t
     assert listing.count(name) == 2  # a standard reader lists two members of that name
     shown = subprocess.run(["unzip", "-p", str(bad), name], capture_output=True, timeout=60).stdout
     assert shown != genuine_members[name]  # ... and does not show (only) what zipfile would have verified
+
+
+def test_streamed_zip_with_data_descriptors_passes() -> None:
+    """A ZIP written to a pipe (sizes and CRC after the data, in descriptors; one of them ZIP64) is
+    unambiguous and must pass: other WACZ tools stream their output."""
+    import io
+
+    from archiver.bundle.zipcheck import check_zip
+
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self.buf = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: bytes) -> int:  # type: ignore[override]
+            self.buf += b
+            return len(b)
+
+    pipe = Pipe()
+    with zipfile.ZipFile(pipe, "w") as zf:
+        zf.writestr("a.txt", b"hello " * 100)
+        with zf.open("b.bin", "w", force_zip64=True) as dst:
+            dst.write(bytes(range(256)) * 40)
+    with zipfile.ZipFile(io.BytesIO(bytes(pipe.buf))) as zf:
+        assert all(i.flag_bits & 0x08 for i in zf.infolist())  # descriptors were written
+    assert check_zip(io.BytesIO(bytes(pipe.buf))).problems == ()
+
+
+def test_the_strict_reading_never_reads_member_data(tmp_path: Path) -> None:
+    """Bounded: the end records, the directory and each local header, not the 8 MB of members."""
+    import io
+
+    from archiver.bundle.zipcheck import check_zip
+
+    z = tmp_path / "big.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for n in range(4):
+            zf.writestr(f"m{n}.bin", bytes(2 << 20))
+    raw = z.read_bytes()
+
+    class Counting(io.BytesIO):
+        read_bytes = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            out = super().read(n)
+            Counting.read_bytes += len(out)
+            return out
+
+    assert check_zip(Counting(raw)).problems == ()
+    assert Counting.read_bytes < 70_000 + 4 * 100, Counting.read_bytes  # the 64 KiB end-record window, headers

@@ -54,7 +54,6 @@ class _Entry:
     csize: int
     usize: int
     offset: int
-    made_by: int
     external_attr: int
     zip64: bool
     unicode_path: bool  # an Info-ZIP Unicode path field: readers that honour it show another name
@@ -145,7 +144,7 @@ def _directory(cd: bytes, count: int) -> list[_Entry]:
     while at < len(cd):
         if len(cd) - at < _CEN.size or cd[at:at + 4] != _SIG_CEN:
             raise ZipStructureError(f"central directory entry {len(entries) + 1} is malformed")
-        (_, made_by, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, disk, _, eattr,
+        (_, _, _, flags, method, _, _, crc, csize, usize, nlen, xlen, clen, disk, _, eattr,
          offset) = _CEN.unpack_from(cd, at)
         at += _CEN.size
         raw_name, extra = cd[at:at + nlen], cd[at + nlen:at + nlen + xlen]
@@ -158,7 +157,7 @@ def _directory(cd: bytes, count: int) -> list[_Entry]:
         name = raw_name.decode("utf-8" if flags & _FLAG_UTF8 else "cp437", errors="replace")
         if disk:
             raise ZipStructureError("a multi-disk (split) archive")
-        entries.append(_Entry(raw_name, name, flags, method, crc, csize, usize, offset, made_by >> 8, eattr,
+        entries.append(_Entry(raw_name, name, flags, method, crc, csize, usize, offset, eattr,
                               z64 is not None, _UNICODE_PATH_EXTRA in fields))
     if len(entries) != count:
         raise ZipStructureError(f"the end record counts {count} members, the central directory lists "
@@ -224,7 +223,9 @@ def _kinds(entries: list[_Entry], problems: list[str]) -> None:
     for e in entries:
         mode = e.external_attr >> 16
         kind = stat.S_IFMT(mode)
-        if e.made_by == 3 and kind not in (0, stat.S_IFREG):  # made on Unix: the high half is st_mode
+        # the high half is a Unix st_mode; judged whatever system the entry claims to be made on, since
+        # readers differ in which creators they honour it for (Info-ZIP: Unix and others; Go: Unix, macOS)
+        if kind not in (0, stat.S_IFREG):
             if kind == stat.S_IFLNK:
                 links.append(e.name)
             elif not (kind == stat.S_IFDIR and e.name.endswith("/") and e.usize == 0):
@@ -294,17 +295,19 @@ def _local(fh: BinaryIO, e: _Entry, cd_offset: int, disagree: list[str]) -> int:
     if method != e.method:
         what.append(f"compression {_METHODS.get(method, method)} (directory {_METHODS.get(e.method, e.method)})")
     end: int = e.offset + _LOC.size + nlen + xlen + e.csize
+    local64 = _extra_fields(extra).get(_ZIP64_EXTRA)
     try:
-        usize, csize, _, _ = _zip64(_extra_fields(extra).get(_ZIP64_EXTRA), (usize, csize, 0, 0))
+        usize, csize, _, _ = _zip64(local64, (usize, csize, 0, 0))
     except ZipStructureError:
         what.append("a ZIP64 size without its extra field")
     got = (crc, csize, usize)
     if flags & _FLAG_DESCRIPTOR:
         # the local header may leave CRC and sizes zero; then the descriptor after the data holds them
+        wide = e.zip64 or local64 is not None  # a ZIP64 member's descriptor has 8-byte sizes
         if got == (0, 0, 0):
-            got, dd_len = _descriptor(fh, end, e.zip64)
+            got, dd_len = _descriptor(fh, end, wide)
         else:
-            dd_len = _descriptor(fh, end, e.zip64)[1]
+            dd_len = _descriptor(fh, end, wide)[1]
         end += dd_len
     if got != (e.crc, e.csize, e.usize):
         what.append(f"CRC {got[0]:08x} and sizes {got[1]:,}/{got[2]:,} (the directory says {e.crc:08x}, "
