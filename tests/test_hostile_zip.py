@@ -120,6 +120,20 @@ def _prepended(good: Path, bad: Path) -> None:
     bad.write_bytes(forged.read_bytes() + good.read_bytes())
 
 
+def _prepended_adjusted(good: Path, bad: Path) -> None:
+    """As `zip -A` leaves it: a forged ZIP in front and every offset moved past it, so zipfile reads the
+    genuine members where the directory says, while a streaming reader meets the forged ones first."""
+    ms = _members(good)
+    forged = bad.with_suffix(".forged")
+    _write(forged, [(i, _forged_dp(d) if i.filename == DP else d) for i, d in ms])
+    prefix, data = forged.read_bytes(), bytearray(good.read_bytes())
+    for at, _, loc in _directory(bytes(data)):
+        struct.pack_into("<I", data, at + 42, loc + len(prefix))
+    struct.pack_into("<I", data, len(data) - 22 + 16, struct.unpack_from("<I", data, len(data) - 22 + 16)[0]
+                     + len(prefix))
+    bad.write_bytes(prefix + bytes(data))
+
+
 def _attrs(mode: int, which: Callable[[str], bool]) -> Callable[[Path, Path], None]:
     def build(good: Path, bad: Path) -> None:
         data = bytearray(good.read_bytes())
@@ -150,6 +164,7 @@ CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
     "local sizes differ": (_local_field(18, "<I", lambda v: v - 1, lambda n: n.endswith(".warc.gz")),
                            "the directory says"),
     "forged ZIP prepended": (_prepended, "bytes before the archive"),
+    "forged ZIP prepended, offsets moved": (_prepended_adjusted, "bytes before the first local header"),
     "every member a symlink": (_attrs(stat.S_IFLNK | 0o777, lambda n: True), "symbolic links"),
     "a FIFO member": (_attrs(stat.S_IFIFO | 0o644, lambda n: n == DP), "FIFO"),
     "overlapping members": (_overlap, "overlaps the member before it"),
