@@ -33,8 +33,9 @@ $(PYWB_STAMP):
 # by Playwright; never `playwright install`), nodejs and npm (`npm pack replaywebpage`: the real
 # ReplayWeb.page replays our bundles in tests/test_replaywebpage.py) and postgresql (the tests start their own throwaway
 # server from its binaries: catalog, custody and queue on PostgreSQL), faketime (a local TSA whose clock
-# is off, tests/test_timestamp.py). Installed only when missing.
-DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium node:nodejs npm:npm faketime:faketime
+# is off, tests/test_timestamp.py), unzip (Info-ZIP's unzip and zipinfo: a second ZIP reader in
+# tests/test_hostile_zip.py). Installed only when missing.
+DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium node:nodejs npm:npm faketime:faketime unzip:unzip
 deb-deps:
 	@missing=""; for pair in $(DEB_NEEDED); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \

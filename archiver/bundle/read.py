@@ -50,14 +50,27 @@ class Bundle:
     def __init__(self, path: Path, fh: BinaryIO | None = None) -> None:
         """``fh``: the bundle's file, opened once by the caller, so that what is verified and what is
         then imported are the same bytes even if the path is replaced in between (``path`` names it)."""
+        from archiver.bundle.zipcheck import ZipStructureError, check_zip
+
         self.path = path
+        self._own: BinaryIO | None = None
         try:
-            if fh is not None:
-                fh.seek(0)
-            self.zf = zipfile.ZipFile(fh if fh is not None else path)
-        except (zipfile.BadZipFile, OSError) as exc:
+            if fh is None:
+                # one file object for the strict reading and for zipfile: both see the same bytes
+                fh = self._own = open(path, "rb")  # closed by close()
+            # the ZIP's structure read strictly before zipfile trusts it (zipfile keeps the last of two
+            # same-named members, skips prepended bytes, believes the directory over local headers)
+            strict = check_zip(fh)
+            fh.seek(0)
+            self.zf = zipfile.ZipFile(fh)
+        except (ZipStructureError, zipfile.BadZipFile, OSError) as exc:
+            self.close()
             raise IntegrityError(f"{path} is not a readable zip/WACZ file: {exc}") from exc
+        # the bytes a standard reader shows would differ from those we verify: each is a problem
         self.problems: list[str] = []
+        if strict.problems:
+            self.problems.append("the zip would read differently in other readers, refused before reading any "
+                                 "member: " + "; ".join(strict.problems))
         total = 0
         self.names: dict[str, zipfile.ZipInfo] = {}
         for info in self.zf.infolist():
@@ -105,7 +118,10 @@ class Bundle:
         return h.hexdigest(), n
 
     def close(self) -> None:
-        self.zf.close()
+        if hasattr(self, "zf"):
+            self.zf.close()
+        if self._own is not None:
+            self._own.close()
 
 
 # ---- verification ----------------------------------------------------------------------------------

@@ -1,0 +1,331 @@
+"""Hostile bundles at the ZIP layer (issue 28, defects 1–3): each is made here from a genuine bundle the
+code exported, so that zipfile alone would have verified the genuine bytes while another reader (Go's
+archive/zip, unzip, a streaming reader, ReplayWeb.page) shows something else. For each: `archiver verify`
+exits 1 with one line naming the problem, `archiver import` refuses it and leaves the store as it was,
+and the web's bundle upload answers with a report that is not verified. The duplicate-member and
+prepended-ZIP bundles are also read with Info-ZIP's unzip/zipinfo, to show its reading and our verdict
+agree."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import stat
+import struct
+import subprocess
+import warnings
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from archiver.access import create_token
+from archiver.api import Archive
+from archiver.bundle import export
+from archiver.demo.server import SampleSite
+from archiver.web import create_app
+
+from .conftest import store_snapshot
+
+DP = "datapackage.json"
+_CEN = struct.Struct("<4s6H3I5HII")
+_LOC = struct.Struct("<4s5H3I2H")
+
+
+# ---- building hostile bundles from a genuine one ------------------------------------------------------
+def _members(good: Path) -> list[tuple[zipfile.ZipInfo, bytes]]:
+    with zipfile.ZipFile(good) as zf:
+        return [(i, zf.read(i)) for i in zf.infolist()]
+
+
+def _write(dest: Path, members: list[tuple[zipfile.ZipInfo | str, bytes]]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns "Duplicate name": that is the point
+        with zipfile.ZipFile(dest, "w") as zf:
+            for info, data in members:
+                zf.writestr(info, data)
+
+
+def _directory(data: bytes) -> list[tuple[int, str, int]]:
+    """(position of the central-directory entry, name, local header offset) for each member."""
+    cd_size, cd_offset = struct.unpack_from("<II", data, len(data) - 22 + 12)
+    out, at = [], cd_offset
+    while at < cd_offset + cd_size:
+        f = _CEN.unpack_from(data, at)
+        out.append((at, data[at + 46:at + 46 + f[10]].decode(), f[16]))
+        at += 46 + f[10] + f[11] + f[12]
+    return out
+
+
+def _forged_dp(data: bytes) -> bytes:
+    doc = json.loads(data)
+    doc["mainPageURL"] = "https://forged.example/"
+    doc["description"] = "FORGED: not what was signed"
+    return (json.dumps(doc, indent=2) + "\n").encode()
+
+
+def _dup_datapackage(good: Path, bad: Path) -> None:
+    ms = _members(good)
+    genuine = dict((i.filename, d) for i, d in ms)[DP]
+    _write(bad, [(zipfile.ZipInfo(DP, date_time=(1980, 1, 1, 0, 0, 0)), _forged_dp(genuine)), *ms])
+
+
+def _dup_warc(good: Path, bad: Path) -> None:
+    ms = _members(good)
+    info, data = next((i, d) for i, d in ms if i.filename.endswith(".warc.gz"))
+    _write(bad, [(zipfile.ZipInfo(info.filename, date_time=info.date_time), data[:-7] + b"FORGED!"), *ms])
+
+
+def _nul_duplicate(good: Path, bad: Path) -> None:
+    """`datapackage.json\\0x` first (forged): zipfile cuts the name at NUL, a Go reader keeps it."""
+    ms = _members(good)
+    genuine = dict((i.filename, d) for i, d in ms)[DP]
+    _write(bad, [(zipfile.ZipInfo(DP + "QQ", date_time=(1980, 1, 1, 0, 0, 0)), _forged_dp(genuine)), *ms])
+    raw = bad.read_bytes()
+    assert raw.count(b"datapackage.jsonQQ") == 2  # local header and directory
+    bad.write_bytes(raw.replace(b"datapackage.jsonQQ", b"datapackage.json\x00Q"))
+
+
+def _case_duplicate(good: Path, bad: Path) -> None:
+    ms = _members(good)
+    genuine = dict((i.filename, d) for i, d in ms)[DP]
+    _write(bad, [*ms, (zipfile.ZipInfo("DataPackage.JSON", date_time=(1980, 1, 1, 0, 0, 0)),
+                       _forged_dp(genuine))])
+
+
+def _local_field(offset_in_header: int, fmt: str, value: Callable[[int], int],
+                 which: Callable[[str], bool]) -> Callable[[Path, Path], None]:
+    def build(good: Path, bad: Path) -> None:
+        data = bytearray(good.read_bytes())
+        (_, _, loc), = [e for e in _directory(bytes(data)) if which(e[1])]
+        (old,) = struct.unpack_from(fmt, data, loc + offset_in_header)
+        struct.pack_into(fmt, data, loc + offset_in_header, value(old))
+        bad.write_bytes(bytes(data))
+    return build
+
+
+def _local_name(good: Path, bad: Path) -> None:
+    data = bytearray(good.read_bytes())
+    (_, _, loc), = [e for e in _directory(bytes(data)) if e[1] == DP]
+    data[loc + 30:loc + 30 + len(DP)] = b"datapackage.jso\x6e".upper()  # DATAPACKAGE.JSON
+    bad.write_bytes(bytes(data))
+
+
+def _prepended(good: Path, bad: Path) -> None:
+    ms = _members(good)
+    forged = bad.with_suffix(".forged")
+    _write(forged, [(i, _forged_dp(d) if i.filename == DP else d) for i, d in ms])
+    bad.write_bytes(forged.read_bytes() + good.read_bytes())
+
+
+def _prepended_adjusted(good: Path, bad: Path) -> None:
+    """As `zip -A` leaves it: a forged ZIP in front and every offset moved past it, so zipfile reads the
+    genuine members where the directory says, while a streaming reader meets the forged ones first."""
+    ms = _members(good)
+    forged = bad.with_suffix(".forged")
+    _write(forged, [(i, _forged_dp(d) if i.filename == DP else d) for i, d in ms])
+    prefix, data = forged.read_bytes(), bytearray(good.read_bytes())
+    for at, _, loc in _directory(bytes(data)):
+        struct.pack_into("<I", data, at + 42, loc + len(prefix))
+    struct.pack_into("<I", data, len(data) - 22 + 16, struct.unpack_from("<I", data, len(data) - 22 + 16)[0]
+                     + len(prefix))
+    bad.write_bytes(prefix + bytes(data))
+
+
+def _attrs(mode: int, which: Callable[[str], bool]) -> Callable[[Path, Path], None]:
+    def build(good: Path, bad: Path) -> None:
+        data = bytearray(good.read_bytes())
+        for at, name, _ in _directory(bytes(data)):
+            if which(name):
+                struct.pack_into("<I", data, at + 38, mode << 16)
+        bad.write_bytes(bytes(data))
+    return build
+
+
+def _overlap(good: Path, bad: Path) -> None:
+    """The directory's last member is pointed at its predecessor's local header: two entries, one
+    stretch of bytes (what overlapping-member zip bombs and polyglots do)."""
+    data = bytearray(good.read_bytes())
+    entries = sorted(_directory(bytes(data)), key=lambda e: e[2])
+    struct.pack_into("<I", data, entries[-1][0] + 42, entries[-2][2])
+    bad.write_bytes(bytes(data))
+
+
+CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
+    "forged datapackage.json first, genuine last": (_dup_datapackage, "duplicate member names"),
+    "forged WARC first, genuine last": (_dup_warc, "duplicate member names"),
+    "NUL-named duplicate": (_nul_duplicate, "holds a NUL"),
+    "case-folded duplicate": (_case_duplicate, "in another case or form"),
+    "local method differs": (_local_field(8, "<H", lambda _: 8, lambda n: n == DP), "compression deflated"),
+    "local name differs": (_local_name, "name 'DATAPACKAGE.JSON'"),
+    "local CRC differs": (_local_field(14, "<I", lambda v: v ^ 1, lambda n: n == DP), "CRC"),
+    "local sizes differ": (_local_field(18, "<I", lambda v: v - 1, lambda n: n.endswith(".warc.gz")),
+                           "the directory says"),
+    "forged ZIP prepended": (_prepended, "bytes before the archive"),
+    "forged ZIP prepended, offsets moved": (_prepended_adjusted, "bytes before the first local header"),
+    "every member a symlink": (_attrs(stat.S_IFLNK | 0o777, lambda n: True), "symbolic links"),
+    "a FIFO member": (_attrs(stat.S_IFIFO | 0o644, lambda n: n == DP), "FIFO"),
+    "overlapping members": (_overlap, "overlaps the member before it"),
+}
+
+
+@pytest.fixture()
+def genuine(stamped: Archive, site: SampleSite, tmp_path: Path) -> Path:
+    rid = stamped.capture(site.base_url + "/chunked").record_id
+    good = tmp_path / "good.wacz"
+    export(stamped, [rid], good, passphrase=lambda: None, actor="tester")
+    return good
+
+
+def test_the_genuine_bundle_reads_one_way_only(genuine: Path, stamped: Archive, cli) -> None:  # type: ignore[no-untyped-def]
+    """The control: the exporter's output has no ambiguity and verifies (else every case below proves nothing)."""
+    from archiver.bundle.zipcheck import check_zip
+
+    with open(genuine, "rb") as fh:
+        assert check_zip(fh).problems == ()
+    assert cli("verify", str(genuine), "--store", str(stamped.root)).code == 0
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_hostile_zip_is_refused_everywhere(case: str, genuine: Path, stamped: Archive, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    build, words = CASES[case]
+    bad = tmp_path / "bad.wacz"
+    build(genuine, bad)
+    s = ["--store", str(stamped.root)]
+
+    r = cli("verify", str(bad), "--json", *s)
+    assert r.code == 1, r.out
+    report = json.loads(r.out)
+    assert report["verdict"] == "tampered"
+    (zip_check,) = [c for c in report["reports"][0]["checks"] if c["name"] == "bundle.zip"]
+    assert zip_check["status"] == "FAIL" and zip_check["category"] == "integrity"
+    assert words in zip_check["detail"] and "\n" not in zip_check["detail"], zip_check["detail"]
+    r = cli("verify", str(bad), *s)
+    assert r.code == 1 and "Traceback" not in r.out + r.err
+    assert [ln for ln in r.out.splitlines() if "bundle.zip" in ln and "FAIL" in ln], r.out
+
+    snap = store_snapshot(stamped.root)
+    r = cli("import", str(bad), *s)
+    assert r.code == 1 and "Traceback" not in r.out + r.err and "nothing imported" in r.err, r.err
+    assert store_snapshot(stamped.root) == snap
+
+    app = create_app(stamped, workers=1)
+    token = create_token(stamped, "viewer", "viewer", actor="tester").token
+    try:
+        with TestClient(app, base_url="http://127.0.0.1") as client:
+            resp = client.post("/api/v1/verify-bundle", headers={"Authorization": f"Bearer {token}"},
+                               files={"file": ("bad.wacz", bad.read_bytes(), "application/zip")})
+    finally:
+        app.state.web.runner.shutdown(wait=True)
+    assert resp.status_code == 200, resp.text
+    web = resp.json()
+    assert web["ok"] is False and web["verdict"] == "tampered"
+    assert words in web["reports"][0]["checks"][0]["detail"]
+
+
+def test_zip64_as_the_exporter_writes_it_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Members over 2 GiB are written with ZIP64 extras and end records: the strict reading must accept
+    them (lowered limits make zipfile write every ZIP64 structure for a small file)."""
+    from archiver.bundle.zipcheck import check_zip
+
+    monkeypatch.setattr(zipfile, "ZIP64_LIMIT", 8)
+    monkeypatch.setattr(zipfile, "ZIP_FILECOUNT_LIMIT", 1)
+    z = tmp_path / "z64.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for n in range(3):
+            info = zipfile.ZipInfo(f"m{n}.bin", date_time=(1980, 1, 1, 0, 0, 0))
+            info.create_system, info.external_attr = 3, (stat.S_IFREG | 0o644) << 16
+            with zf.open(info, "w", force_zip64=True) as dst:
+                dst.write(bytes(range(256)) * (n + 1))
+    raw = z.read_bytes()
+    assert b"PK\x06\x06" in raw and b"PK\x06\x07" in raw  # the ZIP64 end record and its locator
+    with open(z, "rb") as fh:
+        assert check_zip(fh).problems == ()
+    (tmp_path / "p.zip").write_bytes(b"junk" + raw)
+    with open(tmp_path / "p.zip", "rb") as fh:
+        assert any("bytes before the archive" in p for p in check_zip(fh).problems)
+
+
+# ---- a second, independent reader -------------------------------------------------------------------
+def _unzip(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, capture_output=True, text=True, timeout=60, errors="replace")
+
+
+@pytest.mark.skipif(shutil.which("unzip") is None or shutil.which("zipinfo") is None,
+                    reason="Info-ZIP unzip/zipinfo not installed (Debian package `unzip`; `make test` installs it)")
+@pytest.mark.parametrize("case", ["forged datapackage.json first, genuine last", "forged WARC first, genuine last",
+                                  "forged ZIP prepended"])
+def test_unzip_sees_what_we_refuse(case: str, genuine: Path, stamped: Archive, tmp_path: Path) -> None:
+    """Our verdict and Info-ZIP's reading of the same file agree: we refuse the zip as ambiguous, and
+    unzip either warns or shows bytes other than those zipfile alone would have verified."""
+    from archiver.bundle import default_trust, verify_bundle
+
+    bad = tmp_path / "bad.wacz"
+    build, words = CASES[case]
+    build(genuine, bad)
+    ours = verify_bundle(bad, default_trust(stamped, [], None))[0].checks[0]
+    assert (ours.name, ours.status.value) == ("bundle.zip", "FAIL") and words in ours.detail, ours
+    genuine_members = dict((i.filename, d) for i, d in _members(genuine))
+    if case.startswith("forged ZIP"):
+        t = _unzip("unzip", "-t", str(bad))
+        assert t.returncode != 0 and "extra bytes at beginning" in t.stdout + t.stderr, t.stdout + t.stderr
+        return
+    name = DP if "datapackage" in case else next(n for n in genuine_members if n.endswith(".warc.gz"))
+    listing = _unzip("zipinfo", "-1", str(bad)).stdout.splitlines()
+    assert listing.count(name) == 2  # a standard reader lists two members of that name
+    shown = subprocess.run(["unzip", "-p", str(bad), name], capture_output=True, timeout=60).stdout
+    assert shown != genuine_members[name]  # ... and does not show (only) what zipfile would have verified
+
+
+def test_streamed_zip_with_data_descriptors_passes() -> None:
+    """A ZIP written to a pipe (sizes and CRC after the data, in descriptors; one of them ZIP64) is
+    unambiguous and must pass: other WACZ tools stream their output."""
+    import io
+
+    from archiver.bundle.zipcheck import check_zip
+
+    class Pipe(io.RawIOBase):
+        def __init__(self) -> None:
+            self.buf = bytearray()
+
+        def writable(self) -> bool:
+            return True
+
+        def write(self, b: bytes) -> int:  # type: ignore[override]
+            self.buf += b
+            return len(b)
+
+    pipe = Pipe()
+    with zipfile.ZipFile(pipe, "w") as zf:
+        zf.writestr("a.txt", b"hello " * 100)
+        with zf.open("b.bin", "w", force_zip64=True) as dst:
+            dst.write(bytes(range(256)) * 40)
+    with zipfile.ZipFile(io.BytesIO(bytes(pipe.buf))) as zf:
+        assert all(i.flag_bits & 0x08 for i in zf.infolist())  # descriptors were written
+    assert check_zip(io.BytesIO(bytes(pipe.buf))).problems == ()
+
+
+def test_the_strict_reading_never_reads_member_data(tmp_path: Path) -> None:
+    """Bounded: the end records, the directory and each local header, not the 8 MB of members."""
+    import io
+
+    from archiver.bundle.zipcheck import check_zip
+
+    z = tmp_path / "big.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for n in range(4):
+            zf.writestr(f"m{n}.bin", bytes(2 << 20))
+    raw = z.read_bytes()
+
+    class Counting(io.BytesIO):
+        read_bytes = 0
+
+        def read(self, n: int | None = -1) -> bytes:
+            out = super().read(n)
+            Counting.read_bytes += len(out)
+            return out
+
+    assert check_zip(Counting(raw)).problems == ()
+    assert Counting.read_bytes < 70_000 + 4 * 100, Counting.read_bytes  # the 64 KiB end-record window, headers
