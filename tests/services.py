@@ -209,3 +209,19 @@ class LocalSeaweed:
             for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
                 with contextlib.suppress(OSError):
                     os.unlink(sock)
+
+
+def web_verify_bundle(archive: Any, path: Path) -> Any:
+    """``POST /api/v1/verify-bundle`` of ``path`` to a real app over ``archive``, as a viewer: the response."""
+    from fastapi.testclient import TestClient
+
+    from archiver.web import create_app
+
+    token = archive.tokens.create("bundle-viewer", "viewer", actor="tester").token
+    app = create_app(archive, workers=1)
+    try:
+        with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
+            return client.post("/api/v1/verify-bundle", headers={"Authorization": f"Bearer {token}"},
+                               files={"file": (path.name, path.read_bytes(), "application/zip")})
+    finally:
+        app.state.web.runner.shutdown(wait=True)

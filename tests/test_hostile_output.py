@@ -190,10 +190,7 @@ def test_unreadable_custody_file_is_an_integrity_failure(archive: Archive, site:
 
 def test_unreadable_custody_file_on_the_web_is_a_report(archive: Archive, site: SampleSite, tmp_path: Path,
                                                         cli) -> None:  # type: ignore[no-untyped-def]
-    from fastapi.testclient import TestClient
 
-    from archiver.access import create_token
-    from archiver.web import create_app
 
     good, rid = _export(archive, site, tmp_path, cli)
     bad = tmp_path / "bad.wacz"
@@ -202,14 +199,9 @@ def test_unreadable_custody_file_on_the_web_is_a_report(archive: Archive, site: 
         m[f"provenance/{rid}.custody.jsonl"] = CUSTODY["not-utf8-in-a-string"](m[f"provenance/{rid}.custody.jsonl"])
         return m
     _repack(good, bad, archive, change)
-    token = create_token(archive, "v", "viewer", actor="tester").token
-    app = create_app(archive, workers=1)
-    try:
-        with TestClient(app, base_url="http://127.0.0.1", raise_server_exceptions=False) as client:
-            r = client.post("/api/v1/verify-bundle", headers={"Authorization": f"Bearer {token}"},
-                            files={"file": ("bad.wacz", bad.read_bytes(), "application/zip")})
-    finally:
-        app.state.web.runner.shutdown(wait=True)
+    from tests.services import web_verify_bundle
+
+    r = web_verify_bundle(archive, bad)
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["ok"] is False and body["verdict"] == "tampered"

@@ -19,13 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from archiver.access import create_token
 from archiver.api import Archive
 from archiver.bundle import export
 from archiver.demo.server import SampleSite
-from archiver.web import create_app
 
 from .conftest import store_snapshot
 
@@ -211,14 +208,9 @@ def test_hostile_zip_is_refused_everywhere(case: str, genuine: Path, stamped: Ar
     assert r.code == 1 and "Traceback" not in r.out + r.err and "nothing imported" in r.err, r.err
     assert store_snapshot(stamped.root) == snap
 
-    app = create_app(stamped, workers=1)
-    token = create_token(stamped, "viewer", "viewer", actor="tester").token
-    try:
-        with TestClient(app, base_url="http://127.0.0.1") as client:
-            resp = client.post("/api/v1/verify-bundle", headers={"Authorization": f"Bearer {token}"},
-                               files={"file": ("bad.wacz", bad.read_bytes(), "application/zip")})
-    finally:
-        app.state.web.runner.shutdown(wait=True)
+    from tests.services import web_verify_bundle
+
+    resp = web_verify_bundle(stamped, bad)
     assert resp.status_code == 200, resp.text
     web = resp.json()
     assert web["ok"] is False and web["verdict"] == "tampered"
