@@ -46,6 +46,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("s3.read_timeout", float, 60.0,
             "seconds an S3 request may wait for the next bytes (a stalled read then fails with exit 4)"),
     Setting("s3.max_attempts", int, 4, "attempts per S3 request (retried with backoff on throttling and 5xx)"),
+    Setting("verify.max_record_bytes", int, 1 << 30,
+            "largest WARC record (its declared block, once inflated) verification or import reads; a bundle "
+            "declaring more is refused before anything is inflated"),
+    Setting("verify.max_warc_bytes", int, 4 << 30, "most bytes one record's WARC may inflate to, all records together"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),

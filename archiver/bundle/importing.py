@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.errors import ArchiverError, IntegrityError, UsageError
 from archiver.records import Addendum, Category, Manifest, Verdict, Verification
+from archiver.verify.artifacts import WarcLimits
 from archiver.verify.custody import SOURCE_CUSTODY
 from store.catalog import Catalog
 from store.custody import Event
@@ -157,7 +158,9 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
         fh, tmp = archive.blobs.new_temp(".content")
         try:
             with fh:
-                warc_checks(lambda: b.open(f"archive/{rid}.warc.gz"), m, content_out=fh)
+                warc_checks(lambda: b.open(f"archive/{rid}.warc.gz"), m, content_out=fh,
+                            limits=WarcLimits(archive.config.int_("verify.max_record_bytes"),
+                                              archive.config.int_("verify.max_warc_bytes")))
             got, _ = archive.blobs.adopt(tmp)
             if got != content.sha256:
                 raise IntegrityError(f"decoding the WARC of {rid} gives sha256:{got}, not the content "
@@ -229,6 +232,7 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
     keyring: dict[str, object] = {}
     anchors: list[x509.Certificate] = []
     tolerance = 600.0
+    limits = WarcLimits()
     fps = set()
     for k in trust_keys:
         k = k.strip().lower()
@@ -240,6 +244,8 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
 
         anchors = trust_anchors(archive)
         tolerance = float(archive.config.int_("tsa.tolerance"))
+        limits = WarcLimits(archive.config.int_("verify.max_record_bytes"),
+                            archive.config.int_("verify.max_warc_bytes"))
         if archive.keys.wacz_public_path.is_file():
             from archiver.provenance.keys import wacz_fingerprint
 
@@ -250,4 +256,5 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
         except OSError as exc:
             raise UsageError(f"cannot read {tsa_certs}: {exc.strerror}") from exc
     return BundleTrust(keyring=keyring, fingerprints=frozenset(fps), anchors=anchors, tolerance=tolerance,
+                       warc_limits=limits,
                        pinned=pinned)

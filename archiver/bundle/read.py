@@ -13,12 +13,13 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.records import Category, Check, Status, Verdict, Verification
+from archiver.verify.artifacts import WarcLimits
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -132,6 +133,7 @@ class BundleTrust:
     anchors: list[x509.Certificate]
     tolerance: float = 600.0
     pinned: frozenset[str] = frozenset()  # the --trust-key values alone (import adds them to the keyring)
+    warc_limits: WarcLimits = field(default_factory=WarcLimits)  # how far WARCs may inflate (verify.max_*_bytes)
 
 
 def bundle_verdict(reports: list[Verification]) -> Verdict:

@@ -66,6 +66,7 @@ class BundleSource:
         self.base = f"provenance/{record_id}"
         self.trust = index.trust
         self.tolerance = index.trust_in.tolerance
+        self.warc_limits = index.trust_in.warc_limits
         self._custody_bytes: bytes | Absent | None = None
         self._parsed: list[Manifest | None] = []
 

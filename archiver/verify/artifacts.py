@@ -79,8 +79,18 @@ class _HashingReader:
             pass
 
 
+@dataclass(frozen=True, slots=True)
+class WarcLimits:
+    """How much a WARC may inflate to before verification refuses it (``verify.max_record_bytes``,
+    ``verify.max_warc_bytes``). A record's block size is declared in its header and checked before any
+    byte of it is read, so a 200 kB gzip member that would inflate to 64 GiB costs nothing."""
+
+    max_record: int = 1 << 30
+    max_total: int = 4 << 30
+
+
 def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manifest: Manifest,
-                content_out: BinaryIO | None = None) -> list[Check]:
+                content_out: BinaryIO | None = None, limits: WarcLimits = WarcLimits()) -> list[Check]:
     """Every WARC record's digests, the final payload's digest, and that decoding it gives the
     content artifact (written to ``content_out`` too, so an import can restore it). Works on any
     byte source: a store blob or a member of a bundle."""
@@ -98,10 +108,22 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
     enc = manifest.http.content_encoding
     try:
         with open_warc() as fh:
-            for record in ArchiveIterator(fh, check_digests=True, block_size=1 << 20):
+            total = 0
+            # 64 kB of compressed input at a time: zlib inflates a whole read at once, and 1 MB of a gzip
+            # bomb is ~1 GB inflated; 64 kB bounds that to ~64 MB whatever the bundle
+            for record in ArchiveIterator(fh, check_digests=True, block_size=1 << 16):
                 count += 1
                 rtype = record.rec_type
                 uri = record.rec_headers.get_header("WARC-Target-URI")
+                declared = int(record.length or 0)
+                total += declared
+                if declared > limits.max_record or total > limits.max_total:
+                    over = (f"declares a {declared:,}-byte block, over verify.max_record_bytes ({limits.max_record:,})"
+                            if declared > limits.max_record else
+                            f"brings the WARC to {total:,} bytes, over verify.max_warc_bytes ({limits.max_total:,})")
+                    problems.append(f"record {count} ({rtype}) {over}: refused before inflating it (raise the "
+                                    "setting only for a bundle you expect to be that large)")
+                    break
                 if rtype == "response" and uri == manifest.subject.final_url:
                     final_payload = record.rec_headers.get_header("WARC-Payload-Digest")
                     if content_out is None and content is not None and not enc and not manifest.http.transfer_encoding \
@@ -124,7 +146,11 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
                     except ArchiverError as exc:
                         derived = f"undecodable: {exc.message}"
                 elif rtype == "conversion":
-                    digest = hashlib.sha256(record.content_stream().read()).hexdigest()
+                    h = hashlib.sha256()
+                    stream = record.content_stream()
+                    while chunk := stream.read(1 << 20):  # streamed: never the whole record in memory
+                        h.update(chunk)
+                    digest = h.hexdigest()
                     if (record.rec_headers.get_header("Content-Type") or "").startswith("text/markdown"):
                         main_digest = digest
                     else:

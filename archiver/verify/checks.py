@@ -174,7 +174,7 @@ def _artifact_and_warc_checks(src: EvidenceSource, manifest: Manifest) -> list[C
 
     # the other artifacts hash on a second thread meanwhile (hashlib and file reads release the GIL)
     others = _Background(lambda: _artifact_checks(src, manifest, "warc"))
-    record_checks = warc_checks(open_hashed, manifest)
+    record_checks = warc_checks(open_hashed, manifest, limits=src.warc_limits)
     checks = [_hash_check("artifact.warc", warc_art.sha256, warc_art.size,
                           (reader[0].h.hexdigest(), reader[0].n) if reader else got)]
     return checks + others.result() + record_checks
@@ -300,7 +300,7 @@ def _content(src: EvidenceSource, manifest: Manifest) -> bytes | None:
         return None
     out = io.BytesIO()
     try:
-        warc_checks(lambda: src.open(warc.sha256), manifest, content_out=out)
+        warc_checks(lambda: src.open(warc.sha256), manifest, content_out=out, limits=src.warc_limits)
     except (ArchiverError, OSError, ValueError):
         return None
     got = out.getvalue()

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from archiver.errors import ArchiverError, StoreUnavailableError
 from archiver.records import Category, Check, Manifest, RecordSummary, Status, Verification
-from archiver.verify.artifacts import Absent
+from archiver.verify.artifacts import Absent, WarcLimits
 from archiver.verify.trust import TrustDecision
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class EvidenceSource(Protocol):
     where: str
     trust: TrustDecision
     tolerance: float
+    warc_limits: WarcLimits
 
     def manifest(self) -> tuple[bytes | Absent, str]:
         """The manifest's bytes as they are (the suite checks their hash) and the sha256 the index
@@ -164,6 +165,8 @@ class StoreSource:
         self._wayback = wayback
         self._chain = chain
         self.tolerance = float(archive.config.int_("tsa.tolerance"))
+        self.warc_limits = WarcLimits(archive.config.int_("verify.max_record_bytes"),
+                                      archive.config.int_("verify.max_warc_bytes"))
         keyring = archive.keys.trusted()
         self._keyring = keyring
 
