@@ -10,6 +10,7 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import BinaryIO
 
 from archiver.api import Archive
@@ -88,3 +89,43 @@ def test_a_large_conversion_record_is_hashed_as_it_streams(archive: Archive, sit
     # now one 64 kB read of compressed zeros at a time (~64 MB inflated) and a 1 MB hashing window
     assert peak < 96 << 20, peak
     assert gzip.decompress(warc)[:8] == b"WARC/1.1"
+
+
+def _deflated_zip(path: Path, members: int, size: int) -> None:
+    """A ZIP of ``members`` deflated members of ``size`` zero bytes each, written by hand: the deflate
+    stream and CRC are computed once and repeated, so a 32 GiB claim costs a second to make."""
+    import struct
+
+    z = zlib.compressobj(9, zlib.DEFLATED, -15)
+    data = b"".join(z.compress(chunk) for chunk in _zeros(size)) + z.flush()
+    crc = 0
+    for chunk in _zeros(size):
+        crc = zlib.crc32(chunk, crc)
+    central, offset = [], 0
+    with open(path, "wb") as fh:
+        for i in range(members):
+            name = f"filler/{i:04d}.bin".encode()
+            local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 8, 0, 0x21, crc, len(data), size, len(name), 0)
+            fh.write(local + name + data)
+            central.append(struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, 20, 0, 8, 0, 0x21, crc, len(data), size,
+                                       len(name), 0, 0, 0, 0, 0o100644 << 16, offset) + name)
+            offset += len(local) + len(name) + len(data)
+        cd = b"".join(central)
+        fh.write(cd)
+        fh.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, members, members, len(cd), offset, 0))
+
+
+def test_many_members_each_under_the_checks_are_refused_before_any_is_inflated(tmp_path: Path) -> None:
+    """500 members of 64 MiB (a ~33 MB file): each passes the per-member checks; together they are a
+    1000x bomb. Before, they were hashed (32 GiB, ~55 s) before the bundle was refused."""
+    from archiver.bundle import BundleTrust, verify_bundle
+
+    bomb = tmp_path / "bomb.wacz"
+    _deflated_zip(bomb, 500, 64 << 20)
+    assert bomb.stat().st_size < 40 << 20
+    started = time.monotonic()
+    reports = verify_bundle(bomb, BundleTrust(keyring={}, fingerprints=frozenset(), anchors=[]))
+    assert time.monotonic() - started < 5
+    zip_check = reports[0].checks[0]
+    assert zip_check.name == "bundle.zip" and zip_check.status.value == "FAIL"
+    assert "zip bomb" in zip_check.detail, zip_check.detail

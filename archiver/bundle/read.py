@@ -35,6 +35,9 @@ INTEGRITY, TRUST, COMPLETENESS = Category.INTEGRITY, Category.TRUST, Category.CO
 MAX_ENTRY_BYTES = 8 << 30  # one member; a WARC can be big, a 10 GB claim is refused
 MAX_TOTAL_BYTES = 32 << 30
 MAX_RATIO = 200  # declared/compressed beyond this on a large member smells like a zip bomb
+#: all members inflated against the bundle's size: our bundles store their WARCs and deflate only small
+#: text members, so they stay near 1; many members each just under the per-member checks do not
+MAX_TOTAL_RATIO = 50
 
 
 # ---- reading a bundle safely -------------------------------------------------------------------------
@@ -91,6 +94,10 @@ class Bundle:
             self.names[info.filename] = info
         if total > MAX_TOTAL_BYTES:
             self.problems.append(f"members declare {total:,} bytes in all, over the {MAX_TOTAL_BYTES:,} limit")
+        on_disk = max(1, sum(i.compress_size for i in self.names.values()))
+        if total > (64 << 20) and total / on_disk > MAX_TOTAL_RATIO:
+            self.problems.append(f"members declare {total:,} bytes from {on_disk:,} stored: {total // on_disk}x, "
+                                 f"over the {MAX_TOTAL_RATIO}x a bundle can reach (zip bomb?); nothing was inflated")
 
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
