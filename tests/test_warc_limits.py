@@ -129,3 +129,39 @@ def test_many_members_each_under_the_checks_are_refused_before_any_is_inflated(t
     zip_check = reports[0].checks[0]
     assert zip_check.name == "bundle.zip" and zip_check.status.value == "FAIL"
     assert "zip bomb" in zip_check.detail, zip_check.detail
+
+
+def _responses(url: str, bodies: list[bytes]) -> bytes:
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    out = io.BytesIO()
+    writer = WARCWriter(out, gzip=True, warc_version="WARC/1.1")
+    import gc
+    import warnings
+
+    with warnings.catch_warnings():  # warcio leaves its digest spool files to the garbage collector
+        warnings.simplefilter("ignore", ResourceWarning)
+        for body in bodies:
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
+                                    protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                          http_headers=http))
+        gc.collect()
+    return out.getvalue()
+
+
+def test_a_second_different_response_for_the_page_is_a_finding(archive: Archive, site) -> None:
+    """Issue 28, defect 4: a replay follows the signed index, which may name another response for the page
+    URL than the one checked; two different payloads for the page URL fail the WARC (identical ones do not)."""
+    m = _manifest(archive, site)
+    for bodies, fails in (([b"<p>forged</p>", b"<p>genuine</p>"], True), ([b"<p>same</p>", b"<p>same</p>"], False)):
+        warc = _responses(m.subject.final_url, bodies)
+
+        @contextlib.contextmanager
+        def open_warc(warc: bytes = warc) -> Iterator[BinaryIO]:
+            yield io.BytesIO(warc)
+
+        records = next(c for c in warc_checks(open_warc, m) if c.name == "warc.records")
+        assert (records.status.value == "FAIL" and "second, different response" in records.detail) is fails, \
+            records.detail

@@ -101,6 +101,7 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
     problems: list[str] = []
     count = 0
     final_payload: str | None = None
+    page_payloads: list[str] = []  # every response for the page's URL: a replay shows the one its index names
     derived: str | None = None
     text_digest: str | None = None
     main_digest: str | None = None
@@ -126,6 +127,13 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
                     break
                 if rtype == "response" and uri == manifest.subject.final_url:
                     final_payload = record.rec_headers.get_header("WARC-Payload-Digest")
+                    page_payloads.append(str(final_payload))
+                    # a plain capture records the page once; a browser capture may fetch its own URL
+                    # again (a script's request), so there the signed index alone says which one counts
+                    if len(set(page_payloads)) > 1 and manifest.capture.browser is None:
+                        problems.append(f"record {count}: a second, different response for the page URL "
+                                        f"{uri} ({len(set(page_payloads))} payloads): a replay or another reader "
+                                        "may show one other than the one verified")
                     if content_out is None and content is not None and not enc and not manifest.http.transfer_encoding \
                             and final_payload == f"sha256:{content.sha256}":
                         # identity body: the content IS the payload, whose digest warcio checks below
