@@ -37,7 +37,6 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from store.custody import ChainReport, CustodyEntry, CustodyLog, Event, PostgresCustodyLog, _parse
@@ -58,10 +57,6 @@ EVIDENCE_EVENTS = frozenset({"capture", "import", "import-forced", "timestamp", 
 JOURNAL = "custody"
 #: how an evidence entry looks in a custody line (json.dumps with sorted keys), to search raw bytes
 _MARKERS = tuple(f'"event": "{e}"'.encode() for e in sorted(EVIDENCE_EVENTS))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,10 +347,6 @@ class Ledger:
         for r in rows:
             r["detail"] = json.loads(r["detail"])
         return rows
-
-
-def now() -> str:
-    return _now()
 
 
 __all__ = ["EVIDENCE_EVENTS", "Committed", "Ledger"]
