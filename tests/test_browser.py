@@ -200,3 +200,15 @@ def test_browser_warc_replays_in_pywb_with_the_image(archive: Archive, site: Sam
         proc.terminate()
         proc.wait(10)
     assert Status.PASS  # (imported for symmetry with the other suites)
+
+
+def test_a_browser_capture_exported_passes_the_index_check(archive: Archive, site: SampleSite, tmp_path: Path,
+                                                            cli) -> None:  # type: ignore[no-untyped-def]
+    """The page's line in the exported index leads to the response whose content the manifest signs,
+    with every subresource's line pointing where it claims (issue 28, defect 4)."""
+    m = archive.capture(site.base_url + "/js-page", CaptureOptions(browser=FAST))
+    out = tmp_path / "b.wacz"
+    assert cli("export", m.record_id, "-o", str(out), "--store", str(archive.root)).code == 0
+    r = cli("verify", str(out), "--json", "--store", str(archive.root))
+    checks = {c["name"]: c for rep in json.loads(r.out)["reports"] for c in rep["checks"]}
+    assert r.code == 0 and checks["bundle.index"]["status"] == "PASS", checks.get("bundle.index")

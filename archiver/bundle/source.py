@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from archiver.bundle.read import Bundle, BundleTrust
+    from archiver.bundle.replayindex import ReplayIndex
     from archiver.provenance.keys import Rotation
     from archiver.records import WaybackEvidence
     from store.custody import CustodyEntry
@@ -53,6 +54,7 @@ class BundleIndex:
         for rot in rotations:
             by_new.setdefault(rot.new_key_id, []).append(rot)
         self.trust = TrustDecision(roots, lambda kid: by_new.get(kid, []))
+        self.replay: ReplayIndex | None = None  # the CDXJ index checked once, by the first record that asks
 
 
 class BundleSource:
@@ -192,7 +194,9 @@ class BundleSource:
         return self.ix.actual.get(path) if path in self.ix.declared else None
 
     def extra_checks(self, manifest: Manifest, manifest_sha256: str) -> list[Check]:
-        return []
+        from archiver.bundle.replayindex import index_check
+
+        return [index_check(self.ix, self.record_id, manifest, self.warc_limits)]
 
     def unstamped_hint(self) -> str:
         return "the bundle carries none"
