@@ -197,7 +197,10 @@ class S3BlobStore:
                                  hint="create it with `archiver init --blobs s3://...`") from exc
             raise StoreError(f"{what} failed on {self.settings.url}: {code or exc}") from exc
         except BotoCoreError as exc:
-            raise StoreUnavailableError(f"{what}: cannot reach {self.settings.endpoint or 'S3'}: {exc}") from exc
+            raise StoreUnavailableError(f"{what}: cannot reach the object store (S3 {self.settings.url} at "
+                                        f"{self.settings.endpoint or 'AWS'}): {exc}",
+                                        hint="check that the object store is running and reachable "
+                                             "(s3.connect_timeout, s3.read_timeout, s3.max_attempts)") from exc
 
     def key(self, hexdigest: str) -> str:
         if not _HEX64.match(hexdigest):

@@ -23,7 +23,8 @@ from tests.services import LocalSeaweed
 
 class FaultyProxy:
     """Forwards 127.0.0.1:port to the S3 endpoint. ``mode``: "pass"; "reset" (after ``after`` bytes of an
-    answer larger than that, the connection is reset); "stall" (after ``after`` bytes it stops sending)."""
+    answer larger than that, the connection is reset); "stall" (after ``after`` bytes it stops sending);
+    "silent" (accepts each connection and never answers)."""
 
     def __init__(self, target_port: int) -> None:
         self.target = ("127.0.0.1", target_port)
@@ -45,6 +46,10 @@ class FaultyProxy:
 
     def _pipe(self, client: socket.socket) -> None:
         mode, after = self.mode, self.after
+        if mode == "silent":  # accepts the connection and never answers
+            with contextlib.closing(client):
+                self._stop.wait(60)
+            return
         with contextlib.closing(client), contextlib.closing(socket.create_connection(self.target)) as server:
             sent = 0
             deadline = time.monotonic() + 120  # bounded
@@ -105,9 +110,30 @@ def test_a_broken_s3_read_is_exit_4_in_one_line(faulty_store, cli, mode: str, tm
         r = cli(*args, *s)
         assert r.code == 4, (args, r.code, r.out[-500:], r.err[-500:])
         assert "Traceback" not in r.err and "botocore" not in r.err.split("hint")[0].lower(), r.err
-        assert "broke off" in r.err and "faults/" in r.err, r.err
+        # mid-body ("broke off") or, when the cut comes before the answer's headers, a failed request
+        assert ("broke off" in r.err or "cannot reach the object store" in r.err) and "faults/" in r.err, r.err
         assert len([line for line in r.err.splitlines() if line.strip()]) <= 2, r.err  # error + hint
     assert time.monotonic() - started < 60
     assert not (tmp_path / "w.gz").exists()  # nothing half-written
     proxy.mode = "pass"
     assert cli("verify", rid, *s).code == 0  # and it recovers
+
+
+def test_a_capture_against_an_s3_that_never_answers_ends_in_exit_4_quickly(faulty_store, cli, site) -> None:  # type: ignore[no-untyped-def]
+    """The issue's case: a server that accepts and never answers held a capture 300 s. With
+    ``s3.read_timeout`` 2 s and one attempt, the capture ends in exit 4 with one line naming the object
+    store, no record is committed, and the store verifies once S3 answers again."""
+    archive, proxy, rid = faulty_store
+    s = ["--store", str(archive.root)]
+    before = [r.record_id for r in archive.list()]
+    proxy.mode = "silent"
+    started = time.monotonic()
+    r = cli("capture", site.base_url + "/plain", "--allow-private", *s)
+    took = time.monotonic() - started
+    assert r.code == 4, (r.code, r.out[-500:], r.err[-500:])
+    assert "Traceback" not in r.err and len([ln for ln in r.err.splitlines() if ln.strip()]) <= 2, r.err
+    assert "cannot reach the object store (S3 s3://" in r.err, r.err
+    assert took < 30, took
+    proxy.mode = "pass"
+    assert [r.record_id for r in Archive.open(archive.root).list()] == before
+    assert cli("verify", "--all", *s).code == 0
