@@ -123,7 +123,7 @@ def test_a_capture_against_an_s3_that_never_answers_ends_in_exit_4_quickly(fault
     """The issue's case: a server that accepts and never answers held a capture 300 s. With
     ``s3.read_timeout`` 2 s and one attempt, the capture ends in exit 4 with one line naming the object
     store, no record is committed, and the store verifies once S3 answers again."""
-    archive, proxy, rid = faulty_store
+    archive, proxy, _rid = faulty_store
     s = ["--store", str(archive.root)]
     before = [r.record_id for r in archive.list()]
     proxy.mode = "silent"
