@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
     from archiver.monitor import Watches
+    from archiver.publication import Publications
     from archiver.records import RecordSummary
     from archiver.reports import RebuildReport, StoreInfo
     from archiver.wayback import WaybackConfig
@@ -105,6 +106,13 @@ class Archive(StoreCore):
         from archiver.monitor import Watches
 
         return Watches(self)
+
+    @property
+    def publications(self) -> Publications:
+        """Which records are public at their permalink (``archiver.publication``)."""
+        from archiver.publication import Publications
+
+        return Publications(self)
 
     @property
     def tokens(self) -> Tokens:

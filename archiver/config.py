@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -23,6 +25,21 @@ class Setting:
     type: type
     default: Value
     help: str
+    check: Callable[[str], str] | None = None  # normalises a text value or raises ValueError saying why
+
+
+def http_base(text: str) -> str:
+    """An absolute http(s) base URL without query or fragment, no trailing slash (links are built on it:
+    a bad one would print unusable links into court filings). Empty unsets it."""
+    v = text.strip().rstrip("/")
+    if not v:
+        return ""
+    parts = urllib.parse.urlsplit(v)
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
+            or any(c.isspace() or ord(c) < 32 for c in v):
+        raise ValueError(f"{text!r} is not an absolute http(s) URL without query or fragment "
+                         "(e.g. https://evidence.example.org)")
+    return v
 
 
 SETTINGS: dict[str, Setting] = {s.key: s for s in (
@@ -75,6 +92,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("web.captures_per_minute", int, 30, "captures one token may request per minute from `archiver serve`"),
     Setting("web.max_upload_bytes", int, 1_000_000_000, "largest file `archiver serve` accepts for verification"),
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
+    Setting("web.public_url", str, "", "public base URL of `archiver serve`: a public record's permalink is "
+            "<web.public_url>/r/<record id>", http_base),
     Setting("queue.stalled_after", float, 30.0,
             "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried"),
 )}
@@ -104,7 +123,7 @@ def parse_value(key: str, text: str) -> Value:
             return value_f
         if setting.type is list:
             return [part for part in text.replace(",", " ").split() if part]
-        return text
+        return setting.check(text) if setting.check is not None else text
     except ValueError as exc:
         raise ConfigError(f"bad value for {key}: {exc}") from exc
 

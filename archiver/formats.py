@@ -53,12 +53,19 @@ def _derived_detail(a: Addendum) -> dict[str, str]:
     return {"artifact": a.derived.name, "sha256": a.derived.sha256}
 
 
+def _publication_detail(a: Addendum) -> dict[str, str]:
+    assert a.publication is not None
+    return {"reason": a.publication.reason} if a.publication.reason else {}
+
+
 #: every addendum kind this release reads; a kind not here is from a newer release
 KINDS: dict[str, Kind] = {k.name: k for k in (
     Kind("timestamp", "an RFC 3161 token over the manifest hash (alone or as a Merkle batch leaf)",
          _timestamp_detail),
     Kind("wayback", "a Wayback Machine cross-link: snapshot URL, time and CDX digest comparison", _wayback_detail),
     Kind("derived", "an artifact derived after the capture (main-text under declared rules)", _derived_detail),
+    Kind("publish", "the record made public: its permalink answers anyone", _publication_detail),
+    Kind("unpublish", "the record made private again, with the reason", _publication_detail),
 )}
 assert tuple(KINDS) == ADDENDUM_KINDS
 

@@ -17,6 +17,7 @@ from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
+from archiver.publication import PublicationReport
 from archiver.queue import QueueStatus
 from archiver.records import (
     Addendum,
@@ -95,6 +96,7 @@ MODELS: dict[str, type] = {
     "file-verification": FileVerification,
     "token": TokenInfo,
     "new-token": NewToken,
+    "publication": PublicationReport,
 }
 
 

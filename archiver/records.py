@@ -343,7 +343,7 @@ class Manifest:
 
 ADDENDUM_SCHEMA = "archiver.addendum/v1"
 #: the addendum kinds this release reads (archiver/formats.py says what each one is for)
-ADDENDUM_KINDS = ("timestamp", "wayback", "derived")
+ADDENDUM_KINDS = ("timestamp", "wayback", "derived", "publish", "unpublish")
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +395,17 @@ class WaybackEvidence:
 
 
 @dataclass(frozen=True, slots=True)
+class Publication:
+    """A record made public (its permalink answers) or private again, by whom and why. Signed like any
+    later fact, so a recipient and the transparency log see when a record became citable by anyone,
+    and an unpublished record keeps the trace of having been public."""
+
+    public: bool
+    actor: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class DerivedText:
     """An artifact derived after the capture from the record's stored content (``archiver derive``):
     what it is, what it was made from, and by which rules, so anyone can make it again."""
@@ -418,7 +429,7 @@ class Addendum:
     Manifests are never rewritten; timestamps, Wayback cross-links and artifacts derived later
     (main-text of a record captured before it existed) arrive as addenda."""
 
-    kind: str  # "timestamp" | "wayback" | "derived"
+    kind: str  # "timestamp" | "wayback" | "derived" | "publish" | "unpublish"
     record_id: str
     manifest_sha256: str
     created_at: str
@@ -426,6 +437,7 @@ class Addendum:
     wayback: WaybackEvidence | None = None
     derived: DerivedText | None = None
     signature: Signature | None = None
+    publication: Publication | None = None
     schema: str = ADDENDUM_SCHEMA
 
     def __post_init__(self) -> None:
@@ -433,11 +445,16 @@ class Addendum:
             if self.schema.startswith("archiver.addendum/"):
                 raise UnknownFormatError(f"addendum schema {self.schema!r} is newer than this release")
             raise IntegrityError(f"unknown addendum schema {self.schema!r}")
-        body = {"timestamp": self.timestamp, "wayback": self.wayback, "derived": self.derived}
-        if self.kind not in body:
+        body = {"timestamp": self.timestamp, "wayback": self.wayback, "derived": self.derived,
+                "publication": self.publication}
+        field_of = {"timestamp": "timestamp", "wayback": "wayback", "derived": "derived",
+                    "publish": "publication", "unpublish": "publication"}
+        if self.kind not in field_of:
             raise UnknownFormatError(f"addendum kind {self.kind!r} is newer than this release")
-        if self.kind not in body or body[self.kind] is None or sum(v is not None for v in body.values()) != 1:
+        if body[field_of[self.kind]] is None or sum(v is not None for v in body.values()) != 1:
             raise IntegrityError(f"addendum of kind {self.kind!r} has a mismatched body")
+        if self.publication is not None and self.publication.public is not (self.kind == "publish"):
+            raise IntegrityError(f"addendum of kind {self.kind!r} says public={self.publication.public}")
         if not _HEX64.match(self.manifest_sha256):
             raise IntegrityError("addendum names a malformed manifest hash")
 
@@ -450,6 +467,8 @@ class Addendum:
             d["wayback"] = asdict(self.wayback)
         if self.derived is not None:
             d["derived"] = asdict(self.derived)
+        if self.publication is not None:
+            d["publication"] = asdict(self.publication)
         if with_signature and self.signature is not None:
             d["signature"] = asdict(self.signature)
         result: dict[str, Any] = _strip_none(d)
@@ -480,9 +499,15 @@ class Addendum:
                 x = dict(d["derived"])
                 x["main_text"] = _main_text_info(x["main_text"])
                 dv = DerivedText(**x)
+            pub = None
+            if d.get("publication"):
+                p = dict(d["publication"])
+                if not isinstance(p.get("public"), bool):
+                    raise ValueError("publication.public is not a boolean")
+                pub = Publication(public=p["public"], actor=str(p["actor"]), reason=str(p.get("reason", "")))
             return cls(schema=str(d.get("schema")), kind=str(d["kind"]), record_id=str(d["record_id"]),
                        manifest_sha256=str(d["manifest_sha256"]), created_at=str(d["created_at"]),
-                       timestamp=ts, wayback=wb, derived=dv,
+                       timestamp=ts, wayback=wb, derived=dv, publication=pub,
                        signature=Signature(**d["signature"]) if d.get("signature") else None)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise IntegrityError(f"malformed addendum: {exc}") from exc

@@ -81,6 +81,9 @@ def test_cli_json_outputs_validate(wb_archive: Archive, tsa, ia, cli, site, tmp_
         validate("stamp-result", st)
     validate("wayback", js("wayback", rid))
     validate("citation", js("cite", rid))
+    for rep in js("publish", rid) + js("unpublish", rid, "--reason", "test"):
+        validate("publication", rep)
+    validate("record", js("show", rid))  # with its publication addenda
     content_sha = next(a["sha256"] for a in captured["artifacts"] if a["name"] == "content")
     for m in js("lookup", "--sha256", content_sha):
         validate("artifact-match", m)

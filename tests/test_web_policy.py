@@ -353,9 +353,19 @@ def test_cli_page_and_api_log_the_same_event_for_the_same_act(archive: Archive, 
         act("export", "page", lambda: ok(client.get(f"/records/{rid}/bundle.wacz", headers=h)))
         act("verify", "cli", lambda: run("verify", rid))
         act("verify", "api", lambda: ok(client.post(f"/api/v1/records/{rid}/verify", headers=h)))
+        act("publish", "cli", lambda: run("publish", rid))
+        act("unpublish", "cli", lambda: run("unpublish", rid, "--reason", "r1"))
+        act("publish", "api", lambda: ok(client.post(f"/api/v1/records/{rid}/publish", headers=h)))
+        act("unpublish", "api", lambda: ok(client.post(f"/api/v1/records/{rid}/unpublish", headers=h,
+                                                        json={"reason": "r2"})))
+        act("publish", "page", lambda: ok(client.post(f"/records/{rid}/publish", headers=h,
+                                                       follow_redirects=False)))
+        act("unpublish", "page", lambda: ok(client.post(f"/records/{rid}/unpublish", headers=h,
+                                                         data={"reason": "r3"}, follow_redirects=False)))
     app.state.web.runner.shutdown(wait=True)
     expected_event = {"watch add": "watch-add", "watch remove": "watch-remove", "certificate": "certificate",
-                      "get": "get", "export": "export", "verify": "verify"}
+                      "get": "get", "export": "export", "verify": "verify", "publish": "publish",
+                      "unpublish": "unpublish"}
     for name, by_front in acts.items():
         for front, got in by_front.items():
             actor = op if front == "cli" else "cap"

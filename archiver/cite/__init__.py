@@ -56,7 +56,11 @@ def citation_data(archive: Store, record_id: str, *, quote: str | None = None,
     base = archive.config.str_("cite.archive_base_url").rstrip("/")
     archive_url = archive_name = None
     archive_date = None
-    if base:
+    link = _public_permalink(archive, summary.record_id)
+    if link:  # the record's own public page: what a court can open
+        org = archive.config.str_("operator.organization") or host_of(link)
+        archive_url, archive_name, archive_date = link, org, captured.date()
+    elif base:
         archive_url, archive_name, archive_date = f"{base}/{summary.record_id}", host_of(base), captured.date()
     elif wayback is not None and wayback.snapshot_url:
         archive_url, archive_name = wayback.snapshot_url, "Wayback Machine"
@@ -87,7 +91,19 @@ def citation_data(archive: Store, record_id: str, *, quote: str | None = None,
                         wayback_url=wayback.snapshot_url if wayback else None,
                         wayback_timestamp=wayback.snapshot_timestamp if wayback else None,
                         wayback_verdict=wayback.verdict if wayback else None, tsa_name=tsa_name, gen_time=gen_time,
-                        verified=verified, verify_detail=detail or "", quote=match)
+                        verified=verified, verify_detail=detail or "", quote=match, permalink=link,
+                        on_file_with=(archive.config.str_("operator.organization")
+                                      or archive.config.str_("operator.name") or None))
+
+
+def _public_permalink(archive: Store, record_id: str) -> str | None:
+    """The permalink while the record is public and ``web.public_url`` is set; else None (a private
+    record's link would answer "not found" to the reader of the filing)."""
+    from archiver.publication import is_public, permalink
+
+    if not archive.config.str_("web.public_url"):
+        return None
+    return permalink(archive, record_id) if is_public(archive, record_id) else None
 
 
 __all__ = ["STYLES", "CitationData", "citation_data", "render"]

@@ -51,6 +51,8 @@ class CitationData:
     verified: bool | None = None
     verify_detail: str = ""
     quote: QuoteMatch | None = None
+    permalink: str | None = None  # the record's public page (<web.public_url>/r/<ID>) while it is public
+    on_file_with: str | None = None  # who holds the record, said when no archive link can be given
 
     @property
     def accessed(self) -> dt.date:
@@ -119,8 +121,12 @@ def record_fields(c: CitationData) -> list[tuple[str, str]]:
         rows.append(("Wayback snapshot", f"{c.wayback_url} ({c.wayback_verdict or 'not compared'})"))
     else:
         rows.append(("Wayback snapshot", "none recorded"))
-    if c.archive_url and c.archive_url != c.wayback_url:
+    if c.permalink:
+        rows.append(("Permalink", c.permalink))
+    if c.archive_url and c.archive_url not in (c.wayback_url, c.permalink):
         rows.append(("Archived copy", c.archive_url))
+    elif not c.archive_url and c.on_file_with:
+        rows.append(("Archived copy", f"on file with {c.on_file_with}"))
     rows.append(("Signer key", c.key_id))
     rows.append(("Timestamp", f"{c.tsa_name}, genTime {c.gen_time}" if c.tsa_name else "none (unstamped)"))
     if c.verified is not None:
@@ -174,12 +180,14 @@ def bluebook(c: CitationData) -> str:
     """R. 18.2.2: Title, Site (date), URL [archive URL]; ``(last visited …)`` without a document date.
     The author is omitted: the site name (the entity) already shows who published it."""
     url = c.final_url
-    archive = f" [{c.archive_url}]" if c.archive_url else ""
+    # R. 18.2.1(d): the archived copy in brackets at the end; with none, say who holds it (22nd ed.)
+    archive = f" [{c.archive_url}]" if c.archive_url else \
+        f" (on file with {c.on_file_with})" if c.on_file_with else ""
     site = "" if c.site == c.title else f", {c.site}"
     if c.document_date:
         out = f"{c.title}{site} ({bluebook_date(c.document_date)}), {url}{archive}"
     else:
-        out = f"{c.title}{site}, {url}{archive} (last visited {bluebook_date(c.accessed)})"
+        out = f"{c.title}{site}, {url} (last visited {bluebook_date(c.accessed)}){archive}"
     return out + _quote_tail(c) + ".\n"
 
 
@@ -274,6 +282,8 @@ def bibtex(c: CitationData) -> str:
     fields = [("title", "{" + tex(c.title) + "}"), ("author", "{" + tex(c.entity) + "}"),
               ("organization", tex(c.site)), ("url", tex_url(c.final_url)),
               ("urldate", c.accessed.isoformat())]
+    if c.archive_url:
+        fields.append(("howpublished", f"\\url{{{tex_url(c.archive_url)}}}"))
     if c.document_date:
         fields.append(("date", c.document_date.isoformat()))
     fields.append(("note", "; ".join(note)))
@@ -287,7 +297,7 @@ def ris_record(c: CitationData) -> str:
     if c.document_date:
         lines += [("PY", str(c.document_date.year)), ("DA", c.document_date.strftime("%Y/%m/%d/"))]
     if c.archive_url:
-        lines += [("DP", ris(c.archive_name or "Wayback Machine")), ("LK", c.archive_url)]
+        lines += [("DP", ris(c.archive_name or "Wayback Machine")), ("LK", c.archive_url), ("L2", c.archive_url)]
     lines.append(("N1", ris(f"SHA-256 {c.content_sha256}; record {c.record_id}; signer {c.key_id}")))
     if c.quote:
         lines.append(("N1", ris(f"Quote: “{c.quote.excerpt}” (SHA-256 {c.quote.sha256})")))

@@ -21,6 +21,7 @@ from archiver.errors import IntegrityError, UsageError
 from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob, CaptureRequest
 from archiver.monitor import DiffReport, HistoryReport, Watch
+from archiver.publication import PublicationReport
 from archiver.records import ArtifactMatch, Verification
 from archiver.reports import (
     BundleReport,
@@ -47,6 +48,7 @@ from archiver.web.deps import (
     export_download,
     parse_cursor,
     repr_digest,
+    set_publication,
     state,
     submit_capture,
 )
@@ -185,6 +187,22 @@ def verify(record_id: str, p: Capturer_, request: Request) -> JSONResponse:
     report = st.archive.verify(_rid(record_id), actor=actor(p))
     st.metrics.verification("pass" if report.ok else "fail")
     return body(report)
+
+
+class UnpublishBody(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/records/{record_id}/publish", responses=ok(PublicationReport),
+             summary="Make a record public at its permalink (a signed addendum; `changed: false` if it already was)")
+def publish(record_id: str, p: Capturer_, request: Request) -> JSONResponse:
+    return body(set_publication(request, p, _rid(record_id), True))
+
+
+@router.post("/records/{record_id}/unpublish", responses=ok(PublicationReport),
+             summary="Make a record private again, with the reason; its permalink then answers like an unknown ID")
+def unpublish(record_id: str, req: UnpublishBody, p: Capturer_, request: Request) -> JSONResponse:
+    return body(set_publication(request, p, _rid(record_id), False, req.reason))
 
 
 @router.get("/records/{record_id}/citation", responses=ok(CitationReport),

@@ -60,6 +60,7 @@ from archiver.web.security import (
 if TYPE_CHECKING:
     from archiver.api import Archive
     from archiver.jobs import CaptureJob, CaptureRequest, JobRunner, RunFn
+    from archiver.publication import PublicationReport
     from archiver.records import RecordSummary
     from archiver.schema import JsonRecord
     from archiver.web.metrics import Metrics
@@ -426,6 +427,20 @@ def export_download(request: Request, p: Principal, record_ids: list[str]) -> Re
                                       "Content-Length": str(result.size), "Repr-Digest": repr_digest(result.sha256)})
 
 
+def set_publication(request: Request, p: Principal, record_id: str, public: bool,
+                    reason: str = "") -> PublicationReport:
+    """Publish or unpublish one record for a person (a page's button or the API): the library signs the
+    addendum and logs ``publish``/``unpublish`` naming the token, as the CLI's commands do."""
+    from archiver.api import env_passphrase
+
+    a = state(request).archive
+    if public:
+        [report] = a.publications.publish([record_id], actor=actor(p), passphrase=env_passphrase)
+    else:
+        [report] = a.publications.unpublish([record_id], reason=reason, actor=actor(p), passphrase=env_passphrase)
+    return report
+
+
 CERTIFICATE_MEDIA = {"md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8", "pdf": "application/pdf"}
 
 
@@ -484,6 +499,7 @@ __all__ = [
     "problem",
     "repr_digest",
     "security_headers",
+    "set_publication",
     "state",
     "status_for",
     "submit_capture",

@@ -41,6 +41,7 @@ from archiver.web.deps import (
     export_download,
     optional_principal,
     parse_cursor,
+    set_publication,
     state,
     submit_capture,
     take_one_time,
@@ -206,6 +207,9 @@ def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
                                                styles=STYLES, record_block=block,
                                                can_export=p.token.role.allows(Role.CAPTURER),
                                                can_verify=p.token.role.allows(Role.CAPTURER),
+                                               can_publish=p.token.role.allows(Role.CAPTURER),
+                                               public=a.publications.is_public(prov.record_id),
+                                               permalink=a.publications.permalink(prov.record_id),
                                                last_verified=cached_verifications(a.catalog, [prov.record_id])
                                                .get(prov.record_id)))
 
@@ -234,6 +238,21 @@ def certificate_form(request: Request, record_id: str, p: ViewerBytes, declarant
     if len(declarant) > 200 or len(title) > 200 or len(org) > 200:
         raise UsageError("declarant, title and organisation are at most 200 characters each")
     return certificate_download(request, p, [record_id], declarant=declarant, title=title, org=org, fmt="pdf")
+
+
+@router.post("/records/{record_id}/publish")
+def publish_form(request: Request, record_id: str, p: CapturerPage, csrf_token: str = Form("")) -> Response:
+    check_form(request, p, csrf_token)
+    report = set_publication(request, p, record_id, True)
+    return RedirectResponse(f"/records/{quote(report.record_id)}#publication", status_code=303)
+
+
+@router.post("/records/{record_id}/unpublish")
+def unpublish_form(request: Request, record_id: str, p: CapturerPage, reason: str = Form(""),
+                   csrf_token: str = Form("")) -> Response:
+    check_form(request, p, csrf_token)
+    report = set_publication(request, p, record_id, False, reason)
+    return RedirectResponse(f"/records/{quote(report.record_id)}#publication", status_code=303)
 
 
 # ---- capture -------------------------------------------------------------------------------------

@@ -1,0 +1,181 @@
+"""Publishing: which records anyone may open at their permalink ``<web.public_url>/r/<ID>``.
+
+A record is private by default. Making it public, or private again, is a later fact about the record,
+so it is a signed addendum (kind ``publish`` / ``unpublish``) committed through the one write path
+with its custody entry naming the actor: the custody log, a bundle and the transparency log all see
+when a record became citable by anyone, and an unpublished record keeps the trace of having been
+public (a court may have been given its link). The state is the kind of the record's latest
+publication addendum, read from the catalog's ``addenda`` index in one query, so the public side
+answers without reading any blob.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from archiver.errors import UsageError
+from archiver.records import Addendum, Publication
+from archiver.schema import Report
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from archiver.ports import Store
+    from archiver.provenance.keys import PassphraseSource
+    from archiver.records import RecordSummary
+
+KINDS = ("publish", "unpublish")
+MAX_REASON = 500
+
+
+@dataclass(frozen=True, slots=True)
+class PublicationReport(Report):
+    """What ``publish`` / ``unpublish`` did to one record: ``changed`` false when it already was so."""
+
+    record_id: str
+    public: bool
+    changed: bool
+    permalink: str | None
+    at: str | None = None
+    reason: str | None = None
+    addendum_sha256: str | None = None
+
+
+def check_public_url(value: str) -> str:
+    """``web.public_url`` as the permalink's base (checked again here: the file may be edited by hand)."""
+    from archiver.config import http_base
+
+    try:
+        return http_base(value)
+    except ValueError as exc:
+        raise UsageError(f"web.public_url: {exc}",
+                         hint="e.g. `archiver config set web.public_url https://evidence.example.org`") from exc
+
+
+def permalink(core: Store, record_id: str) -> str | None:
+    """The record's permalink (whether or not it is public), or None when ``web.public_url`` is unset."""
+    base = core.config.str_("web.public_url")
+    return f"{check_public_url(base)}/r/{record_id}" if base else None
+
+
+def _latest(d: Any, record_id: str) -> tuple[str, str] | None:
+    row = d.one("SELECT kind, created_at FROM addenda WHERE record_id=? AND kind IN ('publish','unpublish') "
+                "ORDER BY created_at DESC, sha256 DESC LIMIT 1", (record_id,))
+    return (str(row[0]), str(row[1])) if row else None
+
+
+def is_public(core: Store, record_id: str) -> bool:
+    """One indexed query; False for an unknown ID too (the public side cannot tell them apart)."""
+    with core.catalog.db() as d:
+        latest = _latest(d, record_id)
+    return latest is not None and latest[0] == "publish"
+
+
+def public_ids(core: Store, record_ids: list[str] | None = None) -> set[str]:
+    """Which of ``record_ids`` (all records when None) are public now."""
+    sql = ("SELECT a.record_id, a.kind FROM addenda a WHERE a.kind IN ('publish','unpublish') AND a.created_at = "
+           "(SELECT MAX(b.created_at) FROM addenda b WHERE b.record_id = a.record_id "
+           "AND b.kind IN ('publish','unpublish'))")
+    with core.catalog.db() as d:
+        rows = d.rows(sql)
+    found = {str(r[0]) for r in rows if r[1] == "publish"}
+    return found if record_ids is None else found & set(record_ids)
+
+
+def _after(previous: str | None) -> str:
+    """Now, and strictly after the record's previous publication fact (the order decides the state)."""
+    now = dt.datetime.now(dt.UTC)
+    if previous:
+        try:
+            prev = dt.datetime.fromisoformat(previous.replace("Z", "+00:00"))
+            now = max(now, prev + dt.timedelta(milliseconds=1))
+        except ValueError:
+            pass
+    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def set_public(core: Store, summaries: list[RecordSummary], public: bool, *, key: Ed25519PrivateKey,
+               actor: str, reason: str = "") -> list[PublicationReport]:
+    """Publish or unpublish each record in one unit of work per record: the state is read, the addendum
+    signed and stored, and the catalog row and custody entry committed under the write lock, so two
+    people acting at once make one change, not two."""
+    from archiver.core import addendum_event
+    from archiver.provenance.signing import addendum_file_bytes, sign_addendum
+    from store.catalog import Catalog
+
+    reason = reason.strip()
+    if not public and not reason:
+        raise UsageError("unpublishing needs a reason (--reason TEXT): it is signed into the record's history")
+    if len(reason) > MAX_REASON or any(ord(c) < 32 and c not in "\t" for c in reason):
+        raise UsageError(f"the reason must be one line of at most {MAX_REASON} characters")
+    kind = "publish" if public else "unpublish"
+    out: list[PublicationReport] = []
+    for summary in summaries:
+        rid = summary.record_id
+
+        def prepare(d: Any, rid: str = rid, summary: RecordSummary = summary) -> tuple[list[Any], Any, Any]:
+            latest = _latest(d, rid)
+            if (latest is not None and latest[0] == kind) or (latest is None and not public):
+                return [], None, None  # already so: nothing to sign or log
+            add = sign_addendum(Addendum(kind=kind, record_id=rid, manifest_sha256=summary.manifest_sha256,
+                                         created_at=_after(latest[1] if latest else None),
+                                         publication=Publication(public=public, actor=actor, reason=reason)), key)
+            sha = core.blobs.put_bytes(addendum_file_bytes(add))
+
+            def index(d: Any) -> None:
+                Catalog.insert_addendum(d, sha, add)
+            return [addendum_event(add, sha)], index, (add, sha)
+        _, made = core.ledger.run(prepare, actor=actor)
+        link = permalink(core, rid)
+        if made is None:
+            out.append(PublicationReport(rid, public, False, link))
+        else:
+            add, sha = made
+            out.append(PublicationReport(rid, public, True, link, at=add.created_at, reason=reason or None,
+                                         addendum_sha256=sha))
+    return out
+
+
+
+
+class Publications:
+    """The publication state of one store's records (``archive.publications``)."""
+
+    def __init__(self, core: Store) -> None:
+        self.core = core
+
+    def publish(self, record_ids: list[str], *, actor: str, passphrase: PassphraseSource) -> list[PublicationReport]:
+        return self._set(record_ids, True, actor=actor, passphrase=passphrase)
+
+    def unpublish(self, record_ids: list[str], *, reason: str, actor: str,
+                  passphrase: PassphraseSource) -> list[PublicationReport]:
+        return self._set(record_ids, False, actor=actor, passphrase=passphrase, reason=reason)
+
+    def _set(self, record_ids: list[str], public: bool, *, actor: str, passphrase: PassphraseSource,
+             reason: str = "") -> list[PublicationReport]:
+        from store.fsutil import store_writes
+
+        if not record_ids:
+            raise UsageError("name at least one record ID")
+        if not public and not reason.strip():  # before asking for a passphrase
+            raise UsageError("unpublishing needs a reason (--reason TEXT): it is signed into the record's history")
+        summaries = self.core.resolve_many(list(dict.fromkeys(record_ids)))  # every ID known before any change
+        permalink(self.core, summaries[0].record_id)  # a bad web.public_url is refused before anything is signed
+        key = self.core.keys.load_private(passphrase)
+        with store_writes("storing a publication addendum"):
+            return set_public(self.core, summaries, public, key=key, actor=actor, reason=reason)
+
+    def is_public(self, record_id: str) -> bool:
+        return is_public(self.core, record_id)
+
+    def public_ids(self, record_ids: list[str] | None = None) -> set[str]:
+        return public_ids(self.core, record_ids)
+
+    def permalink(self, record_id: str) -> str | None:
+        return permalink(self.core, record_id)
+
+
+__all__ = ["KINDS", "PublicationReport", "Publications", "check_public_url", "is_public", "permalink", "public_ids",
+           "set_public"]
