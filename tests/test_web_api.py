@@ -226,6 +226,10 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("POST", "/watches/remove"): "capturer/page",
     ("GET", "/diff/{a}/{b}"): "viewer/page",
     ("GET", "/clause"): "viewer/page",
+    ("GET", "/timegate/{path:path}"): "public/api",
+    ("HEAD", "/timegate/{path:path}"): "public/api",
+    ("GET", "/timemap/link/{path:path}"): "public/api",
+    ("HEAD", "/timemap/link/{path:path}"): "public/api",
 }
 
 
