@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
     from archiver.monitor import Watches
+    from archiver.collections import Collections
     from archiver.publication import Publications
     from archiver.records import RecordSummary
     from archiver.reports import RebuildReport, StoreInfo
@@ -113,6 +114,13 @@ class Archive(StoreCore):
         from archiver.publication import Publications
 
         return Publications(self)
+
+    @property
+    def collections(self) -> Collections:
+        """Named, ordered lists of records with a public page and bundle (``archiver.collections``)."""
+        from archiver.collections import Collections
+
+        return Collections(self)
 
     @property
     def tokens(self) -> Tokens:

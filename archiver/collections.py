@@ -1,0 +1,404 @@
+"""Collections: a named, ordered list of records with a title — one public page for every citation of
+a book, a brief or a report, and one bundle of all of them (Perma's most requested feature).
+
+The model is deliberately general (an ordered list of record IDs with a title, private until
+published) so that a matter's exhibit list can be a collection. Every change (create, add, publish,
+unpublish) is a custody entry naming the actor, committed with its rows in one unit of work of the
+write path; the custody events are ``collection-create``, ``collection-add``, ``collection-publish``,
+``collection-unpublish``.
+
+The public side sees a collection only while it is published, and of it only the records that are
+public themselves: a private record in a published collection is left out of the page, the JSON and
+the bundle, with nothing in their place (no gap in numbering, no count), so publishing a collection
+never publishes or hints at a record. An unpublished or unknown name is the same "not found".
+
+The collection's bundle (one WACZ of its public records, in order) is cached in the store under
+``public/collections/`` and named by a key over exactly what it holds (the public record IDs in order,
+their manifests and addenda). A reader is handed the cached file only when its key is the key of the
+collection *now*: a record unpublished since the bundle was made changes the key, so a bundle that
+still holds it is never served. Bundles are made by acts (``collection publish``, ``add`` to a
+published collection) and by the server's background refresh, never by a reader's request: an
+export is a custody entry, and reads write nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from archiver.errors import NotFoundError, StoreConflictError, UsageError
+from archiver.schema import Report
+
+if TYPE_CHECKING:
+    from archiver.ports import Store
+    from archiver.provenance.keys import PassphraseSource
+
+NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+MAX_TITLE = 300
+#: What a collection's page is cited in on the public side (the legal style this project leads with).
+CITATION_STYLE = "bluebook"
+BUNDLE_DIR = Path("public") / "collections"
+
+
+@dataclass(frozen=True, slots=True)
+class Collection(Report):
+    """A collection as its owner sees it: every record, public or not, in order."""
+
+    name: str
+    title: str
+    public: bool
+    created_at: str
+    updated_at: str
+    record_ids: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CollectionChange(Report):
+    """What a ``collection`` command did: ``changed`` false when there was nothing to do."""
+
+    name: str
+    action: str
+    changed: bool
+    added: tuple[str, ...] = ()
+    already: tuple[str, ...] = ()
+    bundle_sha256: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PublicItem(Report):
+    """One public record of a published collection, as the public page lists it."""
+
+    position: int
+    record_id: str
+    title: str
+    entity: str | None
+    document: str | None
+    url: str
+    captured_at: str
+    content_sha256: str
+    citation: str
+    permalink: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PublicBundle(Report):
+    """The collection's bundle as a reader downloads it."""
+
+    filename: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class PublicCollection(Report):
+    """A published collection as anyone may see it: its title and its public records, in order."""
+
+    name: str
+    title: str
+    items: tuple[PublicItem, ...]
+    bundle: PublicBundle | None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_name(name: str) -> str:
+    """A collection's name is part of public URLs and file names: lower-case letters, digits, ``.``,
+    ``_`` and ``-``, at most 64, starting with a letter or digit (so no ``/`` and no ``..``)."""
+    if "/" in name or "\\" in name or ".." in name or not NAME.fullmatch(name) or \
+            name.endswith((".json", ".wacz", ".html")):
+        shown = json.dumps(name[:70])
+        raise UsageError(f"collection name {shown} must be 1-64 of a-z 0-9 . _ - starting with a letter or digit, "
+                         "without '/', '..' or a .json/.wacz/.html ending")
+    return name
+
+
+def _check_title(title: str) -> str:
+    title = title.strip()
+    if len(title) > MAX_TITLE or any(ord(c) < 32 for c in title):
+        raise UsageError(f"the title must be one line of at most {MAX_TITLE} characters")
+    return title
+
+
+def _row(d: Any, name: str) -> tuple[Any, ...] | None:
+    row = d.one("SELECT name, title, public, created_at, updated_at FROM collections WHERE name=?", (name,))
+    return tuple(row) if row else None
+
+
+def _items(d: Any, name: str) -> tuple[str, ...]:
+    return tuple(str(r[0]) for r in d.rows("SELECT record_id FROM collection_items WHERE name=? ORDER BY position",
+                                           (name,)))
+
+
+def _collection(d: Any, name: str) -> Collection:
+    row = _row(d, name)
+    if row is None:
+        raise NotFoundError(f"no collection named {name!r}", hint="see `archiver collection list`")
+    return Collection(name=str(row[0]), title=str(row[1]), public=bool(row[2]), created_at=str(row[3]),
+                      updated_at=str(row[4]), record_ids=_items(d, name))
+
+
+def create(core: Store, name: str, *, title: str = "", actor: str) -> Collection:
+    """A new, empty, private collection (its title defaults to its name)."""
+    from store.custody import Event
+
+    name, title = check_name(name), _check_title(title) or name
+    now = _now()
+
+    def index(d: Any) -> None:
+        d.run("INSERT INTO collections (name, title, public, created_at, updated_at) VALUES (?,?,0,?,?)",
+              (name, title, now, now))
+    try:
+        core.ledger.commit([Event("collection-create", detail={"name": name, "title": title})], actor=actor,
+                           index=index)
+    except StoreConflictError as exc:
+        raise UsageError(f"a collection named {name!r} exists already",
+                         hint=f"`archiver collection add {name} ID…` adds records to it") from exc
+    return get(core, name)
+
+
+def add(core: Store, name: str, record_ids: list[str], *, actor: str) -> CollectionChange:
+    """Append records in the order given; one already in the collection keeps its place. Every ID is
+    resolved first (a typo changes nothing)."""
+    from store.custody import Event
+
+    check_name(name)
+    if not record_ids:
+        raise UsageError("name at least one record ID")
+    wanted = [s.record_id for s in core.resolve_many(list(dict.fromkeys(record_ids)))]
+
+    def prepare(d: Any) -> tuple[list[Event], None, tuple[list[str], list[str]]]:
+        _collection(d, name)
+        present = set(_items(d, name))
+        new = [rid for rid in wanted if rid not in present]
+        if not new:
+            return [], None, ([], wanted)
+        row = d.one("SELECT COALESCE(MAX(position), 0) FROM collection_items WHERE name=?", (name,))
+        start, now = int(row[0]) if row else 0, _now()
+        d.many("INSERT INTO collection_items (name, position, record_id, added_at) VALUES (?,?,?,?)",
+               [(name, start + i, rid, now) for i, rid in enumerate(new, 1)])
+        d.run("UPDATE collections SET updated_at=? WHERE name=?", (now, name))
+        return ([Event("collection-add", record_id=rid, detail={"name": name, "position": str(start + i)})
+                 for i, rid in enumerate(new, 1)], None, (new, [r for r in wanted if r in present]))
+    _, (new, already) = core.ledger.run(prepare, actor=actor)
+    return CollectionChange(name=name, action="add", changed=bool(new), added=tuple(new), already=tuple(already))
+
+
+def set_public(core: Store, name: str, public: bool, *, actor: str) -> CollectionChange:
+    """Publish or unpublish a collection (its records keep their own state: see the module docstring)."""
+    from store.custody import Event
+
+    check_name(name)
+    kind = "publish" if public else "unpublish"
+
+    def prepare(d: Any) -> tuple[list[Event], None, bool]:
+        c = _collection(d, name)
+        if c.public == public:
+            return [], None, False
+        d.run("UPDATE collections SET public=?, updated_at=? WHERE name=?", (int(public), _now(), name))
+        return [Event(f"collection-{kind}", detail={"name": name})], None, True
+    _, changed = core.ledger.run(prepare, actor=actor)
+    return CollectionChange(name=name, action=kind, changed=changed)
+
+
+def get(core: Store, name: str) -> Collection:
+    check_name(name)
+    with core.catalog.db() as d:
+        return _collection(d, name)
+
+
+def list_all(core: Store) -> list[Collection]:
+    with core.catalog.db() as d:
+        names = [str(r[0]) for r in d.rows("SELECT name FROM collections ORDER BY name")]
+        return [_collection(d, n) for n in names]
+
+
+# ---- the public side -----------------------------------------------------------------------------
+def public_records(core: Store, name: str) -> list[str] | None:
+    """The public records of a published collection, in order; None when the name is unknown, not a
+    valid name or not published (the public side cannot tell these apart)."""
+    from archiver.publication import public_ids
+
+    if not NAME.fullmatch(name):
+        return None
+    with core.catalog.db() as d:
+        row = _row(d, name)
+        ids = list(_items(d, name)) if row is not None and row[2] else None
+    if ids is None:
+        return None
+    public = public_ids(core, ids)
+    return [rid for rid in ids if rid in public]
+
+
+def bundle_key(core: Store, record_ids: list[str]) -> str:
+    """What a collection's bundle holds, as one digest: the records in order, each manifest and every
+    addendum (a later timestamp, an unpublication) — any change gives another key."""
+    parts: list[Any] = []
+    with core.catalog.db() as d:
+        for rid in record_ids:
+            row = d.one("SELECT manifest_sha256 FROM records WHERE record_id=?", (rid,))
+            adds = sorted(str(r[0]) for r in d.rows("SELECT sha256 FROM addenda WHERE record_id=?", (rid,)))
+            parts.append([rid, str(row[0]) if row else "", adds])
+    return hashlib.sha256(json.dumps(parts, separators=(",", ":")).encode()).hexdigest()
+
+
+def _bundle_dir(core: Store) -> Path:
+    return Path(core.root) / BUNDLE_DIR
+
+
+def cached_bundle(core: Store, name: str, record_ids: list[str]) -> Path | None:
+    """The cached bundle of exactly these records, if it was made; never one of another set."""
+    if not record_ids:
+        return None
+    path = _bundle_dir(core) / f"{name}.{bundle_key(core, record_ids)[:32]}.wacz"
+    return path if path.is_file() else None
+
+
+def make_bundle(core: Store, name: str, *, passphrase: PassphraseSource, actor: str) -> str | None:
+    """(Re)make the bundle of a published collection's public records when the cached one is not of
+    them; returns its sha256 (None when the collection has no public record). The export is logged
+    (``export`` per record, as ``archiver export``); the file is written beside its final name and
+    renamed, and bundles of earlier states are removed."""
+    from archiver.bundle.export import export
+
+    ids = public_records(core, name)
+    if ids is None:
+        raise NotFoundError(f"no published collection named {name!r}", hint="see `archiver collection list`")
+    folder = _bundle_dir(core)
+    stale = sorted(folder.glob(f"{name}.*.wacz")) if folder.is_dir() else []
+    if not ids:
+        for p in stale:
+            p.unlink(missing_ok=True)
+        return None
+    final = folder / f"{name}.{bundle_key(core, ids)[:32]}.wacz"
+    if not final.is_file():
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+        try:
+            result = export(core, ids, tmp, passphrase=passphrase, actor=actor)
+            _sidecar(final).write_text(result.sha256 + "\n", "ascii")  # before the bundle: never without it
+            os.replace(tmp, final)
+        finally:
+            tmp.unlink(missing_ok=True)
+    for p in stale:
+        if p != final:
+            p.unlink(missing_ok=True)
+            _sidecar(p).unlink(missing_ok=True)
+    return _bundle_sha256(final)
+
+
+def _sidecar(bundle: Path) -> Path:
+    return bundle.with_name(bundle.name + ".sha256")
+
+
+def _bundle_sha256(bundle: Path) -> str:
+    """The bundle's digest, from its sidecar (written with it) or, failing that, by reading it."""
+    try:
+        text = _sidecar(bundle).read_text("ascii").strip()
+        if re.fullmatch(r"[0-9a-f]{64}", text):
+            return text
+    except OSError:
+        pass
+    h = hashlib.sha256()
+    with bundle.open("rb") as fh:
+        while chunk := fh.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def refresh_bundles(core: Store, *, passphrase: PassphraseSource, actor: str) -> int:
+    """Remake the bundle of every published collection whose records changed since (the server's
+    background job); returns how many were remade."""
+    with core.catalog.db() as d:
+        names = [str(r[0]) for r in d.rows("SELECT name FROM collections WHERE public=1 ORDER BY name")]
+    made = 0
+    for name in names:
+        ids = public_records(core, name) or []
+        if ids and cached_bundle(core, name, ids) is None:
+            make_bundle(core, name, passphrase=passphrase, actor=actor)
+            made += 1
+    return made
+
+
+def public_view(core: Store, name: str) -> PublicCollection | None:
+    """A published collection as anyone may see it, or None (unknown, unpublished: the same None)."""
+    from archiver.cite import citation_data, render
+    from archiver.publication import permalink
+
+    ids = public_records(core, name)
+    if ids is None:
+        return None
+    with core.catalog.db() as d:
+        title = str(_row(d, name)[1])  # type: ignore[index]
+    summaries = core.catalog.get_many(ids)
+    items = []
+    for pos, rid in enumerate(ids, 1):
+        s = summaries[rid]
+        items.append(PublicItem(position=pos, record_id=rid, title=s.title or s.document or s.url, entity=s.entity,
+                                document=s.document, url=s.url, captured_at=s.captured_at,
+                                content_sha256=s.content_sha256,
+                                citation=render(citation_data(core, rid), CITATION_STYLE),
+                                permalink=permalink(core, rid)))
+    cached = cached_bundle(core, name, ids)
+    bundle = None
+    if cached is not None:
+        bundle = PublicBundle(filename=f"{name}.wacz", size=cached.stat().st_size, sha256=_bundle_sha256(cached))
+    return PublicCollection(name=name, title=title, items=tuple(items), bundle=bundle)
+
+
+class Collections:
+    """The collections of one store (``archive.collections``)."""
+
+    def __init__(self, core: Store) -> None:
+        self.core = core
+
+    def create(self, name: str, *, title: str = "", actor: str) -> Collection:
+        return create(self.core, name, title=title, actor=actor)
+
+    def add(self, name: str, record_ids: list[str], *, actor: str, passphrase: PassphraseSource) -> CollectionChange:
+        change = add(self.core, name, record_ids, actor=actor)
+        if change.changed and get(self.core, name).public:
+            sha = make_bundle(self.core, name, passphrase=passphrase, actor=actor)
+            from dataclasses import replace
+
+            change = replace(change, bundle_sha256=sha)
+        return change
+
+    def publish(self, name: str, *, actor: str, passphrase: PassphraseSource) -> CollectionChange:
+        from dataclasses import replace
+
+        change = set_public(self.core, name, True, actor=actor)
+        return replace(change, bundle_sha256=make_bundle(self.core, name, passphrase=passphrase, actor=actor))
+
+    def unpublish(self, name: str, *, actor: str) -> CollectionChange:
+        return set_public(self.core, name, False, actor=actor)
+
+    def get(self, name: str) -> Collection:
+        return get(self.core, name)
+
+    def list(self) -> list[Collection]:
+        return list_all(self.core)
+
+    def public_view(self, name: str) -> PublicCollection | None:
+        return public_view(self.core, name)
+
+    def public_records(self, name: str) -> list[str] | None:
+        return public_records(self.core, name)
+
+    def cached_bundle(self, name: str, record_ids: list[str]) -> Path | None:
+        return cached_bundle(self.core, name, record_ids)
+
+    def refresh_bundles(self, *, passphrase: PassphraseSource, actor: str) -> int:
+        return refresh_bundles(self.core, passphrase=passphrase, actor=actor)
+
+
+__all__ = ["CITATION_STYLE", "Collection", "CollectionChange", "Collections", "PublicBundle", "PublicCollection",
+           "PublicItem", "add", "bundle_key", "cached_bundle", "check_name", "create", "get", "list_all",
+           "make_bundle", "public_records", "public_view", "refresh_bundles", "set_public"]
