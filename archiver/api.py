@@ -28,10 +28,10 @@ if TYPE_CHECKING:
     from archiver.batchstamps import BatchStamps
     from archiver.bundle.service import Bundles
     from archiver.capture.browser import BrowserSession
+    from archiver.collections import Collections
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
     from archiver.monitor import Watches
-    from archiver.collections import Collections
     from archiver.publication import Publications
     from archiver.records import RecordSummary
     from archiver.reports import RebuildReport, StoreInfo

@@ -12,13 +12,12 @@ public themselves: a private record in a published collection is left out of the
 the bundle, with nothing in their place (no gap in numbering, no count), so publishing a collection
 never publishes or hints at a record. An unpublished or unknown name is the same "not found".
 
-The collection's bundle (one WACZ of its public records, in order) is cached in the store under
+The collection's bundle (one WACZ of its public records) is kept in the store under
 ``public/collections/`` and named by a key over exactly what it holds (the public record IDs in order,
-their manifests and addenda). A reader is handed the cached file only when its key is the key of the
-collection *now*: a record unpublished since the bundle was made changes the key, so a bundle that
-still holds it is never served. Bundles are made by acts (``collection publish``, ``add`` to a
-published collection) and by the server's background refresh, never by a reader's request: an
-export is a custody entry, and reads write nothing.
+their manifests and addenda). A reader is handed the bundle of the collection's key *now*: a record
+unpublished since an earlier bundle was made changes the key, so a bundle that still holds it is never
+served. Like a public record's bundle it is a cache made without a custody entry (reads write
+neither catalog nor custody); ``collection publish`` and ``add`` make it at once.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -253,45 +253,40 @@ def _bundle_dir(core: Store) -> Path:
     return Path(core.root) / BUNDLE_DIR
 
 
-def cached_bundle(core: Store, name: str, record_ids: list[str]) -> Path | None:
-    """The cached bundle of exactly these records, if it was made; never one of another set."""
-    if not record_ids:
-        return None
-    path = _bundle_dir(core) / f"{name}.{bundle_key(core, record_ids)[:32]}.wacz"
-    return path if path.is_file() else None
+def _env_passphrase() -> str | None:  # a server has no one to ask: the key's passphrase comes from its env
+    return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
 
 
-def make_bundle(core: Store, name: str, *, passphrase: PassphraseSource, actor: str) -> str | None:
-    """(Re)make the bundle of a published collection's public records when the cached one is not of
-    them; returns its sha256 (None when the collection has no public record). The export is logged
-    (``export`` per record, as ``archiver export``); the file is written beside its final name and
-    renamed, and bundles of earlier states are removed."""
+def collection_bundle(core: Store, name: str, record_ids: list[str], *,
+                      passphrase: PassphraseSource | None = None) -> tuple[Path, str] | None:
+    """The WACZ of exactly ``record_ids`` (a published collection's public records, in order), made
+    once per key (:func:`bundle_key`) into ``<store>/public/collections/`` and kept, with its SHA-256;
+    None for no records. Like a public record's bundle (``publication.public_bundle``) it is a cache:
+    written without a custody entry (each record's ``publish`` entry says it is given to anyone), so a
+    reader's GET writes neither catalog nor custody. Bundles of the collection's earlier states are
+    removed once the new one is in place: one that holds a record unpublished since is never served."""
     from archiver.bundle.export import export
 
-    ids = public_records(core, name)
-    if ids is None:
-        raise NotFoundError(f"no published collection named {name!r}", hint="see `archiver collection list`")
-    folder = _bundle_dir(core)
-    stale = sorted(folder.glob(f"{name}.*.wacz")) if folder.is_dir() else []
-    if not ids:
-        for p in stale:
-            p.unlink(missing_ok=True)
+    if not record_ids:
         return None
-    final = folder / f"{name}.{bundle_key(core, ids)[:32]}.wacz"
-    if not final.is_file():
+    check_name(name)
+    folder = _bundle_dir(core)
+    path = folder / f"{name}-{bundle_key(core, record_ids)[:32]}.wacz"
+    if not path.is_file():
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".{final.name}.{os.getpid()}.tmp"
+        tmp = folder / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"  # threads of one server too
         try:
-            result = export(core, ids, tmp, passphrase=passphrase, actor=actor)
-            _sidecar(final).write_text(result.sha256 + "\n", "ascii")  # before the bundle: never without it
-            os.replace(tmp, final)
+            result = export(core, record_ids, tmp, passphrase=passphrase or _env_passphrase, actor="public",
+                            log=False)
+            _sidecar(path).write_text(result.sha256 + "\n", "ascii")  # before the bundle: never without it
+            os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
-    for p in stale:
-        if p != final:
-            p.unlink(missing_ok=True)
-            _sidecar(p).unlink(missing_ok=True)
-    return _bundle_sha256(final)
+        for old in folder.glob(f"{name}-*.wacz"):
+            if old != path and re.fullmatch(re.escape(name) + r"-[0-9a-f]{32}\.wacz", old.name):
+                old.unlink(missing_ok=True)
+                _sidecar(old).unlink(missing_ok=True)
+    return path, _bundle_sha256(path)
 
 
 def _sidecar(bundle: Path) -> Path:
@@ -313,20 +308,6 @@ def _bundle_sha256(bundle: Path) -> str:
     return h.hexdigest()
 
 
-def refresh_bundles(core: Store, *, passphrase: PassphraseSource, actor: str) -> int:
-    """Remake the bundle of every published collection whose records changed since (the server's
-    background job); returns how many were remade."""
-    with core.catalog.db() as d:
-        names = [str(r[0]) for r in d.rows("SELECT name FROM collections WHERE public=1 ORDER BY name")]
-    made = 0
-    for name in names:
-        ids = public_records(core, name) or []
-        if ids and cached_bundle(core, name, ids) is None:
-            make_bundle(core, name, passphrase=passphrase, actor=actor)
-            made += 1
-    return made
-
-
 def public_view(core: Store, name: str) -> PublicCollection | None:
     """A published collection as anyone may see it, or None (unknown, unpublished: the same None)."""
     from archiver.cite import citation_data, render
@@ -346,11 +327,14 @@ def public_view(core: Store, name: str) -> PublicCollection | None:
                                 content_sha256=s.content_sha256,
                                 citation=render(citation_data(core, rid), CITATION_STYLE),
                                 permalink=permalink(core, rid)))
-    cached = cached_bundle(core, name, ids)
+    made = collection_bundle(core, name, ids)
     bundle = None
-    if cached is not None:
-        bundle = PublicBundle(filename=f"{name}.wacz", size=cached.stat().st_size, sha256=_bundle_sha256(cached))
+    if made is not None:
+        bundle = PublicBundle(filename=f"{name}.wacz", size=made[0].stat().st_size, sha256=made[1])
     return PublicCollection(name=name, title=title, items=tuple(items), bundle=bundle)
+
+
+ListOf = list  # the class below defines a method named list
 
 
 class Collections:
@@ -363,22 +347,22 @@ class Collections:
         return create(self.core, name, title=title, actor=actor)
 
     def add(self, name: str, record_ids: list[str], *, actor: str, passphrase: PassphraseSource) -> CollectionChange:
-        change = add(self.core, name, record_ids, actor=actor)
-        if change.changed and get(self.core, name).public:
-            sha = make_bundle(self.core, name, passphrase=passphrase, actor=actor)
-            from dataclasses import replace
-
-            change = replace(change, bundle_sha256=sha)
-        return change
+        return self._warm(add(self.core, name, record_ids, actor=actor), passphrase)
 
     def publish(self, name: str, *, actor: str, passphrase: PassphraseSource) -> CollectionChange:
-        from dataclasses import replace
-
-        change = set_public(self.core, name, True, actor=actor)
-        return replace(change, bundle_sha256=make_bundle(self.core, name, passphrase=passphrase, actor=actor))
+        return self._warm(set_public(self.core, name, True, actor=actor), passphrase)
 
     def unpublish(self, name: str, *, actor: str) -> CollectionChange:
         return set_public(self.core, name, False, actor=actor)
+
+    def _warm(self, change: CollectionChange, passphrase: PassphraseSource) -> CollectionChange:
+        """Make the bundle a published collection's page offers now (asking for the key's passphrase
+        here), so the first reader does not wait for it."""
+        from dataclasses import replace
+
+        ids = public_records(self.core, change.name)
+        made = collection_bundle(self.core, change.name, ids, passphrase=passphrase) if ids else None
+        return replace(change, bundle_sha256=made[1]) if made else change
 
     def get(self, name: str) -> Collection:
         return get(self.core, name)
@@ -389,16 +373,13 @@ class Collections:
     def public_view(self, name: str) -> PublicCollection | None:
         return public_view(self.core, name)
 
-    def public_records(self, name: str) -> list[str] | None:
+    def public_records(self, name: str) -> ListOf[str] | None:
         return public_records(self.core, name)
 
-    def cached_bundle(self, name: str, record_ids: list[str]) -> Path | None:
-        return cached_bundle(self.core, name, record_ids)
-
-    def refresh_bundles(self, *, passphrase: PassphraseSource, actor: str) -> int:
-        return refresh_bundles(self.core, passphrase=passphrase, actor=actor)
+    def bundle(self, name: str, record_ids: ListOf[str]) -> tuple[Path, str] | None:
+        return collection_bundle(self.core, name, record_ids)
 
 
 __all__ = ["CITATION_STYLE", "Collection", "CollectionChange", "Collections", "PublicBundle", "PublicCollection",
-           "PublicItem", "add", "bundle_key", "cached_bundle", "check_name", "create", "get", "list_all",
-           "make_bundle", "public_records", "public_view", "refresh_bundles", "set_public"]
+           "PublicItem", "add", "bundle_key", "check_name", "collection_bundle", "create", "get", "list_all",
+           "public_records", "public_view", "set_public"]

@@ -234,6 +234,9 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("HEAD", "/timegate/{path:path}"): "public/api",
     ("GET", "/timemap/link/{path:path}"): "public/api",
     ("HEAD", "/timemap/link/{path:path}"): "public/api",
+    ("GET", "/c/{collection}"): "public/page",
+    ("GET", "/c/{collection}.json"): "public/api",
+    ("GET", "/c/{collection}.wacz"): "public/download",
 }
 
 

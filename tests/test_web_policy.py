@@ -174,7 +174,7 @@ class Writes:
 
 def concrete(path: str, rid: str, job: str, url: str) -> str:
     return (path.replace("{record_id}", rid).replace("{a}", rid).replace("{b}", rid).replace("{job}", job)
-            .replace("{name}", "content").replace("{path:path}", url))
+            .replace("{name}", "content").replace("{path:path}", url).replace("{collection}", "exhibits"))
 
 
 QUERIES = {"/api/v1/lookup": {"sha256": "HTML"}, "/api/v1/history": {"url": "URL"},
@@ -210,6 +210,9 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
 
     clause = clauses(archive, m.record_id)[0].key
     archive.publications.publish([m.record_id], actor="tester", passphrase=lambda: None)  # /r/… answers 200
+    archive.collections.create("exhibits", actor="tester")  # /c/exhibits… answers 200
+    archive.collections.add("exhibits", [m.record_id], actor="tester", passphrase=lambda: None)
+    archive.collections.publish("exhibits", actor="tester", passphrase=lambda: None)
     watch = Writes(archive.root)
     sha = hashlib.sha256(HTML).hexdigest()
     seen = 0

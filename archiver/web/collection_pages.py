@@ -4,8 +4,8 @@
 Only a published collection answers, and of it only the records that are public themselves
 (``archiver/collections.py`` decides; this router parses, calls and renders). An unknown name, an
 unpublished collection and a bad name give the same 404, whichever it is. The bundle is the one the
-library cached for exactly the current public records, or 404: a reader's request never makes one
-(an export is a custody act; reads write nothing).
+library keeps for exactly the current public records (made without a custody entry, as a public
+record's bundle: reads write neither catalog nor custody).
 
 Links in the page are relative (``../r/<ID>``, ``<name>.wacz``), so the same template renders the
 static export (``archiver publish --static``), where only the link targets differ.
@@ -53,7 +53,8 @@ def server_links(name: str) -> Links:
 
 def render_collection(view: PublicCollection, links: Links) -> str:
     """The collection page's HTML (autoescaped: titles and URLs are the captured pages' own words)."""
-    return _env().get_template("public_collection.html").render(c=view, links=links)
+    html: str = _env().get_template("public_collection.html").render(c=view, links=links)
+    return html
 
 
 _ENV: list[Any] = []
@@ -88,11 +89,11 @@ def collection_json(collection: str, request: Request, _: Public) -> Response:
 def collection_bundle(collection: str, request: Request, _: PublicDownload) -> Response:
     cols = state(request).archive.collections
     ids = cols.public_records(collection)
-    path = cols.cached_bundle(collection, ids) if ids else None
-    if path is None:
+    made = cols.bundle(collection, ids) if ids else None
+    if made is None:
         return _not_found()
-    return FileResponse(path, media_type="application/wacz", filename=f"{collection}.wacz",
-                        headers={"Cache-Control": CACHE})
+    return FileResponse(made[0], media_type="application/wacz", filename=f"{collection}.wacz",
+                        headers={"Cache-Control": CACHE, "ETag": f'"{made[1][:32]}"'})
 
 
 @router.get("/c/{collection}", include_in_schema=False, response_class=HTMLResponse)
