@@ -308,14 +308,17 @@ def _bundle_sha256(bundle: Path) -> str:
     return h.hexdigest()
 
 
-def public_view(core: Store, name: str) -> PublicCollection | None:
-    """A published collection as anyone may see it, or None (unknown, unpublished: the same None)."""
+def public_view(core: Store, name: str, *, only: set[str] | None = None) -> PublicCollection | None:
+    """A published collection as anyone may see it, or None (unknown, unpublished: the same None).
+    ``only`` narrows it to the records a static export holds; when that leaves some public record out,
+    the view has no bundle (the caller makes the bundle of exactly its items)."""
     from archiver.cite import citation_data, render
     from archiver.publication import permalink
 
-    ids = public_records(core, name)
-    if ids is None:
+    public = public_records(core, name)
+    if public is None:
         return None
+    ids = [r for r in public if only is None or r in only]
     with core.catalog.db() as d:
         title = str(_row(d, name)[1])  # type: ignore[index]
     summaries = core.catalog.get_many(ids)
@@ -327,11 +330,17 @@ def public_view(core: Store, name: str) -> PublicCollection | None:
                                 content_sha256=s.content_sha256,
                                 citation=render(citation_data(core, rid), CITATION_STYLE),
                                 permalink=permalink(core, rid)))
-    made = collection_bundle(core, name, ids)
+    made = collection_bundle(core, name, ids) if ids == public else None
     bundle = None
     if made is not None:
         bundle = PublicBundle(filename=f"{name}.wacz", size=made[0].stat().st_size, sha256=made[1])
     return PublicCollection(name=name, title=title, items=tuple(items), bundle=bundle)
+
+
+def published_names(core: Store) -> list[str]:
+    """The names of the published collections (what a static export writes pages for)."""
+    with core.catalog.db() as d:
+        return [str(r[0]) for r in d.rows("SELECT name FROM collections WHERE public=1 ORDER BY name")]
 
 
 ListOf = list  # the class below defines a method named list
@@ -370,8 +379,11 @@ class Collections:
     def list(self) -> list[Collection]:
         return list_all(self.core)
 
-    def public_view(self, name: str) -> PublicCollection | None:
-        return public_view(self.core, name)
+    def public_view(self, name: str, *, only: set[str] | None = None) -> PublicCollection | None:
+        return public_view(self.core, name, only=only)
+
+    def published(self) -> ListOf[str]:
+        return published_names(self.core)
 
     def public_records(self, name: str) -> ListOf[str] | None:
         return public_records(self.core, name)
@@ -382,4 +394,4 @@ class Collections:
 
 __all__ = ["CITATION_STYLE", "Collection", "CollectionChange", "Collections", "PublicBundle", "PublicCollection",
            "PublicItem", "add", "bundle_key", "check_name", "collection_bundle", "create", "get", "list_all",
-           "public_records", "public_view", "set_public"]
+           "public_records", "public_view", "published_names", "set_public"]

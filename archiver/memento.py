@@ -19,7 +19,7 @@ import datetime as dt
 import urllib.parse
 from dataclasses import dataclass
 from email.utils import format_datetime, parsedate_to_datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from archiver.errors import UsageError
 
@@ -98,6 +98,11 @@ def _variants(url: str) -> list[str]:
     return [url]
 
 
+def mementos_of(summaries: list[RecordSummary]) -> list[Memento]:
+    """Records as mementos, oldest first (the caller has chosen which: public, exported)."""
+    return sorted((Memento(s.record_id, s.captured_at) for s in summaries), key=lambda m: (m.datetime, m.record_id))
+
+
 def public_mementos(core: Store, url: str) -> list[Memento]:
     """The public records of ``url`` (requested or reached after redirects), oldest first. The
     publication state is read for every URL alike (no short cut when nothing was captured), so a URL
@@ -109,8 +114,7 @@ def public_mementos(core: Store, url: str) -> list[Memento]:
         for s in core.catalog.list(url=u):
             found[s.record_id] = s
     public = public_ids(core, list(found))
-    return sorted((Memento(s.record_id, s.captured_at) for s in found.values() if s.record_id in public),
-                  key=lambda m: (m.datetime, m.record_id))
+    return mementos_of([s for s in found.values() if s.record_id in public])
 
 
 def nearest(mementos: list[Memento], when: dt.datetime | None) -> Memento:
@@ -137,10 +141,45 @@ def in_path(original: str) -> str:
     return urllib.parse.quote(path, safe=_PATH_SAFE) + sep + query
 
 
+class Where(Protocol):
+    """Where the Memento resources of one original are: the server's or a static export's."""
+
+    @property
+    def original(self) -> str: ...
+
+    def memento(self, record_id: str) -> str: ...
+
+    @property
+    def timegate(self) -> str | None: ...
+
+    @property
+    def timemap(self) -> str: ...
+
+
+@dataclass(frozen=True, slots=True)
+class StaticEndpoints:
+    """A static export's TimeMap file: mementos are the record pages beside it (``<prefix><ID>/``), and
+    there is no TimeGate (negotiation needs a server)."""
+
+    original: str
+    name: str
+    record_prefix: str = "../r/"
+
+    def memento(self, record_id: str) -> str:
+        return f"{self.record_prefix}{record_id}/"
+
+    @property
+    def timegate(self) -> str | None:
+        return None
+
+    @property
+    def timemap(self) -> str:
+        return self.name
+
+
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Where the Memento resources of one original live, under one public base (absolute, or a
-    relative prefix in a static export)."""
+    """Where the Memento resources of one original live on the server, under one public base."""
 
     base: str
     original: str
@@ -195,17 +234,35 @@ def memento_headers(summary: RecordSummary, base: str) -> dict[str, str]:
     return {"Memento-Datetime": when, "Link": link}
 
 
-def timemap(ep: Endpoints, mementos: list[Memento]) -> str:
+def timemap(ep: Where, mementos: list[Memento]) -> str:
     """The TimeMap in application/link-format (RFC 7089 §5.1.1, RFC 6690): the original, the map
-    itself with ``from``/``until``, the TimeGate, then every memento oldest first with its datetime."""
+    itself with ``from``/``until``, the TimeGate (if there is one), then every memento oldest first
+    with its datetime."""
     lines = [f'<{_q(ep.original)}>; rel="original"',
              f'<{_q(ep.timemap)}>; rel="self"; type="{LINK_FORMAT}"; '
-             f'from="{mementos[0].http_date}"; until="{mementos[-1].http_date}"',
-             f'<{_q(ep.timegate)}>; rel="timegate"']
+             f'from="{mementos[0].http_date}"; until="{mementos[-1].http_date}"']
+    if ep.timegate is not None:
+        lines.append(f'<{_q(ep.timegate)}>; rel="timegate"')
     lines += [f'<{_q(ep.memento(m.record_id))}>; rel="{_rel(mementos, m)}"; datetime="{m.http_date}"'
               for m in mementos]
     return ",\n".join(lines) + "\n"
 
 
-__all__ = ["LINK_FORMAT", "Endpoints", "Memento", "check_original", "http_date", "in_path", "memento_headers",
-           "nearest", "parse_accept_datetime", "public_base", "public_mementos", "timegate_links", "timemap"]
+__all__ = [
+    "LINK_FORMAT",
+    "Endpoints",
+    "Memento",
+    "StaticEndpoints",
+    "Where",
+    "check_original",
+    "http_date",
+    "in_path",
+    "memento_headers",
+    "mementos_of",
+    "nearest",
+    "parse_accept_datetime",
+    "public_base",
+    "public_mementos",
+    "timegate_links",
+    "timemap",
+]

@@ -36,7 +36,6 @@ class Links:
     """Where a collection page's links lead: the server's routes, or a static export's files."""
 
     static: str
-    home: str
     json: str
     bundle: str
     record_prefix: str
@@ -48,19 +47,23 @@ class Links:
 
 def server_links(name: str) -> Links:
     """Relative to ``/c/<name>``: ``../r/<ID>`` is the record's public page, ``<name>.wacz`` the bundle."""
-    return Links(static="../static", home="../", json=f"{name}.json", bundle=f"{name}.wacz", record_prefix="../r/")
+    return Links(static="../static", json=f"{name}.json", bundle=f"{name}.wacz", record_prefix="../r/")
 
 
 def render_collection(view: PublicCollection, links: Links) -> str:
     """The collection page's HTML (autoescaped: titles and URLs are the captured pages' own words)."""
-    html: str = _env().get_template("public_collection.html").render(c=view, links=links)
+    from archiver._version import __version__
+
+    html: str = template_env().get_template("public_collection.html").render(
+        c=view, links=links, title=f"{view.title} · collection", version=__version__,
+        hrefs={"static": links.static, "json": links.json})
     return html
 
 
 _ENV: list[Any] = []
 
 
-def _env() -> Any:
+def template_env() -> Any:
     if not _ENV:
         import jinja2
 
@@ -104,4 +107,4 @@ def collection_page(collection: str, request: Request, _: PublicPage) -> Respons
     return HTMLResponse(render_collection(view, server_links(collection)), headers={"Cache-Control": CACHE})
 
 
-__all__ = ["Links", "render_collection", "router", "server_links"]
+__all__ = ["Links", "render_collection", "router", "server_links", "template_env"]
