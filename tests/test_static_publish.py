@@ -149,12 +149,6 @@ def test_static_site_served_from_a_sub_path_works_in_chromium(archive: Archive, 
     assert "rel=\"original\"" in tm.read_text() and "memento" in tm.read_text()
 
 
-def test_py_wacz_is_there_for_the_must_show() -> None:
-    """`wacz validate` above is skipped without py-wacz: say so loudly where it is expected."""
-    if not WACZ.exists():
-        pytest.skip(f"py-wacz not installed at {WACZ} (set ARCHIVER_PYWB_BIN or `make test`)")
-
-
 def test_bad_input_is_one_line_and_writes_nothing(archive: Archive, published: dict[str, Any], tmp_path: Path,
                                                   cli) -> None:  # type: ignore[no-untyped-def]
     s = ["--store", str(archive.root)]
