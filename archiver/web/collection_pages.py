@@ -13,19 +13,26 @@ static export (``archiver publish --static``), where only the link targets diffe
 
 from __future__ import annotations
 
+import hashlib
+import json
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from archiver.collections import PublicCollection
+if TYPE_CHECKING:
+    from archiver.api import Archive
+    from archiver.collections import PublicCollection
 from archiver.web.deps import WEB_DIR, Access, Kind, Public, PublicPage, guard, problem, state
 
 router = APIRouter()
 PublicDownload = Annotated[None, Depends(guard(Access.PUBLIC, Kind.DOWNLOAD))]
-#: Cache for a collection page: short (a record may be unpublished at any time).
-CACHE = "public, max-age=60"
+#: Cache for a collection page: short (a record may be unpublished at any time); a revalidation with
+#: the ETag costs a 304.
+CACHE = "public, max-age=60, must-revalidate"
 NOT_FOUND_HTML = ("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title></head>"
                   "<body><main><h1>Not found</h1><p>There is no public collection at this address.</p></main>"
                   "</body></html>\n")
@@ -72,6 +79,66 @@ def template_env() -> Any:
     return _ENV[0]
 
 
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    html: bytes
+    json: bytes
+    html_etag: str
+    json_etag: str
+
+
+_RENDERED: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
+_LOCK = threading.Lock()
+_CACHE_MAX = 256
+
+
+def rendered(archive: Archive, name: str) -> Rendered | None:
+    """A published collection's page and JSON, rendered once per state: the key holds what the bytes
+    depend on (its public records in order with their manifests and addenda, and the settings that go
+    into citations), so a record published, unpublished or stamped since gives a new rendering."""
+    from archiver.collections import bundle_key
+
+    ids = archive.collections.public_records(name)
+    if ids is None:
+        return None
+    cfg = archive.config
+    key = (str(archive.root), name, bundle_key(archive, ids), cfg.str_("web.public_url"),
+           cfg.str_("operator.organization"), cfg.str_("operator.name"), cfg.str_("cite.archive_base_url"))
+    with _LOCK:
+        hit = _RENDERED.get(key)
+        if hit is not None:
+            _RENDERED.move_to_end(key)
+            return hit
+    view = archive.collections.public_view(name)
+    if view is None:
+        return None
+    html = render_collection(view, server_links(name)).encode("utf-8")
+    body = json_bytes(view)
+    made = Rendered(html, body, _etag(html), _etag(body))
+    with _LOCK:
+        _RENDERED[key] = made
+        while len(_RENDERED) > _CACHE_MAX:
+            _RENDERED.popitem(last=False)
+    return made
+
+
+def json_bytes(view: PublicCollection) -> bytes:
+    """The JSON twin's bytes (the server and a static site write the same)."""
+    return json.dumps(view.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode() + b"\n"
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+def _answer(request: Request, body: bytes, etag: str, media: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": CACHE}
+    match = request.headers.get("if-none-match", "")
+    if etag in [t.strip() for t in match.split(",")] or match.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media, headers=headers)
+
+
 def _not_found_page() -> HTMLResponse:
     return HTMLResponse(NOT_FOUND_HTML, status_code=404)
 
@@ -82,10 +149,8 @@ def _not_found() -> Response:
 
 @router.get("/c/{collection}.json", include_in_schema=False)
 def collection_json(collection: str, request: Request, _: Public) -> Response:
-    view = state(request).archive.collections.public_view(collection)
-    if view is None:
-        return _not_found()
-    return JSONResponse(view.to_dict(), headers={"Cache-Control": CACHE})
+    made = rendered(state(request).archive, collection)
+    return _not_found() if made is None else _answer(request, made.json, made.json_etag, "application/json")
 
 
 @router.get("/c/{collection}.wacz", include_in_schema=False)
@@ -101,10 +166,10 @@ def collection_bundle(collection: str, request: Request, _: PublicDownload) -> R
 
 @router.get("/c/{collection}", include_in_schema=False, response_class=HTMLResponse)
 def collection_page(collection: str, request: Request, _: PublicPage) -> Response:
-    view = state(request).archive.collections.public_view(collection)
-    if view is None:
+    made = rendered(state(request).archive, collection)
+    if made is None:
         return _not_found_page()
-    return HTMLResponse(render_collection(view, server_links(collection)), headers={"Cache-Control": CACHE})
+    return _answer(request, made.html, made.html_etag, "text/html; charset=utf-8")
 
 
-__all__ = ["Links", "render_collection", "router", "server_links", "template_env"]
+__all__ = ["Links", "Rendered", "json_bytes", "render_collection", "rendered", "router", "server_links", "template_env"]

@@ -131,7 +131,7 @@ def _swap(tmp: Path, out: Path, *, force: bool) -> None:
 def _fill(archive: Archive, root: Path, summaries: list[RecordSummary]) -> StaticSite:
     from archiver import memento
     from archiver.publication import public_bundle
-    from archiver.web.collection_pages import Links, render_collection
+    from archiver.web.collection_pages import Links, json_bytes, render_collection
     from archiver.web.deps import WEB_DIR
     from archiver.web.public import render_record
 
@@ -173,8 +173,7 @@ def _fill(archive: Archive, root: Path, summaries: list[RecordSummary]) -> Stati
         links = Links(static="../../static", json=f"../{name}.json", bundle=f"../{name}.wacz",
                       record_prefix="../../r/", record_suffix="/")
         _write(root / "c" / name / "index.html", render_collection(view, links).encode("utf-8"))
-        _write(root / "c" / f"{name}.json",
-               json.dumps(view.to_dict(), ensure_ascii=False, sort_keys=True, indent=1).encode("utf-8") + b"\n")
+        _write(root / "c" / f"{name}.json", json_bytes(view))
         cols.append((name, view.title, len(view.items)))
     by_url: dict[str, list[RecordSummary]] = {}
     for s in written:
