@@ -25,7 +25,7 @@ NOPASS = lambda: None  # noqa: E731  (the test store's key has no passphrase)
 
 
 def _custody(archive: Archive) -> list[CustodyEntry]:
-    return [CustodyEntry.from_json(line) for line in (archive.root / "custody.log").read_text().splitlines() if line]
+    return list(archive.custody.entries())  # custody.log, or the catalog's table on PostgreSQL
 
 
 @pytest.fixture()
@@ -46,6 +46,7 @@ def client(archive: Archive) -> Iterator[TestClient]:
     app.state.web.runner.shutdown(wait=True)
 
 
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
 def test_create_add_publish_each_a_custody_entry(archive: Archive, three: dict[str, str], cli) -> None:  # type: ignore[no-untyped-def]
     s = ["--store", str(archive.root)]
     a, b, c = three["a"], three["b"], three["c"]
@@ -114,6 +115,7 @@ def _wacz_records(data: bytes) -> set[str]:
         return {n.split("/")[1].removesuffix(".warc.gz") for n in z.namelist() if n.startswith("archive/")}
 
 
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
 def test_public_page_lists_only_public_records_in_order(archive: Archive, three: dict[str, str], client: TestClient,
                                                         tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
     a, b, c = three["a"], three["b"], three["c"]
