@@ -31,7 +31,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Protocol, TextIO
 
 from archiver.errors import ArchiverError, UsageError
 from archiver.schema import Report
@@ -41,6 +41,19 @@ if TYPE_CHECKING:
     from archiver.records import RecordSummary
 
 TIMEMAP_DIR = "timemap"
+#: ReplayWeb.page's files a static site carries, as the replay origin serves them (the licence and
+#: SOURCE.json naming the version and where its source is, as the AGPL asks).
+REPLAY_FILES = ("ui.js", "LICENSE", "package.json", "SOURCE.json")
+
+
+class ReplayFiles(Protocol):
+    """ReplayWeb.page's unpacked files (``archiver replay setup``): where each is, what release."""
+
+    version: str
+    license: str
+    source: str
+
+    def path(self, name: str) -> Path: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,15 +112,30 @@ def _env_passphrase() -> str | None:
     return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
 
 
-def build(archive: Archive, out: Path, record_ids: list[str] | None, *, force: bool = False) -> StaticSite:
-    """Write the static site of ``record_ids`` (all public records when None) at ``out``."""
+def installed_replay(archive: Archive) -> ReplayFiles | None:
+    """ReplayWeb.page's files if ``archiver replay setup`` fetched them for this store, else None."""
+    import importlib
+
+    try:
+        replayassets = importlib.import_module("archiver.replayassets")
+    except ImportError:  # a release without the replay origin
+        return None
+    found: ReplayFiles | None = replayassets.installed(replayassets.cache_dir(archive.config))
+    return found
+
+
+def build(archive: Archive, out: Path, record_ids: list[str] | None, *, force: bool = False,
+          replay: ReplayFiles | None = None) -> StaticSite:
+    """Write the static site of ``record_ids`` (all public records when None) at ``out``; with
+    ``replay`` (ReplayWeb.page's files) the record pages replay the captured page, else they show the
+    screenshot and say how to enable replay."""
     out = Path(os.path.abspath(out))
     check_out(out, force=force)
     summaries = _ids(archive, record_ids)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         tmp.chmod(0o755)
-        site = _fill(archive, tmp, summaries)
+        site = _fill(archive, tmp, summaries, replay)
         _swap(tmp, out, force=force)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -128,7 +156,7 @@ def _swap(tmp: Path, out: Path, *, force: bool) -> None:
         os.rename(tmp, out)
 
 
-def _fill(archive: Archive, root: Path, summaries: list[RecordSummary]) -> StaticSite:
+def _fill(archive: Archive, root: Path, summaries: list[RecordSummary], replay: ReplayFiles | None) -> StaticSite:
     from archiver import memento
     from archiver.publication import public_bundle
     from archiver.web.collection_pages import Links, json_bytes, render_collection
@@ -141,7 +169,7 @@ def _fill(archive: Archive, root: Path, summaries: list[RecordSummary]) -> Stati
     written: list[RecordSummary] = []
     for s in summaries:
         rid = s.record_id
-        made = render_record(archive, rid, hrefs=static_hrefs, replay_url=None)
+        made = render_record(archive, rid, hrefs=static_hrefs, replay_url="../../replay" if replay else None)
         if made is None:  # unpublished while we were writing: left out, as the server would
             continue
         _write(root / "r" / rid / "index.html", made.html)
@@ -151,6 +179,8 @@ def _fill(archive: Archive, root: Path, summaries: list[RecordSummary]) -> Stati
         if made.screenshot_sha256:
             _write(root / "r" / rid / "screenshot.png", archive.blobs.read_bytes(made.screenshot_sha256))
         written.append(s)
+    if replay is not None:
+        _write_replay(archive, root / "replay", replay, written)
     held = {s.record_id for s in written}
     cols: list[tuple[str, str, int]] = []
     for name in archive.collections.published():
@@ -186,7 +216,43 @@ def _fill(archive: Archive, root: Path, summaries: list[RecordSummary]) -> Stati
         timemaps.append((url, f"{TIMEMAP_DIR}/{fname}", len(group)))
     _write(root / "index.html", _index(written, cols, timemaps).encode("utf-8"))
     return StaticSite(out="", records=tuple(s.record_id for s in written), collections=tuple(c[0] for c in cols),
-                      timemaps=len(timemaps), files=0, bytes=0, replay=False)
+                      timemaps=len(timemaps), files=0, bytes=0, replay=replay is not None)
+
+
+def _write_replay(archive: Archive, folder: Path, replay: ReplayFiles, records: list[RecordSummary]) -> None:
+    """ReplayWeb.page laid out as the replay origin serves it, with relative paths (so it works from a
+    sub-path): ``replaywebpage/`` (ui.js, the licence, package.json, SOURCE.json), ``replay/`` (the
+    service worker and the app page: the worker's scope) and ``embed/<ID>/`` for each record, which
+    the record page frames (``_replay.html``, sandboxed). On a static host the replay shares the
+    site's origin: the site has no session, cookie or form to take, but for a public deployment serve
+    ``replay/`` from another registrable domain (see the README)."""
+    import html
+
+    for name in REPLAY_FILES:
+        _write(folder / "replaywebpage" / name, replay.path(name).read_bytes())
+    _write(folder / "replay" / "sw.js", replay.path("sw.js").read_bytes())
+    _write(folder / "replay" / "index.html", (
+        b"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>ReplayWeb.page</title>"
+        b"<script src='../replaywebpage/ui.js'></script></head>"
+        b"<body><replay-app-main></replay-app-main></body></html>\n"))
+    for s in records:
+        rid = s.record_id
+        m = archive.manifest(rid)
+        url = m.subject.final_url
+        ts = "".join(c for c in m.captured_at if c.isdigit())[:14].ljust(14, "0")
+        title = f"Replay of {url} as captured {m.captured_at} (record {rid})"
+        page = ("<!doctype html><html lang='en'><head><meta charset='utf-8'>"
+                f"<title>{html.escape(title)}</title>"
+                "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                "<script src='../../replaywebpage/ui.js'></script></head><body style='margin:0'>"
+                f"<replay-web-page source='../../../r/{rid}/bundle.wacz' url='{html.escape(url, quote=True)}' "
+                f"ts='{ts}' replayBase='../../replay/' embed='replay-with-info' "
+                "swName='sw.js?useHashCheck=1&amp;serveIndex=1&amp;' noWebWorker "
+                "style='display:block;width:100%;height:calc(100vh - 24px)'></replay-web-page>"
+                f"<p style='font:12px sans-serif;margin:4px'>Replayed with <a href='{html.escape(replay.source)}' "
+                f"target='_blank' rel='noopener'>ReplayWeb.page {html.escape(replay.version)}</a> "
+                f"(<a href='../../replaywebpage/LICENSE'>{html.escape(replay.license)}</a>).</p></body></html>\n")
+        _write(folder / "embed" / rid / "index.html", page.encode("utf-8"))
 
 
 def _index(records: list[RecordSummary], cols: list[tuple[str, str, int]],
@@ -215,7 +281,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
         if args.all_public == bool(args.record_ids):
             raise UsageError("name the records to publish, or --all-public (not both)")
         archive = Archive.open(args.store)
-        site = build(archive, args.out, None if args.all_public else list(args.record_ids), force=args.force)
+        site = build(archive, args.out, None if args.all_public else list(args.record_ids), force=args.force,
+                     replay=installed_replay(archive))
     except ArchiverError as exc:
         err.write("error: " + " ".join(exc.message.split()) + "\n")
         if exc.hint:
@@ -227,6 +294,9 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout, err: TextIO = 
         out.write(f"wrote {len(site.records)} record(s), {len(site.collections)} collection(s) and "
                   f"{site.timemaps} TimeMap(s) to {site.out} ({site.files} files, {site.bytes:,} bytes); "
                   "open index.html, or host the directory on any static web server\n")
+        if not site.replay:
+            out.write("no replay: the record pages show the screenshot (`archiver replay setup` fetches "
+                      "ReplayWeb.page; publish again to include it)\n")
     return 0
 
 
