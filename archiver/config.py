@@ -76,7 +76,13 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("web.max_upload_bytes", int, 1_000_000_000, "largest file `archiver serve` accepts for verification"),
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
     Setting("queue.stalled_after", float, 30.0,
-            "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried"),
+            "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried; "
+            "`status` counts as alive only the workers heard from within it"),
+    Setting("queue.pool_timeout", float, 10.0,
+            "seconds a worker waits for a connection to the catalog before it counts the catalog unreachable"),
+    Setting("queue.reconnect_max_delay", float, 30.0,
+            "longest wait, in seconds, between a worker's attempts to reach a lost catalog again (the wait "
+            "starts at 1 s and doubles)"),
 )}
 
 
