@@ -278,7 +278,8 @@ def test_an_outage_is_said_once_a_minute_and_retries_back_off(caplog: pytest.Log
         down = [m for m in said() if "unreachable" in m]
         assert down[0] == "catalog (PostgreSQL at db:5432) unreachable (connection refused); retrying, next try in 1 s"
         assert 1 < len(down) <= (now[0] - 1000.0) / 60 + 1, down
-        assert said()[-1] == f"catalog (PostgreSQL at db:5432) reachable again after {now[0] - 1000:.0f} s of retrying; taking jobs"
+        assert said()[-1] == (f"catalog (PostgreSQL at db:5432) reachable again after {now[0] - 1000:.0f} s of "
+                              "retrying; taking jobs")
         for wait, cap in zip(waits, [1, 2, 4, 8, 16] + [30] * 35, strict=True):
             assert 0.8 * cap <= wait <= cap
         # a database that flaps: a new outage within the minute of the last line is not said again
