@@ -204,6 +204,7 @@ def test_workers_survive_a_catalog_outage_and_do_every_job_once(proxied, pages: 
         time.sleep(max(0.0, OUTAGE - (time.monotonic() - down_at)))
         assert [p.poll() for p in workers.procs] == [None, None], [workers.stderr(n)[-3000:] for n in ("w1", "w2")]
         for name in ("w1", "w2"):  # said while it was down (within two pool timeouts), and said once
+            assert "Traceback" not in workers.stderr(name), workers.stderr(name)[-3000:]
             assert workers.stderr(name).count("unreachable") == 1, workers.stderr(name)[-3000:]
         proxy.restore()
         r = _run(a, "submit", *after)  # after the outage, without restarting anything
