@@ -149,10 +149,15 @@ def _db_failure(exc: BaseException) -> BaseException | None:
 
 
 def _unreachable(exc: BaseException) -> bool:
-    import psycopg
-
+    """The database could not be reached (as opposed to answering with an error)."""
     cause = _db_failure(exc)
-    return isinstance(cause, (StoreUnavailableError, psycopg.OperationalError))
+    if isinstance(cause, StoreUnavailableError):
+        return True
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    return isinstance(cause, psycopg.OperationalError)
 
 
 def _reason(exc: BaseException) -> str:
@@ -402,8 +407,9 @@ class _Outage:
         self.announced = False
         self.delay = 0.0
 
-    def failed(self, reason: str) -> float:
-        """Note a failed attempt; the seconds to wait before the next one (1 s, doubling, capped)."""
+    def failed(self, reason: str, what: str = "unreachable") -> float:
+        """Note a failed attempt; the seconds to wait before the next one (1 s, doubling, capped).
+        ``what``: "unreachable", or "failed" for a database that answered with an error."""
         now = self.clock()
         if self.since is None:
             self.since, self.delay, self.announced = now, 1.0, False
@@ -411,11 +417,11 @@ class _Outage:
             self.delay = min(2 * self.delay, self.max_delay)
         if now - self.said_at >= 60:
             down = now - self.since
-            log.warning("%s unreachable%s (%s); retrying, next try in %g s", self.backend,
+            log.warning("%s %s%s (%s); retrying, next try in %g s", self.backend, what,
                         f" for {down:.0f} s" if down >= 1 else "", reason, round(self.delay, 1))
             self.said_at, self.announced = now, True
         else:
-            log.debug("%s still unreachable (%s)", self.backend, reason)
+            log.debug("%s still %s (%s)", self.backend, what, reason)
         return self.delay * random.uniform(0.8, 1.0)  # spread a fleet's retries
 
     def recovered(self) -> None:
@@ -486,7 +492,7 @@ async def _supervise(archive: Capturer, catalog: PostgresCatalog, app: procrasti
                     raise
                 with contextlib.suppress(Exception):  # a pool that failed to open stays set: drop it
                     await app.close_async()
-                delay = outage.failed(_reason(exc))
+                delay = outage.failed(_reason(exc), "unreachable" if _unreachable(exc) else "failed")
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), timeout=delay)
 
