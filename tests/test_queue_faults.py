@@ -36,6 +36,7 @@ ARCHIVER = str(Path(sys.executable).parent / "archiver")
 #: `queue.pool_timeout`, 10 s by default now), after which the worker used to die.
 OUTAGE = 35.0
 STALLED_AFTER = 4.0
+PAGE = 6.0  # seconds the page of the killed worker's job takes: long enough to kill it mid-job
 
 
 class Pages:
@@ -230,7 +231,7 @@ def test_workers_survive_a_catalog_outage_and_do_every_job_once(proxied, pages: 
 def test_a_killed_workers_job_comes_back_after_stalled_after(proxied, pages: Pages,  # type: ignore[no-untyped-def]
                                                               tmp_path: Path) -> None:
     a, direct, _ = proxied
-    url = f"{pages.base}/p/slow?s=3"
+    url = f"{pages.base}/p/slow?s={PAGE}"
     workers = Workers(a, tmp_path)
     try:
         doomed = workers.start("doomed", concurrency=1)
@@ -238,14 +239,15 @@ def test_a_killed_workers_job_comes_back_after_stalled_after(proxied, pages: Pag
         _wait("the doomed worker to start the page", lambda: pages.hits["/p/slow"] == 1, 30)
         workers.start("survivor")
         _wait("two live workers", lambda: _live_workers(a) == 2, 30)
+        assert _jobs(direct) == {"doing": 1} and pages.hits["/p/slow"] == 1  # still on the page when killed
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(10)
         killed_at = time.monotonic()
         _wait("the job done by the survivor", lambda: _jobs(direct) == {"succeeded": 1}, 40)
         took = time.monotonic() - killed_at
         # back in the queue once the dead worker's heartbeat is stalled_after old (swept every third of
-        # it), then 3 s of page: never before stalled_after minus one heartbeat, never much after
-        assert STALLED_AFTER - 1 <= took <= STALLED_AFTER * 4 / 3 + 1 + 3 + 3, took
+        # it), then the page again: never before stalled_after minus one heartbeat, never much after
+        assert STALLED_AFTER - 1 + PAGE <= took <= STALLED_AFTER * 4 / 3 + 1 + PAGE + 3, took
         assert pages.hits["/p/slow"] == 2
         time.sleep(max(0.0, killed_at + STALLED_AFTER + 0.5 - time.monotonic()))
         assert _live_workers(a) == 1  # the killed one no longer counts
