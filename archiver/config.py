@@ -95,7 +95,13 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("web.public_url", str, "", "public base URL of `archiver serve`: a public record's permalink is "
             "<web.public_url>/r/<record id>", http_base),
     Setting("queue.stalled_after", float, 30.0,
-            "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried"),
+            "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried; "
+            "`status` counts as alive only the workers heard from within it"),
+    Setting("queue.pool_timeout", float, 10.0,
+            "seconds a worker waits for a connection to the catalog before it counts the catalog unreachable"),
+    Setting("queue.reconnect_max_delay", float, 30.0,
+            "longest wait, in seconds, between a worker's attempts to reach a lost catalog again (the wait "
+            "starts at 1 s and doubles)"),
 )}
 
 
