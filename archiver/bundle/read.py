@@ -9,13 +9,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.records import Category, Check, Status, Verdict, Verification
@@ -33,11 +34,56 @@ from archiver.bundle.export import BINDING, Binding, read_binding, verify_p384
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
 INTEGRITY, TRUST, COMPLETENESS = Category.INTEGRITY, Category.TRUST, Category.COMPLETENESS
 MAX_ENTRY_BYTES = 8 << 30  # one member; a WARC can be big, a 10 GB claim is refused
-MAX_TOTAL_BYTES = 32 << 30
 MAX_RATIO = 200  # declared/compressed beyond this on a large member smells like a zip bomb
 #: all members inflated against the bundle's size: our bundles store their WARCs and deflate only small
 #: text members, so they stay near 1; many members each just under the per-member checks do not
 MAX_TOTAL_RATIO = 50
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class BundleLimits:
+    """How much work one bundle may cost (``verify.max_bundle_bytes``, ``verify.max_bundle_members``).
+
+    ``max_bytes`` counts every byte inflated from the bundle's members while it is verified or
+    imported, a member read twice counted twice: the declared sizes alone do not bound the work, since
+    a thousand records may all name one large WARC. A bundle whose members declare more than the cap
+    is refused before anything is inflated (each listed member is read at least once)."""
+
+    max_bytes: int = 16 << 30
+    max_members: int = 10_000
+
+
+class BundleWorkExceeded(IntegrityError):
+    """The bundle made us inflate more than ``verify.max_bundle_bytes``: the whole bundle is refused."""
+
+
+class _Counted:
+    """A member's stream whose every inflated byte is charged to the bundle's budget, as it streams."""
+
+    def __init__(self, raw: IO[bytes], bundle: Bundle) -> None:
+        self.raw = raw
+        self.bundle = bundle
+
+    def read(self, n: int = -1) -> bytes:
+        # never more than 1 MiB per call: a read(-1) of a large member is charged before it is whole
+        want = (1 << 20) if n is None or n < 0 or n > (1 << 20) else n
+        if n is None or n < 0:
+            parts = []
+            while chunk := self.read(want):
+                parts.append(chunk)
+            return b"".join(parts)
+        self.bundle.charge(0)  # already over: refuse at once
+        data = self.raw.read(want)
+        self.bundle.charge(len(data))
+        return data
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 # ---- reading a bundle safely -------------------------------------------------------------------------
@@ -51,12 +97,16 @@ def _safe_name(name: str) -> bool:
 class Bundle:
     """An opened WACZ whose member names and sizes were checked before anything is read."""
 
-    def __init__(self, path: Path, fh: BinaryIO | None = None) -> None:
+    def __init__(self, path: Path, fh: BinaryIO | None = None, limits: BundleLimits | None = None) -> None:
         """``fh``: the bundle's file, opened once by the caller, so that what is verified and what is
         then imported are the same bytes even if the path is replaced in between (``path`` names it)."""
         from archiver.bundle.zipcheck import ZipStructureError, check_zip
 
         self.path = path
+        self.limits = limits or BundleLimits()
+        self.inflated = 0  # bytes read out of members so far, every read counted
+        self.over_budget: str | None = None  # why the work was stopped (``verify.max_bundle_bytes``)
+        self._charging = threading.Lock()  # the record suite hashes artifacts on a second thread
         self._own: BinaryIO | None = None
         try:
             if fh is None:
@@ -77,6 +127,12 @@ class Bundle:
                                  "member: " + "; ".join(strict.problems))
         total = 0
         self.names: dict[str, zipfile.ZipInfo] = {}
+        count = len(self.zf.infolist())
+        if count > self.limits.max_members:
+            self.problems.append(f"{count:,} members, over verify.max_bundle_members ({self.limits.max_members:,}); "
+                                 "refused before reading any member (raise the setting only for a bundle you "
+                                 "expect to hold that many)")
+            return
         for info in self.zf.infolist():
             if not _safe_name(info.filename):
                 self.problems.append(f"unsafe member name {info.filename!r} (absolute or path traversal)")
@@ -92,17 +148,30 @@ class Bundle:
                 continue
             total += info.file_size
             self.names[info.filename] = info
-        if total > MAX_TOTAL_BYTES:
-            self.problems.append(f"members declare {total:,} bytes in all, over the {MAX_TOTAL_BYTES:,} limit")
+        if total > self.limits.max_bytes:
+            self.problems.append(f"members declare {total:,} bytes in all, over verify.max_bundle_bytes "
+                                 f"({self.limits.max_bytes:,}); refused before inflating any (raise the setting "
+                                 "only for a bundle you expect to be that large)")
         on_disk = max(1, sum(i.compress_size for i in self.names.values()))
         if total > (64 << 20) and total / on_disk > MAX_TOTAL_RATIO:
             self.problems.append(f"members declare {total:,} bytes from {on_disk:,} stored: {total // on_disk}x, "
                                  f"over the {MAX_TOTAL_RATIO}x a bundle can reach (zip bomb?); nothing was inflated")
 
+    def charge(self, n: int) -> None:
+        """Count ``n`` more inflated bytes; past ``verify.max_bundle_bytes`` every read fails from now on."""
+        with self._charging:
+            self.inflated += n
+        if self.inflated > self.limits.max_bytes and self.over_budget is None:
+            self.over_budget = (f"verifying it inflated over {self.limits.max_bytes:,} bytes from its members "
+                                f"(verify.max_bundle_bytes), each read counted: stopped there, the bundle is "
+                                "refused (raise the setting only for a bundle you expect to be that large)")
+        if self.over_budget is not None:
+            raise BundleWorkExceeded(self.over_budget)
+
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
         with self.zf.open(self.names[name]) as fh:
-            yield fh  # type: ignore[misc]
+            yield _Counted(fh, self)  # type: ignore[misc]
 
     def read(self, name: str, limit: int = 64 << 20) -> bytes:
         with self.open(name) as fh:
@@ -120,7 +189,7 @@ class Bundle:
                     h.update(chunk)
                     n += len(chunk)
         # CRC errors, truncation; an unknown compression method (NotImplementedError) or the
-        # encryption flag (RuntimeError) after a flipped header bit
+        # encryption flag (RuntimeError) after a flipped header bit (not BundleWorkExceeded: it propagates)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
             return None, n
         return h.hexdigest(), n
@@ -141,6 +210,7 @@ class BundleTrust:
     tolerance: float = 600.0
     pinned: frozenset[str] = frozenset()  # the --trust-key values alone (import adds them to the keyring)
     warc_limits: WarcLimits = field(default_factory=WarcLimits)  # how far WARCs may inflate (verify.max_*_bytes)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)  # the whole bundle's work
 
 
 def bundle_verdict(reports: list[Verification]) -> Verdict:
@@ -154,11 +224,16 @@ def verify_bundle(path: Path, trust: BundleTrust, *, fh: BinaryIO | None = None)
     """Every check a store verify runs, from the bundle alone, plus the package's own hashes and
     signature. Returns one report for the package and one per record."""
     try:
-        bundle = Bundle(path, fh)
+        bundle = Bundle(path, fh, trust.bundle_limits)
     except IntegrityError as exc:
         return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY, exc.message),))]
     try:
-        return _verify_open(bundle, trust)
+        reports = _verify_open(bundle, trust)
+        if bundle.over_budget is not None:  # a check caught the refusal and went on: the bundle is still refused
+            raise BundleWorkExceeded(bundle.over_budget)
+        return reports
+    except BundleWorkExceeded as exc:
+        return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY, f"refused: {exc.message}"),))]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError,
             IntegrityError) as exc:
         # damage in the container itself (local headers that contradict the directory, …)
