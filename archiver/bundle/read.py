@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
 import threading
 import zipfile
 import zlib
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
 
 from archiver.bundle.export import BINDING, Binding, read_binding, verify_p384
+from archiver.bundle.zipcheck import shown
 
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
 INTEGRITY, TRUST, COMPLETENESS = Category.INTEGRITY, Category.TRUST, Category.COMPLETENESS
@@ -38,6 +40,9 @@ MAX_RATIO = 200  # declared/compressed beyond this on a large member smells like
 #: all members inflated against the bundle's size: our bundles store their WARCs and deflate only small
 #: text members, so they stay near 1; many members each just under the per-member checks do not
 MAX_TOTAL_RATIO = 50
+#: JSON objects and arrays one member may hold (a record's manifest has ~50, a datapackage ~1 per member):
+#: parsed, a million small objects take ~200 MB
+MAX_JSON_NODES = 1_000_000
 
 
 
@@ -66,18 +71,21 @@ class _Counted:
         self.raw = raw
         self.bundle = bundle
 
-    def read(self, n: int = -1) -> bytes:
-        # never more than 1 MiB per call: a read(-1) of a large member is charged before it is whole
-        want = (1 << 20) if n is None or n < 0 or n > (1 << 20) else n
-        if n is None or n < 0:
-            parts = []
-            while chunk := self.read(want):
-                parts.append(chunk)
-            return b"".join(parts)
-        self.bundle.charge(0)  # already over: refuse at once
-        data = self.raw.read(want)
-        self.bundle.charge(len(data))
-        return data
+    def read(self, n: int | None = -1) -> bytes:
+        """As ``read`` on the member (``n`` bytes unless it ends first), taken 1 MiB at a time so that
+        a large read is charged, and refused, before it is whole."""
+        left = None if n is None or n < 0 else n
+        parts = []
+        while left is None or left > 0:
+            self.bundle.charge(0)  # already over: refuse at once
+            data = self.raw.read(1 << 20 if left is None else min(left, 1 << 20))
+            if not data:
+                break
+            self.bundle.charge(len(data))
+            parts.append(data)
+            if left is not None:
+                left -= len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def readable(self) -> bool:
         return True
@@ -135,15 +143,15 @@ class Bundle:
             return
         for info in self.zf.infolist():
             if not _safe_name(info.filename):
-                self.problems.append(f"unsafe member name {info.filename!r} (absolute or path traversal)")
+                self.problems.append(f"unsafe member name {shown(repr(info.filename))} (absolute or path traversal)")
                 continue
             if info.file_size > MAX_ENTRY_BYTES:
-                self.problems.append(f"member {info.filename} declares {info.file_size:,} bytes, over the "
+                self.problems.append(f"member {shown(info.filename)} declares {info.file_size:,} bytes, over the "
                                      f"{MAX_ENTRY_BYTES:,}-byte limit")
                 continue
             if info.compress_size and info.file_size > (64 << 20) and \
                     info.file_size / info.compress_size > MAX_RATIO:
-                self.problems.append(f"member {info.filename} expands {info.file_size // info.compress_size}x "
+                self.problems.append(f"member {shown(info.filename)} expands {info.file_size // info.compress_size}x "
                                      "(zip bomb?)")
                 continue
             total += info.file_size
@@ -177,7 +185,16 @@ class Bundle:
         with self.open(name) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:
-            raise IntegrityError(f"bundle member {name} is larger than expected")
+            raise IntegrityError(f"bundle member {shown(name)} is larger than expected")
+        if name.endswith((".json", ".jsonl")):
+            # parsed, each JSON object or array costs ~50-200 bytes of memory for 2-8 bytes of text: count
+            # them first (an overestimate: brackets inside strings count too) so 63 MiB of {} is refused
+            nodes = data.count(b"{") + data.count(b"[")
+            if nodes > MAX_JSON_NODES:
+                self.over_budget = self.over_budget or (
+                    f"member {shown(name)} holds {nodes:,} JSON objects and arrays, over the {MAX_JSON_NODES:,} "
+                    "one member may hold; refused before parsing it")
+                raise BundleWorkExceeded(self.over_budget)
         return data
 
     def sha256(self, name: str) -> tuple[str | None, int]:
@@ -264,6 +281,10 @@ def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
         digest = json.loads(b.read("datapackage-digest.json"))
         resources = {r["path"]: r for r in dp["resources"]}
         declared = {p: str(r.get("hash", "")).removeprefix("sha256:") for p, r in resources.items()}
+    except RecursionError:  # Python's JSON parser recurses per level: the depth cap is the recursion limit
+        checks.append(Check("bundle.datapackage", FAIL, INTEGRITY, "unreadable datapackage: JSON nested deeper than "
+                                                                   f"{sys.getrecursionlimit():,} levels"))
+        return [Verification(str(b.path), tuple(checks))]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         checks.append(Check("bundle.datapackage", FAIL, INTEGRITY, f"unreadable datapackage: {exc}"))
         return [Verification(str(b.path), tuple(checks))]
@@ -300,17 +321,19 @@ def _resources_check(b: Bundle, resources: dict[str, dict[str, object]], actual:
     altered, missing = [], []
     for rpath, res in sorted(resources.items()):
         if rpath not in b.names:
-            missing.append(f"{rpath} is listed but missing")
+            missing.append(f"{shown(rpath)} is listed but missing")
             continue
         got, size = b.sha256(rpath)
         actual[rpath], sizes[rpath] = got, size
         if got is None:
-            altered.append(f"{rpath} is truncated or corrupt in the zip")
+            altered.append(f"{shown(rpath)} is truncated or corrupt in the zip")
         elif f"sha256:{got}" != res.get("hash") or size != res.get("bytes"):
-            altered.append(f"{rpath} hashes to sha256:{got} ({size} bytes), datapackage says {res.get('hash')}")
+            altered.append(f"{shown(rpath)} hashes to sha256:{got} ({size} bytes), datapackage says "
+                           f"{shown(str(res.get('hash')))}")
     extra = sorted(set(b.names) - set(resources) - {"datapackage.json", "datapackage-digest.json"})
     if extra:
-        altered.append(f"members not listed in datapackage.json: {', '.join(extra[:5])}")
+        altered.append(f"members not listed in datapackage.json: {', '.join(shown(e) for e in extra[:5])}"
+                       + (f" (and {len(extra) - 5} more)" if len(extra) > 5 else ""))
     bad = altered + missing
     return Check("bundle.resources", FAIL if bad else PASS, INTEGRITY if altered or not bad else COMPLETENESS,
                  "; ".join(bad[:5]) if bad else f"{len(resources)} resources match their sha256")
