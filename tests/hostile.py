@@ -550,3 +550,26 @@ SUITE: dict[str, tuple[str, Builder]] = {
     "copied manifest": ("holds", copied_manifest),
     "another operator's records": ("holds", lambda o, bad: bad.write_bytes(o.other.read_bytes())),
 }
+
+
+def copied_records(records: int, conversions: int, size: int) -> Builder:
+    """Work multiplied (defects 7 and 9): the record's WARC gets ``conversions`` conversion records of
+    ``size`` zero bytes (~size/1000 on disk each), and ``records`` more records whose manifests (copies,
+    not signed again) name that WARC; listed and signed again. Each record's checks read the whole
+    WARC again, so the bundle costs (records + 1) x conversions x size of inflating and hashing."""
+    def build(o: Origin, bad: Path) -> None:
+        one = warc_record("conversion", _page_url(o), size, zeros(size), level=9)
+        warc = f"archive/{o.rid}.warc.gz"
+
+        def change(m: Members) -> Members:
+            m[warc] = m[warc] + one * conversions
+            manifest = json.loads(m[f"provenance/{o.rid}.manifest.json"])
+            for art in manifest["artifacts"]:
+                if art["name"] == "warc":
+                    art["sha256"], art["size"] = sha(m[warc]), len(m[warc])
+            for k in range(records):
+                new = f"{o.rid[:5]}{k:04d}" if f"{o.rid[:5]}{k:04d}" != o.rid else f"{o.rid[:5]}ZZZZ"
+                m[f"provenance/{new}.manifest.json"] = json.dumps(manifest | {"record_id": new}).encode()
+            return m
+        repack(o.good, bad, o.archive, change)
+    return build

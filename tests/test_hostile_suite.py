@@ -20,12 +20,9 @@ Run with ``-s`` to see the table of time and memory per case.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import signal
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -34,96 +31,16 @@ from pathlib import Path
 import pytest
 import requests
 
-from archiver.api import Archive
-from archiver.bundle import export
 from archiver.demo.server import SampleSite
-from archiver.demo.tsa import LocalTSA
-from tests.services import free_port
 
 from .conftest import store_snapshot
 from .hostile import SUITE, Origin
+from .recipient import Ran, Sampler, case_env, recipient_setup, run, serve_process, served_store
 
-ARCHIVER = [sys.executable, "-m", "archiver.cli"]
 MAX_SECONDS = 60.0
 MAX_RSS = 1 << 30
 #: rows of the table printed at the end: case, item, seconds and peak RSS of verify / import, web seconds
 TABLE: list[tuple[str, str, float, int, float, int, float, str, str]] = []
-
-
-@dataclass
-class Ran:
-    code: int
-    out: str
-    err: str
-    seconds: float
-    rss: int  # peak resident set size of the process, bytes
-
-
-#: Starts the command and reports its exit status and ``wait4``'s peak RSS on a pipe. Why a small process
-#: in between: a child's ``ru_maxrss`` starts at its parent's peak (Linux keeps the high-water mark
-#: across fork and exec), and pytest's own peak is not the command's.
-WAIT4 = ("import os, subprocess, sys\n"
-         "p = subprocess.Popen(sys.argv[2:])\n"
-         "_, st, ru = os.wait4(p.pid, 0)\n"
-         "os.write(int(sys.argv[1]), b'%d %d' % (os.waitstatus_to_exitcode(st), ru.ru_maxrss))\n")
-
-
-def run(args: list[str], env: dict[str, str]) -> Ran:
-    """One CLI process with its own peak RSS (a watchdog kills it after 90 s)."""
-    started = time.monotonic()
-    rfd, wfd = os.pipe()
-    proc = subprocess.Popen([sys.executable, "-c", WAIT4, str(wfd), *ARCHIVER, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, pass_fds=(wfd,), start_new_session=True)
-    os.close(wfd)
-    watchdog = threading.Timer(90, lambda: os.killpg(proc.pid, signal.SIGKILL))
-    watchdog.start()
-    try:
-        out, err = proc.communicate(timeout=120)
-    finally:
-        watchdog.cancel()
-    with os.fdopen(rfd, "rb") as fh:
-        code, rss = (int(x) for x in fh.read().split())
-    return Ran(code, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"), time.monotonic() - started,
-               rss * 1024)
-
-
-def _hwm(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (OSError, ValueError):
-        pass
-    return 0
-
-
-def children(pid: int) -> set[int]:
-    out: set[int] = set()
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            out.update(int(c) for c in (task / "children").read_text().split())
-    except OSError:
-        pass
-    return out
-
-
-class Sampler(threading.Thread):
-    """The peak RSS (VmHWM) of a server and of every child it starts, sampled every 20 ms."""
-
-    def __init__(self, pid: int) -> None:
-        super().__init__(daemon=True)
-        self.pid = pid
-        self.server = 0
-        self.child = 0
-        self.seen: set[int] = set()
-        self.stopped = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopped.wait(0.02):
-            self.server = max(self.server, _hwm(self.pid))
-            for c in children(self.pid):
-                self.seen.add(c)
-                self.child = max(self.child, _hwm(c))
 
 
 @dataclass
@@ -138,57 +55,15 @@ class Env:
     notes: list[str] = field(default_factory=list)
 
 
-def case_env(home: Path) -> dict[str, str]:
-    (home / "home").mkdir(parents=True, exist_ok=True)
-    (home / "tmp").mkdir(parents=True, exist_ok=True)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ARCHIVER_")}
-    return env | {"HOME": str(home / "home"), "TMPDIR": str(home / "tmp"), "NO_COLOR": "1", "COLUMNS": "120"}
-
-
-def _stamped_store(root: Path, operator: str, tsa: LocalTSA, ca: Path) -> Archive:
-    a, _ = Archive.init(root, operator=operator)
-    for k, v in (("capture.allow_private", "true"), ("tsa.urls", tsa.url), ("tsa.certs", str(ca)),
-                 ("tsa.retries", "0")):
-        a.config.set(k, v)
-    return a
-
-
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> Iterator[Env]:
     root = tmp_path_factory.mktemp("suite")
-    with LocalTSA() as tsa:
-        ca = root / "tsa-ca.pem"
-        shutil.copyfile(tsa.ca_pem, ca)
-        a = _stamped_store(root / "origin", "Test Operator", tsa, ca)
-        rid = a.capture(site.base_url + "/chunked").record_id
-        good = root / "good.wacz"
-        export(a, [rid], good, passphrase=lambda: None, actor="tester")
-        b = _stamped_store(root / "other-operator", "Another Operator", tsa, ca)
-        other = root / "other.wacz"
-        export(b, [b.capture(site.base_url + "/plain").record_id], other, passphrase=lambda: None, actor="other")
-    template, _ = Archive.init(root / "template", operator="Recipient")
-    template.config.set("tsa.certs", str(ca))
-    key_id = a.keys.list()[0].key_id
-    served = root / "served"
-    shutil.copytree(template.root, served)
-    s = Archive.open(served)
-    s.keys.trust(a.keys.public_path.read_bytes(), source="the exporter's key")
-    token = s.tokens.create("suite", "viewer", actor="tester").token
-    port = free_port()
-    proc = subprocess.Popen([*ARCHIVER, "serve", "--store", str(served), "--port", str(port), "--workers", "1",
-                             "--public-verify"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env=case_env(root / "server"))
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if requests.get(base + "/healthz", timeout=1).ok:
-                break
-        except requests.ConnectionError:
-            time.sleep(0.1)
+    setup = recipient_setup(root, site)
+    served, token = served_store(setup, root / "served")
+    proc, base = serve_process(served, case_env(root / "server"), "--public-verify")
     sampler = Sampler(proc.pid)
     sampler.start()
-    e = Env(Origin(good, rid, a, other), template.root, key_id, base, token, sampler, proc)
+    e = Env(setup.origin, setup.template, setup.key_id, base, token, sampler, proc)
     try:
         yield e
     finally:

@@ -3,7 +3,7 @@
 Why a child process per upload, not a thread: a thread cannot be stopped, and its memory is the
 server's. An anonymous upload on a ``--public-verify`` server could hold the server for minutes and
 take gigabytes; SIGTERM then waited for it. Here each verification runs in its own process
-(``python -m archiver.web.bundlework``):
+(this module's :func:`child`):
 
 - at most ``web.verify_workers`` at once; one more is answered 503 with ``Retry-After``, never queued
   (a queue of uploads is unbounded work with extra steps);
@@ -41,6 +41,14 @@ log = logging.getLogger(__name__)
 EXIT_MEMORY = 86
 #: Seconds a client is asked to wait when every verification slot is busy.
 RETRY_AFTER = 5
+#: What the child runs: this file loaded by its path, not as ``archiver.web.bundlework``, whose package
+#: would import the web framework first; so the child holds only what verifying needs, and its memory
+#: cap is set before the verification code is imported.
+_STUB = ("import importlib.util, sys\n"
+         "spec = importlib.util.spec_from_file_location('_archiver_bundlework', sys.argv[1])\n"
+         "module = importlib.util.module_from_spec(spec)\n"
+         "spec.loader.exec_module(module)\n"
+         "raise SystemExit(module.child(sys.argv[2:]))\n")
 
 
 class VerificationRefused(Exception):
@@ -96,7 +104,7 @@ class BundleVerifier:
         memory = self.config.int_("web.verify_memory")
         seconds = self.config.float_("web.verify_seconds")
         env = dict(os.environ, MALLOC_ARENA_MAX="2", PYTHONUNBUFFERED="1")
-        cmd = [sys.executable, "-m", "archiver.web.bundlework", str(self.root), str(path), name, str(memory)]
+        cmd = [sys.executable, "-c", _STUB, __file__, str(self.root), str(path), name, str(memory)]
         with self._lock:
             if self._closing:
                 raise VerificationRefused(503, "the server is shutting down; send the bundle again later",
@@ -152,7 +160,7 @@ def report_from_json(d: dict[str, Any]) -> BundleReport:
     return BundleReport(bundle=str(d["bundle"]), ok=bool(d["ok"]), verdict=Verdict(d["verdict"]), reports=reports)
 
 
-def _child(argv: list[str]) -> int:
+def child(argv: list[str]) -> int:
     """In the child: cap the address space first, then open the store read-only in effect and verify."""
     root, path, name, memory = argv[0], Path(argv[1]), argv[2], int(argv[3])
     if memory > 0:
@@ -171,13 +179,14 @@ def _child(argv: list[str]) -> int:
     except MemoryError:
         os.write(2, b"MemoryError\n")
         os._exit(EXIT_MEMORY)  # not sys.exit: unwinding may need the memory there is none of
+    except RuntimeError as exc:
+        if "can't start new thread" not in str(exc):  # a thread's stack is address space too
+            raise
+        os.write(2, b"MemoryError: no address space for a thread\n")
+        os._exit(EXIT_MEMORY)
     sys.stdout.buffer.write(data)
     sys.stdout.flush()
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child(sys.argv[1:]))
 
 
 __all__ = ["BundleVerifier", "VerificationRefused", "report_from_json"]
