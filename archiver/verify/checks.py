@@ -57,7 +57,7 @@ def run_suite(src: EvidenceSource) -> Verification:
         return Verification(rid, tuple(checks))
     except (ValueError, ArchiverError, RecursionError) as exc:
         # RecursionError: JSON nested deeper than the recursion limit (a bundle's cap on JSON depth)
-        shown = "JSON nested too deeply" if isinstance(exc, RecursionError) else exc
+        shown = "JSON nested too deeply" if isinstance(exc, RecursionError) else str(exc)  # no reference kept
         checks.append(Check("manifest.schema", FAIL, INTEGRITY, f"manifest unreadable: {shown}"))
         chain = src.custody_chain()
         return Verification(rid, tuple(checks + ([chain] if chain else [])))
