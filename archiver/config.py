@@ -82,7 +82,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "bundle verifications `archiver serve` runs at once, each in its own process; one more is answered "
             "503 with Retry-After, never queued"),
     Setting("web.verify_memory", int, 1 << 30,
-            "address space (bytes) a web bundle verification's process may use; past it the upload is refused"),
+            "address space (bytes) a web bundle verification's process may use; past it the upload is refused "
+            "(0: no cap)"),
     Setting("web.verify_seconds", float, 120.0,
             "seconds a web bundle verification may run before its process is killed and the upload refused"),
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),

@@ -408,10 +408,10 @@ def declared_huge(o: Origin, bad: Path) -> None:
 
 
 def endless_gzip(o: Origin, bad: Path) -> None:
-    """200,000 empty gzip members after the WARC's records (4 MB that decompress to nothing)."""
+    """100,000 empty gzip members after the WARC's records (2 MB that decompress to nothing)."""
     import gzip
 
-    _with_warc(o, bad, gzip.compress(b"", mtime=0) * 200_000)
+    _with_warc(o, bad, gzip.compress(b"", mtime=0) * 100_000)
 
 
 def _custody(o: Origin, bad: Path) -> None:
@@ -531,8 +531,8 @@ SUITE: dict[str, tuple[str, Builder]] = {
     "record ID EVIL, signed again": ("8", lambda o, bad: repack(o.good, bad, o.archive, renamed(o.archive, o.rid,
                                                                                                  "EVIL"))),
     "500 listed members of 64 MiB in ~33 MB": ("9", lambda o, bad: fillers(o, bad, 500, 64 << 20)),
-    "500 listed members of 2 MiB behind 24 MB of padding (under the ratio)": (
-        "9", lambda o, bad: fillers(o, bad, 500, 2 << 20, 24 << 20)),
+    "500 listed members of 1 MiB behind 12 MB of padding (under the ratio)": (
+        "9", lambda o, bad: fillers(o, bad, 500, 1 << 20, 12 << 20)),
     "zip-slip name": ("holds", _added("../../evil.txt")),
     "absolute path": ("holds", _added_raw("/tmp/evil.txt")),
     "NUL in a name": ("holds", _added_raw("evil\x00.txt")),
