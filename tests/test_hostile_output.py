@@ -11,12 +11,8 @@ store's own keys, so the package's signature chain is intact and only the intend
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import sqlite3
-import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,12 +21,11 @@ from archiver.api import Archive
 from archiver.demo.server import SampleSite
 
 from .conftest import store_snapshot
-
-Members = dict[str, bytes]
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from .hostile import CUSTODY, Members
+from .hostile import member_map as _members
+from .hostile import renamed as _renamed
+from .hostile import repack as _repack
+from .hostile import write_map as _write
 
 
 def _export(archive: Archive, site: SampleSite, tmp: Path, cli) -> tuple[Path, str]:  # type: ignore[no-untyped-def]
@@ -38,70 +33,6 @@ def _export(archive: Archive, site: SampleSite, tmp: Path, cli) -> tuple[Path, s
     good = tmp / "good.wacz"
     assert cli("export", rid, "-o", str(good), "--store", str(archive.root)).code == 0
     return good, rid
-
-
-def _members(path: Path) -> Members:
-    with zipfile.ZipFile(path) as z:
-        return {i.filename: z.read(i) for i in z.infolist()}
-
-
-def _write(dest: Path, members: Members) -> None:
-    with zipfile.ZipFile(dest, "w") as z:
-        for name, data in members.items():
-            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
-
-
-def _repack(good: Path, dest: Path, archive: Archive, change: Callable[[Members], Members]) -> None:
-    """``change`` the members, then list them all again in datapackage.json and sign it with the
-    exporting store's own bundle key: the package checks pass, what ``change`` did is all that differs."""
-    from archiver.bundle.export import _sign_p384
-
-    members = _members(good)
-    dp = json.loads(members.pop("datapackage.json"))
-    digest = json.loads(members.pop("datapackage-digest.json"))
-    members = change(members)
-    dp["resources"] = [{"name": p.lower(), "path": p, "hash": f"sha256:{_sha(d)}", "bytes": len(d)}
-                       for p, d in sorted(members.items())]
-    dp_bytes = (json.dumps(dp, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    dp_hash = f"sha256:{_sha(dp_bytes)}"
-    key = archive.keys.load_wacz_private(lambda: None)
-    digest["hash"] = digest["signedData"]["hash"] = dp_hash
-    digest["signedData"]["signature"] = _sign_p384(key, dp_hash.encode("ascii"))
-    members["datapackage.json"] = dp_bytes
-    members["datapackage-digest.json"] = (json.dumps(digest, indent=2) + "\n").encode("utf-8")
-    _write(dest, members)
-
-
-def _renamed(archive: Archive, rid: str, new: str) -> Callable[[Members], Members]:
-    """The record as its operator could have signed it under another ID: the manifest says ``new``
-    and is signed again with the store's own key, its custody names it, every member is renamed."""
-    from archiver.canonical import canonical
-    from archiver.provenance.signing import sign_manifest_file
-    from archiver.records import Manifest
-    from store.custody import CustodyEntry
-
-    def change(members: Members) -> Members:
-        out: Members = {}
-        for name, data in members.items():
-            if name == f"provenance/{rid}.manifest.json":
-                m = Manifest.from_dict(json.loads(data))
-                _, data = sign_manifest_file(dataclasses.replace(m, record_id=new),
-                                             archive.keys.load_private(lambda: None))
-            out[name.replace(rid, new)] = data
-        msha = _sha(out[f"provenance/{new}.manifest.json"])
-        lines = []
-        for line in out[f"provenance/{new}.custody.jsonl"].decode().splitlines():
-            e = CustodyEntry.from_json(line)
-            if e.record_id == rid:
-                e = dataclasses.replace(e, record_id=new, subject_sha256=msha)
-            e = dataclasses.replace(e, hash=_sha(canonical(e.body())))
-            lines.append(e.to_json() + "\n")
-        out[f"provenance/{new}.custody.jsonl"] = "".join(lines).encode()
-        for name in ("indexes/index.cdx", "pages/pages.jsonl"):
-            if name in out:
-                out[name] = out[name].replace(rid.encode(), new.encode())
-        return out
-    return change
 
 
 def _report(cli, bundle: Path, store: Path) -> dict:  # type: ignore[no-untyped-def, type-arg]
@@ -136,39 +67,6 @@ def _refused_everywhere(cli, archive: Archive, bad: Path, tmp: Path, check: str)
 
 
 # ---- (5) custody.jsonl that cannot be read ----------------------------------------------------------
-def _entries_edited(edit: Callable[[dict], dict],  # type: ignore[type-arg]
-                    encode: Callable[[str], bytes] = str.encode) -> Callable[[bytes], bytes]:
-    """Each custody line edited, its own hash made right again over what a lenient reader sees: only
-    a strict reader can tell."""
-    from archiver.canonical import canonical
-
-    def change(data: bytes) -> bytes:
-        out = []
-        for line in data.decode().splitlines():
-            d = edit(json.loads(line))
-            body = {k: v for k, v in d.items() if k != "hash"}
-            d["hash"] = _sha(canonical(body))
-            out.append(encode(json.dumps(d, sort_keys=True, ensure_ascii=False)) + b"\n")
-        return b"".join(out)
-    return change
-
-
-def _latin1_actor(d: dict) -> dict:  # type: ignore[type-arg]
-    return {**d, "actor": "Test Op\ufffdrator"}  # written as one byte 0xff: not UTF-8
-
-
-CUSTODY: dict[str, Callable[[bytes], bytes]] = {
-    "not-utf8": lambda _: b"\xff\xfe not utf-8 \x80\n",
-    # one byte that is not UTF-8 inside a string; the entry's hash is right for U+FFFD in its place
-    "not-utf8-in-a-string": _entries_edited(_latin1_actor, lambda t: t.replace("\ufffd", "\xff").encode("latin-1",
-                                                                                                          "replace")),
-    "not-json": lambda _: b"{not json\n",
-    "array": lambda _: b"[1, 2]\n",
-    "detail-not-an-object": _entries_edited(lambda d: {**d, "detail": "a string"}),
-    "seq-not-a-number": _entries_edited(lambda d: {**d, "seq": "one"}),
-}
-
-
 @pytest.mark.parametrize("case", list(CUSTODY))
 def test_unreadable_custody_file_is_an_integrity_failure(archive: Archive, site: SampleSite, tmp_path: Path,
                                                          case: str, cli) -> None:  # type: ignore[no-untyped-def]

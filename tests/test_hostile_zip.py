@@ -11,11 +11,8 @@ from __future__ import annotations
 import json
 import shutil
 import stat
-import struct
 import subprocess
-import warnings
 import zipfile
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,147 +22,9 @@ from archiver.bundle import export
 from archiver.demo.server import SampleSite
 
 from .conftest import store_snapshot
-
-DP = "datapackage.json"
-_CEN = struct.Struct("<4s6H3I5HII")
-_LOC = struct.Struct("<4s5H3I2H")
-
-
-# ---- building hostile bundles from a genuine one ------------------------------------------------------
-def _members(good: Path) -> list[tuple[zipfile.ZipInfo, bytes]]:
-    with zipfile.ZipFile(good) as zf:
-        return [(i, zf.read(i)) for i in zf.infolist()]
-
-
-def _write(dest: Path, members: list[tuple[zipfile.ZipInfo | str, bytes]]) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # zipfile warns "Duplicate name": that is the point
-        with zipfile.ZipFile(dest, "w") as zf:
-            for info, data in members:
-                zf.writestr(info, data)
-
-
-def _directory(data: bytes) -> list[tuple[int, str, int]]:
-    """(position of the central-directory entry, name, local header offset) for each member."""
-    cd_size, cd_offset = struct.unpack_from("<II", data, len(data) - 22 + 12)
-    out, at = [], cd_offset
-    while at < cd_offset + cd_size:
-        f = _CEN.unpack_from(data, at)
-        out.append((at, data[at + 46:at + 46 + f[10]].decode(), f[16]))
-        at += 46 + f[10] + f[11] + f[12]
-    return out
-
-
-def _forged_dp(data: bytes) -> bytes:
-    doc = json.loads(data)
-    doc["mainPageURL"] = "https://forged.example/"
-    doc["description"] = "FORGED: not what was signed"
-    return (json.dumps(doc, indent=2) + "\n").encode()
-
-
-def _dup_datapackage(good: Path, bad: Path) -> None:
-    ms = _members(good)
-    genuine = dict((i.filename, d) for i, d in ms)[DP]
-    _write(bad, [(zipfile.ZipInfo(DP, date_time=(1980, 1, 1, 0, 0, 0)), _forged_dp(genuine)), *ms])
-
-
-def _dup_warc(good: Path, bad: Path) -> None:
-    ms = _members(good)
-    info, data = next((i, d) for i, d in ms if i.filename.endswith(".warc.gz"))
-    _write(bad, [(zipfile.ZipInfo(info.filename, date_time=info.date_time), data[:-7] + b"FORGED!"), *ms])
-
-
-def _nul_duplicate(good: Path, bad: Path) -> None:
-    """`datapackage.json\\0x` first (forged): zipfile cuts the name at NUL, a Go reader keeps it."""
-    ms = _members(good)
-    genuine = dict((i.filename, d) for i, d in ms)[DP]
-    _write(bad, [(zipfile.ZipInfo(DP + "QQ", date_time=(1980, 1, 1, 0, 0, 0)), _forged_dp(genuine)), *ms])
-    raw = bad.read_bytes()
-    assert raw.count(b"datapackage.jsonQQ") == 2  # local header and directory
-    bad.write_bytes(raw.replace(b"datapackage.jsonQQ", b"datapackage.json\x00Q"))
-
-
-def _case_duplicate(good: Path, bad: Path) -> None:
-    ms = _members(good)
-    genuine = dict((i.filename, d) for i, d in ms)[DP]
-    _write(bad, [*ms, (zipfile.ZipInfo("DataPackage.JSON", date_time=(1980, 1, 1, 0, 0, 0)),
-                       _forged_dp(genuine))])
-
-
-def _local_field(offset_in_header: int, fmt: str, value: Callable[[int], int],
-                 which: Callable[[str], bool]) -> Callable[[Path, Path], None]:
-    def build(good: Path, bad: Path) -> None:
-        data = bytearray(good.read_bytes())
-        (_, _, loc), = [e for e in _directory(bytes(data)) if which(e[1])]
-        (old,) = struct.unpack_from(fmt, data, loc + offset_in_header)
-        struct.pack_into(fmt, data, loc + offset_in_header, value(old))
-        bad.write_bytes(bytes(data))
-    return build
-
-
-def _local_name(good: Path, bad: Path) -> None:
-    data = bytearray(good.read_bytes())
-    (_, _, loc), = [e for e in _directory(bytes(data)) if e[1] == DP]
-    data[loc + 30:loc + 30 + len(DP)] = b"datapackage.jso\x6e".upper()  # DATAPACKAGE.JSON
-    bad.write_bytes(bytes(data))
-
-
-def _prepended(good: Path, bad: Path) -> None:
-    ms = _members(good)
-    forged = bad.with_suffix(".forged")
-    _write(forged, [(i, _forged_dp(d) if i.filename == DP else d) for i, d in ms])
-    bad.write_bytes(forged.read_bytes() + good.read_bytes())
-
-
-def _prepended_adjusted(good: Path, bad: Path) -> None:
-    """As `zip -A` leaves it: a forged ZIP in front and every offset moved past it, so zipfile reads the
-    genuine members where the directory says, while a streaming reader meets the forged ones first."""
-    ms = _members(good)
-    forged = bad.with_suffix(".forged")
-    _write(forged, [(i, _forged_dp(d) if i.filename == DP else d) for i, d in ms])
-    prefix, data = forged.read_bytes(), bytearray(good.read_bytes())
-    for at, _, loc in _directory(bytes(data)):
-        struct.pack_into("<I", data, at + 42, loc + len(prefix))
-    struct.pack_into("<I", data, len(data) - 22 + 16, struct.unpack_from("<I", data, len(data) - 22 + 16)[0]
-                     + len(prefix))
-    bad.write_bytes(prefix + bytes(data))
-
-
-def _attrs(mode: int, which: Callable[[str], bool]) -> Callable[[Path, Path], None]:
-    def build(good: Path, bad: Path) -> None:
-        data = bytearray(good.read_bytes())
-        for at, name, _ in _directory(bytes(data)):
-            if which(name):
-                struct.pack_into("<I", data, at + 38, mode << 16)
-        bad.write_bytes(bytes(data))
-    return build
-
-
-def _overlap(good: Path, bad: Path) -> None:
-    """The directory's last member is pointed at its predecessor's local header: two entries, one
-    stretch of bytes (what overlapping-member zip bombs and polyglots do)."""
-    data = bytearray(good.read_bytes())
-    entries = sorted(_directory(bytes(data)), key=lambda e: e[2])
-    struct.pack_into("<I", data, entries[-1][0] + 42, entries[-2][2])
-    bad.write_bytes(bytes(data))
-
-
-CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
-    "forged datapackage.json first, genuine last": (_dup_datapackage, "duplicate member names"),
-    "forged WARC first, genuine last": (_dup_warc, "duplicate member names"),
-    "NUL-named duplicate": (_nul_duplicate, "holds a NUL"),
-    "case-folded duplicate": (_case_duplicate, "in another case or form"),
-    "local method differs": (_local_field(8, "<H", lambda _: 8, lambda n: n == DP), "compression deflated"),
-    "local name differs": (_local_name, "name 'DATAPACKAGE.JSON'"),
-    "local CRC differs": (_local_field(14, "<I", lambda v: v ^ 1, lambda n: n == DP), "CRC"),
-    "local sizes differ": (_local_field(18, "<I", lambda v: v - 1, lambda n: n.endswith(".warc.gz")),
-                           "the directory says"),
-    "forged ZIP prepended": (_prepended, "bytes before the archive"),
-    "forged ZIP prepended, offsets moved": (_prepended_adjusted, "bytes before the first local header"),
-    "every member a symlink": (_attrs(stat.S_IFLNK | 0o777, lambda n: True), "symbolic links"),
-    "a FIFO member": (_attrs(stat.S_IFIFO | 0o644, lambda n: n == DP), "FIFO"),
-    "overlapping members": (_overlap, "overlaps the member before it"),
-}
+from .hostile import DP
+from .hostile import ZIP_CASES as CASES
+from .hostile import zip_members as _members
 
 
 @pytest.fixture()

@@ -29,9 +29,9 @@ from archiver.bundle.export import (
     verify_p384,
 )
 from archiver.bundle.importing import default_trust, import_bundle, is_bundle_path
-from archiver.bundle.read import Bundle, BundleTrust, bundle_verdict, verify_bundle
+from archiver.bundle.read import Bundle, BundleLimits, BundleTrust, bundle_verdict, verify_bundle
 from archiver.verify.verdict import VERDICT_TEXT
 
-__all__ = ["BINDING", "VERDICT_TEXT", "WACZ_VERSION", "Bundle", "BundleTrust", "ExportResult", "_sign_p384",
-           "bundle_verdict", "cdxj_lines", "default_trust", "export", "import_bundle", "is_bundle_path",
+__all__ = ["BINDING", "VERDICT_TEXT", "WACZ_VERSION", "Bundle", "BundleLimits", "BundleTrust", "ExportResult",
+           "_sign_p384", "bundle_verdict", "cdxj_lines", "default_trust", "export", "import_bundle", "is_bundle_path",
            "key_binding", "read_binding", "surt", "verify_bundle", "verify_p384"]

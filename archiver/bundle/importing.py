@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from archiver.ports import Store
 
 from archiver.bundle.export import BINDING
-from archiver.bundle.read import Bundle, BundleTrust, bundle_verdict, verify_bundle
+from archiver.bundle.read import Bundle, BundleLimits, BundleTrust, bundle_verdict, verify_bundle
 
 
 # ---- import ------------------------------------------------------------------------------------------
@@ -64,7 +64,7 @@ def _import_open(archive: Store, path: Path, fh: BinaryIO, trust: BundleTrust, *
                              hint="inspect with `archiver verify BUNDLE`; --force imports a bundle that is intact "
                                   "but signed by a key (or stamped by a TSA) you do not trust, marked as such")
     imported: list[str] = []
-    b = Bundle(path, fh)
+    b = Bundle(path, fh, trust.bundle_limits)
     try:
         rids = [r.subject for r in reports[1:]]
         package = reports[0]
@@ -233,6 +233,7 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
     anchors: list[x509.Certificate] = []
     tolerance = 600.0
     limits = WarcLimits()
+    bundle_limits = BundleLimits()
     fps = set()
     for k in trust_keys:
         k = k.strip().lower()
@@ -246,6 +247,8 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
         tolerance = float(archive.config.int_("tsa.tolerance"))
         limits = WarcLimits(archive.config.int_("verify.max_record_bytes"),
                             archive.config.int_("verify.max_warc_bytes"))
+        bundle_limits = BundleLimits(archive.config.int_("verify.max_bundle_bytes"),
+                                     archive.config.int_("verify.max_bundle_members"))
         if archive.keys.wacz_public_path.is_file():
             from archiver.provenance.keys import wacz_fingerprint
 
@@ -256,5 +259,4 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
         except OSError as exc:
             raise UsageError(f"cannot read {tsa_certs}: {exc.strerror}") from exc
     return BundleTrust(keyring=keyring, fingerprints=frozenset(fps), anchors=anchors, tolerance=tolerance,
-                       warc_limits=limits,
-                       pinned=pinned)
+                       warc_limits=limits, bundle_limits=bundle_limits, pinned=pinned)

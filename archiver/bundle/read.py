@@ -9,13 +9,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sys
+import threading
 import zipfile
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO
 
 from archiver.errors import ArchiverError, IntegrityError
 from archiver.records import Category, Check, Status, Verdict, Verification
@@ -29,15 +31,84 @@ if TYPE_CHECKING:
 
 
 from archiver.bundle.export import BINDING, Binding, read_binding, verify_p384
+from archiver.bundle.zipcheck import shown
 
 PASS, FAIL, SKIP = Status.PASS, Status.FAIL, Status.SKIPPED
 INTEGRITY, TRUST, COMPLETENESS = Category.INTEGRITY, Category.TRUST, Category.COMPLETENESS
 MAX_ENTRY_BYTES = 8 << 30  # one member; a WARC can be big, a 10 GB claim is refused
-MAX_TOTAL_BYTES = 32 << 30
 MAX_RATIO = 200  # declared/compressed beyond this on a large member smells like a zip bomb
 #: all members inflated against the bundle's size: our bundles store their WARCs and deflate only small
 #: text members, so they stay near 1; many members each just under the per-member checks do not
 MAX_TOTAL_RATIO = 50
+#: JSON objects and arrays one member may hold (a record's manifest has ~50, a datapackage ~1 per member):
+#: parsed, a million small objects take ~200 MB
+MAX_JSON_NODES = 1_000_000
+
+
+
+
+@dataclass(frozen=True, slots=True)
+class BundleLimits:
+    """How much work one bundle may cost (``verify.max_bundle_bytes``, ``verify.max_bundle_members``).
+
+    ``max_bytes`` counts every byte inflated from the bundle's members while it is verified or
+    imported, a member read twice counted twice: the declared sizes alone do not bound the work, since
+    a thousand records may all name one large WARC. A bundle whose members declare more than the cap
+    is refused before anything is inflated (each listed member is read at least once)."""
+
+    max_bytes: int = 16 << 30
+    max_members: int = 10_000
+
+
+class BundleWorkExceeded(IntegrityError):
+    """The bundle made us inflate more than ``verify.max_bundle_bytes``: the whole bundle is refused."""
+
+
+class _Counted:
+    """A member's stream whose every inflated byte is charged to the bundle's budget, as it streams."""
+
+    def __init__(self, raw: IO[bytes], bundle: Bundle) -> None:
+        self.raw = raw
+        self.bundle = bundle
+
+    def read(self, n: int | None = -1) -> bytes:
+        """As ``read`` on the member (``n`` bytes unless it ends first), taken 1 MiB at a time so that
+        a large read is charged, and refused, before it is whole."""
+        left = None if n is None or n < 0 else n
+        parts = []
+        while left is None or left > 0:
+            self.bundle.charge(0)  # already over: refuse at once
+            data = self.raw.read(1 << 20 if left is None else min(left, 1 << 20))
+            if not data:
+                break
+            self.bundle.charge(len(data))
+            parts.append(data)
+            if left is not None:
+                left -= len(data)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return self.raw.seekable()
+
+    def tell(self) -> int:
+        return self.raw.tell()
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        """Seeking a deflated member inflates everything before the target again: charged like a read
+        (the index check seeks to each page response it follows)."""
+        here = self.raw.tell()
+        to = self.raw.seek(offset, whence)
+        if to > here:
+            self.bundle.charge(to - here)
+        elif to < here:
+            self.bundle.charge(to)
+        return to
+
+    def close(self) -> None:
+        self.raw.close()
 
 
 # ---- reading a bundle safely -------------------------------------------------------------------------
@@ -51,12 +122,16 @@ def _safe_name(name: str) -> bool:
 class Bundle:
     """An opened WACZ whose member names and sizes were checked before anything is read."""
 
-    def __init__(self, path: Path, fh: BinaryIO | None = None) -> None:
+    def __init__(self, path: Path, fh: BinaryIO | None = None, limits: BundleLimits | None = None) -> None:
         """``fh``: the bundle's file, opened once by the caller, so that what is verified and what is
         then imported are the same bytes even if the path is replaced in between (``path`` names it)."""
         from archiver.bundle.zipcheck import ZipStructureError, check_zip
 
         self.path = path
+        self.limits = limits or BundleLimits()
+        self.inflated = 0  # bytes read out of members so far, every read counted
+        self.over_budget: str | None = None  # why the work was stopped (``verify.max_bundle_bytes``)
+        self._charging = threading.Lock()  # the record suite hashes artifacts on a second thread
         self._own: BinaryIO | None = None
         try:
             if fh is None:
@@ -77,38 +152,66 @@ class Bundle:
                                  "member: " + "; ".join(strict.problems))
         total = 0
         self.names: dict[str, zipfile.ZipInfo] = {}
+        count = len(self.zf.infolist())
+        if count > self.limits.max_members:
+            self.problems.append(f"{count:,} members, over verify.max_bundle_members ({self.limits.max_members:,}); "
+                                 "refused before reading any member (raise the setting only for a bundle you "
+                                 "expect to hold that many)")
+            return
         for info in self.zf.infolist():
             if not _safe_name(info.filename):
-                self.problems.append(f"unsafe member name {info.filename!r} (absolute or path traversal)")
+                self.problems.append(f"unsafe member name {shown(repr(info.filename))} (absolute or path traversal)")
                 continue
             if info.file_size > MAX_ENTRY_BYTES:
-                self.problems.append(f"member {info.filename} declares {info.file_size:,} bytes, over the "
+                self.problems.append(f"member {shown(info.filename)} declares {info.file_size:,} bytes, over the "
                                      f"{MAX_ENTRY_BYTES:,}-byte limit")
                 continue
             if info.compress_size and info.file_size > (64 << 20) and \
                     info.file_size / info.compress_size > MAX_RATIO:
-                self.problems.append(f"member {info.filename} expands {info.file_size // info.compress_size}x "
+                self.problems.append(f"member {shown(info.filename)} expands {info.file_size // info.compress_size}x "
                                      "(zip bomb?)")
                 continue
             total += info.file_size
             self.names[info.filename] = info
-        if total > MAX_TOTAL_BYTES:
-            self.problems.append(f"members declare {total:,} bytes in all, over the {MAX_TOTAL_BYTES:,} limit")
+        if total > self.limits.max_bytes:
+            self.problems.append(f"members declare {total:,} bytes in all, over verify.max_bundle_bytes "
+                                 f"({self.limits.max_bytes:,}); refused before inflating any (raise the setting "
+                                 "only for a bundle you expect to be that large)")
         on_disk = max(1, sum(i.compress_size for i in self.names.values()))
         if total > (64 << 20) and total / on_disk > MAX_TOTAL_RATIO:
             self.problems.append(f"members declare {total:,} bytes from {on_disk:,} stored: {total // on_disk}x, "
                                  f"over the {MAX_TOTAL_RATIO}x a bundle can reach (zip bomb?); nothing was inflated")
 
+    def charge(self, n: int) -> None:
+        """Count ``n`` more inflated bytes; past ``verify.max_bundle_bytes`` every read fails from now on."""
+        with self._charging:
+            self.inflated += n
+        if self.inflated > self.limits.max_bytes and self.over_budget is None:
+            self.over_budget = (f"verifying it inflated over {self.limits.max_bytes:,} bytes from its members "
+                                f"(verify.max_bundle_bytes), each read counted: stopped there, the bundle is "
+                                "refused (raise the setting only for a bundle you expect to be that large)")
+        if self.over_budget is not None:
+            raise BundleWorkExceeded(self.over_budget)
+
     @contextmanager
     def open(self, name: str) -> Iterator[BinaryIO]:
         with self.zf.open(self.names[name]) as fh:
-            yield fh  # type: ignore[misc]
+            yield _Counted(fh, self)  # type: ignore[misc]
 
     def read(self, name: str, limit: int = 64 << 20) -> bytes:
         with self.open(name) as fh:
             data = fh.read(limit + 1)
         if len(data) > limit:
-            raise IntegrityError(f"bundle member {name} is larger than expected")
+            raise IntegrityError(f"bundle member {shown(name)} is larger than expected")
+        if name.endswith((".json", ".jsonl")):
+            # parsed, each JSON object or array costs ~50-200 bytes of memory for 2-8 bytes of text: count
+            # them first (an overestimate: brackets inside strings count too) so 63 MiB of {} is refused
+            nodes = data.count(b"{") + data.count(b"[")
+            if nodes > MAX_JSON_NODES:
+                self.over_budget = self.over_budget or (
+                    f"member {shown(name)} holds {nodes:,} JSON objects and arrays, over the {MAX_JSON_NODES:,} "
+                    "one member may hold; refused before parsing it")
+                raise BundleWorkExceeded(self.over_budget)
         return data
 
     def sha256(self, name: str) -> tuple[str | None, int]:
@@ -120,7 +223,7 @@ class Bundle:
                     h.update(chunk)
                     n += len(chunk)
         # CRC errors, truncation; an unknown compression method (NotImplementedError) or the
-        # encryption flag (RuntimeError) after a flipped header bit
+        # encryption flag (RuntimeError) after a flipped header bit (not BundleWorkExceeded: it propagates)
         except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError, RuntimeError):
             return None, n
         return h.hexdigest(), n
@@ -141,6 +244,7 @@ class BundleTrust:
     tolerance: float = 600.0
     pinned: frozenset[str] = frozenset()  # the --trust-key values alone (import adds them to the keyring)
     warc_limits: WarcLimits = field(default_factory=WarcLimits)  # how far WARCs may inflate (verify.max_*_bytes)
+    bundle_limits: BundleLimits = field(default_factory=BundleLimits)  # the whole bundle's work
 
 
 def bundle_verdict(reports: list[Verification]) -> Verdict:
@@ -154,11 +258,16 @@ def verify_bundle(path: Path, trust: BundleTrust, *, fh: BinaryIO | None = None)
     """Every check a store verify runs, from the bundle alone, plus the package's own hashes and
     signature. Returns one report for the package and one per record."""
     try:
-        bundle = Bundle(path, fh)
+        bundle = Bundle(path, fh, trust.bundle_limits)
     except IntegrityError as exc:
         return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY, exc.message),))]
     try:
-        return _verify_open(bundle, trust)
+        reports = _verify_open(bundle, trust)
+        if bundle.over_budget is not None:  # a check caught the refusal and went on: the bundle is still refused
+            raise BundleWorkExceeded(bundle.over_budget)
+        return reports
+    except BundleWorkExceeded as exc:
+        return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY, f"refused: {exc.message}"),))]
     except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError, RuntimeError,
             IntegrityError) as exc:
         # damage in the container itself (local headers that contradict the directory, …)
@@ -189,6 +298,10 @@ def _verify_open(b: Bundle, trust: BundleTrust) -> list[Verification]:
         digest = json.loads(b.read("datapackage-digest.json"))
         resources = {r["path"]: r for r in dp["resources"]}
         declared = {p: str(r.get("hash", "")).removeprefix("sha256:") for p, r in resources.items()}
+    except RecursionError:  # Python's JSON parser recurses per level: the depth cap is the recursion limit
+        checks.append(Check("bundle.datapackage", FAIL, INTEGRITY, "unreadable datapackage: JSON nested deeper than "
+                                                                   f"{sys.getrecursionlimit():,} levels"))
+        return [Verification(str(b.path), tuple(checks))]
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         checks.append(Check("bundle.datapackage", FAIL, INTEGRITY, f"unreadable datapackage: {exc}"))
         return [Verification(str(b.path), tuple(checks))]
@@ -225,17 +338,19 @@ def _resources_check(b: Bundle, resources: dict[str, dict[str, object]], actual:
     altered, missing = [], []
     for rpath, res in sorted(resources.items()):
         if rpath not in b.names:
-            missing.append(f"{rpath} is listed but missing")
+            missing.append(f"{shown(rpath)} is listed but missing")
             continue
         got, size = b.sha256(rpath)
         actual[rpath], sizes[rpath] = got, size
         if got is None:
-            altered.append(f"{rpath} is truncated or corrupt in the zip")
+            altered.append(f"{shown(rpath)} is truncated or corrupt in the zip")
         elif f"sha256:{got}" != res.get("hash") or size != res.get("bytes"):
-            altered.append(f"{rpath} hashes to sha256:{got} ({size} bytes), datapackage says {res.get('hash')}")
+            altered.append(f"{shown(rpath)} hashes to sha256:{got} ({size} bytes), datapackage says "
+                           f"{shown(str(res.get('hash')))}")
     extra = sorted(set(b.names) - set(resources) - {"datapackage.json", "datapackage-digest.json"})
     if extra:
-        altered.append(f"members not listed in datapackage.json: {', '.join(extra[:5])}")
+        altered.append(f"members not listed in datapackage.json: {', '.join(shown(e) for e in extra[:5])}"
+                       + (f" (and {len(extra) - 5} more)" if len(extra) > 5 else ""))
     bad = altered + missing
     return Check("bundle.resources", FAIL if bad else PASS, INTEGRITY if altered or not bad else COMPLETENESS,
                  "; ".join(bad[:5]) if bad else f"{len(resources)} resources match their sha256")

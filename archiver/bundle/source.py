@@ -9,6 +9,7 @@ its pinned keys, and the rotation statements those keys signed — never the bun
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, BinaryIO
@@ -68,7 +69,8 @@ class BundleSource:
         self.base = f"provenance/{record_id}"
         self.trust = index.trust
         self.tolerance = index.trust_in.tolerance
-        self.warc_limits = index.trust_in.warc_limits
+        # every record's WARC reading is charged to the one budget of the bundle (verify.max_bundle_bytes)
+        self.warc_limits = dataclasses.replace(index.trust_in.warc_limits, charge=index.bundle.charge)
         self._custody_bytes: bytes | Absent | None = None
         self._parsed: list[Manifest | None] = []
 

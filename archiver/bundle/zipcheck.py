@@ -333,4 +333,9 @@ def _descriptor(fh: BinaryIO, at: int, zip64: bool) -> tuple[tuple[int, int, int
 
 
 def _some(items: list[str], n: int = 3) -> str:
-    return ", ".join(items[:n]) + (f" (and {len(items) - n} more)" if len(items) > n else "")
+    return ", ".join(shown(i, 400) for i in items[:n]) + (f" (and {len(items) - n} more)" if len(items) > n else "")
+
+
+def shown(text: str, limit: int = 120) -> str:
+    """A name from the bundle as a report shows it: a 60,000-character name would be the whole report."""
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(text):,} characters)"

@@ -2,7 +2,7 @@
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -63,13 +63,16 @@ def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help=
            name: Annotated[str | None, typer.Option(help="Worker name in logs.")] = None,
            quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only the start and stop lines.")] = False,
            store: StoreOpt = None) -> None:
-    """Take capture jobs from the queue until stopped (Ctrl-C / SIGTERM finish running jobs first)."""
-    import logging
+    """Take capture jobs from the queue until stopped (Ctrl-C / SIGTERM finish running jobs first).
+
+    If the catalog's database goes away the worker says so on one line (again at most once a
+    minute), retries with a growing wait (up to `queue.reconnect_max_delay` seconds) and goes on
+    when it is back. It exits 4 if the database cannot be reached when it starts."""
     import socket
 
     from archiver.queue import Tally, run_worker
 
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    _one_line_logging()
     from archiver.cli._common import safe
 
     archive = _open(store)
@@ -79,13 +82,42 @@ def worker(concurrency: Annotated[int, typer.Option("--concurrency", "-c", help=
 
     def done(url: str, record_id: str | None, error: str | None) -> None:
         tally(url, record_id, error)
-        if not quiet:
+        if not quiet:  # an error's first line: psycopg's run over several
+            first = next((line.strip() for line in (error or "").splitlines() if line.strip()), "")
             err.print(f"  {record_id}  {safe(url)}" if record_id else f"  [red]failed[/] {safe(url)}: "
-                      f"{safe(error or '')}", highlight=False)
+                      f"{safe(first)}", highlight=False)
 
     err.print(f"worker {label}: taking capture jobs, concurrency {concurrency}")
     run_worker(archive, concurrency=concurrency, until_empty=until_empty, name=label, on_done=done)
     err.print(f"worker {label} stopped: {tally.ok} captured, {tally.failed} failed attempt(s)")
+
+
+def _one_line_logging() -> None:
+    """The worker's log: our lines on stderr, each on one line — an exception as its type and first
+    line, never a traceback. procrastinate and psycopg's pool narrate every failed connection attempt
+    and job (with tracebacks); what matters of that, archiver.queue says once, and job outcomes are
+    printed by the worker itself."""
+    import logging
+
+    class OneLine(logging.Formatter):
+        def formatException(self, ei: Any) -> str:  # logging's name
+            exc = ei[1]
+            first = next((ln.strip() for ln in str(exc).splitlines() if ln.strip()), "")
+            return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+        def format(self, record: logging.LogRecord) -> str:
+            record.exc_text = None
+            record.stack_info = None
+            text = super().format(record)
+            return " | ".join(part for part in text.splitlines() if part.strip())
+
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLine("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    for noisy in ("procrastinate", "psycopg"):
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)
 
 
 @app.command()
@@ -116,8 +148,8 @@ def status(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     out = _out()
     out.print(f"queued {st.todo}   running {st.doing}   done {st.succeeded}   failed {st.failed}"
               f"   cancelled {st.cancelled}")
-    out.print(f"workers alive {st.workers}   captures in the last minute {st.done_last_minute}"
-              f"   records in the catalog {st.records}")
+    out.print(f"workers alive {st.workers} (heartbeat in the last {st.worker_window:g} s)"
+              f"   captures in the last minute {st.done_last_minute}   records in the catalog {st.records}")
     for f in st.recent_failures:
         kind = "will retry" if f.retry else "final"
         out.print(f"  [red]job {f.job_id}[/] try {f.attempt} ({kind}) {safe(f.url)}: {safe(f.error)}")

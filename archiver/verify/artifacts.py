@@ -8,7 +8,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 from archiver.decode import decode_stream
@@ -87,6 +87,9 @@ class WarcLimits:
 
     max_record: int = 1 << 30
     max_total: int = 4 << 30
+    #: told each record's declared block size before it is inflated: a bundle charges it to its whole
+    #: budget (``verify.max_bundle_bytes``), since every record of a bundle may name the same WARC
+    charge: Callable[[int], None] | None = field(default=None, compare=False)
 
 
 def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manifest: Manifest,
@@ -118,6 +121,8 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
                 uri = record.rec_headers.get_header("WARC-Target-URI")
                 declared = int(record.length or 0)
                 total += declared
+                if limits.charge is not None and declared <= limits.max_record and total <= limits.max_total:
+                    limits.charge(declared)  # raises when the bundle's budget is spent
                 if declared > limits.max_record or total > limits.max_total:
                     over = (f"declares a {declared:,}-byte block, over verify.max_record_bytes ({limits.max_record:,})"
                             if declared > limits.max_record else

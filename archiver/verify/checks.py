@@ -55,8 +55,10 @@ def run_suite(src: EvidenceSource) -> Verification:
         checks.append(Check("manifest.schema", FAIL, COMPLETENESS, f"{exc.message}; this release cannot check it"))
         checks.extend(_custody_checks(src, msha))
         return Verification(rid, tuple(checks))
-    except (ValueError, ArchiverError) as exc:
-        checks.append(Check("manifest.schema", FAIL, INTEGRITY, f"manifest unreadable: {exc}"))
+    except (ValueError, ArchiverError, RecursionError) as exc:
+        # RecursionError: JSON nested deeper than the recursion limit (a bundle's cap on JSON depth)
+        shown = "JSON nested too deeply" if isinstance(exc, RecursionError) else str(exc)  # no reference kept
+        checks.append(Check("manifest.schema", FAIL, INTEGRITY, f"manifest unreadable: {shown}"))
         chain = src.custody_chain()
         return Verification(rid, tuple(checks + ([chain] if chain else [])))
     mismatches = src.index_mismatches(manifest)

@@ -47,6 +47,7 @@ from archiver.web.deps import (
     cursor_of,
     export_download,
     parse_cursor,
+    refused,
     repr_digest,
     set_publication,
     state,
@@ -66,6 +67,11 @@ EXTRA_MODELS: tuple[type, ...] = ()
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     "4XX": {"description": "Problem details (RFC 9457)",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
+BUSY: dict[int | str, dict[str, Any]] = {
+    "5XX": {"description": "Problem details (RFC 9457): every verification slot busy, or the server stopping",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
 
 
@@ -299,16 +305,20 @@ async def verify_file(request: Request, p: Viewer) -> JSONResponse:
     return body(FileVerification(filename=up.filename, sha256=up.sha256, size=up.size, matches=matches))
 
 
-@router.post("/verify-bundle", responses=ok(BundleReport),
-             summary="Upload a .wacz bundle (multipart field `file`) and verify it against this store's trust")
+@router.post("/verify-bundle", responses={**ok(BundleReport), **BUSY},
+             summary="Upload a .wacz bundle (multipart field `file`) and verify it against this store's trust, in a "
+                     "process of its own capped in memory and time (422 when over a cap; 503 with Retry-After when "
+                     "every verification slot is busy)")
 async def verify_bundle(request: Request, p: Viewer) -> JSONResponse:
-    from starlette.concurrency import run_in_threadpool
+    from archiver.web.bundlework import VerificationRefused
 
     st = state(request)
     up = await receive_upload(request, st.archive.config.int_("web.max_upload_bytes"), keep=True,
                               tmp_dir=st.archive.root / "tmp")
     try:
-        report = await run_in_threadpool(bundle_report, st.archive, up.path, up.filename)
+        report = await bundle_report(request, up.path, up.filename)
+    except VerificationRefused as exc:
+        return refused(exc)
     finally:
         if up.path is not None:
             up.path.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from archiver.errors import AccessError, ArchiverError, RateLimitError
 from archiver.jobs import JobRunner, refresh_verifications
 from archiver.schema import json_schema
+from archiver.web.bundlework import BundleVerifier
 from archiver.web.deps import (
     PROBLEM,
     PROBLEM_SCHEMA,
@@ -79,7 +80,8 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
                   signer=SessionSigner(server_secret(archive.root), archive.config.int_("web.session_hours")),
                   limiter=RateLimiter(archive.config.int_("web.captures_per_minute")), metrics=Metrics(),
                   public_verify=public_verify, schemas={},
-                  public_limiter=RateLimiter(public_lookups_per_minute, what="hash lookups"))
+                  public_limiter=RateLimiter(public_lookups_per_minute, what="hash lookups"),
+                  verifier=BundleVerifier(archive.root, archive.config))
     app.state.web = st
     if start_jobs:
         runner.resume()

@@ -62,7 +62,7 @@ if TYPE_CHECKING:
     from archiver.jobs import CaptureJob, CaptureRequest, JobRunner, RunFn
     from archiver.publication import PublicationReport
     from archiver.records import RecordSummary
-    from archiver.schema import JsonRecord
+    from archiver.web.bundlework import BundleVerifier, VerificationRefused
     from archiver.web.metrics import Metrics
 
 PROBLEM = "application/problem+json"
@@ -81,6 +81,7 @@ class WebState:
     public_verify: bool
     schemas: dict[str, Any]
     public_limiter: RateLimiter  # anonymous hash lookups on a --public-verify server, per client address
+    verifier: BundleVerifier  # uploaded bundles, verified in bounded child processes
     one_time: dict[str, tuple[str, float]] = field(default_factory=dict)  # login code -> (token name, expiry)
 
 
@@ -120,6 +121,13 @@ def problem(status: int, title: str, detail: str, *, hint: str = "", headers: di
     if exit_code is not None:
         body["exit_code"] = exit_code
     return JSONResponse(body, status_code=status, media_type=PROBLEM, headers=headers)
+
+
+def refused(exc: VerificationRefused) -> JSONResponse:
+    """A bundle upload that was not verified (busy, over a cap, server stopping) as problem details."""
+    title = {503: "ServiceUnavailable", 500: "VerificationFailed"}.get(exc.status, "BundleRefused")
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
+    return problem(exc.status, title, exc.detail, headers=headers)
 
 
 PROBLEM_SCHEMA: dict[str, Any] = {
@@ -384,13 +392,15 @@ def cached_matches(a: Archive, sha: str) -> tuple[MatchVerification, ...]:
     return tuple(out)
 
 
-def bundle_report(a: Archive, path: Path | None, filename: str | None) -> JsonRecord:
-    from archiver.bundle import bundle_verdict
+async def bundle_report(request: Request, path: Path | None, filename: str | None) -> BundleReport:
+    """The uploaded bundle at ``path`` verified in a bounded child process (``web.bundlework``): at most
+    ``web.verify_workers`` at once, capped in memory and time, killed when the server stops. A refusal
+    is raised as ``VerificationRefused`` (its status and one line); the caller removes ``path``."""
+    from starlette.concurrency import run_in_threadpool
 
     assert path is not None
-    reports = a.bundles.verify(path, a.bundles.trust([]))
-    return BundleReport(bundle=filename or "upload.wacz", ok=all(r.ok for r in reports),
-                        verdict=bundle_verdict(reports), reports=tuple(reports))
+    report: BundleReport = await run_in_threadpool(state(request).verifier.verify, path, filename)
+    return report
 
 
 def file_chunks(path: Path) -> Iterator[bytes]:
@@ -497,6 +507,7 @@ __all__ = [
     "policy_of",
     "principal",
     "problem",
+    "refused",
     "repr_digest",
     "security_headers",
     "set_publication",

@@ -312,6 +312,7 @@ def verify_page(request: Request, p: PublicVerifyPage, sha256: str = "") -> Resp
 async def verify_upload(request: Request, p: PublicVerifyPage) -> Response:
     from starlette.concurrency import run_in_threadpool
 
+    from archiver.web.bundlework import VerificationRefused
     from archiver.web.uploads import receive_upload
 
     check_public_rate(request, p)
@@ -324,7 +325,15 @@ async def verify_upload(request: Request, p: PublicVerifyPage) -> Response:
         with up.path.open("rb") as fh:
             is_zip = fh.read(4) == b"PK\x03\x04"
         if is_zip and (up.filename or "").lower().endswith(".wacz"):
-            rep: Any = await run_in_threadpool(bundle_report, a, up.path, up.filename)
+            try:
+                rep: Any = await bundle_report(request, up.path, up.filename)
+            except VerificationRefused as exc:
+                resp = render(request, "verify.html", _ctx(request, p, "verify", title="Verify", public=p is None,
+                              result={"kind": "bundle", "ok": False, "reports": [],
+                                      "headline": f"NOT VERIFIED: {exc.detail}"}), exc.status)
+                if exc.retry_after is not None:
+                    resp.headers["Retry-After"] = str(exc.retry_after)
+                return resp
             headline = {"verified": "VERIFIED: every hash, signature and timestamp holds, and a key this store "
                                     "trusts signed it.",
                         "intact-untrusted": "INTACT, SIGNER NOT TRUSTED: every hash and signature holds, but no "

@@ -55,7 +55,7 @@ NOT_FOUND_HTML = (b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf
                   b"</main></body></html>\n")
 NOT_FOUND_JSON = b'{"type":"https://archiver.invalid/problems/404","title":"Not found","status":404,' \
                  b'"detail":"no public record at this address"}\n'
-_CACHE_MAX = 2048
+_CACHE_MAX = 256  # pages hold whole documents; the disk cache keeps the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,12 +75,8 @@ def server_hrefs(rid: str, what: str) -> str:
             "screenshot": f"/r/{rid}/screenshot.png", "static": "/static"}[what]
 
 
-def _etag(data: bytes) -> str:
-    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
-
-
 class _Renders:
-    """Rendered pages by their cache key (bounded LRU; each server process keeps its own)."""
+    """Rendered pages by (store, key) (bounded LRU; each server process keeps its own)."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -103,43 +99,94 @@ class _Renders:
 _RENDERS = _Renders()
 
 
-def render_record(archive: Archive, record_id: str, *, hrefs: Callable[[str, str], str] = server_hrefs,
-                  replay_url: str | None = None) -> Rendered | None:
-    """The public page and JSON of ``record_id``, or None when it is not public (or unknown: the
-    caller answers both alike). Cached by everything the bytes depend on."""
+#: what a public page's bytes depend on, in two indexed queries: the record (its manifest, how many
+#: addenda, its cached verification), whether it is public, and the newest publication anywhere (the
+#: page lists the other public versions of its document)
+_KEY_SQL = ("SELECT r.manifest_sha256, (SELECT COUNT(*) FROM addenda a WHERE a.record_id = r.record_id), v.time, "
+            "v.ok FROM records r LEFT JOIN verifications v ON v.record_id = r.record_id WHERE r.record_id = ?")
+_GEN_SQL = "SELECT MAX(seq) FROM outbox WHERE event IN ('publish', 'unpublish')"
+_TEMPLATES = ("public_base.html", "public_record.html", "_replay.html")
+
+
+def _template_stamp() -> str:
+    """The templates' own bytes are part of what a page is: a new release re-renders, never serves old bytes."""
+    h = hashlib.sha256(__version__.encode())
+    for name in _TEMPLATES:
+        path = WEB_DIR / "templates" / name
+        if path.is_file():
+            h.update(path.read_bytes())
+    return h.hexdigest()[:16]
+
+
+_STAMP = _template_stamp()
+
+
+def page_key(archive: Archive, record_id: str, replay_url: str | None, scheme: str) -> str | None:
+    """The hex key of a public record's rendering, or None when it is not public. Strong ETags are made
+    from it, so a revalidation (304) costs these two queries and never a rendering."""
     from archiver.provenance.ids import is_canonical_record_id
     from archiver.publication import is_public
-    from store.search import cached_verifications
 
     if not is_canonical_record_id(record_id) or not is_public(archive, record_id):
         return None
-    summary = archive.catalog.get(record_id)
-    if summary is None:
+    with archive.catalog.db() as d:
+        row = d.one(_KEY_SQL, (record_id,))
+        gen = d.one(_GEN_SQL)
+    if row is None:
         return None
-    n_addenda = len(archive.catalog.addenda(record_id))
-    cached = cached_verifications(archive.catalog, [record_id]).get(record_id)
-    settings = (archive.config.str_("web.public_url"), archive.config.str_("operator.organization"),
-                archive.config.str_("operator.name"), archive.config.str_("cite.archive_base_url"))
-    key = (str(archive.root), record_id, summary.manifest_sha256, n_addenda,
-           (cached.time, cached.ok) if cached else None, settings, replay_url, hrefs)
-    hit = _RENDERS.get(key)
+    settings = tuple(archive.config.str_(k) for k in ("web.public_url", "operator.organization", "operator.name",
+                                                       "cite.archive_base_url"))
+    raw = repr((_STAMP, record_id, tuple(row), gen[0] if gen else None, settings, replay_url, scheme))
+    return hashlib.sha256(raw.encode("utf-8")).hexdigest()
+
+
+def render_record(archive: Archive, record_id: str, *, hrefs: Callable[[str, str], str] = server_hrefs,
+                  replay_url: str | None = None, scheme: str = "server") -> Rendered | None:
+    """The public page and JSON of ``record_id``, or None when it is not public (or unknown: the
+    caller answers both alike). Kept by :func:`page_key` in memory and under ``<store>/public/pages/``
+    (a cache: a record never changes, so a page is rendered once per key, also across restarts).
+    ``scheme`` names the link scheme ``hrefs`` implements (part of the key)."""
+    key = page_key(archive, record_id, replay_url, scheme)
+    if key is None:
+        return None
+    hit = _RENDERS.get((str(archive.root), key))
     if hit is not None:
         return hit
-    made = _render(archive, record_id, hrefs=hrefs, replay_url=replay_url, cached=cached)
-    if made is not None:
-        _RENDERS.put(key, made)
-    return made
+    folder = archive.root / "public" / "pages"
+    html_path, json_path = folder / f"{key}.html", folder / f"{key}.json"
+    shot: str | None = None
+    if html_path.is_file() and json_path.is_file():
+        html, body = html_path.read_bytes(), json_path.read_bytes()
+        m = archive.manifest(record_id)
+        art = m.artifact("screenshot")
+        shot = art.sha256 if art else None
+    else:
+        from store.fsutil import atomic_write_bytes
+
+        made = _render(archive, record_id, hrefs=hrefs, replay_url=replay_url)
+        if made is None:
+            return None
+        html, body, shot = made
+        folder.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(json_path, body)
+        atomic_write_bytes(html_path, html)
+    etag = f'"{key[:32]}"'
+    rendered = Rendered(html, body, etag, f'"{key[32:64]}"', shot)
+    _RENDERS.put((str(archive.root), key), rendered)
+    return rendered
 
 
-def _render(archive: Archive, record_id: str, *, hrefs: Callable[[str, str], str], replay_url: str | None,
-            cached: Any) -> Rendered | None:
+def _render(archive: Archive, record_id: str, *, hrefs: Callable[[str, str], str],
+            replay_url: str | None) -> tuple[bytes, bytes, str | None] | None:
     from archiver.cite import citation_data
     from archiver.cite import render as cite_render
     from archiver.publication import public_provenance
+    from store.search import cached_verifications
 
     report = public_provenance(archive, record_id)
     if report is None:
         return None
+    cached = cached_verifications(archive.catalog, [record_id]).get(record_id)
     data = citation_data(archive, record_id)
     citations = [(key, label, cite_render(data, key)) for key, label in STYLES]
     m = archive.manifest(record_id)
@@ -154,7 +201,7 @@ def _render(archive: Archive, record_id: str, *, hrefs: Callable[[str, str], str
            "page_url": m.subject.final_url, "ts": ts, "verify_cmds": verify_commands(report)}
     html = templates.get_template("public_record.html").render(ctx).encode("utf-8")
     body = json.dumps(plain(report), ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    return Rendered(html, body + b"\n", _etag(html), _etag(body + b"\n"), shot.sha256 if shot else None)
+    return html, body + b"\n", shot.sha256 if shot else None
 
 
 def verify_commands(p: ProvenanceReport) -> list[str]:

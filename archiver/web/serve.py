@@ -12,8 +12,10 @@ import argparse
 import ipaddress
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TextIO
+from types import FrameType
+from typing import Any, TextIO
 
 from archiver.errors import ArchiverError, UsageError
 
@@ -32,6 +34,20 @@ def _first_admin_name(taken: set[str]) -> str:
     while name in taken:
         name, n = f"admin-{n}", n + 1
     return name
+
+
+def stopping_server(config: Any, on_exit: Callable[[], object]) -> Any:
+    """uvicorn's server, except that being told to stop (SIGTERM, Ctrl-C) first calls ``on_exit``: uvicorn
+    waits for in-flight requests, and a bundle verification killed there answers 503 at once instead of
+    holding the server until a hostile upload is done."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            on_exit()
+            super().handle_exit(sig, frame)
+
+    return Server(config)
 
 
 def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 2,
@@ -65,7 +81,7 @@ def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, work
     out.flush()
     config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("ARCHIVER_LOG_LEVEL", "warning"),
                             access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+    server = stopping_server(config, app.state.web.verifier.cancel_all)
     try:
         server.run()
     finally:

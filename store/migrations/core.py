@@ -72,5 +72,7 @@ CREATE TABLE IF NOT EXISTS verifications (
     )),
     # whether a record is public is decided by the publish/unpublish events committed in THIS store (an
     # imported bundle's publication addenda are the sender's decisions): looked up per record, indexed
-    both("core", 3, "outbox by record and event", "CREATE INDEX outbox_record ON outbox(record_id, event, seq)"),
+    # (and the public pages' cache key names the latest publication anywhere: one index probe)
+    both("core", 3, "outbox by record and event", "CREATE INDEX outbox_record ON outbox(record_id, event, seq);\n"
+         "CREATE INDEX outbox_event ON outbox(event, seq)"),
 )
