@@ -50,6 +50,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "largest WARC record (its declared block, once inflated) verification or import reads; a bundle "
             "declaring more is refused before anything is inflated"),
     Setting("verify.max_warc_bytes", int, 4 << 30, "most bytes one record's WARC may inflate to, all records together"),
+    Setting("log.origin", str, "",
+            "the transparency log's origin: the first line of its checkpoints and its key's name, e.g. "
+            "archive.example.org/evidence (empty: archiver.invalid/<log key hash>); never change it once "
+            "checkpoints are signed"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),

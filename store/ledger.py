@@ -80,6 +80,10 @@ class Ledger:
         #: URLs whose committed record waits for its blob (set by the last replay): a new record of such
         #: a URL would sign the same ``previous`` and fork the chain once the waiting one is indexed
         self.waiting_urls: set[str] = set()
+        #: called after a unit of work that wrote outbox rows has committed (the transparency log's
+        #: sync: ``archiver/tlog/log.py``); outside the transaction, and its failure is only logged —
+        #: the evidence is committed, and the outbox keeps the rows for the next sync
+        self.on_commit: Callable[[], object] | None = None
 
     # ---- evidence ------------------------------------------------------------------------------
     def commit(self, events: Sequence[Event], *, actor: str,
@@ -115,6 +119,11 @@ class Ledger:
             self._outbox(d, entries)
             if end is not None and not stuck:  # never past an entry that waits for its blob
                 self._set_journal(d, end, entries[-1].hash if entries else None)
+        if self.on_commit is not None and any(e.event in EVIDENCE_EVENTS for e in entries):
+            try:
+                self.on_commit()
+            except Exception as exc:  # the commit stands; the next sync appends what this one missed
+                log.warning("after a commit: %s", exc)
         return Committed(tuple(entries)), value
 
     def note(self, event: str, *, actor: str, record_id: str | None = None,

@@ -126,7 +126,7 @@ class Verifier:
     @classmethod
     def from_vkey(cls, vkey: str) -> Verifier:
         """Parse ``name+hex+base64(type||key)``; the key ID must be the one the key and name give."""
-        parts = vkey.strip().split("+")
+        parts = vkey.strip().split("+", 2)  # base64 may hold "+": the name and the hex never do
         if len(parts) != 3 or not re.fullmatch(r"[0-9a-f]{8}", parts[1]):
             raise UsageError(f"not a verifier key: {vkey[:80]!r}", hint="expected name+hex+base64")
         name = check_name(parts[0])
