@@ -51,6 +51,14 @@ from archiver.reports import (
     WrittenFile,
 )
 from archiver.schema import json_schema
+from archiver.tlog.reports import (
+    LogAuditReport,
+    LogCheckpointReport,
+    LogConsistencyReport,
+    LogKeyReport,
+    LogProofReport,
+    LogSyncReport,
+)
 
 #: schema name -> record type. Commands that print a list print an array of one of these.
 MODELS: dict[str, type] = {
@@ -95,6 +103,12 @@ MODELS: dict[str, type] = {
     "file-verification": FileVerification,
     "token": TokenInfo,
     "new-token": NewToken,
+    "log-checkpoint": LogCheckpointReport,
+    "log-key": LogKeyReport,
+    "log-proof": LogProofReport,
+    "log-consistency": LogConsistencyReport,
+    "log-audit": LogAuditReport,
+    "log-sync": LogSyncReport,
 }
 
 

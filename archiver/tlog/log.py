@@ -30,7 +30,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from archiver.errors import NotFoundError, StoreCorruptError, UsageError
 from archiver.tlog.entries import LogEntry, entries_of
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from archiver.config import Config
+    from archiver.tlog.reports import LogAuditReport, LogCheckpointReport, LogConsistencyReport
     from store.catalog import Catalog, _Db
     from store.s3 import S3BlobStore
 
@@ -364,6 +365,31 @@ class TransparencyLog:
         if latest is not None and latest.origin != self.origin():
             raise UsageError(f"log.origin is {self.origin()!r} but this log signed its checkpoints as "
                              f"{latest.origin!r}", hint=f"archiver config set log.origin {latest.origin}")
+
+    # ---- the acts (each in its own module; here so a caller needs only the log) ----------------
+    def checkpoint(self, *, stamp: bool = True, tsa_urls: Sequence[str] | None = None) -> LogCheckpointReport:
+        """Sync and sign a checkpoint if the log grew (:func:`archiver.tlog.checkpoints.sign_checkpoint`)."""
+        from archiver.tlog.checkpoints import sign_checkpoint
+
+        return sign_checkpoint(self, stamp=stamp, tsa_urls=tsa_urls)
+
+    def prove(self, record_id: str, *, sign_if_needed: bool = True, stamp: bool = True) -> bytes:
+        """The tlog-proof@v1 file of a record's manifest leaf (:func:`archiver.tlog.checkpoints.prove`)."""
+        from archiver.tlog.checkpoints import prove
+
+        return prove(self, record_id, sign_if_needed=sign_if_needed, stamp=stamp)
+
+    def audit(self, blobs: Any) -> LogAuditReport:
+        """Every check of :func:`archiver.tlog.audit.audit` against the store's ``blobs``."""
+        from archiver.tlog.audit import audit
+
+        return audit(self, blobs)
+
+    def verify_from(self, old_checkpoint: bytes) -> LogConsistencyReport:
+        """An older checkpoint of this log against its latest (:func:`archiver.tlog.audit.verify_from`)."""
+        from archiver.tlog.audit import verify_from
+
+        return verify_from(self, old_checkpoint)
 
 
 __all__ = ["LogKey", "StoredCheckpoint", "SyncResult", "TransparencyLog"]
