@@ -57,6 +57,20 @@ def sign_checkpoint(tlog: TransparencyLog, *, stamp: bool = True,
     return _report(tlog, done, new=True, stamps=stamps)
 
 
+def checkpoint_at_end(tlog: TransparencyLog, *, stamp: bool = True) -> LogCheckpointReport | None:
+    """What a batch or a watch run does at its end: sign a checkpoint if the log grew. A failure is
+    logged, never raised: the records are committed, and the next checkpoint covers them."""
+    try:
+        tlog.sync()
+        latest = tlog.latest()
+        if tlog.size() == (latest.size if latest is not None else 0):
+            return None
+        return sign_checkpoint(tlog, stamp=stamp)
+    except ArchiverError as exc:
+        log.warning("no checkpoint signed at the end of the run: %s", exc.message)
+        return None
+
+
 def _report(tlog: TransparencyLog, cp: StoredCheckpoint, *, new: bool,
             stamps: tuple[LogStamp, ...] = ()) -> LogCheckpointReport:
     return LogCheckpointReport(origin=cp.origin, size=cp.size, root=base64.b64encode(cp.root).decode("ascii"),
@@ -126,4 +140,4 @@ def prove(tlog: TransparencyLog, record_id: str, *, sign_if_needed: bool = True,
     return ProofFile(index, tuple(hashes), latest.note, entry.to_bytes()).to_bytes()
 
 
-__all__ = ["prove", "sign_checkpoint"]
+__all__ = ["checkpoint_at_end", "prove", "sign_checkpoint"]
