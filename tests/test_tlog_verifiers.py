@@ -43,7 +43,8 @@ def big_log(tmp_path_factory: pytest.TempPathFactory, site) -> Iterator[Log]:  #
     with LocalTSA() as tsa:
         a, _ = Archive.init(tmp / "store", operator="Log Tester")
         for k, v in (("capture.allow_private", "true"), ("capture.per_host", "8"), ("tsa.urls", tsa.url),
-                     ("tsa.certs", str(tsa.ca_pem)), ("tsa.retries", "0"), ("log.origin", "archive.example.org/evidence")):
+                     ("tsa.certs", str(tsa.ca_pem)), ("tsa.retries", "0"),
+                     ("log.origin", "archive.example.org/evidence")):
             a.config.set(k, v)
         items = [(f"{site.base_url}/plain?log={i}", None, None) for i in range(RECORDS)]
         first = a.capture_batch(items[:FIRST], jobs=4, passphrase=lambda: None)  # signs a checkpoint at its end
@@ -69,7 +70,7 @@ def test_the_log_holds_every_record_and_addendum_once(big_log: Log) -> None:
     assert a.log.size() == RECORDS + n_addenda
     latest = a.log.latest()
     assert latest is not None and latest.size == a.log.size()
-    assert [c.size for c in a.log.checkpoints()][0] >= FIRST
+    assert a.log.checkpoints()[0].size >= FIRST
     for rid in big_log.ids[:50]:
         kinds = [e.kind for _, e in a.log.leaves_of(rid)]
         assert kinds.count("manifest") == 1 and "addendum" in kinds
