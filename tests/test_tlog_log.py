@@ -1,0 +1,129 @@
+"""The log of a store: tile paths and bundles as tlog-tiles spells them, what a leaf is, appends that
+are idempotent and deterministic, repair after a sync cut short, the log key, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+from pathlib import Path
+
+import pytest
+
+from archiver.api import Archive
+from archiver.errors import IntegrityError, UsageError
+from archiver.tlog.entries import LogEntry, entries_of
+from archiver.tlog.tiles import ENTRIES, bundle, encode_index, partial_tiles, tile_path, unbundle
+
+
+def test_tile_paths_are_the_specs() -> None:
+    assert encode_index(1234067) == "x001/x234/067"  # the example of c2sp.org/tlog-tiles
+    assert encode_index(0) == "000" and encode_index(999) == "999" and encode_index(1000) == "x001/000"
+    assert tile_path(0, 1234067) == "tile/0/x001/x234/067"
+    assert tile_path(1, 5, 17) == "tile/1/005.p/17"
+    assert tile_path(ENTRIES, 2, 3) == "tile/entries/002.p/3"
+    # "a tree of size 70,000 will be represented by 273 full level 0 tiles, one partial level 0 tile of
+    # width 112, one full level 1 tile, one partial level 1 tile of width 17, and one partial level 2
+    # tile of width 1"
+    assert list(partial_tiles(70_000)) == [(0, 273, 112), (1, 1, 17), (2, 0, 1)]
+    assert list(partial_tiles(256)) == [(1, 0, 1)]
+
+
+def test_entry_bundles_and_entries() -> None:
+    e = LogEntry("manifest", "7KQ2-M9XD", "ab" * 32)
+    assert e.to_bytes() == b"archiver.tlog-entry/v1 manifest 7KQ2-M9XD sha256:" + b"ab" * 32 + b"\n"
+    assert LogEntry.from_bytes(e.to_bytes()) == e
+    assert unbundle(bundle([e.to_bytes(), b""])) == [e.to_bytes(), b""]
+    for bad in (e.to_bytes()[:-1], e.to_bytes().replace(b"manifest", b"Manifest"),
+                e.to_bytes().replace(b"7KQ2", b"7KQI")):
+        with pytest.raises(IntegrityError):
+            LogEntry.from_bytes(bad)
+    with pytest.raises(IntegrityError):
+        unbundle(b"\x00\x05abc")
+    row = {"event": "import", "record_id": "7KQ2-M9XD", "subject_sha256": "ab" * 32,
+           "detail": {"addenda": f"{'cd' * 32},{'ef' * 32}"}}
+    assert [(x.kind, x.sha256[:2]) for x in entries_of(row)] == [("manifest", "ab"), ("addendum", "cd"),
+                                                                   ("addendum", "ef")]
+    assert [x.kind for x in entries_of({**row, "event": "wayback", "detail": {}})] == ["addendum"]
+
+
+def test_every_commit_appends_and_an_import_adds_nothing_twice(stamped: Archive, site, tmp_path: Path) -> None:
+    from archiver.bundle import export
+    from archiver.bundle.importing import default_trust
+    from archiver.provenance.keys import key_id_of
+
+    ids = [stamped.capture(f"{site.base_url}/plain?imp={i}", passphrase=lambda: None).record_id for i in range(3)]
+    # each capture committed a manifest and a timestamp addendum: both are leaves, in commit order
+    kinds = [stamped.log.entry(i).kind for i in range(stamped.log.size())]
+    assert kinds == ["manifest", "addendum"] * 3 and stamped.log.pending() == 0
+    bundle_path = tmp_path / "b.wacz"
+    export(stamped, ids, bundle_path, passphrase=lambda: None, actor="tester")
+    other, _ = Archive.init(tmp_path / "other", operator="Receiver")
+    other.config.set("tsa.certs", stamped.config.str_("tsa.certs"))
+    trust = default_trust(other, [key_id_of(stamped.keys.signing_public_key())], None)
+    other.bundles.import_(bundle_path, trust, actor="tester")
+    first = [other.log.entry(i) for i in range(other.log.size())]
+    assert sorted(e.sha256 for e in first) == sorted(stamped.log.entry(i).sha256 for i in range(6))
+    other.bundles.import_(bundle_path, trust, actor="tester")  # again: the same documents
+    assert other.log.size() == len(first) and other.log.audit(other.blobs).ok
+
+
+def test_a_sync_cut_short_is_finished_with_the_same_bytes(archive: Archive, site) -> None:
+    """Tiles are a pure function of the leaves: files lost after the catalog moved (a kill between the
+    COMMIT and the writes) are written again, identical, and a log re-derived from the outbox is the same."""
+    for i in range(260):  # more than one full tile
+        archive.capture(f"{site.base_url}/plain?cut={i}", passphrase=lambda: None)
+    rep = archive.log.checkpoint(stamp=False)
+    files = {p: (archive.root / "log" / p).read_bytes() for p in archive.log.files.list("tile/")}
+    assert "tile/0/000" in files and "tile/entries/000" in files and "tile/0/001.p/4" in files
+    root = archive.log.root()
+    # the writes "never happened": gone from disk, the catalog's tiles position back at 0
+    shutil.rmtree(archive.root / "log" / "tile")
+    with archive.catalog.db() as d, d.tx():
+        d.run("UPDATE tlog_state SET tiles_size=0")
+    archive.log.sync()
+    archive.log.write_partial_tiles(rep.size)
+    assert {p: (archive.root / "log" / p).read_bytes() for p in archive.log.files.list("tile/")} == files
+    # the whole log re-derived from the outbox: same leaves, same root
+    with archive.catalog.db() as d, d.tx():
+        for t in ("tlog_leaves", "tlog_nodes"):
+            d.run(f"DELETE FROM {t}")
+        d.run("UPDATE tlog_state SET outbox_seq=0, size=0, tiles_size=0")
+    assert archive.log.sync().appended == 260
+    assert archive.log.root() == root and archive.log.audit(archive.blobs).ok
+
+
+def test_the_log_key_is_private_and_only_its_vkey_leaves(archive: Archive, cli) -> None:  # type: ignore[no-untyped-def]
+    r = cli("log", "key", "--store", str(archive.root), "--json")
+    assert r.code == 0, r.err
+    key = json.loads(r.out)
+    assert key["origin"].startswith("archiver.invalid/") and key["vkey"].startswith(key["origin"] + "+")
+    path = archive.root / "keys" / "log.key"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "PRIVATE" not in r.out
+    assert cli("config", "set", "--store", str(archive.root), "log.origin", "archive.example.org/evidence").code == 0
+    r = cli("log", "checkpoint", "--store", str(archive.root), "--json")
+    assert r.code == 0, r.err
+    cp = json.loads(r.out)
+    assert cp["origin"] == "archive.example.org/evidence" and cp["size"] == 0 and cp["new"]
+    assert cp["note"].startswith("archive.example.org/evidence\n0\n47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n\n")
+    # the origin is the log's identity: changing it afterwards is refused
+    assert cli("config", "set", "--store", str(archive.root), "log.origin", "elsewhere.example/log").code == 0
+    with pytest.raises(UsageError, match=r"log\.origin"):
+        archive.log.checkpoint(stamp=False)
+
+
+def test_log_cli_prove_sync_and_audit(archive: Archive, site, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rid = archive.capture(site.base_url + "/plain?cli", passphrase=lambda: None).record_id
+    r = cli("log", "sync", "--store", str(archive.root), "--json")
+    assert r.code == 0 and json.loads(r.out)["size"] == 1, r.out
+    out = tmp_path / "p.tlog-proof"
+    r = cli("log", "prove", rid, "-o", str(out), "--store", str(archive.root), "--json")
+    assert r.code == 0, r.err
+    rep = json.loads(r.out)
+    assert rep["index"] == 0 and rep["size"] == 1 and rep["entry"].endswith(archive.resolve(rid).manifest_sha256)
+    assert out.read_bytes().startswith(b"c2sp.org/tlog-proof@v1\nextra ")
+    r = cli("log", "audit", "--store", str(archive.root))
+    assert r.code == 0 and r.out.startswith("PASS"), r.out
+    assert cli("log", "prove", "ZZZZ-ZZZZ", "--store", str(archive.root)).code == 2
