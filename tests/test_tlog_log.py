@@ -127,3 +127,42 @@ def test_log_cli_prove_sync_and_audit(archive: Archive, site, cli, tmp_path: Pat
     r = cli("log", "audit", "--store", str(archive.root))
     assert r.code == 0 and r.out.startswith("PASS"), r.out
     assert cli("log", "prove", "ZZZZ-ZZZZ", "--store", str(archive.root)).code == 2
+
+
+def test_the_log_on_postgresql_and_s3(cli, postgres, seaweed, site, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same log with the catalog on PostgreSQL (its own advisory lock, BYTEA hashes) and the files in
+    the store's bucket (``<prefix>log/``): tlog-scales reads the tiles back from S3, the audit passes."""
+    import uuid
+
+    from tlog_scales.reader import TilesReader
+    from tlog_scales.signing import Vkey
+
+    for k, v in seaweed.env().items():
+        monkeypatch.setenv(k, v)
+    bucket = "tlog-" + uuid.uuid4().hex[:12]
+    root = tmp_path / "s"
+    r = cli("init", "--store", str(root), "--operator", "T", "--blobs", f"s3://{bucket}/cases/acme",
+            "--s3-endpoint", seaweed.endpoint, "--catalog", postgres.database())
+    assert r.code == 0, r.err
+    a = Archive.open(root)
+    a.config.set("capture.allow_private", "true")
+    done = a.capture_batch([(f"{site.base_url}/plain?pg={i}", None, None) for i in range(300)], jobs=4,
+                           passphrase=lambda: None)
+    assert all(x.record_id for x in done)
+    assert a.log.size() == 300 and a.log.latest() is not None  # the batch signed a checkpoint
+    assert not (root / "log").exists()
+    keys = {o["Key"] for page in seaweed.client().get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix="cases/acme/log/") for o in page.get("Contents", [])}
+    assert {"cases/acme/log/checkpoint", "cases/acme/log/tile/0/000", "cases/acme/log/tile/entries/001.p/44",
+            "cases/acme/log/checkpoints/300"} <= keys
+
+    class S3Backend:
+        def get(self, *path: str) -> bytes | None:
+            return a.log.files.read("/".join(path))
+    reader = TilesReader(S3Backend())
+    cp = reader.get_checkpoint()
+    cp.verify(Vkey.from_string(a.log.vkey()))
+    assert cp.size == 300 and reader.calculate_root_hash() == cp.root_hash
+    rep = a.log.audit(a.blobs)
+    assert rep.ok, rep.problems[:3]

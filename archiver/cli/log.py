@@ -51,12 +51,13 @@ def log_prove(record_id: str,
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Write a c2sp.org/tlog-proof@v1 file: the record's manifest is in the log (signing a checkpoint
     first when the record is newer than the last one)."""
+    from archiver.provenance.ids import normalize_record_id
     from archiver.tlog.proofs import ProofFile
     from archiver.tlog.reports import LogProofReport
     from store.fsutil import atomic_write_bytes
 
     archive = _open(store)
-    rid = archive.resolve(record_id).record_id
+    rid = normalize_record_id(record_id)  # the log proves what it holds, whatever the catalog says now
     data = archive.log.prove(rid, stamp=not no_stamp)
     if output is not None:
         atomic_write_bytes(output, data)

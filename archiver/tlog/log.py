@@ -51,8 +51,9 @@ log = logging.getLogger(__name__)
 STATE = "log"
 #: outbox rows read per sync transaction: bounds one transaction's time and memory
 CHUNK = 5000
-#: PostgreSQL advisory lock serialising appends to the log (the write path's is 7232)
-PG_LOCK = 7234
+#: PostgreSQL advisory lock serialising appends to the log (taken: 7231 migrations, 7232 the write path,
+#: 7233 the queue's schema and the chain stripes, 7234 the watch runner)
+PG_LOCK = 7235
 
 
 @dataclass(frozen=True, slots=True)
