@@ -193,17 +193,18 @@ class TransparencyLog:
         """Append every outbox row past the log's position, then write the tiles it completed."""
         appended = rows = 0
         while True:
-            got, new = self._sync_chunk()
+            got, new, state = self._sync_chunk()
             rows += got
             appended += new
             if got < CHUNK:
                 break
-        self.write_tiles()
-        with self.catalog.db() as d:
-            seq, size, _ = self._state(d)
+        seq, size, done = state
+        if size // TILE_WIDTH != done // TILE_WIDTH:  # a tile was completed (now or by a sync cut short)
+            self.write_tiles()
         return SyncResult(appended=appended, rows=rows, size=size, outbox_seq=seq)
 
-    def _sync_chunk(self) -> tuple[int, int]:
+    def _sync_chunk(self) -> tuple[int, int, tuple[int, int, int]]:
+        """One transaction: up to :data:`CHUNK` outbox rows; returns (rows, leaves, state after)."""
         with self.catalog.db() as d, d.tx():
             if self._postgres:
                 d.rows("SELECT pg_advisory_xact_lock(?)", (PG_LOCK,))
@@ -211,7 +212,7 @@ class TransparencyLog:
             rows = d.dicts("SELECT seq, event, record_id, subject_sha256, detail FROM outbox WHERE seq > ? "
                            "ORDER BY seq LIMIT ?", (seq, CHUNK))
             if not rows:
-                return 0, 0
+                return 0, 0, (seq, size, tiles_size)
             candidates: list[tuple[int, LogEntry, bytes]] = []
             for r in rows:
                 r["detail"] = json.loads(r["detail"] or "{}")
@@ -235,7 +236,7 @@ class TransparencyLog:
             d.run("INSERT INTO tlog_state(name, outbox_seq, size, tiles_size) VALUES (?,?,?,?) ON CONFLICT(name) "
                   "DO UPDATE SET outbox_seq=excluded.outbox_seq, size=excluded.size",
                   (STATE, last, size + len(new), tiles_size))
-            return len(rows), len(new)
+            return len(rows), len(new), (last, size + len(new), tiles_size)
 
     @staticmethod
     def _known(d: _Db, hashes: Sequence[bytes]) -> set[bytes]:

@@ -128,7 +128,7 @@ class FsTileStore:
         out = []
         for dirpath, _dirs, files in os.walk(base):
             for f in files:
-                if not f.startswith(".") and not f.startswith("tmp"):
+                if not f.startswith("."):  # temp files of a write in progress (store.fsutil's .tmp-)
                     out.append(Path(dirpath, f).relative_to(self.root).as_posix())
         return sorted(out)
 
