@@ -92,6 +92,12 @@ def test_a_sync_cut_short_is_finished_with_the_same_bytes(archive: Archive, site
         d.run("UPDATE tlog_state SET outbox_seq=0, size=0, tiles_size=0")
     assert archive.log.sync().appended == 260
     assert archive.log.root() == root and archive.log.audit(archive.blobs).ok
+    # the proofs a witness or a page asks for, checked by the RFC 9162 verifiers
+    from archiver.tlog.hashing import verify_consistency, verify_inclusion
+
+    verify_consistency(100, 260, archive.log.root(100), root, archive.log.consistency_proof(100, 260))
+    leaf = archive.log.entry(257).leaf_hash()
+    verify_inclusion(leaf, 257, 260, archive.log.inclusion_proof(257, 260), root)
 
 
 def test_the_log_key_is_private_and_only_its_vkey_leaves(archive: Archive, cli) -> None:  # type: ignore[no-untyped-def]

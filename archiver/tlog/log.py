@@ -319,6 +319,17 @@ class TransparencyLog:
         with self.catalog.db() as d:
             return self.tree(d, size).root()
 
+    def inclusion_proof(self, index: int, size: int) -> list[bytes]:
+        """RFC 6962 audit path of leaf ``index`` in the tree of ``size`` (a witness or a page needs it)."""
+        with self.catalog.db() as d:
+            return self.tree(d, size).inclusion_proof(index)
+
+    def consistency_proof(self, old_size: int, new_size: int) -> list[bytes]:
+        """RFC 6962 consistency proof from the tree of ``old_size`` to the tree of ``new_size`` (what a
+        tlog-witness ``add-checkpoint`` request carries)."""
+        with self.catalog.db() as d:
+            return self.tree(d, new_size).consistency_proof(old_size)
+
     def entry(self, index: int) -> LogEntry:
         with self.catalog.db() as d:
             got = self._entries(d, index, index + 1)
