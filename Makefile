@@ -69,6 +69,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps bytecode
 	$(BIN)/python bench/bench_startup.py
 	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_browser.py
+	$(BIN)/python bench/bench_tlog.py
 	$(BIN)/python bench/bench_queue.py
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/pip install --quiet -e '.[all,test,bench]'
