@@ -18,7 +18,9 @@ unit of work:
 5. append the custody entries (the custody file is fsynced: it is the journal), then one ``outbox`` row
    per evidence event (what the transparency log and alerts consume, in commit order) and the journal
    position, in the same catalog transaction;
-6. COMMIT.
+6. COMMIT;
+7. then, outside the transaction, ``on_commit`` (set by the store core: the transparency log's sync,
+   which appends the new outbox rows to the log; its failure is logged and the next sync catches up).
 
 Crash at any point (``kill -9``): before 5, nothing names the new blobs (an orphan blob is harmless; an
 orphan manifest is signed but not a record: ``rebuild-index`` indexes only what custody commits).
