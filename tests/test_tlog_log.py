@@ -182,3 +182,32 @@ def test_the_log_on_postgresql_and_s3(cli, postgres, seaweed, site, tmp_path: Pa
     assert cp.size == 300 and reader.calculate_root_hash() == cp.root_hash
     rep = a.log.audit(a.blobs)
     assert rep.ok, rep.problems[:3]
+
+
+def test_witness_cosignatures_travel_in_proofs(archive: Archive, site) -> None:
+    """A cosignature attached to a checkpoint is in the published checkpoint and in every proof made
+    under it; a verifier whose policy needs one witness accepts that proof and refuses one without it."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from archiver.tlog.note import COSIGNATURE_V1, Verifier, cosign, open_checkpoint
+    from archiver.tlog.proofs import verify_proof
+
+    rid = archive.capture(site.base_url + "/plain?witnessed", passphrase=lambda: None).record_id
+    bare = archive.log.prove(rid, stamp=False)  # signs the checkpoint it needs
+    cp = archive.log.latest()
+    assert cp is not None
+    wkey = Ed25519PrivateKey.generate()
+    witness = Verifier.of("witness.example/w1", wkey.public_key(), COSIGNATURE_V1)
+    text = open_checkpoint(cp.note, archive.log.verifier()).note.text
+    sig = cosign(text, "witness.example/w1", wkey, 1_765_000_000)
+    archive.log.add_cosignatures(cp.size, [sig])
+    archive.log.add_cosignatures(cp.size, [sig])  # once only
+    published = (archive.root / "log" / "checkpoint").read_bytes()
+    assert published.count(b"witness.example/w1") == 1
+    assert (archive.root / "log" / "checkpoints" / str(cp.size)).read_bytes() == cp.note  # what the TSA stamped
+    entry = archive.log.leaves_of(rid)[0][1]
+    check = verify_proof(archive.log.prove(rid), archive.log.vkey(), entry, witnesses=[witness], min_cosignatures=1)
+    assert check.cosignatures == 1
+    with pytest.raises(IntegrityError, match="witness cosignature"):
+        verify_proof(bare, archive.log.vkey(), entry, witnesses=[witness], min_cosignatures=1)
+    assert archive.log.audit(archive.blobs).ok

@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from archiver.config import Config
+    from archiver.tlog.note import Signature
     from archiver.tlog.reports import LogAuditReport, LogCheckpointReport, LogConsistencyReport
     from store.catalog import Catalog, _Db
     from store.s3 import S3BlobStore
@@ -371,6 +372,31 @@ class TransparencyLog:
             row = d.one("SELECT MAX(size) FROM tlog_checkpoints")
             if row is not None and int(row[0]) == size:
                 self.files.write("checkpoint", note)
+
+    def add_cosignatures(self, size: int, signatures: Sequence[Signature]) -> bytes:
+        """Attach witnesses' cosignature lines (c2sp.org/tlog-cosignature, checked by the caller against
+        its witness keys) to the stored checkpoint of ``size``; returns the note as stored now.
+
+        The catalog's note (what :meth:`prove` puts in proof files) and, for the latest checkpoint, the
+        published ``checkpoint`` gain the lines; ``checkpoints/<size>`` stays the log's own note, the
+        bytes its RFC 3161 tokens are over. A line already there (same name and key ID) is not repeated."""
+        from archiver.tlog.note import Note
+
+        with self.catalog.db() as d, d.tx():
+            if self._postgres:
+                d.rows("SELECT pg_advisory_xact_lock(?)", (PG_LOCK,))
+            row = d.one("SELECT note FROM tlog_checkpoints WHERE size=?", (size,))
+            if row is None:
+                raise NotFoundError(f"this log signed no checkpoint of size {size}")
+            note = Note.parse(str(row[0]).encode("utf-8"))
+            have = {(s.name, s.key_id) for s in note.signatures}
+            extra = tuple(s for s in signatures if (s.name, s.key_id) not in have)
+            data = Note(note.text, (*note.signatures, *extra)).to_bytes()
+            d.run("UPDATE tlog_checkpoints SET note=? WHERE size=?", (data.decode("utf-8"), size))
+            top = d.one("SELECT MAX(size) FROM tlog_checkpoints")
+            if top is not None and int(top[0]) == size:
+                self.files.write("checkpoint", data)
+        return data
 
     def check_origin(self) -> None:
         """A log's origin is its identity: refuse to sign under a new one once checkpoints exist."""
