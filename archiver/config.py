@@ -71,6 +71,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "most bytes verifying or importing one bundle may inflate from its members, each read counted (a "
             "bundle whose members declare more is refused before anything is inflated)"),
     Setting("verify.max_bundle_members", int, 10_000, "most members a bundle may have (refused before any is read)"),
+    Setting("log.origin", str, "",
+            "the transparency log's origin: the first line of its checkpoints and its key's name, e.g. "
+            "archive.example.org/evidence (empty: archiver.invalid/<log key hash>); never change it once "
+            "checkpoints are signed"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),

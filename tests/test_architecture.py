@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "archiver.config": 2,
     "archiver.location": 2,
     "archiver.provenance": 2,
+    "archiver.tlog": 2,  # the transparency log: provenance-level (records, store, provenance)
     "archiver.ports": 3,
     "archiver.core": 3,
     "archiver.capture": 4,

@@ -30,6 +30,11 @@ OLD_COPIED = ["documents", "records", "artifacts", "addenda", "watches", "watch_
               "tokens", "web_jobs", "verifications"]
 
 
+#: the subsystems the release before migrations had (their version 1 is a baseline), and the tables of
+#: one added since (the transparency log's)
+OLD_SUBSYSTEMS = frozenset({"core", "custody", "watches", "access", "queue", "search"})
+TLOG_TABLES = frozenset({"tlog_leaves", "tlog_nodes", "tlog_state", "tlog_checkpoints"})
+
 def old_store(tmp_path: Path, name: str = "store") -> Path:
     """A private copy of the fixture store, as the old release left it (git keeps no 0600 modes)."""
     root = tmp_path / name
@@ -65,7 +70,9 @@ def test_old_store_is_migrated_at_open_and_verify_all_passes(cli, tmp_path: Path
 
     archive = Archive.open(root)
     applied = [(m.subsystem, m.version, m.baseline) for m in archive.catalog.migrated_at_open]
-    assert applied == [(m.subsystem, m.version, m.version == 1) for m in registry("sqlite")]
+    # version 1 of each subsystem the old release had is its baseline; a later subsystem (tlog) starts new
+    assert applied == [(m.subsystem, m.version, m.version == 1 and m.subsystem in OLD_SUBSYSTEMS)
+                       for m in registry("sqlite")]
     assert ("core", 2, False) in applied
     recorded = sqlite_rows(root, "SELECT subsystem, version, name FROM schema_migrations ORDER BY applied_at")
     assert sorted(recorded) == sorted((m.subsystem, m.version, m.name) for m in registry("sqlite"))
@@ -120,7 +127,8 @@ def test_store_migrate_applies_pending_and_reports_them(cli, tmp_path: Path) -> 
     rep = json.loads(r.out)
     keys = [(m.subsystem, m.version) for m in registry("sqlite")]
     assert [(m["subsystem"], m["version"]) for m in rep["applied"]] == keys
-    assert {(m["subsystem"], m["version"]) for m in rep["applied"] if m["baseline"]} == {k for k in keys if k[1] == 1}
+    assert {(m["subsystem"], m["version"]) for m in rep["applied"] if m["baseline"]} == {
+        k for k in keys if k[1] == 1 and k[0] in OLD_SUBSYSTEMS}
     assert [(m["subsystem"], m["version"]) for m in rep["migrations"]] == keys
     assert all(m["applied_at"] for m in rep["migrations"])
     r = cli("store", "migrate", "--store", str(root))
@@ -190,7 +198,7 @@ def test_processes_opening_an_old_store_at_once_apply_each_migration_once(tmp_pa
 
 def test_the_copied_tables_come_from_the_migrations() -> None:
     tables = copied_tables("sqlite", "postgresql")
-    assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"}
+    assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"} | TLOG_TABLES
     for parent, child in (("documents", "records"), ("records", "artifacts")):
         assert tables.index(parent) < tables.index(child)
     assert "custody" not in tables  # the SQLite custody chain is a file, copied by its own step
@@ -246,6 +254,7 @@ def _as_old_release(url: str) -> None:
     with cat.db() as d, d.tx():
         for stmt in ("DROP TABLE schema_migrations", "DROP TABLE outbox", "DROP TABLE journal",
                      "DROP TABLE queue_failures", "DROP INDEX records_captured",
+                     *(f"DROP TABLE {t}" for t in sorted(TLOG_TABLES)),
                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             d.run(stmt)
     cat.close()
