@@ -62,7 +62,7 @@ def plan_replay(archive: Archive, host: str, port: int, replay_port: int) -> Rep
     base = replay_base(archive.config.str_("web.replay_url"), host, replay_port)
     origins = [origin_of(app_base)]
     if not public and is_loopback(host):  # a laptop: the app may be opened by either loopback name
-        origins += [f"http://{name}:{port}" for name in ("localhost", "127.0.0.1", "[::1]")]
+        origins += [f"http://{name}:{port}" for name in ("localhost", "127.0.0.1")]  # CSP cannot name [::1]
     warning = None
     if origin_of(base) in origins:
         raise UsageError(f"the replay origin {base} is the app's own origin: captured pages would run with the "

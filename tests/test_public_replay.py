@@ -1,0 +1,413 @@
+"""Safe replay (issue 29, item 3): a real ``archiver serve`` with its app and replay ports, opened in
+Debian's Chromium through Playwright.
+
+- an anonymous visitor opens a published record and sees the captured text inside the replay frame,
+  whose document the replay origin served (a plain capture, and the ``--browser`` capture of the JS
+  page with its script-built text and its stylesheet);
+- a private record and a never-issued ID give byte-identical 404s on the replay origin;
+- a hostile capture (its script reads ``document.cookie``, fetches the app's API with credentials and
+  assigns ``top.location``), replayed while the visitor is logged in to the app in the same browser:
+  no app cookie is readable, the API answers no data, the top page stays where it was.
+
+ReplayWeb.page comes through ``archiver.replayassets.setup`` (``tests/test_replaywebpage.replaywebpage``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from archiver.api import Archive
+from archiver.capture.browser import BrowserOptions
+from archiver.demo.server import SampleSite, send
+from archiver.options import CaptureOptions
+from tests.services import free_port
+from tests.test_replaywebpage import ARGS, CACHE, CHROMIUM, replaywebpage
+
+pytestmark = [
+    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's chromium)"),
+]
+ARCHIVER = [sys.executable, "-m", "archiver.cli"]
+EXPECT_PLAIN = "Even if you opt-out, we will use Inputs and"
+EXPECT_JS = "This clause was built by JavaScript."
+#: The hostile script's attempts on the app's API (keys of what it writes into its DOM).
+API_TRIES = ("fetch", "xhr", "frame_fetch", "worker_fetch", "escaped_fetch")
+
+
+def hostile_page(app: str) -> bytes:
+    """A page whose script, when replayed, tries to read the app's cookies, read the app's API with the
+    visitor's credentials and move the top page; it writes what it saw into its own DOM (``#out``)
+    after each step, the navigation attempts last (they may replace this document)."""
+    return ("""<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Hostile capture</title></head>
+<body><h1>Hostile capture</h1><pre id="out">pending</pre>
+<script>
+(function () {
+  var APP = "%s";
+  var out = {cookie: null, fetch: null, xhr: null, frame_fetch: null, worker_fetch: null, top: []};
+  function show() { document.getElementById("out").textContent = "RESULT " + JSON.stringify(out); }
+  try { out.cookie = document.cookie; } catch (e) { out.cookie = "error " + e.name; }
+  show();
+  var xhr = new XMLHttpRequest();
+  try {
+    xhr.open("GET", APP + "/api/v1/records", true);
+    xhr.withCredentials = true;
+    xhr.onload = function () { out.xhr = "status " + xhr.status + " body " + String(xhr.responseText).slice(0, 200); show(); };
+    xhr.onerror = function () { out.xhr = "network error (status " + xhr.status + ")"; show(); };
+    xhr.send();
+  } catch (e) { out.xhr = "threw " + e.name; }
+  function grab(key, p) {
+    return p.then(function (r) { return r.text().then(function (t) {
+      out[key] = "status " + r.status + " type " + r.type + " body " + t.slice(0, 200); }); })
+      .catch(function (e) { out[key] = "rejected " + e; }).then(show);
+  }
+  // a fetch of a fresh frame (the rewriting of the replay may not reach it) and a worker's fetch
+  var frameFetch;
+  try {
+    var f = document.createElement("iframe"); document.body.appendChild(f);
+    frameFetch = grab("frame_fetch", f.contentWindow.fetch(APP + "/api/v1/records", {credentials: "include"}));
+  } catch (e) { out.frame_fetch = "threw " + e.name; frameFetch = Promise.resolve(); }
+  var workerDone = new Promise(function (ok) {
+    try {
+      var src = "fetch(" + JSON.stringify(APP + "/api/v1/records") + ", {credentials: 'include'})" +
+        ".then(function (r) { return r.text().then(function (t) { postMessage('status ' + r.status + ' type ' + r.type + ' body ' + t.slice(0, 200)); }); })" +
+        ".catch(function (e) { postMessage('rejected ' + e); });";
+      var w = new Worker(URL.createObjectURL(new Blob([src], {type: "text/javascript"})));
+      w.onmessage = function (m) { out.worker_fetch = String(m.data); show(); ok(); };
+      w.onerror = function (e) { out.worker_fetch = "worker error " + (e.message || ""); show(); ok(); };
+    } catch (e) { out.worker_fetch = "threw " + e.name; ok(); }
+    setTimeout(function () { if (!out.worker_fetch) { out.worker_fetch = "no answer in 8 s"; } ok(); }, 8000);
+  });
+  // climb out of the replay's rewriting to a window of the replay origin that ReplayWeb.page does not
+  // control (the embed page) and use its fetch: a request that really goes to the app, with cookies
+  var host = null, hostFetch, hostPost;
+  var realParent = function (x) {  // past the replay's own `parent`: the browser's getter, then frameElement
+    var d = Object.getOwnPropertyDescriptor(Window.prototype, "parent");
+    var p = d && d.get ? d.get.call(x) : null;
+    if ((!p || p === x) && x.frameElement) { p = x.frameElement.ownerDocument.defaultView; }
+    return p;
+  };
+  try {
+    var w = window, path = [];
+    for (var i = 0; i < 6 && !host; i++) {
+      var p = realParent(w);
+      if (!p || p === w) { break; }
+      w = p;
+      path.push(String(w.location.pathname).slice(0, 30));
+      if (String(w.location.pathname).indexOf("/embed/") === 0) { host = w; }
+    }
+    out.climb = path;
+  } catch (e) { out.escape = "threw " + e.name + " " + e.message; }
+  out.escape = host ? String(host.location.href) : (out.escape || "no window outside the replay");
+  if (host) {
+    hostFetch = grab("escaped_fetch", host.fetch(APP + "/api/v1/records", {credentials: "include"}));
+    // a state change with the visitor's session: a new admin token (a simple request, no CSRF header)
+    hostPost = host.fetch(APP + "/api/v1/tokens", {method: "POST", mode: "no-cors", credentials: "include",
+        headers: {"Content-Type": "text/plain"}, body: JSON.stringify({name: "pwned", role: "admin"})})
+      .then(function (r) { out.escaped_post = "type " + r.type + " status " + r.status; })
+      .catch(function (e) { out.escaped_post = "rejected " + e; }).then(show);
+  } else { out.escaped_fetch = "not tried"; out.escaped_post = "not tried"; }
+  Promise.all([grab("fetch", fetch(APP + "/api/v1/records", {credentials: "include"})), frameFetch, workerDone,
+               hostFetch, hostPost])
+    .then(function () {
+      show();
+      setTimeout(function () {
+        try { top.location = APP + "/hijacked-1"; out.top.push("top.location assigned"); }
+        catch (e) { out.top.push("top.location threw " + e.name); }
+        show();
+        try { window["to" + "p"].location.href = APP + "/hijacked-2"; out.top.push("window['top'] assigned"); }
+        catch (e) { out.top.push("window['top'] threw " + e.name); }
+        show();
+        out.top.push("done");
+        show();
+      }, 300);
+    });
+})();
+</script></body></html>""" % app).encode("utf-8")
+
+
+@dataclass
+class Deployment:
+    app: str  # what the visitor types: http://localhost:<port>
+    replay: str  # the replay origin: http://localhost:<port + 1>
+    plain: str
+    js: str
+    hostile: str
+    private: str
+    token: str
+    output: str
+    root: Path
+
+
+def _wait(url: str, proc: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.ConnectionError:
+            if proc.poll() is not None:
+                raise AssertionError(f"server exited: {proc.stdout.read() if proc.stdout else ''}") from None
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer in 30 s")
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> Iterator[Deployment]:
+    replaywebpage()  # skips when the registry cannot be reached
+    port = free_port()
+    replay_port = free_port()
+    app = f"http://localhost:{port}"
+    root = tmp_path_factory.mktemp("replay") / "store"
+    a, _ = Archive.init(root, operator="Test Operator")
+    a.config.set("capture.allow_private", "true")
+    a.config.set("replay.cache_dir", str(CACHE))
+    with SampleSite({"/attack": lambda h: send(h, 200, hostile_page(app), "text/html; charset=utf-8")}) as bad:
+        plain = a.capture(site.base_url + "/plain").record_id
+        js = a.capture(site.base_url + "/js-page", CaptureOptions(browser=BrowserOptions(timeout=20))).record_id
+        hostile = a.capture(bad.base_url + "/attack").record_id
+    private = a.capture(site.base_url + "/chunked").record_id
+    a.publications.publish([plain, js, hostile], actor="test", passphrase=lambda: None)
+    token = a.tokens.create("tester", "admin", actor="test").token
+    proc = subprocess.Popen([*ARCHIVER, "serve", "--store", str(root), "--port", str(port), "--replay-port",
+                             str(replay_port)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _wait(f"http://127.0.0.1:{port}/healthz", proc)
+        _wait(f"http://127.0.0.1:{replay_port}/", proc)
+        yield Deployment(app, f"http://localhost:{replay_port}", plain, js, hostile, private, token, "", root)
+    finally:
+        proc.terminate()
+        try:
+            out, _ = proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        print("archiver serve said:", out)
+
+
+def _browser(pw: Any) -> Any:
+    return pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+
+
+def _find_frame(page: Any, text: str, timeout: float = 60.0) -> Any:
+    """The (nested, cross-origin) frame whose body shows ``text``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if frame is page.main_frame:
+                continue
+            try:
+                if text in frame.locator("body").inner_text(timeout=500):
+                    return frame
+            except Exception:  # noqa: S112 - a frame that is navigating or not ready: ask again
+                continue
+        page.wait_for_timeout(250)
+    raise AssertionError(f"{text!r} not shown in any frame of {page.url}: "
+                         f"{[f.url for f in page.frames]}")
+
+
+def public_page(d: Deployment, rid: str) -> str:
+    """The public record page that frames the replay."""
+    return os.environ.get("WT29_PUBLIC", f"{d.app}/r/{{rid}}").format(app=d.app, replay=d.replay, rid=rid)
+
+
+def test_serve_announces_the_replay_origin_and_warns_it_is_the_same_site(deployment: Deployment) -> None:
+    r = requests.get(deployment.replay + "/", timeout=10)
+    assert r.status_code == 200 and "ReplayWeb.page 2.4.6" in r.text and "AGPL-3.0-or-later" in r.text
+    assert "set-cookie" not in r.headers
+    lic = requests.get(deployment.replay + "/replaywebpage/LICENSE", timeout=10)
+    assert lic.status_code == 200 and "GNU AFFERO GENERAL PUBLIC LICENSE" in lic.text
+    src = requests.get(deployment.replay + "/replaywebpage/SOURCE.json", timeout=10).json()
+    assert src["version"] == "2.4.6" and src["source"].startswith("https://github.com/webrecorder/replayweb.page")
+    sw = requests.get(deployment.replay + "/replay/sw.js", timeout=10)
+    assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/replay/"
+
+
+@pytest.mark.parametrize("which,expect", [("plain", EXPECT_PLAIN), ("js", EXPECT_JS)])
+def test_anonymous_visitor_sees_the_captured_text_inside_the_replay_frame(deployment: Deployment, which: str,
+                                                                         expect: str, tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    rid = getattr(deployment, which)
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 1000})
+            resp = page.goto(public_page(deployment, rid))
+            assert resp is not None and resp.status == 200
+            assert page.context.cookies() == []  # anonymous: nothing set by either origin
+            frame = _find_frame(page, expect)
+            page.screenshot(path=str(tmp_path / f"{which}.png"))
+            # the replayed document is the replay origin's (served through its service worker), not the app's
+            assert frame.url.startswith(deployment.replay + "/replay/"), frame.url
+            assert page.url == public_page(deployment, rid)
+            outer = page.locator("iframe").first
+            assert outer.get_attribute("src") == f"{deployment.replay}/embed/{rid}"
+            assert set((outer.get_attribute("sandbox") or "").split()) == {"allow-scripts", "allow-same-origin"}
+            if which == "js":
+                style = frame.locator("body").evaluate(
+                    "b => [getComputedStyle(b).backgroundColor, getComputedStyle(b.querySelector('#policy')).color]")
+                assert style == ["rgb(255, 255, 204)", "rgb(0, 51, 153)"], style  # style.css was replayed
+            assert page.context.cookies() == []
+        finally:
+            browser.close()
+
+
+def test_private_and_unknown_ids_get_byte_identical_404s(deployment: Deployment) -> None:
+    answers = {}
+    for label, rid in (("private", deployment.private), ("unknown", "ZZZZ-ZZZZ"), ("malformed", "nope")):
+        for path in (f"/w/{rid}.wacz", f"/embed/{rid}"):
+            r = requests.get(deployment.replay + path, timeout=10)
+            answers[f"{label} {path.split('/')[1]}"] = (r.status_code, r.content,
+                                                        {k: v for k, v in r.headers.items() if k.lower() != "date"})
+    assert len({json.dumps(a, sort_keys=True, default=str) for a in answers.values()}) == 1, answers
+    status, body, _ = next(iter(answers.values()))
+    assert status == 404 and body == b"Not found\n"
+    # the public one is there, with byte ranges and CORS for the app's origin only
+    r = requests.get(f"{deployment.replay}/w/{deployment.plain}.wacz", headers={"Range": "bytes=0-3",
+                                                                               "Origin": deployment.app}, timeout=30)
+    assert r.status_code == 206 and r.content == b"PK\x03\x04" and r.headers["content-range"].startswith("bytes 0-3/")
+    assert r.headers["access-control-allow-origin"] == deployment.app
+    other = requests.get(f"{deployment.replay}/w/{deployment.plain}.wacz", headers={"Range": "bytes=0-3",
+                                                                                   "Origin": "https://evil.example"},
+                         timeout=30)
+    assert other.headers["access-control-allow-origin"] != "https://evil.example"
+
+
+def _api_hits(d: Deployment) -> dict[str, int]:
+    """How many times the app answered each API route, by method and status (its /metrics counters)."""
+    text = requests.get(f"{d.app}/metrics", timeout=10).text
+    hits = {}
+    for line in text.splitlines():
+        if line.startswith("archiver_http_requests_total{") and 'route="/api/v1/' in line:
+            labels = dict(part.split("=", 1) for part in line[line.index("{") + 1:line.index("}")].split(","))
+            key = f"{labels['method'].strip(chr(34))} {labels['route'].strip(chr(34))} {labels['status'].strip(chr(34))}"
+            hits[key] = int(float(line.rsplit(" ", 1)[1]))
+    return hits
+
+
+def _login(page: Any, d: Deployment) -> None:
+    page.goto(f"{d.app}/login")
+    page.fill("#token", d.token)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{d.app}/**")
+    names = {c["name"]: c for c in page.context.cookies()}
+    assert names["archiver_session"]["httpOnly"] is True, names
+
+
+def test_hostile_capture_cannot_read_the_session_use_it_or_move_the_page(deployment: Deployment,
+                                                                         tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    d = deployment
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        try:
+            context = browser.new_context(viewport={"width": 1280, "height": 1000})
+            page = context.new_page()
+            _login(page, d)
+            # a readable cookie of the same host (as any same-site page could set): proves the replay
+            # frame can read this host's cookies at all, so the session's absence below means HttpOnly
+            context.add_cookies([{"name": "visible_marker", "value": "1", "url": d.app}])
+            app_requests: list[str] = []
+            context.on("request", lambda r: app_requests.append(f"{r.method} {r.url}")
+                       if r.url.startswith(d.app + "/api/") else None)
+            logs: list[str] = []
+            page.on("console", lambda m: logs.append(m.text))
+            before = _api_hits(d)
+            target = public_page(d, d.hostile)
+            page.goto(target)
+            frame = _find_frame(page, "RESULT")
+            deadline = time.monotonic() + 30
+            seen: dict[str, Any] = {}
+            while time.monotonic() < deadline:
+                try:
+                    text = frame.locator("#out").inner_text(timeout=1000)
+                except Exception:
+                    break  # the frame navigated away (an attempt on `top` that landed on the frame itself)
+                seen = json.loads(text.removeprefix("RESULT "))
+                if all(seen.get(k) for k in API_TRIES) and "done" in seen.get("top", []):
+                    break
+                page.wait_for_timeout(250)
+            page.wait_for_timeout(2000)  # give a navigation of the top page time to happen
+            page.screenshot(path=str(tmp_path / "hostile.png"))
+            after = _api_hits(d)
+            print("hostile script saw:", json.dumps(seen), "\nframe url:", frame.url,
+                  "\nrequests to the app's API seen by the browser:", app_requests,
+                  "\nAPI requests the app answered during the attack (method route status: count):",
+                  {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)},
+                  "\nconsole:", logs[-15:])
+            assert frame.url.startswith(d.replay + "/replay/"), frame.url
+            assert page.url == target  # the top page stayed
+            assert all(seen.get(k) for k in API_TRIES), seen
+            cookie = str(seen["cookie"])
+            assert "archiver_session" not in cookie and "archiver_login_csrf" not in cookie, seen
+            for what in API_TRIES:
+                assert '"records"' not in str(seen[what]) and d.plain not in str(seen[what]), seen
+            assert all(not u.endswith("/hijacked-1") and not u.endswith("/hijacked-2") for u in app_requests)
+            # the state change with the session was refused (no CSRF token): no token was made
+            tokens = subprocess.run([*ARCHIVER, "tokens", "list", "--json", "--store", str(d.root)], text=True,
+                                    capture_output=True, check=True).stdout
+            assert [t["name"] for t in json.loads(tokens)] == ["tester"], tokens
+        finally:
+            browser.close()
+
+
+ESCAPED_JS = """async (app) => {
+  const out = {cookie: document.cookie};
+  try {
+    const r = await fetch(app + "/api/v1/records", {credentials: "include"});
+    out.read = "status " + r.status + " body " + (await r.text()).slice(0, 200);
+  } catch (e) { out.read = "rejected " + e; }
+  try {
+    const r = await fetch(app + "/api/v1/tokens", {method: "POST", mode: "no-cors", credentials: "include",
+      headers: {"Content-Type": "text/plain"}, body: JSON.stringify({name: "pwned", role: "admin"})});
+    out.write = "type " + r.type + " status " + r.status;
+  } catch (e) { out.write = "rejected " + e; }
+  return out;
+}"""
+
+
+def test_a_script_loose_on_the_replay_origin_can_neither_read_nor_use_the_session(deployment: Deployment) -> None:
+    """The worst case on a laptop: a script that got past ReplayWeb.page's rewriting and runs on the
+    replay origin (same site as the app: the browser sends the app's cookies there too). The session
+    cookie is HttpOnly, so it cannot read it; its credentialed read of the API reaches the app but
+    CORS keeps the answer from it; its state change carries the cookie but no CSRF token, so the app
+    refuses it."""
+    from playwright.sync_api import sync_playwright
+
+    d = deployment
+    with sync_playwright() as pw:
+        browser = _browser(pw)
+        try:
+            context = browser.new_context()
+            page = context.new_page()
+            _login(page, d)
+            page.goto(d.replay + "/")
+            before = _api_hits(d)
+            seen = page.evaluate(ESCAPED_JS, d.app)
+            after = _api_hits(d)
+        finally:
+            browser.close()
+    answered = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    print("script on the replay origin saw:", seen, "\napp answered:", answered)
+    assert "archiver_session" not in seen["cookie"], seen
+    assert seen["read"].startswith("rejected TypeError"), seen  # CORS: the app names no other origin
+    # opaque at best; the app's Cross-Origin-Resource-Policy: same-origin turns it into a network error
+    assert seen["write"] in ("type opaque status 0", "rejected TypeError: Failed to fetch"), seen
+    # the cookie did travel (same site): the read ran as the logged-in user, and the write was refused
+    assert answered.get("GET /api/v1/records 200") == 1, answered
+    assert answered.get("POST /api/v1/tokens 403") == 1, answered
+    tokens = subprocess.run([*ARCHIVER, "tokens", "list", "--json", "--store", str(d.root)], text=True,
+                            capture_output=True, check=True).stdout
+    assert [t["name"] for t in json.loads(tokens)] == ["tester"], tokens
