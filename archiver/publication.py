@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.errors import UsageError
@@ -22,6 +23,7 @@ from archiver.schema import Report
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+    from archiver.evidence import ProvenanceReport
     from archiver.ports import Store
     from archiver.provenance.keys import PassphraseSource
     from archiver.records import RecordSummary
@@ -177,5 +179,80 @@ class Publications:
         return permalink(self.core, record_id)
 
 
-__all__ = ["KINDS", "PublicationReport", "Publications", "check_public_url", "is_public", "permalink", "public_ids",
-           "set_public"]
+
+
+#: custody events a public page shows: the record's evidence, never who downloaded or verified it
+PUBLIC_EVENTS = frozenset({"capture", "import", "import-forced", "timestamp", "wayback", "derived", "publish",
+                           "unpublish"})
+
+
+def public_provenance(core: Store, record_id: str) -> ProvenanceReport | None:
+    """The provenance report of a public record as the public side may show it, or None when the record
+    is not public (or not known: the caller answers both alike). Its version timeline lists only public
+    records, with their own times: a private capture of the same URL is never named or hinted at."""
+    import dataclasses
+
+    from archiver.evidence import Timeline, VersionView, provenance
+    from archiver.provenance.ids import is_canonical_record_id
+
+    rid = record_id
+    if not is_canonical_record_id(rid) or not is_public(core, rid):  # one answer for every other ID
+        return None
+    report = provenance(core, rid)  # type: ignore[arg-type]
+    custody = tuple(c for c in report.custody if c.event in PUBLIC_EVENTS)
+    timeline = report.timeline
+    if timeline is not None:
+        shown = public_ids(core, [r for v in timeline.versions for r in v.record_ids])
+        times = {s.record_id: s.captured_at for s in core.catalog.get_many(sorted(shown)).values()}
+        versions: list[VersionView] = []
+        for v in timeline.versions:
+            ids = tuple(r for r in v.record_ids if r in shown)
+            if ids:
+                seen = sorted(times[r] for r in ids)
+                versions.append(VersionView(len(versions) + 1, seen[0], seen[-1], ids, v.status))
+        timeline = Timeline(first_seen=versions[0].first_seen, last_seen=versions[-1].last_seen,
+                            changes=len(versions) - 1, months_monitored=timeline.months_monitored if
+                            len(versions) == len(timeline.versions) else 0.0,
+                            versions=tuple(versions)) if versions else None
+    return dataclasses.replace(report, custody=custody, timeline=timeline)
+
+
+def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
+    """The WACZ of a public record, exported once per (record, addenda) into ``<store>/public/`` and kept
+    (a cache: never in the catalog or custody, so a GET writes neither; the ``publish`` entry records
+    that the record is handed to anyone). Returns its path and SHA-256. The caller checks it is public."""
+    import hashlib
+    import os
+
+    from archiver.bundle.export import export
+
+    def env_passphrase() -> str | None:  # a server has no one to ask: the key's passphrase comes from its env
+        return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
+
+    summary = core.resolve(record_id)
+    n = len(core.catalog.addenda(summary.record_id))
+    folder = core.root / "public"
+    path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}.wacz"
+    if not path.exists():
+        folder.mkdir(exist_ok=True)
+        tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+        try:
+            export(core, [summary.record_id], tmp, passphrase=env_passphrase, actor="public", log=False)
+            os.replace(tmp, path)  # export wrote and fsynced tmp; a racing export writes an equal record
+        finally:
+            tmp.unlink(missing_ok=True)
+    known = _BUNDLE_SHA.get(str(path))
+    if known is None:
+        h = hashlib.sha256()
+        with path.open("rb") as fh:
+            while chunk := fh.read(1 << 20):
+                h.update(chunk)
+        known = _BUNDLE_SHA[str(path)] = h.hexdigest()
+    return path, known
+
+
+_BUNDLE_SHA: dict[str, str] = {}  # a kept bundle never changes: hashed once per process
+
+
+__all__ = ["KINDS", "PUBLIC_EVENTS", "PublicationReport", "Publications", "check_public_url", "is_public",
+           "permalink", "public_bundle", "public_ids", "public_provenance", "set_public"]

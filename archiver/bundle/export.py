@@ -276,7 +276,10 @@ def key_closure(archive: Store, signers: set[str]) -> tuple[dict[str, str], dict
 
 
 def export(archive: Store, record_ids: list[str], dest: Path, *,
-           passphrase: PassphraseSource, actor: str) -> ExportResult:
+           passphrase: PassphraseSource, actor: str, log: bool = True) -> ExportResult:
+    """A WACZ of ``record_ids`` at ``dest``; each record's ``export`` custody entry names who it went to.
+    ``log=False`` only for the public copy of a published record (``publication.public_bundle``): the
+    same file for every anonymous reader, whose handing-out the ``publish`` entry already records."""
     from archiver.cite import citation_data, render
     from archiver.provenance.keys import key_id_of
     from store.fsutil import atomic_writer
@@ -396,7 +399,7 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
             whole.update(chunk)
     from archiver.provenance.keys import wacz_fingerprint
 
-    for s in summaries:
+    for s in summaries if log else ():
         archive.note("export", actor=actor, record_id=s.record_id, subject_sha256=s.manifest_sha256,
                      detail={"bundle_sha256": whole.hexdigest(), "to": str(dest)})
     return ExportResult(str(dest), tuple(s.record_id for s in summaries), dest.stat().st_size, whole.hexdigest(),

@@ -147,3 +147,14 @@
     tick();
   });
 })();
+
+// Public record pages: the citation styles are all in the page (it works without a login and as a
+// static file); the tabs only show one at a time.
+document.querySelectorAll("[data-public-style]").forEach((tab) => {
+  tab.addEventListener("click", () => {
+    document.querySelectorAll("[data-public-style]").forEach((t) => t.setAttribute("aria-selected", String(t === tab)));
+    document.querySelectorAll("[data-public-panel]").forEach((panel) => {
+      panel.hidden = panel.id !== "cite-" + tab.dataset.publicStyle;
+    });
+  });
+});

@@ -1,0 +1,231 @@
+"""The public side: a published record's permalink page ``/r/<ID>``, its JSON twin, and its downloads.
+
+Anyone may open these, with no login: they are what a court, the other side or a reader is given.
+Three rules shape the module:
+
+* **Nothing about private records.** A private record and an ID never issued get the same 404 (same
+  status, headers and bytes), after the same one indexed query; the version list names only public
+  records; custody shows the record's evidence events, never who downloaded or verified it.
+* **Immutable apart from the verification line.** A record never changes, so a page is rendered once per
+  (record, addenda, cached verification, settings) and served with a strong ETag (the SHA-256 of its
+  bytes), ``If-None-Match`` answered 304, and caching headers a CDN can honour.
+* **One rendering for the server and for static publishing.** :func:`render_record` returns the page's
+  HTML and JSON for an ID, with the links a caller chooses (absolute for the server, relative for a
+  static site), so ``publish --static`` writes the very bytes the server would send.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
+from fastapi.templating import Jinja2Templates
+
+from archiver._version import __version__
+from archiver.schema import plain
+from archiver.web.deps import WEB_DIR, Access, Kind, guard, state
+
+if TYPE_CHECKING:
+    from archiver.api import Archive
+    from archiver.evidence import ProvenanceReport
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=WEB_DIR / "templates")
+PublicPage = Annotated[None, Depends(guard(Access.PUBLIC, Kind.PAGE))]
+PublicJson = Annotated[None, Depends(guard(Access.PUBLIC, Kind.API))]
+PublicBytes = Annotated[None, Depends(guard(Access.PUBLIC, Kind.DOWNLOAD))]
+
+#: the seeds' sentence under a Citation Record
+PERMANENT = ("Permanent archival reference. Stable identifier suitable for legal filings, compliance "
+             "documentation, and research citation.")
+STYLES = (("record", "Record"), ("bluebook", "Bluebook"), ("apa", "APA"), ("chicago-note", "Chicago"),
+          ("mla", "MLA"), ("csl-json", "CSL-JSON"), ("bibtex", "BibTeX"), ("ris", "RIS"))
+#: A CDN may keep a page this long; the verification line is the only part that changes, and a
+#: revalidation with the ETag costs a 304.
+MAX_AGE = 300
+NOT_FOUND_HTML = (b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>Not found</title>"
+                  b"</head><body><main><h1>Not found</h1><p>There is no public record at this address.</p>"
+                  b"</main></body></html>\n")
+NOT_FOUND_JSON = b'{"type":"https://archiver.invalid/problems/404","title":"Not found","status":404,' \
+                 b'"detail":"no public record at this address"}\n'
+_CACHE_MAX = 2048
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A public record's page and JSON twin, with their strong ETags."""
+
+    html: bytes
+    json: bytes
+    html_etag: str
+    json_etag: str
+    screenshot_sha256: str | None
+
+
+def server_hrefs(rid: str, what: str) -> str:
+    """Links as the server serves them (absolute paths on the app's origin)."""
+    return {"self": f"/r/{rid}", "json": f"/r/{rid}.json", "bundle": f"/r/{rid}/bundle.wacz",
+            "screenshot": f"/r/{rid}/screenshot.png", "static": "/static"}[what]
+
+
+def _etag(data: bytes) -> str:
+    return '"' + hashlib.sha256(data).hexdigest()[:32] + '"'
+
+
+class _Renders:
+    """Rendered pages by their cache key (bounded LRU; each server process keeps its own)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> Rendered | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is not None:
+                self._items.move_to_end(key)
+            return hit
+
+    def put(self, key: tuple[Any, ...], value: Rendered) -> None:
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > _CACHE_MAX:
+                self._items.popitem(last=False)
+
+
+_RENDERS = _Renders()
+
+
+def render_record(archive: Archive, record_id: str, *, hrefs: Callable[[str, str], str] = server_hrefs,
+                  replay_url: str | None = None) -> Rendered | None:
+    """The public page and JSON of ``record_id``, or None when it is not public (or unknown: the
+    caller answers both alike). Cached by everything the bytes depend on."""
+    from archiver.provenance.ids import is_canonical_record_id
+    from archiver.publication import is_public
+    from store.search import cached_verifications
+
+    if not is_canonical_record_id(record_id) or not is_public(archive, record_id):
+        return None
+    summary = archive.catalog.get(record_id)
+    if summary is None:
+        return None
+    n_addenda = len(archive.catalog.addenda(record_id))
+    cached = cached_verifications(archive.catalog, [record_id]).get(record_id)
+    settings = (archive.config.str_("web.public_url"), archive.config.str_("operator.organization"),
+                archive.config.str_("operator.name"), archive.config.str_("cite.archive_base_url"))
+    key = (str(archive.root), record_id, summary.manifest_sha256, n_addenda,
+           (cached.time, cached.ok) if cached else None, settings, replay_url, hrefs)
+    hit = _RENDERS.get(key)
+    if hit is not None:
+        return hit
+    made = _render(archive, record_id, hrefs=hrefs, replay_url=replay_url, cached=cached)
+    if made is not None:
+        _RENDERS.put(key, made)
+    return made
+
+
+def _render(archive: Archive, record_id: str, *, hrefs: Callable[[str, str], str], replay_url: str | None,
+            cached: Any) -> Rendered | None:
+    from archiver.cite import citation_data
+    from archiver.cite import render as cite_render
+    from archiver.publication import public_provenance
+
+    report = public_provenance(archive, record_id)
+    if report is None:
+        return None
+    data = citation_data(archive, record_id)
+    citations = [(key, label, cite_render(data, key)) for key, label in STYLES]
+    m = archive.manifest(record_id)
+    shot = m.artifact("screenshot")
+    versions = [(v, [(r, hrefs(r, "self")) for r in v.record_ids]) for v in (report.timeline.versions
+                                                                             if report.timeline else ())]
+    ts = m.captured_at.replace("-", "").replace(":", "").replace("T", "")[:14]
+    ctx = {"p": report, "permalink": data.permalink or hrefs(record_id, "self"), "permanent": PERMANENT,
+           "citations": citations, "verified": cached, "versions": versions, "version": __version__,
+           "hrefs": {k: hrefs(record_id, k) for k in ("self", "json", "bundle", "screenshot", "static")},
+           "has_screenshot": shot is not None, "replay_url": replay_url, "record_id": record_id,
+           "page_url": m.subject.final_url, "ts": ts, "verify_cmds": verify_commands(report)}
+    html = templates.get_template("public_record.html").render(ctx).encode("utf-8")
+    body = json.dumps(plain(report), ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    return Rendered(html, body + b"\n", _etag(html), _etag(body + b"\n"), shot.sha256 if shot else None)
+
+
+def verify_commands(p: ProvenanceReport) -> list[str]:
+    """The README's "Verify without this tool", filled in for this record's bundle."""
+    rid = p.record_id
+    return [
+        f"archiver verify {rid}.wacz            # every check, offline (pip install archiver)",
+        f"unzip -o {rid}.wacz -d {rid} && cd {rid}",
+        f"sha256sum archive/{rid}.warc.gz      # equals the manifest's warc artifact",
+        f"python -m warcio check archive/{rid}.warc.gz",
+        f"jq -r '.artifacts[] | \"\\(.sha256)  \\(.name)\"' provenance/{rid}.manifest.json",
+        f"# content SHA-256 {p.content_sha256}",
+    ]
+
+
+def _answer(request: Request, body: bytes, etag: str, media: str) -> Response:
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={MAX_AGE}, must-revalidate"}
+    match = request.headers.get("if-none-match", "")
+    if etag in [t.strip() for t in match.split(",")] or match.strip() == "*":
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type=media, headers=headers)
+
+
+def _not_found(json_body: bool = False) -> Response:
+    return Response(NOT_FOUND_JSON if json_body else NOT_FOUND_HTML, status_code=404,
+                    media_type="application/problem+json" if json_body else "text/html; charset=utf-8",
+                    headers={"Cache-Control": "no-store"})
+
+
+def _replay_url(request: Request) -> str | None:
+    return getattr(state(request), "replay_url", None)
+
+
+@router.get("/r/{record_id}.json")
+def record_json(request: Request, record_id: str, _: PublicJson) -> Response:
+    made = render_record(state(request).archive, record_id, replay_url=_replay_url(request))
+    return _not_found(True) if made is None else _answer(request, made.json, made.json_etag, "application/json")
+
+
+@router.get("/r/{record_id}")
+def record_page(request: Request, record_id: str, _: PublicPage) -> Response:
+    made = render_record(state(request).archive, record_id, replay_url=_replay_url(request))
+    return _not_found() if made is None else _answer(request, made.html, made.html_etag, "text/html; charset=utf-8")
+
+
+@router.get("/r/{record_id}/screenshot.png")
+def record_screenshot(request: Request, record_id: str, _: PublicBytes) -> Response:
+    a = state(request).archive
+    made = render_record(a, record_id, replay_url=_replay_url(request))
+    if made is None or made.screenshot_sha256 is None:
+        return _not_found()
+    data = a.blobs.read_bytes(made.screenshot_sha256)
+    return Response(data, media_type="image/png", headers={
+        "ETag": f'"{made.screenshot_sha256[:32]}"', "Cache-Control": "public, max-age=31536000, immutable",
+        "Content-Disposition": f'attachment; filename="{record_id}.png"'})
+
+
+@router.get("/r/{record_id}/bundle.wacz")
+def record_bundle(request: Request, record_id: str, _: PublicBytes) -> Response:
+    """The record's WACZ, exported once per (record, addenda) and kept; a public download logs nothing
+    (the ``publish`` entry says the record is given to anyone)."""
+    from fastapi.responses import FileResponse
+
+    from archiver.publication import public_bundle
+
+    a = state(request).archive
+    if render_record(a, record_id, replay_url=_replay_url(request)) is None:
+        return _not_found()
+    path, sha = public_bundle(a, record_id)
+    return FileResponse(path, media_type="application/wacz", filename=f"{record_id}.wacz",
+                        headers={"ETag": f'"{sha[:32]}"', "Cache-Control": f"public, max-age={MAX_AGE}"})
+
+
+__all__ = ["NOT_FOUND_HTML", "PERMANENT", "Rendered", "render_record", "router", "server_hrefs", "verify_commands"]
