@@ -162,7 +162,7 @@ def setup(cache: Path, *, npm: str | None = None) -> ReplayAssets:
                              hint="the registry (or a proxy) served other bytes; the tarball was deleted")
     work = Path(tempfile.mkdtemp(prefix=".unpack-", dir=cache))
     try:
-        os.chmod(work, 0o755)  # public files: readable by the server's user whoever ran setup
+        os.chmod(work, 0o755)  # noqa: S103 - public files, readable by whichever user runs the server
         hashes: dict[str, str] = {}
         with tarfile.open(tgz, "r:gz") as tf:
             for name in FILES:

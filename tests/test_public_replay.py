@@ -52,7 +52,7 @@ def hostile_page(app: str) -> bytes:
 <body><h1>Hostile capture</h1><pre id="out">pending</pre>
 <script>
 (function () {
-  var APP = "%s";
+  var APP = "__APP__";
   var out = {cookie: null, fetch: null, xhr: null, frame_fetch: null, worker_fetch: null, top: []};
   function show() { document.getElementById("out").textContent = "RESULT " + JSON.stringify(out); }
   try { out.cookie = document.cookie; } catch (e) { out.cookie = "error " + e.name; }
@@ -61,7 +61,8 @@ def hostile_page(app: str) -> bytes:
   try {
     xhr.open("GET", APP + "/api/v1/records", true);
     xhr.withCredentials = true;
-    xhr.onload = function () { out.xhr = "status " + xhr.status + " body " + String(xhr.responseText).slice(0, 200); show(); };
+    xhr.onload = function () {
+      out.xhr = "status " + xhr.status + " body " + String(xhr.responseText).slice(0, 200); show(); };
     xhr.onerror = function () { out.xhr = "network error (status " + xhr.status + ")"; show(); };
     xhr.send();
   } catch (e) { out.xhr = "threw " + e.name; }
@@ -79,7 +80,8 @@ def hostile_page(app: str) -> bytes:
   var workerDone = new Promise(function (ok) {
     try {
       var src = "fetch(" + JSON.stringify(APP + "/api/v1/records") + ", {credentials: 'include'})" +
-        ".then(function (r) { return r.text().then(function (t) { postMessage('status ' + r.status + ' type ' + r.type + ' body ' + t.slice(0, 200)); }); })" +
+        ".then(function (r) { return r.text().then(function (t) {" +
+        " postMessage('status ' + r.status + ' type ' + r.type + ' body ' + t.slice(0, 200)); }); })" +
         ".catch(function (e) { postMessage('rejected ' + e); });";
       var w = new Worker(URL.createObjectURL(new Blob([src], {type: "text/javascript"})));
       w.onmessage = function (m) { out.worker_fetch = String(m.data); show(); ok(); };
@@ -132,7 +134,7 @@ def hostile_page(app: str) -> bytes:
       }, 300);
     });
 })();
-</script></body></html>""" % app).encode("utf-8")
+</script></body></html>""").replace("__APP__", app).encode("utf-8")
 
 
 @dataclass
@@ -209,7 +211,7 @@ def _find_frame(page: Any, text: str, timeout: float = 60.0) -> Any:
             try:
                 if text in frame.locator("body").inner_text(timeout=500):
                     return frame
-            except Exception:  # noqa: S112 - a frame that is navigating or not ready: ask again
+            except Exception:  # a frame that is navigating or not ready: ask again
                 continue
         page.wait_for_timeout(250)
     raise AssertionError(f"{text!r} not shown in any frame of {page.url}: "
@@ -291,7 +293,8 @@ def _api_hits(d: Deployment) -> dict[str, int]:
     for line in text.splitlines():
         if line.startswith("archiver_http_requests_total{") and 'route="/api/v1/' in line:
             labels = dict(part.split("=", 1) for part in line[line.index("{") + 1:line.index("}")].split(","))
-            key = f"{labels['method'].strip(chr(34))} {labels['route'].strip(chr(34))} {labels['status'].strip(chr(34))}"
+            method, route, status = (labels[k].strip('"') for k in ("method", "route", "status"))
+            key = f"{method} {route} {status}"
             hits[key] = int(float(line.rsplit(" ", 1)[1]))
     return hits
 

@@ -13,8 +13,8 @@ no state but a cache of public bundles, and serves:
   the licence, ``package.json`` and ``SOURCE.json`` naming the version and the source);
 - ``/embed/<ID>``: a page holding ``<replay-web-page>`` for one **public** record, which only the app's
   origin may frame (``frame-ancestors``);
-- ``/w/<ID>.wacz``: that record's WACZ bundle, exported once per (record, manifest, addenda count)
-  into a cache and served with byte ranges, CORS open to the app's origin only.
+- ``/w/<ID>.wacz``: that record's WACZ bundle (the kept public bundle, exported once per record,
+  manifest and addenda count), served with byte ranges, CORS open to the app's origin only.
 
 A private record and an ID that was never issued answer with the same bytes (:data:`NOT_FOUND`):
 both are decided by one indexed query (``publications.is_public``) before anything else is read, so
@@ -43,8 +43,6 @@ if TYPE_CHECKING:
 ID_RE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
 #: The one answer for a private record, an unknown ID and a path we do not serve.
 NOT_FOUND = b"Not found\n"
-#: The actor custody names when this origin exports a public record into its cache.
-ACTOR = "replay-origin"
 #: Headers on every answer: no referrer leaves a replayed page, no type guessing.
 BASE_HEADERS = {"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff"}
 #: The page ReplayWeb.page frames inside the embed (its service worker answers it once installed;
@@ -69,45 +67,28 @@ def origin_of(url: str) -> str:
 
 
 class WaczCache:
-    """Public records' WACZ bundles, each exported once into ``root`` and reused.
+    """Public records' WACZ bundles: the kept bundle of ``publication.public_bundle`` (the same file the
+    public page offers as a download: exported once per record and addenda, byte-deterministic, written
+    under a temporary name and renamed, no custody entry, so a GET writes neither catalog nor custody).
+    One lock per record keeps the parallel range requests ReplayWeb.page opens with from exporting the
+    same record several times at once."""
 
-    The file name holds the record ID, the manifest's hash and the number of addenda, so a new fact
-    about the record (a timestamp, a Wayback link, a publication) makes a new file; the export is
-    byte-deterministic, and written to a temporary name and renamed, so a reader never sees half a
-    bundle. One lock per record keeps two requests from exporting the same record twice."""
-
-    def __init__(self, archive: Archive, root: Path) -> None:
+    def __init__(self, archive: Archive) -> None:
         self.archive = archive
-        self.root = root
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def _lock(self, rid: str) -> threading.Lock:
-        with self._guard:
-            return self._locks.setdefault(rid, threading.Lock())
-
     def path(self, rid: str) -> Path:
-        from archiver.api import env_passphrase
+        from archiver.publication import public_bundle
 
-        summary = self.archive.resolve(rid)
-        n = len(self.archive.catalog.addenda(summary.record_id))
-        name = f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}.wacz"
-        dest = self.root / name
-        if dest.is_file():
-            return dest
-        with self._lock(summary.record_id):
-            if dest.is_file():
-                return dest
-            self.root.mkdir(parents=True, exist_ok=True)
-            self.archive.bundles.export([summary.record_id], dest, passphrase=env_passphrase, actor=ACTOR)
-            for old in self.root.glob(f"{summary.record_id}-*.wacz"):  # earlier states of the record
-                if old != dest:
-                    old.unlink(missing_ok=True)
-        return dest
+        with self._guard:
+            lock = self._locks.setdefault(rid, threading.Lock())
+        with lock:
+            return public_bundle(self.archive, rid)[0]
 
 
-def create_replay_app(archive: Archive, app_origin: str | list[str], *, assets: ReplayAssets | None = None,
-                      cache: Path | None = None) -> Starlette:
+def create_replay_app(archive: Archive, app_origin: str | list[str], *,
+                      assets: ReplayAssets | None = None) -> Starlette:
     """The replay origin's app. ``app_origin``: the origin(s) of the app whose public pages frame the
     embeds (the only origins CORS and ``frame-ancestors`` name). ``assets``: ReplayWeb.page's files
     (default: those ``archiver replay setup`` installed for this store; none → a clear error)."""
@@ -120,7 +101,7 @@ def create_replay_app(archive: Archive, app_origin: str | list[str], *, assets: 
         raise UsageError("ReplayWeb.page is not set up, so the replay origin has nothing to replay with",
                          hint="run `archiver replay setup` (it fetches the pinned release with npm)")
     origins = [origin_of(o) for o in ([app_origin] if isinstance(app_origin, str) else app_origin)]
-    waczs = WaczCache(archive, cache if cache is not None else archive.root / "cache" / "replay-wacz")
+    waczs = WaczCache(archive)
     ancestors = " ".join(origins)
     embed_csp = f"frame-ancestors {ancestors}; base-uri 'none'; object-src 'none'"
 
@@ -156,7 +137,9 @@ def create_replay_app(archive: Archive, app_origin: str | list[str], *, assets: 
         return asset(replayassets.MANIFEST, "application/json")
 
     def app_page(request: Request) -> Response:
-        return HTMLResponse(APP_PAGE, headers={**BASE_HEADERS, "Content-Security-Policy": "frame-ancestors 'self'"})
+        # framed by the embed page, itself framed by the app's public page: both are its ancestors
+        return HTMLResponse(APP_PAGE, headers={**BASE_HEADERS,
+                                               "Content-Security-Policy": f"frame-ancestors 'self' {ancestors}"})
 
     def embed(request: Request) -> Response:
         rid = str(request.path_params["rid"])

@@ -2,10 +2,11 @@
 
 ``python -m archiver.web`` is what ``archiver serve`` executes. Beside the app it runs the replay origin
 (``archiver/web/replay.py``) on ``--replay-port`` (default: the app's port + 1) when ReplayWeb.page is
-set up, and warns when the two share a site (fine on a laptop, not on a public server). On the first start on loopback with no
-token, an admin token is made and a one-time login URL printed (as Jupyter does); a non-loopback
-address is refused until a token exists. Ctrl-C stops taking requests and lets running capture jobs
-finish before the process exits.
+set up, and warns when the two share a site (fine on a laptop, not on a public server).
+
+On the first start on loopback with no token, an admin token is made and a one-time login URL printed
+(as Jupyter does); a non-loopback address is refused until a token exists. Ctrl-C stops taking
+requests and lets running capture jobs finish before the process exits.
 """
 
 from __future__ import annotations
