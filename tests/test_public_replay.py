@@ -33,10 +33,10 @@ from archiver.demo.server import SampleSite, send
 from archiver.options import CaptureOptions
 from tests.services import free_port
 from tests.test_replaywebpage import ARGS, CACHE, CHROMIUM, replaywebpage
+from tests.test_web_pages import axe_check
 
-pytestmark = [
-    pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (make test installs Debian's chromium)"),
-]
+needs_chromium = pytest.mark.skipif(CHROMIUM is None,
+                                    reason="Chromium is not installed (make test installs Debian's chromium)")
 ARCHIVER = [sys.executable, "-m", "archiver.cli"]
 EXPECT_PLAIN = "Even if you opt-out, we will use Inputs and"
 EXPECT_JS = "This clause was built by JavaScript."
@@ -235,6 +235,7 @@ def test_serve_announces_the_replay_origin_and_warns_it_is_the_same_site(deploym
     assert sw.status_code == 200 and sw.headers["service-worker-allowed"] == "/replay/"
 
 
+@needs_chromium
 @pytest.mark.parametrize("which,expect", [("plain", EXPECT_PLAIN), ("js", EXPECT_JS)])
 def test_anonymous_visitor_sees_the_captured_text_inside_the_replay_frame(deployment: Deployment, which: str,
                                                                          expect: str, tmp_path: Path) -> None:
@@ -256,6 +257,9 @@ def test_anonymous_visitor_sees_the_captured_text_inside_the_replay_frame(deploy
             outer = page.locator("iframe").first
             assert outer.get_attribute("src") == f"{deployment.replay}/embed/{rid}"
             assert set((outer.get_attribute("sandbox") or "").split()) == {"allow-scripts", "allow-same-origin"}
+            findings: dict[str, list[str]] = {}
+            axe_check(page, f"public record with replay ({which})", findings)  # the frame has its title
+            print("axe findings (any impact):", findings)
             if which == "js":
                 style = frame.locator("body").evaluate(
                     "b => [getComputedStyle(b).backgroundColor, getComputedStyle(b.querySelector('#policy')).color]")
@@ -308,6 +312,7 @@ def _login(page: Any, d: Deployment) -> None:
     assert names["archiver_session"]["httpOnly"] is True, names
 
 
+@needs_chromium
 def test_hostile_capture_cannot_read_the_session_use_it_or_move_the_page(deployment: Deployment,
                                                                          tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
@@ -358,6 +363,16 @@ def test_hostile_capture_cannot_read_the_session_use_it_or_move_the_page(deploym
             for what in API_TRIES:
                 assert '"records"' not in str(seen[what]) and d.plain not in str(seen[what]), seen
             assert all(not u.endswith("/hijacked-1") and not u.endswith("/hijacked-2") for u in app_requests)
+            # the sandbox itself, without ReplayWeb.page's rewriting in the way: a script in the embed
+            # page (the replay origin, inside the sandboxed frame) can neither move the top page nor
+            # open a window
+            embed = next(f for f in page.frames if f.url.startswith(f"{d.replay}/embed/"))
+            tried = embed.evaluate(SANDBOX_JS, d.app)
+            page.wait_for_timeout(1000)
+            print("from the embed frame:", tried)
+            assert tried["top"].startswith("threw"), tried
+            assert tried["popup"] == "blocked", tried
+            assert page.url == target
             # the state change with the session was refused (no CSRF token): no token was made
             tokens = subprocess.run([*ARCHIVER, "tokens", "list", "--json", "--store", str(d.root)], text=True,
                                     capture_output=True, check=True).stdout
@@ -365,6 +380,13 @@ def test_hostile_capture_cannot_read_the_session_use_it_or_move_the_page(deploym
         finally:
             browser.close()
 
+
+SANDBOX_JS = """(app) => {
+  const out = {};
+  try { top.location.href = app + "/hijacked-3"; out.top = "assigned"; } catch (e) { out.top = "threw " + e.name; }
+  try { out.popup = window.open(app + "/popup") ? "opened" : "blocked"; } catch (e) { out.popup = "threw " + e.name; }
+  return out;
+}"""
 
 ESCAPED_JS = """async (app) => {
   const out = {cookie: document.cookie};
@@ -381,6 +403,7 @@ ESCAPED_JS = """async (app) => {
 }"""
 
 
+@needs_chromium
 def test_a_script_loose_on_the_replay_origin_can_neither_read_nor_use_the_session(deployment: Deployment) -> None:
     """The worst case on a laptop: a script that got past ReplayWeb.page's rewriting and runs on the
     replay origin (same site as the app: the browser sends the app's cookies there too). The session
@@ -414,3 +437,83 @@ def test_a_script_loose_on_the_replay_origin_can_neither_read_nor_use_the_sessio
     tokens = subprocess.run([*ARCHIVER, "tokens", "list", "--json", "--store", str(d.root)], text=True,
                             capture_output=True, check=True).stdout
     assert [t["name"] for t in json.loads(tokens)] == ["tester"], tokens
+
+
+# ---- the parts, without a browser -----------------------------------------------------------------
+def _fake_tarball(path: Path, version: str = "2.4.6") -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in (("ui.js", b"//ui"), ("sw.js", b"//sw"), ("LICENSE", b"AGPL"),
+                           ("package.json", json.dumps({"version": version, "license": "AGPL-3.0-or-later"}).encode())):
+            info = tarfile.TarInfo(f"package/{name}")
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    path.write_bytes(buf.getvalue())
+    return buf.getvalue()
+
+
+def test_setup_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    from archiver import replayassets
+
+    _fake_tarball(tmp_path / "replaywebpage-2.4.6.tgz")  # right name, other bytes (a proxy, a mirror)
+    r = cli("replay", "setup", "--cache", str(tmp_path))
+    assert r.code == 1 and "not the pinned sha512-" in r.err, r.err
+    assert not (tmp_path / "replaywebpage-2.4.6.tgz").exists()  # deleted, never reused
+    assert not (tmp_path / "2.4.6").exists() and replayassets.installed(tmp_path) is None
+
+
+def test_installed_files_are_checked_against_what_setup_unpacked(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from archiver import replayassets
+    from archiver.errors import IntegrityError
+
+    data = _fake_tarball(tmp_path / "replaywebpage-2.4.6.tgz")
+    monkeypatch.setattr(replayassets, "INTEGRITY", replayassets.integrity_of(data))
+    assets = replayassets.setup(tmp_path)
+    assert sorted(p.name for p in Path(assets.directory).iterdir()) == sorted([*replayassets.FILES, "SOURCE.json"])
+    assert assets.license == "AGPL-3.0-or-later" and assets.source.endswith("/tree/v2.4.6")
+    (Path(assets.directory) / "sw.js").write_bytes(b"//changed")
+    with pytest.raises(IntegrityError, match="changed since"):
+        replayassets.installed(tmp_path)
+
+
+@pytest.mark.parametrize("app,replay,same", [
+    ("http://localhost:8000", "http://localhost:8001", True),  # ports do not separate cookies
+    ("https://evidence.example.org", "https://replay.example.org", True),  # one registrable domain
+    ("https://evidence.example.co.uk", "https://replay.example.co.uk", True),
+    ("https://evidence.example.org", "https://example-replay.net", False),  # as Perma: another domain
+    ("http://127.0.0.1:8000", "http://localhost:8001", False),
+])
+def test_same_site(app: str, replay: str, same: bool) -> None:
+    from archiver.web.replay import same_site
+
+    assert same_site(app, replay) is same
+
+
+def test_serve_plans_the_replay_origin_and_warns_on_one_site(archive: Archive) -> None:
+    from archiver.errors import UsageError
+    from archiver.web.serve import plan_replay
+
+    plan = plan_replay(archive, "127.0.0.1", 8000, 8001)
+    assert plan.base == "http://localhost:8001" and "http://localhost:8000" in plan.app_origins
+    assert plan.warning is not None and "laptop only" in plan.warning and "\n" not in plan.warning
+    archive.config.set("web.public_url", "https://evidence.example.org")
+    archive.config.set("web.replay_url", "https://replay.example.org")
+    assert "laptop only" in (plan_replay(archive, "0.0.0.0", 8000, 8001).warning or "")
+    archive.config.set("web.replay_url", "https://evidence-replay.example.net")
+    plan = plan_replay(archive, "0.0.0.0", 8000, 8001)
+    assert plan.warning is None and plan.app_origins == ("https://evidence.example.org",)
+    archive.config.set("web.replay_url", "https://evidence.example.org")
+    with pytest.raises(UsageError, match="the app's own origin"):
+        plan_replay(archive, "0.0.0.0", 8000, 8001)
+
+
+def test_page_csp_frames_the_replay_origin_only() -> None:
+    from archiver.web.security import CSP, page_csp
+
+    assert page_csp(None) == CSP and "frame-src" not in CSP
+    assert page_csp("https://replay.example.net/base").endswith("; frame-src https://replay.example.net")
+    with pytest.raises(ValueError):
+        page_csp("https://replay.example.net; script-src *")
