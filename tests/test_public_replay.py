@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -291,13 +292,15 @@ def test_private_and_unknown_ids_get_byte_identical_404s(deployment: Deployment)
 
 
 def _api_hits(d: Deployment) -> dict[str, int]:
-    """How many times the app answered each API route, by method and status (its /metrics counters)."""
+    """How many times the app answered each API and record-page route, by method and status (its
+    /metrics counters)."""
     text = requests.get(f"{d.app}/metrics", timeout=10).text
     hits = {}
     for line in text.splitlines():
-        if line.startswith("archiver_http_requests_total{") and 'route="/api/v1/' in line:
-            labels = dict(part.split("=", 1) for part in line[line.index("{") + 1:line.index("}")].split(","))
-            method, route, status = (labels[k].strip('"') for k in ("method", "route", "status"))
+        if line.startswith("archiver_http_requests_total{") and ('route="/api/v1/' in line or
+                                                                'route="/records/' in line):
+            labels = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', line))
+            method, route, status = (labels[k] for k in ("method", "route", "status"))
             key = f"{method} {route} {status}"
             hits[key] = int(float(line.rsplit(" ", 1)[1]))
     return hits
@@ -388,7 +391,7 @@ SANDBOX_JS = """(app) => {
   return out;
 }"""
 
-ESCAPED_JS = """async (app) => {
+ESCAPED_JS = """async ({app, rid}) => {
   const out = {cookie: document.cookie};
   try {
     const r = await fetch(app + "/api/v1/records", {credentials: "include"});
@@ -399,6 +402,11 @@ ESCAPED_JS = """async (app) => {
       headers: {"Content-Type": "text/plain"}, body: JSON.stringify({name: "pwned", role: "admin"})});
     out.write = "type " + r.type + " status " + r.status;
   } catch (e) { out.write = "rejected " + e; }
+  try {  // the record page's form, a simple form-encoded request as a <form> would send it
+    const r = await fetch(app + "/records/" + rid + "/unpublish", {method: "POST", mode: "no-cors",
+      credentials: "include", body: new URLSearchParams({reason: "pwned"})});
+    out.form = "type " + r.type + " status " + r.status;
+  } catch (e) { out.form = "rejected " + e; }
   return out;
 }"""
 
@@ -409,7 +417,7 @@ def test_a_script_loose_on_the_replay_origin_can_neither_read_nor_use_the_sessio
     replay origin (same site as the app: the browser sends the app's cookies there too). The session
     cookie is HttpOnly, so it cannot read it; its credentialed read of the API reaches the app but
     CORS keeps the answer from it; its state change carries the cookie but no CSRF token, so the app
-    refuses it."""
+    refuses it (the API's JSON route and the record page's form alike)."""
     from playwright.sync_api import sync_playwright
 
     d = deployment
@@ -421,7 +429,7 @@ def test_a_script_loose_on_the_replay_origin_can_neither_read_nor_use_the_sessio
             _login(page, d)
             page.goto(d.replay + "/")
             before = _api_hits(d)
-            seen = page.evaluate(ESCAPED_JS, d.app)
+            seen = page.evaluate(ESCAPED_JS, {"app": d.app, "rid": d.hostile})
             after = _api_hits(d)
         finally:
             browser.close()
@@ -434,6 +442,8 @@ def test_a_script_loose_on_the_replay_origin_can_neither_read_nor_use_the_sessio
     # the cookie did travel (same site): the read ran as the logged-in user, and the write was refused
     assert answered.get("GET /api/v1/records 200") == 1, answered
     assert answered.get("POST /api/v1/tokens 403") == 1, answered
+    assert answered.get("POST /records/{record_id}/unpublish 403") == 1, answered
+    assert Archive.open(d.root).publications.is_public(d.hostile)
     tokens = subprocess.run([*ARCHIVER, "tokens", "list", "--json", "--store", str(d.root)], text=True,
                             capture_output=True, check=True).stdout
     assert [t["name"] for t in json.loads(tokens)] == ["tester"], tokens
