@@ -39,8 +39,6 @@ if TYPE_CHECKING:
     from archiver.api import Archive
     from archiver.replayassets import ReplayAssets
 
-#: Record IDs as issued (``XXXX-XXXX``): anything else is not looked up at all.
-ID_RE = re.compile(r"[0-9A-Z]{4}-[0-9A-Z]{4}")
 #: The one answer for a private record, an unknown ID and a path we do not serve.
 NOT_FOUND = b"Not found\n"
 #: Headers on every answer: no referrer leaves a replayed page, no type guessing.
@@ -94,6 +92,7 @@ def create_replay_app(archive: Archive, app_origin: str | list[str], *,
     (default: those ``archiver replay setup`` installed for this store; none → a clear error)."""
     from archiver import replayassets
     from archiver.errors import UsageError
+    from archiver.provenance.ids import is_canonical_record_id
 
     if assets is None:
         assets = replayassets.installed(replayassets.cache_dir(archive.config))
@@ -110,7 +109,8 @@ def create_replay_app(archive: Archive, app_origin: str | list[str], *,
                         headers={**BASE_HEADERS, "Cache-Control": "no-store"})
 
     def public(rid: str) -> bool:
-        return bool(ID_RE.fullmatch(rid)) and archive.publications.is_public(rid)
+        # the same one query for a private, an unknown and a malformed ID (one answer, one timing class)
+        return archive.publications.is_public(rid) and is_canonical_record_id(rid)
 
     def asset(name: str, media_type: str, **headers: str) -> Response:
         return FileResponse(assets.path(name), media_type=media_type,

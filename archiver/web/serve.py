@@ -106,14 +106,23 @@ def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, work
     if not is_loopback(host) and archive.tokens.active() == 0:
         raise UsageError(f"refusing to listen on {host}: no access token exists, so anyone who can reach it could "
                          "use the store", hint="create one first: archiver tokens create NAME --role admin")
+    chosen = replay_port is not None
     replay_port = port + 1 if replay_port is None else replay_port
     assets = replayassets.installed(replayassets.cache_dir(archive.config)) if replay_port else None
     plan = plan_replay(archive, host, port, replay_port) if assets is not None else None
     replay_server = None
-    if plan is not None and assets is not None:
+    busy = None
+    sock = None
+    if plan is not None:
+        try:
+            sock = _listen(host, plan.port)
+        except UsageError as exc:
+            if chosen:  # asked for: an error; the default port taken: serve without replay, and say so
+                raise
+            busy, plan = exc.message, None
+    if plan is not None and assets is not None and sock is not None:
         from archiver.web.replay import create_replay_app
 
-        sock = _listen(host, plan.port)
         replay_app = create_replay_app(archive, list(plan.app_origins), assets=assets)
         replay_server = (uvicorn.Server(uvicorn.Config(replay_app, log_level=os.environ.get(
             "ARCHIVER_LOG_LEVEL", "warning"), access_log=False, lifespan="off")), sock)
@@ -138,6 +147,8 @@ def serve(store: Path | None, *, host: str = "127.0.0.1", port: int = 8000, work
         out.write(f"Replay origin (public records only, no cookies): {plan.base}/ on port {plan.port}\n")
         if plan.warning:
             out.write(plan.warning + "\n")
+    elif busy:
+        out.write(f"Replay is off: {busy} (choose a free one with --replay-port)\n")
     elif replay_port:
         out.write("Replay is off: ReplayWeb.page is not set up (run `archiver replay setup`); public pages show "
                   "the screenshot\n")
