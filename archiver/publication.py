@@ -62,9 +62,15 @@ def permalink(core: Store, record_id: str) -> str | None:
     return f"{check_public_url(base)}/r/{record_id}" if base else None
 
 
+#: the publish/unpublish facts committed in this store for a record, newest first: an outbox row is
+#: written only by this store's own write path, never by an import, so a bundle's publication addenda
+#: (the sender's decisions) never make a record public here
+_LATEST = ("SELECT o.event, a.created_at FROM outbox o JOIN addenda a ON a.sha256 = o.subject_sha256 "
+           "WHERE o.record_id=? AND o.event IN ('publish','unpublish') ORDER BY a.created_at DESC, o.seq DESC LIMIT 1")
+
+
 def _latest(d: Any, record_id: str) -> tuple[str, str] | None:
-    row = d.one("SELECT kind, created_at FROM addenda WHERE record_id=? AND kind IN ('publish','unpublish') "
-                "ORDER BY created_at DESC, sha256 DESC LIMIT 1", (record_id,))
+    row = d.one(_LATEST, (record_id,))
     return (str(row[0]), str(row[1])) if row else None
 
 
@@ -77,12 +83,16 @@ def is_public(core: Store, record_id: str) -> bool:
 
 def public_ids(core: Store, record_ids: list[str] | None = None) -> set[str]:
     """Which of ``record_ids`` (all records when None) are public now."""
-    sql = ("SELECT a.record_id, a.kind FROM addenda a WHERE a.kind IN ('publish','unpublish') AND a.created_at = "
-           "(SELECT MAX(b.created_at) FROM addenda b WHERE b.record_id = a.record_id "
-           "AND b.kind IN ('publish','unpublish'))")
+    sql = ("SELECT o.record_id, o.event, a.created_at, o.seq FROM outbox o JOIN addenda a ON a.sha256 = "
+           "o.subject_sha256 WHERE o.event IN ('publish','unpublish')")
     with core.catalog.db() as d:
         rows = d.rows(sql)
-    found = {str(r[0]) for r in rows if r[1] == "publish"}
+    latest: dict[str, tuple[str, int, str]] = {}
+    for rid, event, created, seq in rows:
+        key = (str(created), int(seq), str(event))
+        if str(rid) not in latest or key[:2] > latest[str(rid)][:2]:
+            latest[str(rid)] = key
+    found = {rid for rid, (_, _, event) in latest.items() if event == "publish"}
     return found if record_ids is None else found & set(record_ids)
 
 

@@ -52,7 +52,8 @@ T = TypeVar("T")
 #: custody events that commit evidence: each names (``subject_sha256``) a signed document the catalog
 #: indexes; replay re-indexes them from that blob. Other events (get, verify, export, key and token
 #: changes, watches) are custody facts only.
-EVIDENCE_EVENTS = frozenset({"capture", "import", "import-forced", "timestamp", "wayback", "derived"})
+EVIDENCE_EVENTS = frozenset({"capture", "import", "import-forced", "timestamp", "wayback", "derived", "publish",
+                             "unpublish"})
 
 JOURNAL = "custody"
 #: how an evidence entry looks in a custody line (json.dumps with sorted keys), to search raw bytes

@@ -115,3 +115,22 @@ def test_a_public_record_is_cited_with_its_permalink(archive: Archive, site: Sam
         assert link in rendered[0], (style_name, rendered)
     assert cli("unpublish", rid, "--reason", "withdrawn", *s).code == 0
     assert "/r/" not in cli("cite", rid, "--style", "bluebook", *s).out  # a dead link is never cited
+
+
+def test_an_imported_record_published_by_its_sender_stays_private_here(archive: Archive, site: SampleSite,
+                                                                       tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+    """Publishing is the store's own decision: a bundle carries its sender's publish addendum (a
+    recipient sees the record was public there), but importing it makes nothing public here."""
+    rid = archive.capture(site.base_url + "/plain").record_id
+    s = ["--store", str(archive.root)]
+    assert cli("publish", rid, *s).code == 0
+    out = tmp_path / "b.wacz"
+    assert cli("export", rid, "-o", str(out), *s).code == 0
+    other, _ = Archive.init(tmp_path / "other", operator="Recipient")
+    signer = archive.keys.list()[0].key_id
+    r = cli("import", str(out), "--trust-key", signer, "--store", str(other.root))
+    assert r.code == 0, r.out + r.err
+    assert any(a is not None and a.kind == "publish" for _, a in other.addenda(rid))  # kept, as evidence
+    assert not other.publications.is_public(rid) and other.publications.public_ids() == set()
+    assert cli("publish", rid, "--store", str(other.root)).code == 0  # the recipient's own decision
+    assert other.publications.is_public(rid)

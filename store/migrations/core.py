@@ -70,4 +70,7 @@ CREATE TABLE IF NOT EXISTS verifications (
         "subject_sha256 TEXT, actor TEXT NOT NULL, time TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '{}')",
         "CREATE TABLE journal (name TEXT PRIMARY KEY, position BIGINT NOT NULL, last_hash TEXT)",
     )),
+    # whether a record is public is decided by the publish/unpublish events committed in THIS store (an
+    # imported bundle's publication addenda are the sender's decisions): looked up per record, indexed
+    both("core", 3, "outbox by record and event", "CREATE INDEX outbox_record ON outbox(record_id, event, seq)"),
 )
