@@ -221,7 +221,7 @@ def _find_frame(page: Any, text: str, timeout: float = 60.0) -> Any:
 
 def public_page(d: Deployment, rid: str) -> str:
     """The public record page that frames the replay."""
-    return os.environ.get("WT29_PUBLIC", f"{d.app}/r/{{rid}}").format(app=d.app, replay=d.replay, rid=rid)
+    return f"{d.app}/r/{rid}"
 
 
 def test_serve_announces_the_replay_origin_and_warns_it_is_the_same_site(deployment: Deployment) -> None:
@@ -473,6 +473,28 @@ def test_setup_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path, cli)
     assert r.code == 1 and "not the pinned sha512-" in r.err, r.err
     assert not (tmp_path / "replaywebpage-2.4.6.tgz").exists()  # deleted, never reused
     assert not (tmp_path / "2.4.6").exists() and replayassets.installed(tmp_path) is None
+
+
+def test_setup_fetches_the_pinned_release_with_npm(tmp_path: Path) -> None:
+    """The real path of ``archiver replay setup`` into an empty cache: ``npm pack`` from the registry."""
+    import shutil
+
+    from archiver import replayassets
+    from archiver.errors import RemoteServiceError
+
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed (make test installs Debian's nodejs and npm)")
+    try:
+        assets = replayassets.setup(tmp_path / "cache")
+    except RemoteServiceError as exc:
+        pytest.skip(f"the npm registry cannot be reached: {exc}")
+    tgz = tmp_path / "cache" / "replaywebpage-2.4.6.tgz"
+    assert replayassets.integrity_of(tgz.read_bytes()) == replayassets.INTEGRITY
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["2.4.6", "replaywebpage-2.4.6.tgz"]
+    meta = json.loads((Path(assets.directory) / "SOURCE.json").read_text("utf-8"))
+    assert meta["version"] == "2.4.6" and meta["license"] == "AGPL-3.0-or-later"
+    assert json.loads((Path(assets.directory) / "package.json").read_text("utf-8"))["name"] == "replaywebpage"
+    assert replayassets.setup(tmp_path / "cache") == assets  # idempotent: nothing fetched again
 
 
 def test_installed_files_are_checked_against_what_setup_unpacked(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
