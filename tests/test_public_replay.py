@@ -549,3 +549,41 @@ def test_page_csp_frames_the_replay_origin_only() -> None:
     assert page_csp("https://replay.example.net/base").endswith("; frame-src https://replay.example.net")
     with pytest.raises(ValueError):
         page_csp("https://replay.example.net; script-src *")
+
+
+def test_every_state_change_made_with_a_session_needs_the_csrf_token(archive: Archive, site: SampleSite) -> None:
+    """What the laptop layout relies on (the replay origin is the app's site, so the browser sends the
+    session cookie along with anything a replayed script sends): every route that changes something
+    refuses a session request without the session's CSRF token — walked over every non-GET route of
+    the app as an admin, with plausible bodies, so a route added later without the check fails here."""
+    from fastapi.testclient import TestClient
+
+    from archiver.web import create_app
+    from archiver.web.deps import policies
+    from archiver.web.security import SAFE_METHODS
+
+    rid = archive.capture(site.base_url + "/plain").record_id
+    token = archive.tokens.create("boss", "admin", actor="test").token
+    app = create_app(archive, start_jobs=False)
+    checked = []
+    with TestClient(app, base_url="http://localhost") as client:
+        client.get("/login")
+        r = client.post("/login", data={"token": token, "csrf_token": client.cookies.get("archiver_login_csrf"),
+                                        "next": "/"}, follow_redirects=False)
+        assert r.status_code == 303 and client.cookies.get("archiver_session")
+        before = sum(1 for _ in archive.custody.entries())  # the token login made is the last act
+        for path, methods, _policy in policies(app.routes):
+            for method in sorted(methods - SAFE_METHODS):
+                if path == "/login":  # no session yet there: its own nonce cookie (checked in test_web_api)
+                    continue
+                url = path.replace("{record_id}", rid).replace("{name}", "boss").replace("{job}", "x")
+                form = {"url": site.base_url + "/plain", "reason": "x", "name": "x", "role": "viewer",
+                        "declarant": "x", "sha256": "0" * 64}
+                r = client.request(method, url, data=form)
+                checked.append(f"{method} {path} {r.status_code}")
+                assert r.status_code == 403, checked[-1] + " " + r.text[:200]
+        assert sum(1 for _ in archive.custody.entries()) == before  # nothing done, nothing logged
+    assert archive.publications.is_public(rid) is False and [t.name for t in archive.tokens.all()] == ["boss"]
+    print("refused without the CSRF token:", checked)
+    assert len(checked) >= 15, checked
+    app.state.web.runner.shutdown(wait=True)
