@@ -251,7 +251,13 @@ def test_anonymous_visitor_sees_the_captured_text_inside_the_replay_frame(deploy
             assert resp is not None and resp.status == 200
             assert page.context.cookies() == []  # anonymous: nothing set by either origin
             frame = _find_frame(page, expect)
-            page.screenshot(path=str(tmp_path / f"{which}.png"))
+            outer_frame = page.locator("iframe.replay-frame")
+            outer_frame.scroll_into_view_if_needed()
+            page.wait_for_timeout(1500)
+            frame = _find_frame(page, expect)  # still there once the embed has settled
+            assert frame.get_by_text(expect).first.is_visible()
+            shots = Path(os.environ.get("ARCHIVER_SHOTS") or tmp_path)  # where to keep them (e.g. for review)
+            page.screenshot(path=str(shots / f"public-replay-{which}.png"))
             # the replayed document is the replay origin's (served through its service worker), not the app's
             assert frame.url.startswith(deployment.replay + "/replay/"), frame.url
             assert page.url == public_page(deployment, rid)

@@ -158,9 +158,10 @@ def create_replay_app(archive: Archive, app_origin: str | list[str], *,
                 # useHashCheck=1: ReplayWeb.page checks each member it reads against the datapackage
                 "swName='sw.js?useHashCheck=1&amp;serveIndex=1&amp;' noWebWorker "
                 "style='display:block;width:100%;height:calc(100vh - 24px)'></replay-web-page>"
-                f"<p style='font:12px sans-serif;margin:4px'>Replayed with <a href='{html.escape(assets.source)}' "
-                f"target='_blank' rel='noopener'>ReplayWeb.page {assets.version}</a> "
-                f"(<a href='/replaywebpage/LICENSE'>{assets.license}</a>).</p></body></html>")
+                # links of this origin only: in the sandboxed frame a link elsewhere would open nowhere
+                f"<p style='font:12px sans-serif;margin:4px'>Replayed with ReplayWeb.page {assets.version} "
+                f"(<a href='/replaywebpage/LICENSE'>{assets.license}</a>, "
+                "<a href='/replaywebpage/SOURCE.json'>version and source</a>).</p></body></html>")
         return HTMLResponse(page, headers={**BASE_HEADERS, "Content-Security-Policy": embed_csp,
                                            "Cache-Control": "no-cache"})
 
