@@ -110,6 +110,11 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
     Setting("web.public_url", str, "", "public base URL of `archiver serve`: a public record's permalink is "
             "<web.public_url>/r/<record id>", http_base),
+    Setting("web.replay_url", str, "", "public base URL of the replay origin (`archiver serve --replay-port`): "
+            "captured pages replay only there; on a public server put it on another registrable domain than "
+            "web.public_url. Empty: http://<host>:<replay port>", http_base),
+    Setting("replay.cache_dir", str, "", "where `archiver replay setup` keeps ReplayWeb.page's files (outside "
+            "the store and the repository); empty: ~/.cache/archiver/replaywebpage"),
     Setting("queue.stalled_after", float, 30.0,
             "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried; "
             "`status` counts as alive only the workers heard from within it"),

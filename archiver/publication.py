@@ -233,6 +233,7 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     that the record is handed to anyone). Returns its path and SHA-256. The caller checks it is public."""
     import hashlib
     import os
+    import threading
 
     from archiver.bundle.export import export
 
@@ -245,7 +246,9 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}.wacz"
     if not path.exists():
         folder.mkdir(exist_ok=True)
-        tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+        # per process *and thread*: the app's download and the replay origin (same process) may both
+        # export a record at once, and two writers of one tmp name make the second replace fail
+        tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             export(core, [summary.record_id], tmp, passphrase=env_passphrase, actor="public", log=False)
             os.replace(tmp, path)  # export wrote and fsynced tmp; a racing export writes an equal record

@@ -57,6 +57,7 @@ LAYERS: dict[str, int] = {
     "archiver.derive": 4,
     "archiver.maintenance": 4,
     "archiver.publication": 4,
+    "archiver.replayassets": 4,
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")
 LAYER_NAMES = {0: "records/errors", 1: "store", 2: "provenance", 3: "core/ports", 4: "use cases", 5: "facade",

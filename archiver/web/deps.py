@@ -83,6 +83,9 @@ class WebState:
     public_limiter: RateLimiter  # anonymous hash lookups on a --public-verify server, per client address
     verifier: BundleVerifier  # uploaded bundles, verified in bounded child processes
     one_time: dict[str, tuple[str, float]] = field(default_factory=dict)  # login code -> (token name, expiry)
+    #: The replay origin's base URL (``archiver serve --replay-port``, ``web.replay_url``), or None when
+    #: replay is not set up: public pages frame ``<replay_url>/embed/<ID>`` (web/replay.py).
+    replay_url: str | None = None
 
 
 def state(request: Request) -> WebState:

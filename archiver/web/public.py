@@ -31,6 +31,7 @@ from fastapi.templating import Jinja2Templates
 from archiver._version import __version__
 from archiver.schema import plain
 from archiver.web.deps import WEB_DIR, Access, Kind, guard, state
+from archiver.web.security import page_csp
 
 if TYPE_CHECKING:
     from archiver.api import Archive
@@ -217,8 +218,10 @@ def verify_commands(p: ProvenanceReport) -> list[str]:
     ]
 
 
-def _answer(request: Request, body: bytes, etag: str, media: str) -> Response:
+def _answer(request: Request, body: bytes, etag: str, media: str, csp: str | None = None) -> Response:
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={MAX_AGE}, must-revalidate"}
+    if csp:  # else the policy's default (security_headers)
+        headers["Content-Security-Policy"] = csp
     match = request.headers.get("if-none-match", "")
     if etag in [t.strip() for t in match.split(",")] or match.strip() == "*":
         return Response(status_code=304, headers=headers)
@@ -243,8 +246,11 @@ def record_json(request: Request, record_id: str, _: PublicJson) -> Response:
 
 @router.get("/r/{record_id}")
 def record_page(request: Request, record_id: str, _: PublicPage) -> Response:
-    made = render_record(state(request).archive, record_id, replay_url=_replay_url(request))
-    return _not_found() if made is None else _answer(request, made.html, made.html_etag, "text/html; charset=utf-8")
+    replay_url = _replay_url(request)
+    made = render_record(state(request).archive, record_id, replay_url=replay_url)
+    # the page frames its replay from the replay origin, and only from there (security.page_csp)
+    return _not_found() if made is None else _answer(request, made.html, made.html_etag, "text/html; charset=utf-8",
+                                                     page_csp(replay_url))
 
 
 @router.get("/r/{record_id}/screenshot.png")
