@@ -76,8 +76,13 @@ def _latest(d: Any, record_id: str) -> tuple[str, str] | None:
 
 def is_public(core: Store, record_id: str) -> bool:
     """One indexed query; False for an unknown ID too (the public side cannot tell them apart)."""
-    with core.catalog.db() as d:
-        latest = _latest(d, record_id)
+    with core.catalog.reader() as d:
+        return is_public_in(d, record_id)
+
+
+def is_public_in(d: Any, record_id: str) -> bool:
+    """``is_public`` on a connection the caller holds (the public pages ask it with their other lookups)."""
+    latest = _latest(d, record_id)
     return latest is not None and latest[0] == "publish"
 
 
@@ -268,4 +273,4 @@ _BUNDLE_SHA: dict[str, str] = {}  # a kept bundle never changes: hashed once per
 
 
 __all__ = ["KINDS", "PUBLIC_EVENTS", "PublicationReport", "Publications", "check_public_url", "is_public",
-           "permalink", "public_bundle", "public_ids", "public_provenance", "set_public"]
+           "is_public_in", "permalink", "public_bundle", "public_ids", "public_provenance", "set_public"]
