@@ -34,11 +34,17 @@ $(PYWB_STAMP):
 # ReplayWeb.page replays our bundles in tests/test_replaywebpage.py) and postgresql (the tests start their own throwaway
 # server from its binaries: catalog, custody and queue on PostgreSQL), faketime (a local TSA whose clock
 # is off, tests/test_timestamp.py), unzip (Info-ZIP's unzip and zipinfo: a second ZIP reader in
-# tests/test_hostile_zip.py). Installed only when missing.
-DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium node:nodejs npm:npm faketime:faketime unzip:unzip
+# tests/test_hostile_zip.py), go (golang-go: tests/tlogcheck, Go's own sumdb code verifying our transparency
+# log, built offline against golang-golang-x-mod-dev's sources, checked by a file it installs). Installed
+# only when missing.
+DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium node:nodejs npm:npm faketime:faketime unzip:unzip \
+	go:golang-go
+DEB_FILES = /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go:golang-golang-x-mod-dev
 deb-deps:
 	@missing=""; for pair in $(DEB_NEEDED); do cmd=$${pair%%:*}; pkg=$${pair##*:}; \
 	  command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; done; \
+	for pair in $(DEB_FILES); do f=$${pair%%:*}; pkg=$${pair##*:}; \
+	  [ -e $$f ] || missing="$$missing $$pkg"; done; \
 	command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
@@ -63,6 +69,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps bytecode
 	$(BIN)/python bench/bench_startup.py
 	ARCHIVER_PYWB_BIN=$(CURDIR)/$(PYWB_VENV)/bin PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/run.py
 	$(BIN)/python bench/bench_browser.py
+	$(BIN)/python bench/bench_tlog.py
 	$(BIN)/python bench/bench_queue.py
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/python bench/bench_public.py

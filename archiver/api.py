@@ -326,6 +326,9 @@ class Archive(StoreCore):
                 if on_stamp:
                     on_stamp(st)
             results = stamps.mark(results, stamped)
+        from archiver.tlog.checkpoints import checkpoint_at_end
+
+        checkpoint_at_end(self.log, stamp=stamp)  # the batch's records under a signed tree head
         return results
 
     # ---- reading ---------------------------------------------------------------------------

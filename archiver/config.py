@@ -71,6 +71,10 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "most bytes verifying or importing one bundle may inflate from its members, each read counted (a "
             "bundle whose members declare more is refused before anything is inflated)"),
     Setting("verify.max_bundle_members", int, 10_000, "most members a bundle may have (refused before any is read)"),
+    Setting("log.origin", str, "",
+            "the transparency log's origin: the first line of its checkpoints and its key's name, e.g. "
+            "archive.example.org/evidence (empty: archiver.invalid/<log key hash>); never change it once "
+            "checkpoints are signed"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),
@@ -106,6 +110,11 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
     Setting("web.public_url", str, "", "public base URL of `archiver serve`: a public record's permalink is "
             "<web.public_url>/r/<record id>", http_base),
+    Setting("web.replay_url", str, "", "public base URL of the replay origin (`archiver serve --replay-port`): "
+            "captured pages replay only there; on a public server put it on another registrable domain than "
+            "web.public_url. Empty: http://<host>:<replay port>", http_base),
+    Setting("replay.cache_dir", str, "", "where `archiver replay setup` keeps ReplayWeb.page's files (outside "
+            "the store and the repository); empty: ~/.cache/archiver/replaywebpage"),
     Setting("queue.stalled_after", float, 30.0,
             "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried; "
             "`status` counts as alive only the workers heard from within it"),

@@ -34,6 +34,7 @@ from archiver.location import STORE_FORMAT, STORE_MARKER, Backends, default_stor
 from archiver.provenance.ids import new_record_id, normalize_record_id
 from archiver.provenance.keys import KeyStore, public_pem
 from archiver.records import Addendum, ArtifactMatch, Manifest, Operator, PreviousRef, RecordSummary
+from archiver.tlog.log import TransparencyLog
 from store.blobs import BlobStore
 from store.catalog import Catalog, PostgresCatalog, _Db, open_catalog
 from store.custody import CustodyEntry, CustodyLog, Event, PostgresCustodyLog
@@ -89,6 +90,11 @@ class StoreCore:
         # queue.* settings (the politeness limit among them) live in a PostgreSQL catalog when there is
         # one, so every machine of a fleet obeys the same values.
         self.config = Config(root / "config.json", self.catalog if isinstance(self.catalog, PostgresCatalog) else None)
+        # the transparency log of every manifest and addendum: appended from the outbox after each
+        # evidence commit (cheap), and by whatever reads it (archiver/tlog/log.py says why that is safe)
+        s3_blobs = None if isinstance(self.blobs, BlobStore) else self.blobs
+        self.log = TransparencyLog.for_store(root, self.catalog, s3_blobs, self.config)
+        self.ledger.on_commit = self.log.sync
         if self.backends.s3 is not None:  # read when the S3 client is made; a weak reference, so the blob
             import weakref  # store holding its core makes no cycle (one would keep a PostgreSQL connection)
 

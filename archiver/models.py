@@ -52,6 +52,14 @@ from archiver.reports import (
     WrittenFile,
 )
 from archiver.schema import json_schema
+from archiver.tlog.reports import (
+    LogAuditReport,
+    LogCheckpointReport,
+    LogConsistencyReport,
+    LogKeyReport,
+    LogProofReport,
+    LogSyncReport,
+)
 
 #: schema name -> record type. Commands that print a list print an array of one of these.
 MODELS: dict[str, type] = {
@@ -97,6 +105,12 @@ MODELS: dict[str, type] = {
     "token": TokenInfo,
     "new-token": NewToken,
     "publication": PublicationReport,
+    "log-checkpoint": LogCheckpointReport,
+    "log-key": LogKeyReport,
+    "log-proof": LogProofReport,
+    "log-consistency": LogConsistencyReport,
+    "log-audit": LogAuditReport,
+    "log-sync": LogSyncReport,
 }
 
 

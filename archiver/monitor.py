@@ -502,8 +502,12 @@ class Watches:
 
     def run(self, *, passphrase: PassphraseSource, actor: str, due_only: bool = False, jobs: int = 4,
             on_result: Callable[[RunResult], None] | None = None, urls: list[str] | None = None) -> RunSummary:
-        return run_watches(self.core, due_only=due_only, jobs=jobs, passphrase=passphrase, on_result=on_result,
-                           urls=urls, actor=actor)
+        from archiver.tlog.checkpoints import checkpoint_at_end
+
+        summary = run_watches(self.core, due_only=due_only, jobs=jobs, passphrase=passphrase, on_result=on_result,
+                              urls=urls, actor=actor)
+        checkpoint_at_end(self.core.log)  # the run's records under a signed tree head
+        return summary
 
     def versions(self, url: str) -> list[Version]:
         return versions(self.core, url)

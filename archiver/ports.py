@@ -32,6 +32,7 @@ if TYPE_CHECKING:
         Verification,
         WaybackEvidence,
     )
+    from archiver.tlog.log import TransparencyLog
     from store.blobs import BlobStore
     from store.catalog import Catalog
     from store.custody import ChainReport, CustodyEntry, CustodyLog
@@ -56,6 +57,8 @@ class Store(Protocol):
     def config(self) -> Config: ...
     @property
     def ledger(self) -> Ledger: ...
+    @property
+    def log(self) -> TransparencyLog: ...
 
     def operator(self) -> Operator: ...
     def default_actor(self) -> str: ...

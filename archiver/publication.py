@@ -76,8 +76,13 @@ def _latest(d: Any, record_id: str) -> tuple[str, str] | None:
 
 def is_public(core: Store, record_id: str) -> bool:
     """One indexed query; False for an unknown ID too (the public side cannot tell them apart)."""
-    with core.catalog.db() as d:
-        latest = _latest(d, record_id)
+    with core.catalog.reader() as d:
+        return is_public_in(d, record_id)
+
+
+def is_public_in(d: Any, record_id: str) -> bool:
+    """``is_public`` on a connection the caller holds (the public pages ask it with their other lookups)."""
+    latest = _latest(d, record_id)
     return latest is not None and latest[0] == "publish"
 
 
@@ -233,6 +238,7 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     that the record is handed to anyone). Returns its path and SHA-256. The caller checks it is public."""
     import hashlib
     import os
+    import threading
 
     from archiver.bundle.export import export
 
@@ -245,7 +251,9 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}.wacz"
     if not path.exists():
         folder.mkdir(exist_ok=True)
-        tmp = folder / f".{path.name}.{os.getpid()}.tmp"
+        # per process *and thread*: the app's download and the replay origin (same process) may both
+        # export a record at once, and two writers of one tmp name make the second replace fail
+        tmp = folder / f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
         try:
             export(core, [summary.record_id], tmp, passphrase=env_passphrase, actor="public", log=False)
             os.replace(tmp, path)  # export wrote and fsynced tmp; a racing export writes an equal record
@@ -265,4 +273,4 @@ _BUNDLE_SHA: dict[str, str] = {}  # a kept bundle never changes: hashed once per
 
 
 __all__ = ["KINDS", "PUBLIC_EVENTS", "PublicationReport", "Publications", "check_public_url", "is_public",
-           "permalink", "public_bundle", "public_ids", "public_provenance", "set_public"]
+           "is_public_in", "permalink", "public_bundle", "public_ids", "public_provenance", "set_public"]

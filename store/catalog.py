@@ -154,6 +154,11 @@ class Catalog(ABC):
         of the previous record and commit). PostgreSQL already keeps one connection per thread."""
         return contextlib.nullcontext()
 
+    def reader(self) -> contextlib.AbstractContextManager[_Db]:
+        """A connection for reads only, kept by this thread between uses where opening one costs more
+        than the queries (the public pages: a few indexed lookups per request). Default: ``db()``."""
+        return self.db()
+
     #: What to tell the user whose catalog has no archiver tables at all.
     _missing_hint: str | None = None
     #: The migrations the last :meth:`check` (the store's open) applied; ``store migrate`` reports them.
@@ -485,6 +490,34 @@ class SqliteCatalog(Catalog):
                 yield _SqliteDb(conn)
         finally:
             conn.close()
+
+    @contextlib.contextmanager
+    def reader(self) -> Iterator[_Db]:
+        """This thread's read-only connection (``query_only``), opened once and kept: opening one (three
+        PRAGMAs) and closing it cost more than a public page's lookups. In autocommit mode every SELECT
+        is its own read transaction, so it sees each commit as it happens; it never holds a write lock
+        and never blocks a checkpoint between statements. Dropped after any error."""
+        held = getattr(self._held, "db", None)
+        if held is not None:
+            with self._mapped():
+                yield held
+            return
+        conn = getattr(self._held, "reader", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=True)
+                conn.execute("PRAGMA busy_timeout = 60000")
+                conn.execute("PRAGMA query_only = ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot open catalog {self.path}: {exc}") from exc
+            self._held.reader = conn
+        try:
+            with self._mapped():
+                yield _SqliteDb(conn)
+        except BaseException:
+            self._held.reader = None
+            conn.close()
+            raise
 
     @contextlib.contextmanager
     def _mapped(self) -> Iterator[None]:

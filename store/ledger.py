@@ -18,7 +18,9 @@ unit of work:
 5. append the custody entries (the custody file is fsynced: it is the journal), then one ``outbox`` row
    per evidence event (what the transparency log and alerts consume, in commit order) and the journal
    position, in the same catalog transaction;
-6. COMMIT.
+6. COMMIT;
+7. then, outside the transaction, ``on_commit`` (set by the store core: the transparency log's sync,
+   which appends the new outbox rows to the log; its failure is logged and the next sync catches up).
 
 Crash at any point (``kill -9``): before 5, nothing names the new blobs (an orphan blob is harmless; an
 orphan manifest is signed but not a record: ``rebuild-index`` indexes only what custody commits).
@@ -81,6 +83,10 @@ class Ledger:
         #: URLs whose committed record waits for its blob (set by the last replay): a new record of such
         #: a URL would sign the same ``previous`` and fork the chain once the waiting one is indexed
         self.waiting_urls: set[str] = set()
+        #: called after a unit of work that wrote outbox rows has committed (the transparency log's
+        #: sync: ``archiver/tlog/log.py``); outside the transaction, and its failure is only logged —
+        #: the evidence is committed, and the outbox keeps the rows for the next sync
+        self.on_commit: Callable[[], object] | None = None
 
     # ---- evidence ------------------------------------------------------------------------------
     def commit(self, events: Sequence[Event], *, actor: str,
@@ -116,6 +122,11 @@ class Ledger:
             self._outbox(d, entries)
             if end is not None and not stuck:  # never past an entry that waits for its blob
                 self._set_journal(d, end, entries[-1].hash if entries else None)
+        if self.on_commit is not None and any(e.event in EVIDENCE_EVENTS for e in entries):
+            try:
+                self.on_commit()
+            except Exception as exc:  # the commit stands; the next sync appends what this one missed
+                log.warning("after a commit: %s", exc)
         return Committed(tuple(entries)), value
 
     def note(self, event: str, *, actor: str, record_id: str | None = None,

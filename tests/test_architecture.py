@@ -28,6 +28,7 @@ LAYERS: dict[str, int] = {
     "archiver.config": 2,
     "archiver.location": 2,
     "archiver.provenance": 2,
+    "archiver.tlog": 2,  # the transparency log: provenance-level (records, store, provenance)
     "archiver.ports": 3,
     "archiver.core": 3,
     "archiver.capture": 4,
@@ -58,6 +59,7 @@ LAYERS: dict[str, int] = {
     "archiver.publication": 4,
     "archiver.memento": 4,
     "archiver.collections": 4,
+    "archiver.replayassets": 4,
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")
 LAYER_NAMES = {0: "records/errors", 1: "store", 2: "provenance", 3: "core/ports", 4: "use cases", 5: "facade",

@@ -1,5 +1,6 @@
 """kill -9 at random moments of a batch and of a bundle import: afterwards catalog, custody, outbox and
-blobs agree, every chain is linear, and ``verify --all`` passes.
+blobs agree, every chain is linear, ``verify --all`` passes, and so does ``log audit``, with every record
+and addendum in the transparency log exactly once.
 
 ``ARCHIVER_CRASH_TRIALS`` sets the trials of each test (3 in the suite; the issue's check ran 20).
 """
@@ -21,6 +22,7 @@ TRIALS = int(os.environ.get("ARCHIVER_CRASH_TRIALS", "3"))
 
 
 REPLAYED: list[bool] = []
+LOGGED: list[int] = []
 
 
 def assert_agree(root: Path) -> Archive:
@@ -59,6 +61,16 @@ def assert_agree(root: Path) -> Archive:
     proc = subprocess.run(_archiver("verify", "--all", "--store", str(root)), capture_output=True, text=True,
                           env=_env(), check=False, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    # the transparency log (issue 30): `log audit` passes, and every committed manifest and addendum is
+    # in the log exactly once, whatever the kill cut off (a sync, a tile write, a checkpoint)
+    proc = subprocess.run(_archiver("log", "audit", "--json", "--store", str(root)), capture_output=True,
+                          text=True, env=_env(), check=False, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    with archive.catalog.db() as d:
+        logged = [str(r[0]) for r in d.rows("SELECT sha256 FROM tlog_leaves ORDER BY idx")]
+    assert len(logged) == len(set(logged)), "a document is in the log twice"
+    assert set(logged) == set(manifests) | addenda
+    LOGGED.append(len(logged))
     return archive
 
 

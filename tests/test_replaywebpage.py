@@ -1,7 +1,7 @@
-"""Our bundles in the real ReplayWeb.page: the npm package ``replaywebpage`` (fetched with ``npm pack``
-from the registry at test time, never vendored), served with a bundle from 127.0.0.1 and opened in
-Debian's Chromium through Playwright. Skipped, with the reason, when npm, Chromium or the registry is
-not available.
+"""Our bundles in the real ReplayWeb.page: the npm package ``replaywebpage`` (fetched at test time through
+``archiver.replayassets.setup``, the path ``archiver replay setup`` uses: ``npm pack`` of the pinned version,
+SHA-512 checked, never vendored), served with a bundle from 127.0.0.1 and opened in Debian's Chromium
+through Playwright. Skipped, with the reason, when npm, Chromium or the registry is not available.
 """
 
 from __future__ import annotations
@@ -11,8 +11,6 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +19,7 @@ import pytest
 
 from archiver.api import Archive
 from archiver.demo.server import SampleSite
+from archiver.replayassets import ReplayAssets
 
 CHROMIUM = os.environ.get("ARCHIVER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 NPM = shutil.which("npm")
@@ -33,23 +32,23 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
 CACHE = Path(os.environ.get("ARCHIVER_TEST_CACHE", Path.home() / ".cache" / "archiver-tests"))
 
 
+def replaywebpage() -> ReplayAssets:
+    """The pinned ``replaywebpage`` release, through the one fetch path ``archiver replay setup`` uses
+    (``npm pack`` into a cache directory, SHA-512 checked, reused when present); skips the test when
+    the registry cannot be reached."""
+    from archiver.errors import RemoteServiceError, UsageError
+    from archiver.replayassets import setup
+
+    try:
+        return setup(CACHE)
+    except (RemoteServiceError, UsageError) as exc:
+        pytest.skip(f"ReplayWeb.page could not be fetched (registry unreachable?): {exc}")
+
+
 @pytest.fixture(scope="module")
 def rwp() -> Path:
-    """The unpacked ``replaywebpage`` package (``npm pack`` into a cache directory, reused when present)."""
-    CACHE.mkdir(parents=True, exist_ok=True)
-    tgz = sorted(CACHE.glob("replaywebpage-*.tgz"))
-    if not tgz:
-        assert NPM is not None
-        r = subprocess.run([NPM, "pack", "replaywebpage", "--pack-destination", str(CACHE)], capture_output=True,
-                           text=True, timeout=300, check=False)
-        tgz = sorted(CACHE.glob("replaywebpage-*.tgz"))
-        if r.returncode != 0 or not tgz:
-            pytest.skip(f"npm pack replaywebpage failed (registry unreachable?): {r.stderr.strip()[-300:]}")
-    out = CACHE / tgz[-1].name.removesuffix(".tgz")
-    if not (out / "package" / "sw.js").is_file():
-        with tarfile.open(tgz[-1]) as tf:
-            tf.extractall(out, filter="data")
-    return out / "package"
+    """The directory holding ReplayWeb.page's ui.js and sw.js."""
+    return Path(replaywebpage().directory)
 
 
 class _Handler(http.server.SimpleHTTPRequestHandler):

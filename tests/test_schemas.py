@@ -122,3 +122,13 @@ def test_cli_json_outputs_validate(wb_archive: Archive, tsa, ia, cli, site, tmp_
     assert diff.code == 0, diff.err
     validate("diff", json.loads(diff.out))
     validate("rebuild-index", js("store", "rebuild-index"))
+    # the transparency log (issue 30)
+    validate("log-sync", js("log", "sync"))
+    checkpoint = js("log", "checkpoint")
+    validate("log-checkpoint", checkpoint)
+    validate("log-key", js("log", "key"))
+    validate("log-proof", js("log", "prove", rid))
+    kept = tmp_path / "kept.checkpoint"
+    kept.write_text(checkpoint["note"])
+    validate("log-consistency", js("log", "verify", "--from", str(kept)))
+    validate("log-audit", js("log", "audit"))

@@ -2,15 +2,19 @@
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from archiver.cli._common import JsonOpt, StoreOpt, _emit_json, _open, _out, app
+from archiver.cli._common import JsonOpt, StoreOpt, _emit_json, _open, _out, app, safe
 
 tokens_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                          help="Access tokens for `archiver serve` (stored hashed; a secret is shown once).")
 app.add_typer(tokens_app, name="tokens")
+replay_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                         help="ReplayWeb.page for the replay origin of `archiver serve` (fetched, never shipped).")
+app.add_typer(replay_app, name="replay")
 
 
 @tokens_app.command("create")
@@ -57,6 +61,25 @@ def tokens_revoke(name: str, store: StoreOpt = None, as_json: JsonOpt = False) -
     _out().print(f"revoked {info.name!r} at {info.revoked_at}", highlight=False)
 
 
+@replay_app.command("setup")
+def replay_setup(cache: Annotated[Path | None, typer.Option("--cache", help="Directory for the files (default: the "
+                                                            "store's replay.cache_dir, else ~/.cache/archiver/"
+                                                            "replaywebpage).")] = None,
+                 store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Fetch ReplayWeb.page (AGPL-3.0) with `npm pack` at the pinned version, check its SHA-512 and
+    unpack what replay needs into a cache outside the store; `archiver serve` then replays public
+    records on its replay origin."""
+    from archiver import replayassets
+
+    where = cache if cache is not None else replayassets.cache_dir(_open(store).config)
+    assets = replayassets.setup(where)
+    if as_json:
+        _emit_json(assets)
+        return
+    _out().print(f"ReplayWeb.page {assets.version} ({assets.license}, source {assets.source}) ready in "
+                 f"{safe(assets.directory)}", highlight=False)
+
+
 @app.command()
 def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")]
           = "127.0.0.1",
@@ -64,13 +87,18 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
           workers: Annotated[int, typer.Option("--workers", help="Capture jobs run at once.")] = 2,
           public_verify: Annotated[bool, typer.Option("--public-verify", help="Serve the verification page "
                                                       "to anyone, without login (and nothing else).")] = False,
+          replay_port: Annotated[int | None, typer.Option("--replay-port", help="Port of the replay origin where "
+                                                          "public records replay (default: --port + 1; 0: off). "
+                                                          "Needs `archiver replay setup`.")] = None,
           store: StoreOpt = None) -> None:
-    """Serve the web app and HTTP API over this store (foreground; Ctrl-C lets running jobs finish)."""
+    """Serve the web app and HTTP API over this store, and the replay origin beside it (foreground;
+    Ctrl-C lets running jobs finish)."""
     from archiver.extras import require
 
     require("web", "fastapi")
     archive = _open(store)  # a missing store is reported here, before the server starts
     args = [sys.executable, "-m", "archiver.web", "--store", str(archive.root), "--host", host, "--port", str(port),
-            "--workers", str(workers), *(["--public-verify"] if public_verify else [])]
+            "--workers", str(workers), *(["--public-verify"] if public_verify else []),
+            *(["--replay-port", str(replay_port)] if replay_port is not None else [])]
     sys.stdout.flush()
     os.execv(sys.executable, args)  # noqa: S606 - the server is a front-end of its own; signals go straight to it

@@ -62,9 +62,10 @@ DocsScript = Annotated[None, Depends(guard(Access.PUBLIC, Kind.STATIC))]
 
 def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = False, start_jobs: bool = True,
                refresh_every: float = REFRESH_EVERY, refresh_batch: int = REFRESH_BATCH,
-               public_lookups_per_minute: int = PUBLIC_LOOKUPS_PER_MINUTE) -> FastAPI:
+               public_lookups_per_minute: int = PUBLIC_LOOKUPS_PER_MINUTE, replay_url: str | None = None) -> FastAPI:
     """The app over ``archive``. With ``start_jobs`` it resumes interrupted capture jobs and keeps the
-    verification cache fresh in the background (``refresh_batch`` records every ``refresh_every`` s)."""
+    verification cache fresh in the background (``refresh_batch`` records every ``refresh_every`` s).
+    ``replay_url``: the replay origin public pages frame (``serve.py`` runs it), None without replay."""
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
@@ -81,7 +82,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
                   limiter=RateLimiter(archive.config.int_("web.captures_per_minute")), metrics=Metrics(),
                   public_verify=public_verify, schemas={},
                   public_limiter=RateLimiter(public_lookups_per_minute, what="hash lookups"),
-                  verifier=BundleVerifier(archive.root, archive.config))
+                  verifier=BundleVerifier(archive.root, archive.config), replay_url=replay_url)
     app.state.web = st
     if start_jobs:
         runner.resume()

@@ -83,6 +83,9 @@ class WebState:
     public_limiter: RateLimiter  # anonymous hash lookups on a --public-verify server, per client address
     verifier: BundleVerifier  # uploaded bundles, verified in bounded child processes
     one_time: dict[str, tuple[str, float]] = field(default_factory=dict)  # login code -> (token name, expiry)
+    #: The replay origin's base URL (``archiver serve --replay-port``, ``web.replay_url``), or None when
+    #: replay is not set up: public pages frame ``<replay_url>/embed/<ID>`` (web/replay.py).
+    replay_url: str | None = None
 
 
 def state(request: Request) -> WebState:
@@ -231,8 +234,16 @@ class Guard:
         return p
 
 
+class PublicGuard(Guard):
+    """The guard of a route anyone may call: nothing to check, so it runs on the event loop instead of
+    costing a thread hop (the public record pages answer most of an archive's anonymous traffic)."""
+
+    async def __call__(self, request: Request) -> None:  # type: ignore[override]
+        return None
+
+
 def guard(access: Access, kind: Kind, logs: str | None = None) -> Guard:
-    return Guard(Policy(access, kind, logs))
+    return (PublicGuard if access is Access.PUBLIC and logs is None else Guard)(Policy(access, kind, logs))
 
 
 POLICY_ATTR = "archiver_policy"

@@ -31,6 +31,7 @@ from fastapi.templating import Jinja2Templates
 from archiver._version import __version__
 from archiver.schema import plain
 from archiver.web.deps import WEB_DIR, Access, Kind, guard, state
+from archiver.web.security import page_csp
 
 if TYPE_CHECKING:
     from archiver.api import Archive
@@ -125,11 +126,13 @@ def page_key(archive: Archive, record_id: str, replay_url: str | None, scheme: s
     """The hex key of a public record's rendering, or None when it is not public. Strong ETags are made
     from it, so a revalidation (304) costs these two queries and never a rendering."""
     from archiver.provenance.ids import is_canonical_record_id
-    from archiver.publication import is_public
+    from archiver.publication import is_public_in
 
-    if not is_canonical_record_id(record_id) or not is_public(archive, record_id):
+    if not is_canonical_record_id(record_id):
         return None
-    with archive.catalog.db() as d:
+    with archive.catalog.reader() as d:  # one kept connection: a public page costs three index probes
+        if not is_public_in(d, record_id):
+            return None
         row = d.one(_KEY_SQL, (record_id,))
         gen = d.one(_GEN_SQL)
     if row is None:
@@ -217,8 +220,10 @@ def verify_commands(p: ProvenanceReport) -> list[str]:
     ]
 
 
-def _answer(request: Request, body: bytes, etag: str, media: str) -> Response:
+def _answer(request: Request, body: bytes, etag: str, media: str, csp: str | None = None) -> Response:
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={MAX_AGE}, must-revalidate"}
+    if csp:  # else the policy's default (security_headers)
+        headers["Content-Security-Policy"] = csp
     match = request.headers.get("if-none-match", "")
     if etag in [t.strip() for t in match.split(",")] or match.strip() == "*":
         return Response(status_code=304, headers=headers)
@@ -235,16 +240,34 @@ def _replay_url(request: Request) -> str | None:
     return getattr(state(request), "replay_url", None)
 
 
+async def _rendered(request: Request, record_id: str) -> Rendered | None:
+    """The page from the cache on the event loop (its key is three index probes on a kept connection);
+    rendering a page not seen yet, which reads blobs and takes tens of milliseconds, in a worker thread."""
+    from starlette.concurrency import run_in_threadpool
+
+    a, replay_url = state(request).archive, _replay_url(request)
+    key = page_key(a, record_id, replay_url, "server")
+    if key is None:
+        return None
+    hit = _RENDERS.get((str(a.root), key))
+    if hit is not None:
+        return hit
+    return await run_in_threadpool(render_record, a, record_id, replay_url=replay_url)
+
+
 @router.get("/r/{record_id}.json")
-def record_json(request: Request, record_id: str, _: PublicJson) -> Response:
-    made = render_record(state(request).archive, record_id, replay_url=_replay_url(request))
+async def record_json(request: Request, record_id: str, _: PublicJson) -> Response:
+    made = await _rendered(request, record_id)
     return _not_found(True) if made is None else _answer(request, made.json, made.json_etag, "application/json")
 
 
 @router.get("/r/{record_id}")
-def record_page(request: Request, record_id: str, _: PublicPage) -> Response:
-    made = render_record(state(request).archive, record_id, replay_url=_replay_url(request))
-    return _not_found() if made is None else _answer(request, made.html, made.html_etag, "text/html; charset=utf-8")
+async def record_page(request: Request, record_id: str, _: PublicPage) -> Response:
+    replay_url = _replay_url(request)
+    made = await _rendered(request, record_id)
+    # the page frames its replay from the replay origin, and only from there (security.page_csp)
+    return _not_found() if made is None else _answer(request, made.html, made.html_etag, "text/html; charset=utf-8",
+                                                     page_csp(replay_url))
 
 
 @router.get("/r/{record_id}/screenshot.png")

@@ -29,6 +29,22 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 #: Every response. Pages load only our own script and stylesheet; nothing may frame us.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+def page_csp(frame_origin: str | None) -> str:
+    """Our page CSP, allowing frames from exactly ``frame_origin`` (the replay origin) and nothing else
+    (``frame-src``; without it the page may frame nothing but itself, as ``default-src 'self'`` says).
+    The public record page frames its replay this way; captured bytes then run there, never here."""
+    if not frame_origin:
+        return CSP
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(frame_origin)
+    if parts.scheme not in ("http", "https") or not parts.netloc or any(c in frame_origin for c in " ;,'\"\n"):
+        raise ValueError(f"not an origin to frame: {frame_origin!r}")
+    return CSP + f"; frame-src {parts.scheme}://{parts.netloc}"
+
+
 #: JSON and text for programs: nothing in them is ever a document to render.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
 #: Captured bytes: never a document of this origin, even if a browser were talked into rendering one.
@@ -157,5 +173,6 @@ __all__ = [
     "Session",
     "SessionSigner",
     "csrf_ok",
+    "page_csp",
     "server_secret",
 ]

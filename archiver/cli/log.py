@@ -1,0 +1,126 @@
+"""The transparency log: checkpoints, the verifier key, proofs, consistency, audit, sync."""
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from archiver.cli._common import Exit, JsonOpt, StoreOpt, _emit_json, _open, _out, app, safe
+
+log_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                      help="The transparency log of every record: checkpoints, proofs, audit.")
+app.add_typer(log_app, name="log")
+
+
+@log_app.command("checkpoint")
+def log_checkpoint(no_stamp: Annotated[bool, typer.Option("--no-stamp", help="Do not ask the TSAs for a "
+                                                          "timestamp.")] = False,
+                   store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Sign a checkpoint of the log (a C2SP signed note), stamped by the configured TSAs; the last one
+    is returned when the log has not grown since."""
+    rep = _open(store).log.checkpoint(stamp=not no_stamp)
+    if as_json:
+        _emit_json(rep)
+        return
+    out = _out()
+    out.print(f"{'Signed' if rep.new else 'Unchanged since'} checkpoint of size {rep.size} "
+              f"({safe(rep.origin)}), root {rep.root}", highlight=False)
+    for s in rep.stamps:
+        out.print(f"  stamped by {safe(s.tsa_url)} at {s.gen_time}" if s.ok
+                  else f"  [red]not stamped[/] by {safe(s.tsa_url)}: {safe(s.error)}", highlight=False)
+
+
+@log_app.command("key")
+def log_key(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Print the log's verifier key (name+hex+base64): what a third party needs to check checkpoints."""
+    from archiver.tlog.reports import LogKeyReport
+
+    v = _open(store).log.verifier()
+    if as_json:
+        _emit_json(LogKeyReport(origin=v.name, vkey=v.vkey(), key_id=f"{v.key_id:08x}"))
+        return
+    sys.stdout.write(v.vkey() + "\n")
+
+
+@log_app.command("prove")
+def log_prove(record_id: str,
+              output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the proof here.")] = None,
+              no_stamp: Annotated[bool, typer.Option("--no-stamp", help="If a checkpoint must be signed first, "
+                                                     "do not stamp it.")] = False,
+              store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Write a c2sp.org/tlog-proof@v1 file: the record's manifest is in the log (signing a checkpoint
+    first when the record is newer than the last one)."""
+    from archiver.provenance.ids import normalize_record_id
+    from archiver.tlog.proofs import ProofFile
+    from archiver.tlog.reports import LogProofReport
+    from store.fsutil import atomic_write_bytes
+
+    archive = _open(store)
+    rid = normalize_record_id(record_id)  # the log proves what it holds, whatever the catalog says now
+    data = archive.log.prove(rid, stamp=not no_stamp)
+    if output is not None:
+        atomic_write_bytes(output, data)
+    if as_json:
+        proof = ProofFile.parse(data)
+        latest = archive.log.latest()
+        _emit_json(LogProofReport(record_id=rid, index=proof.index, size=latest.size if latest else 0,
+                                  entry=(proof.extra or b"").decode("ascii").strip(),
+                                  path=str(output) if output else None, proof=data.decode("utf-8")))
+    elif output is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        _out().print(f"Proof of {rid} written to {safe(output)}", highlight=False)
+
+
+@log_app.command("verify")
+def log_verify(from_: Annotated[Path, typer.Option("--from", help="An older checkpoint of this log, kept "
+                                                   "by you or a third party.", exists=True, dir_okay=False)],
+               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Check that the log's latest checkpoint extends an older one (consistency proof). Exit 1 if not."""
+    rep = _open(store).log.verify_from(from_.read_bytes())
+    if as_json:
+        _emit_json(rep)
+    else:
+        out = _out()
+        if rep.ok:
+            out.print(f"PASS  the checkpoint of size {rep.new_size} extends the one of size {rep.old_size} "
+                      f"({rep.proof_hashes} proof hashes)", highlight=False)
+        for p in rep.problems:
+            out.print(f"[red]FAIL[/]  {safe(p.message)}", highlight=False)
+    if not rep.ok:
+        raise Exit(1)
+
+
+@log_app.command("audit")
+def log_audit(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Rebuild the tree from the entry bundles and check it against the catalog, the stored records and
+    every signed checkpoint; each mismatch is a FAIL naming it. Exit 1 if any."""
+    archive = _open(store)
+    rep = archive.log.audit(archive.blobs)
+    if as_json:
+        _emit_json(rep)
+    else:
+        out = _out()
+        for p in rep.problems:
+            out.print(f"[red]FAIL[/]  {p.check}: {safe(p.message)}", highlight=False)
+        out.print(f"{'PASS' if rep.ok else 'FAIL'}  {rep.entries_checked} entries, {rep.records_checked} records, "
+                  f"{rep.checkpoints_checked} checkpoints checked; size {rep.size}, root {rep.root}", highlight=False)
+    if not rep.ok:
+        raise Exit(1)
+
+
+@log_app.command("sync")
+def log_sync(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Append what the outbox holds past the log's position (every commit does; this finishes a sync
+    a crash cut off) and write the tiles it completed."""
+    from archiver.tlog.reports import LogSyncReport
+
+    archive = _open(store)
+    res = archive.log.sync()
+    rep = LogSyncReport(appended=res.appended, outbox_rows=res.rows, size=res.size, outbox_seq=res.outbox_seq,
+                        tiles=archive.log.files.describe())
+    if as_json:
+        _emit_json(rep)
+    else:
+        _out().print(f"{rep.appended} entries appended; the log holds {rep.size}", highlight=False)
