@@ -31,7 +31,7 @@ import sys
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from archiver.errors import ArchiverError, UsageError
 from archiver.schema import Report
@@ -39,21 +39,12 @@ from archiver.schema import Report
 if TYPE_CHECKING:
     from archiver.api import Archive
     from archiver.records import RecordSummary
+    from archiver.replayassets import ReplayAssets
 
 TIMEMAP_DIR = "timemap"
 #: ReplayWeb.page's files a static site carries, as the replay origin serves them (the licence and
 #: SOURCE.json naming the version and where its source is, as the AGPL asks).
 REPLAY_FILES = ("ui.js", "LICENSE", "package.json", "SOURCE.json")
-
-
-class ReplayFiles(Protocol):
-    """ReplayWeb.page's unpacked files (``archiver replay setup``): where each is, what release."""
-
-    version: str
-    license: str
-    source: str
-
-    def path(self, name: str) -> Path: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,20 +103,16 @@ def _env_passphrase() -> str | None:
     return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
 
 
-def installed_replay(archive: Archive) -> ReplayFiles | None:
-    """ReplayWeb.page's files if ``archiver replay setup`` fetched them for this store, else None."""
-    import importlib
+def installed_replay(archive: Archive) -> ReplayAssets | None:
+    """ReplayWeb.page's files if ``archiver replay setup`` fetched them for this store (checked
+    against their SOURCE.json by ``replayassets.installed``), else None."""
+    from archiver import replayassets
 
-    try:
-        replayassets = importlib.import_module("archiver.replayassets")
-    except ImportError:  # a release without the replay origin
-        return None
-    found: ReplayFiles | None = replayassets.installed(replayassets.cache_dir(archive.config))
-    return found
+    return replayassets.installed(replayassets.cache_dir(archive.config))
 
 
 def build(archive: Archive, out: Path, record_ids: list[str] | None, *, force: bool = False,
-          replay: ReplayFiles | None = None) -> StaticSite:
+          replay: ReplayAssets | None = None) -> StaticSite:
     """Write the static site of ``record_ids`` (all public records when None) at ``out``; with
     ``replay`` (ReplayWeb.page's files) the record pages replay the captured page, else they show the
     screenshot and say how to enable replay."""
@@ -156,7 +143,7 @@ def _swap(tmp: Path, out: Path, *, force: bool) -> None:
         os.rename(tmp, out)
 
 
-def _fill(archive: Archive, root: Path, summaries: list[RecordSummary], replay: ReplayFiles | None) -> StaticSite:
+def _fill(archive: Archive, root: Path, summaries: list[RecordSummary], replay: ReplayAssets | None) -> StaticSite:
     from archiver import memento
     from archiver.publication import public_bundle
     from archiver.web.collection_pages import Links, json_bytes, render_collection
@@ -219,7 +206,7 @@ def _fill(archive: Archive, root: Path, summaries: list[RecordSummary], replay: 
                       timemaps=len(timemaps), files=0, bytes=0, replay=replay is not None)
 
 
-def _write_replay(archive: Archive, folder: Path, replay: ReplayFiles, records: list[RecordSummary]) -> None:
+def _write_replay(archive: Archive, folder: Path, replay: ReplayAssets, records: list[RecordSummary]) -> None:
     """ReplayWeb.page laid out as the replay origin serves it, with relative paths (so it works from a
     sub-path): ``replaywebpage/`` (ui.js, the licence, package.json, SOURCE.json), ``replay/`` (the
     service worker and the app page: the worker's scope) and ``embed/<ID>/`` for each record, which
