@@ -185,7 +185,9 @@ def add(core: Store, name: str, record_ids: list[str], *, actor: str) -> Collect
         d.many("INSERT INTO collection_items (name, position, record_id, added_at) VALUES (?,?,?,?)",
                [(name, start + i, rid, now) for i, rid in enumerate(new, 1)])
         d.run("UPDATE collections SET updated_at=? WHERE name=?", (now, name))
-        return ([Event("collection-add", record_id=rid, detail={"name": name, "position": str(start + i)})
+        # the record is named in the detail, not as the entry's record: a record's custody travels in
+        # every bundle of it, and must not tell its readers which (possibly private) lists hold it
+        return ([Event("collection-add", detail={"name": name, "record_id": rid, "position": str(start + i)})
                  for i, rid in enumerate(new, 1)], None, (new, [r for r in wanted if r in present]))
     _, (new, already) = core.ledger.run(prepare, actor=actor)
     return CollectionChange(name=name, action="add", changed=bool(new), added=tuple(new), already=tuple(already))

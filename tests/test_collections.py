@@ -72,8 +72,11 @@ def test_create_add_publish_each_a_custody_entry(archive: Archive, three: dict[s
     r = cli("collection", "show", "brief-2026", *s)
     assert f"{b}  private (not listed on its page)" in r.out
     assert cli("collection", "unpublish", "brief-2026", *s).code == 0
-    events = [(e.event, e.record_id, (e.detail or {}).get("name"), e.actor) for e in _custody(archive)
-              if e.event.startswith("collection-")]
+    events = [(e.event, (e.detail or {}).get("record_id"), (e.detail or {}).get("name"), e.actor)
+              for e in _custody(archive) if e.event.startswith("collection-")]
+    # no collection entry is a record's own: a record's custody travels in its bundles, and must not
+    # name the (possibly private) lists that hold it
+    assert all(e.record_id is None for e in _custody(archive) if e.event.startswith("collection-"))
     assert events == [("collection-create", None, "brief-2026", "Test Operator"),
                       ("collection-add", c, "brief-2026", "Test Operator"),
                       ("collection-add", a, "brief-2026", "Test Operator"),
@@ -153,6 +156,9 @@ def test_public_page_lists_only_public_records_in_order(archive: Archive, three:
     wacz = client.get("/c/exhibits.wacz")
     assert wacz.status_code == 200 and wacz.headers["content-disposition"].startswith("attachment")
     assert _wacz_records(wacz.content) == {a, c}
+    with zipfile.ZipFile(io.BytesIO(wacz.content)) as z:  # the custody it carries names no collection
+        carried = [z.read(n) for n in z.namelist() if n.endswith("custody.jsonl")]
+        assert len(carried) == 2 and not [c for c in carried if b"collection-" in c or b"exhibits" in c]
     assert twin["bundle"]["sha256"] == __import__("hashlib").sha256(wacz.content).hexdigest()
     out = tmp_path / "exhibits.wacz"
     out.write_bytes(wacz.content)
