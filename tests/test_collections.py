@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import sqlite3
 import zipfile
 from collections.abc import Iterator
@@ -223,6 +224,14 @@ def test_collection_page_in_chromium_has_no_serious_axe_violation(archive: Archi
         assert page.locator("h1").inner_text() == "Exhibits to the brief"
         assert page.locator("ol.collection > li").count() == 2
         assert _axe(page) == []
+        if os.environ.get("ARCHIVER_SCREENSHOTS"):  # docs/screenshots, as tests/test_public_browser.py
+            shots = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+            page.screenshot(path=str(shots / "public-collection-desktop.png"), full_page=True)
+            phone = browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True)
+            p2 = phone.new_page()
+            p2.goto(srv.base_url + "/c/exhibits")
+            p2.screenshot(path=str(shots / "public-collection-phone.png"), full_page=True)
+            phone.close()
         page.locator(f'a[href="../r/{three["a"]}"]').click()
         page.wait_for_load_state()
         assert page.url == f"{srv.base_url}/r/{three['a']}"
