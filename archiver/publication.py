@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from archiver.records import RecordSummary
 
 KINDS = ("publish", "unpublish")
+BATCH = 1000  # records per unit of work
 MAX_REASON = 500
 
 
@@ -115,9 +116,10 @@ def _after(previous: str | None) -> str:
 
 def set_public(core: Store, summaries: list[RecordSummary], public: bool, *, key: Ed25519PrivateKey,
                actor: str, reason: str = "") -> list[PublicationReport]:
-    """Publish or unpublish each record in one unit of work per record: the state is read, the addendum
-    signed and stored, and the catalog row and custody entry committed under the write lock, so two
-    people acting at once make one change, not two."""
+    """Publish or unpublish records, up to ``BATCH`` per unit of work: each record's state is read, its
+    addendum signed and stored, and the catalog rows and custody entries committed under the write
+    lock, so two people acting at once make one change, not two (and 10,000 records are 10 commits,
+    not 10,000)."""
     from archiver.core import addendum_event
     from archiver.provenance.signing import addendum_file_bytes, sign_addendum
     from store.catalog import Catalog
@@ -128,33 +130,39 @@ def set_public(core: Store, summaries: list[RecordSummary], public: bool, *, key
     if len(reason) > MAX_REASON or any(ord(c) < 32 and c not in "\t" for c in reason):
         raise UsageError(f"the reason must be one line of at most {MAX_REASON} characters")
     kind = "publish" if public else "unpublish"
-    out: list[PublicationReport] = []
-    for summary in summaries:
-        rid = summary.record_id
+    made: dict[str, tuple[Addendum, str]] = {}
+    for i in range(0, len(summaries), BATCH):
+        part = summaries[i:i + BATCH]
 
-        def prepare(d: Any, rid: str = rid, summary: RecordSummary = summary) -> tuple[list[Any], Any, Any]:
-            latest = _latest(d, rid)
-            if (latest is not None and latest[0] == kind) or (latest is None and not public):
-                return [], None, None  # already so: nothing to sign or log
-            add = sign_addendum(Addendum(kind=kind, record_id=rid, manifest_sha256=summary.manifest_sha256,
-                                         created_at=_after(latest[1] if latest else None),
-                                         publication=Publication(public=public, actor=actor, reason=reason)), key)
-            sha = core.blobs.put_bytes(addendum_file_bytes(add))
+        def prepare(d: Any, part: list[RecordSummary] = part) -> tuple[list[Any], Any, None]:
+            todo: list[Addendum] = []
+            for summary in part:
+                latest = _latest(d, summary.record_id)
+                if (latest is not None and latest[0] == kind) or (latest is None and not public):
+                    continue  # already so: nothing to sign or log
+                todo.append(sign_addendum(Addendum(
+                    kind=kind, record_id=summary.record_id, manifest_sha256=summary.manifest_sha256,
+                    created_at=_after(latest[1] if latest else None),
+                    publication=Publication(public=public, actor=actor, reason=reason)), key))
+            shas = core.blobs.put_many([addendum_file_bytes(a) for a in todo])
+            pairs = list(zip(todo, shas, strict=True))
 
             def index(d: Any) -> None:
-                Catalog.insert_addendum(d, sha, add)
-            return [addendum_event(add, sha)], index, (add, sha)
-        _, made = core.ledger.run(prepare, actor=actor)
-        link = permalink(core, rid)
-        if made is None:
+                for add, sha in pairs:
+                    Catalog.insert_addendum(d, sha, add)
+                    made[add.record_id] = (add, sha)
+            return [addendum_event(add, sha) for add, sha in pairs], index, None
+        core.ledger.run(prepare, actor=actor)
+    out: list[PublicationReport] = []
+    for summary in summaries:
+        rid, link = summary.record_id, permalink(core, summary.record_id)
+        if rid not in made:
             out.append(PublicationReport(rid, public, False, link))
         else:
-            add, sha = made
+            add, sha = made[rid]
             out.append(PublicationReport(rid, public, True, link, at=add.created_at, reason=reason or None,
                                          addendum_sha256=sha))
     return out
-
-
 
 
 class Publications:
