@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from archiver.batchstamps import BatchStamps
     from archiver.bundle.service import Bundles
     from archiver.capture.browser import BrowserSession
+    from archiver.collections import Collections
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
     from archiver.monitor import Watches
@@ -113,6 +114,13 @@ class Archive(StoreCore):
         from archiver.publication import Publications
 
         return Publications(self)
+
+    @property
+    def collections(self) -> Collections:
+        """Named, ordered lists of records with a public page and bundle (``archiver.collections``)."""
+        from archiver.collections import Collections
+
+        return Collections(self)
 
     @property
     def tokens(self) -> Tokens:

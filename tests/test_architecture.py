@@ -57,6 +57,8 @@ LAYERS: dict[str, int] = {
     "archiver.derive": 4,
     "archiver.maintenance": 4,
     "archiver.publication": 4,
+    "archiver.memento": 4,
+    "archiver.collections": 4,
     "archiver.replayassets": 4,
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")

@@ -28,12 +28,12 @@ KEY_ID = "sha256:d67ad2a7af6c2e621ea35b23774054c24b6b8d253d33603e2291c35cce2a52a
 #: The tables the release before migrations copied in `store migrate` (its hand-kept TABLES list).
 OLD_COPIED = ["documents", "records", "artifacts", "addenda", "watches", "watch_runs", "signer_keys", "job_records",
               "tokens", "web_jobs", "verifications"]
-
-
 #: the subsystems the release before migrations had (their version 1 is a baseline), and the tables of
-#: one added since (the transparency log's)
+#: those added since (the transparency log's, collections)
 OLD_SUBSYSTEMS = frozenset({"core", "custody", "watches", "access", "queue", "search"})
 TLOG_TABLES = frozenset({"tlog_leaves", "tlog_nodes", "tlog_state", "tlog_checkpoints"})
+COLLECTION_TABLES = frozenset({"collections", "collection_items"})
+
 
 def old_store(tmp_path: Path, name: str = "store") -> Path:
     """A private copy of the fixture store, as the old release left it (git keeps no 0600 modes)."""
@@ -198,7 +198,7 @@ def test_processes_opening_an_old_store_at_once_apply_each_migration_once(tmp_pa
 
 def test_the_copied_tables_come_from_the_migrations() -> None:
     tables = copied_tables("sqlite", "postgresql")
-    assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"} | TLOG_TABLES
+    assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"} | TLOG_TABLES | COLLECTION_TABLES
     for parent, child in (("documents", "records"), ("records", "artifacts")):
         assert tables.index(parent) < tables.index(child)
     assert "custody" not in tables  # the SQLite custody chain is a file, copied by its own step
@@ -255,6 +255,7 @@ def _as_old_release(url: str) -> None:
         for stmt in ("DROP TABLE schema_migrations", "DROP TABLE outbox", "DROP TABLE journal",
                      "DROP TABLE queue_failures", "DROP INDEX records_captured",
                      *(f"DROP TABLE {t}" for t in sorted(TLOG_TABLES)),
+                     "DROP TABLE collection_items", "DROP TABLE collections",
                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             d.run(stmt)
     cat.close()

@@ -230,6 +230,13 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("POST", "/watches/remove"): "capturer/page",
     ("GET", "/diff/{a}/{b}"): "viewer/page",
     ("GET", "/clause"): "viewer/page",
+    ("GET", "/timegate/{path:path}"): "public/api",
+    ("HEAD", "/timegate/{path:path}"): "public/api",
+    ("GET", "/timemap/link/{path:path}"): "public/api",
+    ("HEAD", "/timemap/link/{path:path}"): "public/api",
+    ("GET", "/c/{collection}"): "public/page",
+    ("GET", "/c/{collection}.json"): "public/api",
+    ("GET", "/c/{collection}.wacz"): "public/download",
 }
 
 

@@ -1,11 +1,39 @@
 """Publishing: make records public at their permalink, or private again (``archiver.publication``)."""
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from archiver.cli._common import JsonOpt, StoreOpt, _emit_json, _open, _out, _passphrase_source, app, safe
+from archiver.cli._common import Exit, JsonOpt, StoreOpt, _emit_json, _open, _out, _passphrase_source, app, safe
+from archiver.errors import UsageError
 from archiver.publication import PublicationReport
+
+
+def _static(out: Path, record_ids: list[str], *, all_public: bool, force: bool, store: Path | None,
+            as_json: bool) -> None:
+    """Checked here (one line, exit 2, nothing written), then written by the web front-end's static
+    writer in a process of its own (the CLI never imports the web app; ``serve`` works the same way)."""
+    from archiver.extras import require
+
+    if all_public == bool(record_ids):
+        raise UsageError("name the records to write, or --all-public (not both)",
+                         hint="archiver publish --static OUT --all-public")
+    if (out.exists() or out.is_symlink()) and (not out.is_dir() or (any(out.iterdir()) and not force)):
+        raise UsageError(f"{out} exists and is not empty: refusing to write over it" if out.is_dir()
+                         else f"{out} exists and is not a directory",
+                         hint="name a new or empty directory, or add --force to replace it whole")
+    require("web", "fastapi")
+    archive = _open(store)  # a missing store is reported here
+    args = [sys.executable, "-m", "archiver.web.static_site", "--store", str(archive.root),
+            *(["--force"] if force else []), *(["--all-public"] if all_public else []),
+            *(["--json"] if as_json else []), "--", str(out), *record_ids]
+    sys.stdout.flush()
+    code = subprocess.run(args, check=False).returncode  # our own module; the arguments are a list
+    if code:
+        raise Exit(code)
 
 
 def _render(reports: list[PublicationReport]) -> None:
@@ -20,12 +48,26 @@ def _render(reports: list[PublicationReport]) -> None:
 
 
 @app.command()
-def publish(record_ids: Annotated[list[str], typer.Argument(help="Records to make public.")],
+def publish(record_ids: Annotated[list[str] | None, typer.Argument(help="Records to make public (with --static: "
+                                                                       "the public records to write).")] = None,
+            static: Annotated[Path | None, typer.Option("--static", help="Write the public side as static files "
+                                                        "into this new or empty directory instead (pages, JSON, "
+                                                        "bundles, collections, TimeMaps, index.html).")] = None,
+            all_public: Annotated[bool, typer.Option("--all-public", help="With --static: every public "
+                                                     "record.")] = False,
+            force: Annotated[bool, typer.Option("--force", help="With --static: replace a non-empty "
+                                                "directory whole.")] = False,
             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Make records public: anyone may open them at <web.public_url>/r/<ID> (a signed addendum and a
-    custody entry naming you)."""
+    custody entry naming you). With --static OUT, write the public side as files for any static host."""
+    if static is not None:
+        _static(static, record_ids or [], all_public=all_public, force=force, store=store, as_json=as_json)
+        return
+    if all_public or force:
+        raise UsageError("--all-public and --force go with --static OUT")
     archive = _open(store)
-    reports = archive.publications.publish(record_ids, actor=archive.default_actor(), passphrase=_passphrase_source())
+    reports = archive.publications.publish(record_ids or [], actor=archive.default_actor(),
+                                           passphrase=_passphrase_source())
     if as_json:
         _emit_json(reports)
         return

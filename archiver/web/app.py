@@ -4,7 +4,7 @@ Routes parse, authorize, call the facade and render; JSON bodies are the records
 (the same model as the CLI's ``--json``), errors are RFC 9457 problem details mapped from the same
 error classes as the CLI's exit codes. ``create_app(archive)`` is the factory; ``serve.py`` runs it.
 
-This module composes: it builds the state (``deps.WebState``), includes the routers (``api``,
+This module composes: it builds the state (``deps.WebState``), includes the routers (``api``, ``memento``,
 ``pages``), mounts the static files and declares their policy, and sets each response's security
 headers from the policy of the route that answered. Nothing below imports it.
 """
@@ -69,7 +69,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
-    from archiver.web import api, pages, public
+    from archiver.web import api, collection_pages, memento, pages, public
 
     # the OpenAPI document is served by a route of ours below, so that it declares its policy too
     app = FastAPI(title="archiver", version=__import__("archiver").__version__,
@@ -156,6 +156,8 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(api.router)
     app.include_router(public.router)  # before pages: /r/… is the public side's
     app.include_router(pages.router)
+    app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records
+    app.include_router(collection_pages.router)  # public: /c/<name> of published collections
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
