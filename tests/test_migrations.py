@@ -33,7 +33,7 @@ OLD_COPIED = ["documents", "records", "artifacts", "addenda", "watches", "watch_
 #: the subsystems the release before migrations had (their version 1 is a baseline), and the tables of
 #: one added since (the transparency log's)
 OLD_SUBSYSTEMS = frozenset({"core", "custody", "watches", "access", "queue", "search"})
-TLOG_TABLES = frozenset({"tlog_leaves", "tlog_nodes", "tlog_state", "tlog_checkpoints"})
+TLOG_TABLES = frozenset({"tlog_leaves", "tlog_nodes", "tlog_state", "tlog_checkpoints", "tlog_witnesses"})
 
 def old_store(tmp_path: Path, name: str = "store") -> Path:
     """A private copy of the fixture store, as the old release left it (git keeps no 0600 modes)."""
