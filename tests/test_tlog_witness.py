@@ -123,7 +123,9 @@ def test_a_witness_cosigns_a_consistent_checkpoint_and_a_policy_of_one_witness_n
     [w] = rep["witnesses"]  # type: ignore[misc]
     assert (w["outcome"], w["status"], w["old_size"], w["size"]) == ("cosigned", 200, 0, first.size), w
     store.capture(site.base_url + "/plain?after", passphrase=lambda: None, stamp=False)
-    rep = checkpoint(cli, store)  # a new checkpoint: old = the size it cosigned, with a consistency proof
+    with store.catalog.db() as d, d.tx():  # the log forgot what it cosigned: the witness's 409 tells it
+        d.run("UPDATE tlog_witnesses SET size=0")
+    rep = checkpoint(cli, store)  # a new checkpoint: old 0 → 409 "N" → again from N with a consistency proof
     [w] = rep["witnesses"]  # type: ignore[misc]
     assert rep["new"] is True and w["outcome"] == "cosigned" and w["old_size"] == first.size, w
     latest = store.log.latest()
@@ -217,49 +219,71 @@ def test_unknown_origin_is_404_and_an_untrusted_key_403(store: Archive, witness:
 
 
 def test_racing_submissions_never_roll_the_witness_back(store: Archive, witness: RunningWitness, site) -> None:  # type: ignore[no-untyped-def]
+    """Eight submitters race six checkpoints (each from old 0, learning the witness's size from 409s)
+    while a monitor reads the witness's checkpoint. Every answer reveals a size the witness held: a 200
+    for S (committed before it answered), a 409's body, the monitor's checkpoint. A witness that never
+    rolls back never reveals, to a request sent after an answer revealing S, a size below S."""
     for i in range(5):
         store.capture(site.base_url + f"/plain?race={i}", passphrase=lambda: None, stamp=False)
         store.log.checkpoint(stamp=False)
     cps = {c.size: c.note for c in store.log.checkpoints()}
     sizes = sorted(cps)
-    proofs = {(o, n): store.log.consistency_proof(o, n) for o in [0, *sizes] for n in sizes if 0 < o < n}
-    cosigned: list[int] = []
+    proofs = {(o, n): store.log.consistency_proof(o, n) for o in sizes for n in sizes if o < n}
+    seen: list[tuple[float, float, int]] = []  # (request sent, answer received, size the witness held)
     errors: list[str] = []
     lock = threading.Lock()
+    go = threading.Barrier(9)
+    done = threading.Event()
+    origin_hash = hashlib.sha256(ORIGIN.encode()).hexdigest()
 
     def submitter(seed: int) -> None:
         rnd = random.Random(seed)
         order = sizes[:]
         rnd.shuffle(order)
         session = requests.Session()
+        go.wait(timeout=30)
         for size in order:
             old = 0
             for _ in range(10):
+                sent = time.monotonic()
                 r = session.post(f"{witness.url}/add-checkpoint", timeout=10,
                                  data=body(old, proofs.get((old, size), []), cps[size]))
-                if r.status_code == 200:
-                    with lock:
-                        cosigned.append(size)
-                    break
-                if r.status_code != 409:
+                if r.status_code not in (200, 409):
                     errors.append(f"{size} from {old}: {r.status_code} {r.text}")
                     break
-                old = int(r.text)
-                if old > size:
-                    break  # the witness is past this one: correct, nothing to do
+                held = size if r.status_code == 200 else int(r.text)
+                with lock:
+                    seen.append((sent, time.monotonic(), held))
+                if r.status_code == 200 or held > size:
+                    break  # cosigned, or the witness is past this one (correct: nothing to do)
+                old = held
+
+    def monitor() -> None:
+        session = requests.Session()
+        go.wait(timeout=30)
+        while not done.is_set():
+            sent = time.monotonic()
+            r = session.get(f"{witness.url}/{origin_hash}/checkpoint", timeout=10)
+            if r.status_code == 200:
+                held = open_checkpoint(r.content, store.log.verifier()).checkpoint.size
+                with lock:
+                    seen.append((sent, time.monotonic(), held))
 
     threads = [threading.Thread(target=submitter, args=(s,), daemon=True) for s in range(8)]
-    for t in threads:
+    watcher = threading.Thread(target=monitor, daemon=True)
+    for t in (*threads, watcher):
         t.start()
     for t in threads:
         t.join(timeout=45)
-    assert not any(t.is_alive() for t in threads), "the submitters did not finish in time"
+    done.set()
+    watcher.join(timeout=15)
+    assert not any(t.is_alive() for t in (*threads, watcher)), "the submitters did not finish in time"
     assert errors == []
-    assert max(sizes) in cosigned
-    # what the witness holds now is the largest tree it ever cosigned: no submission rolled it back
+    rollbacks = [(a, b) for a in seen for b in seen if b[0] > a[1] and b[2] < a[2]]
+    assert rollbacks == [], f"the witness went back from {rollbacks[0][0][2]} to {rollbacks[0][1][2]}"
+    # what the witness holds now is the largest tree
     [held] = Witness(witness.state).logs()
-    assert held.size == max(cosigned) == max(sizes)
-    origin_hash = hashlib.sha256(ORIGIN.encode()).hexdigest()
+    assert held.size == max(sizes)
     r = requests.get(f"{witness.url}/{origin_hash}/checkpoint", timeout=10)
     assert r.status_code == 200 and open_checkpoint(r.content, store.log.verifier()).checkpoint.size == max(sizes)
 
