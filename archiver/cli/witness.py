@@ -27,9 +27,10 @@ def witness_serve(state: StateOpt, key_name: NameOpt = None,
                   host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
                   port: Annotated[int, typer.Option(help="Port to listen on.")] = 8090) -> None:
     """Answer POST /add-checkpoint for the logs on the allow-list (and GET /<origin hash>/checkpoint)."""
-    import uvicorn
-
+    from archiver.extras import require
     from archiver.tlog.witness import Witness, asgi_app
+
+    uvicorn = require("web", "uvicorn")  # the web server's: a witness needs no framework, only HTTP
 
     w = Witness(state, key_name)
     if not w.logs():
