@@ -215,7 +215,12 @@ def test_unknown_origin_is_404_and_an_untrusted_key_403(store: Archive, witness:
     raw[-1] ^= 1  # the trusted key's name and ID, a signature that does not verify
     bad = text.replace(sig_line, sig_line.rsplit(" ", 1)[0] + " " + base64.b64encode(bytes(raw)).decode())
     assert witness.post(body(0, [], bad.encode())).status_code == 403
+    # malformed requests: 400
+    assert witness.post(latest.note).status_code == 400  # no old line
+    assert witness.post(b"old 01\n\n" + latest.note).status_code == 400  # a leading zero
+    assert witness.post(body(1, [b"\0" * 32] * 64, latest.note)).status_code == 400  # more than 63 proof lines
     assert witness.post(body(0, [], latest.note)).status_code == 200  # the genuine one is cosigned
+    assert requests.get(f"{witness.url}/add-checkpoint", timeout=10).status_code == 405
 
 
 def test_racing_submissions_never_roll_the_witness_back(store: Archive, witness: RunningWitness, site) -> None:  # type: ignore[no-untyped-def]
@@ -301,3 +306,41 @@ def test_a_witness_that_is_down_does_not_stop_a_checkpoint(store: Archive, cli, 
     assert [x["name"] for x in listed] == ["down.example/w"]
     assert cli("log", "witness", "remove", "down.example/w", "--store", str(store.root)).code == 0
     assert checkpoint(cli, store)["witnesses"] == []
+
+
+def test_a_policy_file_is_parsed_as_the_spec_says() -> None:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from archiver.errors import UsageError
+    from archiver.tlog import policy
+
+    def wkey(name: str) -> Verifier:
+        return Verifier.of(name, Ed25519PrivateKey.generate().public_key(), COSIGNATURE_V1)
+
+    log = Verifier.of(ORIGIN, Ed25519PrivateKey.generate().public_key())
+    x1, x2, x3, y1 = wkey("x.example/1"), wkey("x.example/2"), wkey("x.example/3"), wkey("y.example/1")
+    p = policy.parse(f"""# two organisations
+log {log.vkey()}
+witness X1 {x1.vkey()}
+witness X2\t{x2.vkey()} https://x2.example
+witness X3 {x3.vkey()}
+group X 2 X1 X2 X3
+witness Y1 {y1.vkey()}
+group XY all X Y1
+quorum XY
+""".encode())
+    assert p.logs == (log,) and not p.satisfied({x1, x2}) and not p.satisfied({x1, y1})
+    assert p.satisfied({x1, x3, y1}) and p.satisfied({x1, x2, x3, y1})
+    assert policy.parse(b"quorum none\n").satisfied(set())
+    for bad in (f"witness A {x1.vkey()}\n",  # no quorum
+                f"witness A {x1.vkey()}\nquorum B\n",  # undefined
+                f"group G any A\nwitness A {x1.vkey()}\nquorum G\n",  # used before defined
+                f"witness A {x1.vkey()}\nwitness B {x1.vkey()}\nquorum A\n",  # duplicate key
+                f"witness A {x1.vkey()}\ngroup G 2 A\nquorum G\n",  # k > n
+                f"witness A {x1.vkey()}\ngroup G any A A\nquorum G\n",  # a member twice
+                f"witness A {x1.vkey()}\ngroup G any none\nquorum G\n",  # none as a member
+                f"witness A {log.vkey()}\nquorum A\n",  # a log key as a witness
+                f"witness A {x1.vkey()}\nquorum A\nquorum A\n",  # two quorums
+                "quorum none\x0b\n"):  # a control character
+        with pytest.raises(UsageError):
+            policy.parse(bad.encode())
