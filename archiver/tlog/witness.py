@@ -97,8 +97,12 @@ class Witness:
         self.dir = state_dir
         self.db_path = state_dir / "witness.sqlite3"
         self.key = LogKey(state_dir, "witness.key")
-        state_dir.mkdir(parents=True, exist_ok=True)
-        os.chmod(state_dir, 0o700)
+        try:
+            state_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if state_dir.stat().st_mode & 0o077:
+                os.chmod(state_dir, 0o700)  # its key lives here: nobody else lists or reads it
+        except OSError as exc:
+            raise UsageError(f"cannot use {state_dir} as the witness's state directory: {exc.strerror}") from exc
         with self._db() as c:
             for stmt in _SCHEMA:
                 c.execute(stmt)
