@@ -344,3 +344,21 @@ quorum XY
                 "quorum none\x0b\n"):  # a control character
         with pytest.raises(UsageError):
             policy.parse(bad.encode())
+
+
+def test_go_sumdb_still_opens_a_cosigned_checkpoint_and_proof(store: Archive, witness: RunningWitness, cli,
+                                                              tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Go's sumdb/note knows no 0x04 key: the cosignature lines must be ignored as unknown, never break
+    the log's own signature, the tiles or a proof for a third party using Go."""
+    from tests.test_tlog_verifiers import build_tlogcheck, run_go
+
+    binary = build_tlogcheck(tmp_path)
+    assert cli("log", "witness", "add", witness.url, witness.vkey, "--store", str(store.root)).code == 0
+    assert checkpoint(cli, store)["witnesses"][0]["outcome"] == "cosigned"  # type: ignore[index]
+    proof = tmp_path / "cosigned.proof"
+    assert cli("log", "prove", store.list()[2].record_id, "-o", str(proof), "--store", str(store.root)).code == 0
+    assert "witness.test/w1" in (store.root / "log" / "checkpoint").read_text()
+    assert "witness.test/w1" in proof.read_text()
+    proc = run_go(binary, "-dir", str(store.root / "log"), "-vkey", store.log.vkey(), "-proof", str(proof))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert f"OK checkpoint {ORIGIN} size {store.log.size()}" in proc.stdout
