@@ -75,6 +75,12 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "the transparency log's origin: the first line of its checkpoints and its key's name, e.g. "
             "archive.example.org/evidence (empty: archiver.invalid/<log key hash>); never change it once "
             "checkpoints are signed"),
+    Setting("log.witness_timeout", float, 10.0,
+            "seconds a witness may take to answer a checkpoint (connect, each read, the whole answer); one "
+            "that is slower is reported unreachable and the checkpoint stands without its cosignature"),
+    Setting("log.policy", str, "",
+            "a tlog-policy file (c2sp.org/tlog-policy): the witnesses, and how many, whose cosignatures "
+            "`log verify-proof` requires when no --policy is given; empty: none required"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),

@@ -57,8 +57,10 @@ from archiver.tlog.reports import (
     LogCheckpointReport,
     LogConsistencyReport,
     LogKeyReport,
+    LogProofCheckReport,
     LogProofReport,
     LogSyncReport,
+    LogWitnessEntry,
 )
 
 #: schema name -> record type. Commands that print a list print an array of one of these.
@@ -111,6 +113,8 @@ MODELS: dict[str, type] = {
     "log-consistency": LogConsistencyReport,
     "log-audit": LogAuditReport,
     "log-sync": LogSyncReport,
+    "log-proof-check": LogProofCheckReport,
+    "log-witness": LogWitnessEntry,
 }
 
 

@@ -31,7 +31,7 @@ OLD_COPIED = ["documents", "records", "artifacts", "addenda", "watches", "watch_
 #: the subsystems the release before migrations had (their version 1 is a baseline), and the tables of
 #: those added since (the transparency log's, collections)
 OLD_SUBSYSTEMS = frozenset({"core", "custody", "watches", "access", "queue", "search"})
-TLOG_TABLES = frozenset({"tlog_leaves", "tlog_nodes", "tlog_state", "tlog_checkpoints"})
+TLOG_TABLES = frozenset({"tlog_leaves", "tlog_nodes", "tlog_state", "tlog_checkpoints", "tlog_witnesses"})
 COLLECTION_TABLES = frozenset({"collections", "collection_items"})
 
 

@@ -2,15 +2,22 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from archiver.cli._common import Exit, JsonOpt, StoreOpt, _emit_json, _open, _out, app, safe
 
+if TYPE_CHECKING:
+    from archiver.tlog.cosigning import WitnessConfig
+    from archiver.tlog.reports import LogWitnessEntry
+
 log_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
                       help="The transparency log of every record: checkpoints, proofs, audit.")
 app.add_typer(log_app, name="log")
+log_witness_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
+                              help="The witnesses each new checkpoint is submitted to for cosigning.")
+log_app.add_typer(log_witness_app, name="witness")
 
 
 @log_app.command("checkpoint")
@@ -29,6 +36,10 @@ def log_checkpoint(no_stamp: Annotated[bool, typer.Option("--no-stamp", help="Do
     for s in rep.stamps:
         out.print(f"  stamped by {safe(s.tsa_url)} at {s.gen_time}" if s.ok
                   else f"  [red]not stamped[/] by {safe(s.tsa_url)}: {safe(s.error)}", highlight=False)
+    for w in rep.witnesses:
+        how = {"cosigned": "cosigned by", "already": "already cosigned by"}.get(w.outcome)
+        out.print(f"  {how} {safe(w.name)}" if how else
+                  f"  [red]{w.outcome}[/]: {safe(w.name)} ({safe(w.url)}): {safe(w.reason)}", highlight=False)
 
 
 @log_app.command("key")
@@ -124,3 +135,91 @@ def log_sync(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         _emit_json(rep)
     else:
         _out().print(f"{rep.appended} entries appended; the log holds {rep.size}", highlight=False)
+
+
+@log_witness_app.command("add")
+def log_witness_add(url: Annotated[str, typer.Argument(help="The witness's submission prefix (it answers "
+                                                       "<URL>/add-checkpoint).")],
+                    vkey: Annotated[str, typer.Argument(help="The witness's vkey (type 0x04): `archiver witness "
+                                                        "key` on its side.")],
+                    store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Submit every new checkpoint to this witness (c2sp.org/tlog-witness) and keep its cosignature."""
+    from archiver.tlog.cosigning import add_witness
+
+    w = add_witness(_open(store).log, url, vkey)
+    if as_json:
+        _emit_json(_entry(w))
+    else:
+        _out().print(f"witness {safe(w.name)} at {safe(w.url)}: the next checkpoint is submitted to it "
+                     "(`archiver log checkpoint` submits the current one)", highlight=False)
+
+
+@log_witness_app.command("list")
+def log_witness_list(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """The configured witnesses and the size each last cosigned."""
+    from archiver.tlog.cosigning import witnesses
+
+    ws = witnesses(_open(store).log)
+    if as_json:
+        _emit_json([_entry(w) for w in ws])
+        return
+    out = _out()
+    for w in ws:
+        out.print(f"{safe(w.name)}  {safe(w.url)}  cosigned size {w.size}  {safe(w.vkey)}", highlight=False)
+
+
+@log_witness_app.command("remove")
+def log_witness_remove(witness: Annotated[str, typer.Argument(help="Its name, vkey or URL.")],
+                       store: StoreOpt = None) -> None:
+    """Stop submitting checkpoints to a witness (cosignatures already stored stay)."""
+    from archiver.tlog.cosigning import remove_witness
+
+    w = remove_witness(_open(store).log, witness)
+    _out().print(f"witness {safe(w.name)} removed", highlight=False)
+
+
+def _entry(w: "WitnessConfig") -> "LogWitnessEntry":
+    from archiver.tlog.reports import LogWitnessEntry
+
+    return LogWitnessEntry(name=w.name, vkey=w.vkey, url=w.url, size=w.size, added_at=w.added_at)
+
+
+@log_app.command("verify-proof")
+def log_verify_proof(proof: Annotated[Path, typer.Argument(help="A c2sp.org/tlog-proof@v1 file (`archiver log "
+                                                           "prove`).", exists=True, dir_okay=False)],
+                     vkey: Annotated[list[str] | None, typer.Option("--vkey", help="The log's vkey (repeatable); "
+                                                                     "default: the policy's log lines.")] = None,
+                     policy: Annotated[Path | None, typer.Option("--policy", help="A c2sp.org/tlog-policy file: "
+                                                                 "the witnesses, and how many, that must have "
+                                                                 "cosigned (default: the store's log.policy).",
+                                                                 exists=True, dir_okay=False)] = None,
+                     store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Check a proof offline: the entry is in the checkpoint, the checkpoint is signed by the log and
+    cosigned by the policy's quorum of witnesses. Exit 1 if not."""
+    from archiver.tlog import policy as tlog_policy
+
+    path = policy if policy is not None else _store_policy(store)
+    rules = tlog_policy.load(path) if path is not None else None
+    rep = tlog_policy.check(proof.read_bytes(), rules, vkeys=vkey or ())
+    if as_json:
+        _emit_json(rep)
+    elif rep.ok:
+        by = f", cosigned by {', '.join(rep.cosigned_by)}" if rep.cosigned_by else ""
+        _out().print(f"PASS  entry {rep.index} ({safe(rep.entry)}) is in the checkpoint of size {rep.size} "
+                     f"signed by {safe(rep.origin)}{by}; quorum {safe(rep.quorum or 'none (no policy)')}",
+                     highlight=False)
+    else:
+        _out().print(f"[red]FAIL[/]  {safe(rep.reason)}", highlight=False)
+    if not rep.ok:
+        raise Exit(1)
+
+
+def _store_policy(store: Path | None) -> Path | None:
+    """The ``log.policy`` setting of the store, when there is one (verify-proof needs no store)."""
+    from archiver.errors import ArchiverError
+
+    try:
+        where = _open(store).config.str_("log.policy")
+    except ArchiverError:
+        return None
+    return Path(where).expanduser() if where else None

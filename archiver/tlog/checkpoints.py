@@ -5,7 +5,9 @@ are written (a reader of the checkpoint finds every tile it needs), then ``check
 forever: an auditor compares every one of them with the tree), then one RFC 3161 token per configured
 TSA over the SHA-256 of that file (``checkpoints/<size>.<n>.tsr``, with the chain a third party passes
 to ``openssl ts -verify -CAfile`` as ``.chain.pem``): a token bounds when every entry under the
-checkpoint existed. Last, the catalog row and ``checkpoint`` (the latest), under the write lock.
+checkpoint existed. Then the catalog row and ``checkpoint`` (the latest), under the write lock. Last,
+every configured witness is asked to cosign it (:mod:`archiver.tlog.cosigning`): its cosignature joins
+the stored note, and a witness that refuses or is down is one outcome in the report.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from archiver.errors import ArchiverError, ConfigError, NotFoundError, StoreCorruptError, TimestampError
+from archiver.tlog.cosigning import submit
 from archiver.tlog.note import Checkpoint, sign_note
 from archiver.tlog.proofs import ProofFile
-from archiver.tlog.reports import LogCheckpointReport, LogStamp
+from archiver.tlog.reports import LogCheckpointReport, LogStamp, LogWitnessOutcome
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -41,7 +44,10 @@ def sign_checkpoint(tlog: TransparencyLog, *, stamp: bool = True,
                                 hint="run `archiver log audit`: entries were removed from the catalog")
     if latest is not None and latest.size == size:
         tlog.record_checkpoint(latest.size, latest.root, latest.origin, latest.note)  # republish if cut off
-        return _report(tlog, latest, new=False)
+        outcomes = submit(tlog, latest)  # a witness that missed it (down then) gets it now
+        again = tlog.latest()
+        assert again is not None
+        return _report(tlog, again, new=False, witnesses=outcomes)
     root = tlog.root(size)
     note = sign_note(Checkpoint(origin, size, root).text(), tlog.signer())
     tlog.write_partial_tiles(size)
@@ -52,9 +58,12 @@ def sign_checkpoint(tlog: TransparencyLog, *, stamp: bool = True,
         urls = list(tsa_urls) if tsa_urls is not None else [str(u) for u in tlog.config.get("tsa.urls")]  # type: ignore[union-attr]
         stamps = tuple(_stamp(tlog, path, note, i, url) for i, url in enumerate(urls))
     tlog.record_checkpoint(size, root, origin, note)
+    signed = tlog.latest()
+    assert signed is not None
+    outcomes = submit(tlog, signed)  # after it is signed and published: no witness can stop a checkpoint
     done = tlog.latest()
     assert done is not None
-    return _report(tlog, done, new=True, stamps=stamps)
+    return _report(tlog, done, new=True, stamps=stamps, witnesses=outcomes)
 
 
 def checkpoint_at_end(tlog: TransparencyLog, *, stamp: bool = True) -> LogCheckpointReport | None:
@@ -71,11 +80,12 @@ def checkpoint_at_end(tlog: TransparencyLog, *, stamp: bool = True) -> LogCheckp
         return None
 
 
-def _report(tlog: TransparencyLog, cp: StoredCheckpoint, *, new: bool,
-            stamps: tuple[LogStamp, ...] = ()) -> LogCheckpointReport:
+def _report(tlog: TransparencyLog, cp: StoredCheckpoint, *, new: bool, stamps: tuple[LogStamp, ...] = (),
+            witnesses: tuple[LogWitnessOutcome, ...] = ()) -> LogCheckpointReport:
     return LogCheckpointReport(origin=cp.origin, size=cp.size, root=base64.b64encode(cp.root).decode("ascii"),
                                note=cp.note.decode("utf-8"), new=new, path=tlog.checkpoint_path(cp.size),
-                               vkey=tlog.vkey(), signed_at=cp.signed_at, stamps=stamps)
+                               vkey=tlog.vkey(), signed_at=cp.signed_at, stamps=stamps,
+                               witnesses=witnesses)
 
 
 def _stamp(tlog: TransparencyLog, path: str, note: bytes, n: int, url: str) -> LogStamp:

@@ -83,8 +83,8 @@ class LogKey:
     of a batch). Separate from the operator's signing key: the log's identity is not a person's, and
     rotating one must not touch the other. Only its public half ever leaves the store (the vkey)."""
 
-    def __init__(self, key_dir: Path) -> None:
-        self.path = key_dir / "log.key"
+    def __init__(self, key_dir: Path, filename: str = "log.key") -> None:
+        self.path = key_dir / filename  # a witness keeps its own key the same way (tlog/witness.py)
 
     def exists(self) -> bool:
         return self.path.is_file()

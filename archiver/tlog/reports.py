@@ -20,6 +20,22 @@ class LogStamp(Report):
 
 
 @dataclass(frozen=True, slots=True)
+class LogWitnessOutcome(Report):
+    """What one witness did with a checkpoint (c2sp.org/tlog-witness ``add-checkpoint``): ``cosigned``
+    (its cosignature verified and is stored), ``already`` (the checkpoint carried it), ``refused`` (an
+    HTTP status or an answer we could not accept: ``reason``), ``unreachable`` (down or too slow)."""
+
+    name: str
+    url: str
+    outcome: str
+    reason: str | None = None
+    status: int | None = None
+    old_size: int | None = None
+    size: int | None = None
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class LogCheckpointReport(Report):
     """A checkpoint: its origin, size and root (base64 as in the note), the note, and its stamps.
     ``new`` is false when the log had not grown since the last checkpoint (that one is returned)."""
@@ -33,6 +49,7 @@ class LogCheckpointReport(Report):
     vkey: str
     signed_at: str | None = None
     stamps: tuple[LogStamp, ...] = ()
+    witnesses: tuple[LogWitnessOutcome, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,5 +125,32 @@ class LogConsistencyReport(Report):
     problems: tuple[LogProblem, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class LogWitnessEntry(Report):
+    """A witness the log submits its checkpoints to, and the size it last cosigned."""
+
+    name: str
+    vkey: str
+    url: str
+    size: int
+    added_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class LogProofCheckReport(Report):
+    """``log verify-proof``: a tlog-proof file checked offline against a log key and, when one is given,
+    a tlog-policy (which witnesses' cosignatures, how many). ``ok`` only when inclusion, the log's
+    signature and the policy's quorum all hold; ``reason`` says why not."""
+
+    ok: bool
+    origin: str | None = None
+    index: int | None = None
+    size: int | None = None
+    entry: str | None = None
+    quorum: str | None = None
+    cosigned_by: tuple[str, ...] = ()
+    reason: str | None = None
+
+
 __all__ = ["LogAuditReport", "LogCheckpointReport", "LogConsistencyReport", "LogKeyReport", "LogProblem",
-           "LogProofReport", "LogStamp", "LogSyncReport"]
+           "LogProofCheckReport", "LogProofReport", "LogStamp", "LogSyncReport", "LogWitnessEntry", "LogWitnessOutcome"]

@@ -20,9 +20,17 @@ CREATE TABLE tlog_state (name TEXT PRIMARY KEY, outbox_seq BIGINT NOT NULL, size
 CREATE TABLE tlog_checkpoints (size BIGINT PRIMARY KEY, root TEXT NOT NULL, origin TEXT NOT NULL,
     signed_at TEXT NOT NULL, note TEXT NOT NULL)"""
 
+#: the witnesses a log submits its checkpoints to (c2sp.org/tlog-witness): name = the witness key's name,
+#: ``size`` = the largest size it cosigned as far as this log knows (the next request's ``old``)
+_WITNESSES = """
+CREATE TABLE tlog_witnesses (name TEXT PRIMARY KEY, vkey TEXT NOT NULL UNIQUE, url TEXT NOT NULL,
+    size BIGINT NOT NULL, added_at TEXT NOT NULL)"""
+
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("tlog", 1, "transparency log: leaves, tile hashes, position, checkpoints",
               sqlite=split(_TABLES.format(idx="INTEGER", blob="BLOB")),
               postgresql=split(_TABLES.format(idx="BIGINT", blob="BYTEA"))),
+    Migration("tlog", 2, "transparency log: the witnesses its checkpoints are submitted to",
+              sqlite=split(_WITNESSES), postgresql=split(_WITNESSES)),
 )
