@@ -81,3 +81,22 @@ def test_the_public_page_shows_provenance_citation_and_permalink(archive: Archiv
     events = [json.loads(line)["event"] for line in (archive.root / "custody.log").read_text().splitlines()]
     assert "export" not in events  # a public download is no one's act: publish said it goes to anyone
     assert len(list((archive.root / "public").glob("*.wacz"))) == 1  # made once, kept
+
+
+def test_a_public_record_page_is_a_memento(archive: Archive, site: SampleSite, cli) -> None:  # type: ignore[no-untyped-def]
+    """RFC 7089 §2.1.2/§2.2.1: the page names its original, itself with its datetime, the TimeGate and the
+    TimeMap, and says Memento-Datetime; HEAD gives the same headers with no body (memento-client asks so)."""
+    archive.config.set("web.public_url", "https://evidence.example.org")
+    rid = archive.capture(site.base_url + "/plain").record_id
+    assert cli("publish", rid, "--store", str(archive.root)).code == 0
+    app = create_app(archive, start_jobs=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for r in (client.get(f"/r/{rid}"), client.head(f"/r/{rid}")):
+            assert r.status_code == 200, r.status_code
+            link = r.headers["link"]
+            assert r.headers["memento-datetime"].endswith(" GMT")
+            assert f'<{site.base_url}/plain>; rel="original"' in link
+            assert f'<https://evidence.example.org/r/{rid}>; rel="memento"' in link
+            assert 'rel="timegate"' in link and 'rel="timemap"' in link
+        assert client.head(f"/r/{rid}").content == b""
+        assert "memento-datetime" not in client.get("/r/ZZZZ-ZZZZ").headers

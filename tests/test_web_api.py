@@ -209,6 +209,7 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/settings"): "admin/api",
     ("GET", "/r/{record_id}.json"): "public/api",
     ("GET", "/r/{record_id}"): "public/page",
+    ("HEAD", "/r/{record_id}"): "public/page",
     ("GET", "/r/{record_id}/screenshot.png"): "public/download",
     ("GET", "/r/{record_id}/bundle.wacz"): "public/download",
     ("GET", "/login"): "public/page",

@@ -36,6 +36,7 @@ from archiver.web.security import page_csp
 if TYPE_CHECKING:
     from archiver.api import Archive
     from archiver.evidence import ProvenanceReport
+    from archiver.records import RecordSummary
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
@@ -68,6 +69,7 @@ class Rendered:
     html_etag: str
     json_etag: str
     screenshot_sha256: str | None
+    summary: RecordSummary  # the catalog row: a memento's headers come from it
 
 
 def server_hrefs(rid: str, what: str) -> str:
@@ -173,8 +175,11 @@ def render_record(archive: Archive, record_id: str, *, hrefs: Callable[[str, str
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(json_path, body)
         atomic_write_bytes(html_path, html)
+    summary = archive.catalog.get(record_id)
+    if summary is None:
+        return None
     etag = f'"{key[:32]}"'
-    rendered = Rendered(html, body, etag, f'"{key[32:64]}"', shot)
+    rendered = Rendered(html, body, etag, f'"{key[32:64]}"', shot, summary)
     _RENDERS.put((str(archive.root), key), rendered)
     return rendered
 
@@ -261,13 +266,20 @@ async def record_json(request: Request, record_id: str, _: PublicJson) -> Respon
     return _not_found(True) if made is None else _answer(request, made.json, made.json_etag, "application/json")
 
 
-@router.get("/r/{record_id}")
+@router.api_route("/r/{record_id}", methods=["GET", "HEAD"])
 async def record_page(request: Request, record_id: str, _: PublicPage) -> Response:
+    """A public record page is a memento (RFC 7089): it names its original, TimeGate and TimeMap in
+    ``Link`` and its time in ``Memento-Datetime``; HEAD answers the same headers (Memento clients ask so)."""
+    from archiver.memento import memento_headers, public_base
+
     replay_url = _replay_url(request)
     made = await _rendered(request, record_id)
+    if made is None:
+        return _not_found()
     # the page frames its replay from the replay origin, and only from there (security.page_csp)
-    return _not_found() if made is None else _answer(request, made.html, made.html_etag, "text/html; charset=utf-8",
-                                                     page_csp(replay_url))
+    resp = _answer(request, made.html, made.html_etag, "text/html; charset=utf-8", page_csp(replay_url))
+    resp.headers.update(memento_headers(made.summary, public_base(state(request).archive, str(request.base_url))))
+    return resp
 
 
 @router.get("/r/{record_id}/screenshot.png")
