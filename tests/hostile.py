@@ -147,7 +147,39 @@ def _overlap(good: Path, bad: Path) -> None:
     bad.write_bytes(bytes(data))
 
 
+def _zip64_split(good: Path, bad: Path) -> None:
+    """A ZIP64 end record and locator before the 32-bit end record, which then names another central
+    directory offset: zipfile (and we) read the ZIP64 one, Go and Info-ZIP the 32-bit one (review 1)."""
+    data = good.read_bytes()
+    at = data.rfind(b"PK\x05\x06")
+    _, disk, cd_disk, here, count, cd_size, cd_offset, clen = struct.unpack_from("<4s4H2IH", data, at)
+    e64 = struct.pack("<4sQ2H2I4Q", b"PK\x06\x06", 44, 45, 45, disk, cd_disk, here, count, cd_size, cd_offset)
+    loc = struct.pack("<4sIQI", b"PK\x06\x07", 0, at, 1)
+    eocd = struct.pack("<4s4H2IH", b"PK\x05\x06", disk, cd_disk, here, count, cd_size, cd_offset + 1, clen)
+    bad.write_bytes(data[:at] + e64 + loc + eocd + data[at + 22:])
+
+
+def _path_alias(good: Path, bad: Path) -> None:
+    """``provenance//<id>.text.txt`` beside the record's text: unzip writes both to one file (review 5)."""
+    ms = zip_members(good)
+    text = next(i.filename for i, _ in ms if i.filename.endswith(".text.txt"))
+    alias = text.replace("provenance/", "provenance//")
+    write_zip(bad, [*ms, (zipfile.ZipInfo(alias, date_time=(1980, 1, 1, 0, 0, 0)), b"FORGED text\n")])
+
+
+def _version_needed(good: Path, bad: Path) -> None:
+    """The datapackage's "version needed to extract" set to 6.4: zipfile raised NotImplementedError (review 6)."""
+    data = bytearray(good.read_bytes())
+    for pos, name, _ in directory(bytes(data)):
+        if name == DP:
+            struct.pack_into("<H", data, pos + 6, 64)
+    bad.write_bytes(bytes(data))
+
+
 ZIP_CASES: dict[str, tuple[Callable[[Path, Path], None], str]] = {
+    "two end records naming two directories (ZIP64 split view)": (_zip64_split, "end records disagree"),
+    "a path alias of a member (a//b)": (_path_alias, "not in canonical form"),
+    "version needed to extract 6.4": (_version_needed, "version 6.4"),
     "forged datapackage.json first, genuine last": (_dup_datapackage, "duplicate member names"),
     "forged WARC first, genuine last": (_dup_warc, "duplicate member names"),
     "NUL-named duplicate": (_nul_duplicate, "holds a NUL"),
@@ -486,6 +518,23 @@ def cdxj_outside(o: Origin, bad: Path) -> None:
     write_zip(bad, [(i, change(d) if i.filename == "indexes/index.cdxj" else d) for i, d in zip_members(o.good)])
 
 
+def _index_edited(edit: Callable[[bytes], bytes]) -> Builder:
+    """The CDXJ index edited, the package listed and signed again by the exporter's own key."""
+    def build(o: Origin, bad: Path) -> None:
+        def change(m: Members) -> Members:
+            m["indexes/index.cdxj"] = edit(m["indexes/index.cdxj"])
+            return m
+        repack(o.good, bad, o.archive, change)
+    return build
+
+
+def _bad_port(data: bytes) -> bytes:
+    """A line whose URL has a port that is not a number: surt() raised ValueError, a traceback (review 7)."""
+    line = b'com,example:abc)/ 20260101000000 {"url": "http://example.com:abc/", "filename": "x.warc.gz", ' \
+           b'"offset": "0", "length": "10"}\n'
+    return data + line
+
+
 def listed_missing(o: Origin, bad: Path) -> None:
     """Signed again listing a WARC that is then left out of the zip."""
     ghost = "archive/ghost.warc.gz"
@@ -545,6 +594,12 @@ SUITE: dict[str, tuple[str, Builder]] = {
     "huge JSON (63 MiB of small objects, deflated)": ("holds", lambda o, bad: _datapackage(_huge_json(), True)(o,
                                                                                                              bad)),
     "CDXJ lines outside the WARC": ("holds", cdxj_outside),
+    "JSON of 1.1 million strings (review 3b)": ("9", lambda o, bad: _datapackage(
+        b'{"resources": [' + b'"a",' * 1_100_000 + b'"a"]}', True)(o, bad)),
+    "CDXJ line with a port that is not a number, signed again (review 7)": ("4", _index_edited(_bad_port)),
+    "CDXJ line of 200,000 characters, signed again (review 3)": ("4", _index_edited(
+        lambda d: d + b'com,x)/ 20260101000000 {"url": "http://x/", "pad": [' + b"[" * 100_000 + b"]" * 100_000
+        + b"]}\n")),
     "endless gzip members": ("holds", endless_gzip),
     "signed again, listing a missing file": ("holds", listed_missing),
     "copied manifest": ("holds", copied_manifest),

@@ -8,12 +8,15 @@ and the package), so only what the index leads to differs from a genuine bundle.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import hashlib
 import io
 import json
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from archiver.api import Archive
 from archiver.demo.server import SampleSite
@@ -104,12 +107,17 @@ def test_an_index_line_that_points_at_another_record_is_refused(stamped: Archive
     assert checks["bundle.resources"]["status"] == checks["bundle.signature"]["status"] == "PASS"
 
 
+@pytest.mark.parametrize("variant", ["response first, browser capture", "resource a day later, plain capture"])
 def test_a_second_response_the_index_leads_to_fails_even_where_the_warc_may_hold_two(
-        archive: Archive, site: SampleSite, tmp_path: Path, cli) -> None:  # type: ignore[no-untyped-def]
+        archive: Archive, site: SampleSite, tmp_path: Path, cli, variant: str) -> None:  # type: ignore[no-untyped-def]
     """The issue's case: the WARC holds the genuine response and a forged one for the page URL, the
-    manifest (re-signed by its operator, marked as a browser capture, which may fetch its own URL
-    twice) signs the genuine content, and the index leads a replay to the forged one. Before the index
-    was checked this bundle was VERIFIED."""
+    manifest (re-signed by its operator) signs the genuine content, and the index leads a replay to the
+    forged one. First variant: a forged response before the genuine one in a record marked as a browser
+    capture (which may fetch its own URL twice), the genuine line dropped from the index: VERIFIED
+    before the index was checked. Second (the review's): a forged *resource* record dated a day later
+    after the genuine response, both lines indexed — a reader opening the page from pages.jsonl, or
+    asking for the latest capture, shows the forgery: VERIFIED while the check followed only the line
+    closest to captured_at."""
     from warcio.statusandheaders import StatusAndHeaders
     from warcio.warcwriter import WARCWriter
 
@@ -130,21 +138,33 @@ def test_a_second_response_the_index_leads_to_fails_even_where_the_warc_may_hold
         body = b"<html><body><p>We sell your data to everyone.</p></body></html>"
         http = StatusAndHeaders("200 OK", [("Content-Type", "text/html"), ("Content-Length", str(len(body)))],
                                 protocol="HTTP/1.1")
-        rec = writer.create_warc_record(m.subject.final_url, "response", payload=io.BytesIO(body), length=len(body),
-                                        http_headers=http, warc_headers_dict={"WARC-Date": m.captured_at})
+        browser_capture = variant.startswith("response")
+        if browser_capture:
+            rec = writer.create_warc_record(m.subject.final_url, "response", payload=io.BytesIO(body),
+                                            length=len(body), http_headers=http,
+                                            warc_headers_dict={"WARC-Date": m.captured_at})
+        else:
+            later = (dt.datetime.fromisoformat(m.captured_at.replace("Z", "+00:00")) + dt.timedelta(days=1))
+            rec = writer.create_warc_record(m.subject.final_url, "resource", payload=io.BytesIO(body),
+                                            length=len(body), warc_content_type="text/html",
+                                            warc_headers_dict={"WARC-Date": later.strftime("%Y-%m-%dT%H:%M:%SZ")})
         writer.write_record(rec)
-        warc = buf.getvalue() + members[wpath]  # the forged response first: the last one is what was checked
+        # the forged response first (the last one is what the WARC check decodes), or the resource after
+        warc = buf.getvalue() + members[wpath] if browser_capture else members[wpath] + buf.getvalue()
         arts = tuple(dataclasses.replace(a, sha256=_sha(warc), size=len(warc)) if a.name == "warc" else a
                      for a in m.artifacts)
-        browser = BrowserInfo("chromium", "1", m.capture.user_agent, "1280x800", "load")
-        forged = dataclasses.replace(m, artifacts=arts, capture=dataclasses.replace(m.capture, browser=browser))
+        capture = m.capture
+        if browser_capture:
+            capture = dataclasses.replace(m.capture, browser=BrowserInfo("chromium", "1", m.capture.user_agent,
+                                                                         "1280x800", "load"))
+        forged = dataclasses.replace(m, artifacts=arts, capture=capture)
         _, mbytes = sign_manifest_file(forged, stamped.keys.load_private(lambda: None))
         from archiver.bundle.export import cdxj_lines
 
         lines = [ln.split(" ", 2) for ln in cdxj_lines(io.BytesIO(warc), f"{rid}.warc.gz")]
         page = [ln for ln in lines if json.loads(ln[2])["url"] == m.subject.final_url]
         assert len(page) == 2
-        genuine_line = max(page, key=lambda ln: int(json.loads(ln[2])["offset"]))
+        genuine_line = max(page, key=lambda ln: int(json.loads(ln[2])["offset"])) if browser_capture else None
         index = "\n".join(" ".join(ln) for ln in sorted(lines) if ln is not genuine_line) + "\n"
         custody = []
         for line in members[f"provenance/{rid}.custody.jsonl"].decode().splitlines():

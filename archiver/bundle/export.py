@@ -60,15 +60,24 @@ def _warc_ts(date: str) -> str:
     return date.replace("-", "").replace(":", "").replace("T", "")[:14]
 
 
-def cdxj_lines(warc: BinaryIO, filename: str) -> list[str]:
+def cdxj_lines(warc: BinaryIO, filename: str, page_url: str | None = None) -> list[str]:
+    """The CDXJ lines of a WARC. With ``page_url``, only the first record of the page is indexed: the
+    response the manifest's content comes from. A browser may fetch the page's URL again (a script's
+    request); readers pick among lines for one URL each their own way, so a second line could show a
+    replay another body than the one signed (verification's ``bundle.index`` refuses that)."""
     from warcio.archiveiterator import ArchiveIterator
 
     out = []
     it = ArchiveIterator(warc)
+    page_seen = False
     for rec in it:
         if rec.rec_type not in ("response", "resource", "revisit"):
             continue
         url = rec.rec_headers.get_header("WARC-Target-URI")
+        if page_url is not None and url == page_url:
+            if page_seen:
+                continue
+            page_seen = True
         entry: dict[str, str] = {"url": url}
         if rec.http_headers is not None and rec.rec_type != "resource":
             ctype = rec.http_headers.get_header("Content-Type") or "unk"
@@ -315,7 +324,7 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
             raise IntegrityError(f"record {rid} has no WARC to export")
         add_blob(f"archive/{rid}.warc.gz", warc.sha256)
         with archive.blobs.open(warc.sha256) as fh:
-            cdx += cdxj_lines(fh, f"{rid}.warc.gz")
+            cdx += cdxj_lines(fh, f"{rid}.warc.gz", m.subject.final_url)
         pages.append(json.dumps({"id": rid, "url": m.subject.final_url, "ts": m.captured_at,
                                  "title": m.subject.title or m.subject.final_url}, ensure_ascii=False))
         add_blob(f"{base}.manifest.json", summary.manifest_sha256)

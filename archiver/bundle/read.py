@@ -40,8 +40,8 @@ MAX_RATIO = 200  # declared/compressed beyond this on a large member smells like
 #: all members inflated against the bundle's size: our bundles store their WARCs and deflate only small
 #: text members, so they stay near 1; many members each just under the per-member checks do not
 MAX_TOTAL_RATIO = 50
-#: JSON objects and arrays one member may hold (a record's manifest has ~50, a datapackage ~1 per member):
-#: parsed, a million small objects take ~200 MB
+#: JSON values one member may hold (a record's manifest has a few hundred, a datapackage ~6 per member, a
+#: CDXJ index ~10 per WARC record): parsed, a million small values take ~200 MB
 MAX_JSON_NODES = 1_000_000
 
 
@@ -142,7 +142,8 @@ class Bundle:
             strict = check_zip(fh)
             fh.seek(0)
             self.zf = zipfile.ZipFile(fh)
-        except (ZipStructureError, zipfile.BadZipFile, OSError) as exc:
+        # NotImplementedError: a "version needed to extract" zipfile does not support (one byte set so)
+        except (ZipStructureError, zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError) as exc:
             self.close()
             raise IntegrityError(f"{path} is not a readable zip/WACZ file: {exc}") from exc
         # the bytes a standard reader shows would differ from those we verify: each is a problem
@@ -203,14 +204,15 @@ class Bundle:
             data = fh.read(limit + 1)
         if len(data) > limit:
             raise IntegrityError(f"bundle member {shown(name)} is larger than expected")
-        if name.endswith((".json", ".jsonl")):
-            # parsed, each JSON object or array costs ~50-200 bytes of memory for 2-8 bytes of text: count
-            # them first (an overestimate: brackets inside strings count too) so 63 MiB of {} is refused
-            nodes = data.count(b"{") + data.count(b"[")
+        if name.endswith((".json", ".jsonl", ".cdxj")):
+            # parsed, each JSON value costs ~50-200 bytes of memory for 2-8 bytes of text: count them
+            # first (objects, arrays, and every value after a comma: an overestimate, since brackets and
+            # commas inside strings count too) so 63 MiB of {} or of "a","a",… is refused unparsed
+            nodes = data.count(b"{") + data.count(b"[") + data.count(b",")
             if nodes > MAX_JSON_NODES:
                 self.over_budget = self.over_budget or (
-                    f"member {shown(name)} holds {nodes:,} JSON objects and arrays, over the {MAX_JSON_NODES:,} "
-                    "one member may hold; refused before parsing it")
+                    f"member {shown(name)} holds {nodes:,} JSON values, over the {MAX_JSON_NODES:,} one member "
+                    "may hold; refused before parsing it")
                 raise BundleWorkExceeded(self.over_budget)
         return data
 
@@ -274,6 +276,12 @@ def verify_bundle(path: Path, trust: BundleTrust, *, fh: BinaryIO | None = None)
         message = exc.message if isinstance(exc, IntegrityError) else f"{type(exc).__name__}: {exc}"
         return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY,
                                                f"the zip container is damaged: {message}"),))]
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError, RecursionError, UnicodeError) as exc:
+        # a parser (warcio, json, a CDXJ line) met bytes it was not written for: the bundle is refused in
+        # one line, never a traceback (each check catches what it expects; this is the floor under them)
+        what = "nested too deeply" if isinstance(exc, RecursionError) else f"{type(exc).__name__}: {exc}"
+        return [Verification(str(path), (Check("bundle.zip", FAIL, INTEGRITY,
+                                               f"refused: a member could not be read ({shown(what, 200)})"),))]
     finally:
         bundle.close()
 

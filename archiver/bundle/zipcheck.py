@@ -91,6 +91,10 @@ def check_zip(fh: BinaryIO) -> ZipCheck:
     return ZipCheck(len(entries), tuple(problems))
 
 
+#: a local header's extra field: ZIP64 sizes (20 bytes), timestamps and Unix ids fit easily
+MAX_LOCAL_EXTRA = 256
+
+
 def _end_records(fh: BinaryIO, size: int, problems: list[str]) -> tuple[int, int, int, int]:
     """The central directory's offset, size and entry count, and where the end records start. The
     end record is the last one in the file, as zipfile finds it; bytes after it, or ZIP records in
@@ -129,9 +133,18 @@ def _end_records(fh: BinaryIO, size: int, problems: list[str]) -> tuple[int, int
             e64 = fh.read(_EOCD64.size)
             if len(e64) != _EOCD64.size or e64[:4] != _SIG_EOCD64:
                 raise ZipStructureError("the ZIP64 end record is missing")
+            narrow = (disk, cd_disk, here, count, cd_size, cd_offset)
             _, rec_size, _, _, disk, cd_disk, here, count, cd_size, cd_offset = _EOCD64.unpack(e64)
             if rec_size != _EOCD64.size - 12:
                 raise ZipStructureError("the ZIP64 end record carries extensible data")
+            # Go and Info-ZIP read the ZIP64 record only for fields the 32-bit one marks 0xFFFF(FFFF);
+            # zipfile reads it whenever a locator is there: two end records naming two central
+            # directories are two archives in one file
+            wide = (disk, cd_disk, here, count, cd_size, cd_offset)
+            sentinels = (0xFFFF, 0xFFFF, 0xFFFF, 0xFFFF, _MAX32, _MAX32)
+            if any(n != w and n != sentinel for n, w, sentinel in zip(narrow, wide, sentinels, strict=True)):
+                problems.append("the 32-bit and ZIP64 end records disagree on the central directory (readers "
+                                "that use one or the other see different archives)")
             start = e64_at
     if disk or cd_disk or here != count:
         raise ZipStructureError("a multi-disk (split) archive")
@@ -177,6 +190,24 @@ def _extra_fields(extra: bytes) -> dict[int, bytes]:
     return fields
 
 
+def _well_formed(extra: bytes) -> bool:
+    """Fields that tile the extra area exactly (no trailing bytes a reader skips over)."""
+    at = 0
+    while at + 4 <= len(extra):
+        at += 4 + struct.unpack_from("<HH", extra, at)[1]
+    return at == len(extra)
+
+
+def _canonical(name: str) -> bool:
+    """A member path as one string only: no empty, ``.`` or ``..`` segment (``a//b``, ``./a``), no
+    backslash, no segment ending in a dot or a space (Windows drops them): readers that normalise paths
+    would otherwise extract two members to one file."""
+    if "\\" in name:
+        return False
+    parts = name[:-1].split("/") if name.endswith("/") else name.split("/")
+    return all(p not in ("", ".", "..") and not p.endswith((".", " ")) for p in parts)
+
+
 def _zip64(z64: bytes | None, values: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     """Replace the 32-bit fields that say 0xFFFFFFFF (0xFFFF for the disk) by the ZIP64 extra's, in order."""
     out = list(values)
@@ -202,6 +233,9 @@ def _names(entries: list[_Entry], problems: list[str]) -> None:
         if not e.flags & _FLAG_UTF8 and any(b > 0x7F for b in e.raw_name):
             problems.append(f"member name {e.name!r} is not ASCII and not flagged UTF-8 (readers decode it "
                             "differently)")
+        if not _canonical(e.name.split("\x00")[0]):
+            problems.append(f"member name {e.name!r} is not in canonical form (empty, '.' or '..' segments, a "
+                            "backslash, or a segment ending in a dot or space: readers normalise it differently)")
         cut = e.name.split("\x00")[0]
         keys = {"exact": e.raw_name.hex(), "nul": cut,
                 "fold": unicodedata.normalize("NFC", cut).casefold()}
@@ -295,6 +329,11 @@ def _local(fh: BinaryIO, e: _Entry, cd_offset: int, disagree: list[str]) -> int:
     if method != e.method:
         what.append(f"compression {_METHODS.get(method, method)} (directory {_METHODS.get(e.method, e.method)})")
     end: int = e.offset + _LOC.size + nlen + xlen + e.csize
+    # the local extra field is read by no one but counted as part of the member: bytes hidden there
+    # (a second central directory, a forged member) would tile the file unnoticed
+    if xlen > MAX_LOCAL_EXTRA or not _well_formed(extra):
+        what.append(f"a local extra field of {xlen:,} bytes that is not a plain list of fields (at most "
+                    f"{MAX_LOCAL_EXTRA} bytes)" if xlen > MAX_LOCAL_EXTRA else "a malformed local extra field")
     local64 = _extra_fields(extra).get(_ZIP64_EXTRA)
     try:
         usize, csize, _, _ = _zip64(local64, (usize, csize, 0, 0))
