@@ -57,7 +57,7 @@ NOT_FOUND_HTML = (b"<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf
                   b"</main></body></html>\n")
 NOT_FOUND_JSON = b'{"type":"https://archiver.invalid/problems/404","title":"Not found","status":404,' \
                  b'"detail":"no public record at this address"}\n'
-_CACHE_MAX = 256  # pages hold whole documents; the disk cache keeps the rest
+_CACHE_BYTES = 96 << 20  # pages hold whole documents (~10-200 kB each); the disk cache keeps the rest
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +84,7 @@ class _Renders:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._items: OrderedDict[tuple[Any, ...], Rendered] = OrderedDict()
+        self._bytes = 0
 
     def get(self, key: tuple[Any, ...]) -> Rendered | None:
         with self._lock:
@@ -94,9 +95,14 @@ class _Renders:
 
     def put(self, key: tuple[Any, ...], value: Rendered) -> None:
         with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= len(old.html) + len(old.json)
             self._items[key] = value
-            while len(self._items) > _CACHE_MAX:
-                self._items.popitem(last=False)
+            self._bytes += len(value.html) + len(value.json)
+            while self._bytes > _CACHE_BYTES and len(self._items) > 1:
+                _, gone = self._items.popitem(last=False)
+                self._bytes -= len(gone.html) + len(gone.json)
 
 
 _RENDERS = _Renders()
@@ -157,27 +163,27 @@ def render_record(archive: Archive, record_id: str, *, hrefs: Callable[[str, str
     hit = _RENDERS.get((str(archive.root), key))
     if hit is not None:
         return hit
+    from archiver.records import RecordSummary
+
     folder = archive.root / "public" / "pages"
-    html_path, json_path = folder / f"{key}.html", folder / f"{key}.json"
-    shot: str | None = None
-    if html_path.is_file() and json_path.is_file():
+    html_path, json_path, meta_path = (folder / f"{key}.{ext}" for ext in ("html", "json", "meta"))
+    try:  # kept from an earlier rendering (this process or another): three small files, no query
+        meta = json.loads(meta_path.read_bytes())
         html, body = html_path.read_bytes(), json_path.read_bytes()
-        m = archive.manifest(record_id)
-        art = m.artifact("screenshot")
-        shot = art.sha256 if art else None
-    else:
+        shot, summary = meta["screenshot"], RecordSummary(**meta["summary"])
+    except (OSError, ValueError, KeyError, TypeError):
         from store.fsutil import atomic_write_bytes
 
         made = _render(archive, record_id, hrefs=hrefs, replay_url=replay_url)
-        if made is None:
+        found = archive.catalog.get(record_id)
+        if made is None or found is None:
             return None
         html, body, shot = made
+        summary = found
         folder.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(json_path, body)
         atomic_write_bytes(html_path, html)
-    summary = archive.catalog.get(record_id)
-    if summary is None:
-        return None
+        atomic_write_bytes(meta_path, json.dumps({"screenshot": shot, "summary": summary.to_dict()}).encode())
     etag = f'"{key[:32]}"'
     rendered = Rendered(html, body, etag, f'"{key[32:64]}"', shot, summary)
     _RENDERS.put((str(archive.root), key), rendered)
@@ -245,24 +251,47 @@ def _replay_url(request: Request) -> str | None:
     return getattr(state(request), "replay_url", None)
 
 
-async def _rendered(request: Request, record_id: str) -> Rendered | None:
+class _NotModified(Exception):
+    """The client holds the current bytes (its If-None-Match names this key's ETag)."""
+
+    def __init__(self, etag: str) -> None:
+        self.etag = etag
+
+
+async def _rendered(request: Request, record_id: str, which: int) -> Rendered | None:
     """The page from the cache on the event loop (its key is three index probes on a kept connection);
-    rendering a page not seen yet, which reads blobs and takes tens of milliseconds, in a worker thread."""
+    a revalidation that still holds ends here, before any page is read; rendering a page not seen yet,
+    which reads blobs and takes tens of milliseconds, runs in a worker thread. ``which``: 0 the page,
+    1 the JSON (each has its own ETag)."""
     from starlette.concurrency import run_in_threadpool
 
     a, replay_url = state(request).archive, _replay_url(request)
     key = page_key(a, record_id, replay_url, "server")
     if key is None:
         return None
+    etag = f'"{key[32 * which:32 * (which + 1)]}"'
+    match = request.headers.get("if-none-match", "")
+    if match and (etag in [t.strip() for t in match.split(",")] or match.strip() == "*"):
+        raise _NotModified(etag)
     hit = _RENDERS.get((str(a.root), key))
     if hit is not None:
         return hit
     return await run_in_threadpool(render_record, a, record_id, replay_url=replay_url)
 
 
+def _not_modified(etag: str, csp: str | None = None) -> Response:
+    headers = {"ETag": etag, "Cache-Control": f"public, max-age={MAX_AGE}, must-revalidate"}
+    if csp:
+        headers["Content-Security-Policy"] = csp
+    return Response(status_code=304, headers=headers)
+
+
 @router.get("/r/{record_id}.json")
 async def record_json(request: Request, record_id: str, _: PublicJson) -> Response:
-    made = await _rendered(request, record_id)
+    try:
+        made = await _rendered(request, record_id, 1)
+    except _NotModified as nm:
+        return _not_modified(nm.etag)
     return _not_found(True) if made is None else _answer(request, made.json, made.json_etag, "application/json")
 
 
@@ -273,7 +302,10 @@ async def record_page(request: Request, record_id: str, _: PublicPage) -> Respon
     from archiver.memento import memento_headers, public_base
 
     replay_url = _replay_url(request)
-    made = await _rendered(request, record_id)
+    try:
+        made = await _rendered(request, record_id, 0)
+    except _NotModified as nm:
+        return _not_modified(nm.etag, page_csp(replay_url))
     if made is None:
         return _not_found()
     # the page frames its replay from the replay origin, and only from there (security.page_csp)
