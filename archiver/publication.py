@@ -240,6 +240,36 @@ def public_provenance(core: Store, record_id: str) -> ProvenanceReport | None:
     return dataclasses.replace(report, custody=custody, timeline=timeline)
 
 
+#: written at the top of every static export: ``--force`` replaces only a directory that carries it
+STATIC_MARKER = ".archiver-static-site"
+
+
+def check_static_out(out: Path, *, force: bool, store_root: Path) -> None:
+    """Where ``publish --static`` may write. OUT must be a new or empty directory; ``--force`` replaces
+    only an earlier static export (it carries :data:`STATIC_MARKER`), never the store, a directory that
+    holds the store or lies inside it, the root, the home or the current directory (a replaced OUT is
+    deleted whole: a mistyped path must not take the evidence with it)."""
+    if (out.exists() and not out.is_dir()) or out.is_symlink():
+        raise UsageError(f"{out} exists and is not a directory", hint="name a new or empty directory")
+    where = out.resolve()
+    store = store_root.resolve()
+    if where == store or store.is_relative_to(where) or where.is_relative_to(store):
+        raise UsageError(f"{out} is the store, holds it or lies inside it: refusing to write there",
+                         hint="name a directory outside the store")
+    if where in (Path("/").resolve(), Path.home().resolve(), Path.cwd().resolve()):
+        raise UsageError(f"{out} is the root, home or current directory: refusing to write there",
+                         hint="name a new directory, e.g. ./public-site")
+    if out.is_dir() and any(out.iterdir()):
+        if not force:
+            raise UsageError(f"{out} exists and is not empty: refusing to write over it",
+                             hint="name a new or empty directory, or add --force to replace an earlier export")
+        if not (out / STATIC_MARKER).is_file():
+            raise UsageError(f"{out} is not an earlier static export (no {STATIC_MARKER}): --force replaces only "
+                             "those", hint="name a new or empty directory")
+    if not out.parent.is_dir():
+        raise UsageError(f"{out.parent} does not exist", hint="create the parent directory first")
+
+
 def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     """The WACZ of a public record, exported once per (record, addenda) into ``<store>/public/`` and kept
     (a cache: never in the catalog or custody, so a GET writes neither; the ``publish`` entry records

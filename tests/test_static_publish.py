@@ -169,7 +169,12 @@ def test_bad_input_is_one_line_and_writes_nothing(archive: Archive, published: d
     assert len([ln for ln in r.stderr.splitlines() if ln.strip() and "hint:" not in ln]) == 1, r.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["out", "store"])
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
-    # --force replaces the directory whole
+    # --force replaces only an earlier export: a folder of someone's files is refused, nothing deleted
+    r = archiver_cmd("publish", "--static", str(out), published["a"], "--force", *s)
+    assert r.returncode == 2 and "not an earlier static export" in r.stderr and (out / "keep.txt").exists()
+    from archiver.publication import STATIC_MARKER
+
+    (out / STATIC_MARKER).write_text("an earlier export\n")  # as one would be: --force replaces it whole
     r = archiver_cmd("publish", "--static", str(out), published["a"], "--force", *s)
     assert r.returncode == 0, r.stderr
     assert not (out / "keep.txt").exists() and (out / "r" / published["a"] / "index.html").is_file()
@@ -245,3 +250,27 @@ def test_static_replay_shows_the_captured_text_from_a_sub_path(archive: Archive,
         assert page.url == f"{base}/evidence/r/{a}/"  # the record page stayed where it was
         browser.close()
     assert found, "the captured page's text never appeared in the replay frame"
+
+
+def test_force_never_replaces_the_store_or_a_directory_that_is_not_an_export(tmp_path: Path) -> None:
+    """Review of issue 29, finding 1: `publish --static OUT --force` with OUT the folder holding the store
+    deleted the store. Now --force replaces only an earlier static export; the store, a folder holding it
+    or inside it, and a folder of someone's files are refused in one line, and nothing is deleted."""
+    from archiver.errors import UsageError
+    from archiver.publication import STATIC_MARKER, check_static_out
+
+    store = tmp_path / "work" / "store"
+    store.mkdir(parents=True)
+    (store / "catalog.sqlite3").write_bytes(b"x")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    for out in (tmp_path / "work", store, store / "sub", mine):
+        with pytest.raises(UsageError):
+            check_static_out(out, force=True, store_root=store)
+    old = tmp_path / "site"
+    old.mkdir()
+    (old / STATIC_MARKER).write_text("x")
+    (old / "index.html").write_text("old")
+    check_static_out(old, force=True, store_root=store)  # an earlier export may be replaced
+    assert (store / "catalog.sqlite3").exists() and (mine / "notes.txt").exists()

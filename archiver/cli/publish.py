@@ -21,12 +21,11 @@ def _static(out: Path, record_ids: list[str], *, all_public: bool, force: bool, 
     if all_public == bool(record_ids):
         raise UsageError("name the records to write, or --all-public (not both)",
                          hint="archiver publish --static OUT --all-public")
-    if (out.exists() or out.is_symlink()) and (not out.is_dir() or (any(out.iterdir()) and not force)):
-        raise UsageError(f"{out} exists and is not empty: refusing to write over it" if out.is_dir()
-                         else f"{out} exists and is not a directory",
-                         hint="name a new or empty directory, or add --force to replace it whole")
     require("web", "fastapi")
     archive = _open(store)  # a missing store is reported here
+    from archiver.publication import check_static_out
+
+    check_static_out(out, force=force, store_root=archive.root)
     args = [sys.executable, "-m", "archiver.web.static_site", "--store", str(archive.root),
             *(["--force"] if force else []), *(["--all-public"] if all_public else []),
             *(["--json"] if as_json else []), "--", str(out), *record_ids]

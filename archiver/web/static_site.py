@@ -67,16 +67,10 @@ def static_hrefs(rid: str, what: str) -> str:
             "screenshot": f"../{rid}/screenshot.png", "static": "../../static"}[what]
 
 
-def check_out(out: Path, *, force: bool) -> None:
-    """OUT must be a directory that is empty or absent, unless ``force`` (then it is replaced whole)."""
-    if out.exists() or out.is_symlink():
-        if not out.is_dir() or out.is_symlink():
-            raise UsageError(f"{out} exists and is not a directory", hint="name a new or empty directory")
-        if any(out.iterdir()) and not force:
-            raise UsageError(f"{out} exists and is not empty: refusing to write over it",
-                             hint="name a new or empty directory, or add --force to replace it whole")
-    if not out.parent.is_dir():
-        raise UsageError(f"{out.parent} does not exist", hint="create the parent directory first")
+def check_out(out: Path, *, force: bool, store_root: Path) -> None:
+    from archiver.publication import check_static_out
+
+    check_static_out(out, force=force, store_root=store_root)
 
 
 def _ids(archive: Archive, record_ids: list[str] | None) -> list[RecordSummary]:
@@ -117,13 +111,17 @@ def build(archive: Archive, out: Path, record_ids: list[str] | None, *, force: b
     ``replay`` (ReplayWeb.page's files) the record pages replay the captured page, else they show the
     screenshot and say how to enable replay."""
     out = Path(os.path.abspath(out))
-    check_out(out, force=force)
+    check_out(out, force=force, store_root=archive.root)
     summaries = _ids(archive, record_ids)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
         tmp.chmod(0o755)
         site = _fill(archive, tmp, summaries, replay)
-        _swap(tmp, out, force=force)
+        from archiver.publication import STATIC_MARKER
+
+        (tmp / STATIC_MARKER).write_text("written by `archiver publish --static`; --force may replace this "
+                                         "directory whole\n")
+        _swap(tmp, out, force=force, store_root=archive.root)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -131,9 +129,9 @@ def build(archive: Archive, out: Path, record_ids: list[str] | None, *, force: b
     return replace(site, out=str(out), files=len(files), bytes=sum(p.stat().st_size for p in files))
 
 
-def _swap(tmp: Path, out: Path, *, force: bool) -> None:
+def _swap(tmp: Path, out: Path, *, force: bool, store_root: Path) -> None:
     """Put the finished site at ``out`` with renames only (the check is made again: it may have changed)."""
-    check_out(out, force=force)
+    check_out(out, force=force, store_root=store_root)
     if out.is_dir():
         old = out.with_name(f".{out.name}.old-{secrets.token_hex(4)}")
         os.rename(out, old)
