@@ -35,9 +35,17 @@ def http_base(text: str) -> str:
     if not v:
         return ""
     parts = urllib.parse.urlsplit(v)
-    if parts.scheme not in ("http", "https") or not parts.netloc or parts.query or parts.fragment \
-            or any(c.isspace() or ord(c) < 32 for c in v):
-        raise ValueError(f"{text!r} is not an absolute http(s) URL without query or fragment "
+    try:
+        port_ok = parts.port is None or 0 < parts.port < 65536
+    except ValueError:
+        port_ok = False
+    host = parts.hostname or ""
+    # printed into every citation and page: no credentials, a real port, a host made of host characters,
+    # and nothing a browser and Python would read differently (a backslash) or that breaks out of HTML
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment or "@" in parts.netloc \
+            or not port_ok or not all(c.isalnum() or c in ".-[]:" for c in host) \
+            or any(c.isspace() or ord(c) < 32 or c in "\\\"'<>`^{}|" for c in v):
+        raise ValueError(f"{text!r} is not an absolute http(s) URL without credentials, query or fragment "
                          "(e.g. https://evidence.example.org)")
     return v
 

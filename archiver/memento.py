@@ -104,17 +104,23 @@ def mementos_of(summaries: list[RecordSummary]) -> list[Memento]:
 
 
 def public_mementos(core: Store, url: str) -> list[Memento]:
-    """The public records of ``url`` (requested or reached after redirects), oldest first. The
-    publication state is read for every URL alike (no short cut when nothing was captured), so a URL
-    with only private records costs the same work as an unknown one."""
+    """The public records of ``url`` (requested or reached after redirects), oldest first. The query
+    starts from the store's publish events, never from the URL's records, so its cost does not grow
+    with the private captures of the URL: a URL with only private records answers like an unknown one,
+    in the same time class too."""
     from archiver.publication import public_ids
 
-    found: dict[str, RecordSummary] = {}
-    for u in _variants(url):
-        for s in core.catalog.list(url=u):
-            found[s.record_id] = s
-    public = public_ids(core, list(found))
-    return mementos_of([s for s in found.values() if s.record_id in public])
+    variants = _variants(url)
+    marks = ",".join("?" * len(variants))
+    # CROSS JOIN keeps SQLite's join order (outbox first); PostgreSQL plans it its own way
+    sql = ("SELECT DISTINCT r.record_id, r.captured_at FROM outbox o CROSS JOIN records r "  # noqa: S608
+           f"WHERE o.event = 'publish' AND r.record_id = o.record_id AND (r.url IN ({marks}) "
+           f"OR r.final_url IN ({marks}))")
+    with core.catalog.reader() as d:
+        rows = d.rows(sql, (*variants, *variants))
+    public = public_ids(core, [str(r[0]) for r in rows]) if rows else set()
+    return sorted((Memento(str(r[0]), str(r[1])) for r in rows if str(r[0]) in public),
+                  key=lambda m: (m.datetime, m.record_id))
 
 
 def nearest(mementos: list[Memento], when: dt.datetime | None) -> Memento:

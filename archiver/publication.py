@@ -44,6 +44,9 @@ class PublicationReport(Report):
     at: str | None = None
     reason: str | None = None
     addendum_sha256: str | None = None
+    #: the signed manifest names the record captured before it (its chain); when that one is private,
+    #: its ID becomes readable in the public bundle (a signature cannot be redacted): said, not hidden
+    names_private_predecessor: str | None = None
 
 
 def check_public_url(value: str) -> str:
@@ -154,14 +157,23 @@ def set_public(core: Store, summaries: list[RecordSummary], public: bool, *, key
             return [addendum_event(add, sha) for add, sha in pairs], index, None
         core.ledger.run(prepare, actor=actor)
     out: list[PublicationReport] = []
+    previous: dict[str, str] = {}
+    if public:
+        with core.catalog.reader() as d:
+            for summary in summaries:
+                row = d.one("SELECT previous_record_id FROM records WHERE record_id=?", (summary.record_id,))
+                if row and row[0]:
+                    previous[summary.record_id] = str(row[0])
+        shown = public_ids(core, list(previous.values())) if previous else set()
+        previous = {k: v for k, v in previous.items() if v not in shown}
     for summary in summaries:
         rid, link = summary.record_id, permalink(core, summary.record_id)
         if rid not in made:
-            out.append(PublicationReport(rid, public, False, link))
+            out.append(PublicationReport(rid, public, False, link, names_private_predecessor=previous.get(rid)))
         else:
             add, sha = made[rid]
             out.append(PublicationReport(rid, public, True, link, at=add.created_at, reason=reason or None,
-                                         addendum_sha256=sha))
+                                         addendum_sha256=sha, names_private_predecessor=previous.get(rid)))
     return out
 
 
@@ -222,22 +234,39 @@ def public_provenance(core: Store, record_id: str) -> ProvenanceReport | None:
     if not is_canonical_record_id(rid) or not is_public(core, rid):  # one answer for every other ID
         return None
     report = provenance(core, rid)  # type: ignore[arg-type]
-    custody = tuple(c for c in report.custody if c.event in PUBLIC_EVENTS)
+    # evidence events only, numbered among themselves (their seq in the log would count hidden entries)
+    custody = tuple(dataclasses.replace(c, seq=n) for n, c in
+                    enumerate((c for c in report.custody if c.event in PUBLIC_EVENTS), 1))
     timeline = report.timeline
     if timeline is not None:
+        # versions made again from the public records alone: two public captures with the same content
+        # are one version even when a private capture with other content lies between them
         shown = public_ids(core, [r for v in timeline.versions for r in v.record_ids])
-        times = {s.record_id: s.captured_at for s in core.catalog.get_many(sorted(shown)).values()}
+        rows = sorted(core.catalog.get_many(sorted(shown)).values(), key=lambda x: (x.captured_at, x.record_id))
         versions: list[VersionView] = []
-        for v in timeline.versions:
-            ids = tuple(r for r in v.record_ids if r in shown)
-            if ids:
-                seen = sorted(times[r] for r in ids)
-                versions.append(VersionView(len(versions) + 1, seen[0], seen[-1], ids, v.status))
+        groups: list[list[RecordSummary]] = []
+        for row in rows:
+            if groups and groups[-1][-1].content_sha256 == row.content_sha256:
+                groups[-1].append(row)
+            else:
+                groups.append([row])
+        for g in groups:
+            versions.append(VersionView(len(versions) + 1, g[0].captured_at, g[-1].captured_at,
+                                        tuple(x.record_id for x in g), g[0].status))
         timeline = Timeline(first_seen=versions[0].first_seen, last_seen=versions[-1].last_seen,
-                            changes=len(versions) - 1, months_monitored=timeline.months_monitored if
-                            len(versions) == len(timeline.versions) else 0.0,
+                            changes=len(versions) - 1, months_monitored=_months_between(
+                                versions[0].first_seen, versions[-1].last_seen),
                             versions=tuple(versions)) if versions else None
     return dataclasses.replace(report, custody=custody, timeline=timeline)
+
+
+def _months_between(a: str, b: str) -> float:
+    try:
+        first = dt.datetime.fromisoformat(a.replace("Z", "+00:00"))
+        last = dt.datetime.fromisoformat(b.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return round((last - first).days / 30.44, 1)
 
 
 #: written at the top of every static export: ``--force`` replaces only a directory that carries it
@@ -286,7 +315,10 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     summary = core.resolve(record_id)
     n = len(core.catalog.addenda(summary.record_id))
     folder = core.root / "public"
-    path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}.wacz"
+    # the bundle's citation.txt carries the permalink and the organisation: a new base is a new file
+    said = hashlib.sha256(repr((core.config.str_("web.public_url"), core.config.str_("operator.organization"),
+                                core.config.str_("operator.name"))).encode()).hexdigest()[:8]
+    path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}-{said}.wacz"
     if not path.exists():
         folder.mkdir(exist_ok=True)
         # per process *and thread*: the app's download and the replay origin (same process) may both
@@ -297,13 +329,14 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
             os.replace(tmp, path)  # export wrote and fsynced tmp; a racing export writes an equal record
         finally:
             tmp.unlink(missing_ok=True)
-    known = _BUNDLE_SHA.get(str(path))
+    stamp = f"{path}:{path.stat().st_mtime_ns}"  # a file made again (the cache cleared) is hashed again
+    known = _BUNDLE_SHA.get(stamp)
     if known is None:
         h = hashlib.sha256()
         with path.open("rb") as fh:
             while chunk := fh.read(1 << 20):
                 h.update(chunk)
-        known = _BUNDLE_SHA[str(path)] = h.hexdigest()
+        known = _BUNDLE_SHA[stamp] = h.hexdigest()
     return path, known
 
 

@@ -100,3 +100,42 @@ def test_a_public_record_page_is_a_memento(archive: Archive, site: SampleSite, c
             assert 'rel="timegate"' in link and 'rel="timemap"' in link
         assert client.head(f"/r/{rid}").content == b""
         assert "memento-datetime" not in client.get("/r/ZZZZ-ZZZZ").headers
+
+
+def test_review_findings_on_the_public_page(archive: Archive, site: SampleSite, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 29: a weak If-None-Match revalidates (finding 12); the public custody numbers only
+    what it shows (10); the public versions come from public records alone (6); the kept WACZ follows a
+    new web.public_url (8); untrusting the signer's key changes the page and its ETag (4); an import
+    records the bundle's file name, never its folder (3)."""
+    s = ["--store", str(archive.root)]
+    a = archive.capture(site.base_url + "/plain").record_id
+    archive.capture(site.base_url + "/chunked")  # another URL, private: custody entries in between
+    b = archive.capture(site.base_url + "/plain").record_id
+    assert cli("publish", a, b, *s).code == 0
+    app = create_app(archive, start_jobs=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        r = client.get(f"/r/{a}")
+        weak = client.get(f"/r/{a}", headers={"If-None-Match": "W/" + r.headers["etag"]})
+        assert weak.status_code == 304
+        doc = client.get(f"/r/{a}.json").json()
+        assert [c["seq"] for c in doc["custody"]] == list(range(1, len(doc["custody"]) + 1))
+        assert doc["timeline"]["changes"] == 0 and len(doc["timeline"]["versions"]) == 1  # same content twice
+        first = client.get(f"/r/{a}/bundle.wacz").content
+        assert cli("config", "set", "web.public_url", "https://evidence.example.org", *s).code == 0
+        second = client.get(f"/r/{a}/bundle.wacz").content
+        assert b"https://evidence.example.org/r/" in second and first != second
+        before = client.get(f"/r/{a}")
+        key = next(archive.keys.keyring_dir.glob("*.pem"))
+        moved = tmp_path / key.name
+        key.rename(moved)  # the signer is no longer trusted here
+        after = client.get(f"/r/{a}")
+        assert after.headers["etag"] != before.headers["etag"]
+        moved.rename(key)
+    out = tmp_path / "secret-case-folder"
+    out.mkdir()
+    assert cli("export", a, "-o", str(out / "b.wacz"), *s).code == 0
+    other, _ = Archive.init(tmp_path / "other", operator="R")
+    assert cli("import", str(out / "b.wacz"), "--trust-key", archive.keys.list()[0].key_id,
+               "--store", str(other.root)).code == 0
+    log = (other.root / "custody.log").read_text()
+    assert '"bundle": "b.wacz"' in log and "secret-case-folder" not in log

@@ -57,7 +57,12 @@ def test_bad_input_is_one_line_and_changes_nothing(archive: Archive, site: Sampl
             (["unpublish", rid, "--reason", " "], 2, "needs a reason"),
             (["unpublish", rid], 2, "--reason"),
             (["config", "set", "web.public_url", "evidence.example.org"], 2, "not an absolute http(s) URL"),
-            (["config", "set", "web.public_url", "https://e.example.org/?a=1"], 2, "without query"),
+            (["config", "set", "web.public_url", "https://e.example.org/?a=1"], 2, "query or fragment"),
+            # review of issue 29, finding 9: printed into every citation
+            (["config", "set", "web.public_url", "https://clerk:hunter2@e.example.org"], 2, "without credentials"),
+            (["config", "set", "web.public_url", "https://e.example.org:99999"], 2, "not an absolute"),
+            (["config", "set", "web.public_url", 'https://e.example.org/"><b>'], 2, "not an absolute"),
+            (["config", "set", "web.public_url", "https://good.example\\@evil.example"], 2, "not an absolute"),
             (["unpublish", rid, "--reason", "a\nb"], 2, "one line")):
         r = cli(*args, *s)
         assert r.code == code, (args, r.code, r.err)
@@ -134,3 +139,17 @@ def test_an_imported_record_published_by_its_sender_stays_private_here(archive: 
     assert not other.publications.is_public(rid) and other.publications.public_ids() == set()
     assert cli("publish", rid, "--store", str(other.root)).code == 0  # the recipient's own decision
     assert other.publications.is_public(rid)
+
+
+def test_publishing_says_when_the_manifest_names_a_private_predecessor(archive: Archive, site: SampleSite,
+                                                                        cli) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 29, finding 2: a signed manifest names the record captured before it from the same
+    URL; its ID is then readable in the public bundle. It cannot be redacted, so publish says so."""
+    s = ["--store", str(archive.root)]
+    first = archive.capture(site.base_url + "/plain").record_id
+    second = archive.capture(site.base_url + "/plain").record_id
+    rep = json.loads(cli("publish", second, "--json", *s).out)[0]
+    assert rep["names_private_predecessor"] == first
+    assert "which is private" in cli("publish", second, *s).out
+    assert cli("publish", first, *s).code == 0
+    assert json.loads(cli("publish", second, "--json", *s).out)[0]["names_private_predecessor"] is None

@@ -107,7 +107,7 @@ def _trust_pinned(archive: Store, b: Bundle, rids: list[str], pinned: frozenset[
         if kid in already:
             continue
         archive.keys.trust(carried[kid], source=f"{b.path}")
-        archive.note("key-trust", actor=actor, detail={"key_id": kid, "source": f"import --trust-key {b.path}"})
+        archive.note("key-trust", actor=actor, detail={"key_id": kid, "source": f"import --trust-key {b.path.name}"})
         added.append(kid)
     return added
 
@@ -192,7 +192,9 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
     if warc is not None and warc_sha != warc.sha256:
         raise IntegrityError(f"the bundle's WARC for {rid} is not the one its manifest names")
     sha = archive.blobs.put_bytes(mbytes)
-    detail = {"bundle": str(b.path), "manifest_sha256": sha}
+    # the bundle's file name, never its path: custody travels in every later export (a public one too),
+    # and a folder name like "…/Smith-v-Jones-SEALED/" is nobody's business
+    detail = {"bundle": b.path.name, "manifest_sha256": sha}
     if f"{base}.custody.jsonl" in b.names:  # the record's history before this store: exported again with it
         detail[SOURCE_CUSTODY] = archive.blobs.put_bytes(b.read(f"{base}.custody.jsonl", limit=256 << 20))
     if forced_failures:

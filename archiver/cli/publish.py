@@ -42,6 +42,10 @@ def _render(reports: list[PublicationReport]) -> None:
         what = f"now {state}" if r.changed else f"already {state}"
         link = f"  {safe(r.permalink)}" if r.permalink and r.public else ""
         out.print(f"{safe(r.record_id)}  {what}{link}", highlight=False)
+        if r.names_private_predecessor:
+            out.print(f"  [yellow]note:[/] its signed manifest names the record before it, "
+                      f"{safe(r.names_private_predecessor)}, which is private: that ID is readable in the public "
+                      "bundle (a signature cannot be redacted)", highlight=False)
     if any(r.public for r in reports) and not any(r.permalink for r in reports):
         out.print("[dim]no permalink yet: `archiver config set web.public_url https://…` names the public base[/]")
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -147,7 +148,11 @@ def page_key(archive: Archive, record_id: str, replay_url: str | None, scheme: s
         return None
     settings = tuple(archive.config.str_(k) for k in ("web.public_url", "operator.organization", "operator.name",
                                                        "cite.archive_base_url"))
-    raw = repr((_STAMP, record_id, tuple(row), gen[0] if gen else None, settings, replay_url, scheme))
+    try:  # the page says whether its signer is trusted here: trusting or dropping a key changes the folder
+        keyring = os.stat(archive.keys.keyring_dir).st_mtime_ns
+    except OSError:
+        keyring = 0
+    raw = repr((_STAMP, record_id, tuple(row), gen[0] if gen else None, settings, replay_url, scheme, keyring))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
@@ -231,12 +236,18 @@ def verify_commands(p: ProvenanceReport) -> list[str]:
     ]
 
 
+def _matches(request: Request, etag: str) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §13.1.2): ``W/"x"`` matches ``"x"``."""
+    match = request.headers.get("if-none-match", "")
+    tags = [t.strip().removeprefix("W/") for t in match.split(",")]
+    return bool(match) and (etag in tags or match.strip() == "*")
+
+
 def _answer(request: Request, body: bytes, etag: str, media: str, csp: str | None = None) -> Response:
     headers = {"ETag": etag, "Cache-Control": f"public, max-age={MAX_AGE}, must-revalidate"}
     if csp:  # else the policy's default (security_headers)
         headers["Content-Security-Policy"] = csp
-    match = request.headers.get("if-none-match", "")
-    if etag in [t.strip() for t in match.split(",")] or match.strip() == "*":
+    if _matches(request, etag):
         return Response(status_code=304, headers=headers)
     return Response(body, media_type=media, headers=headers)
 
@@ -270,8 +281,7 @@ async def _rendered(request: Request, record_id: str, which: int) -> Rendered | 
     if key is None:
         return None
     etag = f'"{key[32 * which:32 * (which + 1)]}"'
-    match = request.headers.get("if-none-match", "")
-    if match and (etag in [t.strip() for t in match.split(",")] or match.strip() == "*"):
+    if _matches(request, etag):
         raise _NotModified(etag)
     hit = _RENDERS.get((str(a.root), key))
     if hit is not None:
