@@ -49,6 +49,7 @@ def sign_checkpoint(tlog: TransparencyLog, *, stamp: bool = True,
         assert again is not None
         return _report(tlog, again, new=False, witnesses=outcomes)
     root = tlog.root(size)
+    _refuse_fork(tlog, size, root)
     note = sign_note(Checkpoint(origin, size, root).text(), tlog.signer())
     tlog.write_partial_tiles(size)
     path = tlog.checkpoint_path(size)
@@ -64,6 +65,48 @@ def sign_checkpoint(tlog: TransparencyLog, *, stamp: bool = True,
     done = tlog.latest()
     assert done is not None
     return _report(tlog, done, new=True, stamps=stamps, witnesses=outcomes)
+
+
+def _refuse_fork(tlog: TransparencyLog, size: int, root: bytes) -> None:
+    """Never sign a tree that the log's own published files contradict. The catalog may have been
+    restored from a backup (or edited) while ``log/`` — on S3, say — kept what was published since: a
+    checkpoint there that is larger than the tree, or whose root the tree does not reproduce at its size,
+    means signing now would fork the log; and a checkpoint file is never written over with other bytes."""
+    from archiver.tlog.note import Verifier, open_checkpoint
+
+    key = Verifier.from_vkey(tlog.vkey())
+    found: list[tuple[str, bytes]] = []
+    for path in ["checkpoint", *sorted(tlog.files.list("checkpoints/"),
+                                       key=lambda p: int(p.rsplit("/", 1)[-1]) if p.rsplit("/", 1)[-1].isdigit()
+                                       else -1)[-3:]]:
+        if path.endswith(".tsr") or path.endswith(".pem"):
+            continue
+        data = tlog.files.read(path)
+        if data is not None:
+            found.append((path, data))
+    for path, data in found:
+        try:
+            cp = open_checkpoint(data, key).checkpoint
+        except ArchiverError:
+            continue  # not ours (another key): audit reports it; it cannot be forked by our signature
+        if cp.size > size:
+            raise StoreCorruptError(f"the log's {path} is a signed checkpoint of {cp.size} entries, the catalog holds "
+                                    f"{size}: the catalog was restored or rolled back; signing now would fork the log",
+                                    hint="restore the catalog that matches the published log, then `archiver log "
+                                         "audit`; the published checkpoints are what third parties hold")
+        if tlog.root(cp.size) != cp.root:
+            raise StoreCorruptError(f"the log's {path} signed a different tree of {cp.size} entries than the "
+                                    "catalog holds: signing now would fork the log",
+                                    hint="run `archiver log audit`; keep both checkpoints as evidence")
+    existing = tlog.files.read(tlog.checkpoint_path(size))
+    if existing is not None:
+        try:
+            if open_checkpoint(existing, key).checkpoint.root != root:
+                raise StoreCorruptError(f"{tlog.checkpoint_path(size)} already holds another tree of this size: "
+                                        "it is never written over", hint="run `archiver log audit`")
+        except ArchiverError as exc:
+            if isinstance(exc, StoreCorruptError):
+                raise
 
 
 def checkpoint_at_end(tlog: TransparencyLog, *, stamp: bool = True) -> LogCheckpointReport | None:

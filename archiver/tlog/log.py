@@ -158,15 +158,29 @@ class TransparencyLog:
         configured = self.config.str_("log.origin").strip()
         if configured:
             return configured
-        raw = self.key.load().public_key().public_bytes_raw()
+        raw = self._log_key().public_key().public_bytes_raw()
         return f"archiver.invalid/{hashlib.sha256(raw).hexdigest()[:16]}"
 
+    def _log_key(self) -> Ed25519PrivateKey:
+        """The log key, made on first use only: once a checkpoint is signed, a missing key is a loss to
+        report, never a reason to make another (a second key under one origin is a second log, and the
+        third parties who kept the first vkey would be told nothing)."""
+        if not self.key.exists():
+            with self.catalog.db() as d:
+                signed = d.one("SELECT 1 FROM tlog_checkpoints LIMIT 1") is not None
+            if signed or self.files.read("checkpoint") is not None:
+                raise StoreCorruptError(f"the log key {self.key.path} is missing, but this log has signed "
+                                        "checkpoints: a new key would be a second log under the same origin",
+                                        hint="restore keys/log.key from a backup; third parties hold the vkey it "
+                                             "had")
+        return self.key.load()
+
     def signer(self) -> NoteSigner:
-        return NoteSigner(self.origin(), self.key.load())
+        return NoteSigner(self.origin(), self._log_key())
 
     def verifier(self) -> Verifier:
         """The log's verifier key (key name = origin): what a third party needs to check checkpoints."""
-        return Verifier.of(self.origin(), self.key.load().public_key())
+        return Verifier.of(self.origin(), self._log_key().public_key())
 
     def vkey(self) -> str:
         return self.verifier().vkey()

@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from archiver.errors import IntegrityError, NotFoundError, SignatureError, UsageError
+from archiver.errors import IntegrityError, NotFoundError, SignatureError, StoreCorruptError, UsageError
 from archiver.tlog.hashing import EMPTY_ROOT, HASH_SIZE, verify_consistency
 from archiver.tlog.log import LogKey
 from archiver.tlog.note import COSIGNATURE_V1, ED25519, Checkpoint, Note, Verifier, check_name, cosign, open_note
@@ -103,6 +103,14 @@ class Witness:
                 os.chmod(state_dir, 0o700)  # its key lives here: nobody else lists or reads it
         except OSError as exc:
             raise UsageError(f"cannot use {state_dir} as the witness's state directory: {exc.strerror}") from exc
+        # the key and the sizes it cosigned live and die together: a kept key over a fresh database would
+        # cosign a fork of a log it already vouched for (and a kept database over a new key, a new witness
+        # that claims an old one's history)
+        if self.key.exists() != self.db_path.is_file():
+            missing = self.db_path.name if self.key.exists() else self.key.path.name
+            raise StoreCorruptError(f"the witness in {state_dir} has lost its {missing}: it would cosign without "
+                                    "knowing what it cosigned before", hint="restore it from a backup, or start a "
+                                    "new witness in an empty directory (with a new name and key)")
         with self._db() as c:
             for stmt in _SCHEMA:
                 c.execute(stmt)
