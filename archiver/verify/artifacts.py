@@ -109,13 +109,19 @@ MAX_SEPARATOR = 32
 MAX_HEAD_BYTES = 1 << 20
 
 
-def records(fh: BinaryIO, limits: WarcLimits, *, check_digests: bool = False) -> Iterator[Any]:
-    """warcio's records of a WARC, bounded: each record's declared block against ``max_record`` before
-    it is inflated, the blocks and headers together against ``max_total`` (and the bundle's budget),
-    the count against ``max_records``, every line warcio reads against ``MAX_HEAD_BYTES`` per record,
-    and what follows a block against ``MAX_SEPARATOR``. Raises ``WarcRefused`` naming the setting,
-    or warcio's own errors for a WARC it cannot parse. The caller reads each block before the next."""
-    it = _bounded_iterator()(fh, check_digests=check_digests, block_size=1 << 16)
+def warc_iterator(fh: BinaryIO, *, check_digests: bool = False) -> Any:
+    """warcio's ``ArchiveIterator`` over ``fh`` (64 kB of compressed input at a time), reading through a
+    reader whose lines stop at ``MAX_HEAD_BYTES`` per record and refusing more than ``MAX_SEPARATOR``
+    bytes after a block. Walk it with ``records``, which charges and counts; ``read_to_end`` and
+    ``member_info`` work as on warcio's own (a CDXJ check needs each record's offset and length)."""
+    return _bounded_iterator()(fh, check_digests=check_digests, block_size=1 << 16)
+
+
+def records(it: Any, limits: WarcLimits) -> Iterator[Any]:
+    """The records of ``warc_iterator``, bounded: each record's declared block against ``max_record``
+    before it is inflated, the blocks and headers together against ``max_total`` (and the bundle's
+    budget, ``limits.charge``), the count against ``max_records``. Raises ``WarcRefused`` naming the
+    setting, or warcio's own errors (any exception) for a WARC it cannot parse."""
     reader = it.reader
     count = total = 0
     for record in it:
@@ -219,7 +225,7 @@ def warc_checks(open_warc: Callable[[], AbstractContextManager[BinaryIO]], manif
         with open_warc() as fh:
             # 64 kB of compressed input at a time: zlib inflates a whole read at once, and 1 MB of a gzip
             # bomb is ~1 GB inflated; 64 kB bounds that to ~64 MB whatever the bundle
-            for record in records(fh, limits, check_digests=True):
+            for record in records(warc_iterator(fh, check_digests=True), limits):
                 count += 1
                 rtype = record.rec_type
                 uri = record.rec_headers.get_header("WARC-Target-URI")
