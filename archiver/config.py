@@ -75,6 +75,8 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "largest WARC record (its declared block, once inflated) verification or import reads; a bundle "
             "declaring more is refused before anything is inflated"),
     Setting("verify.max_warc_bytes", int, 4 << 30, "most bytes one record's WARC may inflate to, all records together"),
+    Setting("verify.max_warc_records", int, 100_000,
+            "most records one record's WARC may hold (a browser capture has hundreds; each costs time however small)"),
     Setting("verify.max_bundle_bytes", int, 16 << 30,
             "most bytes verifying or importing one bundle may inflate from its members, each read counted (a "
             "bundle whose members declare more is refused before anything is inflated)"),

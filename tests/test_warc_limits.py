@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
+import re
 import time
 import tracemalloc
 import zlib
@@ -165,3 +166,85 @@ def test_a_second_different_response_for_the_page_is_a_finding(archive: Archive,
         records = next(c for c in warc_checks(open_warc, m) if c.name == "warc.records")
         assert (records.status.value == "FAIL" and "second, different response" in records.detail) is fails, \
             records.detail
+
+
+def _warc_of(data: bytes) -> contextlib.AbstractContextManager[BinaryIO]:
+    @contextlib.contextmanager
+    def open_warc() -> Iterator[BinaryIO]:
+        yield io.BytesIO(data)
+    return open_warc()
+
+
+def _trailing(fill: bytes, mib: int, sep: bytes) -> bytes:
+    """One gzip member: a record declaring a 10-byte block, ``sep``, then ``mib`` MiB of ``fill``."""
+    head = (b"WARC/1.1\r\nWARC-Type: resource\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-0000000000fe>\r\n"
+            b"WARC-Date: 2026-12-06T00:00:00Z\r\nWARC-Target-URI: urn:x\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: 10\r\n\r\n0123456789" + sep)
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    return b"".join([z.compress(head), *(z.compress(fill * (1 << 20)) for _ in range(mib)), z.flush()])
+
+
+def test_bytes_after_a_records_block_are_refused_not_read_line_by_line(archive: Archive, site) -> None:
+    """Review of issue 28, finding 2: only the declared block was counted; warcio then read the rest of
+    the gzip member as one line (48 MiB of "A": joined a block at a time, ~700 MB before) or one
+    iteration per newline (never refused). Now what follows a block may be its blank lines only."""
+    m = _manifest(archive, site)
+    for fill, mib, sep, why in ((b"A", 48, b"\r\n\r\n", "WARC unreadable after 1 record(s): Invalid WARC record"),
+                                (b"A", 48, b"", "bytes follow a record's declared block"),
+                                (b"\n", 4, b"\r\n\r\n", "blank lines after a record's block")):
+        warc = _trailing(fill, mib, sep)
+        assert len(warc) < 64 << 10
+        tracemalloc.start()
+        started = time.monotonic()
+        try:
+            checks = warc_checks(lambda warc=warc: _warc_of(warc), m)  # type: ignore[misc]
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert time.monotonic() - started < 5
+        assert peak < 96 << 20, peak  # one 64 kB read of compressed input inflated, no more
+        records = next(c for c in checks if c.name == "warc.records")
+        assert records.status.value == "FAIL" and why in records.detail, records.detail
+
+
+def test_a_record_header_line_without_end_is_refused_at_the_head_cap(archive: Archive, site) -> None:
+    """The same for a record's own header: a 48 MiB line with no newline is refused at 1 MiB of headers."""
+    m = _manifest(archive, site)
+    z = zlib.compressobj(9, zlib.DEFLATED, 31)
+    warc = b"".join([z.compress(b"WARC/1.1\r\nWARC-Type: resource\r\nX-Long: "),
+                     *(z.compress(b"A" * (1 << 20)) for _ in range(48)), z.flush()])
+    tracemalloc.start()
+    try:
+        checks = warc_checks(lambda: _warc_of(warc), m)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 96 << 20, peak
+    records = next(c for c in checks if c.name == "warc.records")
+    assert records.status.value == "FAIL" and "headers run past" in records.detail, records.detail
+
+
+def test_the_number_of_records_is_capped(archive: Archive, site) -> None:
+    """Review of issue 28, finding 8: 0-byte records cost nothing against the byte caps, yet warcio takes
+    ~20 us for each: 1.8 M of them (200 kB in a bundle) took 45 s. ``verify.max_warc_records`` caps them."""
+    m = _manifest(archive, site)
+    warc = b"WARC/1.0\r\nContent-Length: 0\r\n\r\n\r\n\r\n" * 1_001
+    checks = warc_checks(lambda: _warc_of(warc), m, limits=WarcLimits(max_records=1_000))
+    records = next(c for c in checks if c.name == "warc.records")
+    assert records.status.value == "FAIL" and "verify.max_warc_records" in records.detail, records.detail
+    under = warc_checks(lambda: _warc_of(warc), m, limits=WarcLimits(max_records=1_001))
+    assert "verify.max_warc_records" not in next(c for c in under if c.name == "warc.records").detail
+
+
+def test_whatever_warcio_raises_is_a_failed_check_not_a_traceback(archive: Archive, site) -> None:
+    """Review of issue 28, finding 7: a response record without WARC-Target-URI made warcio raise
+    AttributeError, a payload digest named ``\\x00ha256`` TypeError; both escaped as tracebacks."""
+    m = _manifest(archive, site)
+    genuine = gzip.decompress(_responses(m.subject.final_url, [b"<p>page</p>"]))
+    no_uri = b"\r\n".join(ln for ln in genuine.split(b"\r\n") if not ln.startswith(b"WARC-Target-URI:"))
+    bad_algo = re.sub(rb"WARC-Payload-Digest: [a-z0-9]+:", b"WARC-Payload-Digest: \x00ha256:", genuine, count=1)
+    assert no_uri != genuine and bad_algo != genuine
+    for warc in (no_uri, bad_algo):
+        records = next(c for c in warc_checks(lambda warc=warc: _warc_of(warc), m)  # type: ignore[misc]
+                       if c.name == "warc.records")
+        assert records.status.value == "FAIL" and records.detail.startswith("WARC unreadable after"), records.detail

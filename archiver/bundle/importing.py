@@ -160,7 +160,8 @@ def _import_record(archive: Store, b: Bundle, rid: str, forced_failures: list[st
             with fh:
                 warc_checks(lambda: b.open(f"archive/{rid}.warc.gz"), m, content_out=fh,
                             limits=WarcLimits(archive.config.int_("verify.max_record_bytes"),
-                                              archive.config.int_("verify.max_warc_bytes")))
+                                              archive.config.int_("verify.max_warc_bytes"),
+                                              max_records=archive.config.int_("verify.max_warc_records")))
             got, _ = archive.blobs.adopt(tmp)
             if got != content.sha256:
                 raise IntegrityError(f"decoding the WARC of {rid} gives sha256:{got}, not the content "
@@ -248,7 +249,8 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
         anchors = trust_anchors(archive)
         tolerance = float(archive.config.int_("tsa.tolerance"))
         limits = WarcLimits(archive.config.int_("verify.max_record_bytes"),
-                            archive.config.int_("verify.max_warc_bytes"))
+                            archive.config.int_("verify.max_warc_bytes"),
+                            max_records=archive.config.int_("verify.max_warc_records"))
         bundle_limits = BundleLimits(archive.config.int_("verify.max_bundle_bytes"),
                                      archive.config.int_("verify.max_bundle_members"))
         if archive.keys.wacz_public_path.is_file():

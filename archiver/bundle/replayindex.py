@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, cast
 
 from archiver.decode import decode_stream
-from archiver.errors import ArchiverError, StoreUnavailableError
+from archiver.errors import StoreUnavailableError
 from archiver.records import Category, Check, Manifest, Status
 
 if TYPE_CHECKING:
@@ -120,15 +120,10 @@ def _parse(data: bytes) -> tuple[list[Line], list[tuple[Line | None, str]]]:
 
 def _entries(fh: BinaryIO, limits: WarcLimits) -> Iterator[WarcEntry]:
     """Every record of a WARC with where it lies, reading each block once, within the WARC caps."""
-    from warcio.archiveiterator import ArchiveIterator
+    from archiver.verify.artifacts import records, warc_iterator
 
-    total = 0
-    it = ArchiveIterator(fh, block_size=1 << 16)
-    for rec in it:
-        declared = int(rec.length or 0)
-        total += declared
-        if declared > limits.max_record or total > limits.max_total:
-            raise ArchiverError("the WARC is over verify.max_record_bytes or verify.max_warc_bytes")
+    it = warc_iterator(fh)  # lines bounded, nothing but blank lines after a block; records() charges and counts
+    for rec in records(it, limits):
         while rec.raw_stream.read(1 << 16):
             pass
         it.read_to_end(rec)
@@ -187,13 +182,13 @@ def load(ix: BundleIndex, limits: WarcLimits) -> ReplayIndex | None:
 
 
 def _decoded_sha256(ix: BundleIndex, line: Line, manifest: Manifest) -> str:
-    from warcio.archiveiterator import ArchiveIterator
+    from archiver.verify.artifacts import warc_iterator
 
     content = manifest.artifact("content")
     cap = max(content.size if content else 0, 1) + 1
     with ix.bundle.open(f"archive/{line.filename}") as fh:
         fh.seek(line.offset)
-        for rec in ArchiveIterator(fh, block_size=1 << 16):
+        for rec in warc_iterator(fh):
             sha, _ = decode_stream(rec.raw_stream, cast(BinaryIO, _Null()), manifest.http.content_encoding, cap)
             return sha
     return ""

@@ -166,7 +166,8 @@ class StoreSource:
         self._chain = chain
         self.tolerance = float(archive.config.int_("tsa.tolerance"))
         self.warc_limits = WarcLimits(archive.config.int_("verify.max_record_bytes"),
-                                      archive.config.int_("verify.max_warc_bytes"))
+                                      archive.config.int_("verify.max_warc_bytes"),
+                                      max_records=archive.config.int_("verify.max_warc_records"))
         keyring = archive.keys.trusted()
         self._keyring = keyring
 
