@@ -75,6 +75,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "the transparency log's origin: the first line of its checkpoints and its key's name, e.g. "
             "archive.example.org/evidence (empty: archiver.invalid/<log key hash>); never change it once "
             "checkpoints are signed"),
+    Setting("log.public", bool, False,
+            "`archiver serve` answers /log/checkpoint and /log/tile/... (the transparency log as tlog-tiles: "
+            "record IDs and hashes, never URLs or titles) without login; off: every /log/ path is a 404"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),

@@ -240,10 +240,14 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     def env_passphrase() -> str | None:  # a server has no one to ask: the key's passphrase comes from its env
         return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
 
+    from archiver.verify.logproof import covered
+
     summary = core.resolve(record_id)
     n = len(core.catalog.addenda(summary.record_id))
     folder = core.root / "public"
-    path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}.wacz"
+    # once a signed log checkpoint covers the record the bundle carries its inclusion proof: a new name
+    log = "-log" if covered(core.log, summary.record_id) else ""
+    path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}{log}.wacz"
     if not path.exists():
         folder.mkdir(exist_ok=True)
         # per process *and thread*: the app's download and the replay origin (same process) may both

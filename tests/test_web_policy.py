@@ -210,6 +210,8 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
 
     clause = clauses(archive, m.record_id)[0].key
     archive.publications.publish([m.record_id], actor="tester", passphrase=lambda: None)  # /r/… answers 200
+    archive.config.set("log.public", "true")  # /log/… answers 200: a signed checkpoint of one leaf (at least)
+    tile = f"/log/tile/0/000.p/{archive.log.checkpoint(stamp=False).size}"
     watch = Writes(archive.root)
     sha = hashlib.sha256(HTML).hexdigest()
     seen = 0
@@ -221,7 +223,8 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
                 "status"] not in ("done", "failed") and time.monotonic() < deadline:
             time.sleep(0.05)
         for path, pol in get_routes(app):
-            url = {"/static": "/static/app.css", "/api/docs/assets": "/api/docs/assets/swagger-ui.css"}.get(
+            url = {"/static": "/static/app.css", "/api/docs/assets": "/api/docs/assets/swagger-ui.css",
+                   "/log/tile/{rest:path}": tile}.get(
                 path, concrete(path, m.record_id, job, site.base_url))
             params = {k: {"HTML": sha, "URL": site.base_url + "/chunked", "CLAUSE": clause}.get(v, v)
                       for k, v in QUERIES.get(path, {}).items()}

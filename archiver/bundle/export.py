@@ -275,11 +275,46 @@ def key_closure(archive: Store, signers: set[str]) -> tuple[dict[str, str], dict
     return keys, rotations
 
 
+def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[str, bytes]:
+    """The transparency-log members of a bundle of ``record_ids``: ``provenance/<ID>.tlog-proof`` (a
+    c2sp.org/tlog-proof@v1 file for the record's manifest leaf), ``provenance/log.checkpoint`` (the
+    signed checkpoint every proof leads to: one for the whole bundle) and ``provenance/log.vkey``.
+
+    Empty for a store without a log key (never signed a checkpoint: an old store, or one that never
+    ran ``archiver log checkpoint`` or a batch): exporting does not create a log identity. With
+    ``sign`` a checkpoint is signed (RFC 3161-stamped like any) when a record is newer than the
+    latest one; without it (an export made by a GET, which must write nothing) only records the latest
+    checkpoint covers get a proof. Records not in the log get none."""
+    from archiver.verify.logproof import proof_under
+
+    tlog = archive.log
+    if not tlog.key.exists():
+        return {}
+    if sign:
+        tlog.sync()
+        latest = tlog.latest()
+        indices = [i for rid in record_ids for i, e in tlog.leaves_of(rid) if e.kind == "manifest"]
+        if indices and (latest is None or latest.size <= max(indices)):
+            tlog.checkpoint()
+    latest = tlog.latest()
+    if latest is None:
+        return {}
+    out = {f"provenance/{rid}.tlog-proof": proof for rid in record_ids
+           if (proof := proof_under(tlog, rid, latest)) is not None}
+    if out:
+        out["provenance/log.checkpoint"] = latest.note
+        out["provenance/log.vkey"] = (tlog.vkey() + "\n").encode("ascii")
+    return out
+
+
 def export(archive: Store, record_ids: list[str], dest: Path, *,
-           passphrase: PassphraseSource, actor: str, log: bool = True) -> ExportResult:
+           passphrase: PassphraseSource, actor: str, log: bool = True,
+           sign_checkpoint: bool | None = None) -> ExportResult:
     """A WACZ of ``record_ids`` at ``dest``; each record's ``export`` custody entry names who it went to.
     ``log=False`` only for the public copy of a published record (``publication.public_bundle``): the
-    same file for every anonymous reader, whose handing-out the ``publish`` entry already records."""
+    same file for every anonymous reader, whose handing-out the ``publish`` entry already records.
+    ``sign_checkpoint`` (default: ``log``): sign a log checkpoint when a record is newer than the latest
+    (False for an export a GET makes: see :func:`log_members`)."""
     from archiver.cite import citation_data, render
     from archiver.provenance.keys import key_id_of
     from store.fsutil import atomic_writer
@@ -356,6 +391,9 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
         add_blob(f"provenance/signer.{kid.removeprefix('sha256:')}.pub.pem", blob)
     for new_kid, blob in sorted(rotations.items()):
         add_blob(f"provenance/key-rotation.{new_kid.removeprefix('sha256:')}.json", blob)
+    for path, data in log_members(archive, [s.record_id for s in summaries],
+                                  sign=log if sign_checkpoint is None else sign_checkpoint).items():
+        add_bytes(path, data)
     add_bytes("provenance/VERIFY.md", _verify_md([s.record_id for s in summaries]).encode("utf-8"))
 
     resources = []
