@@ -231,3 +231,28 @@ def test_a_full_tile_is_immutable(archive: Archive, site: SampleSite) -> None:
         assert full.content == (archive.root / "log" / "tile" / "0" / "000").read_bytes()
         assert client.get("/log/tile/entries/000").headers["cache-control"].endswith("immutable")
     app.state.web.runner.shutdown(wait=True)
+
+
+# ---- the record pages -------------------------------------------------------------------------------
+def test_the_record_pages_say_where_the_record_is_in_the_log(archive: Archive, site: SampleSite) -> None:
+    from archiver.access import create_token
+    from archiver.web.app import create_app
+
+    rid = archive.capture(site.base_url + "/plain").record_id
+    archive.publications.publish([rid], actor="tester", passphrase=lambda: None)
+    viewer = {"Authorization": f"Bearer {create_token(archive, 'v', 'viewer', actor='tester').token}"}
+    app = create_app(archive, start_jobs=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        public = client.get(f"/r/{rid}")
+        assert public.status_code == 200 and "in the log at index 0, not yet under a signed checkpoint" in public.text
+        cp = archive.log.checkpoint(stamp=False)  # a new checkpoint is a new public page (its cache key)
+        line = f"in the log at index 0, checkpoint of size {cp.size} signed {cp.signed_at}, inclusion verified"
+        public = client.get(f"/r/{rid}")
+        assert public.status_code == 200 and line in public.text
+        twin = client.get(f"/r/{rid}.json").json()["log"]
+        assert twin["verified"] is True and twin["index"] == 0 and twin["checkpoint_size"] == cp.size
+        private = client.get(f"/records/{rid}", headers=viewer)
+        assert private.status_code == 200 and line in private.text
+        api = client.get(f"/api/v1/records/{rid}/provenance", headers=viewer).json()["log"]
+        assert api["summary"] == line and api["status"] == "PASS"
+    app.state.web.runner.shutdown(wait=True)
