@@ -256,3 +256,32 @@ def test_the_record_pages_say_where_the_record_is_in_the_log(archive: Archive, s
         api = client.get(f"/api/v1/records/{rid}/provenance", headers=viewer).json()["log"]
         assert api["summary"] == line and api["status"] == "PASS"
     app.state.web.runner.shutdown(wait=True)
+
+
+def test_go_sumdb_checks_a_bundles_proof_and_the_served_tiles(archive: Archive, site: SampleSite, tmp_path: Path,
+                                                              cli: Any) -> None:
+    """Third-party code, not ours: Go's sumdb note/tlog (tests/tlogcheck) checks the proof file a bundle
+    carries with the bundle's vkey, and the checkpoint, tiles and entries as `archiver serve` serves them."""
+    from archiver.web.app import create_app
+    from tests.test_tlog_verifiers import build_tlogcheck, run_go
+
+    binary = build_tlogcheck(tmp_path)
+    bundle, ids = _logged_export(archive, site, tmp_path, cli)
+    members = _members(bundle)
+    proof = tmp_path / f"{ids[1]}.tlog-proof"
+    proof.write_bytes(members[f"provenance/{ids[1]}.tlog-proof"])
+    vkey = members["provenance/log.vkey"].decode().strip()
+    archive.config.set("log.public", "true")
+    served = tmp_path / "served"
+    size = int(members["provenance/log.checkpoint"].split(b"\n")[1])
+    app = create_app(archive, start_jobs=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        for path in ("checkpoint", f"tile/0/000.p/{size}", f"tile/entries/000.p/{size}"):
+            r = client.get(f"/log/{path}")
+            assert r.status_code == 200, path
+            (served / path).parent.mkdir(parents=True, exist_ok=True)
+            (served / path).write_bytes(r.content)
+    app.state.web.runner.shutdown(wait=True)
+    got = run_go(binary, "-dir", str(served), "-vkey", vkey, "-entries", "-proof", str(proof))
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert f"OK proof {proof.name}: entry" in got.stdout and f"OK tiles: the tree hash of {size} entries" in got.stdout

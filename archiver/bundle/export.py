@@ -232,6 +232,13 @@ Records: {", ".join(record_ids)}. Every command below uses standard tools only. 
    the sha256 of its RFC 8785 form without `hash`, and `prev` names the entry before it in the full log.
    A record imported from another bundle starts with that bundle's custody lines, byte for byte:
    the `import` entry's `source_custody_sha256` is the sha256 of those first lines.
+7. **The transparency log** (when `{rid}.tlog-proof` is here): a c2sp.org/tlog-proof@v1 file proving
+   that the leaf `archiver.tlog-entry/v1 manifest {rid} sha256:<sha256sum of {rid}.manifest.json>`
+   (one line, a newline at its end) is at `index N` of the tree whose checkpoint follows, signed by the
+   log key in `log.vkey`. Any tlog-proof verifier checks it (Go: `golang.org/x/mod/sumdb/note` opens
+   the checkpoint, `sumdb/tlog.CheckRecord` the path). Get the log's key from its operator, not from
+   this bundle: the key here proves only that the bundle agrees with itself. Keep `log.checkpoint` to
+   check later that the log still extends it.
 """
 
 
