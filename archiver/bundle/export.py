@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from store.custody import CustodyEntry
 
 WACZ_VERSION = "1.1.1"
+#: the transparency log's members (docs/formats.md, "The transparency log in a bundle"): one proof per
+#: record, the checkpoint the proofs lead to and the log's verifier key
+LOG_PROOF, LOG_CHECKPOINT, LOG_VKEY = "provenance/{rid}.tlog-proof", "provenance/log.checkpoint", "provenance/log.vkey"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _READ_EVENTS = frozenset({"get", "verify", "export", "certificate"})
 
@@ -306,11 +309,11 @@ def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[st
     latest = tlog.latest()
     if latest is None:
         return {}
-    out = {f"provenance/{rid}.tlog-proof": proof for rid in record_ids
+    out = {LOG_PROOF.format(rid=rid): proof for rid in record_ids
            if (proof := proof_under(tlog, rid, latest)) is not None}
     if out:
-        out["provenance/log.checkpoint"] = latest.note
-        out["provenance/log.vkey"] = (tlog.vkey() + "\n").encode("ascii")
+        out[LOG_CHECKPOINT] = latest.note
+        out[LOG_VKEY] = (tlog.vkey() + "\n").encode("ascii")
     return out
 
 

@@ -14,6 +14,7 @@ import hashlib
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, BinaryIO
 
+from archiver.bundle.export import LOG_PROOF, LOG_VKEY
 from archiver.errors import ArchiverError
 from archiver.records import Addendum, Category, Check, Manifest, Status
 from archiver.verify import Absent, AddendumRef, TrustDecision
@@ -30,9 +31,6 @@ if TYPE_CHECKING:
     from store.custody import CustodyEntry
 
 MISSING, ALTERED = Category.COMPLETENESS, Category.INTEGRITY
-#: the transparency log's members (docs/formats.md, "Bundle layout"): one proof per record, the log's key
-#: and the checkpoint the proofs lead to
-LOG_PROOF, LOG_VKEY, LOG_CHECKPOINT = "provenance/{rid}.tlog-proof", "provenance/log.vkey", "provenance/log.checkpoint"
 CARRIED = {"warc": "archive/{rid}.warc.gz", "text": "provenance/{rid}.text.txt",
            "tls-chain": "provenance/{rid}.tls-chain.pem"}
 
