@@ -285,3 +285,22 @@ def test_go_sumdb_checks_a_bundles_proof_and_the_served_tiles(archive: Archive, 
     got = run_go(binary, "-dir", str(served), "-vkey", vkey, "-entries", "-proof", str(proof))
     assert got.returncode == 0, got.stdout + got.stderr
     assert f"OK proof {proof.name}: entry" in got.stdout and f"OK tiles: the tree hash of {size} entries" in got.stdout
+
+
+def test_an_export_after_log_origin_changed_still_carries_the_logs_own_proof(archive: Archive, site: SampleSite,
+                                                                            tmp_path: Path, cli: Any) -> None:
+    """Signing is refused under a new origin (the log's identity); the export stands with the proofs the
+    latest checkpoint gives, and its vkey is named as that checkpoint names the log."""
+    old = archive.capture(site.base_url + "/plain?o=1").record_id
+    cp = archive.log.checkpoint(stamp=False)
+    late = archive.capture(site.base_url + "/plain?o=2").record_id
+    archive.config.set("log.origin", "renamed.example/evidence")
+    out = tmp_path / "renamed.wacz"
+    r = cli("export", old, late, "-o", str(out), "--store", str(archive.root))
+    assert r.code == 0, r.out + r.err
+    members = _members(out)
+    assert f"provenance/{late}.tlog-proof" not in members  # newer than the only checkpoint it could sign
+    vkey = members["provenance/log.vkey"].decode().strip()
+    assert vkey.startswith(cp.origin + "+")
+    msha = archive.resolve(old).manifest_sha256
+    assert verify_proof(members[f"provenance/{old}.tlog-proof"], vkey, LogEntry("manifest", old, msha)).index == 0

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import shutil
 import stat
 import zipfile
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from archiver.provenance.keys import PassphraseSource
     from store.custody import CustodyEntry
 
+logger = logging.getLogger(__name__)
 WACZ_VERSION = "1.1.1"
 #: the transparency log's members (docs/formats.md, "The transparency log in a bundle"): one proof per
 #: record, the checkpoint the proofs lead to and the log's verifier key
@@ -295,17 +297,21 @@ def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[st
     ``sign`` a checkpoint is signed (RFC 3161-stamped like any) when a record is newer than the
     latest one; without it (an export made by a GET, which must write nothing) only records the latest
     checkpoint covers get a proof. Records not in the log get none."""
+    from archiver.tlog.note import Verifier
     from archiver.verify.logproof import proof_under
 
     tlog = archive.log
     if not tlog.key.exists():
         return {}
     if sign:
-        tlog.sync()
-        latest = tlog.latest()
-        indices = [i for rid in record_ids for i, e in tlog.leaves_of(rid) if e.kind == "manifest"]
-        if indices and (latest is None or latest.size <= max(indices)):
-            tlog.checkpoint()
+        try:
+            tlog.sync()
+            latest = tlog.latest()
+            indices = [i for rid in record_ids for i, e in tlog.leaves_of(rid) if e.kind == "manifest"]
+            if indices and (latest is None or latest.size <= max(indices)):
+                tlog.checkpoint()
+        except ArchiverError as exc:  # as at the end of a batch: the export stands, with the proofs it can have
+            logger.warning("no log checkpoint signed for the export: %s", exc.message)
     latest = tlog.latest()
     if latest is None:
         return {}
@@ -313,7 +319,9 @@ def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[st
            if (proof := proof_under(tlog, rid, latest)) is not None}
     if out:
         out[LOG_CHECKPOINT] = latest.note
-        out[LOG_VKEY] = (tlog.vkey() + "\n").encode("ascii")
+        # the key named as the checkpoint names its log (log.origin may have been set since: refused later)
+        vkey = Verifier.of(latest.origin, tlog.key.load(create=False).public_key()).vkey()
+        out[LOG_VKEY] = (vkey + "\n").encode("ascii")
     return out
 
 
