@@ -304,3 +304,7 @@ def test_an_export_after_log_origin_changed_still_carries_the_logs_own_proof(arc
     assert vkey.startswith(cp.origin + "+")
     msha = archive.resolve(old).manifest_sha256
     assert verify_proof(members[f"provenance/{old}.tlog-proof"], vkey, LogEntry("manifest", old, msha)).index == 0
+    # and the stored record still verifies against its own log, named as its checkpoints name it
+    r = cli("verify", old, "--json", "--store", str(archive.root))
+    check = next(c for c in json.loads(r.out)["checks"] if c["name"] == "log.inclusion")
+    assert r.code == 0 and check["status"] == "PASS", check

@@ -297,8 +297,7 @@ def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[st
     ``sign`` a checkpoint is signed (RFC 3161-stamped like any) when a record is newer than the
     latest one; without it (an export made by a GET, which must write nothing) only records the latest
     checkpoint covers get a proof. Records not in the log get none."""
-    from archiver.tlog.note import Verifier
-    from archiver.verify.logproof import proof_under
+    from archiver.verify.logproof import own_vkey, proof_under
 
     tlog = archive.log
     if not tlog.key.exists():
@@ -319,9 +318,7 @@ def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[st
            if (proof := proof_under(tlog, rid, latest)) is not None}
     if out:
         out[LOG_CHECKPOINT] = latest.note
-        # the key named as the checkpoint names its log (log.origin may have been set since: refused later)
-        vkey = Verifier.of(latest.origin, tlog.key.load(create=False).public_key()).vkey()
-        out[LOG_VKEY] = (vkey + "\n").encode("ascii")
+        out[LOG_VKEY] = (f"{own_vkey(tlog)}\n").encode("ascii")  # named as the checkpoints name the log
     return out
 
 

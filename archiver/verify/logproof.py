@@ -64,6 +64,18 @@ class Inclusion:
 
 
 # ---- the verifier's trusted log keys -------------------------------------------------------------
+def own_vkey(log: TransparencyLog) -> str | None:
+    """This store's log key as its checkpoints name it (the latest checkpoint's origin: ``log.origin``
+    may have been set since, and is refused for signing), None when the store has no log key."""
+    from archiver.tlog.note import Verifier
+
+    if not log.key.exists():
+        return None
+    latest = log.latest()
+    origin = latest.origin if latest is not None else log.origin()
+    return Verifier.of(origin, log.key.load(create=False).public_key()).vkey()
+
+
 def _dir(keyring_dir: Path) -> Path:
     return keyring_dir / "log"
 
@@ -72,11 +84,12 @@ def trusted_log_keys(store: Store | None, pinned: frozenset[str] = frozenset()) 
     """vkey → why it is trusted: the store's own log key, the keys pinned in its keyring, ``pinned``."""
     out: dict[str, str] = {}
     if store is not None:
-        if store.log.key.exists():
-            try:
-                out[store.log.vkey()] = OWN
-            except ArchiverError:
-                pass
+        try:
+            own = own_vkey(store.log)
+        except ArchiverError:
+            own = None
+        if own is not None:
+            out[own] = OWN
         folder = _dir(store.keys.keyring_dir)
         if folder.is_dir():
             for p in sorted(folder.glob("*.vkey")):
@@ -228,8 +241,8 @@ def store_inclusion(log: TransparencyLog, record_id: str, manifest_sha256: str) 
                              f"{f' (size {latest.size})' if latest else ''}: `archiver log checkpoint` signs one",
                              index)
         proof = proof_under(log, record_id, latest)
-        assert proof is not None
-        vkey = log.vkey()
+        vkey = own_vkey(log)
+        assert proof is not None and vkey is not None  # a signed checkpoint: the key exists
     except ArchiverError as exc:
         return Inclusion(SKIP, Category.COMPLETENESS, f"the transparency log cannot be read: {exc.message}")
     got = proof_inclusion(proof, None, {vkey: OWN}, record_id, manifest_sha256)
@@ -241,5 +254,5 @@ def store_inclusion(log: TransparencyLog, record_id: str, manifest_sha256: str) 
                      index, latest.size, latest.signed_at, latest.origin, True)
 
 
-__all__ = ["NAME", "Inclusion", "check_vkey", "covered", "proof_inclusion", "proof_under", "store_inclusion",
-           "trust_log_key", "trusted_log_keys"]
+__all__ = ["NAME", "Inclusion", "check_vkey", "covered", "own_vkey", "proof_inclusion", "proof_under",
+           "store_inclusion", "trust_log_key", "trusted_log_keys"]
