@@ -297,6 +297,7 @@ def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[st
     ``sign`` a checkpoint is signed (RFC 3161-stamped like any) when a record is newer than the
     latest one; without it (an export made by a GET, which must write nothing) only records the latest
     checkpoint covers get a proof. Records not in the log get none."""
+    from archiver.verify.logproof import latest as latest_checkpoint
     from archiver.verify.logproof import own_vkey, proof_under
 
     tlog = archive.log
@@ -305,13 +306,13 @@ def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[st
     if sign:
         try:
             tlog.sync()
-            latest = tlog.latest()
+            latest = latest_checkpoint(tlog)
             indices = [i for rid in record_ids for i, e in tlog.leaves_of(rid) if e.kind == "manifest"]
             if indices and (latest is None or latest.size <= max(indices)):
                 tlog.checkpoint()
         except ArchiverError as exc:  # as at the end of a batch: the export stands, with the proofs it can have
             logger.warning("no log checkpoint signed for the export: %s", exc.message)
-    latest = tlog.latest()
+    latest = latest_checkpoint(tlog)
     if latest is None:
         return {}
     out = {LOG_PROOF.format(rid=rid): proof for rid in record_ids
