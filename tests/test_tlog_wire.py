@@ -110,6 +110,10 @@ def test_a_tampered_or_swapped_proof_fails_and_a_missing_one_is_skipped(archive:
     swapped = changed("swapped", lambda m: {**m, pa: m[pb]})
     stripped = changed("stripped", lambda m: {k: v for k, v in m.items()
                                               if not k.endswith(".tlog-proof") and k not in LOG_FILES})
+    garbage = changed("garbage", lambda m: {**m, "provenance/log.vkey": b"\x1b[2J" * 10_000})
+    code, checks = _verify(cli, garbage, other.root, *trust)  # the sender's text is checked, never echoed
+    assert code == 1 and {c["detail"] for c in checks["log.inclusion"]} == {
+        "the bundle's provenance/log.vkey is not a log's verifier key"}
     for store in (archive.root, other.root):  # trusted key or carried key: a bad proof fails either way
         for bad in (flipped, swapped):
             code, checks = _verify(cli, bad, store, *trust)

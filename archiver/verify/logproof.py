@@ -161,7 +161,14 @@ def proof_inclusion(proof: bytes, carried_vkey: str | None, trusted: dict[str, s
         leaf = LogEntry("manifest", record_id, manifest_sha256)
     except ValueError:
         return Inclusion(FAIL, Category.INTEGRITY, "the record's manifest cannot be a log entry")
+    if carried_vkey is not None:  # the sender's text: checked before it is used or shown
+        try:
+            carried_vkey = check_vkey(carried_vkey)
+        except ArchiverError:
+            return Inclusion(FAIL, Category.INTEGRITY, "the bundle's provenance/log.vkey is not a log's verifier key")
     origin = _origin(proof)
+    if origin is not None and len(origin) > 200:
+        origin = None  # not a log any key names (note key names are short); never shown whole
     by_origin: dict[str, str] = {}
     for v, why in trusted.items():
         try:
