@@ -252,12 +252,20 @@ def test_the_record_pages_say_where_the_record_is_in_the_log(archive: Archive, s
     with TestClient(app, base_url="http://127.0.0.1") as client:
         public = client.get(f"/r/{rid}")
         assert public.status_code == 200 and "in the log at index 0, not yet under a signed checkpoint" in public.text
+        archive.log.checkpoint(stamp=False)  # the log's key; then a record newer than its only checkpoint
+        rid = archive.capture(site.base_url + "/plain?p=2").record_id
+        archive.publications.publish([rid], actor="tester", passphrase=lambda: None)
+        kept = client.get(f"/r/{rid}/bundle.wacz")  # a GET: no checkpoint signed for it, so no proof yet
+        assert kept.status_code == 200 and f"provenance/{rid}.tlog-proof".encode() not in kept.content
         cp = archive.log.checkpoint(stamp=False)  # a new checkpoint is a new public page (its cache key)
-        line = f"in the log at index 0, checkpoint of size {cp.size} signed {cp.signed_at}, inclusion verified"
+        index = archive.log.leaves_of(rid)[0][0]
+        line = f"in the log at index {index}, checkpoint of size {cp.size} signed {cp.signed_at}, inclusion verified"
         public = client.get(f"/r/{rid}")
         assert public.status_code == 200 and line in public.text
+        kept = client.get(f"/r/{rid}/bundle.wacz")  # covered now: the kept public bundle gains its proof
+        assert kept.status_code == 200 and f"provenance/{rid}.tlog-proof".encode() in kept.content
         twin = client.get(f"/r/{rid}.json").json()["log"]
-        assert twin["verified"] is True and twin["index"] == 0 and twin["checkpoint_size"] == cp.size
+        assert twin["verified"] is True and twin["index"] == index and twin["checkpoint_size"] == cp.size
         private = client.get(f"/records/{rid}", headers=viewer)
         assert private.status_code == 200 and line in private.text
         api = client.get(f"/api/v1/records/{rid}/provenance", headers=viewer).json()["log"]
