@@ -91,6 +91,9 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("log.policy", str, "",
             "a tlog-policy file (c2sp.org/tlog-policy): the witnesses, and how many, whose cosignatures "
             "`log verify-proof` requires when no --policy is given; empty: none required"),
+    Setting("log.public", bool, False,
+            "`archiver serve` answers /log/checkpoint and /log/tile/... (the transparency log as tlog-tiles: "
+            "record IDs and hashes, never URLs or titles) without login; off: every /log/ path is a 404"),
     Setting("tsa.urls", list, [], "RFC 3161 timestamp authority URLs"),
     Setting("tsa.certs", str, "", "PEM file of TSA trust anchors (root and intermediate certificates)"),
     Setting("tsa.timeout", float, 10.0, "seconds to wait for a TSA's answer"),

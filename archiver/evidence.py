@@ -129,6 +129,40 @@ class Timeline(Report):
 
 
 @dataclass(frozen=True, slots=True)
+class LogView(Report):
+    """Where the record's manifest is in the store's transparency log, and whether its inclusion under
+    the latest signed checkpoint verified when the page was made (``log.inclusion``, the same check as
+    ``archiver verify``). ``status``: PASS, FAIL or SKIPPED (not in the log, or after its last checkpoint)."""
+
+    status: str
+    summary: str  # the page's line: "in the log at index N, checkpoint of size S signed T, inclusion verified"
+    detail: str
+    index: int | None
+    checkpoint_size: int | None
+    signed_at: str | None
+    origin: str | None
+    verified: bool
+
+
+def log_view(store: Capturer, record_id: str, manifest_sha256: str) -> LogView:
+    """The record's log line, proven now (read only: a page view signs and syncs nothing)."""
+    from archiver.verify.logproof import store_inclusion
+
+    got = store_inclusion(store.log, record_id, manifest_sha256)
+    if got.verified:
+        summary = (f"in the log at index {got.index}, checkpoint of size {got.size} signed {got.signed_at}, "
+                   "inclusion verified")
+    elif got.status.value == "FAIL":
+        summary = "inclusion in the log NOT verified"
+    elif got.index is not None:
+        summary = f"in the log at index {got.index}, not yet under a signed checkpoint"
+    else:
+        summary = "not in the transparency log yet"
+    return LogView(got.status.value, summary, got.detail, got.index, got.size, got.signed_at, got.origin,
+                   got.verified)
+
+
+@dataclass(frozen=True, slots=True)
 class ProvenanceReport(Report):
     """Everything the record page shows: Evidence Provenance, Citation Record, Document, Versions."""
 
@@ -158,6 +192,7 @@ class ProvenanceReport(Report):
     sections: tuple[SectionView, ...]
     timeline: Timeline | None
     has_screenshot: bool
+    log: LogView | None = None  # the transparency log: where the manifest is, inclusion checked
 
 
 _SECTIONS: dict[tuple[str, str, int], list[Any]] = {}
@@ -243,7 +278,8 @@ def provenance(store: Capturer, record_id: str) -> ProvenanceReport:
         operator=" / ".join(x for x in (m.operator.name, m.operator.organization) if x) or None,
         artifacts=tuple(arts), timestamps=tuple(stamps), wayback=wayback, custody=custody, citation_record=seven,
         citation=citation,
-        sections=sections, timeline=timeline(store, summary.url), has_screenshot=m.artifact("screenshot") is not None)
+        sections=sections, timeline=timeline(store, summary.url), has_screenshot=m.artifact("screenshot") is not None,
+        log=log_view(store, summary.record_id, summary.manifest_sha256))
 
 
 def timeline(store: Capturer, url: str) -> Timeline | None:
@@ -310,4 +346,4 @@ def diff_view(store: Capturer, a: str, b: str) -> DiffView:
     return DiffView(a=ra.record_id, b=rb.record_id, url=rb.url, changed=tuple(changed), unchanged=tuple(unchanged))
 
 
-__all__ = ["DiffView", "ProvenanceReport", "anchor_for", "diff_view", "provenance", "timeline"]
+__all__ = ["DiffView", "LogView", "ProvenanceReport", "anchor_for", "diff_view", "provenance", "timeline"]

@@ -312,13 +312,17 @@ def public_bundle(core: Store, record_id: str) -> tuple[Path, str]:
     def env_passphrase() -> str | None:  # a server has no one to ask: the key's passphrase comes from its env
         return os.environ.get("ARCHIVER_KEY_PASSPHRASE") or None
 
+    from archiver.verify.logproof import covered
+
     summary = core.resolve(record_id)
     n = len(core.catalog.addenda(summary.record_id))
     folder = core.root / "public"
-    # the bundle's citation.txt carries the permalink and the organisation: a new base is a new file
+    # the bundle's citation.txt carries the permalink and the organisation: a new base is a new file;
+    # once a signed log checkpoint covers the record the bundle carries its inclusion proof: a new name
     said = hashlib.sha256(repr((core.config.str_("web.public_url"), core.config.str_("operator.organization"),
                                 core.config.str_("operator.name"))).encode()).hexdigest()[:8]
-    path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}-{said}.wacz"
+    log = "-log" if covered(core.log, summary.record_id) else ""
+    path = folder / f"{summary.record_id}-{summary.manifest_sha256[:16]}-{n}-{said}{log}.wacz"
     if not path.exists():
         folder.mkdir(exist_ok=True)
         # per process *and thread*: the app's download and the replay origin (same process) may both

@@ -212,6 +212,8 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("HEAD", "/r/{record_id}"): "public/page",
     ("GET", "/r/{record_id}/screenshot.png"): "public/download",
     ("GET", "/r/{record_id}/bundle.wacz"): "public/download",
+    ("GET", "/log/checkpoint"): "public/api",
+    ("GET", "/log/tile/{rest:path}"): "public/api",
     ("GET", "/login"): "public/page",
     ("POST", "/login"): "public/page",
     ("POST", "/logout"): "viewer/page",
@@ -252,7 +254,8 @@ def concrete(path: str, rid: str, job: str) -> str:
     return (path.replace("{record_id}", rid).replace("{a}", rid).replace("{b}", rid).replace("{job}", job)
             .replace("/artifacts/{name}", "/artifacts/content").replace("/tokens/{name}", "/tokens/nobody")
             .replace("/api/docs/assets", "/api/docs/assets/swagger-ui.css" if path.endswith("assets") else "")
-            .replace("/static", "/static/app.css" if path == "/static" else "/static"))
+            .replace("/static", "/static/app.css" if path == "/static" else "/static")
+            .replace("/log/tile/{rest:path}", "/log/tile/0/000.p/1"))
 
 
 @pytest.mark.parametrize("public_verify", [False, True])

@@ -199,6 +199,11 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
     import hashlib
 
     admin = create_token(archive, "boss", "admin", actor="tester").token
+    # /log/… answers 200 (a signed checkpoint, so a log key); the records below are newer than it, so a
+    # GET that exported them with a new checkpoint would write the catalog
+    archive.config.set("log.public", "true")
+    archive.capture(site.base_url + "/plain?before=log")
+    tile = f"/log/tile/0/000.p/{archive.log.checkpoint(stamp=False).size}"
     m = archive.capture(site.base_url + "/chunked", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     archive.capture(site.base_url + "/chunked", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
     archive.verify(m.record_id)  # a cached result exists, as on a running server
@@ -224,7 +229,8 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
                 "status"] not in ("done", "failed") and time.monotonic() < deadline:
             time.sleep(0.05)
         for path, pol in get_routes(app):
-            url = {"/static": "/static/app.css", "/api/docs/assets": "/api/docs/assets/swagger-ui.css"}.get(
+            url = {"/static": "/static/app.css", "/api/docs/assets": "/api/docs/assets/swagger-ui.css",
+                   "/log/tile/{rest:path}": tile}.get(
                 path, concrete(path, m.record_id, job, site.base_url + "/chunked"))
             params = {k: {"HTML": sha, "URL": site.base_url + "/chunked", "CLAUSE": clause}.get(v, v)
                       for k, v in QUERIES.get(path, {}).items()}

@@ -13,7 +13,9 @@ two path components only.
 
 Exports are deterministic: fixed zip timestamps and attributes, sorted entries, ``created`` taken
 from the records (not the clock), and RFC 6979 deterministic ECDSA, so the same records always give
-the same bytes.
+the same bytes — under the same latest log checkpoint: the transparency-log members
+(``provenance/<record>.tlog-proof``, ``provenance/log.checkpoint``, ``provenance/log.vkey``) prove
+inclusion under the latest checkpoint, which a newer checkpoint replaces.
 """
 
 from archiver.bundle.export import (

@@ -7,6 +7,7 @@ import functools
 import hashlib
 import io
 import json
+import logging
 import shutil
 import stat
 import zipfile
@@ -27,7 +28,11 @@ if TYPE_CHECKING:
     from archiver.provenance.keys import PassphraseSource
     from store.custody import CustodyEntry
 
+logger = logging.getLogger(__name__)
 WACZ_VERSION = "1.1.1"
+#: the transparency log's members (docs/formats.md, "The transparency log in a bundle"): one proof per
+#: record, the checkpoint the proofs lead to and the log's verifier key
+LOG_PROOF, LOG_CHECKPOINT, LOG_VKEY = "provenance/{rid}.tlog-proof", "provenance/log.checkpoint", "provenance/log.vkey"
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _READ_EVENTS = frozenset({"get", "verify", "export", "certificate"})
 
@@ -241,6 +246,13 @@ Records: {", ".join(record_ids)}. Every command below uses standard tools only. 
    the sha256 of its RFC 8785 form without `hash`, and `prev` names the entry before it in the full log.
    A record imported from another bundle starts with that bundle's custody lines, byte for byte:
    the `import` entry's `source_custody_sha256` is the sha256 of those first lines.
+7. **The transparency log** (when `{rid}.tlog-proof` is here): a c2sp.org/tlog-proof@v1 file proving
+   that the leaf `archiver.tlog-entry/v1 manifest {rid} sha256:<sha256sum of {rid}.manifest.json>`
+   (one line, a newline at its end) is at `index N` of the tree whose checkpoint follows, signed by the
+   log key in `log.vkey`. Any tlog-proof verifier checks it (Go: `golang.org/x/mod/sumdb/note` opens
+   the checkpoint, `sumdb/tlog.CheckRecord` the path). Get the log's key from its operator, not from
+   this bundle: the key here proves only that the bundle agrees with itself. Keep `log.checkpoint` to
+   check later that the log still extends it.
 """
 
 
@@ -284,11 +296,50 @@ def key_closure(archive: Store, signers: set[str]) -> tuple[dict[str, str], dict
     return keys, rotations
 
 
+def log_members(archive: Store, record_ids: list[str], *, sign: bool) -> dict[str, bytes]:
+    """The transparency-log members of a bundle of ``record_ids``: ``provenance/<ID>.tlog-proof`` (a
+    c2sp.org/tlog-proof@v1 file for the record's manifest leaf), ``provenance/log.checkpoint`` (the
+    signed checkpoint every proof leads to: one for the whole bundle) and ``provenance/log.vkey``.
+
+    Empty for a store without a log key (never signed a checkpoint: an old store, or one that never
+    ran ``archiver log checkpoint`` or a batch): exporting does not create a log identity. With
+    ``sign`` a checkpoint is signed (RFC 3161-stamped like any) when a record is newer than the
+    latest one; without it (an export made by a GET, which must write nothing) only records the latest
+    checkpoint covers get a proof. Records not in the log get none."""
+    from archiver.verify.logproof import latest as latest_checkpoint
+    from archiver.verify.logproof import own_vkey, proof_under
+
+    tlog = archive.log
+    if not tlog.key.exists():
+        return {}
+    if sign:
+        try:
+            tlog.sync()
+            latest = latest_checkpoint(tlog)
+            indices = [i for rid in record_ids for i, e in tlog.leaves_of(rid) if e.kind == "manifest"]
+            if indices and (latest is None or latest.size <= max(indices)):
+                tlog.checkpoint()
+        except ArchiverError as exc:  # as at the end of a batch: the export stands, with the proofs it can have
+            logger.warning("no log checkpoint signed for the export: %s", exc.message)
+    latest = latest_checkpoint(tlog)
+    if latest is None:
+        return {}
+    out = {LOG_PROOF.format(rid=rid): proof for rid in record_ids
+           if (proof := proof_under(tlog, rid, latest)) is not None}
+    if out:
+        out[LOG_CHECKPOINT] = latest.note
+        out[LOG_VKEY] = (f"{own_vkey(tlog)}\n").encode("ascii")  # named as the checkpoints name the log
+    return out
+
+
 def export(archive: Store, record_ids: list[str], dest: Path, *,
-           passphrase: PassphraseSource, actor: str, log: bool = True) -> ExportResult:
+           passphrase: PassphraseSource, actor: str, log: bool = True,
+           sign_checkpoint: bool | None = None) -> ExportResult:
     """A WACZ of ``record_ids`` at ``dest``; each record's ``export`` custody entry names who it went to.
     ``log=False`` only for the public copy of a published record (``publication.public_bundle``): the
-    same file for every anonymous reader, whose handing-out the ``publish`` entry already records."""
+    same file for every anonymous reader, whose handing-out the ``publish`` entry already records.
+    ``sign_checkpoint`` (default: ``log``): sign a log checkpoint when a record is newer than the latest
+    (False for an export a GET makes: see :func:`log_members`)."""
     from archiver.cite import citation_data, render
     from archiver.provenance.keys import key_id_of
     from store.fsutil import atomic_writer
@@ -365,6 +416,9 @@ def export(archive: Store, record_ids: list[str], dest: Path, *,
         add_blob(f"provenance/signer.{kid.removeprefix('sha256:')}.pub.pem", blob)
     for new_kid, blob in sorted(rotations.items()):
         add_blob(f"provenance/key-rotation.{new_kid.removeprefix('sha256:')}.json", blob)
+    for path, data in log_members(archive, [s.record_id for s in summaries],
+                                  sign=log if sign_checkpoint is None else sign_checkpoint).items():
+        add_bytes(path, data)
     add_bytes("provenance/VERIFY.md", _verify_md([s.record_id for s in summaries]).encode("utf-8"))
 
     resources = []

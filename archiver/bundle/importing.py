@@ -72,6 +72,10 @@ def _import_open(archive: Store, path: Path, fh: BinaryIO, trust: BundleTrust, *
         # leaves records that verify here
         _file_keys(archive, b, actor=actor)
         _trust_pinned(archive, b, rids, trust.pinned, actor=actor)
+        from archiver.verify.logproof import trust_log_key
+
+        for vkey in sorted(trust.pinned_log_keys):  # `import --trust-log-key`: pinned here from now on
+            trust_log_key(archive, vkey, actor=actor, source=f"import --trust-log-key {b.path}")
         for report in reports[1:]:
             # what --force let through for this record: its own failed (trust) checks and the package's
             forced = [f"{r.subject}: {c.name}" for r in (report, package) for c in r.failures]
@@ -228,9 +232,11 @@ def is_bundle_path(text: str) -> bool:
     return text.lower().endswith((".wacz", ".zip")) or (os.path.isfile(text) and zipfile.is_zipfile(text))
 
 
-def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path | None) -> BundleTrust:
+def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path | None,
+                  trust_log_keys: list[str] | None = None) -> BundleTrust:
     """The verifier's trust: its keyring and tsa.certs when a store is at hand, plus what it pins."""
     from archiver.provenance import tsp
+    from archiver.verify.logproof import check_vkey, trusted_log_keys
 
     keyring: dict[str, object] = {}
     anchors: list[x509.Certificate] = []
@@ -262,5 +268,7 @@ def default_trust(archive: Store | None, trust_keys: list[str], tsa_certs: Path 
             anchors = tsp.load_certs(tsa_certs.read_bytes())
         except OSError as exc:
             raise UsageError(f"cannot read {tsa_certs}: {exc.strerror}") from exc
+    pinned_logs = frozenset(check_vkey(v) for v in trust_log_keys or [])
     return BundleTrust(keyring=keyring, fingerprints=frozenset(fps), anchors=anchors, tolerance=tolerance,
-                       warc_limits=limits, bundle_limits=bundle_limits, pinned=pinned)
+                       warc_limits=limits, bundle_limits=bundle_limits, pinned=pinned,
+                       log_keys=trusted_log_keys(archive, pinned_logs), pinned_log_keys=pinned_logs)

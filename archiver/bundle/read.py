@@ -247,6 +247,9 @@ class BundleTrust:
     pinned: frozenset[str] = frozenset()  # the --trust-key values alone (import adds them to the keyring)
     warc_limits: WarcLimits = field(default_factory=WarcLimits)  # how far WARCs may inflate (verify.max_*_bytes)
     bundle_limits: BundleLimits = field(default_factory=BundleLimits)  # the whole bundle's work
+    #: transparency-log verifier keys the verifier trusts → why (its own log, keyring/log/, --trust-log-key)
+    log_keys: dict[str, str] = field(default_factory=dict)
+    pinned_log_keys: frozenset[str] = frozenset()  # the --trust-log-key values alone (import pins them)
 
 
 def bundle_verdict(reports: list[Verification]) -> Verdict:

@@ -24,16 +24,19 @@ class Bundles:
     def __init__(self, core: Store) -> None:
         self.core = core
 
-    def export(self, record_ids: list[str], dest: Path, *, passphrase: PassphraseSource, actor: str) -> ExportResult:
+    def export(self, record_ids: list[str], dest: Path, *, passphrase: PassphraseSource, actor: str,
+               sign_checkpoint: bool = True) -> ExportResult:
         from archiver.bundle.export import export
 
-        return export(self.core, record_ids, dest, passphrase=passphrase, actor=actor)
+        return export(self.core, record_ids, dest, passphrase=passphrase, actor=actor,
+                      sign_checkpoint=sign_checkpoint)
 
-    def trust(self, trust_keys: list[str], tsa_certs: Path | None = None) -> BundleTrust:
-        """This store's keyring and TSA anchors, plus the keys pinned for this one bundle."""
+    def trust(self, trust_keys: list[str], tsa_certs: Path | None = None, *,
+              trust_log_keys: list[str] | None = None) -> BundleTrust:
+        """This store's keyring, log keys and TSA anchors, plus the keys pinned for this one bundle."""
         from archiver.bundle.importing import default_trust
 
-        return default_trust(self.core, trust_keys, tsa_certs)
+        return default_trust(self.core, trust_keys, tsa_certs, trust_log_keys)
 
     def verify(self, path: Path, trust: BundleTrust) -> list[Verification]:
         from archiver.bundle.read import verify_bundle

@@ -14,8 +14,9 @@ import hashlib
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, BinaryIO
 
+from archiver.bundle.export import LOG_PROOF, LOG_VKEY
 from archiver.errors import ArchiverError
-from archiver.records import Addendum, Category, Check, Manifest
+from archiver.records import Addendum, Category, Check, Manifest, Status
 from archiver.verify import Absent, AddendumRef, TrustDecision
 from archiver.verify.source import parse_custody
 
@@ -198,7 +199,30 @@ class BundleSource:
     def extra_checks(self, manifest: Manifest, manifest_sha256: str) -> list[Check]:
         from archiver.bundle.replayindex import index_check
 
-        return [index_check(self.ix, self.record_id, manifest, self.warc_limits)]
+        return [index_check(self.ix, self.record_id, manifest, self.warc_limits), self.log_check(manifest_sha256)]
+
+    def log_check(self, manifest_sha256: str) -> Check:
+        """``log.inclusion`` from the record's tlog-proof member, checked offline with a log key the
+        verifier trusts, else with the one the bundle carries (which proves consistency, not trust)."""
+        from archiver.verify.logproof import NAME, proof_inclusion
+
+        path = LOG_PROOF.format(rid=self.record_id)
+        if path not in self.ix.declared:
+            return Check(NAME, Status.SKIPPED, MISSING, "the bundle carries no transparency-log proof for this "
+                                                         "record (exported before the log, or by a store without one)")
+        proof = self._member(path)
+        if isinstance(proof, Absent):
+            return Check(NAME, Status.FAIL, proof.category, f"the record's log proof {proof.why}")
+        carried: str | None = None
+        if LOG_VKEY in self.ix.declared:
+            vkey = self._member(LOG_VKEY)
+            if isinstance(vkey, Absent):
+                return Check(NAME, Status.FAIL, vkey.category, f"the log's key {vkey.why}")
+            try:
+                carried = vkey.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                return Check(NAME, Status.FAIL, ALTERED, f"{LOG_VKEY} is not a verifier key")
+        return proof_inclusion(proof, carried, self.ix.trust_in.log_keys, self.record_id, manifest_sha256).check()
 
     def unstamped_hint(self) -> str:
         return "the bundle carries none"

@@ -45,6 +45,9 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exporte
                                                    "custody log). Never a tampered or incomplete one.")] = False,
                trust_key: Annotated[list[str] | None, typer.Option("--trust-key", help="Trust this signer "
                                                                    "fingerprint (repeatable).")] = None,
+               trust_log_key: Annotated[list[str] | None, typer.Option("--trust-log-key", help="Trust this "
+                                                                       "transparency log's verifier key (vkey) from "
+                                                                       "now on (repeatable).")] = None,
                store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Verify a bundle, then add its records to this store (blobs are never duplicated)."""
     from archiver.errors import UsageError
@@ -52,8 +55,9 @@ def import_cmd(path: Annotated[Path, typer.Argument(help="A .wacz bundle exporte
     if not path.is_file():
         raise UsageError(f"no such bundle file: {path}")
     archive = _open(store)
-    reports, imported = archive.bundles.import_(path, archive.bundles.trust(trust_key or []), force=force,
-                                                actor=archive.default_actor())
+    reports, imported = archive.bundles.import_(path, archive.bundles.trust(trust_key or [],
+                                                                            trust_log_keys=trust_log_key or []),
+                                                force=force, actor=archive.default_actor())
     if as_json:
         from archiver.reports import ImportReport
 

@@ -35,6 +35,9 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
                                                                "signer fingerprint (repeatable).")] = None,
            tsa_certs: Annotated[Path | None, typer.Option("--tsa-certs", help="For a bundle: TSA trust anchors "
                                                           "(PEM) instead of the store's tsa.certs.")] = None,
+           trust_log_key: Annotated[list[str] | None, typer.Option("--trust-log-key", help="For a bundle: trust "
+                                                                   "this transparency log's verifier key (vkey, "
+                                                                   "`archiver log key`; repeatable).")] = None,
            store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Run every check on a record (or all, or an exported .wacz bundle) and give its verdict.
 
@@ -46,7 +49,7 @@ def verify(record_id: Annotated[str | None, typer.Argument(help="Record ID.")] =
     if (record_id is None) == (not all_):
         raise UsageError("give a record ID, a bundle file, or --all")
     if record_id is not None and _is_bundle_path(record_id):
-        _verify_bundle(Path(record_id), trust_key or [], tsa_certs, store, as_json)
+        _verify_bundle(Path(record_id), trust_key or [], tsa_certs, store, as_json, trust_log_key or [])
         return
     archive = _open(store)
     reports = archive.verify_all(wayback=wayback) if all_ else [archive.verify(record_id or "", wayback=wayback)]
@@ -96,14 +99,14 @@ def _is_bundle_path(text: str) -> bool:
 
 
 def _verify_bundle(path: Path, trust_key: list[str], tsa_certs: Path | None, store: Path | None,
-                   as_json: bool) -> None:
+                   as_json: bool, trust_log_key: list[str]) -> None:
     from archiver.bundle import default_trust, verify_bundle
     from archiver.errors import UsageError
     from archiver.verify import VERDICT_MEANING, VERDICT_TEXT, exit_code, overall
 
     if not path.is_file():
         raise UsageError(f"no such bundle file: {path}")
-    trust = default_trust(_optional_store(store), trust_key, tsa_certs)
+    trust = default_trust(_optional_store(store), trust_key, tsa_certs, trust_log_key)
     reports = verify_bundle(path, trust)
     verdict = overall(reports)
     if as_json:

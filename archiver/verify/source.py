@@ -263,8 +263,11 @@ class StoreSource:
         return prev.manifest_sha256 if prev is not None else None
 
     def extra_checks(self, manifest: Manifest, manifest_sha256: str) -> list[Check]:
+        from archiver.verify.logproof import store_inclusion
+
         check = _retention_check(self.archive, manifest, manifest_sha256)
-        return [check] if check is not None else []
+        return ([check] if check is not None else []) + [
+            store_inclusion(self.archive.log, self.record_id, manifest_sha256).check()]
 
     def unstamped_hint(self) -> str:
         rid = self.record_id

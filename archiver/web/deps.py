@@ -426,14 +426,16 @@ def repr_digest(sha256_hex: str) -> str:
 
 
 def export_download(request: Request, p: Principal, record_ids: list[str]) -> Response:
-    """A WACZ bundle of records as a download; the library logs ``export`` for each, as the CLI's export."""
+    """A WACZ bundle of records as a download; the library logs ``export`` for each, as the CLI's export.
+    An export made by a GET (the record page's link) signs no log checkpoint: a GET writes no catalog row."""
     from archiver.api import env_passphrase
 
     a = state(request).archive
     tmp = Path(tempfile.mkdtemp(prefix="archiver-export-", dir=a.root / "tmp" if (a.root / "tmp").is_dir() else None))
     dest = tmp / "evidence.wacz"
     try:
-        result = a.bundles.export(record_ids, dest, passphrase=env_passphrase, actor=actor(p))
+        result = a.bundles.export(record_ids, dest, passphrase=env_passphrase, actor=actor(p),
+                                  sign_checkpoint=request.method != "GET")
     except BaseException:
         dest.unlink(missing_ok=True)
         tmp.rmdir()

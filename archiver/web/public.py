@@ -115,6 +115,8 @@ _RENDERS = _Renders()
 _KEY_SQL = ("SELECT r.manifest_sha256, (SELECT COUNT(*) FROM addenda a WHERE a.record_id = r.record_id), v.time, "
             "v.ok FROM records r LEFT JOIN verifications v ON v.record_id = r.record_id WHERE r.record_id = ?")
 _GEN_SQL = "SELECT MAX(seq) FROM outbox WHERE event IN ('publish', 'unpublish')"
+#: the page says where the record is in the log under the latest checkpoint: a new checkpoint, a new page
+_LOG_SQL = "SELECT MAX(size) FROM tlog_checkpoints"
 _TEMPLATES = ("public_base.html", "public_record.html", "_replay.html")
 
 
@@ -144,6 +146,7 @@ def page_key(archive: Archive, record_id: str, replay_url: str | None, scheme: s
             return None
         row = d.one(_KEY_SQL, (record_id,))
         gen = d.one(_GEN_SQL)
+        cp = d.one(_LOG_SQL)
     if row is None:
         return None
     settings = tuple(archive.config.str_(k) for k in ("web.public_url", "operator.organization", "operator.name",
@@ -152,7 +155,8 @@ def page_key(archive: Archive, record_id: str, replay_url: str | None, scheme: s
         keyring = os.stat(archive.keys.keyring_dir).st_mtime_ns
     except OSError:
         keyring = 0
-    raw = repr((_STAMP, record_id, tuple(row), gen[0] if gen else None, settings, replay_url, scheme, keyring))
+    raw = repr((_STAMP, record_id, tuple(row), gen[0] if gen else None, cp[0] if cp else None, settings, replay_url,
+                scheme, keyring))
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
