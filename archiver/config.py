@@ -124,7 +124,7 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("web.verify_memory", int, 1 << 30,
             "address space (bytes) a web bundle verification's process may use; past it the upload is refused "
             "(0: no cap)"),
-    Setting("web.verify_seconds", float, 120.0,
+    Setting("web.verify_seconds", float, 60.0,
             "seconds a web bundle verification may run before its process is killed and the upload refused"),
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
     Setting("web.public_url", str, "", "public base URL of `archiver serve`: a public record's permalink is "

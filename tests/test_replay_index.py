@@ -35,23 +35,9 @@ def _members(path: Path) -> Members:
 
 def _repack(good: Path, dest: Path, archive: Archive, change: Callable[[Members], Members]) -> None:
     """``change`` the members, list them again in datapackage.json and sign it with the store's bundle key."""
-    from archiver.bundle.export import _sign_p384
+    from tests.hostile import repack
 
-    members = _members(good)
-    dp = json.loads(members.pop("datapackage.json"))
-    digest = json.loads(members.pop("datapackage-digest.json"))
-    members = change(members)
-    dp["resources"] = [{"name": p.lower(), "path": p, "hash": f"sha256:{_sha(d)}", "bytes": len(d)}
-                       for p, d in sorted(members.items())]
-    dp_bytes = (json.dumps(dp, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    dp_hash = f"sha256:{_sha(dp_bytes)}"
-    digest["hash"] = digest["signedData"]["hash"] = dp_hash
-    digest["signedData"]["signature"] = _sign_p384(archive.keys.load_wacz_private(lambda: None),
-                                                   dp_hash.encode("ascii"))
-    with zipfile.ZipFile(dest, "w") as z:
-        for name, data in {**members, "datapackage.json": dp_bytes,
-                           "datapackage-digest.json": (json.dumps(digest, indent=2) + "\n").encode()}.items():
-            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    repack(good, dest, archive, change)
 
 
 def _export(archive: Archive, site: SampleSite, tmp: Path, cli) -> tuple[Path, str]:  # type: ignore[no-untyped-def]

@@ -84,3 +84,50 @@ def test_a_witness_that_lost_its_state_refuses_to_start(tmp_path: Path) -> None:
         p.unlink()
     with pytest.raises(StoreCorruptError, match=r"lost its witness\.sqlite3"):
         Witness(tmp_path / "w", key_name="witness.example/w1")
+
+
+def test_a_checkpoint_size_over_a_signed_64_bit_integer_is_malformed(tmp_path: Path) -> None:
+    """R8: a checkpoint of size >= 2^63 signed by an allowed log made the witness answer 500 (SQLite
+    overflow); it is malformed at parsing now (a 400 at the witness)."""
+    from archiver.errors import IntegrityError
+    from archiver.tlog.note import Checkpoint
+    from archiver.tlog.witness import Witness
+
+    with pytest.raises(IntegrityError):
+        Checkpoint.parse(f"o\n{1 << 63}\n{'A' * 43}=\n")
+    a = _store(tmp_path / "s")
+    w = Witness(tmp_path / "w", key_name="witness.example/w1")
+    w.allow(a.log.vkey())
+    _append(a, 0, 1)
+    a.log.checkpoint(stamp=False)
+    from archiver.tlog.note import sign_note
+
+    huge = sign_note(Checkpoint("archive.example.org/evidence", (1 << 63) - 1, b"\x01" * 32).text(),
+                     a.log.signer()).replace(str((1 << 63) - 1).encode(), str(1 << 63).encode())
+    assert w.add_checkpoint(b"old 0\n\n" + huge).status == 400
+
+
+def test_a_witness_that_cosigned_a_newer_checkpoint_first_is_a_race_not_a_fork(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """R3: checkpoints reaching a witness out of order were reported as "this log is not the one it saw"."""
+    from archiver.tlog import cosigning
+    from archiver.tlog.witness import Witness
+
+    a = _store(tmp_path / "s")
+    w = Witness(tmp_path / "w", key_name="witness.example/w1")
+    w.allow(a.log.vkey())
+    _append(a, 0, 5)
+    a.log.checkpoint(stamp=False)
+    cp5 = a.log.latest()
+    _append(a, 5, 3)
+    a.log.checkpoint(stamp=False)
+    assert w.add_checkpoint(b"old 0\n\n" + (a.root / "log" / "checkpoint").read_bytes()).status == 200  # 8 first
+
+    def post(url: str, body: bytes, timeout: float) -> tuple[int, str, bytes]:
+        r = w.add_checkpoint(body)
+        return r.status, r.content_type, r.body
+    monkeypatch.setattr(cosigning, "_post", post)
+    cosigning.add_witness(a.log, "https://witness.example", w.vkey())
+    assert cp5 is not None
+    [late] = cosigning.submit(a.log, cp5)
+    assert late.outcome == "superseded", late

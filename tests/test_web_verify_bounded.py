@@ -137,10 +137,11 @@ def test_one_more_upload_than_slots_is_refused_with_503(server: Server, slow: Pa
 
 @pytest.mark.parametrize("server", [{"web.verify_memory": 160 << 20}], indirect=True)
 def test_a_verification_over_its_memory_cap_is_refused(server: Server, setup: Setup, tmp_path: Path) -> None:
-    """900,000 small JSON objects (under the 1,000,000 a member may hold) need ~250 MB to parse: over a
-    160 MB cap the upload is refused naming the setting; the genuine bundle still verifies under it."""
+    """A datapackage holding one 60 MB string (two JSON values, far under the count a member may hold)
+    needs well over 160 MB to read and parse: over a 160 MB cap the upload is refused naming the setting;
+    the genuine bundle still verifies under it."""
     hungry = tmp_path / "hungry.wacz"
-    _datapackage(b'{"resources": [' + b'{"a":1},' * 900_000 + b"{}]}", True)(setup.origin, hungry)
+    _datapackage(b'{"resources": ["' + b"a" * (60 << 20) + b'"]}', True)(setup.origin, hungry)
     r = api_upload(server, hungry)
     assert r.status_code == 422 and "web.verify_memory" in r.json()["detail"], r.text[:500]
     page = anonymous_upload(server, hungry)

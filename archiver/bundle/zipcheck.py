@@ -234,8 +234,10 @@ def _names(entries: list[_Entry], problems: list[str]) -> None:
             problems.append(f"member name {e.name!r} is not ASCII and not flagged UTF-8 (readers decode it "
                             "differently)")
         if not _canonical(e.name.split("\x00")[0]):
-            problems.append(f"member name {e.name!r} is not in canonical form (empty, '.' or '..' segments, a "
-                            "backslash, or a segment ending in a dot or space: readers normalise it differently)")
+            traversal = ".." in e.name.replace("\\", "/").split("/")
+            problems.append(f"member name {e.name!r} " + ("is a path traversal ('..')" if traversal else
+                            "is not in canonical form (empty or '.' segments, a backslash, or a segment ending "
+                            "in a dot or space: readers normalise it differently)"))
         cut = e.name.split("\x00")[0]
         keys = {"exact": e.raw_name.hex(), "nul": cut,
                 "fold": unicodedata.normalize("NFC", cut).casefold()}

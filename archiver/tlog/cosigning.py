@@ -172,6 +172,12 @@ def _submit_one(tlog: TransparencyLog, w: WitnessConfig, cp: StoredCheckpoint, t
                 return outcome("refused", f"HTTP 409 without a tree size: {text[:120]}", status, old)
             theirs = int(text)
             if theirs > cp.size:
+                latest = tlog.latest()
+                if latest is not None and latest.size >= theirs:
+                    # an ordinary race: a newer checkpoint of ours reached it first; nothing is wrong
+                    _set_size(tlog, w.name, max(theirs, w.size))
+                    return outcome("superseded", f"it already cosigned a newer checkpoint of this log ({theirs} "
+                                                 "entries)", status, old)
                 return outcome("refused", f"the witness holds a tree of {theirs} entries, larger than this "
                                           f"checkpoint's {cp.size}: this log is not the one it saw", status, old)
             old = theirs

@@ -250,8 +250,10 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise IntegrityError("a checkpoint has at least three lines, each ending in a newline")
         origin, size, root, *ext = lines[:-1]
-        if not origin or not re.fullmatch(r"0|[1-9][0-9]{0,19}", size):
-            raise IntegrityError("a checkpoint needs an origin and a decimal tree size without leading zeroes")
+        if not origin or not re.fullmatch(r"0|[1-9][0-9]{0,19}", size) or int(size) >= 1 << 63:
+            # a size is a uint64 in every tlog, and a signed 64-bit integer in our catalogs and the witness
+            raise IntegrityError("a checkpoint needs an origin and a decimal tree size (below 2^63) without "
+                                 "leading zeroes")
         raw = _unb64(root, "the checkpoint's root hash")
         if len(raw) != 32:
             raise IntegrityError("the checkpoint's root hash is not a SHA-256 hash")

@@ -18,8 +18,6 @@ computed from the record it holds, and checks that too against ``extra`` when bo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,20 +26,19 @@ from archiver.errors import IntegrityError
 from archiver.tlog.entries import LogEntry
 from archiver.tlog.hashing import HASH_SIZE, leaf_hash, verify_inclusion
 from archiver.tlog.note import Verifier, count_cosigned, open_checkpoint
+from archiver.tlog.note import _b64 as note_b64
+from archiver.tlog.note import _unb64 as note_unb64
 
 HEADER = "c2sp.org/tlog-proof@v1"
 MAX_PROOF_BYTES = 1 << 20
 
 
 def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+    return note_b64(data)
 
 
 def _unb64(text: str, what: str) -> bytes:
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise IntegrityError(f"the proof's {what} is not base64") from exc
+    return note_unb64(text, f"the proof's {what}")
 
 
 @dataclass(frozen=True, slots=True)

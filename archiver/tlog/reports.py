@@ -22,7 +22,8 @@ class LogStamp(Report):
 @dataclass(frozen=True, slots=True)
 class LogWitnessOutcome(Report):
     """What one witness did with a checkpoint (c2sp.org/tlog-witness ``add-checkpoint``): ``cosigned``
-    (its cosignature verified and is stored), ``already`` (the checkpoint carried it), ``refused`` (an
+    (its cosignature verified and is stored), ``already`` (the checkpoint carried it), ``superseded`` (it
+    had already cosigned a newer checkpoint of this log: a race, not a fork), ``refused`` (an
     HTTP status or an answer we could not accept: ``reason``), ``unreachable`` (down or too slow)."""
 
     name: str

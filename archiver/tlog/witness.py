@@ -16,7 +16,8 @@ happen), and it is committed (``synchronous=FULL``) before the answer is sent.
 
 Cosignatures are Ed25519 ``cosignature/v1`` (type 0x04, c2sp.org/tlog-cosignature). The spec says new
 deployments SHOULD use ML-DSA-44; Ed25519 cosignatures are the form today's witness network, Go's
-``sumdb/note`` and Sigsum verify, and ML-DSA-44 is not in our crypto library yet.
+``sumdb/note`` and Sigsum verify. (The cryptography release installed here has ML-DSA-44; offering it
+as a second cosignature is future work.)
 
 The HTTP side is a bare ASGI callable (:func:`asgi_app`) served by uvicorn (already the web server's
 dependency): hardened HTTP/1.1 parsing and keep-alive (which the spec asks for) without a framework,
