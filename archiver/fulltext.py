@@ -157,19 +157,22 @@ def sync(core: Store) -> SyncResult:
             if now != pos:  # another process indexed this batch meanwhile
                 pos = now
                 continue
+            n_sections = n_records = 0
             for rid, got in made.items():
-                ft.replace_record(d, rid, got, postgres)
-            ft.set_position(d, end, postgres)
+                ds, dr = ft.replace_record(d, rid, got, postgres)
+                n_sections += ds
+                n_records += dr
+            ft.set_position(d, end, n_sections, n_records)
         records += len(made)
         sections += sum(len(v) for v in made.values())
         pos = end
     return SyncResult(pos, records, sections)
 
 
-def pending(core: Store) -> int:
+def pending(core: Store, position: int) -> int:
+    """Outbox rows after ``position`` (an index probe on the outbox's primary key)."""
     with core.catalog.reader() as d:
-        pos = ft.position(d)
-        row = d.one("SELECT COUNT(*) FROM outbox WHERE seq > ?", (pos,))
+        row = d.one("SELECT COUNT(*) FROM outbox WHERE seq > ?", (position,))
     return int(row[0]) if row else 0
 
 
@@ -209,8 +212,8 @@ def search(core: Store, text: str, *, entity: str | None = None, latest: bool = 
             hits.append(_hit(h, h.score))
     hits = [_with_versions(h, counts[(h.url, _sha_of(raw, h))]) for h in hits]
     took = (time.perf_counter() - started) * 1000
-    n_sections, n_records = ft.counts(core.catalog)
-    return SearchReport(text, entity or None, latest, tuple(hits), n_sections, n_records, pending(core),
+    n_sections, n_records, position = ft.counts(core.catalog)
+    return SearchReport(text, entity or None, latest, tuple(hits), n_sections, n_records, pending(core, position),
                         round(took, 2))
 
 

@@ -80,16 +80,17 @@ def position(d: _Db) -> int:
     return int(row[0]) if row else 0
 
 
-def set_position(d: _Db, seq: int, postgres: bool) -> None:
-    if postgres:
-        d.run("INSERT INTO fulltext_state (name, outbox_seq) VALUES (?, ?) ON CONFLICT (name) "
-              "DO UPDATE SET outbox_seq=EXCLUDED.outbox_seq", (STATE, seq))
-    else:
-        d.run("INSERT OR REPLACE INTO fulltext_state (name, outbox_seq) VALUES (?, ?)", (STATE, seq))
+def set_position(d: _Db, seq: int, sections: int, records: int) -> None:
+    """Move the position and add the deltas to the counts (inside the caller's transaction)."""
+    if d.run("UPDATE fulltext_state SET outbox_seq=?, sections=sections+?, records=records+? WHERE name=?",
+             (seq, sections, records, STATE)) == 0:
+        d.run("INSERT INTO fulltext_state (name, outbox_seq, sections, records) VALUES (?, ?, ?, ?)",
+              (STATE, seq, sections, records))
 
 
-def replace_record(d: _Db, record_id: str, rows: list[SectionRow], postgres: bool) -> None:
-    """The record's sections become ``rows`` (inside the caller's transaction)."""
+def replace_record(d: _Db, record_id: str, rows: list[SectionRow], postgres: bool) -> tuple[int, int]:
+    """The record's sections become ``rows`` (inside the caller's transaction); returns the change in
+    (sections, records) for :func:`set_position`."""
     old = d.rows("SELECT id, heading, body FROM fulltext_sections WHERE record_id=?", (record_id,))
     if old and not postgres:  # an external-content FTS5 index forgets a row only when told its words
         d.many("INSERT INTO fulltext (fulltext, rowid, heading, body) VALUES ('delete', ?, ?, ?)", old)
@@ -98,22 +99,20 @@ def replace_record(d: _Db, record_id: str, rows: list[SectionRow], postgres: boo
     for r in rows:
         values = (r.record_id, r.section, r.url, r.entity, r.document, r.captured_at, r.heading, r.body,
                   r.body_sha256)
-        if postgres:
-            d.run("INSERT INTO fulltext_sections (record_id, section, url, entity, document, captured_at, heading, "
-                  "body, body_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-            continue
         d.run("INSERT INTO fulltext_sections (record_id, section, url, entity, document, captured_at, heading, "
               "body, body_sha256) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
-        rowid = d.one("SELECT last_insert_rowid()")
-        assert rowid is not None
-        d.run("INSERT INTO fulltext (rowid, heading, body) VALUES (?, ?, ?)", (rowid[0], r.heading, r.body))
+        if not postgres:  # (PostgreSQL's tsvector column is generated from the row)
+            rowid = d.one("SELECT last_insert_rowid()")
+            assert rowid is not None
+            d.run("INSERT INTO fulltext (rowid, heading, body) VALUES (?, ?, ?)", (rowid[0], r.heading, r.body))
+    return len(rows) - len(old), int(bool(rows)) - int(bool(old))
 
 
-def counts(catalog: Catalog) -> tuple[int, int]:
-    """(sections, records) in the index."""
+def counts(catalog: Catalog) -> tuple[int, int, int]:
+    """(sections, records, outbox position) of the index: one row."""
     with catalog.reader() as d:
-        row = d.one("SELECT COUNT(*), COUNT(DISTINCT record_id) FROM fulltext_sections")
-    return (int(row[0]), int(row[1])) if row else (0, 0)
+        row = d.one("SELECT sections, records, outbox_seq FROM fulltext_state WHERE name=?", (STATE,))
+    return (int(row[0]), int(row[1]), int(row[2])) if row else (0, 0, 0)
 
 
 def entities(catalog: Catalog) -> list[str]:
@@ -124,7 +123,7 @@ def entities(catalog: Catalog) -> list[str]:
 
 def query(catalog: Catalog, parsed: list[list[str]], *, entity: str | None = None, latest: bool = False,
           limit: int = 50) -> list[Hit]:
-    """The best ``limit`` sections for ``parsed`` (every term present), best first."""
+    """The best ``limit`` sections for ``parsed`` (every term present), best first; a pure read."""
     if not parsed:
         return []
     postgres = catalog.backend == "postgresql"
@@ -148,15 +147,28 @@ def query(catalog: Catalog, parsed: list[list[str]], *, entity: str | None = Non
                    f"ORDER BY score DESC, s.id DESC LIMIT ?) t JOIN fulltext_sections s ON s.id = t.sid "
                    f"ORDER BY t.score DESC, s.id DESC")
             rows = d.rows(sql, [q, q, q, *args, limit])
+            return [Hit(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9] or "", float(r[10]))
+                    for r in rows]
+        # Two steps: the ranked IDs (FTS5's rank column: bm25 with the heading weighted 3, store/migrations/
+        # fulltext.py; negative, more negative is better), then a snippet for each of those rows only —
+        # snippet() in the ranking query would be computed for every matching row before the LIMIT.
+        match = fts5_query(parsed)
+        if where:
+            ranked = d.rows(f"SELECT s.id, fulltext.rank FROM fulltext JOIN fulltext_sections s ON "  # noqa: S608
+                            f"s.id = fulltext.rowid WHERE fulltext MATCH ?{cond} ORDER BY fulltext.rank LIMIT ?",
+                            [match, *args, limit])
         else:
-            # bm25 weights: a word in the heading counts three times one in the body; FTS5's rank is
-            # negative (more negative is better), so the score shown is its negation
-            sql = (f"SELECT {cols}, snippet(fulltext, 1, '{HIT_START}', '{HIT_END}', ' … ', 24), "  # noqa: S608
-                   f"-bm25(fulltext, 3.0, 1.0) AS score FROM fulltext JOIN fulltext_sections s ON s.id = fulltext.rowid "
-                   f"WHERE fulltext MATCH ?{cond} ORDER BY bm25(fulltext, 3.0, 1.0), s.id DESC LIMIT ?")
-            rows = d.rows(sql, [fts5_query(parsed), *args, limit])
-    return [Hit(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9] or "", float(r[10]))
-            for r in rows]
+            ranked = d.rows("SELECT rowid, rank FROM fulltext WHERE fulltext MATCH ? ORDER BY rank LIMIT ?",
+                            [match, limit])
+        hits = []
+        for rowid, rank in ranked:
+            row = d.one(f"SELECT {cols}, snippet(fulltext, 1, '{HIT_START}', '{HIT_END}', ' … ', 24) "  # noqa: S608
+                        f"FROM fulltext JOIN fulltext_sections s ON s.id = fulltext.rowid "
+                        f"WHERE fulltext MATCH ? AND fulltext.rowid = ?", (match, rowid))
+            if row is not None:
+                hits.append(Hit(int(row[0]), row[1], int(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
+                                row[9] or "", -float(rank)))
+        return hits
 
 
 def _pg_word(word: str) -> str:
