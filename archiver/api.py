@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from archiver.bundle.service import Bundles
     from archiver.capture.browser import BrowserSession
     from archiver.collections import Collections
-    from archiver.fulltext import FullText
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
+    from archiver.fulltext import FullText
     from archiver.monitor import Watches
     from archiver.publication import Publications
     from archiver.records import RecordSummary

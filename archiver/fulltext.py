@@ -19,6 +19,7 @@ and three copies of one clause would push the other services off the page.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import time
 from dataclasses import dataclass
@@ -196,41 +197,31 @@ def search(core: Store, text: str, *, entity: str | None = None, latest: bool = 
     parsed = check_query(text)
     started = time.perf_counter()
     raw = ft.query(core.catalog, parsed, entity=entity or None, latest=latest, limit=min(4 * limit, 400))
-    hits: list[SearchHit] = []
-    seen: dict[tuple[str, str], int] = {}
-    counts: dict[tuple[str, str], int] = {}
-    for h in raw:
+    chosen: list[ft.Hit] = []
+    place: dict[tuple[str, str], int] = {}
+    versions: dict[tuple[str, str], int] = {}
+    for h in raw:  # one URL's identical section once, as its newest record; best-ranked first
         key = (h.url, h.body_sha256)
-        counts[key] = counts.get(key, 0) + 1
-        if key in seen:
-            kept = hits[seen[key]]
-            if h.captured_at > kept.captured_at:  # show the newest record holding the text
-                hits[seen[key]] = _hit(h, kept.score)
-            continue
-        if len(hits) < limit:
-            seen[key] = len(hits)
-            hits.append(_hit(h, h.score))
-    hits = [_with_versions(h, counts[(h.url, _sha_of(raw, h))]) for h in hits]
+        versions[key] = versions.get(key, 0) + 1
+        if key in place:
+            kept = chosen[place[key]]
+            if h.captured_at > kept.captured_at:
+                chosen[place[key]] = dataclasses.replace(h, score=kept.score)
+        elif len(chosen) < limit:
+            place[key] = len(chosen)
+            chosen.append(h)
+    texts = ft.snippets(core.catalog, parsed, [h.id for h in chosen])
+    hits = [_hit(h, texts.get(h.id, ""), versions[(h.url, h.body_sha256)]) for h in chosen]
     took = (time.perf_counter() - started) * 1000
     n_sections, n_records, position = ft.counts(core.catalog)
     return SearchReport(text, entity or None, latest, tuple(hits), n_sections, n_records, pending(core, position),
                         round(took, 2))
 
 
-def _hit(h: ft.Hit, score: float) -> SearchHit:
-    snippet, marks = _split_marks(h.snippet)
+def _hit(h: ft.Hit, snippet_marked: str, versions: int) -> SearchHit:
+    snippet, marks = _split_marks(snippet_marked)
     return SearchHit(h.record_id, h.url, h.entity, h.document, h.captured_at, h.heading, h.section, snippet, marks,
-                     round(score, 4), 1)
-
-
-def _sha_of(raw: list[ft.Hit], hit: SearchHit) -> str:
-    return next(h.body_sha256 for h in raw if h.record_id == hit.record_id and h.section == hit.section_index)
-
-
-def _with_versions(h: SearchHit, n: int) -> SearchHit:
-    from dataclasses import replace
-
-    return replace(h, versions=n)
+                     round(h.score, 4), versions)
 
 
 class FullText:

@@ -123,7 +123,8 @@ def entities(catalog: Catalog) -> list[str]:
 
 def query(catalog: Catalog, parsed: list[list[str]], *, entity: str | None = None, latest: bool = False,
           limit: int = 50) -> list[Hit]:
-    """The best ``limit`` sections for ``parsed`` (every term present), best first; a pure read."""
+    """The best ``limit`` sections for ``parsed`` (every term present), best first, without snippets
+    (:func:`snippets` makes them for the hits that are shown); a pure read."""
     if not parsed:
         return []
     postgres = catalog.backend == "postgresql"
@@ -135,40 +136,55 @@ def query(catalog: Catalog, parsed: list[list[str]], *, entity: str | None = Non
     if latest:  # a URL's newest record: its document's tip
         where.append("s.record_id IN (SELECT last_record FROM documents WHERE url = s.url)")
     cond = "".join(" AND " + w for w in where)
-    cols = "s.id, s.record_id, s.section, s.url, s.entity, s.document, s.captured_at, s.heading, s.body_sha256"
     with catalog.reader() as d:
         if postgres:
-            q = " & ".join("(" + " <-> ".join(_pg_word(w) for w in words) + ")" for words in parsed)
-            # the headline is made for the page of hits only (ts_headline re-parses the text: per row it costs)
-            sql = (f"SELECT {cols}, ts_headline('english', s.body, to_tsquery('english', ?), "  # noqa: S608
-                   f"'StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=28, MinWords=12, MaxFragments=1'), t.score "
-                   f"FROM (SELECT s.id AS sid, ts_rank_cd(s.words, to_tsquery('english', ?), 1) AS score "
+            sql = (f"SELECT s.id, ts_rank_cd(s.words, to_tsquery('english', ?), 1) AS score "  # noqa: S608
                    f"FROM fulltext_sections s WHERE s.words @@ to_tsquery('english', ?){cond} "
-                   f"ORDER BY score DESC, s.id DESC LIMIT ?) t JOIN fulltext_sections s ON s.id = t.sid "
-                   f"ORDER BY t.score DESC, s.id DESC")
-            rows = d.rows(sql, [q, q, q, *args, limit])
-            return [Hit(int(r[0]), r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], r[9] or "", float(r[10]))
-                    for r in rows]
-        # Two steps: the ranked IDs (FTS5's rank column: bm25 with the heading weighted 3, store/migrations/
-        # fulltext.py; negative, more negative is better), then a snippet for each of those rows only —
-        # snippet() in the ranking query would be computed for every matching row before the LIMIT.
-        match = fts5_query(parsed)
-        if where:
-            ranked = d.rows(f"SELECT s.id, fulltext.rank FROM fulltext JOIN fulltext_sections s ON "  # noqa: S608
-                            f"s.id = fulltext.rowid WHERE fulltext MATCH ?{cond} ORDER BY fulltext.rank LIMIT ?",
-                            [match, *args, limit])
+                   f"ORDER BY score DESC, s.id DESC LIMIT ?")
+            q = pg_query(parsed)
+            ranked = [(int(r[0]), float(r[1])) for r in d.rows(sql, [q, q, *args, limit])]
+        elif where:
+            # FTS5's rank column: bm25 with the heading weighted 3 (store/migrations/fulltext.py), negative
+            ranked = [(int(r[0]), -float(r[1])) for r in d.rows(
+                f"SELECT s.id, fulltext.rank FROM fulltext JOIN fulltext_sections s ON "  # noqa: S608
+                f"s.id = fulltext.rowid WHERE fulltext MATCH ?{cond} ORDER BY fulltext.rank LIMIT ?",
+                [fts5_query(parsed), *args, limit])]
         else:
-            ranked = d.rows("SELECT rowid, rank FROM fulltext WHERE fulltext MATCH ? ORDER BY rank LIMIT ?",
-                            [match, limit])
-        hits = []
-        for rowid, rank in ranked:
-            row = d.one(f"SELECT {cols}, snippet(fulltext, 1, '{HIT_START}', '{HIT_END}', ' … ', 24) "  # noqa: S608
-                        f"FROM fulltext JOIN fulltext_sections s ON s.id = fulltext.rowid "
-                        f"WHERE fulltext MATCH ? AND fulltext.rowid = ?", (match, rowid))
-            if row is not None:
-                hits.append(Hit(int(row[0]), row[1], int(row[2]), row[3], row[4], row[5], row[6], row[7], row[8],
-                                row[9] or "", -float(rank)))
-        return hits
+            ranked = [(int(r[0]), -float(r[1])) for r in d.rows(
+                "SELECT rowid, rank FROM fulltext WHERE fulltext MATCH ? ORDER BY rank LIMIT ?",
+                [fts5_query(parsed), limit])]
+        if not ranked:
+            return []
+        marks = ", ".join("?" * len(ranked))
+        rows = {int(r[0]): r for r in d.rows(
+            "SELECT id, record_id, section, url, entity, document, captured_at, heading, body_sha256 "  # noqa: S608
+            f"FROM fulltext_sections WHERE id IN ({marks})", [i for i, _ in ranked])}
+    return [Hit(i, r[1], int(r[2]), r[3], r[4], r[5], r[6], r[7], r[8], "", score)
+            for i, score in ranked if (r := rows.get(i)) is not None]
+
+
+def snippets(catalog: Catalog, parsed: list[list[str]], ids: list[int]) -> dict[int, str]:
+    """The words around the match in each of these sections, matched words between HIT_START/HIT_END.
+
+    Made one section at a time, for the hits shown only: FTS5's snippet() and PostgreSQL's
+    ts_headline() read the whole text again, so in a ranking query they would run for every match."""
+    out: dict[int, str] = {}
+    with catalog.reader() as d:
+        for i in ids:
+            if catalog.backend == "postgresql":
+                row = d.one(f"SELECT ts_headline('english', body, to_tsquery('english', ?), "  # noqa: S608
+                            f"'StartSel={HIT_START}, StopSel={HIT_END}, MaxWords=28, MinWords=12, MaxFragments=1') "
+                            f"FROM fulltext_sections WHERE id = ?", (pg_query(parsed), i))
+            else:
+                row = d.one(f"SELECT snippet(fulltext, 1, '{HIT_START}', '{HIT_END}', ' … ', 24) "  # noqa: S608
+                            f"FROM fulltext WHERE fulltext MATCH ? AND rowid = ?", (fts5_query(parsed), i))
+            out[i] = (row[0] or "") if row else ""
+    return out
+
+
+def pg_query(parsed: list[list[str]]) -> str:
+    """Every term required; a phrase's words adjacent (``<->``); each word quoted: never an operator."""
+    return " & ".join("(" + " <-> ".join(_pg_word(w) for w in words) + ")" for words in parsed)
 
 
 def _pg_word(word: str) -> str:
@@ -176,5 +192,21 @@ def _pg_word(word: str) -> str:
     return "'" + word.replace("'", "''").replace("\\", "") + "'"
 
 
-__all__ = ["HIT_END", "HIT_START", "MAX_QUERY", "MAX_TERMS", "Hit", "SectionRow", "counts", "entities", "fts5_query", "position",
-           "query", "replace_record", "set_position", "terms"]
+__all__ = [
+    "HIT_END",
+    "HIT_START",
+    "MAX_QUERY",
+    "MAX_TERMS",
+    "Hit",
+    "SectionRow",
+    "counts",
+    "entities",
+    "fts5_query",
+    "pg_query",
+    "position",
+    "query",
+    "replace_record",
+    "set_position",
+    "snippets",
+    "terms",
+]

@@ -17,7 +17,8 @@ from fastapi.templating import Jinja2Templates
 from archiver._version import __version__
 from archiver.access import Role
 from archiver.errors import UsageError
-from archiver.web.deps import WEB_DIR, ApiViewer, Principal, ViewerPage, state
+from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, state
+from archiver.web.security import Principal
 
 router = APIRouter()
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
