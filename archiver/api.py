@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from archiver.collections import Collections
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
+    from archiver.fulltext import FullText
     from archiver.monitor import Watches
     from archiver.publication import Publications
     from archiver.records import RecordSummary
@@ -121,6 +122,13 @@ class Archive(StoreCore):
         from archiver.collections import Collections
 
         return Collections(self)
+
+    @property
+    def fulltext(self) -> FullText:
+        """Search across documents' sections (``archiver.fulltext``)."""
+        from archiver.fulltext import FullText
+
+        return FullText(self)
 
     @property
     def tokens(self) -> Tokens:

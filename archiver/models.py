@@ -14,6 +14,7 @@ from typing import Any
 from archiver.access import NewToken, TokenInfo
 from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
+from archiver.fulltext import SearchReport, SyncResult
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
@@ -94,6 +95,8 @@ MODELS: dict[str, type] = {
     "migration": MigrationReport,
     "schema-migrations": SchemaReport,
     "watch": Watch,
+    "search": SearchReport,
+    "search-sync": SyncResult,
     "watch-run": RunSummary,
     "history": HistoryReport,
     "clause-history": ClauseHistory,

@@ -54,6 +54,8 @@ if TYPE_CHECKING:
 STATIC = Policy(Access.PUBLIC, Kind.STATIC)
 #: Anonymous hash lookups a --public-verify server answers per client address and minute.
 PUBLIC_LOOKUPS_PER_MINUTE = 30
+#: How often the server brings the search index up to date (seconds).
+FULLTEXT_EVERY = 5.0
 #: The background verification refresh: a round every REFRESH_EVERY seconds of at most REFRESH_BATCH records.
 REFRESH_EVERY = 60.0
 REFRESH_BATCH = 20
@@ -69,7 +71,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
-    from archiver.web import api, collection_pages, logroutes, memento, pages, public
+    from archiver.web import api, collection_pages, logroutes, memento, pages, public, search_pages
 
     # the OpenAPI document is served by a route of ours below, so that it declares its policy too
     app = FastAPI(title="archiver", version=__import__("archiver").__version__,
@@ -87,6 +89,8 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     if start_jobs:
         runner.resume()
         runner.repeat(refresh_every, lambda: refresh_verifications(archive, refresh_batch), "verify-refresh")
+        # the search index follows the outbox here, since a search (a GET) never writes
+        runner.repeat(FULLTEXT_EVERY, archive.fulltext.sync, "fulltext-sync")
 
     @app.middleware("http")
     async def headers_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -157,6 +161,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(public.router)  # before pages: /r/… is the public side's
     app.include_router(logroutes.router)  # /log/…: the transparency log, when log.public is true
     app.include_router(pages.router)
+    app.include_router(search_pages.router)  # /search and /api/v1/search: viewers
     app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records
     app.include_router(collection_pages.router)  # public: /c/<name> of published collections
 
