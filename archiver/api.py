@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from archiver.derive import DeriveResult
     from archiver.evidence import ProvenanceReport
     from archiver.monitor import Watches
+    from archiver.provisions import Provisions
     from archiver.publication import Publications
     from archiver.records import RecordSummary
     from archiver.reports import RebuildReport, StoreInfo
@@ -121,6 +122,13 @@ class Archive(StoreCore):
         from archiver.collections import Collections
 
         return Collections(self)
+
+    @property
+    def provisions(self) -> Provisions:
+        """Pinned clauses re-found on every watch run (``archiver.provisions``)."""
+        from archiver.provisions import Provisions
+
+        return Provisions(self)
 
     @property
     def tokens(self) -> Tokens:
