@@ -66,7 +66,8 @@ def main_sections(core: Store, record_id: str) -> tuple[str, list[Section]]:
     if sha is None:
         raise UsageError(f"record {summary.record_id} has no main-text (the document's own text)",
                          hint=f"`archiver derive {summary.record_id}` makes it from the capture")
-    return core.blobs.read_bytes(sha).decode("utf-8"), record_sections(cast("Capturer", core), summary.record_id)  # reads only
+    sections = record_sections(cast("Capturer", core), summary.record_id)  # reads only
+    return core.blobs.read_bytes(sha).decode("utf-8"), sections
 
 
 def add(core: Store, record_id: str, quote: str, *, label: str | None = None, actor: str) -> Provision:
