@@ -37,8 +37,8 @@ def _show(r: ProvisionReport) -> None:
         rows.append(("Untracked", p.untracked_at or ""))
     if r.document_versions > 1:
         rows.append(("Document", f"has changed before ({r.document_versions} versions)"))
-    for k, v in rows:
-        out.print(f"  {k + ':':<16}{safe(v)}", highlight=False)
+    for name, value in rows:
+        out.print(f"  {name + ':':<16}{safe(value)}", highlight=False)
     out.print(f"\n  “{safe(p.text)}”\n", highlight=False)
     for v in r.versions:
         out.print(f"Version {v.number}  {safe(v.first_seen)} → {safe(v.last_seen)}  records {safe(v.record_id)}"
