@@ -68,24 +68,25 @@ def _exact(text: str, excerpt: str) -> str:
     return find_quote(text, excerpt).excerpt
 
 
-def _passages(text: str, max_words: int) -> list[tuple[int, int, list[tuple[int, int]]]]:
-    """(start, end, word spans) of runs of whole sentences of at most ``max_words`` words."""
-    sentences: list[list[tuple[int, int]]] = []
+def _passages(text: str, max_words: int) -> list[list[tuple[int, int, int]]]:
+    """Runs of whole sentences of at most ``max_words`` words: (start, end, sentence number) per word."""
+    sentences: list[list[tuple[int, int, int]]] = []
     pos = 0
     for piece in [*_SENTENCE_END.finditer(text), None]:
         end = piece.start() if piece else len(text)
-        sent = [(pos + m.start(), pos + m.end()) for m in re.finditer(r"\S+", text[pos:end])]
+        n = len(sentences)
+        sent = [(pos + m.start(), pos + m.end(), n) for m in re.finditer(r"\S+", text[pos:end])]
         if sent:
             sentences.append(sent)
         pos = piece.end() if piece else len(text)
     out = []
     for i in range(len(sentences)):
-        spans: list[tuple[int, int]] = []
+        spans: list[tuple[int, int, int]] = []
         for j in range(i, len(sentences)):
             if spans and len(spans) + len(sentences[j]) > max_words:
                 break
             spans = spans + sentences[j]
-            out.append((spans[0][0], spans[-1][1], spans))
+            out.append(spans)
     return out
 
 
@@ -103,14 +104,24 @@ def _trimmed(target: list[str], words: list[str]) -> tuple[int, int]:
 
 
 def closest(text: str, clause: str) -> tuple[float, str]:
-    """The passage of ``text`` most like ``clause``: (similarity, the passage's own characters)."""
+    """The passage of ``text`` most like ``clause``: (similarity, the passage's own characters). A clause
+    that ends a sentence keeps its new text to the end of that sentence, one that starts a sentence from
+    its start (so words added at either end are part of the new text)."""
     target = _words(clause)
     if not target:
         return 0.0, ""
+    whole_end = clause.rstrip()[-1:] in ".!?;:"
+    whole_start = clause.lstrip()[:1].isupper()
     best, best_text = 0.0, ""
-    for _start, _end, spans in _passages(text, 2 * len(target) + 10):
-        words = [norm(text[a:b]).lower() for a, b in spans]
+    for spans in _passages(text, 2 * len(target) + 10):
+        words = [norm(text[a:b]).lower() for a, b, _n in spans]
         lo, hi = _trimmed(target, words)
+        if whole_start:
+            while lo > 0 and spans[lo - 1][2] == spans[lo][2]:
+                lo -= 1
+        if whole_end:
+            while hi < len(spans) and spans[hi][2] == spans[hi - 1][2]:
+                hi += 1
         m = difflib.SequenceMatcher(None, target, words[lo:hi], autojunk=False)
         if m.real_quick_ratio() <= best or m.quick_ratio() <= best:
             continue
