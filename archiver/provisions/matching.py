@@ -12,9 +12,11 @@ heading marks: ``cite.quote.plain_markdown``), section by section (``textdiff.sp
   changed, not removed, and the new section is recorded);
 - **removed**: no passage of the document comes that close.
 
-Passages are runs of whole sentences (cut at ``.!?;:`` and line ends) of up to about twice the clause's
+Passages are runs of whole sentences (cut at ``.!?`` and line ends) of up to about twice the clause's
 length, trimmed to the part that lines up with the clause when much longer (a clause pinned as part of
-a sentence is compared with that part). The new text is always the document's own characters.
+a sentence is compared with that part: the similarity is that part's). A clause that ends (starts) a
+sentence keeps the new text to the end (from the start) of its sentence, so words added at either end
+are part of the new version. The new text is always the document's own characters.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from archiver.textdiff import Section
 
 #: How alike (difflib ratio over lower-cased words) a passage must be to count as the clause, changed.
 SIMILARITY = 0.6
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +112,23 @@ def closest(text: str, clause: str) -> tuple[float, str]:
     target = _words(clause)
     if not target:
         return 0.0, ""
-    whole_end = clause.rstrip()[-1:] in ".!?;:"
+    whole_end = clause.rstrip()[-1:] in ".!?"
     whole_start = clause.lstrip()[:1].isupper()
     best, best_text = 0.0, ""
     for spans in _passages(text, 2 * len(target) + 10):
         words = [norm(text[a:b]).lower() for a, b, _n in spans]
         lo, hi = _trimmed(target, words)
-        if whole_start:
-            while lo > 0 and spans[lo - 1][2] == spans[lo][2]:
-                lo -= 1
-        if whole_end:
-            while hi < len(spans) and spans[hi][2] == spans[hi - 1][2]:
-                hi += 1
         m = difflib.SequenceMatcher(None, target, words[lo:hi], autojunk=False)
         if m.real_quick_ratio() <= best or m.quick_ratio() <= best:
             continue
-        r = m.ratio()
+        r = m.ratio()  # judged on the part that lines up; the text reaches the sentence's ends
         if r > best:
+            if whole_start:
+                while lo > 0 and spans[lo - 1][2] == spans[lo][2]:
+                    lo -= 1
+            if whole_end:
+                while hi < len(spans) and spans[hi][2] == spans[hi - 1][2]:
+                    hi += 1
             best, best_text = r, text[spans[lo][0]:spans[hi - 1][1]]
     return best, best_text
 
