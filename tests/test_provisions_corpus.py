@@ -155,7 +155,7 @@ def corpus_table(root: Path) -> tuple[list[str], list[str], dict[str, int]]:
             for pid in pids:
                 section, *statuses = steps[pid]
                 lines.append(f"| {d:<34} | {pid:<11} | {section[:34]:<34} | {statuses[0]:<9} | {statuses[1]:<9} |")
-    return lines + ["", *details], problems, counts
+    return [*lines, "", *details], problems, counts
 
 
 def test_provisions_on_the_corpus_agree_with_open_terms_archive(tmp_path: Path) -> None:
