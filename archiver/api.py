@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from archiver.evidence import ProvenanceReport
     from archiver.fulltext import FullText
     from archiver.monitor import Watches
+    from archiver.provisions import Provisions
     from archiver.publication import Publications
     from archiver.records import RecordSummary
     from archiver.reports import RebuildReport, StoreInfo
@@ -129,6 +130,13 @@ class Archive(StoreCore):
         from archiver.fulltext import FullText
 
         return FullText(self)
+
+    @property
+    def provisions(self) -> Provisions:
+        """Pinned clauses re-found on every watch run (``archiver.provisions``)."""
+        from archiver.provisions import Provisions
+
+        return Provisions(self)
 
     @property
     def tokens(self) -> Tokens:

@@ -18,6 +18,7 @@ from archiver.fulltext import SearchReport, SyncResult
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
+from archiver.provisions import Provision, ProvisionCheck, ProvisionReport
 from archiver.publication import PublicationReport
 from archiver.queue import QueueStatus
 from archiver.records import (
@@ -118,6 +119,9 @@ MODELS: dict[str, type] = {
     "log-sync": LogSyncReport,
     "log-proof-check": LogProofCheckReport,
     "log-witness": LogWitnessEntry,
+    "provision": Provision,
+    "provision-report": ProvisionReport,
+    "provision-check": ProvisionCheck,
 }
 
 

@@ -106,6 +106,7 @@ class CitationReport(Report):
     verified: bool
     citation: str
     quote: QuoteReport | None = None
+    provision_id: str | None = None  # a provision cited: ``record_id`` holds its current text
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,7 @@ LAYERS: dict[str, int] = {
     "archiver.publication": 4,
     "archiver.memento": 4,
     "archiver.collections": 4,
+    "archiver.provisions": 4,
     "archiver.replayassets": 4,
     "archiver.fulltext": 4,
 }

@@ -240,6 +240,10 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/c/{collection}"): "public/page",
     ("GET", "/c/{collection}.json"): "public/api",
     ("GET", "/c/{collection}.wacz"): "public/download",
+    ("GET", "/api/v1/provisions"): "viewer/api",
+    ("GET", "/api/v1/provisions/{provision_id}"): "viewer/api",
+    ("GET", "/provisions"): "viewer/page",
+    ("GET", "/provisions/{provision_id}"): "viewer/page",
 }
 
 

@@ -219,6 +219,9 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
     archive.collections.create("exhibits", actor="tester")  # /c/exhibits… answers 200
     archive.collections.add("exhibits", [m.record_id], actor="tester", passphrase=lambda: None)
     archive.collections.publish("exhibits", actor="tester", passphrase=lambda: None)
+    archive.derive([m.record_id], passphrase=lambda: None, actor="tester")  # main-text, for a provision
+    provision = archive.provisions.add(m.record_id, "We use your information to provide and improve the service.",
+                                       actor="tester").provision_id  # /provisions/<PID> answers 200
     watch = Writes(archive.root)
     sha = hashlib.sha256(HTML).hexdigest()
     seen = 0
@@ -232,7 +235,7 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
         for path, pol in get_routes(app):
             url = {"/static": "/static/app.css", "/api/docs/assets": "/api/docs/assets/swagger-ui.css",
                    "/log/tile/{rest:path}": tile}.get(
-                path, concrete(path, m.record_id, job, site.base_url + "/chunked"))
+                path, concrete(path, m.record_id, job, site.base_url + "/chunked").replace("{provision_id}", provision))
             params = {k: {"HTML": sha, "URL": site.base_url + "/chunked", "CLAUSE": clause}.get(v, v)
                       for k, v in QUERIES.get(path, {}).items()}
             who = [{"Authorization": f"Bearer {admin}"}]

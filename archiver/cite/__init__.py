@@ -106,4 +106,39 @@ def _public_permalink(archive: Store, record_id: str) -> str | None:
     return permalink(archive, record_id) if is_public(archive, record_id) else None
 
 
-__all__ = ["STYLES", "CitationData", "citation_data", "render"]
+
+
+def provision_citation_data(archive: Store, provision_id: str, *,
+                            report: Verification | None = None) -> CitationData:
+    """A provision's citation: its current text pinned as the quote, in the record that holds it (the
+    latest record in which a watch run found it), with its ID and tracking facts. The excerpt is
+    located in the record's text as ``cite --quote`` does; a clause the page text writes otherwise
+    (whitespace aside) is located in the document's own text instead."""
+    import dataclasses
+
+    from archiver.cite.styles import ProvisionRef
+    from archiver.errors import QuoteNotFoundError
+    from archiver.provisions import get
+
+    p = get(archive, provision_id)
+    try:
+        data = citation_data(archive, p.record_id, quote=p.text, report=report)
+    except QuoteNotFoundError:
+        from archiver.cite.quote import plain_markdown
+
+        data = citation_data(archive, p.record_id, report=report)
+        main_sha = archive.catalog.record_blobs(data.record_id).get("main-text")
+        if main_sha is None:
+            raise
+        match = find_quote(plain_markdown(archive.blobs.read_bytes(main_sha).decode("utf-8")), p.text)
+        data = dataclasses.replace(data, quote=dataclasses.replace(match, in_document=True, section=p.section))
+
+    def when(t: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(t.replace("Z", "+00:00")).astimezone(dt.UTC)
+
+    ref = ProvisionRef(provision_id=p.provision_id, label=p.label, first_tracked=when(p.first_tracked),
+                       last_verified=when(p.last_verified), status=p.status)
+    return dataclasses.replace(data, provision=ref)
+
+
+__all__ = ["STYLES", "CitationData", "citation_data", "provision_citation_data", "render"]

@@ -26,6 +26,18 @@ _MONTHS_ABBR = ("Jan.", "Feb.", "Mar.", "Apr.", "May", "June", "July", "Aug.", "
 
 
 @dataclass(frozen=True, slots=True)
+class ProvisionRef:
+    """A tracked provision cited: its ID and tracking facts (the excerpt is the citation's ``quote``,
+    the record the one holding the provision's current text)."""
+
+    provision_id: str
+    label: str | None
+    first_tracked: dt.datetime
+    last_verified: dt.datetime
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
 class CitationData:
     """Everything a citation may say about one record; fallbacks are applied before this is built."""
 
@@ -53,6 +65,7 @@ class CitationData:
     quote: QuoteMatch | None = None
     permalink: str | None = None  # the record's public page (<web.public_url>/r/<ID>) while it is public
     on_file_with: str | None = None  # who holds the record, said when no archive link can be given
+    provision: ProvisionRef | None = None  # when a provision is cited: the record holds its current text
 
     @property
     def accessed(self) -> dt.date:
@@ -132,6 +145,11 @@ def record_fields(c: CitationData) -> list[tuple[str, str]]:
     if c.verified is not None:
         rows.append(("Verification", f"all checks passed ({c.verify_detail})" if c.verified
                      else f"FAILED: {c.verify_detail}"))
+    if c.provision:
+        p = c.provision
+        rows += [("Provision ID", p.provision_id)] + ([("Provision", p.label)] if p.label else []) + \
+            [("First tracked", long_date(p.first_tracked.date())), ("Last verified", long_date(p.last_verified.date())),
+             ("Provision status", p.status)]
     if c.quote:
         q = c.quote
         rows += [("Excerpt", f"“{q.excerpt}”"), ("SHA-256 (excerpt)", q.sha256),
@@ -176,6 +194,22 @@ def _quote_tail(c: CitationData) -> str:
     return f" (quoting “{c.quote.excerpt}”; SHA-256 {c.quote.sha256})"
 
 
+def _provision_tail(c: CitationData) -> str:
+    """What the styles without a quote of their own add for a provision: its ID, the excerpt and the
+    record holding it (a reader must be able to find the exact words and their evidence)."""
+    if not c.provision or not c.quote:
+        return ""
+    p = c.provision
+    name = f", {_quoted_title(p.label)}" if p.label else ""
+    return (f" Provision {p.provision_id}{name}: “{c.quote.excerpt}” (record {c.record_id}; SHA-256 "
+            f"{c.quote.sha256}; last verified {long_date(p.last_verified.date())}).")
+
+
+def _with_tail(text: str, c: CitationData) -> str:
+    tail = _provision_tail(c)
+    return text[:-1] + tail + "\n" if tail else text
+
+
 def bluebook(c: CitationData) -> str:
     """R. 18.2.2: Title, Site (date), URL [archive URL]; ``(last visited …)`` without a document date.
     The author is omitted: the site name (the entity) already shows who published it."""
@@ -188,10 +222,17 @@ def bluebook(c: CitationData) -> str:
         out = f"{c.title}{site} ({bluebook_date(c.document_date)}), {url}{archive}"
     else:
         out = f"{c.title}{site}, {url} (last visited {bluebook_date(c.accessed)}){archive}"
-    return out + _quote_tail(c) + ".\n"
+    tail = _quote_tail(c)
+    if c.provision and tail:  # the provision and the record holding its current text, inside the parenthetical
+        tail = f"{tail[:-1]}; provision {c.provision.provision_id}, record {c.record_id})"
+    return out + tail + ".\n"
 
 
 def apa(c: CitationData) -> str:
+    return _with_tail(_apa(c), c)
+
+
+def _apa(c: CitationData) -> str:
     """APA 7 webpage: Author. (Date). *Title*. Site. Retrieved Month D, YYYY, from URL."""
     date = f"{c.document_date.year}, {_MONTHS[c.document_date.month - 1]} {c.document_date.day}" \
         if c.document_date else "n.d."
@@ -208,6 +249,10 @@ def _archived(c: CitationData) -> str:
 
 
 def chicago_note(c: CitationData) -> str:
+    return _with_tail(_chicago_note(c), c)
+
+
+def _chicago_note(c: CitationData) -> str:
     date = f"last modified {long_date(c.document_date)}" if c.document_date else f"accessed {long_date(c.accessed)}"
     return f"{c.entity}, “{_quoted_title(c.title)},” {c.site}, {date}, {c.final_url}{_archived(c)}.\n" \
         if c.site != c.entity else \
@@ -215,6 +260,10 @@ def chicago_note(c: CitationData) -> str:
 
 
 def chicago_bib(c: CitationData) -> str:
+    return _with_tail(_chicago_bib(c), c)
+
+
+def _chicago_bib(c: CitationData) -> str:
     date = f"Last modified {long_date(c.document_date)}." if c.document_date else \
         f"Accessed {long_date(c.accessed)}."
     archived = ""
@@ -225,6 +274,10 @@ def chicago_bib(c: CitationData) -> str:
 
 
 def mla(c: CitationData) -> str:
+    return _with_tail(_mla(c), c)
+
+
+def _mla(c: CitationData) -> str:
     """MLA 9: "Title." *Site*, D Mon. YYYY, URL. Accessed D Mon. YYYY."""
     date = f", {mla_date(c.document_date)}" if c.document_date else ""
     url = c.final_url.split("://", 1)[-1]  # MLA 9 drops http(s)://
@@ -257,6 +310,12 @@ def csl_item(c: CitationData) -> dict[str, object]:
     if c.quote:
         custom["quote"] = c.quote.excerpt
         custom["quote_sha256"] = c.quote.sha256
+    if c.provision:
+        custom["provision_id"] = c.provision.provision_id
+        custom["provision_status"] = c.provision.status
+        custom["provision_last_verified"] = c.provision.last_verified.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if c.provision.label:
+            custom["provision_label"] = c.provision.label
     item["custom"] = custom
     return item
 
@@ -277,6 +336,8 @@ def bibtex(c: CitationData) -> str:
         note.append(f"Archived at \\url{{{tex_url(c.archive_url)}}}")
     note.append(f"SHA-256 {c.content_sha256}")
     note.append(f"record {tex(c.record_id)}")
+    if c.provision:
+        note.append(f"provision {tex(c.provision.provision_id)}")
     if c.quote:
         note.append(f"quoting ``{tex(c.quote.excerpt)}'' (SHA-256 {c.quote.sha256})")
     fields = [("title", "{" + tex(c.title) + "}"), ("author", "{" + tex(c.entity) + "}"),
@@ -299,6 +360,9 @@ def ris_record(c: CitationData) -> str:
     if c.archive_url:
         lines += [("DP", ris(c.archive_name or "Wayback Machine")), ("LK", c.archive_url), ("L2", c.archive_url)]
     lines.append(("N1", ris(f"SHA-256 {c.content_sha256}; record {c.record_id}; signer {c.key_id}")))
+    if c.provision:
+        lines.append(("N1", ris(f"Provision {c.provision.provision_id}, last verified "
+                                f"{c.provision.last_verified.date().isoformat()}")))
     if c.quote:
         lines.append(("N1", ris(f"Quote: “{c.quote.excerpt}” (SHA-256 {c.quote.sha256})")))
     lines.append(("ER", ""))
@@ -334,4 +398,4 @@ def percent(url: str) -> str:
     return quote(url, safe=":/?#[]@!$&'()*+,;=%")
 
 
-__all__ = ["STYLES", "CitationData", "bibtex_key", "csl_item", "render"]
+__all__ = ["STYLES", "CitationData", "ProvisionRef", "bibtex_key", "csl_item", "render"]

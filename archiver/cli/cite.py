@@ -21,21 +21,35 @@ if TYPE_CHECKING:
 
 
 @app.command()
-def cite(record_id: Annotated[str, typer.Argument(help="Record ID.")],
+def cite(record_id: Annotated[str, typer.Argument(help="Record ID, or provision ID (P-XXXX-XXXX): the clause's "
+                                                   "current text in the record that holds it.")],
          style: Annotated[str, typer.Option("--style", "-s", help="record, markdown, bluebook, apa, chicago-note, "
                                             "chicago-bib, mla, csl-json, bibtex, ris.")] = "record",
          quote: Annotated[str | None, typer.Option("--quote", "-q", help="Pin an exact excerpt (whitespace and "
                                                    "quote marks may differ).")] = None,
          store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """A citation of a record for a filing, a report or a bibliography."""
+    """A citation of a record (or of a provision: its excerpt in the record holding its current text)."""
     from archiver.cite import STYLES, citation_data, render
     from archiver.errors import UsageError
 
     if style not in STYLES:
         raise UsageError(f"unknown citation style {style!r}", hint="styles: " + ", ".join(STYLES))
+    from archiver.provisions import is_provision_id
+
     archive = _open(store)
-    report = archive.verify(record_id, log=False)
-    data = citation_data(archive, record_id, quote=quote, report=report)
+    provision_id = None
+    if is_provision_id(record_id):
+        from archiver.cite import provision_citation_data
+
+        if quote is not None:
+            raise UsageError("a provision is cited with its own text", hint="--quote is for a record ID")
+        provision = archive.provisions.get(record_id)
+        provision_id = provision.provision_id
+        report = archive.verify(provision.record_id, log=False)
+        data = provision_citation_data(archive, provision_id, report=report)
+    else:
+        report = archive.verify(record_id, log=False)
+        data = citation_data(archive, record_id, quote=quote, report=report)
     text = render(data, style)
     if not report.ok:
         from archiver.cli._common import safe
@@ -48,7 +62,8 @@ def cite(record_id: Annotated[str, typer.Argument(help="Record ID.")],
         q = data.quote
         _emit_json(CitationReport(record_id=data.record_id, style=style, verified=report.ok, citation=text,
                                   quote=QuoteReport(excerpt=q.excerpt, sha256=q.sha256, start=q.start, end=q.end,
-                                                    section=q.section, fragment=q.fragment()) if q else None))
+                                                    section=q.section, fragment=q.fragment()) if q else None,
+                                  provision_id=provision_id))
     else:
         sys.stdout.write(text)
 

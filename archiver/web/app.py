@@ -71,7 +71,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
-    from archiver.web import api, collection_pages, logroutes, memento, pages, public, search_pages
+    from archiver.web import api, collection_pages, logroutes, memento, pages, provision_pages, public, search_pages
 
     # the OpenAPI document is served by a route of ours below, so that it declares its policy too
     app = FastAPI(title="archiver", version=__import__("archiver").__version__,
@@ -160,6 +160,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(api.router)
     app.include_router(public.router)  # before pages: /r/… is the public side's
     app.include_router(logroutes.router)  # /log/…: the transparency log, when log.public is true
+    app.include_router(provision_pages.router)  # /provisions… and /api/v1/provisions…
     app.include_router(pages.router)
     app.include_router(search_pages.router)  # /search and /api/v1/search: viewers
     app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records

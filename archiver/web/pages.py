@@ -211,7 +211,8 @@ def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
                                                public=a.publications.is_public(prov.record_id),
                                                permalink=a.publications.permalink(prov.record_id),
                                                last_verified=cached_verifications(a.catalog, [prov.record_id])
-                                               .get(prov.record_id)))
+                                               .get(prov.record_id),
+                                               provisions=a.provisions.list(url=prov.url)))
 
 
 @router.get("/records/{record_id}/screenshot.png")
