@@ -72,7 +72,8 @@ def _styles() -> Any:
     base = getSampleStyleSheet()
     return {
         "h1": ParagraphStyle("h1", parent=base["Heading1"], fontSize=20, spaceAfter=4),
-        "h2": ParagraphStyle("h2", parent=base["Heading2"], fontSize=11.5, spaceBefore=8, spaceAfter=3),
+        "h2": ParagraphStyle("h2", parent=base["Heading2"], fontSize=11.5, spaceBefore=6, spaceAfter=2,
+                             keepWithNext=1),
         "p": ParagraphStyle("p", parent=base["BodyText"], fontSize=9, leading=11.5),
         "small": ParagraphStyle("small", parent=base["BodyText"], fontSize=8, leading=10),
         "mono": ParagraphStyle("mono", parent=base["BodyText"], fontName="Courier", fontSize=7.2, leading=9),
@@ -107,11 +108,13 @@ def cover(f: Facts) -> bytes:
     t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
                            ("TOPPADDING", (0, 0), (-1, -1), 1)]))
     body += [t, Paragraph("SHA-256 of every artifact", st["h2"])]
-    for name, media, size, sha in f.artifacts:
-        body.append(Paragraph(f"<b>{_esc(name)}</b> &nbsp; {_esc(media)}, {size:,} bytes", st["small"]))
-        body.append(Paragraph(sha, st["mono"]))
-    body.append(Paragraph("<b>manifest</b> (signed)", st["small"]))
-    body.append(Paragraph(f.manifest_sha256, st["mono"]))
+    arts = [[Paragraph(f"<b>{_esc(name)}</b> {_esc(media.split(';')[0])}, {size:,} bytes", st["small"]),
+             Paragraph(sha, st["mono"])] for name, media, size, sha in f.artifacts]
+    arts.append([Paragraph("<b>manifest</b> (signed)", st["small"]), Paragraph(f.manifest_sha256, st["mono"])])
+    t = Table(arts, colWidths=[222, 290])
+    t.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("BOTTOMPADDING", (0, 0), (-1, -1), 1),
+                           ("TOPPADDING", (0, 0), (-1, -1), 1)]))
+    body.append(t)
     body.append(Paragraph("Trusted time (RFC 3161)", st["h2"]))
     for line in f.trusted_time or ("No timestamp token: the capture time rests on the capturing host's clock.",):
         body.append(Paragraph(_esc(line), st["small"]))
