@@ -14,6 +14,8 @@ from typing import Any
 from archiver.access import NewToken, TokenInfo
 from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
+from archiver.exhibits import ExhibitSet
+from archiver.exhibits.produce import ProductionReport
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
@@ -115,6 +117,8 @@ MODELS: dict[str, type] = {
     "log-sync": LogSyncReport,
     "log-proof-check": LogProofCheckReport,
     "log-witness": LogWitnessEntry,
+    "exhibit-set": ExhibitSet,
+    "production": ProductionReport,
 }
 
 

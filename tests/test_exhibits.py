@@ -9,6 +9,7 @@ matter is set up through the exhibits package's seam (today a collection of the 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -38,9 +39,9 @@ def archiver_cmd(*args: str, store: Path) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=600, check=False, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> Iterator[dict[str, Any]]:
-    tmp = tmp_path_factory.mktemp("exhibits")
+@contextlib.contextmanager
+def exhibit_world(tmp: Path, site: SampleSite) -> Iterator[dict[str, Any]]:
+    """A store with the three records in matter MATTER, and their exhibit set made by the real command."""
     with LocalTSA() as tsa:
         a, _ = Archive.init(tmp / "store", operator="Pat Paralegal")
         a.config.set("capture.allow_private", "true")
@@ -54,7 +55,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> Iterato
         second = a.capture(site.base_url + "/terms.pdf", CaptureOptions(entity="Example Inc.", document="Terms"))
         third = a.capture(site.base_url + "/plain", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
         ids = [first.record_id, second.record_id, third.record_id]
-        a.collections.create(MATTER, title="Smith v. Jones", actor="tester")
+        a.collections.create(MATTER, title="Smith v. Jones", actor="tester")  # the seam reads it as the matter
         a.collections.add(MATTER, ids, actor="tester", passphrase=lambda: None)
         out = tmp / "exhibits"
         r = archiver_cmd("exhibit", *ids, "--matter", MATTER, "--label", "Exhibit A", "--bates-prefix", "ABC",
@@ -62,6 +63,12 @@ def world(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> Iterato
         assert r.returncode == 0, r.stderr
         yield {"archive": a, "tsa": tsa, "ids": ids, "out": out, "set": json.loads(r.stdout), "tmp": tmp,
                "browser": bool(CHROMIUM)}
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> Iterator[dict[str, Any]]:
+    with exhibit_world(tmp_path_factory.mktemp("exhibits"), site) as w:
+        yield w
 
 
 def pdftotext(path: Path, first: int | None = None, last: int | None = None) -> str:
@@ -100,7 +107,12 @@ def test_each_exhibit_is_signed_and_timestamped_per_pdfsig_and_pyhanko(world: di
 
 
 def test_bates_numbers_run_in_order_across_the_set_and_are_recorded(world: dict[str, Any]) -> None:
+    import jsonschema
+
     from archiver.exhibits import exhibits_of
+
+    schema = json.loads((Path(__file__).resolve().parent.parent / "docs/schemas/exhibit-set.json").read_text())
+    jsonschema.validate(world["set"], schema)  # the --json output is the published model
 
     found: list[str] = []
     for e in world["set"]["exhibits"]:

@@ -56,10 +56,6 @@ def pyhanko() -> Any:
         require("exhibits", "pyhanko.sign.validation")
         require("exhibits", "pyhanko_certvalidator")
         import pyhanko.sign as sign
-        import pyhanko.sign.fields
-        import pyhanko.sign.signers
-        import pyhanko.sign.timestamps
-        import pyhanko.sign.validation
         from pyhanko.pdf_utils import incremental_writer, reader
         return sign, incremental_writer, reader
 
@@ -118,13 +114,16 @@ def store_material(core: Store, passphrase: PassphraseSource) -> SigningMaterial
                 .public_key(operator.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(until)
                 .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+                               critical=True)
                 .sign(operator, None))
-        leaf = (x509.CertificateBuilder().subject_name(_name(f"{who} (archiver exhibits)", org)).issuer_name(root_name)
+        leaf = (x509.CertificateBuilder().subject_name(_name(f"{who} (archiver exhibits)", org))
+                .issuer_name(root_name)
                 .public_key(leaf_key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(until)
                 .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+                .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False),
+                               critical=True)
                 .sign(operator, None))
         atomic_write_bytes(root_path, root.public_bytes(serialization.Encoding.PEM))
         atomic_write_bytes(leaf_path, leaf.public_bytes(serialization.Encoding.PEM))
@@ -178,12 +177,13 @@ def sign_pdf(data: bytes, material: SigningMaterial, *, tsa_url: str, timeout: f
     from asn1crypto import x509 as ax
 
     sign, incremental_writer, _ = pyhanko()
-    from pyhanko_certvalidator.registry import SimpleCertificateStore
+    from pyhanko_certvalidator import registry
 
+    store: Any = registry.SimpleCertificateStore  # untyped classmethod
     leaf = ax.Certificate.load(material.chain_der[0])
     signer = sign.signers.SimpleSigner(
         signing_cert=leaf, signing_key=akeys.PrivateKeyInfo.load(material.key_der),
-        cert_registry=SimpleCertificateStore.from_certs([ax.Certificate.load(c) for c in material.chain_der[1:]]))
+        cert_registry=store.from_certs([ax.Certificate.load(c) for c in material.chain_der[1:]]))
     md = "sha512" if leaf.public_key.algorithm == "ed25519" else "sha256"
     stamper = sign.timestamps.HTTPTimeStamper(tsa_url, timeout=int(max(1, timeout)))
     meta = sign.signers.PdfSignatureMetadata(field_name="ExhibitSignature", md_algorithm=md, reason=reason,
@@ -240,7 +240,8 @@ def check_pdf(data: bytes, *, trust_roots_der: list[bytes], tsa_roots_der: list[
                              f"{len(stamps)}")
         tsa_ctx = ValidationContext(trust_roots=[ax.Certificate.load(c) for c in tsa_roots_der])
         ctx = ValidationContext(trust_roots=[ax.Certificate.load(c) for c in trust_roots_der])
-        st = sign.validation.validate_pdf_signature(sigs[0], signer_validation_context=ctx, ts_validation_context=tsa_ctx)
+        st = sign.validation.validate_pdf_signature(sigs[0], signer_validation_context=ctx,
+                                                    ts_validation_context=tsa_ctx)
         ts = sign.validation.validate_pdf_timestamp(stamps[0], validation_context=tsa_ctx)
     return SignatureCheck(signature_intact=bool(st.intact), signature_valid=bool(st.valid),
                           signature_trusted=bool(st.trusted), signer=str(st.signing_cert.subject.human_friendly),
