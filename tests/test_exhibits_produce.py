@@ -116,6 +116,8 @@ def test_bag_validates_with_the_library_of_congress_tool_and_one_byte_breaks_it(
     ok = subprocess.run([sys.executable, BAGIT, "--validate", str(out)], capture_output=True, text=True, timeout=300)
     assert ok.returncode == 0, ok.stderr
     assert "is valid" in ok.stderr
+    tags = (out / "tagmanifest-sha256.txt").read_text()
+    assert all(f"  {n}\n" in tags for n in ("bagit.txt", "bag-info.txt", "manifest-sha256.txt"))
     info = (out / "bag-info.txt").read_text()
     assert f"External-Identifier: {MATTER}" in info and "Payload-Oxum: " in info
     payload = sorted(p.relative_to(out / "data").as_posix() for p in (out / "data").rglob("*") if p.is_file())
