@@ -1,11 +1,23 @@
 """Exhibits and productions: `archiver exhibit` (signed, Bates-stamped PDFs) and `archiver produce`."""
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from archiver.cli._common import JsonOpt, StoreOpt, _emit_json, _open, _out, _passphrase_source, app, safe
+
+
+def _asked_once() -> Any:
+    """The key's passphrase, asked at most once for all the signing one command does."""
+    source = _passphrase_source()
+    memo: list[str | None] = []
+
+    def once() -> str | None:
+        if not memo:
+            memo.append(source())
+        return memo[0]
+    return once
 
 
 @app.command()
@@ -32,7 +44,7 @@ def exhibit(record_ids: Annotated[list[str], typer.Argument(help="Records, in ex
     archive = _open(store)
     material = provided_material(cert, key, _passphrase_source()) if cert and key else None
     made = make_set(archive, record_ids, matter=matter, out_dir=output, actor=archive.default_actor(),
-                    passphrase=_passphrase_source(), label=label, bates_prefix=bates_prefix,
+                    passphrase=_asked_once(), label=label, bates_prefix=bates_prefix,
                     bates_start=bates_start, material=material)
     if as_json:
         _emit_json(made)
@@ -56,7 +68,7 @@ def produce(matter: Annotated[str, typer.Argument(help="The matter whose exhibit
     from archiver.exhibits.produce import produce as run
 
     archive = _open(store)
-    made = run(archive, matter, out_dir, fmt=fmt, actor=archive.default_actor(), passphrase=_passphrase_source())
+    made = run(archive, matter, out_dir, fmt=fmt, actor=archive.default_actor(), passphrase=_asked_once())
     if as_json:
         _emit_json(made)
         return

@@ -83,8 +83,8 @@ def store_material(core: Store, passphrase: PassphraseSource) -> SigningMaterial
     ks = core.keys
     if not ks.has_signing_key():
         raise KeyError_("this store has no signing key", hint="archiver keys generate")
-    operator = ks.load_private(passphrase)
-    secret: str | None = passphrase() if ks.is_encrypted() else None
+    secret: str | None = passphrase() if ks.is_encrypted() else None  # asked once: a prompt is a person
+    operator = ks.load_private(lambda: secret)
     key_path, leaf_path, root_path = ks.key_dir / LEAF_KEY, ks.key_dir / LEAF_CERT, ks.key_dir / ROOT_CERT
     enc: serialization.KeySerializationEncryption = (serialization.BestAvailableEncryption(secret.encode())
                                                      if secret else serialization.NoEncryption())
