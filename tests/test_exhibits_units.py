@@ -47,9 +47,9 @@ def test_the_screenshot_is_shown_when_there_is_no_pdf_and_a_tall_one_takes_sever
 
 
 def test_an_unreadable_pdf_falls_through_and_says_why() -> None:
-    pages, source, note = _shown({"pdf": b"%PDF-1.4 nothing here", "screenshot": tiny_png(), "text": b"x"})
+    _, source, note = _shown({"pdf": b"%PDF-1.4 nothing here", "screenshot": tiny_png(), "text": b"x"})
     assert source == "screenshot" and "its pdf artifact could not be read" in note
-    pages, source, note = _shown({"pdf": b"garbage", "screenshot": b"not a png", "text": b"plain words"})
+    _, source, note = _shown({"pdf": b"garbage", "screenshot": b"not a png", "text": b"plain words"})
     assert source == "text" and note.startswith("Fallback to text: its pdf artifact could not be read")
     assert "its screenshot could not be read" in note
 
