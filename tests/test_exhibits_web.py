@@ -79,3 +79,45 @@ def test_viewers_may_not_and_bad_input_is_a_problem_not_a_crash(web: dict[str, A
     assert r.status_code in (400, 409, 422) and "overlap" in r.text
     assert c.post(f"/matters/{MATTER}/exhibit", headers=auth(tok["capturer"]),
                   data={"record_ids": web["ids"][0], "bates_start": "x"}).status_code in (400, 422)
+
+
+def test_the_form_in_chromium_passes_axe_and_downloads_a_signed_exhibit(web: dict[str, Any], tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    pw_api = pytest.importorskip("playwright.sync_api")
+    chromium = os.environ.get("ARCHIVER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Chromium is not installed")
+    from archiver.web import create_app
+    from archiver.web.exhibit_pages import router
+    from tests.live_server import LiveServer
+    from tests.test_web_pages import axe_check
+
+    app = create_app(web["archive"], workers=1)
+    app.include_router(router)
+    axe: dict[str, list[str]] = {}
+    with LiveServer(app) as srv, pw_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            ctx = browser.new_context(accept_downloads=True,
+                                      extra_http_headers=auth(web["tokens"]["capturer"]))
+            page = ctx.new_page()
+            resp = page.goto(f"{srv.base_url}/matters/{MATTER}/exhibit")
+            assert resp is not None and resp.status == 200
+            axe_check(page, "exhibit form", axe)
+            page.get_by_label("Record IDs, in exhibit order").fill(web["ids"][2])
+            page.get_by_label("First label").fill("Exhibit K")
+            page.get_by_label("Bates prefix").fill("KB")
+            with page.expect_download() as dl:
+                page.get_by_role("button", name="Make the exhibits").click()
+            path = tmp_path / dl.value.suggested_filename
+            dl.value.save_as(path)
+        finally:
+            browser.close()
+    app.state.web.runner.shutdown(wait=True)
+    assert path.name == "Exhibit-K.pdf"
+    out = subprocess.run(["pdfsig", str(path)], capture_output=True, text=True, timeout=60).stdout
+    assert "Signature is Valid." in out
+    text = subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True, timeout=60).stdout
+    assert "KB000001" in text and "Fallback to text" in text
