@@ -201,9 +201,12 @@ def test_bates_numbers_overlapping_an_earlier_exhibit_are_refused(world: dict[st
     assert json.loads(r.stdout)["exhibits"][0]["bates_first"] == f"ABC{nxt:06d}"
 
 
-def test_refusals_name_the_problem(world: dict[str, Any]) -> None:
+def test_refusals_name_the_problem(world: dict[str, Any], site: SampleSite) -> None:
     a: Archive = world["archive"]
     out = world["tmp"] / "refusals"
+    stray = a.capture(site.base_url + "/policy").record_id  # captured, but not in the matter
+    r = archiver_cmd("exhibit", stray, "--matter", MATTER, "-o", str(out), store=a.root)
+    assert r.returncode == 2 and f"record(s) {stray} are not in matter" in r.stderr
     r = archiver_cmd("exhibit", world["ids"][0], "--matter", "no-such-matter", "-o", str(out), store=a.root)
     assert r.returncode == 2 and "no matter named 'no-such-matter'" in r.stderr
     r = archiver_cmd("exhibit", world["ids"][0], "--matter", MATTER, "--label", "Exhibit A", "-o", str(out),
