@@ -118,3 +118,34 @@ def test_dat_values_keep_line_breaks_as_the_newline_character() -> None:
     assert text == "þAþ\x14þBþ\r\nþone®two®threeþ\x14þquotedþ\r\n"
     with pytest.raises(ValueError):
         loadfile.opt([("ABC000001", "VOL001", "IMAGES\\a,b.jpg", True, 1)])
+
+
+def test_a_set_and_its_production_on_a_postgresql_catalog(postgres: Any, site: Any, tmp_path: Path) -> None:
+    """The rows, the overlap check under the write lock and the custody entries on the other backend."""
+    from archiver.api import Backends
+    from archiver.demo.tsa import LocalTSA
+    from archiver.errors import UsageError
+    from archiver.exhibits import exhibits_of, make_set
+    from archiver.exhibits.produce import produce
+
+    with LocalTSA() as tsa:
+        a, _ = Archive.init(tmp_path / "s", operator="Pat", backends=Backends(catalog=postgres.database()))
+        a.config.set("capture.allow_private", "true")
+        a.config.set("tsa.urls", tsa.url)
+        a.config.set("tsa.certs", str(tsa.ca_pem))
+        rid = a.capture(site.base_url + "/plain").record_id
+        a.collections.create("pg-matter", actor="t")
+        a.collections.add("pg-matter", [rid], actor="t", passphrase=lambda: None)
+        made = make_set(a, [rid], matter="pg-matter", out_dir=tmp_path / "o", actor="t", passphrase=lambda: None,
+                        bates_prefix="PG")
+        assert made.exhibits[0].bates_first == "PG000001" and made.exhibits[0].source == "text"
+        with pytest.raises(UsageError, match="would overlap Exhibit 1"):
+            make_set(a, [rid], matter="pg-matter", out_dir=tmp_path / "o2", actor="t", passphrase=lambda: None,
+                     bates_prefix="PG", bates_start=1, label="Exhibit 9")
+        assert [(e.label, e.first, e.last) for e in exhibits_of(a, "pg-matter")] == [
+            ("Exhibit 1", 1, made.exhibits[0].pages)]
+        rep = produce(a, "pg-matter", tmp_path / "csv", fmt="csv", actor="t", passphrase=lambda: None)
+        assert rep.exhibits == 1 and (tmp_path / "csv" / "index.csv").is_file()
+        events = [e.event for e in a.custody.entries()]
+        assert events.count("exhibit") == 1 and events.count("production") == 1
+        a.catalog.close()  # type: ignore[attr-defined]
