@@ -37,7 +37,7 @@ $(PYWB_STAMP):
 # tests/test_hostile_zip.py), go (golang-go: tests/tlogcheck, Go's own sumdb code verifying our transparency
 # log, built offline against golang-golang-x-mod-dev's sources, checked by a file it installs). Installed
 # only when missing.
-DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils chromium:chromium node:nodejs npm:npm faketime:faketime unzip:unzip \
+DEB_NEEDED = openssl:openssl pdftoppm:poppler-utils pdfsig:poppler-utils pdftotext:poppler-utils chromium:chromium node:nodejs npm:npm faketime:faketime unzip:unzip \
 	go:golang-go
 DEB_FILES = /usr/share/gocode/src/golang.org/x/mod/sumdb/tlog/tlog.go:golang-golang-x-mod-dev
 deb-deps:

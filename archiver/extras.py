@@ -18,6 +18,7 @@ EXTRAS = {
     "s3": ("s3", "S3-compatible blob storage (--blobs s3://...)"),
     "postgres": ("postgres", "a PostgreSQL catalog and the capture queue"),
     "web": ("web", "`archiver serve`, the web app and HTTP API"),
+    "exhibits": ("exhibits", "signed exhibit PDFs and BagIt productions (pyHanko, bagit)"),
 }
 
 

@@ -15,6 +15,8 @@ from archiver.access import NewToken, TokenInfo
 from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
 from archiver.fulltext import SearchReport, SyncResult
+from archiver.exhibits import ExhibitSet
+from archiver.exhibits.produce import ProductionReport
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
@@ -122,6 +124,8 @@ MODELS: dict[str, type] = {
     "provision": Provision,
     "provision-report": ProvisionReport,
     "provision-check": ProvisionCheck,
+    "exhibit-set": ExhibitSet,
+    "production": ProductionReport,
 }
 
 

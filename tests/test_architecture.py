@@ -60,6 +60,7 @@ LAYERS: dict[str, int] = {
     "archiver.memento": 4,
     "archiver.collections": 4,
     "archiver.provisions": 4,
+    "archiver.exhibits": 4,
     "archiver.replayassets": 4,
     "archiver.fulltext": 4,
 }

@@ -244,6 +244,10 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/provisions/{provision_id}"): "viewer/api",
     ("GET", "/provisions"): "viewer/page",
     ("GET", "/provisions/{provision_id}"): "viewer/page",
+    ("GET", "/api/v1/search"): "viewer/api",
+    ("GET", "/search"): "viewer/page",
+    ("GET", "/matters/{matter}/exhibit"): "capturer/page",
+    ("POST", "/matters/{matter}/exhibit"): "capturer/download",
 }
 
 

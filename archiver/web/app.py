@@ -71,7 +71,17 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
-    from archiver.web import api, collection_pages, logroutes, memento, pages, provision_pages, public, search_pages
+    from archiver.web import (
+        api,
+        collection_pages,
+        exhibit_pages,
+        logroutes,
+        memento,
+        pages,
+        provision_pages,
+        public,
+        search_pages,
+    )
 
     # the OpenAPI document is served by a route of ours below, so that it declares its policy too
     app = FastAPI(title="archiver", version=__import__("archiver").__version__,
@@ -163,6 +173,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(provision_pages.router)  # /provisions… and /api/v1/provisions…
     app.include_router(pages.router)
     app.include_router(search_pages.router)  # /search and /api/v1/search: viewers
+    app.include_router(exhibit_pages.router)  # /matters/<name>/exhibit: the exhibit form (capturers)
     app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records
     app.include_router(collection_pages.router)  # public: /c/<name> of published collections
 

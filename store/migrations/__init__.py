@@ -1,8 +1,8 @@
 """Numbered schema migrations per backend, declared by the subsystem that owns the tables.
 
 Each subsystem has a module here listing its migrations (``core``, ``custody``, ``watches``,
-``access``, ``queue``, ``search``, ``tlog``, ``collections``, ``fulltext``, ``provisions``) and
-:data:`SUBSYSTEMS` registers them in
+``access``, ``queue``, ``search``, ``tlog``, ``collections``, ``fulltext``, ``provisions``, ``exhibits``)
+and :data:`SUBSYSTEMS` registers them in
 the order they run: a subsystem may refer only to tables of the subsystems above it (the search index
 is on ``records``).
 Within a subsystem, migrations run by number. A migration that has no statements for a backend is
@@ -20,7 +20,19 @@ from __future__ import annotations
 
 from functools import cache
 
-from store.migrations import access, collections, core, custody, fulltext, provisions, queue, search, tlog, watches
+from store.migrations import (
+    access,
+    collections,
+    core,
+    custody,
+    exhibits,
+    fulltext,
+    provisions,
+    queue,
+    search,
+    tlog,
+    watches,
+)
 from store.migrations.base import BACKENDS, Migration
 
 #: Subsystems in the order their migrations run, each with its migrations in number order.
@@ -35,6 +47,7 @@ SUBSYSTEMS: tuple[tuple[str, tuple[Migration, ...]], ...] = (
     ("collections", collections.MIGRATIONS),
     ("fulltext", fulltext.MIGRATIONS),
     ("provisions", provisions.MIGRATIONS),
+    ("exhibits", exhibits.MIGRATIONS),
 )
 
 
