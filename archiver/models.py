@@ -14,9 +14,9 @@ from typing import Any
 from archiver.access import NewToken, TokenInfo
 from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
-from archiver.fulltext import SearchReport, SyncResult
 from archiver.exhibits import ExhibitSet
 from archiver.exhibits.produce import ProductionReport
+from archiver.fulltext import SearchReport, SyncResult
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch

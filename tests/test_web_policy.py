@@ -174,7 +174,8 @@ class Writes:
 
 def concrete(path: str, rid: str, job: str, url: str) -> str:
     return (path.replace("{record_id}", rid).replace("{a}", rid).replace("{b}", rid).replace("{job}", job)
-            .replace("{name}", "content").replace("{path:path}", url).replace("{collection}", "exhibits"))
+            .replace("{name}", "content").replace("{path:path}", url).replace("{collection}", "exhibits")
+            .replace("{matter}", "exhibits"))
 
 
 QUERIES = {"/api/v1/lookup": {"sha256": "HTML"}, "/api/v1/history": {"url": "URL"},
