@@ -16,7 +16,15 @@ from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
-from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
+from archiver.monitor import (
+    ClauseHistory,
+    DeclarationVersion,
+    DiffReport,
+    HistoryReport,
+    RunSummary,
+    Watch,
+    WatchUpdate,
+)
 from archiver.publication import PublicationReport
 from archiver.queue import QueueStatus
 from archiver.records import (
@@ -95,6 +103,8 @@ MODELS: dict[str, type] = {
     "schema-migrations": SchemaReport,
     "watch": Watch,
     "watch-run": RunSummary,
+    "watch-update": WatchUpdate,
+    "declaration": DeclarationVersion,
     "history": HistoryReport,
     "clause-history": ClauseHistory,
     "diff": DiffReport,
