@@ -182,3 +182,33 @@ def test_import_ota_reads_the_history(archive: Archive, page_site: SampleSite, c
     (tmp_path / "bad.history.json").write_text(json.dumps({"Privacy Policy": [{"select": "main"}]}))
     r = cli("watch", "import-ota", str(tmp_path / "bad.json"), *s)
     assert r.code == 2 and "validUntil" in r.err
+
+
+def test_api_updates_a_watch_with_the_same_library_call(archive: Archive, page_site: SampleSite) -> None:
+    from fastapi.testclient import TestClient
+
+    from archiver.access import create_token
+    from archiver.web import create_app
+
+    url = page_site.base_url + "/terms"
+    PAGE["terms"] = _page("doc", "<h2>1. Data</h2><p>We keep your data.</p>")
+    archive.watches.add(url, entity=None, document=None, every="1d", select=("body",), actor="tester")
+    archive.watches.run(passphrase=lambda: None, actor="tester")
+    cap = create_token(archive, "api-capturer", "capturer", actor="tester").token
+    view = create_token(archive, "api-viewer", "viewer", actor="tester").token
+    app = create_app(archive, start_jobs=False)
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        def patch(token: str, **body: Any) -> Any:
+            return client.patch("/api/v1/watches", json=body, headers={"Authorization": f"Bearer {token}"})
+
+        assert patch(view, url=url, select=["#doc"]).status_code == 403
+        r = patch(cap, url=url, select=["#doc"])
+        assert r.status_code == 200, r.text
+        assert r.json()["version"] == 2 and r.json()["rederived"].startswith("main-text.")
+        assert patch(cap, url=page_site.base_url + "/nope", select=["#doc"]).status_code == 404
+        assert patch(cap, url=url, select=["div[["]).status_code == 400
+        assert patch(cap, url=url, select=["x" * 3000]).status_code == 422
+    entry = [e for e in archive.custody.entries() if e.event == "watch-update"]
+    assert len(entry) == 1 and entry[0].actor == "api-capturer"  # the token's name, as the CLI names the operator
+    assert [d.source for d in archive.watches.declarations(url)] == ["watch-add", "watch-update"]
+    assert archive.watches.run(passphrase=lambda: None, actor="tester").results[0].outcome == "unchanged"
