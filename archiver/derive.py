@@ -93,15 +93,24 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
 
 def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey, *, actor: str,
                    select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> list[DeriveResult]:
-    """``archiver derive``: the rules given, else the watch's declaration for the record's URL, else automatic."""
+    """``archiver derive``: the rules given, else the watch declaration that was in force when the record
+    was captured (its history: ``watch update``, an OTA ``*.history.json``), else the watch's current
+    one, else automatic."""
     import json
+
+    from archiver.monitor.declarations import rules_at
 
     declared = {w["url"]: json.loads(w["options"]) for w in archive.catalog.watches()} if not select else {}
     out = []
     for rid in record_ids:
-        rules = declared.get(archive.resolve(rid).url, {})
-        out.append(derive_main_text(archive, rid, key, actor=actor, select=select or tuple(rules.get("select", ())),
-                                    remove=remove if select else tuple(rules.get("remove", ()))))
+        summary = archive.resolve(rid)
+        if select:
+            rules = (select, remove)
+        else:
+            now = declared.get(summary.url, {})
+            rules = rules_at(archive, summary.url, summary.captured_at) or \
+                (tuple(now.get("select", ())), tuple(now.get("remove", ())))
+        out.append(derive_main_text(archive, rid, key, actor=actor, select=rules[0], remove=rules[1]))
     return out
 
 

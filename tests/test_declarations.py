@@ -212,3 +212,24 @@ def test_api_updates_a_watch_with_the_same_library_call(archive: Archive, page_s
     assert len(entry) == 1 and entry[0].actor == "api-capturer"  # the token's name, as the CLI names the operator
     assert [d.source for d in archive.watches.declarations(url)] == ["watch-add", "watch-update"]
     assert archive.watches.run(passphrase=lambda: None, actor="tester").results[0].outcome == "unchanged"
+
+
+def test_derive_uses_the_declaration_in_force_at_capture(archive: Archive, page_site: SampleSite, cli: Any) -> None:
+    """The history says which rules applied when: ``derive`` of an older record uses those."""
+    from archiver.monitor.declarations import rules_at
+
+    s = ["--store", str(archive.root)]
+    url = page_site.base_url + "/terms"
+    PAGE["terms"] = _page("doc", "<h2>1. Data</h2><p>We keep your data.</p>")
+    assert cli("watch", "add", url, "--select", "body", *s).code == 0
+    old = archive.capture(url).record_id  # a plain capture: no main-text
+    assert cli("watch", "update", url, "--select", "#doc", *s).code == 0
+    r = cli("derive", old, "--json", *s)
+    assert r.code == 0, r.err
+    made = [a.derived for _, a in archive.addenda(old, "derived") if a and a.derived]
+    # its own text under the rules of its time; beside it, the update's text under the new rules
+    assert sorted((d.name.split(".")[0], d.main_text.select) for d in made) == [("main-text", ("#doc",)),
+                                                                                 ("main-text", ("body",))]
+    assert [d.main_text.select for d in made if d.name == "main-text"] == [("body",)]
+    assert rules_at(archive, url, "2001-01-01T00:00:00Z") is None  # before the watch: none
+    assert rules_at(archive, url, archive.resolve(old).captured_at) == (("body",), ())

@@ -135,6 +135,17 @@ def declaration_history(archive: Store, url: str) -> list[DeclarationVersion]:
     return out
 
 
+def rules_at(archive: Store, url: str, when: str) -> Rules | None:
+    """The rules of ``url``'s declaration in force at ``when`` (None: no version covers it)."""
+    from archiver.monitor.watches import _parse
+
+    t = _parse(when)
+    for v in reversed(declaration_history(archive, url)):
+        if (v.valid_from is None or _parse(v.valid_from) <= t) and (v.valid_until is None or t < _parse(v.valid_until)):
+            return (v.select, v.remove)
+    return None
+
+
 def ota_history(history: Any, document: str, url: str) -> tuple[PastRules, ...]:
     """The entries of an OTA ``*.history.json`` (``{"<terms type>": [{"fetch", "select", "remove",
     "validUntil"}, …]}``) for one document at one URL, oldest first. An entry for another URL (the
@@ -257,4 +268,4 @@ def missed_records(archive: Store, url: str) -> set[str]:
 
 __all__ = ["MISSED", "DeclarationVersion", "PastRules", "canonical_rules", "comparable_pair", "declaration_history",
            "ensure_text_under", "missed_records", "missed_selectors", "ota_history", "ota_rules", "own_info",
-           "rules_id", "text_name", "text_under"]
+           "rules_at", "rules_id", "text_name", "text_under"]
