@@ -56,6 +56,13 @@ def test_update_keeps_history_and_a_change_of_rules_alone_is_not_a_version(archi
     text = archive.blobs.read_bytes(up["rederived_sha256"]).decode()
     assert "We keep your data." in text and "Pricing" not in text and "Copyright" not in text
     assert archive.verify(first["record_id"]).ok  # the addendum verifies, made again from the content
+    checks = {c.name: c.status.value for c in archive.verify(first["record_id"]).checks}
+    assert [v for k, v in checks.items() if up["rederived"] in k and "derivation" not in k] == ["PASS"], checks
+    bundle = archive.root.parent / "b.wacz"
+    archive.bundles.export([first["record_id"]], bundle, passphrase=lambda: None, actor="tester")
+    reports = archive.bundles.verify(bundle, archive.bundles.trust([]))
+    assert all(v.ok for v in reports), [(v.subject, c) for v in reports for c in v.checks if c.status.value == "FAIL"]
+    assert any(up["rederived"] in c.name for v in reports for c in v.checks)  # it travels with the record
 
     entries = [e for e in archive.custody.entries() if e.event == "watch-update"]
     assert len(entries) == 1 and entries[0].detail["url"] == url and entries[0].actor
