@@ -14,6 +14,8 @@ from archiver.api import Archive
 from archiver.demo.server import SampleSite, send
 
 PAGE: dict[str, bytes] = {}
+#: the declaration table and the run log through both catalogs' SQL
+BOTH_CATALOGS = pytest.mark.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
 
 
 def _page(doc_id: str, body: str, *, nav: str = "Home | Pricing | Blog") -> bytes:
@@ -34,6 +36,7 @@ def _run(cli: Any, *s: str) -> tuple[int, dict[str, Any]]:
     return r.code, json.loads(r.out)["results"][0]
 
 
+@BOTH_CATALOGS
 def test_update_keeps_history_and_a_change_of_rules_alone_is_not_a_version(archive: Archive, page_site: SampleSite,
                                                                           cli: Any) -> None:
     s = ["--store", str(archive.root)]
@@ -93,6 +96,7 @@ def test_update_keeps_history_and_a_change_of_rules_alone_is_not_a_version(archi
     assert (w["interval_s"], w["entity"], w["select"]) == (43200, "Example", ["#doc"])
 
 
+@BOTH_CATALOGS
 def test_selector_that_matches_nothing_is_never_a_version(archive: Archive, page_site: SampleSite,
                                                           cli: Any) -> None:
     s = ["--store", str(archive.root)]
