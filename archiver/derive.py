@@ -42,17 +42,22 @@ def main_text_sha256(archive: Store, record_id: str) -> str | None:
 
 
 def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, actor: str,
-                     select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> DeriveResult:
-    """Derive one record's main-text (declared rules, else automatic) as a signed addendum."""
+                     select: tuple[str, ...] = (), remove: tuple[str, ...] = (),
+                     name: str = "main-text") -> DeriveResult:
+    """Derive one record's main-text (declared rules, else automatic) as a signed addendum.
+
+    ``name`` other than ``main-text`` is the same text under another declaration (``main-text.<rules
+    id>``, see ``archiver.monitor.declarations``): when a watch's rules change, the previous version
+    is made again under the new ones, beside its own main-text, so the next comparison is like for like."""
     from archiver.capture import main_text_of
     from archiver.capture.extract import sniff_kind
     from archiver.capture.warc import MAIN_TEXT_TYPE
 
     summary = archive.resolve(record_id)
     rid = summary.record_id
-    existing = main_text_sha256(archive, rid)
+    existing = archive.catalog.record_blobs(rid).get(name)
     if existing is not None:
-        return DeriveResult(rid, "present", "the record already has a main-text artifact", sha256=existing)
+        return DeriveResult(rid, "present", f"the record already has a {name} artifact", sha256=existing)
     m = archive.manifest(rid)
     content = m.artifact("content")
     if content is None:
@@ -78,7 +83,7 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
     created = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     add = sign_addendum(Addendum(kind="derived", record_id=rid, manifest_sha256=summary.manifest_sha256,
                                  created_at=created,
-                                 derived=DerivedText(name="main-text", sha256=sha, size=len(encoded),
+                                 derived=DerivedText(name=name, sha256=sha, size=len(encoded),
                                                      media_type=MAIN_TEXT_TYPE, source_sha256=content.sha256,
                                                      main_text=info)), key)
     asha = archive.commit_addendum(add, addendum_file_bytes(add), actor=actor)
@@ -88,15 +93,24 @@ def derive_main_text(archive: Store, record_id: str, key: Ed25519PrivateKey, *, 
 
 def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey, *, actor: str,
                    select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> list[DeriveResult]:
-    """``archiver derive``: the rules given, else the watch's declaration for the record's URL, else automatic."""
+    """``archiver derive``: the rules given, else the watch declaration that was in force when the record
+    was captured (its history: ``watch update``, an OTA ``*.history.json``), else the watch's current
+    one, else automatic."""
     import json
+
+    from archiver.monitor.declarations import rules_at
 
     declared = {w["url"]: json.loads(w["options"]) for w in archive.catalog.watches()} if not select else {}
     out = []
     for rid in record_ids:
-        rules = declared.get(archive.resolve(rid).url, {})
-        out.append(derive_main_text(archive, rid, key, actor=actor, select=select or tuple(rules.get("select", ())),
-                                    remove=remove if select else tuple(rules.get("remove", ()))))
+        summary = archive.resolve(rid)
+        if select:
+            rules = (select, remove)
+        else:
+            now = declared.get(summary.url, {})
+            rules = rules_at(archive, summary.url, summary.captured_at) or \
+                (tuple(now.get("select", ())), tuple(now.get("remove", ())))
+        out.append(derive_main_text(archive, rid, key, actor=actor, select=rules[0], remove=rules[1]))
     return out
 
 

@@ -121,7 +121,7 @@ def _sections_of(core: Store, record_id: str) -> list[ft.SectionRow]:
 
     summary = core.resolve(record_id)
     try:
-        sections = record_sections(core, summary.record_id)  # type: ignore[arg-type]  # uses Store's part
+        sections = record_sections(core, summary.record_id)
     except NotFoundError:  # a record with no text (an image, a failed decode): nothing to search
         return []
     return [ft.SectionRow(summary.record_id, s.index, summary.url, summary.entity, summary.document,

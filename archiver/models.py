@@ -19,7 +19,15 @@ from archiver.exhibits.produce import ProductionReport
 from archiver.fulltext import SearchReport, SyncResult
 from archiver.jobs import CaptureJob
 from archiver.migrate import MigrationReport, SchemaReport
-from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
+from archiver.monitor import (
+    ClauseHistory,
+    DeclarationVersion,
+    DiffReport,
+    HistoryReport,
+    RunSummary,
+    Watch,
+    WatchUpdate,
+)
 from archiver.provisions import Provision, ProvisionCheck, ProvisionReport
 from archiver.publication import PublicationReport
 from archiver.queue import QueueStatus
@@ -101,6 +109,8 @@ MODELS: dict[str, type] = {
     "search": SearchReport,
     "search-sync": SyncResult,
     "watch-run": RunSummary,
+    "watch-update": WatchUpdate,
+    "declaration": DeclarationVersion,
     "history": HistoryReport,
     "clause-history": ClauseHistory,
     "diff": DiffReport,

@@ -116,12 +116,13 @@ def test_capture_with_declared_rules_adds_a_signed_main_text(archive, cli, tmp_p
             state["page"] = page
             run = cli("watch", "run", "--json", *s)
             outcomes.append(json.loads(run.out.splitlines()[-1])["results"][0]["outcome"])
-        # first: the rules changed (the capture above also selected #extra); then banner and heading level
-        # changes are not versions; the changed link target is
-        assert outcomes == ["changed", "unchanged", "unchanged", "changed"], outcomes
+        # first: only the rules changed (the capture above also selected #extra): the older record is read
+        # under the new rules (issue 31), so not a version; banner and heading level changes are not
+        # versions either; the changed link target is
+        assert outcomes == ["unchanged", "unchanged", "unchanged", "changed"], outcomes
         hist = json.loads(cli("history", site.base_url + "/terms", "--json", *s).out)
-        assert hist["changes"] == 2 and len(hist["versions"][1]["record_ids"]) == 3
-        a, b = hist["versions"][1]["record_ids"][-1], hist["versions"][2]["record_ids"][0]
+        assert hist["changes"] == 1 and len(hist["versions"][0]["record_ids"]) == 4
+        a, b = hist["versions"][0]["record_ids"][-1], hist["versions"][1]["record_ids"][0]
         diff = cli("diff", a, b, "--sections", *s)
         assert "CHANGED" in diff.out and "Terms" in diff.out and "privacy-2026" in diff.out, diff.out
 
@@ -139,8 +140,13 @@ def test_import_ota_declaration(archive, cli, tmp_path) -> None:  # type: ignore
     assert got["Privacy Policy"]["select"] == ["main", '{"endBefore": "footer", "startBefore": "h1"}']
     assert got["Privacy Policy"]["remove"] == [".cookie"] and got["Terms of Service"]["entity"] == "Example"
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps({"name": "X", "terms": {"T": {"fetch": "https://example.org/t"}}}))
+    bad.write_text(json.dumps({"name": "X", "terms": {"T": {"fetch": "https://example.org/t", "select": "div[["}}}))
     assert cli("watch", "import-ota", str(bad), "--store", str(archive.root)).code == 2
+    # no select rule (OTA's PDF declarations): the text is found automatically (issue 31)
+    pdf = tmp_path / "pdf.json"
+    pdf.write_text(json.dumps({"name": "X", "terms": {"T": {"fetch": "https://example.org/t.pdf"}}}))
+    r = cli("watch", "import-ota", str(pdf), "--json", "--store", str(archive.root))
+    assert r.code == 0 and json.loads(r.out)[0]["select"] == []
 
 
 # ---- automatic main content (nothing declared) -------------------------------------------------------

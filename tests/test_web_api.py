@@ -198,6 +198,7 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/verify-bundle"): "viewer/api",
     ("GET", "/api/v1/watches"): "viewer/api",
     ("POST", "/api/v1/watches"): "capturer/api",
+    ("PATCH", "/api/v1/watches"): "capturer/api",
     ("DELETE", "/api/v1/watches"): "capturer/api",
     ("POST", "/api/v1/records/{record_id}/publish"): "capturer/api",
     ("POST", "/api/v1/records/{record_id}/unpublish"): "capturer/api",

@@ -128,6 +128,56 @@ def declared_text(html: bytes, *, select: Rule | None, remove: Rule | None = Non
     return _render(tops, base_url)
 
 
+def parse_rule(rule: str) -> str | dict[str, str]:
+    """A rule as stored (a range travels as its JSON), checked: bad JSON or a bad range is bad input."""
+    import json
+
+    if not rule.lstrip().startswith("{"):
+        return rule
+    try:
+        value = json.loads(rule)
+    except ValueError as exc:
+        raise UsageError(f"invalid range rule {rule!r}: {exc}",
+                         hint='a range is JSON: {"startBefore": "h1", "endBefore": "footer"}') from exc
+    checked = _rules(value)[0]
+    if isinstance(checked, list):  # pragma: no cover - _rules of a dict is that dict
+        raise UsageError(f"invalid range rule {rule!r}")
+    return checked
+
+
+def check_rules(select: tuple[str, ...], remove: tuple[str, ...]) -> None:
+    """Refuse a declaration that could never extract anything (bad CSS, a malformed range) before it
+    is saved, instead of at every capture; a selector valid here may still match nothing on a page."""
+    import lxml.html
+
+    root = lxml.html.fromstring("<html><body></body></html>")
+    for r in select + remove:
+        if not r.strip():
+            raise UsageError("an empty selector rule", hint="give a CSS selector, or a range as JSON")
+        rule = parse_rule(r)
+        for sel in [rule] if isinstance(rule, str) else list(rule.values()):
+            _css(root, sel)
+
+
+def unmatched_selectors(html: bytes, select: tuple[str, ...], *,
+                        content_type: str | None = None) -> list[tuple[str, str]]:
+    """(rule, CSS selector) of every declared ``select`` rule that finds nothing on this page: a CSS
+    rule that matches no element, or a range one of whose ends is missing. Any one of them means the
+    declaration no longer describes the page, so what it extracts is not the document."""
+    root = _parse(html, content_type)
+    out: list[tuple[str, str]] = []
+    for r in select:
+        rule = parse_rule(r)
+        if isinstance(rule, str):
+            if not _css(root, rule):
+                out.append((r, rule))
+            continue
+        for end in ("startBefore", "startAfter", "endBefore", "endAfter"):
+            if end in rule and not _css(root, rule[end]):
+                out.append((r, rule[end]))
+    return out
+
+
 # what made a declared main-text: "archiver.maintext" (no version) was before bold-paragraph headings
 DECLARED_EXTRACTOR = "archiver.maintext/2"
 
@@ -356,4 +406,4 @@ def comparable_words(markdown: str) -> list[str]:
 
 
 __all__ = ["AUTOMATIC_EXTRACTOR", "CURRENT_EXTRACTORS", "DECLARED_EXTRACTOR", "PDF_EXTRACTOR", "automatic_text",
-           "comparable_words", "declared_text", "pdf_main_text"]
+           "check_rules", "comparable_words", "declared_text", "parse_rule", "pdf_main_text", "unmatched_selectors"]

@@ -1,6 +1,7 @@
 """The ``archiver`` command: parse, call the API, render, map errors to exit codes. Nothing else.
 
-Exit codes: 0 ok, 1 verification failed, 2 usage/bad input, 3 network/remote failure, 4 store error.
+Exit codes: 0 ok, 1 verification failed, 2 usage/bad input, 3 network/remote failure, 4 store error; ``watch run`` also
+10 (something changed) and 11 (a declared selector matched nothing).
 One module per command group; importing this package registers every command on ``app``.
 """
 

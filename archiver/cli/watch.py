@@ -54,20 +54,89 @@ def watch_add(url: str, every: Annotated[str, typer.Option("--every", help="Inte
 def watch_import_ota(declaration: Annotated[Path, typer.Argument(help="An Open Terms Archive service declaration "
                                                                   "(JSON).")],
                      every: Annotated[str, typer.Option("--every", help="Interval for every watch.")] = "1d",
+                     history: Annotated[Path | None, typer.Option("--history", help="The service's OTA "
+                                                                  "*.history.json (default: the one beside the "
+                                                                  "declaration, if any).")] = None,
                      store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Watch every document of an Open Terms Archive declaration, with its select/remove rules."""
+    """Watch every document of an Open Terms Archive declaration, with its select/remove rules and,
+    from its *.history.json, the rules that applied before (each watch's declaration history)."""
     from archiver.errors import UsageError
-    try:
-        data = json.loads(declaration.read_text("utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"cannot read the declaration {declaration}: {exc}") from exc
+
+    def read(path: Path, what: str) -> Any:
+        try:
+            return json.loads(path.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UsageError(f"cannot read the {what} {path}: {exc}") from exc
+
+    if declaration.name.endswith(".history.json"):
+        raise UsageError(f"{declaration} is a history: give the service's declaration",
+                         hint=f"archiver watch import-ota {declaration.name.removesuffix('.history.json')}.json "
+                              f"--history {declaration}")
+    data = read(declaration, "declaration")
+    beside = declaration.with_name(declaration.name.removesuffix(".json") + ".history.json")
+    past = read(history, "history") if history is not None else (read(beside, "history") if beside.is_file()
+                                                                   else None)
     archive = _open(store)
-    watches = archive.watches.import_ota(data, every=every, actor=archive.default_actor())
+    watches = archive.watches.import_ota(data, every=every, actor=archive.default_actor(), history=past)
     if as_json:
         _emit_json(watches)
         return
     for w in watches:
         _out().print(f"watching {w.url} ({w.entity} — {w.document}) every {every}", highlight=False)
+
+
+@watch_app.command("update")
+def watch_update(url: str,
+                 select: Annotated[list[str] | None, typer.Option("--select", help="New CSS selectors of the "
+                                                                  "document's own text (repeatable; replaces "
+                                                                  "the old ones; '' alone: automatic).")] = None,
+                 remove: Annotated[list[str] | None, typer.Option("--remove", help="New CSS selectors to drop "
+                                                                  "(repeatable; replaces the old ones; '' alone: "
+                                                                  "none).")] = None,
+                 every: Annotated[str | None, typer.Option("--every", help="New interval: 90s, 30m, 12h, 1d, "
+                                                           "1w.")] = None,
+                 entity: Annotated[str | None, typer.Option(help="Who publishes the document.")] = None,
+                 document: Annotated[str | None, typer.Option(help="Which document it is.")] = None,
+                 store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Change a watch's declaration; the old one stays in its history (`watch declarations URL`).
+
+    New rules re-derive the previous version's text under them (a signed addendum), so the next run
+    compares like for like: a change of rules alone is never a new version."""
+    from archiver.cli._common import safe
+
+    archive = _open(store)
+    res = archive.watches.update(url, select=tuple(select) if select is not None else None,
+                                 remove=tuple(remove) if remove is not None else None, every=every, entity=entity,
+                                 document=document, passphrase=_passphrase_source(), actor=archive.default_actor())
+    if as_json:
+        _emit_json(res)
+        return
+    out = _out()
+    if not res.changed:
+        out.print(f"{safe(url)}: nothing changed (declaration version {res.version})")
+        return
+    out.print(f"{safe(url)}: declaration version {res.version} ({', '.join(res.changed)} changed)")
+    if res.previous_record_id:
+        out.print(f"  {res.previous_record_id} made again under the new rules as {res.rederived}"
+                  if res.rederived else f"  the new rules extract nothing from {res.previous_record_id}: "
+                  "the next run compares with its text under the old rules")
+
+
+@watch_app.command("declarations")
+def watch_declarations(url: str, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Every version of a watch's declaration: rules, from when, until when, by whom."""
+    from archiver.cli._common import safe
+
+    items = _open(store).watches.declarations(url)
+    if as_json:
+        _emit_json(items)
+        return
+    out = _out()
+    for v in items:
+        rules = ("select " + " ".join(v.select) + (" remove " + " ".join(v.remove) if v.remove else "")
+                 if v.select else "automatic")
+        out.print(f"v{v.version}  {v.valid_from or 'before'} → {v.valid_until or 'now'}  {safe(rules)}  "
+                  f"({v.source}{', ' + safe(v.actor) if v.actor else ''})", highlight=False)
 
 
 @watch_app.command("remove")
@@ -108,14 +177,16 @@ def watch_run(due: Annotated[bool, typer.Option("--due", help="Only watches whos
               notify_url: Annotated[str | None, typer.Option("--notify-url", help="POST the JSON summary "
                                                              "here.")] = None,
               store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """Re-capture watched URLs; exit 0 when nothing changed, 10 when something did (for cron)."""
+    """Re-capture watched URLs; exit 0 when nothing changed, 10 when something did, 11 when a declared
+    selector matched nothing (for cron; 11 wins over 10: a declaration to fix hides changes)."""
     import time as _time
 
     archive = _open(store)
-    changed_any = False
+    changed_any = missed_any = False
     while True:
         summary = _watch_once(archive, due or loop, jobs, notify_url, as_json)
         changed_any = changed_any or bool(summary.changed)
+        missed_any = missed_any or bool(summary.missed)
         if not loop:
             break
         watches = archive.watches.all()
@@ -125,6 +196,8 @@ def watch_run(due: Annotated[bool, typer.Option("--due", help="Only watches whos
             _time.sleep(max(1, pause))
         except KeyboardInterrupt:
             break
+    if missed_any:
+        raise Exit(11)
     if changed_any:
         raise Exit(10)
 
@@ -156,7 +229,8 @@ def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None
     if summary.skipped:
         out.print(f"[yellow]skipped[/]: {summary.skipped}")
     for r in summary.results:
-        colour = {"changed": "bold yellow", "new": "cyan", "unchanged": "green", "failed": "red"}[r.outcome]
+        colour = {"changed": "bold yellow", "new": "cyan", "unchanged": "green", "failed": "red",
+                  "selector-missed": "bold red"}[r.outcome]
         what = r.error or (("sections: " + "; ".join(r.sections)) if r.sections else "")
         out.print(f"[{colour}]{r.outcome:<9}[/] {safe(r.url)}  {r.record_id or '-'}"
                   + (f" (after {r.previous_record_id})" if r.previous_record_id else "")

@@ -20,7 +20,7 @@ from archiver.access import NewToken, TokenInfo
 from archiver.errors import IntegrityError, UsageError
 from archiver.evidence import ProvenanceReport
 from archiver.jobs import CaptureJob, CaptureRequest
-from archiver.monitor import DiffReport, HistoryReport, Watch
+from archiver.monitor import DiffReport, HistoryReport, Watch, WatchUpdate
 from archiver.publication import PublicationReport
 from archiver.records import ArtifactMatch, Verification
 from archiver.reports import (
@@ -344,6 +344,30 @@ def add_watch(req: WatchBody, p: Capturer_, request: Request) -> JSONResponse:
     a = state(request).archive
     w = a.watches.add(req.url, entity=req.entity, document=req.document, every=req.every, actor=actor(p))
     return body(w, status=201)
+
+
+class WatchUpdateBody(BaseModel):
+    """Fields left out keep their value; an empty list of rules clears them (select: automatic text)."""
+
+    url: str = Field(min_length=1, max_length=8192)
+    select: list[Annotated[str, Field(max_length=2000)]] | None = Field(default=None, max_length=50)
+    remove: list[Annotated[str, Field(max_length=2000)]] | None = Field(default=None, max_length=50)
+    every: str | None = Field(default=None, max_length=20)
+    entity: str | None = Field(default=None, max_length=500)
+    document: str | None = Field(default=None, max_length=500)
+
+
+@router.patch("/watches", responses=ok(WatchUpdate),
+              summary="Change a watch's declaration: a new version in its history and a watch-update custody "
+                      "entry; new rules re-derive the previous version's text (a signed addendum)")
+def update_watch(req: WatchUpdateBody, p: Capturer_, request: Request) -> JSONResponse:
+    from archiver.api import env_passphrase
+
+    a = state(request).archive
+    res = a.watches.update(req.url, select=None if req.select is None else tuple(req.select),
+                           remove=None if req.remove is None else tuple(req.remove), every=req.every,
+                           entity=req.entity, document=req.document, passphrase=env_passphrase, actor=actor(p))
+    return body(res)
 
 
 @router.delete("/watches", status_code=204, responses={204: {"description": "No longer watched"}, **PROBLEMS},

@@ -26,4 +26,21 @@ CREATE TABLE IF NOT EXISTS watch_runs (
     detail TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS watch_runs_url ON watch_runs(url, time)""", baseline=True),
+    both("watches", 2, "declaration versions: each watch's rules with when, by whom and from where", """
+CREATE TABLE watch_declarations (
+    url TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    rules TEXT NOT NULL,
+    entity TEXT,
+    document TEXT,
+    interval_s INTEGER NOT NULL,
+    valid_from TEXT,
+    valid_until TEXT,
+    actor TEXT NOT NULL,
+    source TEXT NOT NULL,
+    PRIMARY KEY (url, version)
+);
+INSERT INTO watch_declarations (url, version, rules, entity, document, interval_s, valid_from, valid_until, actor,
+                                source)
+    SELECT url, 1, options, entity, document, interval_s, created_at, NULL, '', 'watch-add' FROM watches"""),
 )
