@@ -1,7 +1,7 @@
 """Provisions: pinning a clause, re-finding it after each watch run, showing, citing, serving, refusing.
 
 A local page changes between watch runs (one clause edited, one moved to another section, one deleted),
-and ``provisions.recheck`` is called right after each run, as ``run_watches`` will call it.
+and a run's ``provisions`` are what ``run_watches`` found when it called ``provisions.recheck`` at its end.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def _run(archive: Archive, doc: dict[str, Any], body: bytes | None = None) -> tu
     if body is not None:
         doc["body"] = body
     summary = run_watches(archive, passphrase=lambda: None, actor="tester", urls=[doc["url"]])
-    checks = {c.provision_id: c for c in recheck(archive, summary, actor="tester")}
+    checks = {c.provision_id: c for c in summary.provisions}  # the run re-found them itself
     rid = summary.results[0].record_id
     assert rid, summary
     return rid, checks
@@ -107,7 +107,7 @@ def test_each_run_refinds_every_provision(archive: Archive, doc: dict[str, Any])
 
     # a run's observations are appended once: calling recheck again for the same records adds nothing
     summary = run_watches(archive, passphrase=lambda: None, actor="tester", urls=[doc["url"]])
-    assert len(recheck(archive, summary, actor="tester")) == 3
+    assert len(summary.provisions) == 3
     assert recheck(archive, summary, actor="tester") == []
     assert len(archive.provisions.show(b).checks) == 4
 
@@ -165,7 +165,7 @@ def test_cli_add_list_show_remove_and_custody(archive: Archive, doc: dict[str, A
     assert adding.record_id is None and (adding.detail or {})["record_id"] == rid and adding.actor == "Test Operator"
     # an untracked provision is no longer re-found
     summary = run_watches(archive, passphrase=lambda: None, actor="tester", urls=[doc["url"]])
-    assert recheck(archive, summary, actor="tester") == []
+    assert summary.provisions == () and recheck(archive, summary, actor="tester") == []
 
 
 def test_bad_input(archive: Archive, doc: dict[str, Any], cli) -> None:  # type: ignore[no-untyped-def]

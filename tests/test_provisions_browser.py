@@ -1,6 +1,6 @@
 """The provision pages in the Debian Chromium through Playwright, checked by axe-core.
 
-A real server (uvicorn on 127.0.0.1), a local page watched through two versions with ``recheck`` after
+A real server (uvicorn on 127.0.0.1), a local page watched through two versions (each run re-finds the provisions) after
 each run; a viewer logs in, opens the provision list, a provision (its clause language, first tracked,
 last verified, both versions and the word diff) and the record page's Provisions section. axe: no
 serious or critical violation on any of them.
@@ -18,7 +18,6 @@ from archiver.access import create_token
 from archiver.api import Archive
 from archiver.demo.server import SampleSite, send
 from archiver.monitor import run_watches
-from archiver.provisions import recheck
 from archiver.web import create_app
 from tests.live_server import LiveServer
 from tests.test_web_pages import ARGS, CHROMIUM, axe_check
@@ -49,7 +48,7 @@ def world(tmp_path: Path) -> Iterator[dict[str, Any]]:
         archive.provisions.add(first, "free of charge", actor="tester")
         body["now"] = V2
         summary = run_watches(archive, passphrase=lambda: None, actor="tester")
-        assert [c.status for c in recheck(archive, summary, actor="tester")] == ["changed", "unchanged"]
+        assert [c.status for c in summary.provisions] == ["changed", "unchanged"]
         with LiveServer(create_app(archive, start_jobs=False)) as srv, pw_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             yield {"srv": srv, "browser": browser, "token": token, "pid": pid, "second": summary.results[0].record_id}
