@@ -59,6 +59,8 @@ LAYERS: dict[str, int] = {
     "archiver.publication": 4,
     "archiver.memento": 4,
     "archiver.collections": 4,
+    "archiver.matters": 4,
+    "archiver.gc": 4,
     "archiver.replayassets": 4,
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")
