@@ -95,7 +95,7 @@ def show(name: NameArg, tag: Annotated[str | None, typer.Option("--tag", help="O
         state = "ON" if h.active else f"released by {safe(h.released_by)} at {h.released_at}"
         out.print(f"  hold {state}: {safe(h.reason)} (placed by {safe(h.placed_by)} at {h.placed_at})", highlight=False)
     for item in v.items:
-        tags = f"  [{', '.join(safe(t) for t in item.tags)}]" if item.tags else ""
+        tags = f"  tags: {', '.join(safe(t) for t in item.tags)}" if item.tags else ""
         out.print(f"  {item.position:>3}. {safe(item.record_id)}  {safe(item.title)}{tags}", highlight=False)
         for n in item.notes:
             out.print(f"       note ({safe(n.actor)}, {n.created_at}): {safe(n.text)}", highlight=False)
