@@ -433,9 +433,16 @@ class S3BlobStore:
         when the bucket has no Object Lock, where legal holds do not exist)."""
         if not self.settings.object_lock:
             return None
+        from botocore.exceptions import ClientError
+
         kw = self._get_kw(hexdigest)
         with self._errors(f"legal hold of {kw['Key']}"):
-            got = self.client.get_object_legal_hold(**kw)
+            try:
+                got = self.client.get_object_legal_hold(**kw)
+            except ClientError as exc:
+                if _client_error_code(exc) == "NoSuchObjectLegalHold":  # never had one
+                    return False
+                raise
         return str(got.get("LegalHold", {}).get("Status", "")) == "ON"
 
     def set_legal_hold(self, hexdigest: str, on: bool) -> bool:
