@@ -163,7 +163,7 @@ def test_hold_refuses_unpublish_collection_removal_gc_and_blob_delete_then_relea
 
 
 def test_hold_covers_records_added_later_and_is_idempotent(archive: Archive, two: tuple[str, str]) -> None:
-    a, b = two
+    _, b = two
     matters.create(archive, "m1", actor="t")
     first = matter_holds.place(archive, "m1", "preserve", actor="t")
     again = matter_holds.place(archive, "m1", "other reason", actor="t")
@@ -232,7 +232,8 @@ def test_capture_csv_reports_bad_rows_by_line_and_captures_and_files_the_good(
     assert "line 2:" not in err and "line 7:" not in err
     records = {x.url.rsplit("/", 1)[-1]: x for x in archive.list()}
     assert set(records) == {"plain", "hostile"}  # the good rows, and only them
-    assert (records["hostile"].entity, records["hostile"].document) == ("Example, Inc.", 'A "quoted"\nmulti-line document')
+    assert (records["hostile"].entity, records["hostile"].document) == \
+        ("Example, Inc.", 'A "quoted"\nmulti-line document')
     m = matters.get(archive, "acme-v-doe")
     assert list(m.record_ids) == [records["plain"].record_id, records["hostile"].record_id]
     w = matter_notes.working(archive, records["plain"].record_id)
