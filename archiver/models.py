@@ -14,7 +14,11 @@ from typing import Any
 from archiver.access import NewToken, TokenInfo
 from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
+from archiver.gc import GcReport
 from archiver.jobs import CaptureJob
+from archiver.matters import Matter
+from archiver.matters.holds import HoldChange
+from archiver.matters.notes import MatterView, Note, TagChange
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import ClauseHistory, DiffReport, HistoryReport, RunSummary, Watch
 from archiver.publication import PublicationReport
@@ -115,6 +119,12 @@ MODELS: dict[str, type] = {
     "log-sync": LogSyncReport,
     "log-proof-check": LogProofCheckReport,
     "log-witness": LogWitnessEntry,
+    "matter": Matter,
+    "matter-view": MatterView,
+    "note": Note,
+    "tag-change": TagChange,
+    "hold-change": HoldChange,
+    "gc": GcReport,
 }
 
 

@@ -174,7 +174,8 @@ class Writes:
 
 def concrete(path: str, rid: str, job: str, url: str) -> str:
     return (path.replace("{record_id}", rid).replace("{a}", rid).replace("{b}", rid).replace("{job}", job)
-            .replace("{name}", "content").replace("{path:path}", url).replace("{collection}", "exhibits"))
+            .replace("{name}", "content").replace("{path:path}", url).replace("{collection}", "exhibits")
+            .replace("{matter}", "m1"))
 
 
 QUERIES = {"/api/v1/lookup": {"sha256": "HTML"}, "/api/v1/history": {"url": "URL"},
@@ -218,6 +219,10 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
     archive.collections.create("exhibits", actor="tester")  # /c/exhibits… answers 200
     archive.collections.add("exhibits", [m.record_id], actor="tester", passphrase=lambda: None)
     archive.collections.publish("exhibits", actor="tester", passphrase=lambda: None)
+    from archiver import matters
+
+    matters.create(archive, "m1", actor="tester")  # /matters/m1… answers 200
+    matters.add(archive, "m1", [m.record_id], actor="tester")
     watch = Writes(archive.root)
     sha = hashlib.sha256(HTML).hexdigest()
     seen = 0

@@ -69,7 +69,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
-    from archiver.web import api, collection_pages, logroutes, memento, pages, public
+    from archiver.web import api, collection_pages, logroutes, matter_pages, memento, pages, public
 
     # the OpenAPI document is served by a route of ours below, so that it declares its policy too
     app = FastAPI(title="archiver", version=__import__("archiver").__version__,
@@ -159,6 +159,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(pages.router)
     app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records
     app.include_router(collection_pages.router)  # public: /c/<name> of published collections
+    app.include_router(matter_pages.router)  # /matters…, /api/v1/matters…: viewer reads, capturer acts
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

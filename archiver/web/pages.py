@@ -196,6 +196,7 @@ def records_page(request: Request, p: ViewerPage, q: str = "", since: str = "", 
 def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
     from archiver.cite import citation_data
     from archiver.cite import render as cite_render
+    from archiver.matters.notes import working
     from store.search import cached_verifications
 
     a = state(request).archive
@@ -211,7 +212,7 @@ def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
                                                public=a.publications.is_public(prov.record_id),
                                                permalink=a.publications.permalink(prov.record_id),
                                                last_verified=cached_verifications(a.catalog, [prov.record_id])
-                                               .get(prov.record_id)))
+                                               .get(prov.record_id), working=working(a, prov.record_id)))
 
 
 @router.get("/records/{record_id}/screenshot.png")
