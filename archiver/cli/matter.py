@@ -1,13 +1,15 @@
 """Matters, notes, tags and legal holds (``archiver.matters``): ``matter create/add/list/show``, ``note``,
 ``tag``, ``hold``, ``release``."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from archiver.cli._common import _APP_OPTS, JsonOpt, StoreOpt, _emit_json, _open, _out, app, safe
-from archiver.matters import Matter
-from archiver.matters.holds import HoldChange
+
+if TYPE_CHECKING:  # the library is imported by the command that runs (start-up: docs/architecture.md)
+    from archiver.matters import Matter
+    from archiver.matters.holds import HoldChange
 
 matter_app = typer.Typer(**_APP_OPTS, help="Matters: a case or investigation's records (its ordered exhibit list), "
                                           "notes, tags and legal holds.")
@@ -17,7 +19,7 @@ NameArg = Annotated[str, typer.Argument(help="The matter's name: a-z 0-9 . _ - (
 MatterOpt = Annotated[str | None, typer.Option("--matter", help="Within this matter (the record must be in it).")]
 
 
-def _line(m: Matter) -> None:
+def _line(m: "Matter") -> None:
     held = "  [bold red]HELD[/]" if m.held else ""
     extra = "  ".join(safe(x) for x in (m.client, m.number) if x)
     _out().print(f"{safe(m.name)}  {len(m.record_ids)} record(s)  {safe(m.title)}" + (f"  {extra}" if extra else "")
@@ -165,7 +167,7 @@ def release(matter: Annotated[str, typer.Argument(help="The matter whose hold to
     _hold_line(ch)
 
 
-def _hold_line(ch: HoldChange) -> None:
+def _hold_line(ch: "HoldChange") -> None:
     if ch.action == "hold":
         state = "now on hold" if ch.changed else "already on hold"
     else:
