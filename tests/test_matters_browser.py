@@ -101,6 +101,9 @@ def test_matter_pages_notes_and_tags_in_chromium(world: dict[str, Any]) -> None:
     r = ctx.request.post(f"{srv.base_url}/api/v1/matters/acme-v-doe/tags", headers=cap,
                          data={"record_id": b, "tags": ["exhibit-b"]})
     assert r.status == 200 and r.json()["added"] == ["exhibit-b"]
+    last = list(archive.custody.entries())[-1]  # the API's act is the same custody event, naming the token
+    assert (last.event, last.actor, last.detail["record_id"], last.detail["tags"]) == \
+        ("matter-tag", "capturer-user", b, "exhibit-b")
     r = ctx.request.post(f"{srv.base_url}/api/v1/matters/other-case/notes", headers=cap,
                          data={"record_id": b, "text": "not in that matter"})
     assert r.status == 400 and "not in matter" in r.json()["detail"]
