@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 DEFAULT_MIN_AGE_H = 24.0
+TEMP_MIN_AGE_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +132,8 @@ def collect(core: Store, *, dry_run: bool = False, min_age_hours: float = DEFAUL
             if core.blobs.delete(sha):
                 deleted.append(sha)
                 freed += size
-        temps = core.blobs.clean_temps(older_than_s=min_age_hours * 3600)
+        # a temp file is a capture's download in progress: never younger than an hour, whatever --min-age
+        temps = core.blobs.clean_temps(older_than_s=max(min_age_hours * 3600, TEMP_MIN_AGE_S))
     return GcReport(dry_run, min_age_hours, len(names), len(keep), tuple(orphans), young, tuple(deleted), freed, temps)
 
 

@@ -51,6 +51,10 @@ def test_cli_matter_flow_notes_tags_and_custody(archive: Archive, two: tuple[str
     assert matters.get(archive, "acme-v-doe").title == "Acme v. Doe"
     with pytest.raises(NotFoundError):
         matters.get(archive, "no-such-matter")
+    with pytest.raises(NotFoundError):  # a name no matter can have is not found either (exhibits pass user input)
+        matters.get(archive, "Acme v. Doe")
+    with pytest.raises(NotFoundError):
+        matters.record_ids(archive, "no-such-matter")
 
     manifest_before = archive.resolve(a).manifest_sha256
     addenda_before = archive.addenda(a)

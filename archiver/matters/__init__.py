@@ -139,8 +139,10 @@ def create(core: Store, name: str, *, title: str = "", client: str = "", number:
 
 
 def get(core: Store, name: str) -> Matter:
-    """The matter called ``name``; ``NotFoundError`` (exit 2) when there is none."""
-    check_name(name)
+    """The matter called ``name``; ``NotFoundError`` (exit 2) when there is none (a name no matter
+    could have is simply not found: callers such as exhibits pass what a user typed)."""
+    if not isinstance(name, str) or ".." in name or not NAME.fullmatch(name):
+        raise NotFoundError(f"no matter named {str(name)[:70]!r}", hint="see `archiver matter list`")
     with core.catalog.db() as d:
         return _matter(d, name)
 
