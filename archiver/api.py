@@ -451,14 +451,19 @@ class Archive(StoreCore):
     # ---- maintenance -----------------------------------------------------------------------
     def info(self) -> StoreInfo:
         """Where this store keeps its parts, and how many records it holds."""
-        from archiver.reports import StoreInfo
+        from archiver.matters import get as get_matter
+        from archiver.matters.holds import active
+        from archiver.reports import StoreHold, StoreInfo
 
+        holds = tuple(StoreHold(h.matter, h.reason, h.placed_by, h.placed_at,
+                                len(get_matter(self, h.matter).record_ids)) for h in active(self))
         b = self.backends
         return StoreInfo(store=str(self.root), catalog=self.catalog.backend, catalog_location=self.catalog.location,
                          custody="catalog table custody" if b.catalog else str(self.root / "custody.log"),
                          blobs=b.s3.url if b.s3 else str(self.root / "objects"),
                          object_lock=b.s3.object_lock if b.s3 else None, retain=b.s3.retain if b.s3 else None,
-                         legal_hold=b.s3.legal_hold if b.s3 else False, records=self.catalog.count())
+                         legal_hold=b.s3.legal_hold if b.s3 else False, records=self.catalog.count(),
+                         holds=holds)
 
     def rebuild_index(self, *, actor: str | None = None) -> RebuildReport:
         """Recreate catalog rows from the signed documents among the blobs (``archiver.maintenance``)."""

@@ -4,8 +4,9 @@ a book, a brief or a report, and one bundle of all of them (Perma's most request
 The model is deliberately general (an ordered list of record IDs with a title, private until
 published) so that a matter's exhibit list can be a collection. Every change (create, add, publish,
 unpublish) is a custody entry naming the actor, committed with its rows in one unit of work of the
-write path; the custody events are ``collection-create``, ``collection-add``, ``collection-publish``,
-``collection-unpublish``.
+write path; the custody events are ``collection-create``, ``collection-add``, ``collection-remove``,
+``collection-publish``, ``collection-unpublish``. A record under a legal hold (``store/holds.py``: in
+the exhibit list of a matter with an active hold) cannot be removed from any collection.
 
 The public side sees a collection only while it is published, and of it only the records that are
 public themselves: a private record in a published collection is left out of the page, the JSON and
@@ -68,6 +69,8 @@ class CollectionChange(Report):
     added: tuple[str, ...] = ()
     already: tuple[str, ...] = ()
     bundle_sha256: str | None = None
+    removed: tuple[str, ...] = ()
+    absent: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +148,12 @@ def _collection(d: Any, name: str) -> Collection:
                       updated_at=str(row[4]), record_ids=_items(d, name))
 
 
+def insert(d: Any, name: str, title: str, now: str) -> None:
+    """The row of a new collection, inside the caller's unit of work (a matter makes its exhibit list)."""
+    d.run("INSERT INTO collections (name, title, public, created_at, updated_at) VALUES (?,?,0,?,?)",
+          (name, title, now, now))
+
+
 def create(core: Store, name: str, *, title: str = "", actor: str) -> Collection:
     """A new, empty, private collection (its title defaults to its name)."""
     from store.custody import Event
@@ -153,8 +162,7 @@ def create(core: Store, name: str, *, title: str = "", actor: str) -> Collection
     now = _now()
 
     def index(d: Any) -> None:
-        d.run("INSERT INTO collections (name, title, public, created_at, updated_at) VALUES (?,?,0,?,?)",
-              (name, title, now, now))
+        insert(d, name, title, now)
     try:
         core.ledger.commit([Event("collection-create", detail={"name": name, "title": title})], actor=actor,
                            index=index)
@@ -191,6 +199,33 @@ def add(core: Store, name: str, record_ids: list[str], *, actor: str) -> Collect
                  for i, rid in enumerate(new, 1)], None, (new, [r for r in wanted if r in present]))
     _, (new, already) = core.ledger.run(prepare, actor=actor)
     return CollectionChange(name=name, action="add", changed=bool(new), added=tuple(new), already=tuple(already))
+
+
+def remove(core: Store, name: str, record_ids: list[str], *, actor: str) -> CollectionChange:
+    """Take records out of a collection (the others keep their order). Refused, changing nothing, when
+    any of them is under a legal hold: the refusal names the hold (``HoldError``)."""
+    from store.custody import Event
+    from store.holds import refuse_records
+
+    check_name(name)
+    if not record_ids:
+        raise UsageError("name at least one record ID")
+    wanted = [s.record_id for s in core.resolve_many(list(dict.fromkeys(record_ids)))]
+
+    def prepare(d: Any) -> tuple[list[Event], None, list[str]]:
+        _collection(d, name)
+        present = set(_items(d, name))
+        gone = [rid for rid in wanted if rid in present]
+        if not gone:
+            return [], None, []
+        refuse_records(d, gone, f"removing records from collection {name!r}")
+        for rid in gone:
+            d.run("DELETE FROM collection_items WHERE name=? AND record_id=?", (name, rid))
+        d.run("UPDATE collections SET updated_at=? WHERE name=?", (_now(), name))
+        return [Event("collection-remove", detail={"name": name, "record_id": rid}) for rid in gone], None, gone
+    _, gone = core.ledger.run(prepare, actor=actor)
+    return CollectionChange(name=name, action="remove", changed=bool(gone), removed=tuple(gone),
+                            absent=tuple(r for r in wanted if r not in gone))
 
 
 def set_public(core: Store, name: str, public: bool, *, actor: str) -> CollectionChange:
@@ -366,6 +401,9 @@ class Collections:
     def unpublish(self, name: str, *, actor: str) -> CollectionChange:
         return set_public(self.core, name, False, actor=actor)
 
+    def remove(self, name: str, record_ids: ListOf[str], *, actor: str) -> CollectionChange:
+        return remove(self.core, name, record_ids, actor=actor)
+
     def _warm(self, change: CollectionChange, passphrase: PassphraseSource) -> CollectionChange:
         """Make the bundle a published collection's page offers now (asking for the key's passphrase
         here), so the first reader does not wait for it."""
@@ -395,5 +433,5 @@ class Collections:
 
 
 __all__ = ["CITATION_STYLE", "Collection", "CollectionChange", "Collections", "PublicBundle", "PublicCollection",
-           "PublicItem", "add", "bundle_key", "check_name", "collection_bundle", "create", "get", "list_all",
-           "public_records", "public_view", "published_names", "set_public"]
+           "PublicItem", "add", "bundle_key", "check_name", "collection_bundle", "create", "get", "insert", "list_all",
+           "public_records", "public_view", "published_names", "remove", "set_public"]

@@ -86,6 +86,7 @@ class StoreCore:
         else:
             self.custody = CustodyLog(root / "custody.log")
         self.ledger = Ledger(self.blobs, self.catalog, self.custody)
+        self._install_hold_guard()
         self.keys = KeyStore(root)
         # queue.* settings (the politeness limit among them) live in a PostgreSQL catalog when there is
         # one, so every machine of a fleet obeys the same values.
@@ -101,6 +102,22 @@ class StoreCore:
             core = weakref.ref(self)
             blobs: Any = self.blobs
             blobs.tuning = lambda: c._s3_tuning() if (c := core()) is not None else (10.0, 60.0, 4)
+
+    def _install_hold_guard(self) -> None:
+        """Every blob delete asks the catalog for legal holds first (``store.holds.guard``): the blob
+        store refuses deletes until it has this check. A weak reference: no core <-> blobs cycle."""
+        import weakref
+
+        from store.holds import guard
+
+        core = weakref.ref(self)
+
+        def hold_guard(hexdigest: str) -> Any:
+            c = core()
+            if c is None:
+                raise StoreError(f"refusing to delete sha256:{hexdigest}: its store is closed")
+            return guard(c.catalog, c.blobs, hexdigest)
+        self.blobs.hold_guard = hold_guard
 
     def _s3_tuning(self) -> tuple[float, float, int]:
         """The s3.* settings; their defaults while the catalog that may hold settings is being made."""

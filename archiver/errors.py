@@ -13,8 +13,9 @@
     │   ├── AuthenticationError           (no token, an unknown, revoked or expired one)
     │   ├── PermissionDeniedError         (the token's role does not allow it)
     │   └── RateLimitError                (too many captures; ``retry_after`` seconds)
-    ├── PolicyError                    2  refused on purpose (SSRF guard)
-    │   └── BlockedAddressError
+    ├── PolicyError                    2  refused on purpose (SSRF guard, a legal hold)
+    │   ├── BlockedAddressError
+    │   └── HoldError                     (a matter's legal hold forbids it: names the matter and reason)
     ├── CaptureError                   3  the remote side or the transfer failed
     │   ├── NetworkError
     │   │   ├── DNSError
@@ -122,6 +123,18 @@ class BlockedAddressError(PolicyError):
         "private, loopback and link-local targets are refused to prevent SSRF; allow them with "
         "--allow-private, ARCHIVER_ALLOW_PRIVATE=1 or `archiver config set capture.allow_private true`"
     )
+
+
+class HoldError(PolicyError):
+    """A legal hold forbids the act (unpublish, garbage collection, removal from a collection, deleting a
+    blob). Exit 2, like every refusal on purpose; the message names each hold (matter and reason) so the
+    person refused knows whom to ask, and ``holds`` carries them for programs."""
+
+    default_hint = "the matter's owner can lift it with `archiver release MATTER` (a custody entry)"
+
+    def __init__(self, message: str, *, holds: tuple[tuple[str, str], ...] = (), hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.holds = holds
 
 
 class CaptureError(ArchiverError):

@@ -17,7 +17,11 @@ from archiver.evidence import ProvenanceReport
 from archiver.exhibits import ExhibitSet
 from archiver.exhibits.produce import ProductionReport
 from archiver.fulltext import SearchReport, SyncResult
+from archiver.gc import GcReport
 from archiver.jobs import CaptureJob
+from archiver.matters import Matter
+from archiver.matters.holds import HoldChange
+from archiver.matters.notes import MatterView, Note, TagChange
 from archiver.migrate import MigrationReport, SchemaReport
 from archiver.monitor import (
     ClauseHistory,
@@ -136,6 +140,12 @@ MODELS: dict[str, type] = {
     "provision-check": ProvisionCheck,
     "exhibit-set": ExhibitSet,
     "production": ProductionReport,
+    "matter": Matter,
+    "matter-view": MatterView,
+    "note": Note,
+    "tag-change": TagChange,
+    "hold-change": HoldChange,
+    "gc": GcReport,
 }
 
 

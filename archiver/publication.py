@@ -4,7 +4,8 @@ A record is private by default. Making it public, or private again, is a later f
 so it is a signed addendum (kind ``publish`` / ``unpublish``) committed through the one write path
 with its custody entry naming the actor: the custody log, a bundle and the transparency log all see
 when a record became citable by anyone, and an unpublished record keeps the trace of having been
-public (a court may have been given its link). The state is the kind of the record's latest
+public (a court may have been given its link). A record under a legal hold (``store/holds.py``)
+cannot be unpublished: the refusal names the hold. The state is the kind of the record's latest
 publication addendum, read from the catalog's ``addenda`` index in one query, so the public side
 answers without reading any blob.
 """
@@ -126,6 +127,7 @@ def set_public(core: Store, summaries: list[RecordSummary], public: bool, *, key
     from archiver.core import addendum_event
     from archiver.provenance.signing import addendum_file_bytes, sign_addendum
     from store.catalog import Catalog
+    from store.holds import refuse_records
 
     reason = reason.strip()
     if not public and not reason:
@@ -139,10 +141,15 @@ def set_public(core: Store, summaries: list[RecordSummary], public: bool, *, key
 
         def prepare(d: Any, part: list[RecordSummary] = part) -> tuple[list[Any], Any, None]:
             todo: list[Addendum] = []
+            changing: list[tuple[RecordSummary, tuple[str, str] | None]] = []
             for summary in part:
                 latest = _latest(d, summary.record_id)
                 if (latest is not None and latest[0] == kind) or (latest is None and not public):
                     continue  # already so: nothing to sign or log
+                changing.append((summary, latest))
+            if not public:  # a legal hold keeps its records available: checked under the write lock
+                refuse_records(d, [s.record_id for s, _ in changing], "unpublishing")
+            for summary, latest in changing:
                 todo.append(sign_addendum(Addendum(
                     kind=kind, record_id=summary.record_id, manifest_sha256=summary.manifest_sha256,
                     created_at=_after(latest[1] if latest else None),
@@ -199,6 +206,11 @@ class Publications:
         if not public and not reason.strip():  # before asking for a passphrase
             raise UsageError("unpublishing needs a reason (--reason TEXT): it is signed into the record's history")
         summaries = self.core.resolve_many(list(dict.fromkeys(record_ids)))  # every ID known before any change
+        if not public:  # refused before a passphrase is asked for (and again under the write lock)
+            from store.holds import refuse_records
+
+            with self.core.catalog.db() as d:
+                refuse_records(d, [s.record_id for s in summaries if is_public_in(d, s.record_id)], "unpublishing")
         permalink(self.core, summaries[0].record_id)  # a bad web.public_url is refused before anything is signed
         key = self.core.keys.load_private(passphrase)
         with store_writes("storing a publication addendum"):

@@ -199,8 +199,19 @@ class RequeueReport(Report):
 
 
 @dataclass(frozen=True, slots=True)
+class StoreHold(Report):
+    """An active legal hold as ``store info`` lists it: the matter, why, who placed it, how many records."""
+
+    matter: str
+    reason: str
+    placed_by: str
+    placed_at: str
+    records: int
+
+
+@dataclass(frozen=True, slots=True)
 class StoreInfo(Report):
-    """Where a store keeps its parts, and how many records it holds."""
+    """Where a store keeps its parts, how many records it holds, and its active legal holds."""
 
     store: str
     catalog: str
@@ -211,6 +222,7 @@ class StoreInfo(Report):
     retain: str | None
     legal_hold: bool
     records: int
+    holds: tuple[StoreHold, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +307,7 @@ __all__ = [
     "RecordReport",
     "RequeueReport",
     "Settings",
+    "StoreHold",
     "StoreInfo",
     "SubmitReport",
     "WaybackReport",

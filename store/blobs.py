@@ -12,13 +12,23 @@ import os
 import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, Any, BinaryIO
 
-from archiver.errors import NotFoundError, StoreError
+from archiver.errors import NotFoundError, StoreError, store_write_error
 from store.fsutil import TMP_PREFIX, atomic_writer, ensure_dir, fsync_dir, new_temp_in, remove_stale_temps
 
 CHUNK = 1 << 20
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
+
+#: the check a delete runs under (``store.holds.guard`` bound to the store's catalog, installed by the
+#: store core): a context manager per blob that raises ``HoldError`` when a held record needs it
+HoldGuard = Callable[[str], "contextlib.AbstractContextManager[Any]"]
+
+
+def no_guard(hexdigest: str) -> contextlib.AbstractContextManager[Any]:
+    """A blob store nobody told about holds deletes nothing: deleting without the check is a bug."""
+    raise StoreError(f"refusing to delete sha256:{hexdigest}: this blob store has no legal-hold check",
+                     hint="open the store through archiver (StoreCore installs the check)")
 
 
 def hash_stream(fh: IO[bytes]) -> tuple[str, int]:
@@ -47,6 +57,13 @@ def put_concurrently(put: Callable[[bytes], str], datas: list[bytes]) -> list[st
         return list(pool.map(put, datas))
 
 
+def _touch(path: Path) -> None:
+    """A blob stored again is young again: garbage collection spares blobs younger than its ``min_age``,
+    so an orphan that a capture in progress is about to name (the same bytes) is not taken from it."""
+    with contextlib.suppress(OSError):
+        os.utime(path)
+
+
 class BlobStore:
     """Local-directory backend. Temp files live in ``tmp/`` on the same file system, so the final
     rename is atomic and a half-written object is never visible under its content name."""
@@ -55,6 +72,7 @@ class BlobStore:
         self.root = root
         self.objects = root / "objects" / "sha256"
         self.tmp = root / "tmp"
+        self.hold_guard: HoldGuard = no_guard
 
     def ensure(self) -> None:
         self.objects.mkdir(parents=True, exist_ok=True)
@@ -87,6 +105,7 @@ class BlobStore:
         final = self.path(hexdigest)
         if final.exists():
             temp_path.unlink(missing_ok=True)
+            _touch(final)
             return hexdigest, size
         ensure_dir(final.parent)
         with open(temp_path, "rb") as fh:
@@ -102,6 +121,8 @@ class BlobStore:
         if not final.exists():
             with atomic_writer(final, mode=0o444) as fh:
                 fh.write(data)
+        else:
+            _touch(final)
         return hexdigest
 
     def put_many(self, datas: list[bytes]) -> list[str]:
@@ -125,6 +146,28 @@ class BlobStore:
     def rehash(self, hexdigest: str) -> tuple[str, int]:
         """Hash what is actually on disk, so a caller can compare it with the name."""
         return hash_file(self.path(hexdigest))
+
+    def modified(self, hexdigest: str) -> float:
+        """When the blob was last written or re-adopted (epoch seconds): garbage collection spares young
+        blobs, which a capture in progress may be about to name."""
+        try:
+            return self.path(hexdigest).stat().st_mtime
+        except FileNotFoundError as exc:
+            raise NotFoundError(f"blob sha256:{hexdigest} is missing from the store") from exc
+
+    def delete(self, hexdigest: str) -> bool:
+        """Remove one blob (garbage collection of orphans): refused with ``HoldError`` when a held record
+        needs it, checked under the catalog's write lock by the store's hold guard. False if absent."""
+        final = self.path(hexdigest)
+        with self.hold_guard(hexdigest):
+            try:
+                final.unlink()
+            except FileNotFoundError:
+                return False
+            except OSError as exc:
+                raise store_write_error(exc, f"deleting blob sha256:{hexdigest}") from exc
+            fsync_dir(final.parent)
+        return True
 
     def iter_all(self) -> Iterator[str]:
         if not self.objects.is_dir():

@@ -35,7 +35,7 @@ from archiver.errors import (
     StoreUnavailableError,
     UsageError,
 )
-from store.blobs import CHUNK, hash_file, hash_stream, put_concurrently
+from store.blobs import CHUNK, HoldGuard, hash_file, hash_stream, no_guard, put_concurrently
 from store.fsutil import new_temp_in, remove_stale_temps
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -154,6 +154,7 @@ class S3BlobStore:
         self._oldest: dict[str, str] = {}  # key -> locked version: it can never be deleted, so cache it
         #: the store's s3.* settings (connect timeout, read timeout, attempts), read when the client is made
         self.tuning: Callable[[], tuple[float, float, int]] = lambda: (10.0, 60.0, 4)
+        self.hold_guard: HoldGuard = no_guard
 
     # ---- connection --------------------------------------------------------------------------
     @property
@@ -397,6 +398,63 @@ class S3BlobStore:
 
     def clean_temps(self, older_than_s: float = 3600.0) -> int:
         return remove_stale_temps((self.tmp,), older_than_s)
+
+    # ---- garbage collection and legal holds -----------------------------------------------------
+    def modified(self, hexdigest: str) -> float:
+        """When the object was written (epoch seconds), from its HEAD."""
+        head = self._head(hexdigest)
+        if head is None:
+            raise NotFoundError(f"blob sha256:{hexdigest} is missing from {self.settings.url}")
+        return float(head["LastModified"].timestamp())
+
+    def delete(self, hexdigest: str) -> bool:
+        """Remove one object (garbage collection of orphans), every version of it: refused with
+        ``HoldError`` when a held record needs it (the store's hold guard, under the catalog's write
+        lock), and by the server for a version under Object Lock retention or legal hold
+        (``RetentionError``). False if absent."""
+        key = self.key(hexdigest)
+        with self.hold_guard(hexdigest):
+            with self._errors(f"delete {key}"):
+                resp = self.client.list_object_versions(Bucket=self.settings.bucket, Prefix=key)
+                versions = [v for v in resp.get("Versions", []) + resp.get("DeleteMarkers", [])
+                            if v.get("Key") == key]
+                if not versions:
+                    return False
+                for v in versions:
+                    kw: dict[str, Any] = {"Bucket": self.settings.bucket, "Key": key}
+                    if v.get("VersionId") not in (None, "null"):
+                        kw["VersionId"] = v["VersionId"]
+                    self.client.delete_object(**kw)
+            self._oldest.pop(key, None)
+        return True
+
+    def legal_hold(self, hexdigest: str) -> bool | None:
+        """Whether the server reports an Object Lock legal hold ON for the object's locked version (None
+        when the bucket has no Object Lock, where legal holds do not exist)."""
+        if not self.settings.object_lock:
+            return None
+        from botocore.exceptions import ClientError
+
+        kw = self._get_kw(hexdigest)
+        with self._errors(f"legal hold of {kw['Key']}"):
+            try:
+                got = self.client.get_object_legal_hold(**kw)
+            except ClientError as exc:
+                if _client_error_code(exc) == "NoSuchObjectLegalHold":  # never had one
+                    return False
+                raise
+        return str(got.get("LegalHold", {}).get("Status", "")) == "ON"
+
+    def set_legal_hold(self, hexdigest: str, on: bool) -> bool:
+        """Put (or lift) the Object Lock legal hold on the object's locked version; False when the bucket
+        has no Object Lock (our own refusal is then the only guard). A store that puts a legal hold on
+        every object (``legal_hold``) never lifts one here."""
+        if not self.settings.object_lock or (not on and self.settings.legal_hold):
+            return False
+        kw = self._get_kw(hexdigest)
+        with self._errors(f"put legal hold on {kw['Key']}"):
+            self.client.put_object_legal_hold(**kw, LegalHold={"Status": "ON" if on else "OFF"})
+        return True
 
 
 __all__ = ["CHUNK", "LOCK_MODES", "S3BlobStore", "S3Settings", "retain_until"]

@@ -61,6 +61,8 @@ LAYERS: dict[str, int] = {
     "archiver.collections": 4,
     "archiver.provisions": 4,
     "archiver.exhibits": 4,
+    "archiver.matters": 4,
+    "archiver.gc": 4,
     "archiver.replayassets": 4,
     "archiver.fulltext": 4,
 }

@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from archiver import matters
 from archiver.api import Archive
 from archiver.demo.server import SampleSite
 from archiver.demo.tsa import LocalTSA
@@ -55,8 +56,8 @@ def exhibit_world(tmp: Path, site: SampleSite) -> Iterator[dict[str, Any]]:
         second = a.capture(site.base_url + "/terms.pdf", CaptureOptions(entity="Example Inc.", document="Terms"))
         third = a.capture(site.base_url + "/plain", CaptureOptions(entity="Example Inc.", document="Privacy Policy"))
         ids = [first.record_id, second.record_id, third.record_id]
-        a.collections.create(MATTER, title="Smith v. Jones", actor="tester")  # the seam reads it as the matter
-        a.collections.add(MATTER, ids, actor="tester", passphrase=lambda: None)
+        matters.create(a, MATTER, title="Smith v. Jones", actor="tester")
+        matters.add(a, MATTER, ids, actor="tester")
         out = tmp / "exhibits"
         r = archiver_cmd("exhibit", *ids, "--matter", MATTER, "--label", "Exhibit A", "--bates-prefix", "ABC",
                          "--bates-start", "1", "-o", str(out), "--json", store=a.root)

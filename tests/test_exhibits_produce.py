@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from archiver import matters
 from archiver.api import Archive
 from archiver.demo.server import SampleSite
 from tests.test_exhibits import MATTER, archiver_cmd, exhibit_world, pytestmark  # noqa: F401
@@ -164,7 +165,7 @@ def test_an_out_that_exists_is_refused(world: dict[str, Any], tmp_path: Path, fm
 
 def test_a_matter_without_exhibits_or_an_unknown_format_is_refused(world: dict[str, Any], tmp_path: Path) -> None:
     a: Archive = world["archive"]
-    a.collections.create("empty-matter", actor="tester")
+    matters.create(a, "empty-matter", actor="tester")
     r = archiver_cmd("produce", "empty-matter", str(tmp_path / "p"), store=a.root)
     assert r.returncode == 2 and "has no exhibits" in r.stderr
     r = archiver_cmd("produce", MATTER, str(tmp_path / "p"), "--format", "zip", store=a.root)

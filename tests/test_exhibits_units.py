@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from archiver import matters
 from archiver.api import Archive
 from archiver.exhibits import assemble, loadfile, signing
 from archiver.exhibits.sets import next_label
@@ -134,8 +135,8 @@ def test_a_set_and_its_production_on_a_postgresql_catalog(postgres: Any, site: A
         a.config.set("tsa.urls", tsa.url)
         a.config.set("tsa.certs", str(tsa.ca_pem))
         rid = a.capture(site.base_url + "/plain").record_id
-        a.collections.create("pg-matter", actor="t")
-        a.collections.add("pg-matter", [rid], actor="t", passphrase=lambda: None)
+        matters.create(a, "pg-matter", actor="t")
+        matters.add(a, "pg-matter", [rid], actor="t")
         made = make_set(a, [rid], matter="pg-matter", out_dir=tmp_path / "o", actor="t", passphrase=lambda: None,
                         bates_prefix="PG")
         assert made.exhibits[0].bates_first == "PG000001" and made.exhibits[0].source == "text"

@@ -1,7 +1,6 @@
 """The web form that makes an exhibit set (``archiver/web/exhibit_pages.py``), on the real app.
 
-The router is not yet included by ``create_app`` (the matters pages that link to it are another
-branch's): the test includes it into a real app, as ``app.py`` will."""
+``create_app`` includes the router (the matter pages link to it); the test uses the real app."""
 
 from __future__ import annotations
 
@@ -28,13 +27,11 @@ def web(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> Iterator[
     from fastapi.testclient import TestClient
 
     from archiver.web import create_app
-    from archiver.web.exhibit_pages import router
 
     with exhibit_world(tmp_path_factory.mktemp("exweb"), site) as w:
         a: Archive = w["archive"]
         tokens = {r: create_token(a, f"{r}-tok", r, actor="tester").token for r in ("viewer", "capturer")}
         app = create_app(a, workers=1)
-        app.include_router(router)
         with TestClient(app, base_url="http://127.0.0.1") as client:
             yield {**w, "client": client, "tokens": tokens}
         app.state.web.runner.shutdown(wait=True)
@@ -90,12 +87,10 @@ def test_the_form_in_chromium_passes_axe_and_downloads_a_signed_exhibit(web: dic
     if chromium is None:
         pytest.skip("Chromium is not installed")
     from archiver.web import create_app
-    from archiver.web.exhibit_pages import router
     from tests.live_server import LiveServer
     from tests.test_web_pages import axe_check
 
     app = create_app(web["archive"], workers=1)
-    app.include_router(router)
     axe: dict[str, list[str]] = {}
     with LiveServer(app) as srv, pw_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])

@@ -36,6 +36,7 @@ COLLECTION_TABLES = frozenset({"collections", "collection_items"})
 PROVISION_TABLES = frozenset({"provisions", "provision_checks"})
 EXHIBIT_TABLES = frozenset({"exhibits", "productions"})
 WATCH_TABLES = frozenset({"watch_declarations"})  # watches/2: each watch's declaration versions
+MATTER_TABLES = {"matters", "matter_notes", "matter_tags", "legal_holds"}
 
 
 def old_store(tmp_path: Path, name: str = "store") -> Path:
@@ -202,7 +203,7 @@ def test_processes_opening_an_old_store_at_once_apply_each_migration_once(tmp_pa
 def test_the_copied_tables_come_from_the_migrations() -> None:
     tables = copied_tables("sqlite", "postgresql")
     assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"} | TLOG_TABLES | COLLECTION_TABLES | PROVISION_TABLES \
-        | EXHIBIT_TABLES | WATCH_TABLES
+        | EXHIBIT_TABLES | WATCH_TABLES | MATTER_TABLES
     for parent, child in (("documents", "records"), ("records", "artifacts")):
         assert tables.index(parent) < tables.index(child)
     assert "custody" not in tables  # the SQLite custody chain is a file, copied by its own step
@@ -259,11 +260,12 @@ def _as_old_release(url: str) -> None:
         for stmt in ("DROP TABLE schema_migrations", "DROP TABLE outbox", "DROP TABLE journal",
                      "DROP TABLE queue_failures", "DROP INDEX records_captured",
                      *(f"DROP TABLE {t}" for t in sorted(TLOG_TABLES)),
-                     "DROP TABLE collection_items", "DROP TABLE collections",
                      "DROP TABLE fulltext_sections", "DROP TABLE fulltext_state",
                      "DROP TABLE provision_checks", "DROP TABLE provisions",
                      *(f"DROP TABLE {t}" for t in sorted(EXHIBIT_TABLES)),
                      "DROP TABLE watch_declarations",
+                     "DROP TABLE legal_holds", "DROP TABLE matter_tags", "DROP TABLE matter_notes",
+                     "DROP TABLE matters", "DROP TABLE collection_items", "DROP TABLE collections",
                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             d.run(stmt)
     cat.close()

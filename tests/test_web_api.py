@@ -249,6 +249,16 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/search"): "viewer/page",
     ("GET", "/matters/{matter}/exhibit"): "capturer/page",
     ("POST", "/matters/{matter}/exhibit"): "capturer/download",
+    ("GET", "/matters"): "viewer/page",
+    ("GET", "/matters/{matter}"): "viewer/page",
+    ("POST", "/matters/{matter}/notes"): "capturer/page",
+    ("POST", "/matters/{matter}/tags"): "capturer/page",
+    ("GET", "/api/v1/matters"): "viewer/api",
+    ("POST", "/api/v1/matters"): "capturer/api",
+    ("GET", "/api/v1/matters/{matter}"): "viewer/api",
+    ("POST", "/api/v1/matters/{matter}/records"): "capturer/api",
+    ("POST", "/api/v1/matters/{matter}/notes"): "capturer/api",
+    ("POST", "/api/v1/matters/{matter}/tags"): "capturer/api",
 }
 
 
@@ -264,7 +274,7 @@ def concrete(path: str, rid: str, job: str) -> str:
             .replace("/artifacts/{name}", "/artifacts/content").replace("/tokens/{name}", "/tokens/nobody")
             .replace("/api/docs/assets", "/api/docs/assets/swagger-ui.css" if path.endswith("assets") else "")
             .replace("/static", "/static/app.css" if path == "/static" else "/static")
-            .replace("/log/tile/{rest:path}", "/log/tile/0/000.p/1"))
+            .replace("/log/tile/{rest:path}", "/log/tile/0/000.p/1").replace("{matter}", "m1"))
 
 
 @pytest.mark.parametrize("public_verify", [False, True])

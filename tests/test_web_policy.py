@@ -175,7 +175,7 @@ class Writes:
 def concrete(path: str, rid: str, job: str, url: str) -> str:
     return (path.replace("{record_id}", rid).replace("{a}", rid).replace("{b}", rid).replace("{job}", job)
             .replace("{name}", "content").replace("{path:path}", url).replace("{collection}", "exhibits")
-            .replace("{matter}", "exhibits"))
+            .replace("{matter}", "m1"))
 
 
 QUERIES = {"/api/v1/lookup": {"sha256": "HTML"}, "/api/v1/history": {"url": "URL"},
@@ -223,6 +223,10 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
     archive.derive([m.record_id], passphrase=lambda: None, actor="tester")  # main-text, for a provision
     provision = archive.provisions.add(m.record_id, "We use your information to provide and improve the service.",
                                        actor="tester").provision_id  # /provisions/<PID> answers 200
+    from archiver import matters
+
+    matters.create(archive, "m1", actor="tester")  # /matters/m1… answers 200
+    matters.add(archive, "m1", [m.record_id], actor="tester")
     watch = Writes(archive.root)
     sha = hashlib.sha256(HTML).hexdigest()
     seen = 0

@@ -24,14 +24,16 @@ from archiver.cli._common import (
 if TYPE_CHECKING:
     from archiver.api import Archive
     from archiver.options import CaptureOptions
-    from archiver.records import StampResult
+    from archiver.records import BatchItem, StampResult
     from archiver.reports import WaybackReport
 
 
 @app.command()
 def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] = None,
             input_file: Annotated[Path | None, typer.Option("-i", "--input", help="File of URLs, one per line "
-                                                            "(optional TAB entity TAB document).")] = None,
+                                                            "(optional TAB entity TAB document), or a .csv with a "
+                                                            "header: url, entity, document, matter, tags, notes."
+                                                            )] = None,
             jobs: Annotated[int, typer.Option("-j", "--jobs", help="Concurrent fetches for -i.")] = 4,
             entity: Annotated[str | None, typer.Option(help="Who publishes the document.")] = None,
             document: Annotated[str | None, typer.Option(help="Which document it is.")] = None,
@@ -87,6 +89,9 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
                           allow_status=allow_status, select=tuple(select or ()), remove=tuple(remove or ()),
                           main_content=main_content, browser=bopts)
     archive = _open(store)
+    if input_file is not None and input_file.suffix.lower() == ".csv":
+        _capture_csv(archive, input_file, jobs, opts, as_json, wayback_mode)
+        return
     if input_file is not None:
         _capture_batch(archive, input_file, jobs, opts, as_json, wayback_mode)
         return
@@ -119,18 +124,68 @@ def capture(url: Annotated[str | None, typer.Argument(help="URL to capture.")] =
         _render_wayback_line(wb)
 
 
+def _capture_csv(archive: "Archive", input_file: Path, jobs: int, opts: "CaptureOptions", as_json: bool,
+                 wayback_mode: str | None) -> None:
+    """A capture sheet (``archiver.matters.bulk``): bad rows reported by line, good rows captured and
+    filed (matter, tags, notes). Exit 2 when a row was bad, else the batch's own exit code."""
+    from archiver.cli._common import safe
+    from archiver.errors import ArchiverError, UsageError
+    from archiver.matters import list_all
+    from archiver.matters.bulk import RowProblem, file_record, parse_csv
+
+    try:
+        text = input_file.read_text("utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {input_file}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{input_file} is not UTF-8 text: byte {exc.start}") from exc
+    rows, problems = parse_csv(text, known_matters={m.name for m in list_all(archive)})
+    for p in problems:
+        _err().print(f"[red]{safe(input_file.name)} line {p.line}:[/] {safe(p.error)}", highlight=False)
+    code = 0
+    if rows:
+        results = _capture_batch(archive, input_file, jobs, opts, as_json, wayback_mode,
+                                 items=[(r.url, r.entity, r.document) for r in rows], final=False)
+        waiting: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            waiting.setdefault(r.url, []).append(i)
+        actor = archive.default_actor()
+        for res in results:
+            row = rows[waiting[res.url].pop(0)]
+            if not res.record_id:
+                continue
+            try:
+                file_record(archive, row, res.record_id, actor=actor)
+            except ArchiverError as exc:  # the record stands; its filing is reported by line
+                problems.append(RowProblem(row.line, f"captured as {res.record_id} but not filed: {exc.message}"))
+                _err().print(f"[red]{safe(input_file.name)} line {row.line}:[/] captured as {safe(res.record_id)} "
+                             f"but not filed: {safe(exc.message)}", highlight=False)
+        code = max((r.exit_code for r in results if not r.ok), default=0)
+    elif not problems:
+        raise UsageError(f"{input_file} holds no rows under its header")
+    if problems:
+        if not as_json:
+            _err().print(f"{len(problems)} row(s) of {safe(input_file.name)} not captured or not filed; "
+                         f"{len(rows)} row(s) taken", highlight=False)
+        code = code or 2
+    if code:
+        raise Exit(code)
+
+
 def _capture_batch(archive: "Archive", input_file: Path, jobs: int, opts: "CaptureOptions", as_json: bool,
-                   wayback_mode: str | None = None) -> None:
+                   wayback_mode: str | None = None, *, items: list[tuple[str, str | None, str | None]] | None = None,
+                   final: bool = True) -> "list[BatchItem]":
     # (rich's progress bar and the report models are imported only where used, the models once the
     # batch is under way: what runs before the first download delays every page of a batch)
     from archiver.api import parse_batch_lines
     from archiver.errors import UsageError
     from archiver.records import BatchItem
 
-    try:
-        items = parse_batch_lines(input_file.read_text("utf-8").splitlines())
-    except OSError as exc:
-        raise UsageError(f"cannot read {input_file}: {exc.strerror}") from exc
+    if items is None:
+        try:
+            items = parse_batch_lines(input_file.read_text("utf-8").splitlines())
+        except OSError as exc:
+            raise UsageError(f"cannot read {input_file}: {exc.strerror}") from exc
     if not items:
         raise UsageError(f"{input_file} holds no URLs")
 
@@ -181,5 +236,6 @@ def _capture_batch(archive: "Archive", input_file: Path, jobs: int, opts: "Captu
                 _out().print(safe(r.record_id), end="")
                 _render_wayback_line(wb)
     failed = [r for r in results if not r.ok]
-    if failed:
+    if failed and final:
         raise Exit(max(r.exit_code for r in failed))
+    return results

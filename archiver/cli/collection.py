@@ -58,6 +58,21 @@ def add(name: NameArg, record_ids: Annotated[list[str], typer.Argument(help="Rec
     _change(ch)
 
 
+@collection_app.command("remove")
+def remove(name: NameArg, record_ids: Annotated[list[str], typer.Argument(help="Records to take out.")],
+           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Take records out of the collection (refused for a record under a legal hold, naming the hold)."""
+    archive = _open(store)
+    ch = archive.collections.remove(name, record_ids, actor=archive.default_actor())
+    if as_json:
+        _emit_json(ch)
+        return
+    for rid in ch.removed:
+        _out().print(f"{safe(ch.name)}  - {safe(rid)}", highlight=False)
+    for rid in ch.absent:
+        _out().print(f"{safe(ch.name)}  = {safe(rid)} (was not in it)", highlight=False)
+
+
 @collection_app.command("publish")
 def publish(name: NameArg, store: StoreOpt = None, as_json: JsonOpt = False) -> None:
     """Publish the collection at /c/NAME: it lists only its records that are public themselves, and

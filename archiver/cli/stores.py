@@ -105,8 +105,39 @@ def store_info(store: StoreOpt = None, as_json: JsonOpt = False) -> None:
         return
     out = _out()
     for k, v in info.to_dict().items():
-        if v not in (None, False):
+        if v not in (None, False) and k != "holds":
             out.print(f"{k:<18} {v}", highlight=False)
+    from archiver.cli._common import safe
+
+    out.print(f"{'holds':<18} {len(info.holds) or 'none'}", highlight=False)
+    for h in info.holds:
+        out.print(f"  matter {safe(h.matter)}: {safe(h.reason)} ({h.records} record(s); placed by {safe(h.placed_by)} "
+                  f"at {h.placed_at})", highlight=False)
+
+
+@store_app.command("gc")
+def store_gc(dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")]
+             = False,
+             min_age: Annotated[float, typer.Option("--min-age", help="Spare blobs younger than this many hours "
+                                                    "(a capture in progress may be about to name them).")] = 24.0,
+             store: StoreOpt = None, as_json: JsonOpt = False) -> None:
+    """Delete blobs no record, addendum or custody entry names (left by killed captures) and stale temp
+    files. Never a held record's blob: the refusal names the hold (exit 2)."""
+    from archiver.gc import collect
+
+    report = collect(_open(store), dry_run=dry_run, min_age_hours=min_age)
+    if as_json:
+        _emit_json(report)
+        return
+    out = _out()
+    verb = "would delete" if dry_run else "deleted"
+    shown = report.orphans if dry_run else report.deleted
+    out.print(f"{report.blobs} blob(s), {report.referenced} referenced; {verb} {len(shown)} orphan(s)"
+              + ("" if dry_run else f" ({report.bytes_freed} bytes) and {report.temps_removed} temp file(s)")
+              + (f"; {report.young} younger than {report.min_age_hours:g} h spared" if report.young else ""),
+              highlight=False)
+    for sha in shown:
+        out.print(f"  sha256:{sha}", highlight=False)
 
 
 @store_app.command("migrate")

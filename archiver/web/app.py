@@ -76,6 +76,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
         collection_pages,
         exhibit_pages,
         logroutes,
+        matter_pages,
         memento,
         pages,
         provision_pages,
@@ -176,6 +177,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(exhibit_pages.router)  # /matters/<name>/exhibit: the exhibit form (capturers)
     app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records
     app.include_router(collection_pages.router)  # public: /c/<name> of published collections
+    app.include_router(matter_pages.router)  # /matters…, /api/v1/matters…: viewer reads, capturer acts
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

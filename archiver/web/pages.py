@@ -196,6 +196,7 @@ def records_page(request: Request, p: ViewerPage, q: str = "", since: str = "", 
 def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
     from archiver.cite import citation_data
     from archiver.cite import render as cite_render
+    from archiver.matters.notes import working
     from store.search import cached_verifications
 
     a = state(request).archive
@@ -212,7 +213,8 @@ def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
                                                permalink=a.publications.permalink(prov.record_id),
                                                last_verified=cached_verifications(a.catalog, [prov.record_id])
                                                .get(prov.record_id),
-                                               provisions=a.provisions.list(url=prov.url)))
+                                               provisions=a.provisions.list(url=prov.url),
+                                               working=working(a, prov.record_id)))
 
 
 @router.get("/records/{record_id}/screenshot.png")

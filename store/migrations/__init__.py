@@ -1,8 +1,8 @@
 """Numbered schema migrations per backend, declared by the subsystem that owns the tables.
 
 Each subsystem has a module here listing its migrations (``core``, ``custody``, ``watches``,
-``access``, ``queue``, ``search``, ``tlog``, ``collections``, ``fulltext``, ``provisions``, ``exhibits``)
-and :data:`SUBSYSTEMS` registers them in
+``access``, ``queue``, ``search``, ``tlog``, ``collections``, ``fulltext``, ``provisions``, ``exhibits``,
+``matters``) and :data:`SUBSYSTEMS` registers them in
 the order they run: a subsystem may refer only to tables of the subsystems above it (the search index
 is on ``records``).
 Within a subsystem, migrations run by number. A migration that has no statements for a backend is
@@ -27,6 +27,7 @@ from store.migrations import (
     custody,
     exhibits,
     fulltext,
+    matters,
     provisions,
     queue,
     search,
@@ -48,6 +49,7 @@ SUBSYSTEMS: tuple[tuple[str, tuple[Migration, ...]], ...] = (
     ("fulltext", fulltext.MIGRATIONS),
     ("provisions", provisions.MIGRATIONS),
     ("exhibits", exhibits.MIGRATIONS),
+    ("matters", matters.MIGRATIONS),
 )
 
 
