@@ -169,24 +169,50 @@ class JobRunner:
             self._wake.clear()
 
     def _claim(self, free: int) -> list[tuple[str, CaptureRequest, str]]:
-        """Up to ``free`` jobs made ours: each by one conditional UPDATE that succeeds in one process only."""
+        """Up to ``free`` jobs made ours, each by one conditional UPDATE that succeeds in one process
+        only: jobs nobody holds, jobs whose lease ran out, and jobs held by a process of this host that
+        is gone (a worker killed next to us: no need to wait for its lease)."""
         now = time.time()
         claimable = "status IN ('queued', 'running') AND (owner IS NULL OR lease_until IS NULL OR lease_until < ?)"
+        got: list[tuple[str, CaptureRequest, str]] = []
         with self.store.catalog.db() as d:
             rows = d.rows(f"SELECT job_id, params, actor FROM web_jobs WHERE {claimable} "  # noqa: S608
                           "ORDER BY created_at LIMIT ?", (now, free))
-            got = []
-            for job_id, params, actor in rows:
+            take = f"UPDATE web_jobs SET owner=?, lease_until=? WHERE job_id=? AND {claimable}"  # noqa: S608
+            cas = [(r, take, (now,)) for r in rows]
+            if len(rows) < free:
+                held = d.rows("SELECT job_id, params, actor, owner FROM web_jobs WHERE status IN ('queued', 'running') "
+                              "AND owner IS NOT NULL AND lease_until >= ? ORDER BY created_at", (now,))
+                cas += [(r[:3], "UPDATE web_jobs SET owner=?, lease_until=? WHERE job_id=? AND owner=?", (r[3],))
+                        for r in held if self._gone(str(r[3]))][: free - len(rows)]
+            for (job_id, params, actor), sql, cond in cas:
                 with self._lock:
                     if self._closing.is_set():
                         break
-                    took = d.run(f"UPDATE web_jobs SET owner=?, lease_until=? WHERE job_id=? AND {claimable}",  # noqa: S608
-                                 (self.owner, now + self.lease, job_id, now))
+                    took = d.run(sql, (self.owner, now + self.lease, job_id, *cond))
                     if took == 1:
                         self._held.add(str(job_id))
                 if took == 1:
                     got.append((str(job_id), CaptureRequest(**json.loads(params)), str(actor)))
         return got
+
+    def _gone(self, owner: str) -> bool:
+        """Whether ``owner`` was a process of this host that no longer runs (another host's: unknown).
+        Owners are ``host:pid:random``; a live process with that pid and another random part is a new
+        process that reused the pid, so the owner is gone too."""
+        mine = self.owner.rsplit(":", 2)
+        theirs = owner.rsplit(":", 2)
+        if len(theirs) != 3 or theirs[0] != mine[0] or not theirs[1].isdigit() or owner == self.owner:
+            return False
+        if theirs[1] == mine[1]:
+            return True
+        try:
+            os.kill(int(theirs[1]), 0)
+        except ProcessLookupError:
+            return True
+        except OSError:  # alive, another user's
+            return False
+        return False
 
     def _renew(self) -> None:
         with self._lock:
