@@ -82,6 +82,11 @@ def _job(row: tuple[Any, ...]) -> CaptureJob:
 _COLS = "job_id, url, status, record_id, error, error_kind, created_at, updated_at"
 
 
+#: The owners of this process's runners that have not shut down.
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
 class JobRunner:
     """Server-side capture jobs for one store (see the module docstring). ``lease``: seconds a claim
     lasts without renewal; ``poll``: seconds between looks for jobs to claim when nothing wakes it."""
@@ -102,6 +107,8 @@ class JobRunner:
         self._held: set[str] = set()  # jobs this process has claimed and not finished
         self._loop: threading.Thread | None = None
         self.queued_via_postgres = isinstance(store.catalog, PostgresCatalog)
+        with _LIVE_LOCK:
+            _LIVE.add(self.owner)
 
     # ---- submit and read -----------------------------------------------------------------------
     def submit(self, req: CaptureRequest, actor: str) -> CaptureJob:
@@ -198,14 +205,15 @@ class JobRunner:
 
     def _gone(self, owner: str) -> bool:
         """Whether ``owner`` was a process of this host that no longer runs (another host's: unknown).
-        Owners are ``host:pid:random``; a live process with that pid and another random part is a new
-        process that reused the pid, so the owner is gone too."""
+        Owners are ``host:pid:random``; with our own pid, the owner is one of this process's runners
+        (a test, or an app made twice) or an earlier process whose pid we reuse: gone unless live here."""
         mine = self.owner.rsplit(":", 2)
         theirs = owner.rsplit(":", 2)
         if len(theirs) != 3 or theirs[0] != mine[0] or not theirs[1].isdigit() or owner == self.owner:
             return False
-        if theirs[1] == mine[1]:
-            return True
+        if theirs[1] == mine[1]:  # this process: gone unless one of its runners still runs
+            with _LIVE_LOCK:
+                return owner not in _LIVE
         try:
             os.kill(int(theirs[1]), 0)
         except ProcessLookupError:
@@ -313,6 +321,8 @@ class JobRunner:
         if loop is not None:
             loop.join(timeout=30)
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        with _LIVE_LOCK:
+            _LIVE.discard(self.owner)
         if not wait and not self.queued_via_postgres:
             with self._lock:
                 held = sorted(self._held)
