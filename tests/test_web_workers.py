@@ -246,3 +246,33 @@ def test_http_workers_must_be_positive(tmp_path: Path, n: int) -> None:
     assert _run("init", "--store", str(store)).returncode == 0
     r = _run("serve", "--store", str(store), "--port", str(free_port()), "--http-workers", str(n))
     assert r.returncode == 2 and "--http-workers" in r.stderr, r.stderr
+
+
+def test_bundle_verification_slots_are_per_machine_not_per_process(archive: Archive,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two server processes' verifiers over one store share web.verify_workers: the second upload is
+    refused while the first holds the only slot (so N processes cannot run N times the capped memory)."""
+    from archiver.web.bundlework import BundleVerifier, VerificationRefused
+
+    archive.config.set("web.verify_workers", "1")
+    started, release = threading.Event(), threading.Event()
+
+    def held(self: BundleVerifier, path: Path, name: str) -> Any:
+        started.set()
+        release.wait(30)
+        return "report"
+
+    monkeypatch.setattr(BundleVerifier, "_run", held)
+    one = BundleVerifier(archive.root, archive.config)
+    two = BundleVerifier(archive.root, Archive.open(archive.root).config)
+    t = threading.Thread(target=one.verify, args=(Path("a.wacz"), None))
+    t.start()
+    try:
+        assert started.wait(10)
+        with pytest.raises(VerificationRefused) as refused:
+            two.verify(Path("b.wacz"), None)
+        assert refused.value.status == 503 and "web.verify_workers" in refused.value.detail
+    finally:
+        release.set()
+        t.join(10)
+    assert two.verify(Path("b.wacz"), None) == "report"  # free again once the first is done
