@@ -300,7 +300,7 @@ class JobRunner:
         def loop() -> None:
             while not self._closing.wait(every):
                 try:
-                    if self.queued_via_postgres or self.hold(name, every * 2):
+                    if self.hold(name, every * 2):
                         self._pool.submit(fn).result()
                 except RuntimeError:  # the pool was shut down between the wait and the submit
                     return

@@ -276,3 +276,18 @@ def test_bundle_verification_slots_are_per_machine_not_per_process(archive: Arch
         release.set()
         t.join(10)
     assert two.verify(Path("b.wacz"), None) == "report"  # free again once the first is done
+
+
+def test_a_chore_runs_in_one_process_of_the_site_at_a_time(archive: Archive) -> None:
+    """The verification refresh is scheduled by every process but run by the one holding its lease;
+    another takes over once the holder stops renewing it."""
+    a = JobRunner(archive, lambda req, key, actor: "R", workers=1)
+    b = JobRunner(Archive.open(archive.root), lambda req, key, actor: "R", workers=1)
+    try:
+        assert a.hold("verify-refresh", 0.6) and a.hold("verify-refresh", 0.6)  # taken, then renewed
+        assert not b.hold("verify-refresh", 0.6)
+        time.sleep(0.8)
+        assert b.hold("verify-refresh", 30) and not a.hold("verify-refresh", 30)
+    finally:
+        a.shutdown()
+        b.shutdown()
