@@ -291,3 +291,41 @@ def test_a_chore_runs_in_one_process_of_the_site_at_a_time(archive: Archive) -> 
     finally:
         a.shutdown()
         b.shutdown()
+
+
+def test_sigterm_drains_every_worker_and_leaves_unstarted_jobs_queued(tmp_path: Path, site: Any) -> None:
+    """SIGTERM to the supervisor: each HTTP worker stops taking requests and finishes the capture jobs
+    it runs (done, with their records); none is left running, and the server exits 0."""
+    store = tmp_path / "store"
+    assert _run("init", "--store", str(store)).returncode == 0
+    assert _run("config", "set", "capture.allow_private", "true", "--store", str(store)).returncode == 0
+    token = json.loads(_run("tokens", "create", "ops", "--role", "capturer", "--json", "--store",
+                            str(store)).stdout)["token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    port = free_port()
+    proc = subprocess.Popen([*ARCHIVER, "serve", "--store", str(store), "--port", str(port), "--http-workers", "2",
+                             "--workers", "1", "--replay-port", "0"], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, text=True)
+    try:
+        _wait_healthy(port, proc)
+        for i in range(6):
+            r = requests.post(f"http://127.0.0.1:{port}/api/v1/captures", headers=auth, timeout=30,
+                              json={"url": f"{site.base_url}/slowish?drain={i}"})
+            assert r.status_code == 202, r.text
+        db = sqlite3.connect(store / "catalog.sqlite3", timeout=30)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not db.execute(
+                "SELECT COUNT(*) FROM web_jobs WHERE status='running'").fetchone()[0]:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
+        states = dict(db.execute("SELECT status, COUNT(*) FROM web_jobs GROUP BY status").fetchall())
+        assert states.get("running", 0) == 0 and states.get("done", 0) >= 1, states
+        assert set(states) <= {"done", "queued"}, states
+        done = db.execute("SELECT COUNT(*) FROM web_jobs WHERE status='done' AND record_id IS NOT NULL").fetchone()[0]
+        assert done == states["done"]
+        db.close()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)

@@ -235,6 +235,7 @@ def _serve_app(archive: Archive, *, host: str, port: int, sock: socket.socket | 
     config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("ARCHIVER_LOG_LEVEL", "warning"),
                             access_log=False, lifespan="off")
     server = stopping_server(config, app.state.web.verifier.cancel_all)
+    previous = _drain_first() if threading.current_thread() is threading.main_thread() else {}
     try:
         server.run(sockets=[sock] if sock is not None else None)
     finally:
@@ -243,7 +244,26 @@ def _serve_app(archive: Archive, *, host: str, port: int, sock: socket.socket | 
         if running:
             out.write(f"stopping: letting {running} running capture job(s) finish\n")
             out.flush()
-        runner.shutdown(wait=True)
+        try:
+            runner.shutdown(wait=True)
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
+def _drain_first() -> dict[int, Any]:
+    """Handlers for SIGINT and SIGTERM under uvicorn's own: uvicorn, once stopped, raises again the
+    signal that stopped it, with the handler it found. The default SIGTERM action would end the
+    process there, before its running capture jobs finish; this handler lets the first signal pass
+    (the drain follows) and makes a second one a KeyboardInterrupt (stop without waiting)."""
+    seen: list[int] = []
+
+    def handler(sig: int, frame: FrameType | None) -> None:
+        seen.append(sig)
+        if len(seen) > 1:
+            raise KeyboardInterrupt
+
+    return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
 
 #: A worker that dies this soon after its start counts as failing to start; this many in a row end the server.
