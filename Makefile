@@ -73,6 +73,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps bytecode
 	$(BIN)/python bench/bench_queue.py
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/python bench/bench_public.py
+	$(BIN)/python bench/bench_web_mixed.py
 	$(BIN)/pip install --quiet -e '.[all,test,bench]'
 	$(BIN)/python bench/bench_maintext.py
 	$(BIN)/python bench/bench_floor.py

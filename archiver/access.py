@@ -4,6 +4,12 @@ A token is 32 random bytes (256 bits) in URL-safe base64 behind the prefix ``arc
 keeps only its SHA-256, so a copy of the store cannot be used to log in. Roles nest:
 ``viewer`` reads, cites and verifies; ``capturer`` also captures, watches and exports; ``admin``
 also manages tokens and settings. Creating and revoking a token are custody events.
+
+A server may reuse a successful check for a few seconds (``ttl``: ``archiver serve`` passes
+``web.token_cache_seconds``, 5 s by default) instead of a catalog query per request. The price is
+stated: a token revoked by *another* process (the CLI, another server) is still accepted by this one
+for at most ``ttl`` seconds; a revocation made through this process forgets every cached check at
+once, and an expiry is checked on every use. Failures are never cached.
 """
 
 from __future__ import annotations
@@ -13,6 +19,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
@@ -70,6 +78,38 @@ class NewToken(Report):
     role: Role
     token: str
     expires_at: str | None
+
+
+#: Successful checks this process may reuse: (store root, "secret:"+digest | "name:"+name) ->
+#: (monotonic time of the check, the token). Bounded: cleared whole when full (a refill costs one query each).
+_CACHE: dict[tuple[str, str], tuple[float, TokenInfo]] = {}
+_CACHE_LOCK = threading.Lock()
+_CACHE_MAX = 4096
+
+
+def _cached(store: Store, key: str, ttl: float) -> TokenInfo | None:
+    if ttl <= 0:
+        return None
+    with _CACHE_LOCK:
+        hit = _CACHE.get((str(store.root), key))
+    if hit is None or time.monotonic() - hit[0] > ttl:
+        return None
+    return hit[1]
+
+
+def _remember(store: Store, key: str, info: TokenInfo, ttl: float) -> None:
+    if ttl <= 0:
+        return
+    with _CACHE_LOCK:
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[(str(store.root), key)] = (time.monotonic(), info)
+
+
+def forget_cached() -> None:
+    """Drop every cached check of this process (a revocation made here takes effect at once)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
 
 
 def _now() -> dt.datetime:
@@ -156,25 +196,35 @@ def revoke_token(store: Store, name: str, *, actor: str) -> TokenInfo:
         return ([Event("token-revoke", detail={"name": name})], None,
                 d.one("SELECT name, role, created_at, expires_at, revoked_at FROM tokens WHERE name=?", (name,)))
     _, row = store.ledger.run(prepare, actor=actor)
+    forget_cached()
     assert row is not None
     return _info(row)
 
 
-def authenticate(store: Store, secret: str | None) -> TokenInfo:
-    """The token a secret belongs to, if it is active; AuthenticationError otherwise."""
+def _still_valid(info: TokenInfo) -> TokenInfo:
+    if info.revoked_at is not None:
+        raise AuthenticationError(f"token {info.name!r} was revoked at {info.revoked_at}")
+    if info.expired():
+        raise AuthenticationError(f"token {info.name!r} expired at {info.expires_at}")
+    return info
+
+
+def authenticate(store: Store, secret: str | None, *, ttl: float = 0.0) -> TokenInfo:
+    """The token a secret belongs to, if it is active; AuthenticationError otherwise. With ``ttl`` a
+    success of the last ``ttl`` seconds is reused without a query (see the module docstring)."""
     if not secret or not secret.startswith(PREFIX) or len(secret) > 200:
         raise AuthenticationError("no valid access token")
     want = digest(secret)
+    hit = _cached(store, "secret:" + want, ttl)
+    if hit is not None:
+        return _still_valid(hit)
     with store.catalog.db() as d:
         row = d.one("SELECT name, role, created_at, expires_at, revoked_at, token_sha256 FROM tokens "
                     "WHERE token_sha256=?", (want,))
     if row is None or not hmac.compare_digest(str(row[5]), want):
         raise AuthenticationError("unknown access token")
-    info = _info(row[:5])
-    if info.revoked_at is not None:
-        raise AuthenticationError(f"token {info.name!r} was revoked at {info.revoked_at}")
-    if info.expired():
-        raise AuthenticationError(f"token {info.name!r} expired at {info.expires_at}")
+    info = _still_valid(_info(row[:5]))
+    _remember(store, "secret:" + want, info, ttl)
     return info
 
 
@@ -183,9 +233,12 @@ def require(info: TokenInfo, needed: Role) -> None:
         raise PermissionDeniedError(f"token {info.name!r} has role {info.role.value}; this needs {needed.value}")
 
 
-
-def token_by_name(store: Store, name: str) -> TokenInfo:
-    """An active token by name (browser sessions re-check it on every request, so revoking is immediate)."""
+def token_by_name(store: Store, name: str, *, ttl: float = 0.0) -> TokenInfo:
+    """An active token by name (browser sessions re-check it on every request, or every ``ttl`` seconds
+    at most on a server: see the module docstring)."""
+    hit = _cached(store, "name:" + name, ttl)
+    if hit is not None and hit.active:
+        return hit
     with store.catalog.db() as d:
         row = d.one("SELECT name, role, created_at, expires_at, revoked_at FROM tokens WHERE name=?", (name,))
     if row is None:
@@ -193,7 +246,33 @@ def token_by_name(store: Store, name: str) -> TokenInfo:
     info = _info(row)
     if not info.active:
         raise AuthenticationError(f"token {name!r} is revoked or expired; log in again")
+    _remember(store, "name:" + name, info, ttl)
     return info
+
+
+def issue_login_code(store: Store, token_name: str, ttl: float = 600.0) -> str:
+    """A one-time login code for ``token_name`` (``archiver serve`` prints it in a link on first start),
+    valid ``ttl`` seconds. Kept in the catalog, hashed like a token, so whichever process or machine
+    of the site the link reaches can take it, once."""
+    code = secrets.token_urlsafe(24)
+    now = time.time()
+    with store.catalog.db() as d, d.tx():
+        d.run("DELETE FROM web_login_codes WHERE expires_at < ?", (now,))
+        d.run("INSERT INTO web_login_codes VALUES (?,?,?)", (digest(code), token_name, now + ttl))
+    return code
+
+
+def take_login_code(store: Store, code: str) -> str | None:
+    """The token name of a valid code, used up (one DELETE: two processes cannot both take it); None for
+    a used, expired or unknown one."""
+    if not code or len(code) > 200:
+        return None
+    with store.catalog.db() as d, d.tx():
+        row = d.one("DELETE FROM web_login_codes WHERE code_sha256=? RETURNING token_name, expires_at",
+                    (digest(code),))
+    if row is None or float(row[1]) <= time.time():
+        return None
+    return str(row[0])
 
 
 class Tokens:
@@ -226,10 +305,13 @@ __all__ = [
     "active_tokens",
     "authenticate",
     "create_token",
+    "forget_cached",
+    "issue_login_code",
     "list_tokens",
     "parse_expiry",
     "require",
     "revoke_token",
+    "take_login_code",
     "token_by_name",
 ]
 

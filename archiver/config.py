@@ -127,6 +127,13 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
     Setting("web.verify_seconds", float, 60.0,
             "seconds a web bundle verification may run before its process is killed and the upload refused"),
     Setting("web.session_hours", int, 12, "how long a browser session of `archiver serve` lasts"),
+    Setting("web.token_cache_seconds", float, 5.0,
+            "seconds each `archiver serve` process reuses a successful token check instead of querying the "
+            "catalog; a token revoked elsewhere is still accepted by a server for at most this long (0: every "
+            "request checks)"),
+    Setting("web.job_lease_seconds", float, 30.0,
+            "seconds a capture job claimed by an `archiver serve` process stays its own without a heartbeat "
+            "(sent every third of it); a process killed mid-job loses its jobs to the others after this long"),
     Setting("web.public_url", str, "", "public base URL of `archiver serve`: a public record's permalink is "
             "<web.public_url>/r/<record id>", http_base),
     Setting("web.replay_url", str, "", "public base URL of the replay origin (`archiver serve --replay-port`): "

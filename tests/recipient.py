@@ -120,8 +120,10 @@ def stamped_store(root: Path, operator: str, tsa: LocalTSA, ca: Path) -> Archive
 def serve_process(store: Path, env: dict[str, str], *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """`archiver serve` on 127.0.0.1 as a process of its own, once it answers ``/healthz``."""
     port = free_port()
+    # one HTTP process: the tests watch the server's own memory and its verification children
     proc = subprocess.Popen([*ARCHIVER, "serve", "--store", str(store), "--port", str(port), "--workers", "1",
-                             *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                             "--http-workers", "1", *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -161,7 +161,7 @@ def test_problem_details_follow_the_cli_causes(web, site, archive: Archive) -> N
 
 def test_capture_rate_limit(web, site, archive: Archive) -> None:  # type: ignore[no-untyped-def]
     client, tok = web
-    client.app.state.web.limiter.__init__(2)  # type: ignore[attr-defined]
+    client.app.state.web.limiter.__init__(archive.catalog, 2)  # type: ignore[attr-defined]
     h = auth(tok["capturer"])
     codes = [client.post("/api/v1/captures", json={"url": site.base_url + "/plain"}, headers=h).status_code
              for _ in range(3)]

@@ -84,12 +84,16 @@ def replay_setup(cache: Annotated[Path | None, typer.Option("--cache", help="Dir
 def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on (loopback by default).")]
           = "127.0.0.1",
           port: Annotated[int, typer.Option("--port", help="TCP port.")] = 8000,
-          workers: Annotated[int, typer.Option("--workers", help="Capture jobs run at once.")] = 2,
+          workers: Annotated[int, typer.Option("--workers", help="Capture jobs run at once by each server "
+                                               "process.")] = 2,
           public_verify: Annotated[bool, typer.Option("--public-verify", help="Serve the verification page "
                                                       "to anyone, without login (and nothing else).")] = False,
           replay_port: Annotated[int | None, typer.Option("--replay-port", help="Port of the replay origin where "
                                                           "public records replay (default: --port + 1; 0: off). "
                                                           "Needs `archiver replay setup`.")] = None,
+          http_workers: Annotated[int | None, typer.Option("--http-workers", help="Server processes answering on "
+                                                           "--port (default: the number of cores); each runs "
+                                                           "--workers capture jobs.")] = None,
           store: StoreOpt = None) -> None:
     """Serve the web app and HTTP API over this store, and the replay origin beside it (foreground;
     Ctrl-C lets running jobs finish)."""
@@ -99,6 +103,7 @@ def serve(host: Annotated[str, typer.Option("--host", help="Address to listen on
     archive = _open(store)  # a missing store is reported here, before the server starts
     args = [sys.executable, "-m", "archiver.web", "--store", str(archive.root), "--host", host, "--port", str(port),
             "--workers", str(workers), *(["--public-verify"] if public_verify else []),
-            *(["--replay-port", str(replay_port)] if replay_port is not None else [])]
+            *(["--replay-port", str(replay_port)] if replay_port is not None else []),
+            *(["--http-workers", str(http_workers)] if http_workers is not None else [])]
     sys.stdout.flush()
     os.execv(sys.executable, args)  # noqa: S606 - the server is a front-end of its own; signals go straight to it

@@ -45,7 +45,7 @@ from archiver.web.deps import (
     status_for,
 )
 from archiver.web.metrics import Metrics
-from archiver.web.security import CSP, SAFE_METHODS, RateLimiter, SessionSigner, server_secret
+from archiver.web.security import CSP, SAFE_METHODS, RateLimiter, SessionSigner, SharedRateLimiter, server_secret
 
 if TYPE_CHECKING:
     from archiver.api import Archive
@@ -65,8 +65,10 @@ DocsScript = Annotated[None, Depends(guard(Access.PUBLIC, Kind.STATIC))]
 def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = False, start_jobs: bool = True,
                refresh_every: float = REFRESH_EVERY, refresh_batch: int = REFRESH_BATCH,
                public_lookups_per_minute: int = PUBLIC_LOOKUPS_PER_MINUTE, replay_url: str | None = None) -> FastAPI:
-    """The app over ``archive``. With ``start_jobs`` it resumes interrupted capture jobs and keeps the
-    verification cache fresh in the background (``refresh_batch`` records every ``refresh_every`` s).
+    """The app over ``archive``. With ``start_jobs`` it takes part in the store's shared capture jobs at
+    once (claiming queued ones and those whose claimant died: ``jobs.JobRunner``) and keeps the
+    verification cache fresh in the background (``refresh_batch`` records every ``refresh_every`` s, in
+    one process of the site at a time); without, it claims jobs from its first submission on.
     ``replay_url``: the replay origin public pages frame (``serve.py`` runs it), None without replay."""
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
@@ -89,13 +91,19 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
                   description="Evidence archival and provenance: capture, verify, cite. Bodies are the same typed "
                               "records as the CLI's --json; errors are RFC 9457 problem details.",
                   openapi_url=None, docs_url=None, redoc_url=None)
-    runner = JobRunner(archive, job_runner_fn(archive), workers=workers)
+    runner = JobRunner(archive, job_runner_fn(archive), workers=workers,
+                       lease=archive.config.float_("web.job_lease_seconds"))
+    # what a request may meet on another process or machine of the site lives in the catalog: the
+    # cookie key and the capture counters (security.py); the lookup limiter guards GETs, which never
+    # write, so it stays per process
     st = WebState(archive=archive, runner=runner,
-                  signer=SessionSigner(server_secret(archive.root), archive.config.int_("web.session_hours")),
-                  limiter=RateLimiter(archive.config.int_("web.captures_per_minute")), metrics=Metrics(),
-                  public_verify=public_verify, schemas={},
+                  signer=SessionSigner(server_secret(archive.root, archive.catalog),
+                                       archive.config.int_("web.session_hours")),
+                  limiter=SharedRateLimiter(archive.catalog, archive.config.int_("web.captures_per_minute")),
+                  metrics=Metrics(), public_verify=public_verify, schemas={},
                   public_limiter=RateLimiter(public_lookups_per_minute, what="hash lookups"),
-                  verifier=BundleVerifier(archive.root, archive.config), replay_url=replay_url)
+                  verifier=BundleVerifier(archive.root, archive.config), replay_url=replay_url,
+                  token_ttl=archive.config.float_("web.token_cache_seconds"))
     app.state.web = st
     if start_jobs:
         runner.resume()

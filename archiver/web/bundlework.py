@@ -62,8 +62,9 @@ class VerificationRefused(Exception):
 
 
 class BundleVerifier:
-    """The bounded pool of verification processes of one server (settings are read per upload, so a
-    ``config set`` takes effect without a restart)."""
+    """The bounded pool of verification processes of one server machine: ``web.verify_workers`` slots
+    shared by its HTTP processes (settings are read per upload, so a ``config set`` takes effect
+    without a restart)."""
 
     def __init__(self, root: Path, config: Config) -> None:
         self.root = root
@@ -89,7 +90,8 @@ class BundleVerifier:
             if self._closing:
                 raise VerificationRefused(503, "the server is shutting down; send the bundle again later",
                                           retry_after=RETRY_AFTER)
-            if self._busy >= workers:
+            slot = self._take_slot(workers)
+            if slot is None:
                 raise VerificationRefused(503, f"all {workers} bundle verification slot(s) are busy "
                                                "(setting web.verify_workers); send the bundle again shortly",
                                           retry_after=RETRY_AFTER)
@@ -99,6 +101,25 @@ class BundleVerifier:
         finally:
             with self._lock:
                 self._busy -= 1
+            os.close(slot)
+
+    def _take_slot(self, workers: int) -> int | None:
+        """One of the store's ``workers`` slot files, locked (``flock``): shared by every process of
+        ``serve --http-workers N`` on this machine, so the cap (and its memory) is per machine, not per
+        process; a killed process's slot is free again at once. The open descriptor, or None."""
+        import fcntl
+
+        locks = self.root / "locks"
+        locks.mkdir(exist_ok=True)
+        for k in range(workers):
+            fd = os.open(locks / f"verify-slot.{k:02d}", os.O_RDWR | os.O_CREAT, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                continue
+            return fd
+        return None
 
     def _run(self, path: Path, name: str) -> BundleReport:
         memory = self.config.int_("web.verify_memory")

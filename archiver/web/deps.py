@@ -16,11 +16,9 @@ and the API log the same event for the same act.
 from __future__ import annotations
 
 import base64
-import secrets
 import tempfile
-import time
 from collections.abc import Iterator, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -29,7 +27,7 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 
-from archiver.access import Role, authenticate, require, token_by_name
+from archiver.access import Role, authenticate, issue_login_code, require, take_login_code, token_by_name
 from archiver.errors import (
     ArchiverError,
     AuthenticationError,
@@ -54,6 +52,7 @@ from archiver.web.security import (
     Principal,
     RateLimiter,
     SessionSigner,
+    SharedRateLimiter,
     csrf_ok,
 )
 
@@ -76,16 +75,17 @@ class WebState:
     archive: Archive
     runner: JobRunner
     signer: SessionSigner
-    limiter: RateLimiter  # captures, per token
+    limiter: RateLimiter | SharedRateLimiter  # captures, per token (shared by every process: the catalog)
     metrics: Metrics
     public_verify: bool
     schemas: dict[str, Any]
     public_limiter: RateLimiter  # anonymous hash lookups on a --public-verify server, per client address
     verifier: BundleVerifier  # uploaded bundles, verified in bounded child processes
-    one_time: dict[str, tuple[str, float]] = field(default_factory=dict)  # login code -> (token name, expiry)
     #: The replay origin's base URL (``archiver serve --replay-port``, ``web.replay_url``), or None when
     #: replay is not set up: public pages frame ``<replay_url>/embed/<ID>`` (web/replay.py).
     replay_url: str | None = None
+    #: Seconds a successful token check is reused by this process (``web.token_cache_seconds``).
+    token_ttl: float = 0.0
 
 
 def state(request: Request) -> WebState:
@@ -149,12 +149,12 @@ def principal(request: Request) -> Principal:
         scheme, _, cred = auth.partition(" ")
         if scheme.lower() != "bearer":
             raise AuthenticationError("only `Authorization: Bearer <token>` is accepted")
-        return Principal(authenticate(st.archive, cred.strip()))
+        return Principal(authenticate(st.archive, cred.strip(), ttl=st.token_ttl))
     cookie = request.cookies.get(COOKIE)
     if not cookie:
         raise AuthenticationError("no access token")
     sess = st.signer.load(cookie)
-    p = Principal(token_by_name(st.archive, sess.token_name), sess)
+    p = Principal(token_by_name(st.archive, sess.token_name, ttl=st.token_ttl), sess)
     if request.method not in SAFE_METHODS and request.url.path.startswith("/api/") and \
             not csrf_ok(sess, request.headers.get("x-csrf-token")):
         raise PermissionDeniedError("missing or wrong CSRF token (send the X-CSRF-Token header)")
@@ -332,17 +332,14 @@ def check_public_rate(request: Request, p: Principal | None) -> None:
         state(request).public_limiter.take(host)
 
 
-# ---- one-time login codes (printed by `archiver serve`) ------------------------------------------
+# ---- one-time login codes (printed by `archiver serve`; kept in the catalog for every process) ----
 def one_time_login(st: WebState, token_name: str, ttl: float = 600.0) -> str:
-    code = secrets.token_urlsafe(24)
-    st.one_time[code] = (token_name, time.time() + ttl)
-    return code
+    return issue_login_code(st.archive, token_name, ttl)
 
 
 def take_one_time(st: WebState, code: str) -> str | None:
     """The token name of a valid code, used up; None for a used, expired or unknown one."""
-    name, expires = st.one_time.pop(code, ("", 0.0))
-    return name if name and expires > time.time() else None
+    return take_login_code(st.archive, code)
 
 
 # ---- acts and reads shared by the API and the pages ----------------------------------------------

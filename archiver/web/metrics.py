@@ -1,4 +1,10 @@
-"""Prometheus text-format metrics, kept in memory by the server process (no client library needed)."""
+"""Prometheus text-format metrics, kept in memory by each server process (no client library needed).
+
+With ``archiver serve --http-workers N`` every process counts the requests, captures and verifications
+it handled itself, and a scrape of the port reaches one of them: sum the series over scrapes of each
+process, or run N servers with ``--http-workers 1`` on their own ports. The capture-job gauges are
+read from the catalog and so are the whole site's. Why not aggregate through the catalog: a write per
+request would cost more than the request and break "a GET never writes the catalog"."""
 
 from __future__ import annotations
 

@@ -5,6 +5,13 @@ signed session cookie (``HttpOnly``, ``SameSite=Strict``); the token behind it i
 every request, so a revoked token ends its sessions at once. A cookie is ambient, so every
 state-changing request made with one must also carry the session's CSRF token (a form field or the
 ``X-CSRF-Token`` header); a Bearer request carries no ambient credential and needs none.
+
+Every process of a site shares what a request may meet on another one: the cookie key is a row of
+the catalog (``web_secrets``), so a session issued by one process (or machine) is read by every
+other, and the capture limiter counts in the catalog (``web_rate``), so N processes allow a token
+``web.captures_per_minute`` in all, not N times it. The anonymous lookup limiter stays in each
+process's memory: it guards GETs, and a GET never writes the catalog (reads are pure), so on N
+processes an address gets up to N times its limit.
 """
 
 from __future__ import annotations
@@ -13,15 +20,18 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from archiver.access import TokenInfo
 from archiver.errors import AuthenticationError, RateLimitError
+
+if TYPE_CHECKING:
+    from store.catalog import Catalog
 
 COOKIE = "archiver_session"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -74,27 +84,33 @@ class Principal:
     session: Session | None = None
 
 
-def server_secret(root: Path) -> bytes:
-    """The key that signs session cookies: random, 0600, kept in the store, never sent anywhere."""
-    path = root / "web-secret.key"
+def _legacy_secret(root: Path) -> bytes | None:
+    """The key a server of the release before shared secrets kept in the store (``web-secret.key``):
+    the catalog adopts it, so sessions issued before the upgrade stay valid."""
     try:
-        return path.read_bytes()
+        return (root / "web-secret.key").read_bytes()
     except FileNotFoundError:
-        pass
-    key = secrets.token_bytes(32)
-    tmp = root / f".web-secret.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
-        fh.flush()
-        os.fsync(fh.fileno())
-    try:
-        os.link(tmp, path)  # first writer wins; a concurrent start reads the winner's key
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_bytes()
+        return None
+
+
+def server_secret(root: Path, catalog: Catalog) -> bytes:
+    """The key that signs session cookies: random, kept in the catalog (``web_secrets``) so that every
+    process and machine serving the store signs and reads the same cookies; never sent anywhere.
+    The first process to start writes it (INSERT … ON CONFLICT DO NOTHING: concurrent starts agree on
+    the winner's key), adopting the store's old ``web-secret.key`` if it has one."""
+    import datetime as dt
+
+    with catalog.db() as d:
+        row = d.one("SELECT value FROM web_secrets WHERE name='session'")
+        if row is None:
+            key = _legacy_secret(root) or secrets.token_bytes(32)
+            now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+            with d.tx():
+                d.run("INSERT INTO web_secrets VALUES ('session', ?, ?) ON CONFLICT (name) DO NOTHING",
+                      (base64.b64encode(key).decode(), now))
+            row = d.one("SELECT value FROM web_secrets WHERE name='session'")
+    assert row is not None
+    return base64.b64decode(str(row[0]))
 
 
 class SessionSigner:
@@ -161,6 +177,52 @@ class RateLimiter:
             self._buckets[key] = (tokens - 1.0, now)
 
 
+
+#: refill = min(capacity, tokens + elapsed * rate); a take spends one token when refill >= 1. Constant
+#: text: every value is a bound parameter.
+_REFILL = ("(CASE WHEN web_rate.tokens + (? - web_rate.at) * ? > ? THEN ? "
+           "ELSE web_rate.tokens + (? - web_rate.at) * ? END)")
+_TAKE_SQL = ("INSERT INTO web_rate (bucket, tokens, at, granted) VALUES (?, ?, ?, 1) "  # noqa: S608
+             f"ON CONFLICT (bucket) DO UPDATE SET tokens = CASE WHEN {_REFILL} >= 1 THEN {_REFILL} - 1 "
+             f"ELSE {_REFILL} END, granted = CASE WHEN {_REFILL} >= 1 THEN 1 ELSE 0 END, at = ? "
+             "RETURNING tokens, granted")
+
+
+class SharedRateLimiter:
+    """The capture limiter of every process of a site: one token bucket per key in the catalog
+    (``web_rate``), refilled continuously as :class:`RateLimiter` does, taken in one atomic upsert so
+    two processes (or machines) never both spend the last token. Times are wall-clock seconds, so the
+    servers' clocks must agree (NTP) to within a fraction of a refill."""
+
+    #: One take in this many sweeps the rows whose buckets have refilled (they hold nothing).
+    SWEEP_EVERY = 200
+
+    def __init__(self, catalog: Catalog, per_minute: int, what: str = "captures") -> None:
+        self.catalog = catalog
+        self.what = what
+        self.rate = max(1, per_minute) / 60.0
+        self.capacity = float(max(1, per_minute))
+        self._n = 0
+
+    def take(self, key: str) -> None:
+        now = time.time()
+        bucket = f"{self.what}:{key}"
+        r = (now, self.rate, self.capacity, self.capacity, now, self.rate)
+        args = (bucket, self.capacity - 1.0, now, *r, *r, *r, *r, now)
+        with self.catalog.db() as d:
+            with d.tx():
+                row = d.one(_TAKE_SQL, args)
+            self._n += 1
+            if self._n % self.SWEEP_EVERY == 0:
+                with d.tx():
+                    d.run("DELETE FROM web_rate WHERE at < ?", (now - self.capacity / self.rate,))
+        assert row is not None
+        tokens, granted = float(row[0]), int(row[1])
+        if not granted:
+            wait = int((1.0 - tokens) / self.rate) + 1
+            raise RateLimitError(f"too many {self.what} requested by {key!r}; try again in {wait} s",
+                                 retry_after=wait)
+
 __all__ = [
     "API_CSP",
     "CAPTURED_CSP",
@@ -172,6 +234,7 @@ __all__ = [
     "RateLimiter",
     "Session",
     "SessionSigner",
+    "SharedRateLimiter",
     "csrf_ok",
     "page_csp",
     "server_secret",

@@ -2,7 +2,7 @@
 
 Each subsystem has a module here listing its migrations (``core``, ``custody``, ``watches``,
 ``access``, ``queue``, ``search``, ``tlog``, ``collections``, ``fulltext``, ``provisions``, ``exhibits``,
-``matters``) and :data:`SUBSYSTEMS` registers them in
+``matters``, ``web``) and :data:`SUBSYSTEMS` registers them in
 the order they run: a subsystem may refer only to tables of the subsystems above it (the search index
 is on ``records``).
 Within a subsystem, migrations run by number. A migration that has no statements for a backend is
@@ -33,6 +33,7 @@ from store.migrations import (
     search,
     tlog,
     watches,
+    web,
 )
 from store.migrations.base import BACKENDS, Migration
 
@@ -50,6 +51,7 @@ SUBSYSTEMS: tuple[tuple[str, tuple[Migration, ...]], ...] = (
     ("provisions", provisions.MIGRATIONS),
     ("exhibits", exhibits.MIGRATIONS),
     ("matters", matters.MIGRATIONS),
+    ("web", web.MIGRATIONS),
 )
 
 
