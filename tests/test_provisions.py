@@ -247,3 +247,16 @@ def test_api_and_record_page(archive: Archive, doc: dict[str, Any]) -> None:
         assert "has changed this document before" in page_html
         assert client.get("/provisions/P-0000-0000", headers=h).status_code == 404
     app.state.web.runner.shutdown(wait=True)
+
+
+def test_watch_run_reports_each_provision_that_is_news(archive: Archive, doc: dict[str, Any], cli) -> None:  # type: ignore[no-untyped-def]
+    """The run itself re-finds the provisions (no separate step) and says which changed, moved or went."""
+    _rid, a, b, c = _pin_three(archive, doc)
+    doc["body"] = page("Nothing here.", SELL_2, COLLECT)
+    r = cli("watch", "run", "--store", str(archive.root))
+    assert r.code == 10, r.out + r.err  # the document changed
+    assert f"provision moved {a}" in r.out and f"provision changed {b}" in r.out and f"provision removed {c}" in r.out
+    assert "provisions: 3 re-found, 0 unchanged" in r.out
+    r = cli("watch", "run", "--json", "--store", str(archive.root))
+    assert {p["provision_id"]: p["status"] for p in json.loads(r.out)["provisions"]} == \
+        {a: "unchanged", b: "unchanged", c: "removed"}

@@ -235,6 +235,14 @@ def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None
         out.print(f"[{colour}]{r.outcome:<9}[/] {safe(r.url)}  {r.record_id or '-'}"
                   + (f" (after {r.previous_record_id})" if r.previous_record_id else "")
                   + (f"  HTTP {r.status}" if r.status and r.status != 200 else "") + f"  {safe(what)}")
+    for c in summary.provisions:  # pinned clauses: only what is news (unchanged ones are counted below)
+        if c.status != "unchanged":
+            colour = {"changed": "bold yellow", "moved": "cyan", "removed": "bold red"}.get(c.status, "white")
+            where = f" § {safe(c.section)}" if c.section else ""
+            out.print(f"  provision [{colour}]{c.status}[/] {c.provision_id} in {c.record_id}{where}")
+    if summary.provisions:
+        verified = sum(c.status == "unchanged" for c in summary.provisions)
+        out.print(f"  provisions: {len(summary.provisions)} re-found, {verified} unchanged")
     counts = summary.to_dict()["counts"]
     out.print(", ".join(f"{v} {k}" for k, v in sorted(counts.items())) or "nothing to run")
     if summary.notified:
