@@ -76,6 +76,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps bytecode
 	$(BIN)/pip install --quiet -e '.[all,test,bench]'
 	$(BIN)/python bench/bench_maintext.py
 	$(BIN)/python bench/bench_floor.py
+	$(BIN)/python bench/bench_capture_cpu.py
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info
