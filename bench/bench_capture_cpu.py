@@ -8,7 +8,8 @@ turn (the order alternates) and runs wget over the same URLs right after each; a
 taken against its own wget runs, and the table gives the median of BENCH_REPEAT (5) rounds. The load
 average (`uptime`) is printed before and after. `verify ID` is timed by hyperfine (-N, 3 warm-ups, 15
 runs) on a one-record store, bytecode compiled, as bench/bench_startup.py does. Loopback only; asserts
-nothing; writes bench/results-capture-cpu.md (BENCH_OUT to write elsewhere).
+nothing; writes bench/results-capture-cpu-latest.md (BENCH_OUT to write elsewhere); the analysis of the figures
+is bench/results-capture-cpu.md.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import bench_speed as speed  # noqa: E402  # the corpus site and stores of the c
 PAGES = int(os.environ.get("BENCH_SPEED_PAGES", "200"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "5"))
 BEFORE = os.environ.get("BENCH_BEFORE")
-OUT = Path(os.environ.get("BENCH_OUT", str(ROOT / "bench" / "results-capture-cpu.md")))
+OUT = Path(os.environ.get("BENCH_OUT", str(ROOT / "bench" / "results-capture-cpu-latest.md")))
 
 
 def _uptime() -> str:
