@@ -295,8 +295,8 @@ def test_the_batch_scheduler_keeps_input_order_and_the_per_host_limit() -> None:
                 busy[host[got]] = busy.get(host[got], 0) + 1
 
 
-def test_batch_workers_leave_the_transparency_log_to_the_batch_end(archive: Archive, site, tmp_path: Path,
-                                                                    monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_batch_workers_leave_the_transparency_log_to_the_batch_end(  # type: ignore[no-untyped-def]
+        archive: Archive, site, tmp_path: Path, monkeypatch) -> None:
     """Worker processes commit their records without appending the log after each one (a second write
     transaction a page); the parent appends the whole batch once at its end, so then every record is in
     the log and nothing is left pending."""
