@@ -78,6 +78,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps bytecode
 	$(BIN)/python bench/bench_maintext.py
 	$(BIN)/python bench/bench_floor.py
 	$(BIN)/python bench/bench_search.py
+	$(BIN)/python bench/bench_capture_cpu.py
 
 clean:
 	rm -rf $(VENV) $(PYWB_VENV) build *.egg-info

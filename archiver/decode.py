@@ -7,11 +7,10 @@ The cap is checked as output is produced, never after, so a decompression bomb c
 from __future__ import annotations
 
 import hashlib
+import sys
 import zlib
 from collections.abc import Iterator
 from typing import BinaryIO, Protocol
-
-import brotlicffi
 
 from archiver.errors import CaptureError, DecompressionBombError
 
@@ -74,6 +73,8 @@ class _Brotli:
     Decompressor (it sets an attribute on it), which would make ``warcio check`` crash."""
 
     def __init__(self) -> None:
+        import brotlicffi  # here, not at the top: only a br body needs it (cffi's start-up, ~1.5 ms a command)
+
         self._d = brotlicffi.Decompressor()
 
     def feed(self, data: bytes) -> Iterator[bytes]:
@@ -96,6 +97,12 @@ class _Identity:
 
     def finish(self) -> Iterator[bytes]:
         return iter(())
+
+
+def _brotli_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is brotlicffi's error; none can be before a br body has imported it."""
+    mod = sys.modules.get("brotlicffi")
+    return mod is not None and isinstance(exc, mod.error)
 
 
 def _decoder(name: str) -> _Decoder:
@@ -146,7 +153,9 @@ def decode_stream(src: BinaryIO, dst: BinaryIO, content_encoding: str | None, ma
                     f"decoded body exceeds the cap of {max_decoded:,} bytes (Content-Encoding: {content_encoding})")
             h.update(out)
             dst.write(out)
-    except (zlib.error, brotlicffi.error) as exc:
+    except Exception as exc:
+        if not isinstance(exc, zlib.error) and not _brotli_error(exc):
+            raise
         raise CaptureError(f"the body is not valid {content_encoding}: {exc}",
                            hint="the server sent a corrupt compressed body; try again later") from exc
     dst.flush()

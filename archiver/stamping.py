@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from archiver.errors import ArchiverError, ConfigError, TimestampError
 from archiver.provenance import merkle, tsp
-from archiver.provenance.signing import addendum_file_bytes, sign_addendum
+from archiver.provenance.signing import sign_addendum_file
 from archiver.provenance.tsa_client import post_query
 from archiver.records import Addendum, MerkleProof, StampResult, TimestampEvidence
 
@@ -108,10 +108,9 @@ def stamp_records(archive: Store, record_ids: Sequence[str], key: Ed25519Private
                                          imprint=digest.hex(), gen_time=_iso(info.gen_time), serial=info.serial,
                                          tsa_name=info.tsa_name, policy=info.policy, merkle=proof,
                                          deferred=deferred)
-            add = sign_addendum(Addendum(kind="timestamp", record_id=summary.record_id,
-                                         manifest_sha256=summary.manifest_sha256, created_at=now,
-                                         timestamp=evidence), key)
-            signed.append((add, addendum_file_bytes(add)))
+            signed.append(sign_addendum_file(Addendum(kind="timestamp", record_id=summary.record_id,
+                                                      manifest_sha256=summary.manifest_sha256, created_at=now,
+                                                      timestamp=evidence), key))
         if signed:
             archive.commit_addenda(signed, actor=actor)  # one group commit for the batch
         if rejected:

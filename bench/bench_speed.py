@@ -178,7 +178,7 @@ def steps(tmp: Path, base: str) -> dict[str, float]:
             wrap(owner, name, "hash")
     for name in ("adopt", "put_bytes"):
         wrap(archive.blobs, name, "store")
-    wrap(archive, "commit_manifest", "store")
+    wrap(archive, "commit_record", "store")
     total = 0.0
     for i in range(STEP_PAGES):
         t = time.thread_time()

@@ -310,3 +310,26 @@ def test_a_failed_commit_leaves_the_sessions_connection_usable(archive: Archive,
         m = archive.capture(site.base_url + "/plain")  # on the same connection
     assert archive.verify(m.record_id).ok
     assert [r.record_id for r in archive.list()] == [m.record_id]
+
+
+def test_brotli_is_imported_only_for_a_br_body_and_its_errors_still_map() -> None:
+    """``archiver.decode`` loads brotlicffi (and cffi) only when a body is br-encoded: verifying or
+    capturing an identity or gzip page never pays for it. A corrupt br body is still a CaptureError."""
+    import io
+    import sys
+
+    probe = ("import io, sys; from archiver.decode import decode_stream; "
+             "decode_stream(io.BytesIO(b'plain'), io.BytesIO(), None, 100); "
+             "print('brotlicffi' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+    import brotlicffi
+
+    from archiver.decode import decode_stream
+    from archiver.errors import CaptureError
+
+    good = brotlicffi.compress(b"policy text " * 100)
+    assert decode_stream(io.BytesIO(good), io.BytesIO(), "br", 10_000)[1] == 1200
+    with pytest.raises(CaptureError, match="not valid br"):
+        decode_stream(io.BytesIO(b"\xff" * 50), io.BytesIO(), "br", 10_000)

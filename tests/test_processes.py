@@ -293,3 +293,30 @@ def test_the_batch_scheduler_keeps_input_order_and_the_per_host_limit() -> None:
                 taken.append(got)
                 downloading.append(got)
                 busy[host[got]] = busy.get(host[got], 0) + 1
+
+
+def test_batch_workers_leave_the_transparency_log_to_the_batch_end(  # type: ignore[no-untyped-def]
+        archive: Archive, site, tmp_path: Path, monkeypatch) -> None:
+    """Worker processes commit their records without appending the log after each one (a second write
+    transaction a page); the parent appends the whole batch once at its end, so then every record is in
+    the log and nothing is left pending."""
+    from archiver.tlog.log import TransparencyLog
+
+    calls = tmp_path / "sync-pids"
+    real = TransparencyLog.sync
+
+    def sync(self: TransparencyLog):  # type: ignore[no-untyped-def]
+        with open(calls, "a") as fh:  # the forked workers inherit this patch
+            fh.write(f"{os.getpid()}\n")
+        return real(self)
+
+    monkeypatch.setattr(TransparencyLog, "sync", sync)
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)  # worker processes even on a one-core runner
+    items: list[tuple[str, str | None, str | None]] = [(f"{site.base_url}/policy?n={i}", None, None)
+                                                       for i in range(12)]
+    results = archive.capture_batch(items, jobs=8, stamp=False)
+    assert all(r.ok for r in results), [r.error for r in results if not r.ok]
+    assert set(calls.read_text().split()) == {str(os.getpid())}  # only the parent appended the log
+    log = Archive.open(archive.root).log
+    assert log.pending() == 0
+    assert {log.entry(i).record_id for i in range(log.size())} >= {r.record_id for r in results}

@@ -465,3 +465,29 @@ def test_one_good_token_is_enough_beside_one_whose_time_is_off(stamped: Archive,
     assert report.ok, [c.to_dict() for c in report.failures]
     time1 = next(c for c in report.checks if c.name == "timestamp.1.time")
     assert time1.status.value == "SKIPPED" and time1.category.value == "context" and "not counted" in time1.detail
+
+
+def test_an_addendum_signed_with_its_file_bytes_is_the_one_signed_then_serialised() -> None:
+    """``sign_addendum_file`` (one ``to_dict`` for the signature and the file) gives exactly what signing
+    and then serialising gave: the same signature, the same file bytes, and the signature verifies."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from archiver.provenance.signing import (
+        addendum_file_bytes,
+        addendum_signature_valid,
+        sign_addendum,
+        sign_addendum_file,
+    )
+    from archiver.records import Addendum, MerkleProof, TimestampEvidence
+
+    key = Ed25519PrivateKey.generate()
+    for merkle_proof in (None, MerkleProof(root="ab" * 32, leaf_index=3, tree_size=7, path=("cd" * 32, "ef" * 32))):
+        evidence = TimestampEvidence(tsa_url="http://tsa.example/", token_sha256="01" * 32, chain_sha256="02" * 32,
+                                     imprint="03" * 32, gen_time="2026-12-06T08:00:00.000Z", serial="7",
+                                     tsa_name="CN=Ünïcode TSA", policy="1.2.3", merkle=merkle_proof, deferred=False)
+        add = Addendum(kind="timestamp", record_id="8GVH-6WDR", manifest_sha256="04" * 32,
+                       created_at="2026-12-06T08:00:01.000Z", timestamp=evidence)
+        signed, data = sign_addendum_file(add, key)
+        assert signed == sign_addendum(add, key)  # Ed25519 is deterministic
+        assert data == addendum_file_bytes(signed)
+        assert addendum_signature_valid(Addendum.from_dict(json.loads(data)), key.public_key())

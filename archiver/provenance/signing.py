@@ -60,6 +60,15 @@ def sign_addendum(addendum: Addendum, key: Ed25519PrivateKey) -> Addendum:
     return dataclasses.replace(addendum, signature=_sign(canonical(addendum.to_dict(with_signature=False)), key))
 
 
+def sign_addendum_file(addendum: Addendum, key: Ed25519PrivateKey) -> tuple[Addendum, bytes]:
+    """The signed addendum and its file bytes (``addendum_file_bytes``) from one ``to_dict``, as
+    :func:`sign_manifest_file` does: a batch's timestamp signs one addendum per record."""
+    d = addendum.to_dict(with_signature=False)
+    signature = _sign(canonical(d), key)
+    d["signature"] = asdict(signature)  # where ``to_dict`` puts it (no member of it is None); JCS orders keys
+    return dataclasses.replace(addendum, signature=signature), canonical(d)
+
+
 def addendum_signature_valid(addendum: Addendum, public_key: Ed25519PublicKey) -> bool:
     return _valid(addendum.signature, canonical(addendum.to_dict(with_signature=False)), public_key)
 
