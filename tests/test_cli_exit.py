@@ -61,3 +61,14 @@ def test_a_profiler_still_reports(tmp_path: Path) -> None:
                        capture_output=True, text=True, timeout=60, check=False)
     assert r.returncode == 0 and "Usage" in r.stdout
     assert "function calls" in r.stdout and "Ordered by" in r.stdout
+
+
+def test_starting_the_cli_imports_no_use_case() -> None:
+    """Every command imports every CLI module (that is how they register): a module that imported its
+    use case at the top would make every command pay for it (start-up is a feature, docs/architecture.md)."""
+    code = ("import sys, archiver.cli; print(sorted(m for m in sys.modules if m.startswith('archiver.') and "
+            "m.split('.')[1] in {'provisions', 'publication', 'collections', 'matters', 'exhibits', 'fulltext', "
+            "'monitor', 'cite', 'verify', 'capture', 'bundle', 'tlog', 'alerts', 'gc', 'evidence'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)})
+    assert out.stdout.strip() == "[]", out.stdout

@@ -1,11 +1,13 @@
 """Collections: named, ordered lists of records with a public page and one bundle (``archiver.collections``)."""
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from archiver.cli._common import _APP_OPTS, JsonOpt, StoreOpt, _emit_json, _open, _out, _passphrase_source, app, safe
-from archiver.collections import Collection, CollectionChange
+
+if TYPE_CHECKING:  # imported by the command that uses it: every command imports this module at start-up
+    from archiver.collections import Collection, CollectionChange
 
 collection_app = typer.Typer(**_APP_OPTS, help="Collections: ordered lists of records with one public page "
                                               "(/c/NAME) and one bundle.")
@@ -14,13 +16,13 @@ app.add_typer(collection_app, name="collection")
 NameArg = Annotated[str, typer.Argument(help="The collection's name: a-z 0-9 . _ - (part of its public URL).")]
 
 
-def _show(c: Collection) -> None:
+def _show(c: "Collection") -> None:
     out = _out()
     state = "public" if c.public else "private"
     out.print(f"{safe(c.name)}  {state}  {len(c.record_ids)} record(s)  {safe(c.title)}", highlight=False)
 
 
-def _change(ch: CollectionChange) -> None:
+def _change(ch: "CollectionChange") -> None:
     out = _out()
     if ch.action == "add":
         for rid in ch.added:

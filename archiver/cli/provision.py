@@ -5,12 +5,14 @@ names the closest sentence); 2 bad input (a label over 200 characters, a malform
 provision ID, a record without main-text).
 """
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from archiver.cli._common import _APP_OPTS, JsonOpt, StoreOpt, _emit_json, _open, _out, app, safe
-from archiver.provisions import Provision, ProvisionReport
+
+if TYPE_CHECKING:  # imported by the command that uses it: every command imports this module at start-up
+    from archiver.provisions import Provision, ProvisionReport
 
 provision_app = typer.Typer(**_APP_OPTS, help="Provisions: pin a clause of a watched document; each watch run "
                                              "re-finds it (unchanged, changed, moved, removed).")
@@ -19,14 +21,14 @@ app.add_typer(provision_app, name="provision")
 PidArg = Annotated[str, typer.Argument(help="Provision ID (P-XXXX-XXXX).")]
 
 
-def _line(p: Provision) -> None:
+def _line(p: "Provision") -> None:
     label = f"  {safe(p.label)}" if p.label else ""
     state = p.status if p.active else f"{p.status}, no longer tracked"
     _out().print(f"{safe(p.provision_id)}  {state:<9}  {safe(p.entity or '-')} · {safe(p.document or '-')} · "
                  f"§ {safe(p.section or '(preamble)')}{label}", highlight=False)
 
 
-def _show(r: ProvisionReport) -> None:
+def _show(r: "ProvisionReport") -> None:
     p, out = r.provision, _out()
     out.print(f"Provision {safe(p.provision_id)}" + (f": {safe(p.label)}" if p.label else ""), highlight=False)
     rows = [("Entity", p.entity or "-"), ("Document", p.document or "-"), ("URL", p.url),

@@ -3,13 +3,15 @@
 import subprocess
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from archiver.cli._common import Exit, JsonOpt, StoreOpt, _emit_json, _open, _out, _passphrase_source, app, safe
 from archiver.errors import UsageError
-from archiver.publication import PublicationReport
+
+if TYPE_CHECKING:  # imported by the command that uses it: every command imports this module at start-up
+    from archiver.publication import PublicationReport
 
 
 def _static(out: Path, record_ids: list[str], *, all_public: bool, force: bool, store: Path | None,
@@ -35,7 +37,7 @@ def _static(out: Path, record_ids: list[str], *, all_public: bool, force: bool, 
         raise Exit(code)
 
 
-def _render(reports: list[PublicationReport]) -> None:
+def _render(reports: "list[PublicationReport]") -> None:
     out = _out()
     for r in reports:
         state = "public" if r.public else "private"
