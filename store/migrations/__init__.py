@@ -1,7 +1,7 @@
 """Numbered schema migrations per backend, declared by the subsystem that owns the tables.
 
 Each subsystem has a module here listing its migrations (``core``, ``custody``, ``watches``,
-``access``, ``queue``, ``search``, ``tlog``, ``collections``) and :data:`SUBSYSTEMS` registers them in
+``access``, ``queue``, ``search``, ``tlog``, ``collections``, ``alerts``) and :data:`SUBSYSTEMS` registers them in
 the order they run: a subsystem may refer only to tables of the subsystems above it (the search index
 is on ``records``).
 Within a subsystem, migrations run by number. A migration that has no statements for a backend is
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from functools import cache
 
-from store.migrations import access, collections, core, custody, queue, search, tlog, watches
+from store.migrations import access, alerts, collections, core, custody, queue, search, tlog, watches
 from store.migrations.base import BACKENDS, Migration
 
 #: Subsystems in the order their migrations run, each with its migrations in number order.
@@ -32,6 +32,7 @@ SUBSYSTEMS: tuple[tuple[str, tuple[Migration, ...]], ...] = (
     ("search", search.MIGRATIONS),
     ("tlog", tlog.MIGRATIONS),
     ("collections", collections.MIGRATIONS),
+    ("alerts", alerts.MIGRATIONS),
 )
 
 
