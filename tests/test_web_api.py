@@ -240,6 +240,11 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("GET", "/c/{collection}"): "public/page",
     ("GET", "/c/{collection}.json"): "public/api",
     ("GET", "/c/{collection}.wacz"): "public/download",
+    ("GET", "/feeds/all.atom"): "viewer/api",  # anyone's while alerts.feeds_public is on
+    ("GET", "/feeds/entity/{name}.atom"): "viewer/api",
+    ("GET", "/feeds/watch/{key}.atom"): "viewer/api",
+    ("GET", "/alerts"): "admin/page",
+    ("GET", "/api/v1/alerts/deliveries"): "admin/api",
 }
 
 

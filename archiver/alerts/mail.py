@@ -61,7 +61,7 @@ def send(core: Store, subject: str, text: str, *, message_id: str | None = None)
                 smtp.starttls(context=_context(core))
                 smtp.ehlo()
             if user:
-                smtp.login(user, password)
+                _login(smtp, user, password)
             smtp.send_message(msg)
     except smtplib.SMTPAuthenticationError as exc:
         raise RemoteServiceError(f"{where} refused the login of {user!r}: {exc.smtp_code} {_said(exc.smtp_error)}",
@@ -78,6 +78,20 @@ def send(core: Store, subject: str, text: str, *, message_id: str | None = None)
                                  hint="alerts.smtp.ca_bundle names the CA of a private server") from exc
     except OSError as exc:
         raise RemoteServiceError(f"cannot reach {where}: {exc.strerror or exc}") from exc
+
+
+def _login(smtp: smtplib.SMTP, user: str, password: str) -> None:
+    """Log in with one mechanism, PLAIN when offered (under TLS by now), else LOGIN: ``smtplib.login``
+    tries each mechanism in turn after a refusal, which turns a clear 535 into whatever the next
+    attempt meets (some servers then wait out the timeout)."""
+    offered = str(smtp.esmtp_features.get("auth", "")).upper().split()
+    smtp.user, smtp.password = user, password
+    if "PLAIN" in offered:
+        smtp.auth("PLAIN", smtp.auth_plain)
+    elif "LOGIN" in offered:
+        smtp.auth("LOGIN", smtp.auth_login)
+    else:
+        smtp.login(user, password)
 
 
 def _said(raw: bytes | str) -> str:

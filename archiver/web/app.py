@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from archiver.alerts.delivery import deliver_quietly
 from archiver.errors import AccessError, ArchiverError, RateLimitError
 from archiver.jobs import JobRunner, refresh_verifications
 from archiver.schema import json_schema
@@ -57,6 +58,8 @@ PUBLIC_LOOKUPS_PER_MINUTE = 30
 #: The background verification refresh: a round every REFRESH_EVERY seconds of at most REFRESH_BATCH records.
 REFRESH_EVERY = 60.0
 REFRESH_BATCH = 20
+#: Seconds between two rounds of the alert deliverer (due webhook and mail deliveries, with backoff).
+DELIVER_EVERY = 30.0
 DocsScript = Annotated[None, Depends(guard(Access.PUBLIC, Kind.STATIC))]
 
 
@@ -69,7 +72,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     import swagger_ui  # swagger-ui-py: ships Swagger UI 5 (OpenAPI 3.1) as static files; no CDN
 
     from archiver.models import MODELS
-    from archiver.web import api, collection_pages, logroutes, memento, pages, public
+    from archiver.web import alert_routes, api, collection_pages, logroutes, memento, pages, public
 
     # the OpenAPI document is served by a route of ours below, so that it declares its policy too
     app = FastAPI(title="archiver", version=__import__("archiver").__version__,
@@ -87,6 +90,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     if start_jobs:
         runner.resume()
         runner.repeat(refresh_every, lambda: refresh_verifications(archive, refresh_batch), "verify-refresh")
+        runner.repeat(DELIVER_EVERY, lambda: deliver_quietly(archive), "alerts-deliver")  # the alert outbox
 
     @app.middleware("http")
     async def headers_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -159,6 +163,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(pages.router)
     app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records
     app.include_router(collection_pages.router)  # public: /c/<name> of published collections
+    app.include_router(alert_routes.router)  # /feeds/… (public or viewer, per alerts.feeds_public), /alerts
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:
