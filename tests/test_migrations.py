@@ -33,6 +33,7 @@ OLD_COPIED = ["documents", "records", "artifacts", "addenda", "watches", "watch_
 OLD_SUBSYSTEMS = frozenset({"core", "custody", "watches", "access", "queue", "search"})
 TLOG_TABLES = frozenset({"tlog_leaves", "tlog_nodes", "tlog_state", "tlog_checkpoints", "tlog_witnesses"})
 COLLECTION_TABLES = frozenset({"collections", "collection_items"})
+ALERT_TABLES = frozenset({"alert_events", "alert_webhooks", "alert_deliveries", "alert_attempts"})
 
 
 def old_store(tmp_path: Path, name: str = "store") -> Path:
@@ -198,7 +199,7 @@ def test_processes_opening_an_old_store_at_once_apply_each_migration_once(tmp_pa
 
 def test_the_copied_tables_come_from_the_migrations() -> None:
     tables = copied_tables("sqlite", "postgresql")
-    assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"} | TLOG_TABLES | COLLECTION_TABLES
+    assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"} | TLOG_TABLES | COLLECTION_TABLES | ALERT_TABLES
     for parent, child in (("documents", "records"), ("records", "artifacts")):
         assert tables.index(parent) < tables.index(child)
     assert "custody" not in tables  # the SQLite custody chain is a file, copied by its own step
@@ -256,6 +257,7 @@ def _as_old_release(url: str) -> None:
                      "DROP TABLE queue_failures", "DROP INDEX records_captured",
                      *(f"DROP TABLE {t}" for t in sorted(TLOG_TABLES)),
                      "DROP TABLE collection_items", "DROP TABLE collections",
+                     *(f"DROP TABLE {t}" for t in sorted(ALERT_TABLES)),
                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             d.run(stmt)
     cat.close()

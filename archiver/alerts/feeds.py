@@ -43,8 +43,8 @@ def watch_url_of(core: Store, key: str) -> str:
 
 def entity_known(core: Store, name: str) -> bool:
     with core.catalog.db() as d:
-        return d.one("SELECT 1 FROM watches WHERE entity=?", (name,)) is not None or \
-            d.one("SELECT 1 FROM alert_events WHERE entity=?", (name,)) is not None
+        return any(d.one(f"SELECT 1 FROM {table} WHERE entity=? LIMIT 1", (name,)) is not None  # noqa: S608
+                   for table in ("watches", "alert_events", "records"))
 
 
 def _tag(base: str, event: AlertEvent) -> str:
