@@ -32,6 +32,16 @@ def _reset_state() -> None:
     STATE.update(policy=1, vanishing=1)
 
 
+def valid(name: str, value: Any) -> Any:
+    """``value`` checked against the published JSON Schema ``name`` (docs/schemas/)."""
+    import jsonschema
+
+    from archiver.models import schemas
+
+    jsonschema.Draft202012Validator(schemas()[name]).validate(value)
+    return value
+
+
 @dataclass
 class Receiver:
     """A webhook receiver: answers ``codes`` in turn (then 204), keeps every request it got."""
@@ -92,7 +102,7 @@ def test_signed_delivery_verified_by_standardwebhooks_and_tampering_rejected(
     s = ["--store", str(archive.root)]
     r = cli("alerts", "webhook", "add", receiver.url, "--json", *s)
     assert r.code == 0, r.err
-    made = json.loads(r.out)
+    made = valid("new-webhook", json.loads(r.out))
     assert made["secret"].startswith("whsec_") and made["id"].startswith("wh_")
     receiver.secret = made["secret"]
     # the secret is kept like other secrets (0600 in the store) and never shown again
@@ -107,8 +117,9 @@ def test_signed_delivery_verified_by_standardwebhooks_and_tampering_rejected(
     assert [e.type for e in events] == ["document.changed"]
     assert events[0].sections == ("2. How we use information",) and events[0].entity == "Example Inc."
     r = cli("alerts", "deliver", "--json", *s)
-    assert r.code == 0 and json.loads(r.out)["delivered"] == 1
+    assert r.code == 0 and valid("alert-delivery-round", json.loads(r.out))["delivered"] == 1
     assert len(receiver.got) == 1 and len(receiver.verified) == 1
+    valid("alert-event", receiver.verified[0]["data"])
     payload = receiver.verified[0]
     assert payload["type"] == "document.changed"
     assert payload["data"]["record_id"] == summary.results[0].record_id
@@ -126,6 +137,10 @@ def test_signed_delivery_verified_by_standardwebhooks_and_tampering_rejected(
     # delivered once: a second round sends nothing
     assert deliver_due(archive).delivered == 0 and len(receiver.got) == 1
     log = json.loads(cli("alerts", "log", "--json", *s).out)
+    for d in log:
+        valid("alert-delivery", d)
+    for w in json.loads(listed.out):
+        valid("webhook", w)
     assert [(d["status"], d["attempts"], d["channel"]) for d in log] == [("delivered", 1, "webhook")]
     custody = [e.event for e in archive.custody.entries()]
     assert "webhook-add" in custody
@@ -227,7 +242,7 @@ def test_event_filters_unreachable_once_and_events_not_yet_made_elsewhere(
         kinds.append([e.type for e in emit_run(archive, run, actor="tester")])
     assert kinds == [["document.unreachable"], [], []]
     summary = _changed_run(archive, site, "/policy")
-    result = [r for r in summary.results if r.url.endswith("/policy")][0]
+    result = next(r for r in summary.results if r.url.endswith("/policy"))
     missed = dataclasses.replace(result, outcome="selector-missed", error="selector '#terms' matched nothing")
     setattr_free = type("Check", (), {})  # a provision check as another subsystem hands it over
     checks = []
@@ -265,3 +280,23 @@ def test_notify_url_is_a_one_off_standard_webhook(archive: Archive, site: Sample
     assert notify_run(archive, receiver.url, summary) == "failed: HTTP 500"
     archive.config.set("capture.allow_private", "false")
     assert "not a public address" in notify_run(archive, receiver.url, summary)
+
+
+def test_after_run_stores_events_and_delivers_without_touching_the_run(
+        archive: Archive, site: SampleSite, receiver: Receiver) -> None:
+    """What `watch run` calls at its end: events stored, delivered in the same breath; a receiver that
+    answers 500 leaves the delivery queued and the run as it was."""
+    from archiver.alerts import after_run, webhooks
+
+    made = webhooks.add(archive, receiver.url, actor="tester")
+    receiver.secret = made.secret
+    receiver.codes = [500]
+    summary = _changed_run(archive, site)
+    events = after_run(archive, summary, actor="tester")
+    assert [e.type for e in events] == ["document.changed"] and len(receiver.got) == 1
+    [d] = deliveries(archive)
+    assert d.status == "pending" and d.attempts == 1 and d.last_error == "HTTP 500"
+    assert summary.results[0].outcome == "changed" and archive.resolve(summary.results[0].record_id)
+    # the catalog gone mid-way: nothing raised to the run
+    broken = type("Broken", (), {"catalog": None, "config": archive.config})()
+    assert after_run(broken, summary, actor="tester") == []  # type: ignore[arg-type]

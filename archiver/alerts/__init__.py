@@ -10,14 +10,15 @@ backoff, given up after ``alerts.max_attempts``; nothing a receiver does can cos
 Channels: ``webhooks.py`` (signed per standardwebhooks.com, SSRF-guarded like captures), ``mail.py``
 (SMTP with STARTTLS), ``feeds.py`` (Atom, read by ``archiver serve``), ``digest.py``.
 
-Entry points for the watch runner (wired by ``watch run``): :func:`emit_run` after the run, then
-:func:`deliver_quietly`; :func:`notify_run` for ``--notify-url``.
+Entry points for the watch runner (wired by ``watch run``): :func:`after_run` once the run's records
+are committed (:func:`emit_run`, then one :func:`deliver_quietly` round; never raises), and
+:func:`notify_run` for ``--notify-url``.
 """
 
 from __future__ import annotations
 
-from archiver.alerts.delivery import deliver_due, deliver_quietly, deliveries, notify_run
+from archiver.alerts.delivery import after_run, deliver_due, deliver_quietly, deliveries, notify_run
 from archiver.alerts.events import EVENT_TYPES, AlertEvent, ProvisionCheck, emit_run, list_events
 
-__all__ = ["EVENT_TYPES", "AlertEvent", "ProvisionCheck", "deliver_due", "deliver_quietly", "deliveries", "emit_run",
+__all__ = ["EVENT_TYPES", "AlertEvent", "ProvisionCheck", "after_run", "deliver_due", "deliver_quietly", "deliveries", "emit_run",
            "list_events", "notify_run"]

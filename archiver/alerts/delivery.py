@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +200,8 @@ _DCOLS = ("delivery_id, message_id, channel, target, event_ids, status, attempts
 def deliveries(core: Store, *, ids: list[int] | None = None, status: str | None = None,
                limit: int = 100) -> list[Delivery]:
     """The delivery log, newest first, each with its attempts."""
-    where, args = [], []  # type: ignore[var-annotated]
+    where: list[str] = []
+    args: list[Any] = []
     if ids is not None:
         if not ids:
             return []
@@ -208,16 +210,18 @@ def deliveries(core: Store, *, ids: list[int] | None = None, status: str | None 
     if status is not None:
         where.append("status=?")
         args.append(status)
+    # the WHERE clause is made of the fixed conditions above, every value a placeholder
     sql = f"SELECT {_DCOLS} FROM alert_deliveries" + (" WHERE " + " AND ".join(where) if where else "") + \
-        " ORDER BY delivery_id DESC LIMIT ?"
+        " ORDER BY delivery_id DESC LIMIT ?"  # noqa: S608
     with core.catalog.db() as d:
         rows = d.rows(sql, [*args, max(1, limit)])
         found = [int(r[0]) for r in rows]
         tries: dict[int, list[Attempt]] = {}
         if found:
-            for a in d.rows("SELECT delivery_id, attempt, at, ok, http_status, error, duration_ms FROM alert_attempts "
-                            "WHERE delivery_id IN (" + ",".join("?" * len(found)) + ") ORDER BY delivery_id, attempt",
-                            found):
+            marks = ",".join("?" * len(found))
+            sql = ("SELECT delivery_id, attempt, at, ok, http_status, error, duration_ms FROM alert_attempts "  # noqa: S608
+                   f"WHERE delivery_id IN ({marks}) ORDER BY delivery_id, attempt")
+            for a in d.rows(sql, found):
                 tries.setdefault(int(a[0]), []).append(Attempt(attempt=int(a[1]), at=str(a[2]), ok=bool(a[3]),
                                                                http_status=a[4], error=a[5], duration_ms=int(a[6])))
     return [Delivery(delivery_id=int(r[0]), message_id=str(r[1]), channel=str(r[2]), target=str(r[3]),
@@ -225,6 +229,24 @@ def deliveries(core: Store, *, ids: list[int] | None = None, status: str | None 
                      next_attempt_at=str(r[7]) if r[5] == "pending" else None, last_error=r[8],
                      created_at=str(r[9]), delivered_at=r[10], history=tuple(tries.get(int(r[0]), [])))
             for r in rows]
+
+
+def after_run(core: Store, summary: RunSummary, provision_checks: Iterable[Any] = (), *,
+              actor: str) -> list[AlertEvent]:
+    """What ``watch run`` calls once its records are committed (and its provisions re-checked): the
+    run's events stored with their deliveries, then one delivery round. Never raises — the run's
+    outcome and exit code are the run's own: a failure here is logged, and what was queued stays
+    queued for ``archiver alerts deliver`` or the server's deliverer."""
+    from archiver.alerts.events import emit_run
+
+    try:
+        events = emit_run(core, summary, provision_checks, actor=actor)
+    except Exception:
+        log.exception("alert events of the watch run could not be stored")
+        return []
+    if events:
+        deliver_quietly(core)
+    return events
 
 
 # ---- watch run --notify-url ----------------------------------------------------------------------
@@ -263,5 +285,5 @@ def notify_run(core: Store, url: str, summary: RunSummary) -> str:
     return last
 
 
-__all__ = ["Attempt", "Delivery", "DeliveryRound", "backoff", "deliver_due", "deliver_quietly", "deliveries",
+__all__ = ["Attempt", "Delivery", "DeliveryRound", "after_run", "backoff", "deliver_due", "deliver_quietly", "deliveries",
            "notify_run", "queue", "smtp_configured"]

@@ -90,7 +90,8 @@ def atom(events: list[AlertEvent], *, title: str, feed_url: str, base: str, auth
         el(entry, "link", rel="via", href=ev.url)
         el(entry, "category", term=ev.type)
         el(entry, "summary", ev.summary(), type="text")
-    return b'<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    body: bytes = ET.tostring(feed, encoding="utf-8", xml_declaration=False)
+    return b'<?xml version="1.0" encoding="utf-8"?>\n' + body
 
 
 def feed_all(core: Store, *, feed_url: str, base: str) -> bytes:

@@ -40,7 +40,7 @@ from archiver.schema import Report
 if TYPE_CHECKING:
     from archiver.ports import Store
 
-SECRET_PREFIX = "whsec_"
+SECRET_PREFIX = "whsec_"  # noqa: S105  # the spec's prefix, not a secret
 _ID = re.compile(r"wh_[0-9a-f]{24}")
 
 
