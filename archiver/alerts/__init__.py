@@ -20,5 +20,5 @@ from __future__ import annotations
 from archiver.alerts.delivery import after_run, deliver_due, deliver_quietly, deliveries, notify_run
 from archiver.alerts.events import EVENT_TYPES, AlertEvent, ProvisionCheck, emit_run, list_events
 
-__all__ = ["EVENT_TYPES", "AlertEvent", "ProvisionCheck", "after_run", "deliver_due", "deliver_quietly", "deliveries", "emit_run",
-           "list_events", "notify_run"]
+__all__ = ["EVENT_TYPES", "AlertEvent", "ProvisionCheck", "after_run", "deliver_due", "deliver_quietly", "deliveries",
+           "emit_run", "list_events", "notify_run"]

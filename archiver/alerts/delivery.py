@@ -285,5 +285,5 @@ def notify_run(core: Store, url: str, summary: RunSummary) -> str:
     return last
 
 
-__all__ = ["Attempt", "Delivery", "DeliveryRound", "after_run", "backoff", "deliver_due", "deliver_quietly", "deliveries",
-           "notify_run", "queue", "smtp_configured"]
+__all__ = ["Attempt", "Delivery", "DeliveryRound", "after_run", "backoff", "deliver_due", "deliver_quietly",
+           "deliveries", "notify_run", "queue", "smtp_configured"]
