@@ -148,6 +148,7 @@ def test_signed_delivery_verified_by_standardwebhooks_and_tampering_rejected(
     assert not secret_file.exists() and json.loads(cli("alerts", "webhook", "list", "--json", *s).out) == []
 
 
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
 def test_receiver_500_then_down_is_retried_with_backoff_and_the_run_is_unaffected(
         archive: Archive, site: SampleSite, receiver: Receiver) -> None:
     from archiver.alerts import webhooks
@@ -225,6 +226,7 @@ def test_webhook_to_a_private_address_is_refused_unless_allowed(archive: Archive
     assert len(receiver.got) == 1
 
 
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
 def test_event_filters_unreachable_once_and_events_not_yet_made_elsewhere(
         archive: Archive, site: SampleSite, receiver: Receiver) -> None:
     """Filters pick event types; a dead URL is news once; a `selector-missed` outcome and provision
