@@ -220,3 +220,25 @@ def test_smtp_without_starttls_is_refused_before_login(archive: Archive, site: S
         assert d.status == "pending" and "does not offer STARTTLS" in str(d.last_error)
     finally:
         ctl.stop()
+
+
+def test_hostile_names_in_a_feed_and_a_mail_subject() -> None:
+    """Entity names and section headings come from people and pages: a feed stays well-formed XML with
+    markup as text, and a mail subject stays one header line."""
+    from archiver.alerts.events import AlertEvent, AlertLinks
+    from archiver.alerts.feeds import atom
+    from archiver.alerts.mail import compose
+
+    ev = AlertEvent(event_id="evt_1", seq=1, type="document.changed", occurred_at="2026-12-06T08:00:00.000Z",
+                    url="https://example.org/p?a=1&b=2", entity="Evil\x1b[2J </title><script>x</script>",
+                    document="Terms\r\nBcc: victim@example.org", record_id="AAAA-BBBB", previous_record_id="CCCC-DDDD",
+                    provision_id=None, label=None, http_status=200, sections=("1. <b>Data</b>\x00\x07",),
+                    selector=None, detail=None, links=AlertLinks(record="/records/AAAA-BBBB"), actor="t")
+    feed = feedparser.parse(atom([ev], title="t", feed_url="https://x.example/feeds/all.atom", base="https://x.example"))
+    assert not feed.bozo, feed.get("bozo_exception")
+    [entry] = feed.entries
+    assert "<script>x</script>" in entry.title and "1. <b>Data</b>" in entry.summary
+    assert entry.link == "https://x.example/records/AAAA-BBBB"
+    subject, body = compose([ev])
+    assert "\n" not in subject and "\r" not in subject and "Terms Bcc: victim@example.org" in subject
+    assert "Sections changed:\n  - 1. <b>Data</b>" in body

@@ -11,6 +11,7 @@ its URL): a URL cannot sit in a path segment, and the key does not spell the URL
 from __future__ import annotations
 
 import hashlib
+import re
 import urllib.parse
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
 ATOM = "http://www.w3.org/2005/Atom"
 MEDIA_TYPE = "application/atom+xml; charset=utf-8"
 ENTRIES = 100
+#: what XML 1.0 cannot carry at all (a captured heading may hold any of them): dropped from a feed's text
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def watch_key(url: str) -> str:
@@ -64,9 +67,9 @@ def atom(events: list[AlertEvent], *, title: str, feed_url: str, base: str, auth
     ET.register_namespace("", ATOM)
 
     def el(parent: ET.Element, name: str, text: str | None = None, **attrs: str) -> ET.Element:
-        e = ET.SubElement(parent, f"{{{ATOM}}}{name}", attrs)
+        e = ET.SubElement(parent, f"{{{ATOM}}}{name}", {k: _NOT_XML.sub("", v) for k, v in attrs.items()})
         if text is not None:
-            e.text = text
+            e.text = _NOT_XML.sub("", text)  # ElementTree escapes markup, not characters XML forbids
         return e
 
     feed = ET.Element(f"{{{ATOM}}}feed")

@@ -43,7 +43,7 @@ def send(core: Store, subject: str, text: str, *, message_id: str | None = None)
         raise UsageError("SMTP is not configured", hint="archiver config set alerts.smtp.host HOST; "
                                                          "archiver config set alerts.smtp.to ADDRESS")
     msg = EmailMessage()
-    msg["Subject"] = subject
+    msg["Subject"] = " ".join(subject.split())  # one line, whatever a document's name holds
     msg["From"] = sender
     msg["To"] = ", ".join(to)
     msg["Date"] = formatdate(localtime=False)
@@ -104,6 +104,7 @@ def compose(events: list[AlertEvent]) -> tuple[str, str]:
     docs = {" — ".join(x for x in (e.entity, e.document) if x) or e.url for e in events}
     subject = f"[archiver] {len(events)} alert(s): " + "; ".join(sorted(docs))[:160] if len(events) != 1 \
         else f"[archiver] {events[0].title()}"
+    subject = " ".join(subject.split())  # one header line, whatever a document's name holds
     parts = [f"{len(events)} alert(s) from the watch run.", ""]
     by_doc: dict[str, list[AlertEvent]] = {}
     for e in events:
