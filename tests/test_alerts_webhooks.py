@@ -302,3 +302,23 @@ def test_after_run_stores_events_and_delivers_without_touching_the_run(
     # the catalog gone mid-way: nothing raised to the run
     broken = type("Broken", (), {"catalog": None, "config": archive.config})()
     assert after_run(broken, summary, actor="tester") == []  # type: ignore[arg-type]
+
+
+def test_the_server_delivers_on_its_job_pool(archive: Archive, site: SampleSite, receiver: Receiver,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from archiver.alerts import webhooks
+    from archiver.web import app as app_mod
+
+    receiver.secret = webhooks.add(archive, receiver.url, actor="tester").secret
+    emit_run(archive, _changed_run(archive, site), actor="tester")
+    monkeypatch.setattr(app_mod, "DELIVER_EVERY", 0.1)
+    app = app_mod.create_app(archive, start_jobs=True, refresh_every=3600)
+    try:
+        deadline = time.monotonic() + 15
+        while not receiver.verified and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        app.state.web.runner.shutdown(wait=True)
+    assert len(receiver.verified) == 1 and [d.status for d in deliveries(archive)] == ["delivered"]
