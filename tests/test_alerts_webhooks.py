@@ -257,12 +257,14 @@ def test_event_filters_unreachable_once_and_events_not_yet_made_elsewhere(
     assert [(e.type, e.provision_id) for e in events] == [
         ("declaration.unmatched", None), ("provision.changed", "P2"), ("provision.moved", "P3"),
         ("provision.removed", "P4")]
+    again = emit_run(archive, RunSummary(summary.started, (missed,)), checks, actor="tester")
+    assert [e.event_id for e in again] == [e.event_id for e in events]  # one run's summary is stored once
     assert events[0].selector == "selector '#terms' matched nothing"
     assert events[1].record_id == result.record_id and events[1].label == "clause P2"
     deliver_due(archive)
     got = sorted(json.loads(b)["type"] for _, b in receiver.got)
     assert got == ["provision.changed", "provision.moved", "provision.removed"]  # the filter
-    assert {d.target for d in deliveries(archive)} == {provisions_only.id}
+    assert {d.target for d in deliveries(archive)} == {provisions_only.id} and len(deliveries(archive)) == 3
     assert len(list_events(archive)) == 5
 
 

@@ -215,23 +215,38 @@ def emit_run(core: Store, summary: RunSummary, provision_checks: Iterable[Provis
     with core.catalog.db() as d, d.tx():
         drafts = [x for r in summary.results for x in _drafts_of_result(d, r, summary.started)]
         drafts += [x for c in checks for x in _drafts_of_provision(c)]
-        events = [_insert(core, d, draft, now, actor) for draft in drafts]
-        if events:
-            delivery.queue(core, d, events, now)
+        events, new = [], []
+        for draft in drafts:
+            key = _run_key(summary.started, draft)
+            old = d.one(f"SELECT {_COLS} FROM alert_events WHERE run_key=?", (key,))  # noqa: S608
+            if old is not None:  # this run's summary was emitted already: its events, not twice
+                events.append(_event(core, old))
+                continue
+            ev = _insert(core, d, draft, key, now, actor)
+            events.append(ev)
+            new.append(ev)
+        if new:
+            delivery.queue(core, d, new, now)
     return events
 
 
-def _insert(core: Store, d: _Db, x: _Draft, now: str, actor: str) -> AlertEvent:
+def _run_key(started: str, x: _Draft) -> str:
+    import hashlib
+
+    return hashlib.sha256(json.dumps([started, x.type, x.url, x.record_id, x.provision_id]).encode()).hexdigest()
+
+
+def _insert(core: Store, d: _Db, x: _Draft, key: str, now: str, actor: str) -> AlertEvent:
     row = d.one("SELECT entity, document FROM watches WHERE url=?", (x.url,)) or \
         d.one("SELECT entity, document FROM records WHERE url=? ORDER BY captured_at DESC LIMIT 1", (x.url,))
     entity, document = (row[0], row[1]) if row else (None, None)
     event_id = new_id("evt")
     data = {"label": x.label, "http_status": x.http_status, "sections": list(x.sections), "selector": x.selector,
             "detail": x.detail}
-    d.run("INSERT INTO alert_events (event_id, type, occurred_at, url, entity, document, record_id, "
-          "previous_record_id, provision_id, actor, data) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-          (event_id, x.type, now, x.url, entity, document, x.record_id, x.previous_record_id, x.provision_id, actor,
-           json.dumps(data, sort_keys=True)))
+    d.run("INSERT INTO alert_events (event_id, run_key, type, occurred_at, url, entity, document, record_id, "
+          "previous_record_id, provision_id, actor, data) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+          (event_id, key, x.type, now, x.url, entity, document, x.record_id, x.previous_record_id, x.provision_id,
+           actor, json.dumps(data, sort_keys=True)))
     seq = d.one("SELECT seq FROM alert_events WHERE event_id=?", (event_id,))
     return AlertEvent(event_id=event_id, seq=int(seq[0]) if seq else 0, type=x.type, occurred_at=now, url=x.url,
                       entity=entity, document=document, record_id=x.record_id,
