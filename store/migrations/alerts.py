@@ -5,10 +5,11 @@ and every attempt to tell them (deliveries and attempts).
 run's start, type, URL, record and provision — so a run's summary emitted twice is stored once), in
 the same transaction as the deliveries it queues, and never updated (feeds and digests read it; a
 delivery names it). A delivery is the durable outbox of one channel (a webhook, the SMTP
-recipients): its state, attempt count and the time of its next attempt persist, so a deliverer that dies — or a receiver that is down for a day — loses
-nothing. An event names its record by ID without a foreign key: ``store rebuild-index`` empties and
-refills ``records``, and the alert history must survive that. A webhook's signing secret is not here:
-it is a 0600 file in the store, like the other secrets (``archiver/alerts/webhooks.py``)."""
+recipients): its state, attempt count and the time of its next attempt persist, so a deliverer that
+dies — or a receiver that is down for a day — loses nothing. An event names its record by ID without
+a foreign key: ``store rebuild-index`` empties and refills ``records``, and the alert history must
+survive that. A webhook's signing secret is not here: it is a 0600 file in the store, like the other
+secrets (``archiver/alerts/webhooks.py``)."""
 
 from __future__ import annotations
 
