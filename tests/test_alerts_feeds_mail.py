@@ -93,6 +93,9 @@ def test_atom_feeds_one_entry_per_change_public_or_token(archive: Archive, site:
         admin = create_token(archive, "boss", "admin", actor="tester")
         page = client.get("/alerts", headers={"Authorization": f"Bearer {admin.token}"})
         assert page.status_code == 200 and "Delivery log" in page.text and "/feeds/all.atom" in page.text
+        assert "/feeds/entity/Example%20Inc..atom" in page.text
+        twin = client.get("/api/v1/alerts/deliveries", headers={"Authorization": f"Bearer {admin.token}"})
+        assert twin.status_code == 200 and twin.json() == []  # no webhook, no SMTP: nothing to deliver
 
 
 @dataclass
@@ -170,6 +173,9 @@ def test_mail_over_starttls_with_a_structured_summary(archive: Archive, site: Sa
     # the digest of the week goes the same way; --json says to whom
     r = cli("alerts", "digest", "--since", "7d", "--json", "--store", str(archive.root))
     assert r.code == 0 and json.loads(r.out)["mailed_to"] == ["legal@example.org"]
+    from .test_alerts_webhooks import valid
+
+    valid("alert-digest", json.loads(r.out))
     assert json.loads(r.out)["counts"] == {"document.changed": 1, "document.removed": 1}
     assert smtp_server.messages[-1]["Subject"].startswith("[archiver] digest: 2 alert(s)")
     printed = cli("alerts", "digest", "--since", "7d", "--no-mail", "--store", str(archive.root))
