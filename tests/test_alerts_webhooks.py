@@ -324,3 +324,17 @@ def test_the_server_delivers_on_its_job_pool(archive: Archive, site: SampleSite,
     finally:
         app.state.web.runner.shutdown(wait=True)
     assert len(receiver.verified) == 1 and [d.status for d in deliveries(archive)] == ["delivered"]
+
+
+def test_a_round_with_a_time_budget_leaves_the_rest_due(archive: Archive, site: SampleSite,
+                                                        receiver: Receiver) -> None:
+    """The end of a watch run spends a bounded time delivering: what it does not reach stays due."""
+    from archiver.alerts import webhooks
+
+    for i in range(3):
+        webhooks.add(archive, f"{receiver.url}?{i}", actor="tester")
+    emit_run(archive, _changed_run(archive, site), actor="tester")
+    rnd = deliver_due(archive, budget_s=0.0)
+    assert len(rnd.deliveries) == 1 and len(receiver.got) == 1  # the first, then the budget was spent
+    assert sorted(d.status for d in deliveries(archive)) == ["delivered", "pending", "pending"]
+    assert deliver_due(archive).delivered == 2  # not claimed any more: the next round sends them

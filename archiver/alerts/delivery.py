@@ -142,14 +142,25 @@ def _send(core: Store, channel: str, target: str, message_id: str, events: list[
     return False, None, f"unknown channel {channel!r}", 0
 
 
-def deliver_due(core: Store, *, now: dt.datetime | None = None, limit: int = 50) -> DeliveryRound:
-    """Send every delivery that is due (see the module docstring). Never raises for a failed send."""
+def deliver_due(core: Store, *, now: dt.datetime | None = None, limit: int = 50,
+                budget_s: float | None = None) -> DeliveryRound:
+    """Send every delivery that is due (see the module docstring). Never raises for a failed send.
+    With ``budget_s``, the rows not reached in that many seconds are let go untried (receivers that
+    time out one after another must not hold the end of a watch run for minutes)."""
+    import time
+
     now = now or _utcnow()
     rows = _claim(core, now, limit)
     max_attempts = core.config.int_("alerts.max_attempts")
     done: list[int] = []
     counts = {"delivered": 0, "retrying": 0, "gave_up": 0}
-    for delivery_id, message_id, channel, target, event_ids, attempts in rows:
+    stop = time.monotonic() + budget_s if budget_s is not None else None
+    for i, (delivery_id, message_id, channel, target, event_ids, attempts) in enumerate(rows):
+        if i and stop is not None and time.monotonic() > stop:  # a round always tries one
+            with core.catalog.db() as d, d.tx():  # the rest stay due, for the next deliverer
+                for r in rows[i:]:
+                    d.run("UPDATE alert_deliveries SET claimed_until=NULL WHERE delivery_id=?", (r[0],))
+            break
         ids = json.loads(event_ids)
         try:
             events = sorted(list_events(core, event_ids=ids, limit=len(ids) or 1), key=lambda e: e.seq)
@@ -183,11 +194,16 @@ def deliver_due(core: Store, *, now: dt.datetime | None = None, limit: int = 50)
                          deliveries=tuple(deliveries(core, ids=done)))
 
 
-def deliver_quietly(core: Store) -> DeliveryRound | None:
-    """For the end of a watch run and the server's schedule: a round whose own failure (the catalog is
-    gone) is logged, never raised — the run's records are committed whatever happens here."""
+#: seconds the deliverer may spend at the end of a watch run (the rest is sent by the next round)
+RUN_BUDGET_S = 30.0
+
+
+def deliver_quietly(core: Store, *, budget_s: float | None = RUN_BUDGET_S) -> DeliveryRound | None:
+    """For the end of a watch run and the server's schedule: a round of at most ``budget_s`` seconds
+    whose own failure (the catalog is gone) is logged, never raised — the run's records are committed
+    whatever happens here."""
     try:
-        return deliver_due(core)
+        return deliver_due(core, budget_s=budget_s)
     except Exception:
         log.exception("alert delivery round failed; the deliveries stay queued")
         return None
