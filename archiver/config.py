@@ -26,6 +26,13 @@ class Setting:
     default: Value
     help: str
     check: Callable[[str], str] | None = None  # normalises a text value or raises ValueError saying why
+    #: a credential: never listed (``items`` shows that it is set, not what it is), and the settings file
+    #: is written 0600 while one is set
+    secret: bool = False
+
+
+#: What ``Config.items`` shows for a secret that is set.
+HIDDEN = "(set, hidden)"
 
 
 def http_base(text: str) -> str:
@@ -141,6 +148,23 @@ SETTINGS: dict[str, Setting] = {s.key: s for s in (
             "web.public_url. Empty: http://<host>:<replay port>", http_base),
     Setting("replay.cache_dir", str, "", "where `archiver replay setup` keeps ReplayWeb.page's files (outside "
             "the store and the repository); empty: ~/.cache/archiver/replaywebpage"),
+    Setting("alerts.smtp.host", str, "", "SMTP server that alert mail and digests go through (empty: no mail)"),
+    Setting("alerts.smtp.port", int, 587, "its port (587: submission with STARTTLS)"),
+    Setting("alerts.smtp.user", str, "", "SMTP login name (empty: no login)"),
+    Setting("alerts.smtp.password", str, "", "SMTP password (kept 0600, never listed)", secret=True),
+    Setting("alerts.smtp.from", str, "", "the From address of alert mail"),
+    Setting("alerts.smtp.to", list, [], "who receives alert mail and digests"),
+    Setting("alerts.smtp.starttls", bool, True,
+            "upgrade the SMTP connection with STARTTLS before logging in (refused if the server cannot)"),
+    Setting("alerts.smtp.ca_bundle", str, "", "PEM file of CAs to trust for the SMTP server instead of the system "
+            "store"),
+    Setting("alerts.timeout", float, 10.0, "seconds a webhook receiver or the SMTP server may take to answer"),
+    Setting("alerts.max_attempts", int, 8, "attempts to deliver one alert before it is logged as given up"),
+    Setting("alerts.retry_base", float, 30.0,
+            "seconds before the second attempt of a failed delivery; each later wait doubles (exponential backoff)"),
+    Setting("alerts.retry_max", float, 21600.0, "longest wait between two attempts of a delivery, in seconds"),
+    Setting("alerts.feeds_public", bool, False,
+            "`archiver serve` answers the Atom feeds (/feeds/...) without a token; off: a viewer token is needed"),
     Setting("queue.stalled_after", float, 30.0,
             "seconds without a heartbeat after which a worker is presumed dead and its jobs are retried; "
             "`status` counts as alive only the workers heard from within it"),
@@ -242,8 +266,14 @@ class Config:
             return value
         data = self._load_file()
         data[key] = value
-        atomic_write_bytes(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+        self._write(data)
         return value
+
+    def _write(self, data: dict[str, Any]) -> None:
+        """The settings file, 0600 while it holds a secret (an SMTP password), else 0644."""
+        secret = any(SETTINGS[k].secret and v for k, v in data.items() if k in SETTINGS)
+        atomic_write_bytes(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"),
+                           mode=0o600 if secret else 0o644)
 
     def unset(self, key: str) -> None:
         if key not in SETTINGS:
@@ -253,12 +283,13 @@ class Config:
             return
         data = self._load_file()
         if data.pop(key, None) is not None:
-            atomic_write_bytes(self.path, (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+            self._write(data)
 
     def items(self) -> list[tuple[str, Value, bool]]:
-        """(key, value, is_default) for every known setting."""
+        """(key, value, is_default) for every known setting; a secret that is set shows as ``HIDDEN``."""
         data = self._load()
-        return [(k, data.get(k, s.default), k not in data) for k, s in SETTINGS.items()]
+        return [(k, HIDDEN if s.secret and data.get(k) else data.get(k, s.default), k not in data)
+                for k, s in SETTINGS.items()]
 
     def str_(self, key: str) -> str:
         return str(self.get(key))

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from archiver.access import NewToken, TokenInfo
+from archiver.alerts.delivery import Delivery, DeliveryRound
+from archiver.alerts.digest import Digest
+from archiver.alerts.events import AlertEvent
+from archiver.alerts.webhooks import Webhook, WebhookCreated
 from archiver.derive import DeriveResult
 from archiver.evidence import ProvenanceReport
 from archiver.exhibits import ExhibitSet
@@ -146,6 +150,12 @@ MODELS: dict[str, type] = {
     "tag-change": TagChange,
     "hold-change": HoldChange,
     "gc": GcReport,
+    "alert-event": AlertEvent,
+    "webhook": Webhook,
+    "new-webhook": WebhookCreated,
+    "alert-delivery": Delivery,
+    "alert-delivery-round": DeliveryRound,
+    "alert-digest": Digest,
 }
 
 

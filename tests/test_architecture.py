@@ -65,6 +65,7 @@ LAYERS: dict[str, int] = {
     "archiver.gc": 4,
     "archiver.replayassets": 4,
     "archiver.fulltext": 4,
+    "archiver.alerts": 4,  # events, webhooks, feeds, mail, digest, delivery
 }
 FRONT_ENDS = ("archiver.cli", "archiver.demo", "archiver.web")
 LAYER_NAMES = {0: "records/errors", 1: "store", 2: "provenance", 3: "core/ports", 4: "use cases", 5: "facade",

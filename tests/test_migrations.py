@@ -39,6 +39,7 @@ WATCH_TABLES = frozenset({"watch_declarations"})  # watches/2: each watch's decl
 MATTER_TABLES = {"matters", "matter_notes", "matter_tags", "legal_holds"}
 #: the web tier's shared state; only the session key is copied by `store migrate`
 WEB_TABLES = frozenset({"web_secrets", "web_login_codes", "web_rate", "web_leases"})
+ALERT_TABLES = frozenset({"alert_events", "alert_webhooks", "alert_deliveries", "alert_attempts"})
 
 
 def old_store(tmp_path: Path, name: str = "store") -> Path:
@@ -205,7 +206,7 @@ def test_processes_opening_an_old_store_at_once_apply_each_migration_once(tmp_pa
 def test_the_copied_tables_come_from_the_migrations() -> None:
     tables = copied_tables("sqlite", "postgresql")
     assert set(tables) == set(OLD_COPIED) | {"outbox", "journal"} | TLOG_TABLES | COLLECTION_TABLES | PROVISION_TABLES \
-        | EXHIBIT_TABLES | WATCH_TABLES | MATTER_TABLES | {"web_secrets"}
+        | EXHIBIT_TABLES | WATCH_TABLES | MATTER_TABLES | {"web_secrets"} | ALERT_TABLES
     for parent, child in (("documents", "records"), ("records", "artifacts")):
         assert tables.index(parent) < tables.index(child)
     assert "custody" not in tables  # the SQLite custody chain is a file, copied by its own step
@@ -270,6 +271,7 @@ def _as_old_release(url: str) -> None:
                      "DROP TABLE matters", "DROP TABLE collection_items", "DROP TABLE collections",
                      *(f"DROP TABLE {t}" for t in sorted(WEB_TABLES)),
                      "ALTER TABLE web_jobs DROP COLUMN owner", "ALTER TABLE web_jobs DROP COLUMN lease_until",
+                     *(f"DROP TABLE {t}" for t in sorted(ALERT_TABLES)),
                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             d.run(stmt)
     cat.close()

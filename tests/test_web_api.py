@@ -259,6 +259,11 @@ EXPECTED_POLICIES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/matters/{matter}/records"): "capturer/api",
     ("POST", "/api/v1/matters/{matter}/notes"): "capturer/api",
     ("POST", "/api/v1/matters/{matter}/tags"): "capturer/api",
+    ("GET", "/feeds/all.atom"): "viewer/api",  # anyone's while alerts.feeds_public is on
+    ("GET", "/feeds/entity/{name}.atom"): "viewer/api",
+    ("GET", "/feeds/watch/{key}.atom"): "viewer/api",
+    ("GET", "/alerts"): "admin/page",
+    ("GET", "/api/v1/alerts/deliveries"): "admin/api",
 }
 
 

@@ -200,6 +200,8 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
     ``get``, the page's bundle link an ``export``)."""
     import hashlib
 
+    from archiver.alerts.feeds import watch_key
+
     admin = create_token(archive, "boss", "admin", actor="tester").token
     # /log/… answers 200 (a signed checkpoint, so a log key); the records below are newer than it, so a
     # GET that exported them with a new checkpoint would write the catalog
@@ -239,7 +241,8 @@ def test_no_get_writes_the_catalog_or_custody(archive: Archive, site: Any, publi
             time.sleep(0.05)
         for path, pol in get_routes(app):
             url = {"/static": "/static/app.css", "/api/docs/assets": "/api/docs/assets/swagger-ui.css",
-                   "/log/tile/{rest:path}": tile}.get(
+                   "/log/tile/{rest:path}": tile, "/feeds/entity/{name}.atom": "/feeds/entity/Example%20Inc..atom",
+                   "/feeds/watch/{key}.atom": f"/feeds/watch/{watch_key(site.base_url + '/chunked')}.atom"}.get(
                 path, concrete(path, m.record_id, job, site.base_url + "/chunked").replace("{provision_id}", provision))
             params = {k: {"HTML": sha, "URL": site.base_url + "/chunked", "CLAUSE": clause}.get(v, v)
                       for k, v in QUERIES.get(path, {}).items()}

@@ -18,7 +18,7 @@ import typer
 # Importing a module registers its commands; this order is the order of `archiver --help`.
 from archiver.cli import stores  # noqa: F401  # isort: skip
 from archiver.cli import capture, records, verify, cite, bundles, watch, fleet, server, about, keys  # noqa: F401  # isort: skip
-from archiver.cli import publish, log, witness, collection, search, provision, matter, exhibit  # noqa: F401  # isort: skip
+from archiver.cli import publish, log, witness, collection, search, provision, alerts, matter, exhibit  # noqa: F401  # isort: skip
 from archiver.cli._common import _APP_OPTS, Exit, _err, app
 
 __all__ = ["app", "main", "run"]

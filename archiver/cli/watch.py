@@ -205,8 +205,8 @@ def watch_run(due: Annotated[bool, typer.Option("--due", help="Only watches whos
 def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None, as_json: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from archiver.alerts import after_run, notify_run
     from archiver.cli._common import safe
-    from archiver.monitor import notify
 
     total = len(archive.watches.all())
     if as_json:
@@ -218,10 +218,12 @@ def _watch_once(archive: "Archive", due: bool, jobs: int, notify_url: str | None
             task = progress.add_task("watch", total=total)
             summary = archive.watches.run(due_only=due, jobs=jobs, passphrase=_passphrase_source(),
                                   on_result=lambda _r: progress.advance(task), actor=archive.default_actor())
+    # alerts: the run's events stored, queued and sent (a bounded round; never raises: the run stands)
+    after_run(archive, summary, summary.provisions, actor=archive.default_actor())
     if notify_url and summary.results:
         import dataclasses
 
-        summary = dataclasses.replace(summary, notified=notify(notify_url, summary))
+        summary = dataclasses.replace(summary, notified=notify_run(archive, notify_url, summary))
     if as_json:
         _emit_line(summary)
         return summary

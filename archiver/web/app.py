@@ -21,6 +21,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Res
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from archiver.alerts.delivery import deliver_quietly
 from archiver.errors import AccessError, ArchiverError, RateLimitError
 from archiver.jobs import JobRunner, refresh_verifications
 from archiver.schema import json_schema
@@ -59,6 +60,8 @@ FULLTEXT_EVERY = 5.0
 #: The background verification refresh: a round every REFRESH_EVERY seconds of at most REFRESH_BATCH records.
 REFRESH_EVERY = 60.0
 REFRESH_BATCH = 20
+#: Seconds between two rounds of the alert deliverer (due webhook and mail deliveries, with backoff).
+DELIVER_EVERY = 30.0
 DocsScript = Annotated[None, Depends(guard(Access.PUBLIC, Kind.STATIC))]
 
 
@@ -74,6 +77,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
 
     from archiver.models import MODELS
     from archiver.web import (
+        alert_routes,
         api,
         collection_pages,
         exhibit_pages,
@@ -110,6 +114,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
         runner.repeat(refresh_every, lambda: refresh_verifications(archive, refresh_batch), "verify-refresh")
         # the search index follows the outbox here, since a search (a GET) never writes
         runner.repeat(FULLTEXT_EVERY, archive.fulltext.sync, "fulltext-sync")
+        runner.repeat(DELIVER_EVERY, lambda: deliver_quietly(archive), "alerts-deliver")  # the alert outbox
 
     @app.middleware("http")
     async def headers_and_metrics(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -186,6 +191,7 @@ def create_app(archive: Archive, *, workers: int = 2, public_verify: bool = Fals
     app.include_router(memento.router)  # public: the TimeGate and TimeMaps of public records
     app.include_router(collection_pages.router)  # public: /c/<name> of published collections
     app.include_router(matter_pages.router)  # /matters…, /api/v1/matters…: viewer reads, capturer acts
+    app.include_router(alert_routes.router)  # /feeds/… (public or viewer, per alerts.feeds_public), /alerts
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema:

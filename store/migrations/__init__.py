@@ -2,7 +2,7 @@
 
 Each subsystem has a module here listing its migrations (``core``, ``custody``, ``watches``,
 ``access``, ``queue``, ``search``, ``tlog``, ``collections``, ``fulltext``, ``provisions``, ``exhibits``,
-``matters``, ``web``) and :data:`SUBSYSTEMS` registers them in
+``matters``, ``web``, ``alerts``) and :data:`SUBSYSTEMS` registers them in
 the order they run: a subsystem may refer only to tables of the subsystems above it (the search index
 is on ``records``).
 Within a subsystem, migrations run by number. A migration that has no statements for a backend is
@@ -22,6 +22,7 @@ from functools import cache
 
 from store.migrations import (
     access,
+    alerts,
     collections,
     core,
     custody,
@@ -52,6 +53,7 @@ SUBSYSTEMS: tuple[tuple[str, tuple[Migration, ...]], ...] = (
     ("exhibits", exhibits.MIGRATIONS),
     ("matters", matters.MIGRATIONS),
     ("web", web.MIGRATIONS),
+    ("alerts", alerts.MIGRATIONS),
 )
 
 
