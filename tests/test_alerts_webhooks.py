@@ -372,3 +372,48 @@ def test_watch_run_on_the_cli_sends_document_and_provision_events(
     prov = next(p for p in receiver.verified if p["type"].startswith("provision."))
     assert prov["data"]["provision_id"] == pid and prov["data"]["url"] == url
     assert len(receiver.got) == len(receiver.verified)  # every delivery verified with standardwebhooks
+
+
+def test_alerts_page_in_chromium_for_an_admin_only(archive: Archive, site: SampleSite, receiver: Receiver,
+                                                    cli) -> None:  # type: ignore[no-untyped-def]
+    """The delivery log in the web app: the admin's nav shows it, with each delivery and no secret; axe."""
+    import shutil
+    from pathlib import Path
+
+    pw_api = pytest.importorskip("playwright.sync_api")
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    if not Path(chromium).exists():
+        pytest.skip("Debian chromium is not installed (make test installs it)")
+    from axe_playwright_python.sync_playwright import Axe
+
+    from archiver.access import create_token
+    from archiver.web import create_app
+    from tests.live_server import LiveServer
+
+    made = json.loads(cli("alerts", "webhook", "add", receiver.url, "--allow-private", "--json",
+                          "--store", str(archive.root)).out)
+    receiver.codes = [500]
+    emit_run(archive, _changed_run(archive, site), actor="tester")
+    cli("alerts", "deliver", "--store", str(archive.root))
+    admin = create_token(archive, "boss", "admin", actor="tester").token
+    viewer = create_token(archive, "v", "viewer", actor="tester").token
+    with LiveServer(create_app(archive, start_jobs=False)) as srv, pw_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        for token, sees in ((viewer, False), (admin, True)):
+            page = browser.new_context().new_page()
+            page.goto(srv.base_url + "/login")
+            page.get_by_label("Access token").fill(token)
+            page.get_by_role("button", name="Log in").click()
+            page.wait_for_url(srv.base_url + "/")
+            assert page.get_by_role("link", name="Alerts", exact=True).count() == int(sees)
+            if not sees:
+                assert page.goto(srv.base_url + "/alerts").status == 403  # type: ignore[union-attr]
+                continue
+            page.get_by_role("link", name="Alerts", exact=True).click()
+            page.wait_for_load_state()
+            body = page.content()
+            assert receiver.url in body and "500" in body and made["secret"] not in body
+            violations = [f"{v['id']} ({v['impact']})" for v in Axe().run(page).response["violations"]
+                          if v.get("impact") in ("serious", "critical")]
+            assert violations == []
+        browser.close()

@@ -17,12 +17,10 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from archiver._version import __version__
-from archiver.access import Role
 from archiver.alerts import deliveries, list_events
 from archiver.alerts import feeds as feeds_mod
 from archiver.alerts import webhooks as webhooks_mod
-from archiver.web.deps import WEB_DIR, Access, Guard, Kind, Policy, guard, state
+from archiver.web.deps import WEB_DIR, Access, Guard, Kind, Policy, guard, page_context, state
 from archiver.web.security import Principal
 
 router = APIRouter(include_in_schema=False)
@@ -81,10 +79,8 @@ def alerts_page(request: Request, p: AdminPage) -> Response:
     """Webhooks (never their secrets), the delivery log with every attempt, the latest events, the feeds."""
     a = state(request).archive
     watches = [{"url": w.url, "key": feeds_mod.watch_key(w.url), "entity": w.entity} for w in a.watches.all()]
-    ctx: dict[str, Any] = {
-        "request": request, "static_url": "/static", "version": __version__, "nav": "alerts", "public": False,
-        "user": {"name": p.token.name, "role": p.token.role.value, "can_capture": p.token.role.allows(Role.CAPTURER)},
-        "csrf_token": p.session.csrf if p.session else "", "title": "Alerts",
+    ctx: dict[str, Any] = page_context(request, p, "alerts") | {
+        "title": "Alerts",
         "webhooks": webhooks_mod.list_all(a), "deliveries": deliveries(a, limit=100),
         "events": list_events(a, limit=50), "watches": watches,
         "entities": sorted({w["entity"] for w in watches if w["entity"]}),

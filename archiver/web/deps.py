@@ -477,6 +477,17 @@ def certificate_download(request: Request, p: Principal, record_ids: list[str], 
                     headers={"Content-Disposition": f'attachment; filename="certificate.{fmt}"'})
 
 
+def page_context(request: Request, who: Principal, nav: str, **kw: Any) -> dict[str, Any]:
+    """What every signed-in page's template (``base.html``) needs: who is asking, the form token, the
+    nav item. One place, so a router's pages and the main pages show the same header."""
+    from archiver._version import __version__
+
+    user = {"name": who.token.name, "role": who.token.role.value, "can_capture": who.token.role.allows(Role.CAPTURER),
+            "is_admin": who.token.role.allows(Role.ADMIN)}
+    return {"request": request, "user": user, "csrf_token": who.session.csrf if who.session else "",
+            "static_url": "/static", "version": __version__, "nav": nav, "public": False, **kw}
+
+
 __all__ = [
     "NOT_YET_VERIFIED",
     "PROBLEM",
@@ -511,6 +522,7 @@ __all__ = [
     "job_runner_fn",
     "one_time_login",
     "optional_principal",
+    "page_context",
     "parse_cursor",
     "policies",
     "policy_for_scope",

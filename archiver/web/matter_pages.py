@@ -18,13 +18,12 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from fastapi.templating import Jinja2Templates
 from pydantic import BaseModel, Field
 
-from archiver._version import __version__
 from archiver.access import Role
 from archiver.errors import PermissionDeniedError
 from archiver.matters import Matter, add, create, list_all
 from archiver.matters.notes import MatterView, Note, TagChange, add_note, add_tags, view
 from archiver.schema import plain
-from archiver.web.deps import WEB_DIR, ApiCapturer, ApiViewer, CapturerPage, ViewerPage, actor, state
+from archiver.web.deps import WEB_DIR, ApiCapturer, ApiViewer, CapturerPage, ViewerPage, actor, page_context, state
 from archiver.web.security import SAFE_METHODS, Principal, csrf_ok
 
 router = APIRouter()
@@ -33,10 +32,7 @@ HELD = {"": None, "held": True, "not-held": False}
 
 
 def _ctx(request: Request, who: Principal, **kw: Any) -> dict[str, Any]:
-    user = {"name": who.token.name, "role": who.token.role.value,
-            "can_capture": who.token.role.allows(Role.CAPTURER)}
-    return {"request": request, "user": user, "csrf_token": who.session.csrf if who.session else "",
-            "static_url": "/static", "version": __version__, "nav": "matters", "public": False, **kw}
+    return page_context(request, who, "matters", **kw)
 
 
 def _check_form(request: Request, p: Principal, csrf_token: str | None) -> None:

@@ -65,7 +65,7 @@ def _ctx(request: Request, who: Principal | None, nav: str = "", **kw: Any) -> d
     user = None
     if who is not None:
         user = {"name": who.token.name, "role": who.token.role.value,
-                "can_capture": who.token.role.allows(Role.CAPTURER)}
+                "can_capture": who.token.role.allows(Role.CAPTURER), "is_admin": who.token.role.allows(Role.ADMIN)}
     return {"request": request, "user": user, "csrf_token": who.session.csrf if who and who.session else "",
             "static_url": "/static", "version": __version__, "nav": nav, "public": False, **kw}
 

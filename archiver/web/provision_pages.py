@@ -17,11 +17,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 
-from archiver._version import __version__
-from archiver.access import Role
 from archiver.provisions import Provision, ProvisionReport
 from archiver.schema import plain
-from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, state
+from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, page_context, state
 from archiver.web.security import Principal
 
 router = APIRouter()
@@ -39,9 +37,7 @@ def _responses(cls: type, *, many: bool = False) -> dict[int | str, dict[str, An
 
 
 def _ctx(request: Request, who: Principal, **kw: Any) -> dict[str, Any]:
-    user = {"name": who.token.name, "role": who.token.role.value, "can_capture": who.token.role.allows(Role.CAPTURER)}
-    return {"request": request, "user": user, "csrf_token": who.session.csrf if who.session else "",
-            "static_url": "/static", "version": __version__, "nav": "provisions", "public": False, **kw}
+    return page_context(request, who, "provisions", **kw)
 
 
 def day(iso: str) -> str:

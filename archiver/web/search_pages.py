@@ -14,10 +14,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from archiver._version import __version__
-from archiver.access import Role
 from archiver.errors import UsageError
-from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, state
+from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, page_context, state
 from archiver.web.security import Principal
 
 router = APIRouter()
@@ -25,9 +23,7 @@ templates = Jinja2Templates(directory=WEB_DIR / "templates")
 
 
 def _ctx(request: Request, who: Principal, **kw: Any) -> dict[str, Any]:
-    user = {"name": who.token.name, "role": who.token.role.value, "can_capture": who.token.role.allows(Role.CAPTURER)}
-    return {"request": request, "user": user, "csrf_token": who.session.csrf if who.session else "",
-            "static_url": "/static", "version": __version__, "nav": "search", "public": False, **kw}
+    return page_context(request, who, "search", **kw)
 
 
 @router.get("/api/v1/search")
