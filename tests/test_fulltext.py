@@ -226,10 +226,11 @@ def test_api_and_page_are_viewer_reads_that_write_nothing(archive: Archive, site
     archive.capture(site.base_url + "/terms", CaptureOptions(entity="Example"))
     archive.fulltext.sync()
     viewer = create_token(archive, "v", "viewer", actor="tester").token
+    app = create_app(archive, start_jobs=False)  # (making the app may write: its session key)
     db = sqlite3.connect(archive.root / "catalog.sqlite3")
     version = db.execute("PRAGMA data_version").fetchone()
     custody = (archive.root / "custody.log").read_bytes()
-    with TestClient(create_app(archive, start_jobs=False)) as c:
+    with TestClient(app) as c:
         assert c.get("/api/v1/search", params={"q": "personal"}).status_code == 401
         h = {"Authorization": f"Bearer {viewer}"}
         r = c.get("/api/v1/search", params={"q": "personal data"}, headers=h)
