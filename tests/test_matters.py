@@ -261,3 +261,19 @@ def test_capture_csv_without_a_usable_header_is_exit_2_and_captures_nothing(
     r = cli("capture", "-i", str(sheet), "--store", str(archive.root))
     assert r.code == 2 and why in r.err.lower() and "Traceback" not in r.err, r.err
     assert archive.list() == []
+
+
+def test_capture_csv_reports_a_row_whose_capture_failed_by_its_line(
+        archive: Archive, site: SampleSite, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A valid URL whose capture fails (404, refused connection) is a bad row too: named by its line
+    (review of issue 32: the batch table named only the URL)."""
+    sheet = tmp_path / "list.csv"
+    sheet.write_text(f"url,entity\n{site.base_url}/plain,A\n{site.base_url}/missing,B\nhttp://127.0.0.1:9/x,C\n",
+                     "utf-8")
+    r = cli("capture", "-i", str(sheet), "--store", str(archive.root))
+    err = " ".join(r.err.split())
+    assert r.code != 0
+    assert "list.csv line 3: not captured:" in err and "404" in err, err
+    assert "list.csv line 4: not captured:" in err and "line 2:" not in err, err
+    assert "2 row(s) of list.csv not captured or not filed" in err, err
+    assert [x.url.rsplit("/", 1)[-1] for x in archive.list()] == ["plain"]

@@ -152,7 +152,10 @@ def _capture_csv(archive: "Archive", input_file: Path, jobs: int, opts: "Capture
         actor = archive.default_actor()
         for res in results:
             row = rows[waiting[res.url].pop(0)]
-            if not res.record_id:
+            if not res.record_id:  # a failed capture is a bad row too: reported by its line
+                problems.append(RowProblem(row.line, f"not captured: {res.error}"))
+                _err().print(f"[red]{safe(input_file.name)} line {row.line}:[/] not captured: {safe(res.error or '')}",
+                             highlight=False)
                 continue
             try:
                 file_record(archive, row, res.record_id, actor=actor)
