@@ -198,6 +198,15 @@ def add(core: Store, name: str, record_ids: list[str], *, actor: str) -> Collect
         return ([Event("collection-add", detail={"name": name, "record_id": rid, "position": str(start + i)})
                  for i, rid in enumerate(new, 1)], None, (new, [r for r in wanted if r in present]))
     _, (new, already) = core.ledger.run(prepare, actor=actor)
+    if new:  # a record joining a held matter's list (by `matter add` or this command) is held at once: on
+        from store.holds import held  # S3 with Object Lock its objects get the server's legal hold too
+
+        with core.catalog.db() as d:
+            now_held = list(held(d, new))
+        if now_held:
+            from archiver.matters.holds import apply_server_holds
+
+            apply_server_holds(core, now_held)
     return CollectionChange(name=name, action="add", changed=bool(new), added=tuple(new), already=tuple(already))
 
 

@@ -150,3 +150,31 @@ def test_a_set_and_its_production_on_a_postgresql_catalog(postgres: Any, site: A
         events = [e.event for e in a.custody.entries()]
         assert events.count("exhibit") == 1 and events.count("production") == 1
         a.catalog.close()  # type: ignore[attr-defined]
+
+
+def test_bates_numbers_of_another_prefix_that_print_the_same_overlap() -> None:
+    """``ABC`` from 1000001 and ``ABC1`` from 1 stamp the same numbers (ABC1000001…): refused as an
+    overlap (review of issue 32: only the same prefix was compared); unrelated prefixes never clash."""
+    from archiver.exhibits.sets import Recorded, overlap
+
+    earlier = [Recorded("Exhibit 1", "R-1", 4, "ABC", 1_000_001, 1_000_004, "0" * 64, "text", "t")]
+    assert overlap(earlier, "ABC1", 1, 5) is earlier[0]
+    assert overlap(earlier, "ABC1", 5, 9) is None  # ABC1000005… : after ABC1000004
+    assert overlap(earlier, "ABC", 1, 1_000_000) is None
+    assert overlap(earlier, "XYZ", 1_000_001, 1_000_004) is None
+    assert assemble.bates("ABC", 1_000_001) == assemble.bates("ABC1", 1)
+
+
+def test_production_pdf_names_stay_apart_when_two_labels_sanitise_alike() -> None:
+    """'Exhibit A' and 'Exhibit-A' (two sets of one matter) must not share a PDF in a production
+    (review of issue 32: the second replaced the first in csv and bagit productions)."""
+    from archiver.exhibits.produce import _pdf_names, _Row
+    from archiver.exhibits.sets import Recorded
+
+    def row(label: str, first: int) -> Any:
+        ex = Recorded(label, "R", 2, "ABC", first, first + 1, "0" * 64, "text", "t")
+        return _Row(ex, assemble.bates("ABC", first), assemble.bates("ABC", first + 1), "u", "", "", "", "", "", "",
+                    "", "", "")
+
+    names = _pdf_names([row("Exhibit A", 1), row("Exhibit-A", 3), row("Exhibit/A", 5), row("Exhibit B", 7)])
+    assert len(set(names)) == 4 and names[0] == "Exhibit-A.pdf" and names[3] == "Exhibit-B.pdf", names

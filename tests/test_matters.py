@@ -261,3 +261,39 @@ def test_capture_csv_without_a_usable_header_is_exit_2_and_captures_nothing(
     r = cli("capture", "-i", str(sheet), "--store", str(archive.root))
     assert r.code == 2 and why in r.err.lower() and "Traceback" not in r.err, r.err
     assert archive.list() == []
+
+
+def test_capture_csv_reports_a_row_whose_capture_failed_by_its_line(
+        archive: Archive, site: SampleSite, cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A valid URL whose capture fails (404, refused connection) is a bad row too: named by its line
+    (review of issue 32: the batch table named only the URL)."""
+    sheet = tmp_path / "list.csv"
+    sheet.write_text(f"url,entity\n{site.base_url}/plain,A\n{site.base_url}/missing,B\nhttp://127.0.0.1:9/x,C\n",
+                     "utf-8")
+    r = cli("capture", "-i", str(sheet), "--store", str(archive.root))
+    err = " ".join(r.err.split())
+    assert r.code != 0
+    assert "list.csv line 3: not captured:" in err and "404" in err, err
+    assert "list.csv line 4: not captured:" in err and "line 2:" not in err, err
+    assert "2 row(s) of list.csv not captured or not filed" in err, err
+    assert [x.url.rsplit("/", 1)[-1] for x in archive.list()] == ["plain"]
+
+
+def test_capture_csv_files_each_row_of_one_url_under_its_own_matter(
+        archive: Archive, site: SampleSite, cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """One page in two rows (two matters, two entities): whichever capture finishes first, each record is
+    filed by its own row (review of issue 32: rows were matched by URL only, so the second row's capture
+    finishing first swapped the filings). The completion order is forced (the second row's result
+    first), which capture_batch allows: it orders by URL only."""
+    real = Archive.capture_batch
+    monkeypatch.setattr(Archive, "capture_batch",  # the second row's capture first (completion order)
+                        lambda self, *a, **k: sorted(real(self, *a, **k), key=lambda r: r.entity != "Beta LLC"))
+    matters.create(archive, "alpha", actor="t")
+    matters.create(archive, "beta", actor="t")
+    sheet = tmp_path / "list.csv"
+    sheet.write_text(f"url,entity,matter\n{site.base_url}/plain,Alpha Corp,alpha\n"
+                     f"{site.base_url}/plain,Beta LLC,beta\n",
+                     "utf-8")
+    assert cli("capture", "-i", str(sheet), "--store", str(archive.root)).code == 0
+    for m, entity in (("alpha", "Alpha Corp"), ("beta", "Beta LLC")):
+        assert [archive.manifest(r).subject.entity for r in matters.get(archive, m).record_ids] == [entity]

@@ -127,3 +127,39 @@ def test_hold_puts_the_object_lock_legal_hold_on_and_release_takes_it_off(
     assert {status(s) for s in shas + others} == {"OFF"}
     # with the legal hold off, governance retention is all that is left, and the bypass removes it
     raw.delete_object(Bucket=bucket, Key=_key(shas[0]), VersionId=version, BypassGovernanceRetention=True)
+
+
+def test_hold_on_object_lock_store_with_a_published_record_holds_every_object(
+        cli, s3_env: LocalSeaweed, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A published record's addendum names its signer's key id (``sha256:<hex>``, no blob): the hold must
+    skip that name and still hold every object (review of issue 32: the hold stopped with NotFoundError
+    after its catalog row was committed, leaving objects without a server legal hold)."""
+    bucket = f"pub-{uuid.uuid4().hex[:12]}"
+    a = _store(cli, tmp_path / "store", s3_env, bucket, "--object-lock", "governance", "--retain", "1d")
+    rid = a.capture(site.base_url + "/plain").record_id
+    a.publications.publish([rid], actor="tester", passphrase=NOPASS)
+    _held_matter(a, rid)
+    ch = matter_holds.place(a, HOLD[0], HOLD[1], actor="tester")
+    with a.catalog.db() as d:
+        stored = [s for s in record_blobs(d, a.blobs, rid) if a.blobs.exists(s)]
+    assert ch.server_legal_hold and ch.objects == len(stored) >= 5
+    assert all(a.blobs.legal_hold(s) for s in stored)  # type: ignore[union-attr]
+    off = matter_holds.release(a, HOLD[0], actor="tester")
+    assert off.objects == len(stored)
+
+
+def test_a_record_added_to_a_held_matter_by_collection_add_gets_the_server_legal_hold(
+        cli, s3_env: LocalSeaweed, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """`collection add matter-<name> ID` is `matter add` (one list, one concept): the record is held by
+    our guard at once, and its objects must get the Object Lock legal hold too (review of issue 32:
+    only `matter add` put it on)."""
+    bucket = f"cadd-{uuid.uuid4().hex[:12]}"
+    a = _store(cli, tmp_path / "store", s3_env, bucket, "--object-lock", "governance", "--retain", "1d")
+    rid = a.capture(site.base_url + "/plain").record_id
+    other = a.capture(site.base_url + "/terms.pdf").record_id
+    _held_matter(a, rid)
+    matter_holds.place(a, HOLD[0], HOLD[1], actor="tester")
+    assert cli("collection", "add", "matter-" + HOLD[0], other, "--store", str(a.root)).code == 0
+    with a.catalog.db() as d:
+        shas = sorted(record_blobs(d, a.blobs, other))
+    assert len(shas) >= 4 and all(a.blobs.legal_hold(s) for s in shas)  # type: ignore[union-attr]

@@ -146,13 +146,18 @@ def _capture_csv(archive: "Archive", input_file: Path, jobs: int, opts: "Capture
     if rows:
         results = _capture_batch(archive, input_file, jobs, opts, as_json, wayback_mode,
                                  items=[(r.url, r.entity, r.document) for r in rows], final=False)
-        waiting: dict[str, list[int]] = {}
+        # results come by URL, rows of one URL in the order their captures finished: a row is found by
+        # what its capture carries (URL, entity, document), so one page filed twice is filed right
+        waiting: dict[tuple[str, str | None, str | None], list[int]] = {}
         for i, r in enumerate(rows):
-            waiting.setdefault(r.url, []).append(i)
+            waiting.setdefault((r.url, r.entity, r.document), []).append(i)
         actor = archive.default_actor()
         for res in results:
-            row = rows[waiting[res.url].pop(0)]
-            if not res.record_id:
+            row = rows[waiting[(res.url, res.entity, res.document)].pop(0)]
+            if not res.record_id:  # a failed capture is a bad row too: reported by its line
+                problems.append(RowProblem(row.line, f"not captured: {res.error}"))
+                _err().print(f"[red]{safe(input_file.name)} line {row.line}:[/] not captured: {safe(res.error or '')}",
+                             highlight=False)
                 continue
             try:
                 file_record(archive, row, res.record_id, actor=actor)

@@ -114,6 +114,19 @@ def _safe_name(label: str) -> str:
     return (re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-.") or "exhibit")[:80]
 
 
+def _pdf_names(rows: list[_Row]) -> list[str]:
+    """Each exhibit's PDF file name in a production, from its label; labels the matter keeps apart but
+    that give one file name ('Exhibit A', 'Exhibit-A', made in two sets) get their first Bates number
+    too, so no exhibit's PDF replaces another's."""
+    names: list[str] = []
+    for r in rows:
+        name = _safe_name(r.ex.label)
+        if f"{name}.pdf".lower() in {n.lower() for n in names}:
+            name = f"{name}-{r.begin}"
+        names.append(name + ".pdf")
+    return names
+
+
 def _loadfile(core: VerifyingStore, matter: str, rows: list[_Row], tmp: Path) -> None:
     pdftoppm = shutil.which("pdftoppm")
     if pdftoppm is None:
@@ -167,8 +180,8 @@ def _csv(core: VerifyingStore, rows: list[_Row], tmp: Path) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(CSV_FIELDS)
-    for r in rows:
-        pdf = f"exhibits/{_safe_name(r.ex.label)}.pdf"
+    for r, name in zip(rows, _pdf_names(rows), strict=True):
+        pdf = f"exhibits/{name}"
         _copy_blob(core, r.ex.pdf_sha256, tmp / pdf)
         w.writerow([_cell(v) for v in (r.ex.label, r.begin, r.end, str(r.ex.pages), r.ex.record_id, r.url, r.entity,
                                        r.document, r.captured, r.content_sha256, r.manifest_sha256, r.trusted_time,
@@ -202,8 +215,8 @@ def _bagit(core: VerifyingStore, matter: str, rows: list[_Row], tmp: Path, *, ac
     (payload / "bundles").mkdir(parents=True)
     for rid in dict.fromkeys(r.ex.record_id for r in rows):
         export(core, [rid], payload / "bundles" / f"{rid}.wacz", passphrase=passphrase, actor=actor)
-    for r in rows:
-        _copy_blob(core, r.ex.pdf_sha256, payload / "exhibits" / f"{_safe_name(r.ex.label)}.pdf")
+    for r, name in zip(rows, _pdf_names(rows), strict=True):
+        _copy_blob(core, r.ex.pdf_sha256, payload / "exhibits" / name)
     files = sorted(p for p in payload.rglob("*") if p.is_file())
     manifest = "".join(f"{_sha256(p)}  {_bag_path(p.relative_to(tmp).as_posix())}\n" for p in files)
     octets = sum(p.stat().st_size for p in files)

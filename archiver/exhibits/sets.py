@@ -115,8 +115,21 @@ def _file_name(label: str) -> str:
 
 
 def overlap(existing: list[Recorded], prefix: str, first: int, last: int) -> Recorded | None:
-    """The first earlier exhibit of the same prefix whose range meets ``first..last``."""
-    return next((e for e in existing if e.prefix == prefix and e.first <= last and first <= e.last), None)
+    """The first earlier exhibit whose Bates numbers meet ``first..last``: of the same prefix by range,
+    of another by the numbers as printed (``ABC`` 1000001 and ``ABC1`` 1 both stamp ``ABC1000001``)."""
+    mine: set[str] | None = None
+    for e in existing:
+        if e.prefix == prefix:
+            if e.first <= last and first <= e.last:
+                return e
+            continue
+        if not (e.prefix.startswith(prefix) or prefix.startswith(e.prefix)):
+            continue  # neither prefix extends the other: no printed number can be the same
+        if mine is None:
+            mine = {assemble.bates(prefix, n) for n in range(first, last + 1)}
+        if any(assemble.bates(e.prefix, n) in mine for n in range(e.first, e.last + 1)):
+            return e
+    return None
 
 
 def _facts(core: VerifyingStore, rid: str, label: str, matter: str, source: str, note: str) -> assemble.Facts:
@@ -227,9 +240,10 @@ def make_set(core: VerifyingStore, record_ids: list[str], *, matter: str, out_di
     clash = overlap(existing, prefix, start, last)
     if clash is not None:
         raise UsageError(f"Bates numbers {assemble.bates(prefix, start)}–{assemble.bates(prefix, last)} would overlap "
-                         f"{clash.label} of matter {matter!r} ({assemble.bates(prefix, clash.first)}–"
-                         f"{assemble.bates(prefix, clash.last)})",
-                         hint=f"start at {max(e.last for e in same) + 1} (--bates-start) or use another --bates-prefix")
+                         f"{clash.label} of matter {matter!r} ({assemble.bates(clash.prefix, clash.first)}–"
+                         f"{assemble.bates(clash.prefix, clash.last)})",
+                         hint=f"start at {max((e.last for e in same), default=0) + 1} (--bates-start) or use "
+                              "another --bates-prefix")
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []

@@ -158,12 +158,7 @@ def add(core: Store, name: str, ids: list[str], *, actor: str) -> CollectionChan
     from archiver.collections import add as collection_add
 
     matter = get(core, name)
-    change = collection_add(core, matter.collection, ids, actor=actor)
-    if change.added and get(core, name).held:  # a record added to a held matter is held: S3 locks it too
-        from archiver.matters.holds import apply_server_holds
-
-        apply_server_holds(core, list(change.added))
-    return change
+    return collection_add(core, matter.collection, ids, actor=actor)  # it applies S3 legal holds when held
 
 
 def list_all(core: Store, *, client: str | None = None, held: bool | None = None,

@@ -63,7 +63,19 @@ def apply_server_holds(core: Store, record_ids: list[str]) -> tuple[int, bool]:
         return 0, False
     with core.catalog.db() as d:
         shas = sorted({sha for rid in record_ids for sha in record_blobs(d, core.blobs, rid)})
-    return sum(1 for sha in shas if s3.set_legal_hold(sha, True)), True
+    return sum(1 for sha in shas if _set(s3, sha, True)), True
+
+
+def _set(s3: Any, sha: str, on: bool) -> bool:
+    """One object's legal hold; a name that is no stored object is skipped: the names come from a scan of
+    the records' signed documents, which also name things that are not blobs (an addendum's signer key
+    id is ``sha256:<hex>``), and one of those must not stop the objects after it from being held."""
+    from archiver.errors import NotFoundError
+
+    try:
+        return bool(s3.set_legal_hold(sha, on))
+    except NotFoundError:
+        return False
 
 
 def _lift_server_holds(core: Store, record_ids: list[str]) -> tuple[int, bool]:
@@ -75,7 +87,7 @@ def _lift_server_holds(core: Store, record_ids: list[str]) -> tuple[int, bool]:
     with core.catalog.db() as d:
         still = held_blobs(d, core.blobs)  # read after the release committed: other matters' holds
         shas = sorted({sha for rid in record_ids for sha in record_blobs(d, core.blobs, rid)} - set(still))
-    return sum(1 for sha in shas if s3.set_legal_hold(sha, False)), True
+    return sum(1 for sha in shas if _set(s3, sha, False)), True
 
 
 def place(core: Store, matter: str, reason: str, *, actor: str) -> HoldChange:
