@@ -11,8 +11,11 @@ whose catalog row a crash cut off and the next open will replay).
 
 Why a minimum age (default 24 h): a capture in progress has stored blobs that no record names *yet*.
 A blob stored again (the same bytes, by a new capture) is made young again (``BlobStore.adopt``
-touches it), so an orphan about to be named is spared. Run it when no capture has been running for
-longer than ``min_age``, or keep the default.
+touches it), so an orphan about to be named is spared. The scan's verdict is checked again for each
+blob under the catalog's write lock just before it is deleted (``_still_garbage``: named by a record
+committed since, or made young again, it stays), so a capture racing gc keeps its blob. What is left:
+on S3 storing existing bytes again does not refresh the object's date, so there an orphan re-stored by
+a capture that has not committed yet can still go — keep the default ``min_age`` on S3.
 
 Legal holds: a held record's blobs are referenced anyway, but a bug in the reference scan must not
 be able to delete them: every candidate is checked against the holds before anything is deleted (one
@@ -95,6 +98,20 @@ def referenced(core: Store) -> set[str]:
     return {s for s in out if _HEX64.fullmatch(s)}
 
 
+def _still_garbage(core: Store, d: Any, sha: str, cutoff: float) -> bool:
+    """Checked under the catalog's write lock, just before the delete: a capture that stored the same
+    bytes since the scan has either committed (its record names the blob: indexed probes) or not yet (it
+    made the blob young again). Either way the blob stays."""
+    for sql in ("SELECT 1 FROM artifacts WHERE sha256=? LIMIT 1", "SELECT 1 FROM records WHERE manifest_sha256=?",
+                "SELECT 1 FROM addenda WHERE sha256=? LIMIT 1"):
+        if d.one(sql, (sha,)) is not None:
+            return False
+    try:
+        return core.blobs.modified(sha) <= cutoff
+    except Exception:  # gone meanwhile: nothing to delete
+        return False
+
+
 def collect(core: Store, *, dry_run: bool = False, min_age_hours: float = DEFAULT_MIN_AGE_H) -> GcReport:
     """Find the orphans older than ``min_age_hours`` and (unless ``dry_run``) delete them and stale temp
     files. Refused as a whole (``HoldError``) when any candidate is needed by a held record."""
@@ -129,7 +146,7 @@ def collect(core: Store, *, dry_run: bool = False, min_age_hours: float = DEFAUL
                 size = core.blobs.size(sha)
             except Exception:
                 size = 0
-            if core.blobs.delete(sha):
+            if core.blobs.delete(sha, still=lambda d, sha=sha: _still_garbage(core, d, sha, cutoff)):
                 deleted.append(sha)
                 freed += size
         # a temp file is a capture's download in progress: never younger than an hour, whatever --min-age

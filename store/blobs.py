@@ -155,11 +155,15 @@ class BlobStore:
         except FileNotFoundError as exc:
             raise NotFoundError(f"blob sha256:{hexdigest} is missing from the store") from exc
 
-    def delete(self, hexdigest: str) -> bool:
+    def delete(self, hexdigest: str, still: Callable[[Any], bool] | None = None) -> bool:
         """Remove one blob (garbage collection of orphans): refused with ``HoldError`` when a held record
-        needs it, checked under the catalog's write lock by the store's hold guard. False if absent."""
+        needs it, checked under the catalog's write lock by the store's hold guard. ``still(d)``, run under
+        that lock, says whether the blob is still garbage (a record committed since the caller decided
+        names it: then it is kept). False if absent or kept."""
         final = self.path(hexdigest)
-        with self.hold_guard(hexdigest):
+        with self.hold_guard(hexdigest) as d:
+            if still is not None and not still(d):
+                return False
             try:
                 final.unlink()
             except FileNotFoundError:

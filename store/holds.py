@@ -128,9 +128,10 @@ def held_blobs(d: _Db, blobs: BlobStore | S3BlobStore) -> dict[str, tuple[str, l
 
 
 @contextlib.contextmanager
-def guard(catalog: Catalog, blobs: BlobStore | S3BlobStore, hexdigest: str) -> Iterator[None]:
+def guard(catalog: Catalog, blobs: BlobStore | S3BlobStore, hexdigest: str) -> Iterator[_Db]:
     """Hold the catalog's write lock while a blob is deleted, after refusing when a held record needs it:
-    a hold placed (or a record added to a held matter) cannot slip in between the check and the delete."""
+    a hold placed (or a record added to a held matter) cannot slip in between the check and the delete.
+    Yields the locked connection, so the deleter can check again what it decided before the lock."""
     from store.catalog import PostgresCatalog
 
     with catalog.db() as d, d.tx():
@@ -139,7 +140,7 @@ def guard(catalog: Catalog, blobs: BlobStore | S3BlobStore, hexdigest: str) -> I
         hit = held_blobs(d, blobs).get(hexdigest)
         if hit is not None:
             raise refusal(f"deleting blob sha256:{hexdigest}", {hit[0]: hit[1]})
-        yield
+        yield d
 
 
 __all__ = ["ActiveHold", "document_refs", "guard", "held", "held_blobs", "record_blobs", "refusal",

@@ -407,13 +407,16 @@ class S3BlobStore:
             raise NotFoundError(f"blob sha256:{hexdigest} is missing from {self.settings.url}")
         return float(head["LastModified"].timestamp())
 
-    def delete(self, hexdigest: str) -> bool:
+    def delete(self, hexdigest: str, still: Callable[[Any], bool] | None = None) -> bool:
         """Remove one object (garbage collection of orphans), every version of it: refused with
         ``HoldError`` when a held record needs it (the store's hold guard, under the catalog's write
         lock), and by the server for a version under Object Lock retention or legal hold
-        (``RetentionError``). False if absent."""
+        (``RetentionError``). ``still(d)``, under that lock: is it still garbage (see ``BlobStore.delete``).
+        False if absent or kept."""
         key = self.key(hexdigest)
-        with self.hold_guard(hexdigest):
+        with self.hold_guard(hexdigest) as d:
+            if still is not None and not still(d):
+                return False
             with self._errors(f"delete {key}"):
                 resp = self.client.list_object_versions(Bucket=self.settings.bucket, Prefix=key)
                 versions = [v for v in resp.get("Versions", []) + resp.get("DeleteMarkers", [])
