@@ -25,6 +25,7 @@ store itself (``store/holds.guard``) under the catalog's write lock.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -98,7 +99,7 @@ def referenced(core: Store) -> set[str]:
     return {s for s in out if _HEX64.fullmatch(s)}
 
 
-def _still_garbage(core: Store, d: Any, sha: str, cutoff: float) -> bool:
+def _still_garbage(core: Store, d: Any, *, sha: str, cutoff: float) -> bool:
     """Checked under the catalog's write lock, just before the delete: a capture that stored the same
     bytes since the scan has either committed (its record names the blob: indexed probes) or not yet (it
     made the blob young again). Either way the blob stays."""
@@ -146,7 +147,7 @@ def collect(core: Store, *, dry_run: bool = False, min_age_hours: float = DEFAUL
                 size = core.blobs.size(sha)
             except Exception:
                 size = 0
-            if core.blobs.delete(sha, still=lambda d, sha=sha: _still_garbage(core, d, sha, cutoff)):
+            if core.blobs.delete(sha, still=functools.partial(_still_garbage, core, sha=sha, cutoff=cutoff)):
                 deleted.append(sha)
                 freed += size
         # a temp file is a capture's download in progress: never younger than an hour, whatever --min-age

@@ -13,7 +13,7 @@ from archiver.api import Archive
 
 
 def test_a_blob_named_by_a_record_committed_between_scan_and_delete_is_kept(archive: Archive, site: Any) -> None:
-    body = urllib.request.urlopen(site.base_url + "/plain", timeout=10).read()  # noqa: S310
+    body = urllib.request.urlopen(site.base_url + "/plain", timeout=10).read()
     orphan = archive.blobs.put_bytes(body)  # left by a capture killed long ago
     old = time.time() - 3 * 86400
     os.utime(archive.blobs.path(orphan), (old, old))
