@@ -194,24 +194,39 @@ def records_page(request: Request, p: ViewerPage, q: str = "", since: str = "", 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
+    """Rendered once per (record views' key, who is asking, their session's CSRF token): the key holds
+    the cached verification row, so the verdict shown is never older than the latest verification."""
     from archiver.cite import citation_data
     from archiver.cite import render as cite_render
-    from store.search import cached_verifications
+    from archiver.evidence import VIEWS, cached_provenance
+    from store.search import CachedVerification, cached_verifications
 
     a = state(request).archive
-    prov = a.provenance(record_id)
-    block = cite_render(citation_data(a, prov.record_id), "record")
-    host = prov.final_url.split("/")[2] if "://" in prov.final_url else prov.final_url
-    return render(request, "record.html", _ctx(request, p, "records", title=f"{prov.record_id} · "
-                                               f"{prov.document or prov.title or host}", p=prov, host=host,
-                                               styles=STYLES, record_block=block,
-                                               can_export=p.token.role.allows(Role.CAPTURER),
-                                               can_verify=p.token.role.allows(Role.CAPTURER),
-                                               can_publish=p.token.role.allows(Role.CAPTURER),
-                                               public=a.publications.is_public(prov.record_id),
-                                               permalink=a.publications.permalink(prov.record_id),
-                                               last_verified=cached_verifications(a.catalog, [prov.record_id])
-                                               .get(prov.record_id)))
+    prov, _, key = cached_provenance(a, record_id)
+
+    def make() -> bytes:
+        block = cite_render(citation_data(a, prov.record_id), "record")
+        host = prov.final_url.split("/")[2] if "://" in prov.final_url else prov.final_url
+        if key is None:
+            last = cached_verifications(a.catalog, [prov.record_id]).get(prov.record_id)
+        else:  # the verdict in the key, not a second read that could be newer than the rest of the page
+            v = key.verification
+            last = None if v is None else CachedVerification(v[0], v[1], tuple(x for x in v[2].split(",") if x))
+        resp = render(request, "record.html", _ctx(request, p, "records", title=f"{prov.record_id} · "
+                                                   f"{prov.document or prov.title or host}", p=prov, host=host,
+                                                   styles=STYLES, record_block=block,
+                                                   can_export=p.token.role.allows(Role.CAPTURER),
+                                                   can_verify=p.token.role.allows(Role.CAPTURER),
+                                                   can_publish=p.token.role.allows(Role.CAPTURER),
+                                                   public=a.publications.is_public(prov.record_id),
+                                                   permalink=a.publications.permalink(prov.record_id),
+                                                   last_verified=last))
+        return bytes(resp.body)
+
+    if key is None:
+        return HTMLResponse(make())
+    who = (p.token.name, p.token.role.value, p.session.csrf if p.session else "", str(request.base_url))
+    return HTMLResponse(VIEWS.remember(("page", key.digest, who), make))
 
 
 @router.get("/records/{record_id}/screenshot.png")
