@@ -269,9 +269,8 @@ class Catalog(ABC):
             where.append("entity=?")
             args.append(entity)
         if after:
-            where.append("(captured_at > (SELECT captured_at FROM records WHERE record_id=?) OR "
-                         "(captured_at = (SELECT captured_at FROM records WHERE record_id=?) AND record_id > ?))")
-            args += [after, after, after]
+            where.append("(captured_at, record_id) > (SELECT captured_at, record_id FROM records WHERE record_id=?)")
+            args.append(after)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY captured_at, record_id"

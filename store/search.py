@@ -75,8 +75,10 @@ def search(catalog: Catalog, q: Query) -> list[RecordSummary]:
     elif q.state == "watched":
         where.append("r.url IN (SELECT url FROM watches)")
     if q.after is not None:
-        where.append("(r.captured_at < ? OR (r.captured_at = ? AND r.record_id < ?))")
-        args += [q.after[0], q.after[0], q.after[1]]
+        # a row value, not "a < ? OR (a = ? AND b < ?)": SQLite plans that OR as two index probes and a
+        # sort of everything before the cursor; the row value is one range of records_captured, in order
+        where.append("(r.captured_at, r.record_id) < (?, ?)")
+        args += [q.after[0], q.after[1]]
     cols = ", ".join("r." + c.strip() for c in _RECORD_COLS.split(","))
     sql = f"SELECT {cols} FROM records r"  # noqa: S608
     if where:
