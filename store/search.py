@@ -101,7 +101,10 @@ def _indexed_matches(catalog: Catalog, text: str) -> list[str] | None:
         return None
     pattern = "%" + text.lower() + "%"
     if catalog.backend == "sqlite":
-        sql = ("SELECT s.record_id FROM records_fts f JOIN search_text s ON s.id = f.rowid "
+        # the index first, then its rows' IDs, in that order whatever the statistics say (CROSS JOIN
+        # fixes SQLite's join order): as a plain join, once ANALYZE had run, the planner walked
+        # search_text and asked the FTS index once per row (16 s at 20,000 records)
+        sql = ("SELECT s.record_id FROM records_fts f CROSS JOIN search_text s ON s.id = f.rowid "
                "WHERE f.haystack LIKE ? LIMIT ?")
     else:
         from store.migrations.search import PG_HAYSTACK

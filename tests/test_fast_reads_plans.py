@@ -96,7 +96,7 @@ def _check(archive: Archive, sent: list[tuple[str, tuple[Any, ...]]], what: str,
                 bad = [p for p in scans if "records_captured" not in p]
                 bad += [p for p in steps if "TEMP B-TREE FOR ORDER BY" in p]
             else:  # a sort of what an equality probe found (one URL's records, named IDs) is fine
-                bad = scans
+                bad = [p for p in steps if p.startswith("SCAN ") and "VIRTUAL TABLE" not in p]
         else:
             bad = [p for p in steps if "Seq Scan on records" in p]
             if mode == "narrowing" and not any(ix in plan for ix in NARROWING):
@@ -109,6 +109,8 @@ def _check(archive: Archive, sent: list[tuple[str, tuple[Any, ...]]], what: str,
 def test_every_list_and_search_is_indexed(filled: Archive, captured: list[tuple[str, tuple[Any, ...]]]) -> None:
     a = filled
     c = a.catalog
+    with c.db() as d:  # the planner with statistics, as on a store that has lived (bench_million runs it)
+        d.run("ANALYZE")
     captured.clear()
     first = c.list(limit=10)
     _check(a, captured, "list, first page", "ordered")
