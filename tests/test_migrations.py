@@ -256,6 +256,7 @@ def _as_old_release(url: str) -> None:
                      "DROP TABLE queue_failures", "DROP INDEX records_captured",
                      *(f"DROP TABLE {t}" for t in sorted(TLOG_TABLES)),
                      "DROP TABLE collection_items", "DROP TABLE collections",
+                     "DROP INDEX records_final_url", "DROP INDEX records_text_trgm",
                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             d.run(stmt)
     cat.close()
