@@ -74,6 +74,7 @@ bench: $(STAMP) $(PYWB_STAMP) deb-deps bytecode
 	$(BIN)/python bench/bench_web.py
 	$(BIN)/python bench/bench_public.py
 	$(BIN)/python bench/bench_web_mixed.py
+	$(BIN)/python bench/bench_million.py  # 100,000 records; BENCH_MILLION_RECORDS=1000000 for the goal (~40 min)
 	$(BIN)/pip install --quiet -e '.[all,test,bench]'
 	$(BIN)/python bench/bench_maintext.py
 	$(BIN)/python bench/bench_floor.py

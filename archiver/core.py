@@ -361,8 +361,8 @@ class StoreCore:
             raise IntegrityError(f"manifest of {summary.record_id} is not valid JSON") from exc
 
     def list(self, *, url: str | None = None, entity: str | None = None,
-             limit: int | None = None) -> ListOf[RecordSummary]:
-        return self.catalog.list(url=url, entity=entity, limit=limit)
+             limit: int | None = None, after: str | None = None) -> ListOf[RecordSummary]:
+        return self.catalog.list(url=url, entity=entity, limit=limit, after=after)
 
     def lookup(self, sha256: str) -> ListOf[ArtifactMatch]:
         from archiver.records import Digest

@@ -8,11 +8,14 @@ one can be checked with the recipes in the README.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import itertools
 import re
 import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from archiver.cite import citation_data
 from archiver.cite.quote import plain_markdown
@@ -346,4 +349,147 @@ def diff_view(store: Capturer, a: str, b: str) -> DiffView:
     return DiffView(a=ra.record_id, b=rb.record_id, url=rb.url, changed=tuple(changed), unchanged=tuple(unchanged))
 
 
-__all__ = ["DiffView", "LogView", "ProvenanceReport", "anchor_for", "diff_view", "provenance", "timeline"]
+# ---- the record views' cache ---------------------------------------------------------------------
+#: What a record's views (provenance, record page, citation, record JSON) are made of, read in one
+#: statement of indexed probes: the manifest, how many addenda the record has, its cached verification
+#: row (so a new verdict is a new key: a view never shows a stale one), the versions of its URL (the
+#: timeline: how many records, the newest, how many addenda among them), its latest publish/unpublish
+#: (the citation links the permalink), its manifest leaf in the log and the latest checkpoint (the log line)
+_VIEW_KEY_SQL = (
+    "SELECT r.manifest_sha256, r.url, (SELECT COUNT(*) FROM addenda a WHERE a.record_id = r.record_id), "
+    "v.time, v.ok, v.failed, "
+    "(SELECT COUNT(*) FROM records u WHERE u.url = r.url), "
+    "(SELECT MAX(u.captured_at) FROM records u WHERE u.url = r.url), "
+    "(SELECT COUNT(*) FROM addenda b JOIN records u ON u.record_id = b.record_id WHERE u.url = r.url), "
+    "(SELECT MAX(o.seq) FROM outbox o WHERE o.record_id = r.record_id AND o.event IN ('publish', 'unpublish')), "
+    "(SELECT MIN(l.idx) FROM tlog_leaves l WHERE l.record_id = r.record_id AND l.kind = 'manifest'), "
+    "(SELECT MAX(c.size) FROM tlog_checkpoints c) "
+    "FROM records r LEFT JOIN verifications v ON v.record_id = r.record_id WHERE r.record_id = ?")
+#: a record not in the log yet says how many commits wait to be appended: any commit changes that line
+_PENDING_SQL = "SELECT MAX(seq) FROM outbox"
+#: the settings a view shows (citations name the operator, the archive link and the public permalink)
+_VIEW_SETTINGS = ("operator.name", "operator.organization", "cite.archive_base_url", "web.public_url")
+VIEW_CACHE_BYTES = 64 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ViewKey:
+    """The key of a record's cached views: ``digest`` is the SHA-256 of everything they show that can
+    change (a record itself never does). ``verification`` is the cached verification row in it."""
+
+    record_id: str
+    digest: str
+    verification: tuple[str, bool, str] | None
+
+
+class ViewCache:
+    """Byte-bounded LRU of rendered views (JSON and HTML bytes, provenance reports), per process.
+
+    Why a cache is safe here: records are immutable, and every fact a view shows that can change is
+    in its key (:func:`view_key`), read fresh on every request; a key that cannot be read means no
+    cache. ``hits``/``misses`` are counted for tests and the bench."""
+
+    def __init__(self, max_bytes: int = VIEW_CACHE_BYTES) -> None:
+        self.max_bytes = max_bytes
+        self._lock = threading.Lock()
+        self._items: OrderedDict[tuple[Any, ...], tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: tuple[Any, ...]) -> Any | None:
+        with self._lock:
+            hit = self._items.get(key)
+            if hit is None:
+                self.misses += 1
+                return None
+            self._items.move_to_end(key)
+            self.hits += 1
+            return hit[0]
+
+    def put(self, key: tuple[Any, ...], value: Any, size: int) -> None:
+        if size > self.max_bytes // 4:  # one huge page would evict everything else: not kept
+            return
+        with self._lock:
+            old = self._items.pop(key, None)
+            if old is not None:
+                self._bytes -= old[1]
+            self._items[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes and self._items:
+                _, (_, gone) = self._items.popitem(last=False)
+                self._bytes -= gone
+
+    def remember(self, key: tuple[Any, ...], make: Callable[[], bytes]) -> bytes:
+        """The bytes under ``key``, made once."""
+        hit = self.get(key)
+        if hit is not None:
+            return cast(bytes, hit)
+        made = make()
+        self.put(key, made, len(made))
+        return made
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+            self._bytes = 0
+
+    @property
+    def size(self) -> int:
+        return self._bytes
+
+
+VIEWS = ViewCache()
+
+
+def view_key(store: Capturer, record_id: str) -> ViewKey | None:
+    """The key of ``record_id``'s views, or None when it is not a stored record ID as given (the caller
+    then computes without the cache, which resolves the ID or raises the not-found error)."""
+    import os
+
+    with store.catalog.reader() as d:
+        row = d.one(_VIEW_KEY_SQL, (record_id,))
+        pending = d.one(_PENDING_SQL) if row is not None and row[10] is None else None
+    if row is None:
+        return None
+    custody = store.custody.for_record(record_id)  # downloads, exports, verifications are listed on the page
+    try:  # the page says whether the signer is trusted here: trusting or dropping a key changes the folder
+        keyring = os.stat(store.keys.keyring_dir).st_mtime_ns
+    except OSError:
+        keyring = 0
+    settings = tuple(store.config.str_(k) for k in _VIEW_SETTINGS)
+    verification = (str(row[3]), bool(row[4]), str(row[5] or "")) if row[3] is not None else None
+    raw = repr((str(store.root), record_id, tuple(row), pending[0] if pending else None, len(custody),
+                custody[-1].hash if custody else None, keyring, settings))
+    return ViewKey(record_id, hashlib.sha256(raw.encode("utf-8")).hexdigest(), verification)
+
+
+def cached_provenance(store: Capturer, record_id: str) -> tuple[ProvenanceReport, bytes, ViewKey | None]:
+    """:func:`provenance` and its JSON bytes, made once per :func:`view_key`; with the key, so callers
+    can cache what they render from the report under the same key (None: not cached)."""
+    key = view_key(store, record_id)
+    if key is None:
+        report = provenance(store, record_id)
+        return report, json_bytes(report), None
+    hit = VIEWS.get(("provenance", key.digest))
+    if hit is not None:
+        return cast(ProvenanceReport, hit[0]), cast(bytes, hit[1]), key
+    report = provenance(store, record_id)
+    body = json_bytes(report)
+    VIEWS.put(("provenance", key.digest), (report, body), 3 * len(body))  # the objects weigh ~3x their JSON
+    return report, body, key
+
+
+def json_bytes(value: Any) -> bytes:
+    """What Starlette's JSONResponse sends for ``value`` (a record made plain), so cached and fresh
+    answers are byte-identical."""
+    import json
+
+    from archiver.schema import plain
+
+    return json.dumps(plain(value), ensure_ascii=False, allow_nan=False, indent=None,
+                      separators=(",", ":")).encode("utf-8")
+
+
+__all__ = ["VIEWS", "DiffView", "LogView", "ProvenanceReport", "ViewCache", "ViewKey", "anchor_for",
+           "cached_provenance", "diff_view", "json_bytes", "provenance", "timeline", "view_key"]

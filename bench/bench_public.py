@@ -76,8 +76,8 @@ def main() -> None:
     source = build_store(f"http://127.0.0.1:{httpd.server_address[1]}")
     httpd.shutdown()
     store = OUT / f"public-store-{RECORDS}"
-    listed = subprocess.run([*ARCHIVER, "list", "--json", "--store", str(source)], capture_output=True, text=True,
-                            check=True)
+    listed = subprocess.run([*ARCHIVER, "list", "--all", "--json", "--store", str(source)],
+                            capture_output=True, text=True, check=True)
     ids = [r["record_id"] for r in json.loads(listed.stdout)]
     publish_s = None
     if not (store / "archiver-store.json").is_file():

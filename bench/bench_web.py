@@ -158,8 +158,8 @@ def main() -> None:
                            "--store", str(store)], capture_output=True, text=True, check=True)
     token = json.loads(made.stdout)["token"]
     ids_file = tmp / "ids.txt"
-    listed = subprocess.run([*ARCHIVER, "list", "--json", "--store", str(store)], capture_output=True, text=True,
-                            check=True)
+    listed = subprocess.run([*ARCHIVER, "list", "--all", "--json", "--store", str(store)],
+                            capture_output=True, text=True, check=True)
     ids = [r["record_id"] for r in json.loads(listed.stdout)]
     random.Random(1).shuffle(ids)
     ids_file.write_text("\n".join(ids[:2000]) + "\n")

@@ -255,7 +255,10 @@ class Catalog(ABC):
         return found
 
     def list(self, *, url: str | None = None, entity: str | None = None,
-             limit: int | None = None) -> ListOf[RecordSummary]:
+             limit: int | None = None, after: str | None = None) -> ListOf[RecordSummary]:
+        """Oldest first, cut by keyset: ``after`` is the last record ID of the previous page (its
+        ``(captured_at, record_id)`` is where this page starts), so every page costs what the first does
+        (the ``records_captured`` index; ``records_url`` and ``records_final_url`` for a URL)."""
         sql = f"SELECT {_RECORD_COLS} FROM records"  # noqa: S608
         where: list[str] = []
         args: list[Any] = []
@@ -265,12 +268,15 @@ class Catalog(ABC):
         if entity:
             where.append("entity=?")
             args.append(entity)
+        if after:
+            where.append("(captured_at, record_id) > (SELECT captured_at, record_id FROM records WHERE record_id=?)")
+            args.append(after)
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY captured_at, record_id"
         if limit:
             sql += f" LIMIT {int(limit)}"
-        with self.db() as d:
+        with self.reader() as d:
             return [_summary(r) for r in d.rows(sql, args)]
 
     def latest_for_url(self, url: str) -> RecordSummary | None:

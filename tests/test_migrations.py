@@ -272,6 +272,7 @@ def _as_old_release(url: str) -> None:
                      *(f"DROP TABLE {t}" for t in sorted(WEB_TABLES)),
                      "ALTER TABLE web_jobs DROP COLUMN owner", "ALTER TABLE web_jobs DROP COLUMN lease_until",
                      *(f"DROP TABLE {t}" for t in sorted(ALERT_TABLES)),
+                     "DROP INDEX records_final_url", "DROP INDEX records_text_trgm",
                      "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             d.run(stmt)
     cat.close()

@@ -11,6 +11,7 @@ from archiver.cli._common import (
     JsonOpt,
     StoreOpt,
     _emit_json,
+    _err,
     _open,
     _out,
     app,
@@ -24,14 +25,22 @@ if TYPE_CHECKING:
 @app.command("list")
 def list_(url: Annotated[str | None, typer.Option(help="Only this URL.")] = None,
           entity: Annotated[str | None, typer.Option(help="Only this entity.")] = None,
-          limit: Annotated[int | None, typer.Option(help="At most this many.")] = None,
+          limit: Annotated[int, typer.Option(help="At most this many (one page).", min=1)] = 100,
+          after: Annotated[str | None, typer.Option(help="The page after this record ID (the last one shown).")]
+          = None,
+          all_: Annotated[bool, typer.Option("--all", help="Every record, not one page.")] = False,
           store: StoreOpt = None, as_json: JsonOpt = False) -> None:
-    """List the records in the store."""
+    """List the records in the store, oldest first, one page at a time (--all for every one)."""
     from rich.table import Table
 
-    rows = _open(store).list(url=url, entity=entity, limit=limit)
+    rows = _open(store).list(url=url, entity=entity, limit=None if all_ else limit + 1, after=after)
+    more = not all_ and len(rows) > limit
+    rows = rows[:limit] if more else rows
+    hint = f"more: archiver list --after {rows[-1].record_id}" if more and rows else None
     if as_json:
         _emit_json(rows)
+        if hint:
+            _err().print(hint)
         return
     table = Table()
     for col in ("Record", "Captured (UTC)", "Entity", "Document", "Status", "URL"):
@@ -40,7 +49,7 @@ def list_(url: Annotated[str | None, typer.Option(help="Only this URL.")] = None
         table.add_row(*(safe(x) for x in (r.record_id, r.captured_at, r.entity or "", r.document or "",
                                              str(r.status), r.final_url)))
     _out().print(table)
-    _out().print(f"{len(rows)} record(s)")
+    _out().print(f"{len(rows)} record(s)" + (f"; {hint}" if hint else ""))
 
 
 @app.command()

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Message, Receive, Scope, Send
 
 from archiver.access import NewToken, TokenInfo
 from archiver.errors import IntegrityError, UsageError
@@ -113,20 +116,33 @@ def records(p: Viewer, request: Request, url: str | None = None, entity: str | N
 
 @router.get("/records/{record_id}", responses=ok(RecordReport),
             summary="One record: manifest and addenda (as `archiver show --json`)")
-def record(record_id: str, p: Viewer, request: Request) -> JSONResponse:
+def record(record_id: str, p: Viewer, request: Request) -> Response:
+    from archiver.evidence import VIEWS, json_bytes, view_key
     from archiver.reports import AddendumEntry, RecordReport
 
     a = state(request).archive
-    m = a.manifest(_rid(record_id))
-    adds = tuple(AddendumEntry(sha256=sha, addendum=ad, unreadable=True if ad is None else None)
-                 for sha, ad in a.addenda(m.record_id))
-    return body(RecordReport(manifest=m, addenda=adds))
+
+    def make() -> bytes:
+        m = a.manifest(_rid(record_id))
+        adds = tuple(AddendumEntry(sha256=sha, addendum=ad, unreadable=True if ad is None else None)
+                     for sha, ad in a.addenda(m.record_id))
+        return json_bytes(RecordReport(manifest=m, addenda=adds))
+
+    key = view_key(a, _rid(record_id))
+    return _json(VIEWS.remember(("record", key.digest), make) if key is not None else make())
 
 
 @router.get("/records/{record_id}/provenance", responses=ok(ProvenanceReport),
             summary="Everything the record page shows")
-def provenance(record_id: str, p: Viewer, request: Request) -> JSONResponse:
-    return body(state(request).archive.provenance(_rid(record_id)))
+def provenance(record_id: str, p: Viewer, request: Request) -> Response:
+    from archiver.evidence import cached_provenance
+
+    return _json(cached_provenance(state(request).archive, _rid(record_id))[1])
+
+
+def _json(data: bytes) -> Response:
+    """Bytes made by ``evidence.json_bytes`` (cached views), sent as a JSONResponse would send them."""
+    return Response(data, media_type="application/json")
 
 
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
@@ -137,7 +153,14 @@ _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
                        206: {"description": "A byte range"}, 416: {"description": "Range not satisfiable"},
                        **PROBLEMS})
 def artifact(record_id: str, name: str, p: ViewerDownload, request: Request) -> Response:
-    """Handed out whole (200), the artifact is a ``get`` in custody, as ``archiver get``; a range is not."""
+    """Handed out whole (200), the artifact is a ``get`` in custody, as ``archiver get``, written once
+    the last byte is sent (an aborted download is none). A byte range (206) is a partial read (a
+    replayer seeking into a WARC, a resumed download) and logs nothing: one entry per seek would
+    bury the events custody is for. From a local blob store the file is sent as a file (Starlette's
+    ``FileResponse``: ranges, ``If-Range`` against the strong ETag, the blob's SHA-256; the ASGI
+    ``pathsend`` zero-copy extension where the server offers it); from S3 it is streamed."""
+    from store.blobs import BlobStore
+
     a = state(request).archive
     summary = a.resolve(_rid(record_id))
     sha = a.artifact_sha256(summary.record_id, name)
@@ -149,6 +172,10 @@ def artifact(record_id: str, name: str, p: ViewerDownload, request: Request) -> 
     headers = {"Content-Disposition": f'attachment; filename="{summary.record_id}-{name}{ext}"',
                "Repr-Digest": repr_digest(sha),
                "Accept-Ranges": "bytes", "Cache-Control": "private"}
+    if isinstance(a.blobs, BlobStore):
+        who = actor(p)
+        return _BlobFile(a.blobs.path(sha), headers={**headers, "ETag": f'"{sha}"'}, media_type=media,
+                         on_whole=lambda: a.log_get(summary.record_id, name, sha, to="http", actor=who))
     start, end, status = 0, size - 1, 200
     rng = request.headers.get("range")
     if rng:
@@ -186,6 +213,38 @@ def artifact(record_id: str, name: str, p: ViewerDownload, request: Request) -> 
     return StreamingResponse(stream(), status_code=status, media_type=media, headers=headers)
 
 
+class _BlobFile(FileResponse):
+    """A blob sent as a file, calling ``on_whole`` (the custody ``get``) once a whole 200 body is sent.
+
+    Why the messages are watched rather than a background task used: under a server of ASGI spec < 2.4
+    (uvicorn) Starlette runs the background task after a client disconnected mid-body too; here only
+    the last body message of a 200 (or a ``pathsend``) marks the artifact as handed out."""
+
+    chunk_size = 1 << 20  # read in MiB pieces on the worker thread where the server has no pathsend
+
+    def __init__(self, path: Path, *, headers: dict[str, str], media_type: str, on_whole: Callable[[], None]) -> None:
+        super().__init__(path, headers=headers, media_type=media_type)
+        self._on_whole = on_whole
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status = 0
+        whole = False
+
+        async def watched(message: Message) -> None:
+            nonlocal status, whole
+            await send(message)
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif status == 200 and scope.get("method") == "GET" and (
+                    message["type"] == "http.response.pathsend"
+                    or (message["type"] == "http.response.body" and not message.get("more_body", False))):
+                whole = True
+
+        await super().__call__(scope, receive, watched)
+        if whole:
+            await run_in_threadpool(self._on_whole)
+
+
 @router.post("/records/{record_id}/verify", responses=ok(Verification),
              summary="Run every check now and refresh the cached result (verified: false is still a 200)")
 def verify(record_id: str, p: Capturer_, request: Request) -> JSONResponse:
@@ -214,26 +273,39 @@ def unpublish(record_id: str, req: UnpublishBody, p: Capturer_, request: Request
 @router.get("/records/{record_id}/citation", responses=ok(CitationReport),
             summary="A citation in one style, optionally pinning an exact quote; `verified` is the cached result")
 def citation(record_id: str, p: Viewer, request: Request, style: str = "record", quote: str | None = None
-             ) -> JSONResponse:
+             ) -> Response:
     from dataclasses import replace
 
     from archiver.cite import STYLES, citation_data, render
+    from archiver.evidence import VIEWS, json_bytes, view_key
     from archiver.reports import CitationReport, QuoteReport
-    from store.search import cached_verifications
+    from store.search import CachedVerification, cached_verifications
 
     if style not in STYLES:
         raise UsageError(f"unknown citation style {style!r}", hint="styles: " + ", ".join(STYLES))
     a = state(request).archive
-    data = citation_data(a, _rid(record_id), quote=quote or None)
-    cached = cached_verifications(a.catalog, [data.record_id]).get(data.record_id)
-    if cached is not None:  # a read shows the last verification; POST …/verify refreshes it
-        data = replace(data, verified=cached.ok, verify_detail=f"`archiver verify` at {cached.time}" if cached.ok
-                       else f"at {cached.time}: " + ", ".join(cached.failed))
-    q = data.quote
-    return body(CitationReport(record_id=data.record_id, style=style, verified=bool(cached and cached.ok),
-                               citation=render(data, style),
-                               quote=QuoteReport(excerpt=q.excerpt, sha256=q.sha256, start=q.start, end=q.end,
-                                                 section=q.section, fragment=q.fragment()) if q else None))
+
+    def make() -> bytes:
+        data = citation_data(a, _rid(record_id), quote=quote or None)
+        cached = cached_verifications(a.catalog, [data.record_id]).get(data.record_id)
+        if key is not None:  # the verdict shown is the one in the cache key, never a later or earlier read
+            cached = None if key.verification is None else CachedVerification(
+                key.verification[0], key.verification[1], tuple(x for x in key.verification[2].split(",") if x))
+        if cached is not None:  # a read shows the last verification; POST …/verify refreshes it
+            data = replace(data, verified=cached.ok, verify_detail=f"`archiver verify` at {cached.time}"
+                           if cached.ok else f"at {cached.time}: " + ", ".join(cached.failed))
+        q = data.quote
+        return json_bytes(CitationReport(record_id=data.record_id, style=style, verified=bool(cached and cached.ok),
+                                         citation=render(data, style),
+                                         quote=QuoteReport(excerpt=q.excerpt, sha256=q.sha256, start=q.start,
+                                                           end=q.end, section=q.section, fragment=q.fragment())
+                                         if q else None))
+
+    key = view_key(a, _rid(record_id))
+    if key is None:
+        return _json(make())
+    quoted = hashlib.sha256(quote.encode("utf-8")).hexdigest() if quote else None
+    return _json(VIEWS.remember(("citation", key.digest, style, quoted), make))
 
 
 class CertificateBody(BaseModel):
@@ -299,7 +371,6 @@ def lookup(sha256: str, p: Viewer, request: Request) -> JSONResponse:
 async def verify_file(request: Request, p: Viewer) -> JSONResponse:
     st = state(request)
     up = await receive_upload(request, st.archive.config.int_("web.max_upload_bytes"), keep=False)
-    from starlette.concurrency import run_in_threadpool
 
     matches = await run_in_threadpool(cached_matches, st.archive, up.sha256)
     return body(FileVerification(filename=up.filename, sha256=up.sha256, size=up.size, matches=matches))

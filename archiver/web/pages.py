@@ -9,6 +9,8 @@ module imports ``deps`` and the library, never the API module.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import secrets
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode
@@ -194,27 +196,47 @@ def records_page(request: Request, p: ViewerPage, q: str = "", since: str = "", 
 
 @router.get("/records/{record_id}", response_class=HTMLResponse)
 def record_page(request: Request, record_id: str, p: ViewerPage) -> Response:
+    """Rendered once per (record views' key, who is asking, their session's CSRF token): the key holds
+    the cached verification row, so the verdict shown is never older than the latest verification."""
     from archiver.cite import citation_data
     from archiver.cite import render as cite_render
-    from archiver.matters.notes import working
-    from store.search import cached_verifications
+    from archiver.evidence import VIEWS, cached_provenance
+    from archiver.matters.notes import working as working_data
+    from store.search import CachedVerification, cached_verifications
 
     a = state(request).archive
-    prov = a.provenance(record_id)
-    block = cite_render(citation_data(a, prov.record_id), "record")
-    host = prov.final_url.split("/")[2] if "://" in prov.final_url else prov.final_url
-    return render(request, "record.html", _ctx(request, p, "records", title=f"{prov.record_id} · "
-                                               f"{prov.document or prov.title or host}", p=prov, host=host,
-                                               styles=STYLES, record_block=block,
-                                               can_export=p.token.role.allows(Role.CAPTURER),
-                                               can_verify=p.token.role.allows(Role.CAPTURER),
-                                               can_publish=p.token.role.allows(Role.CAPTURER),
-                                               public=a.publications.is_public(prov.record_id),
-                                               permalink=a.publications.permalink(prov.record_id),
-                                               last_verified=cached_verifications(a.catalog, [prov.record_id])
-                                               .get(prov.record_id),
-                                               provisions=a.provisions.list(url=prov.url),
-                                               working=working(a, prov.record_id)))
+    prov, _, key = cached_provenance(a, record_id)
+    # working data and tracked clauses are not evidence, so not in the record views' key: read them on
+    # every request (a few indexed rows) and key the rendered page by them too, so a new note, tag,
+    # hold or provision shows at once
+    provisions = a.provisions.list(url=prov.url)
+    working = working_data(a, prov.record_id)
+    extra = hashlib.sha256(json.dumps([[x.to_dict() for x in provisions], working.to_dict()], sort_keys=True,
+                                      default=str).encode()).hexdigest()
+
+    def make() -> bytes:
+        block = cite_render(citation_data(a, prov.record_id), "record")
+        host = prov.final_url.split("/")[2] if "://" in prov.final_url else prov.final_url
+        if key is None:
+            last = cached_verifications(a.catalog, [prov.record_id]).get(prov.record_id)
+        else:  # the verdict in the key, not a second read that could be newer than the rest of the page
+            v = key.verification
+            last = None if v is None else CachedVerification(v[0], v[1], tuple(x for x in v[2].split(",") if x))
+        resp = render(request, "record.html", _ctx(request, p, "records", title=f"{prov.record_id} · "
+                                                   f"{prov.document or prov.title or host}", p=prov, host=host,
+                                                   styles=STYLES, record_block=block,
+                                                   can_export=p.token.role.allows(Role.CAPTURER),
+                                                   can_verify=p.token.role.allows(Role.CAPTURER),
+                                                   can_publish=p.token.role.allows(Role.CAPTURER),
+                                                   public=a.publications.is_public(prov.record_id),
+                                                   permalink=a.publications.permalink(prov.record_id),
+                                                   last_verified=last, provisions=provisions, working=working))
+        return bytes(resp.body)
+
+    if key is None:
+        return HTMLResponse(make())
+    who = (p.token.name, p.token.role.value, p.session.csrf if p.session else "", str(request.base_url))
+    return HTMLResponse(VIEWS.remember(("page", key.digest, extra, who), make))
 
 
 @router.get("/records/{record_id}/screenshot.png")
