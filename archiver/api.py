@@ -66,6 +66,28 @@ class Archive(StoreCore):
     Every method that writes takes ``actor``: the front-end says who is acting (the web passes the
     token's name); ``None`` means the operator at this machine (the CLI)."""
 
+    def __init__(self, root: Path, backends: Backends | None = None) -> None:
+        super().__init__(root, backends)
+        if self.backends.s3 is not None:  # on S3, legal holds follow every commit onto the new objects
+            self._follow_holds()
+
+    def _follow_holds(self) -> None:
+        """After each evidence commit, besides the log's sync: an addendum of a held record gets the
+        server's legal hold (``matters.holds.follow``; a weak reference, no cycle through the ledger)."""
+        import weakref
+
+        log_sync, me = self.ledger.on_commit, weakref.ref(self)
+
+        def after_commit() -> None:
+            if log_sync is not None:
+                log_sync()
+            archive = me()
+            if archive is not None:
+                from archiver.matters.holds import follow
+
+                follow(archive)
+        self.ledger.on_commit = after_commit
+
     # ---- lifecycle -------------------------------------------------------------------------
     @classmethod
     def init(cls, root: Path | None = None, *, passphrase: str | None = None,

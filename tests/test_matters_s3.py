@@ -163,3 +163,21 @@ def test_a_record_added_to_a_held_matter_by_collection_add_gets_the_server_legal
     with a.catalog.db() as d:
         shas = sorted(record_blobs(d, a.blobs, other))
     assert len(shas) >= 4 and all(a.blobs.legal_hold(s) for s in shas)  # type: ignore[union-attr]
+
+
+def test_an_addendum_made_after_the_hold_gets_the_server_legal_hold_too(
+        cli, s3_env: LocalSeaweed, site, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A held record's later addenda (here a publication, then a derived text) are new objects of the
+    record: the server's legal hold follows the commit onto them (review of issue 32, finding 4)."""
+    bucket = f"late-{uuid.uuid4().hex[:12]}"
+    a = _store(cli, tmp_path / "store", s3_env, bucket, "--object-lock", "governance", "--retain", "1d")
+    rid = a.capture(site.base_url + "/plain").record_id
+    _held_matter(a, rid)
+    matter_holds.place(a, HOLD[0], HOLD[1], actor="tester")
+    with a.catalog.db() as d:
+        before = set(record_blobs(d, a.blobs, rid))
+    a.publications.publish([rid], actor="tester", passphrase=NOPASS)
+    with a.catalog.db() as d:
+        later = sorted(s for s in set(record_blobs(d, a.blobs, rid)) - before if a.blobs.exists(s))
+    assert later, "the publication added an object"
+    assert all(a.blobs.legal_hold(s) for s in later)  # type: ignore[union-attr]

@@ -268,6 +268,7 @@ def _as_old_release(url: str) -> None:
                      *(f"DROP TABLE {t}" for t in sorted(EXHIBIT_TABLES)),
                      "DROP TABLE watch_declarations",
                      "DROP TABLE legal_holds", "DROP TABLE matter_tags", "DROP TABLE matter_notes",
+                     "DROP TABLE legal_hold_state",
                      "DROP TABLE matters", "DROP TABLE collection_items", "DROP TABLE collections",
                      *(f"DROP TABLE {t}" for t in sorted(WEB_TABLES)),
                      "ALTER TABLE web_jobs DROP COLUMN owner", "ALTER TABLE web_jobs DROP COLUMN lease_until",

@@ -78,6 +78,35 @@ def _set(s3: Any, sha: str, on: bool) -> bool:
         return False
 
 
+def follow(core: Store) -> int:
+    """Give the server's legal hold to what held records gained since the last call: every outbox row
+    after this follower's position that names a held record (an addendum — timestamp, Wayback,
+    derived text, publication — is a new object of that record). Run after every evidence commit
+    (the facade chains it to ``Ledger.on_commit``); nothing to do, and no query, unless the store is S3
+    with Object Lock. Idempotent: a row seen twice sets holds already set."""
+    from store.holds import held
+
+    s3 = _s3(core)
+    if s3 is None or not s3.settings.object_lock:
+        return 0
+    with core.catalog.db() as d:
+        row = d.one("SELECT outbox_seq FROM legal_hold_state WHERE name='holds'")
+        pos = int(row[0]) if row else 0
+        last_row = d.one("SELECT MAX(seq) FROM outbox")
+        last = int(last_row[0]) if last_row and last_row[0] is not None else 0
+        if last <= pos:
+            return 0
+        named = {str(r[0]) for r in d.rows("SELECT DISTINCT record_id FROM outbox WHERE seq > ? AND seq <= ? AND "
+                                           "record_id IS NOT NULL", (pos, last))}
+        rids = sorted(named & set(held(d, named)))
+    objects = apply_server_holds(core, rids)[0] if rids else 0
+    with core.catalog.db() as d, d.tx():  # the position moves only forward (another process may be ahead)
+        if d.run("UPDATE legal_hold_state SET outbox_seq=? WHERE name='holds' AND outbox_seq < ?", (last, last)) == 0 \
+                and d.one("SELECT 1 FROM legal_hold_state WHERE name='holds'") is None:
+            d.run("INSERT INTO legal_hold_state (name, outbox_seq) VALUES ('holds', ?)", (last,))
+    return objects
+
+
 def _lift_server_holds(core: Store, record_ids: list[str]) -> tuple[int, bool]:
     from store.holds import held_blobs, record_blobs
 
@@ -147,4 +176,4 @@ def active(core: Store) -> list[HoldInfo]:
                                              "released_at FROM legal_holds WHERE released_at IS NULL ORDER BY matter")]
 
 
-__all__ = ["HoldChange", "active", "apply_server_holds", "place", "release"]
+__all__ = ["HoldChange", "active", "apply_server_holds", "follow", "place", "release"]

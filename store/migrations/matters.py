@@ -50,4 +50,10 @@ CREATE TABLE legal_holds (
     released_at TEXT
 );
 CREATE INDEX legal_holds_matter ON legal_holds(matter, released_at)"""),
+    # how far the S3 legal holds have followed the outbox: an addendum committed for a held record
+    # (a timestamp, a publication, a derived text) gets the server's legal hold too (matters/holds.py)
+    Migration("matters", 2, "position of the legal holds in the outbox",
+              sqlite=("CREATE TABLE legal_hold_state (name TEXT PRIMARY KEY, outbox_seq BIGINT NOT NULL)",),
+              postgresql=("CREATE TABLE legal_hold_state (name TEXT PRIMARY KEY, outbox_seq BIGINT NOT NULL)",),
+              not_copied=frozenset({"legal_hold_state"})),
 )
