@@ -247,3 +247,23 @@ def test_api_and_record_page(archive: Archive, doc: dict[str, Any]) -> None:
         assert "has changed this document before" in page_html
         assert client.get("/provisions/P-0000-0000", headers=h).status_code == 404
     app.state.web.runner.shutdown(wait=True)
+
+
+@pytest.mark.parametrize(("old", "new", "clause"), [
+    ("You are able to delete your account at any time.", "You are unable to delete your account at any time.",
+     "able to delete your account at any time."),
+    ("Our liability is limited to the fees you paid.", "Our liability is unlimited to the fees you paid.",
+     "limited to the fees you paid."),
+])
+def test_a_clause_inside_longer_words_is_changed_not_unchanged(old: str, new: str, clause: str) -> None:
+    """Review of issue 31: re-finding tested a bare substring, so "able to delete…" pinned from the first
+    text was "unchanged" in "unable to delete…" (a change of meaning reported as no change)."""
+    from archiver.provisions.matching import refind
+    from archiver.textdiff import split_sections
+
+    heading = {"# 4. Terms"}
+    key = split_sections(f"# 4. Terms\n\n{old}\n", heading)[-1].key
+    found = refind(clause, key, split_sections(f"# 4. Terms\n\n{new}\n", heading))
+    assert found.status == "changed" and found.text is not None and found.text != clause, found
+    same = refind(clause, key, split_sections(f"# 4. Terms\n\n{old}\n", heading))
+    assert same.status == "unchanged", same
