@@ -244,3 +244,19 @@ def test_derive_uses_the_declaration_in_force_at_capture(archive: Archive, page_
     assert [d.main_text.select for d in made if d.name == "main-text"] == [("body",)]
     assert rules_at(archive, url, "2001-01-01T00:00:00Z") is None  # before the watch: none
     assert rules_at(archive, url, archive.resolve(old).captured_at) == (("body",), ())
+
+
+def test_history_valid_until_is_checked_and_a_plain_date_is_utc(archive: Archive) -> None:
+    """Review of issue 31: any string was kept as a validUntil; every later ``derive`` of that URL then
+    crashed in ``rules_at`` (TypeError for "2020-01-01", ValueError for "not a date")."""
+    from archiver.errors import UsageError
+    from archiver.monitor.declarations import ota_history, rules_at
+
+    url = "http://127.0.0.1:9/terms"
+    with pytest.raises(UsageError, match="validUntil"):
+        ota_history({"Terms": [{"fetch": url, "select": "body", "validUntil": "not a date"}]}, "Terms", url)
+    decl = {"name": "Svc", "terms": {"Terms": {"fetch": url, "select": "#doc"}}}
+    archive.watches.import_ota(decl, actor="tester",
+                               history={"Terms": [{"fetch": url, "select": "body", "validUntil": "2020-01-01"}]})
+    assert rules_at(archive, url, "2019-12-31T23:59:59.000Z") == (("body",), ())
+    assert rules_at(archive, url, "2020-01-01T00:00:01.000Z") == (("#doc",), ())
