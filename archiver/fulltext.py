@@ -154,6 +154,7 @@ def sync(core: Store) -> SyncResult:
                 made[rid] = []
         end = int(rows[-1]["seq"])
         with core.catalog.db() as d, d.tx():
+            ft.lock(d, postgres)
             now = ft.position(d)
             if now != pos:  # another process indexed this batch meanwhile
                 pos = now

@@ -75,6 +75,18 @@ def fts5_query(parsed: list[list[str]]) -> str:
     return " ".join('"' + " ".join(words) + '"' for words in parsed)
 
 
+#: pg_advisory_xact_lock key of a sync's write transaction (see :func:`lock`)
+_SYNC_LOCK = 7311
+
+
+def lock(d: _Db, postgres: bool) -> None:
+    """Serialise syncs' write transactions (inside the caller's). SQLite's ``BEGIN IMMEDIATE`` already
+    does; PostgreSQL's ``BEGIN`` does not, and under READ COMMITTED a second sync would read the old
+    position while the first's transaction is open, pass its check and index the same records again."""
+    if postgres:
+        d.one("SELECT pg_advisory_xact_lock(?)", (_SYNC_LOCK,))
+
+
 def position(d: _Db) -> int:
     row = d.one("SELECT outbox_seq FROM fulltext_state WHERE name=?", (STATE,))
     return int(row[0]) if row else 0
@@ -202,6 +214,7 @@ __all__ = [
     "counts",
     "entities",
     "fts5_query",
+    "lock",
     "pg_query",
     "position",
     "query",

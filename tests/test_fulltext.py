@@ -280,3 +280,36 @@ def test_search_page_in_chromium_has_no_serious_axe_violation(archive: Archive, 
         page.get_by_role("button", name="Search").click()
         assert page.locator("ol.hits > li").count() == 0
         browser.close()
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
+def test_two_syncs_at_once_index_each_record_once(archive: Archive, site: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of issue 31: on PostgreSQL (READ COMMITTED) two syncs whose transactions overlapped both
+    passed the position check and indexed the same record twice (6 rows for 3 sections, counts doubled,
+    "same text in 2 versions"). A barrier holds each sync just after its check, as chance would."""
+    import threading
+
+    from store import fulltext as ft
+
+    rid = archive.capture(site.base_url + "/terms", CaptureOptions(entity="Other")).record_id
+    barrier, real = threading.Barrier(2, timeout=3), ft.replace_record
+
+    def held(*a: Any) -> Any:
+        try:
+            barrier.wait()  # both syncs are past their check (on SQLite the second waits at BEGIN instead)
+        except threading.BrokenBarrierError:
+            pass
+        return real(*a)
+
+    monkeypatch.setattr(ft, "replace_record", held)
+    threads = [threading.Thread(target=lambda: Archive.open(archive.root).fulltext.sync()) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with archive.catalog.db() as d:
+        rows = d.one("SELECT COUNT(*), COUNT(DISTINCT section) FROM fulltext_sections WHERE record_id=?", (rid,))
+    assert rows is not None and rows[0] == rows[1], rows
+    assert ft.counts(archive.catalog)[:2] == (rows[1], 1)
+    assert [h.versions for h in archive.fulltext.search('"delete your account"').hits] == [1]
