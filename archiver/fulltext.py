@@ -118,8 +118,13 @@ def _body(text: str, heading: str) -> str:
 
 def _sections_of(core: Store, record_id: str) -> list[ft.SectionRow]:
     from archiver.monitor import record_sections
+    from archiver.monitor.declarations import missed_records
 
     summary = core.resolve(record_id)
+    if summary.record_id in missed_records(core, summary.url):
+        # its watch's declared selector matched nothing: it has no main-text, and its whole page (menus,
+        # footers) is not the document; it is evidence, never a version, so never an answer either
+        return []
     try:
         sections = record_sections(core, summary.record_id)
     except NotFoundError:  # a record with no text (an image, a failed decode): nothing to search

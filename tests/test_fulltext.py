@@ -313,3 +313,27 @@ def test_two_syncs_at_once_index_each_record_once(archive: Archive, site: Any,
     assert rows is not None and rows[0] == rows[1], rows
     assert ft.counts(archive.catalog)[:2] == (rows[1], 1)
     assert [h.versions for h in archive.fulltext.search('"delete your account"').hits] == [1]
+
+
+def test_a_capture_whose_selector_matched_nothing_is_not_searched(archive: Archive) -> None:
+    """Review of issue 31: a selector-missed capture (no main-text) was indexed with its whole page, so
+    its menus and footer answered queries, and ``--latest`` answered with it instead of the document."""
+    from archiver.monitor import run_watches
+
+    page: dict[str, bytes] = {}
+
+    def html(container: str, nav: str) -> bytes:
+        return (f"<html><body><nav><h2>Site navigation</h2>{nav}</nav><div id='{container}'><h1>Terms</h1>"
+                "<h2>1. Data</h2><p>We keep your data for training models.</p></div></body></html>").encode()
+
+    with SampleSite({"/t": lambda h: send(h, 200, page["t"], "text/html; charset=utf-8")}) as s:
+        archive.watches.add(s.base_url + "/t", entity="E", document="Terms", every="1d", select=("#doc",),
+                            actor="tester")
+        page["t"] = html("doc", "Home | Pricing")
+        first = run_watches(archive, passphrase=lambda: None, actor="tester").results[0]
+        page["t"] = html("policy", "Home | Pricing | Careers")  # the site renamed its container
+        missed = run_watches(archive, passphrase=lambda: None, actor="tester").results[0]
+    assert (first.outcome, missed.outcome) == ("new", "selector-missed")
+    archive.fulltext.sync()
+    assert not archive.fulltext.search("careers").hits  # only the missed capture's menu says it
+    assert {h.record_id for h in archive.fulltext.search("training").hits} == {first.record_id}
