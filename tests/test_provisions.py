@@ -267,3 +267,15 @@ def test_a_clause_inside_longer_words_is_changed_not_unchanged(old: str, new: st
     assert found.status == "changed" and found.text is not None and found.text != clause, found
     same = refind(clause, key, split_sections(f"# 4. Terms\n\n{old}\n", heading))
     assert same.status == "unchanged", same
+
+
+def test_citing_a_removed_provision_says_it_is_gone(archive: Archive, doc: dict[str, Any], cli) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 31: a clause removed from the document was cited in the prose styles as a plain
+    quotation of it (its status was only in the record block and the CSL/BibTeX fields)."""
+    s = ["--store", str(archive.root)]
+    _first, _a, pid, _c = _pin_three(archive, doc)
+    _run(archive, doc, page(COLLECT, "Partners receive aggregated statistics only.", DELETE))
+    assert archive.provisions.get(pid).status == "removed"
+    for style in ("bluebook", "apa", "chicago-note", "chicago-bib", "mla"):
+        r = cli("cite", pid, "--style", style, *s)
+        assert r.code == 0 and "no longer in the document" in r.out, (style, r.out)
