@@ -227,9 +227,10 @@ def test_api_and_page_are_viewer_reads_that_write_nothing(archive: Archive, site
     archive.fulltext.sync()
     viewer = create_token(archive, "v", "viewer", actor="tester").token
     db = sqlite3.connect(archive.root / "catalog.sqlite3")
-    version = db.execute("PRAGMA data_version").fetchone()
-    custody = (archive.root / "custody.log").read_bytes()
     with TestClient(create_app(archive, start_jobs=False)) as c:
+        # from after start-up: the server keeps its session key in the catalog (web_secrets) when it starts
+        version = db.execute("PRAGMA data_version").fetchone()
+        custody = (archive.root / "custody.log").read_bytes()
         assert c.get("/api/v1/search", params={"q": "personal"}).status_code == 401
         h = {"Authorization": f"Bearer {viewer}"}
         r = c.get("/api/v1/search", params={"q": "personal data"}, headers=h)
