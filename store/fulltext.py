@@ -145,8 +145,9 @@ def query(catalog: Catalog, parsed: list[list[str]], *, entity: str | None = Non
     if entity:
         where.append("s.entity = ?")
         args.append(entity)
-    if latest:  # a URL's newest record: its document's tip
-        where.append("s.record_id IN (SELECT last_record FROM documents WHERE url = s.url)")
+    if latest:  # a URL's newest indexed record: its document's tip (a selector-missed capture is not indexed)
+        where.append("NOT EXISTS (SELECT 1 FROM fulltext_sections t WHERE t.url = s.url "
+                     "AND t.captured_at > s.captured_at)")
     cond = "".join(" AND " + w for w in where)
     with catalog.reader() as d:
         if postgres:

@@ -338,3 +338,5 @@ def test_a_capture_whose_selector_matched_nothing_is_not_searched(archive: Archi
     archive.fulltext.sync()
     assert not archive.fulltext.search("careers").hits  # only the missed capture's menu says it
     assert {h.record_id for h in archive.fulltext.search("training").hits} == {first.record_id}
+    # --latest: the document's last version, not the newest capture (which is not the document)
+    assert [h.record_id for h in archive.fulltext.search("training", latest=True).hits] == [first.record_id]
