@@ -176,6 +176,24 @@ def sync(core: Store) -> SyncResult:
     return SyncResult(pos, records, sections)
 
 
+def forget(core: Store, record_ids: list[str]) -> int:
+    """Drop these records' sections (a watch run's selector-missed captures, which a sync running
+    between their commit and the run's log of them may have indexed: no later outbox event would);
+    returns how many sections went."""
+    if not record_ids:
+        return 0
+    postgres = core.catalog.backend == "postgresql"
+    gone = 0
+    with core.catalog.db() as d, d.tx():
+        ft.lock(d, postgres)
+        for rid in record_ids:
+            ds, dr = ft.replace_record(d, rid, [], postgres)
+            if ds or dr:
+                ft.set_position(d, ft.position(d), ds, dr)
+            gone -= ds
+    return gone
+
+
 def pending(core: Store, position: int) -> int:
     """Outbox rows after ``position`` (an index probe on the outbox's primary key)."""
     with core.catalog.reader() as d:
@@ -246,4 +264,5 @@ class FullText:
         return ft.entities(self._core.catalog)
 
 
-__all__ = ["FullText", "SearchHit", "SearchReport", "SyncResult", "check_query", "pending", "search", "sync"]
+__all__ = ["FullText", "SearchHit", "SearchReport", "SyncResult", "check_query", "forget", "pending", "search",
+           "sync"]

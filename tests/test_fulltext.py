@@ -340,3 +340,31 @@ def test_a_capture_whose_selector_matched_nothing_is_not_searched(archive: Archi
     assert {h.record_id for h in archive.fulltext.search("training").hits} == {first.record_id}
     # --latest: the document's last version, not the newest capture (which is not the document)
     assert [h.record_id for h in archive.fulltext.search("training", latest=True).hits] == [first.record_id]
+
+
+def test_a_sync_before_the_run_logs_a_missed_capture_does_not_keep_it(archive: Archive,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of issue 31: a sync between a capture's commit and the run's ``selector-missed`` log row
+    (a server's job pool, by chance) indexed its whole page for good; the run now drops it after."""
+    from archiver.monitor import run_watches
+    from store.catalog import Catalog
+
+    page = {"t": b"<html><body><nav>Home</nav><div id='doc'><h2>1. Data</h2><p>We keep data.</p></div></body></html>"}
+    with SampleSite({"/t": lambda h: send(h, 200, page["t"], "text/html; charset=utf-8")}) as s:
+        archive.watches.add(s.base_url + "/t", entity="E", document="Terms", every="1d", select=("#doc",),
+                            actor="tester")
+        run_watches(archive, passphrase=lambda: None, actor="tester")
+        page["t"] = b"<html><body><nav>Home | Careers</nav><div id='policy'><p>We keep data.</p></div></body></html>"
+        real = Catalog.record_watch_run
+
+        def synced_first(self: Catalog, *a: Any) -> None:
+            Archive.open(archive.root).fulltext.sync()
+            real(self, *a)
+
+        monkeypatch.setattr(Catalog, "record_watch_run", synced_first)
+        missed = run_watches(archive, passphrase=lambda: None, actor="tester").results[0]
+    assert missed.outcome == "selector-missed"
+    assert not archive.fulltext.search("careers").hits
+    with archive.catalog.db() as d:
+        n = d.one("SELECT COUNT(*) FROM fulltext_sections")
+    assert n is not None and archive.fulltext.search("data").indexed_sections == n[0]
