@@ -116,12 +116,18 @@ def derive_records(archive: Store, record_ids: list[str], key: Ed25519PrivateKey
 
 def derive_for_url(archive: Store, url: str, key: Ed25519PrivateKey, *, actor: str,
                    select: tuple[str, ...] = (), remove: tuple[str, ...] = ()) -> list[DeriveResult]:
-    """Every record of a URL that has no main-text yet (a watch does this before comparing)."""
+    """Every record of a URL that has no main-text yet (a watch does this before comparing), each by
+    the declaration in force when it was captured, as ``derive_records`` does (``select``/``remove``:
+    the watch's current rules, for a record older than its declaration history): a record's own
+    main-text must not depend on which command made it first."""
+    from archiver.monitor.declarations import rules_at
+
     out = []
-    for rid, *_rest in archive.catalog.records_for_url(url):
+    for rid, captured_at, *_rest in archive.catalog.records_for_url(url):
         if main_text_sha256(archive, rid) is None:
+            sel, rem = rules_at(archive, url, captured_at) or (select, remove)
             try:
-                out.append(derive_main_text(archive, rid, key, actor=actor, select=select, remove=remove))
+                out.append(derive_main_text(archive, rid, key, actor=actor, select=sel, remove=rem))
             except ArchiverError as exc:
                 out.append(DeriveResult(rid, "skipped", exc.message))
     return out

@@ -118,8 +118,13 @@ def _body(text: str, heading: str) -> str:
 
 def _sections_of(core: Store, record_id: str) -> list[ft.SectionRow]:
     from archiver.monitor import record_sections
+    from archiver.monitor.declarations import missed_records
 
     summary = core.resolve(record_id)
+    if summary.record_id in missed_records(core, summary.url):
+        # its watch's declared selector matched nothing: it has no main-text, and its whole page (menus,
+        # footers) is not the document; it is evidence, never a version, so never an answer either
+        return []
     try:
         sections = record_sections(core, summary.record_id)
     except NotFoundError:  # a record with no text (an image, a failed decode): nothing to search
@@ -154,6 +159,7 @@ def sync(core: Store) -> SyncResult:
                 made[rid] = []
         end = int(rows[-1]["seq"])
         with core.catalog.db() as d, d.tx():
+            ft.lock(d, postgres)
             now = ft.position(d)
             if now != pos:  # another process indexed this batch meanwhile
                 pos = now
@@ -168,6 +174,24 @@ def sync(core: Store) -> SyncResult:
         sections += sum(len(v) for v in made.values())
         pos = end
     return SyncResult(pos, records, sections)
+
+
+def forget(core: Store, record_ids: list[str]) -> int:
+    """Drop these records' sections (a watch run's selector-missed captures, which a sync running
+    between their commit and the run's log of them may have indexed: no later outbox event would);
+    returns how many sections went."""
+    if not record_ids:
+        return 0
+    postgres = core.catalog.backend == "postgresql"
+    gone = 0
+    with core.catalog.db() as d, d.tx():
+        ft.lock(d, postgres)
+        for rid in record_ids:
+            ds, dr = ft.replace_record(d, rid, [], postgres)
+            if ds or dr:
+                ft.set_position(d, ft.position(d), ds, dr)
+            gone -= ds
+    return gone
 
 
 def pending(core: Store, position: int) -> int:
@@ -240,4 +264,5 @@ class FullText:
         return ft.entities(self._core.catalog)
 
 
-__all__ = ["FullText", "SearchHit", "SearchReport", "SyncResult", "check_query", "pending", "search", "sync"]
+__all__ = ["FullText", "SearchHit", "SearchReport", "SyncResult", "check_query", "forget", "pending", "search",
+           "sync"]

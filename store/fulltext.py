@@ -75,6 +75,18 @@ def fts5_query(parsed: list[list[str]]) -> str:
     return " ".join('"' + " ".join(words) + '"' for words in parsed)
 
 
+#: pg_advisory_xact_lock key of a sync's write transaction (see :func:`lock`)
+_SYNC_LOCK = 7311
+
+
+def lock(d: _Db, postgres: bool) -> None:
+    """Serialise syncs' write transactions (inside the caller's). SQLite's ``BEGIN IMMEDIATE`` already
+    does; PostgreSQL's ``BEGIN`` does not, and under READ COMMITTED a second sync would read the old
+    position while the first's transaction is open, pass its check and index the same records again."""
+    if postgres:
+        d.one("SELECT pg_advisory_xact_lock(?)", (_SYNC_LOCK,))
+
+
 def position(d: _Db) -> int:
     row = d.one("SELECT outbox_seq FROM fulltext_state WHERE name=?", (STATE,))
     return int(row[0]) if row else 0
@@ -133,8 +145,9 @@ def query(catalog: Catalog, parsed: list[list[str]], *, entity: str | None = Non
     if entity:
         where.append("s.entity = ?")
         args.append(entity)
-    if latest:  # a URL's newest record: its document's tip
-        where.append("s.record_id IN (SELECT last_record FROM documents WHERE url = s.url)")
+    if latest:  # a URL's newest indexed record: its document's tip (a selector-missed capture is not indexed)
+        where.append("NOT EXISTS (SELECT 1 FROM fulltext_sections t WHERE t.url = s.url "
+                     "AND t.captured_at > s.captured_at)")
     cond = "".join(" AND " + w for w in where)
     with catalog.reader() as d:
         if postgres:
@@ -202,6 +215,7 @@ __all__ = [
     "counts",
     "entities",
     "fts5_query",
+    "lock",
     "pg_query",
     "position",
     "query",

@@ -244,3 +244,38 @@ def test_derive_uses_the_declaration_in_force_at_capture(archive: Archive, page_
     assert [d.main_text.select for d in made if d.name == "main-text"] == [("body",)]
     assert rules_at(archive, url, "2001-01-01T00:00:00Z") is None  # before the watch: none
     assert rules_at(archive, url, archive.resolve(old).captured_at) == (("body",), ())
+
+
+def test_history_valid_until_is_checked_and_a_plain_date_is_utc(archive: Archive) -> None:
+    """Review of issue 31: any string was kept as a validUntil; every later ``derive`` of that URL then
+    crashed in ``rules_at`` (TypeError for "2020-01-01", ValueError for "not a date")."""
+    from archiver.errors import UsageError
+    from archiver.monitor.declarations import ota_history, rules_at
+
+    url = "http://127.0.0.1:9/terms"
+    with pytest.raises(UsageError, match="validUntil"):
+        ota_history({"Terms": [{"fetch": url, "select": "body", "validUntil": "not a date"}]}, "Terms", url)
+    decl = {"name": "Svc", "terms": {"Terms": {"fetch": url, "select": "#doc"}}}
+    archive.watches.import_ota(decl, actor="tester",
+                               history={"Terms": [{"fetch": url, "select": "body", "validUntil": "2020-01-01"}]})
+    assert rules_at(archive, url, "2019-12-31T23:59:59.000Z") == (("body",), ())
+    assert rules_at(archive, url, "2020-01-01T00:00:01.000Z") == (("#doc",), ())
+
+
+def test_a_watch_run_derives_an_old_record_by_the_rules_of_its_time(archive: Archive, page_site: SampleSite,
+                                                                    cli: Any) -> None:
+    """Review of issue 31: a run meeting an older record without main-text made that record's own
+    main-text with the watch's current rules, where ``archiver derive`` uses the rules in force when
+    it was captured: the record's own text depended on which command came first."""
+    s = ["--store", str(archive.root)]
+    url = page_site.base_url + "/terms"
+    PAGE["terms"] = _page("doc", "<h2>1. Data</h2><p>We keep your data.</p>")
+    assert cli("watch", "add", url, "--select", "body", *s).code == 0
+    old = archive.capture(url).record_id  # a plain capture: no main-text, "body" in force
+    assert cli("watch", "update", url, "--select", "#doc", *s).code == 0
+    code, res = _run(cli, *s)
+    assert code == 0, res
+    assert res["outcome"] == "unchanged" and res["previous_record_id"] == old, res  # like for like, under #doc
+    own = [a.derived.main_text.select for _, a in archive.addenda(old, "derived")
+           if a and a.derived and a.derived.name == "main-text"]
+    assert own == [("body",)]

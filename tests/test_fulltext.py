@@ -281,3 +281,90 @@ def test_search_page_in_chromium_has_no_serious_axe_violation(archive: Archive, 
         page.get_by_role("button", name="Search").click()
         assert page.locator("ol.hits > li").count() == 0
         browser.close()
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", "postgresql"], indirect=True)
+def test_two_syncs_at_once_index_each_record_once(archive: Archive, site: Any,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of issue 31: on PostgreSQL (READ COMMITTED) two syncs whose transactions overlapped both
+    passed the position check and indexed the same record twice (6 rows for 3 sections, counts doubled,
+    "same text in 2 versions"). A barrier holds each sync just after its check, as chance would."""
+    import threading
+
+    from store import fulltext as ft
+
+    rid = archive.capture(site.base_url + "/terms", CaptureOptions(entity="Other")).record_id
+    barrier, real = threading.Barrier(2, timeout=3), ft.replace_record
+
+    def held(*a: Any) -> Any:
+        try:
+            barrier.wait()  # both syncs are past their check (on SQLite the second waits at BEGIN instead)
+        except threading.BrokenBarrierError:
+            pass
+        return real(*a)
+
+    monkeypatch.setattr(ft, "replace_record", held)
+    threads = [threading.Thread(target=lambda: Archive.open(archive.root).fulltext.sync()) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    with archive.catalog.db() as d:
+        rows = d.one("SELECT COUNT(*), COUNT(DISTINCT section) FROM fulltext_sections WHERE record_id=?", (rid,))
+    assert rows is not None and rows[0] == rows[1], rows
+    assert ft.counts(archive.catalog)[:2] == (rows[1], 1)
+    assert [h.versions for h in archive.fulltext.search('"delete your account"').hits] == [1]
+
+
+def test_a_capture_whose_selector_matched_nothing_is_not_searched(archive: Archive) -> None:
+    """Review of issue 31: a selector-missed capture (no main-text) was indexed with its whole page, so
+    its menus and footer answered queries, and ``--latest`` answered with it instead of the document."""
+    from archiver.monitor import run_watches
+
+    page: dict[str, bytes] = {}
+
+    def html(container: str, nav: str) -> bytes:
+        return (f"<html><body><nav><h2>Site navigation</h2>{nav}</nav><div id='{container}'><h1>Terms</h1>"
+                "<h2>1. Data</h2><p>We keep your data for training models.</p></div></body></html>").encode()
+
+    with SampleSite({"/t": lambda h: send(h, 200, page["t"], "text/html; charset=utf-8")}) as s:
+        archive.watches.add(s.base_url + "/t", entity="E", document="Terms", every="1d", select=("#doc",),
+                            actor="tester")
+        page["t"] = html("doc", "Home | Pricing")
+        first = run_watches(archive, passphrase=lambda: None, actor="tester").results[0]
+        page["t"] = html("policy", "Home | Pricing | Careers")  # the site renamed its container
+        missed = run_watches(archive, passphrase=lambda: None, actor="tester").results[0]
+    assert (first.outcome, missed.outcome) == ("new", "selector-missed")
+    archive.fulltext.sync()
+    assert not archive.fulltext.search("careers").hits  # only the missed capture's menu says it
+    assert {h.record_id for h in archive.fulltext.search("training").hits} == {first.record_id}
+    # --latest: the document's last version, not the newest capture (which is not the document)
+    assert [h.record_id for h in archive.fulltext.search("training", latest=True).hits] == [first.record_id]
+
+
+def test_a_sync_before_the_run_logs_a_missed_capture_does_not_keep_it(archive: Archive,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of issue 31: a sync between a capture's commit and the run's ``selector-missed`` log row
+    (a server's job pool, by chance) indexed its whole page for good; the run now drops it after."""
+    from archiver.monitor import run_watches
+    from store.catalog import Catalog
+
+    page = {"t": b"<html><body><nav>Home</nav><div id='doc'><h2>1. Data</h2><p>We keep data.</p></div></body></html>"}
+    with SampleSite({"/t": lambda h: send(h, 200, page["t"], "text/html; charset=utf-8")}) as s:
+        archive.watches.add(s.base_url + "/t", entity="E", document="Terms", every="1d", select=("#doc",),
+                            actor="tester")
+        run_watches(archive, passphrase=lambda: None, actor="tester")
+        page["t"] = b"<html><body><nav>Home | Careers</nav><div id='policy'><p>We keep data.</p></div></body></html>"
+        real = Catalog.record_watch_run
+
+        def synced_first(self: Catalog, *a: Any) -> None:
+            Archive.open(archive.root).fulltext.sync()
+            real(self, *a)
+
+        monkeypatch.setattr(Catalog, "record_watch_run", synced_first)
+        missed = run_watches(archive, passphrase=lambda: None, actor="tester").results[0]
+    assert missed.outcome == "selector-missed"
+    assert not archive.fulltext.search("careers").hits
+    with archive.catalog.db() as d:
+        n = d.one("SELECT COUNT(*) FROM fulltext_sections")
+    assert n is not None and archive.fulltext.search("data").indexed_sections == n[0]

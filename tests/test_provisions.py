@@ -260,3 +260,35 @@ def test_watch_run_reports_each_provision_that_is_news(archive: Archive, doc: di
     r = cli("watch", "run", "--json", "--store", str(archive.root))
     assert {p["provision_id"]: p["status"] for p in json.loads(r.out)["provisions"]} == \
         {a: "unchanged", b: "unchanged", c: "removed"}
+
+
+@pytest.mark.parametrize(("old", "new", "clause"), [
+    ("You are able to delete your account at any time.", "You are unable to delete your account at any time.",
+     "able to delete your account at any time."),
+    ("Our liability is limited to the fees you paid.", "Our liability is unlimited to the fees you paid.",
+     "limited to the fees you paid."),
+])
+def test_a_clause_inside_longer_words_is_changed_not_unchanged(old: str, new: str, clause: str) -> None:
+    """Review of issue 31: re-finding tested a bare substring, so "able to delete…" pinned from the first
+    text was "unchanged" in "unable to delete…" (a change of meaning reported as no change)."""
+    from archiver.provisions.matching import refind
+    from archiver.textdiff import split_sections
+
+    heading = {"# 4. Terms"}
+    key = split_sections(f"# 4. Terms\n\n{old}\n", heading)[-1].key
+    found = refind(clause, key, split_sections(f"# 4. Terms\n\n{new}\n", heading))
+    assert found.status == "changed" and found.text is not None and found.text != clause, found
+    same = refind(clause, key, split_sections(f"# 4. Terms\n\n{old}\n", heading))
+    assert same.status == "unchanged", same
+
+
+def test_citing_a_removed_provision_says_it_is_gone(archive: Archive, doc: dict[str, Any], cli) -> None:  # type: ignore[no-untyped-def]
+    """Review of issue 31: a clause removed from the document was cited in the prose styles as a plain
+    quotation of it (its status was only in the record block and the CSL/BibTeX fields)."""
+    s = ["--store", str(archive.root)]
+    _first, _a, pid, _c = _pin_three(archive, doc)
+    _run(archive, doc, page(COLLECT, "Partners receive aggregated statistics only.", DELETE))
+    assert archive.provisions.get(pid).status == "removed"
+    for style in ("bluebook", "apa", "chicago-note", "chicago-bib", "mla"):
+        r = cli("cite", pid, "--style", style, *s)
+        assert r.code == 0 and "no longer in the document" in r.out, (style, r.out)

@@ -202,7 +202,13 @@ def _provision_tail(c: CitationData) -> str:
     p = c.provision
     name = f", {_quoted_title(p.label)}" if p.label else ""
     return (f" Provision {p.provision_id}{name}: “{c.quote.excerpt}” (record {c.record_id}; SHA-256 "
-            f"{c.quote.sha256}; last verified {long_date(p.last_verified.date())}).")
+            f"{c.quote.sha256}; last verified {long_date(p.last_verified.date())}{_gone(p)}).")
+
+
+def _gone(p: ProvisionRef) -> str:
+    """A clause no longer in the document is cited as the last record that held it, and says so: the
+    prose styles would otherwise quote it as if it were still the document's text."""
+    return "; no longer in the document" if p.status == "removed" else ""
 
 
 def _with_tail(text: str, c: CitationData) -> str:
@@ -224,7 +230,7 @@ def bluebook(c: CitationData) -> str:
         out = f"{c.title}{site}, {url} (last visited {bluebook_date(c.accessed)}){archive}"
     tail = _quote_tail(c)
     if c.provision and tail:  # the provision and the record holding its current text, inside the parenthetical
-        tail = f"{tail[:-1]}; provision {c.provision.provision_id}, record {c.record_id})"
+        tail = f"{tail[:-1]}; provision {c.provision.provision_id}, record {c.record_id}{_gone(c.provision)})"
     return out + tail + ".\n"
 
 

@@ -164,8 +164,25 @@ def ota_history(history: Any, document: str, url: str) -> tuple[PastRules, ...]:
         if e["fetch"] != url:
             continue
         out.append(PastRules(select=canonical_rules(ota_rules(e.get("select"))),
-                             remove=canonical_rules(ota_rules(e.get("remove"))), valid_until=e["validUntil"]))
+                             remove=canonical_rules(ota_rules(e.get("remove"))),
+                             valid_until=_instant(e["validUntil"], document)))
     return tuple(sorted(out, key=lambda p: p.valid_until))
+
+
+def _instant(value: str, document: str) -> str:
+    """A ``validUntil`` as the store writes times (UTC, ``…Z``): it bounds the rules ``rules_at`` picks
+    for a capture, so a value that is no instant (or a date without a zone) is bad input here, not a
+    crash of every later ``derive`` of that URL. A time without a zone (a plain date: its start) is UTC."""
+    import datetime as dt
+
+    try:
+        t = dt.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"history entry of {document!r}: validUntil {value[:40]!r} is not an ISO 8601 time",
+                         hint='OTA writes it as "2024-01-12T10:00:00Z"') from None
+    if t.tzinfo is not None:
+        return value.strip()
+    return t.replace(tzinfo=dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def ota_rules(value: Any) -> tuple[str, ...]:

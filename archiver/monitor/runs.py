@@ -184,7 +184,7 @@ def _after_run(archive: Capturer, summary: RunSummary, actor: str) -> RunSummary
     never raised: the run's records are committed and the next run does it again."""
     import logging
 
-    from archiver.fulltext import sync
+    from archiver.fulltext import forget, sync
     from archiver.provisions import recheck
 
     log = logging.getLogger(__name__)
@@ -195,6 +195,7 @@ def _after_run(archive: Capturer, summary: RunSummary, actor: str) -> RunSummary
         log.warning("provisions after a watch run: %s", exc)
     try:
         sync(archive)
+        forget(archive, [r.record_id for r in summary.missed if r.record_id])  # a sync may have run before the log
     except Exception as exc:
         log.warning("search index after a watch run: %s", exc)
     return dataclasses.replace(summary, provisions=tuple(checks))

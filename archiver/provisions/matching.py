@@ -53,6 +53,17 @@ def _words(text: str) -> list[str]:
     return norm(text).lower().split()
 
 
+def holds(text: str, clause: str) -> bool:
+    """Whether ``clause`` occurs in ``text`` (both normalised) as whole words: a clause that begins or
+    ends with a letter must not sit inside a longer word, else "able to delete" would be found,
+    unchanged, in "unable to delete" and "limited" in "unlimited" (a change of meaning missed)."""
+    if not clause:
+        return False
+    lead = r"(?<!\w)" if re.match(r"\w", clause[0]) else ""
+    tail = r"(?!\w)" if re.match(r"\w", clause[-1]) else ""
+    return re.search(lead + re.escape(clause) + tail, text) is not None
+
+
 def reading_text(section: Section) -> str:
     return plain_markdown(section.text)
 
@@ -138,7 +149,7 @@ def refind(clause: str, section_key: str | None, sections: list[Section], *,
     """Where ``clause`` (last seen in the section ``section_key``) is in ``sections``: see the module."""
     target = norm(clause)
     texts = [(s, reading_text(s)) for s in sections]
-    hits = [(s, t) for s, t in texts if target in norm(t)]
+    hits = [(s, t) for s, t in texts if holds(norm(t), target)]
     if hits:
         same = next(((s, t) for s, t in hits if s.key == section_key), None)
         s, t = same or hits[0]

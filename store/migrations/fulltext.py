@@ -8,7 +8,7 @@ it has read), so ``store migrate --to`` copies none of it and the target rebuild
 
 from __future__ import annotations
 
-from store.migrations.base import Migration
+from store.migrations.base import Migration, both
 
 _SECTIONS = ("CREATE TABLE fulltext_sections (id {id}, record_id TEXT NOT NULL, section INTEGER NOT NULL, "
              "url TEXT NOT NULL, entity TEXT, document TEXT, captured_at TEXT NOT NULL, heading TEXT NOT NULL, "
@@ -37,4 +37,8 @@ MIGRATIONS: tuple[Migration, ...] = (
         "CREATE INDEX fulltext_words ON fulltext_sections USING GIN (words)",
         _STATE,
     ), not_copied=frozenset({"fulltext_sections", "fulltext_state"})),
+    # --latest is each URL's newest *indexed* record (a capture whose declared selector matched nothing
+    # is not indexed: it is not the document), found by this index instead of documents.last_record
+    both("fulltext", 2, "sections by URL and capture time (search --latest)",
+         "CREATE INDEX fulltext_sections_url ON fulltext_sections(url, captured_at)"),
 )
