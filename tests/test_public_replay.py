@@ -564,11 +564,14 @@ def test_every_state_change_made_with_a_session_needs_the_csrf_token(archive: Ar
     the app as an admin, with plausible bodies, so a route added later without the check fails here."""
     from fastapi.testclient import TestClient
 
+    from archiver import matters
     from archiver.web import create_app
     from archiver.web.deps import policies
     from archiver.web.security import SAFE_METHODS
 
     rid = archive.capture(site.base_url + "/plain").record_id
+    matters.create(archive, "m1", actor="test")
+    matters.add(archive, "m1", [rid], actor="test")
     token = archive.tokens.create("boss", "admin", actor="test").token
     app = create_app(archive, start_jobs=False)
     checked = []
@@ -582,9 +585,11 @@ def test_every_state_change_made_with_a_session_needs_the_csrf_token(archive: Ar
             for method in sorted(methods - SAFE_METHODS):
                 if path == "/login":  # no session yet there: its own nonce cookie (checked in test_web_api)
                     continue
-                url = path.replace("{record_id}", rid).replace("{name}", "boss").replace("{job}", "x")
+                url = path.replace("{record_id}", rid).replace("{name}", "boss").replace("{job}", "x") \
+                    .replace("{matter}", "m1")
                 form = {"url": site.base_url + "/plain", "reason": "x", "name": "x", "role": "viewer",
-                        "declarant": "x", "sha256": "0" * 64}
+                        "declarant": "x", "sha256": "0" * 64, "record_ids": rid, "record_id": rid, "text": "x",
+                        "tags": "x"}
                 r = client.request(method, url, data=form)
                 checked.append(f"{method} {path} {r.status_code}")
                 assert r.status_code == 403, checked[-1] + " " + r.text[:200]

@@ -52,6 +52,7 @@ from archiver.web.deps import (
     parse_cursor,
     refused,
     repr_digest,
+    responses_for,
     set_publication,
     state,
     submit_capture,
@@ -79,13 +80,8 @@ BUSY: dict[int | str, dict[str, Any]] = {
 
 
 def ok(cls: type, *, many: bool = False, status: int = 200) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI response entry for a record type (its schema is registered by the app)."""
-    ref: dict[str, Any] = {"$ref": f"#/components/schemas/{cls.__name__}"}
-    schema = {"type": "array", "items": ref} if many else ref
-    return {status: {"description": cls.__doc__.strip().split("\n")[0] if cls.__doc__ else cls.__name__,
-                     "content": {"application/json": {"schema": schema}}},
-            "4XX": {"description": "Problem details (RFC 9457)",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+    """OpenAPI response entry for a record type (``deps.responses_for``)."""
+    return responses_for(cls, many=many, status=status)
 
 
 def body(value: JsonRecord | list[Any] | tuple[Any, ...], status: int = 200) -> JSONResponse:

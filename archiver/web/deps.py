@@ -477,6 +477,17 @@ def certificate_download(request: Request, p: Principal, record_ids: list[str], 
                     headers={"Content-Disposition": f'attachment; filename="certificate.{fmt}"'})
 
 
+def responses_for(cls: type, *, many: bool = False, status: int = 200) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of a JSON route answering ``cls`` (its schema is registered by the app from
+    ``archiver.models``) or an RFC 9457 problem: what schemathesis checks every answer against."""
+    ref: dict[str, Any] = {"$ref": f"#/components/schemas/{cls.__name__}"}
+    schema = {"type": "array", "items": ref} if many else ref
+    return {status: {"description": cls.__doc__.strip().split("\n")[0] if cls.__doc__ else cls.__name__,
+                     "content": {"application/json": {"schema": schema}}},
+            "4XX": {"description": "Problem details (RFC 9457)",
+                    "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+
+
 def page_context(request: Request, who: Principal, nav: str, **kw: Any) -> dict[str, Any]:
     """What every signed-in page's template (``base.html``) needs: who is asking, the form token, the
     nav item. One place, so a router's pages and the main pages show the same header."""

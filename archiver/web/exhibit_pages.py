@@ -26,7 +26,7 @@ from archiver.errors import PermissionDeniedError, UsageError
 from archiver.web.deps import CapturerBytes, CapturerPage, actor, state
 from archiver.web.security import SAFE_METHODS, csrf_ok
 
-router = APIRouter()
+router = APIRouter(include_in_schema=False)  # a page and its form: not part of the JSON API
 MAX_IDS = 200
 
 FORM = """<!doctype html>

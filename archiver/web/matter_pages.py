@@ -23,7 +23,17 @@ from archiver.errors import PermissionDeniedError
 from archiver.matters import Matter, add, create, list_all
 from archiver.matters.notes import MatterView, Note, TagChange, add_note, add_tags, view
 from archiver.schema import plain
-from archiver.web.deps import WEB_DIR, ApiCapturer, ApiViewer, CapturerPage, ViewerPage, actor, page_context, state
+from archiver.web.deps import (
+    WEB_DIR,
+    ApiCapturer,
+    ApiViewer,
+    CapturerPage,
+    ViewerPage,
+    actor,
+    page_context,
+    responses_for,
+    state,
+)
 from archiver.web.security import SAFE_METHODS, Principal, csrf_ok
 
 router = APIRouter()
@@ -86,11 +96,7 @@ def _json(value: Any, status: int = 200) -> JSONResponse:
 
 
 def _ok(cls: type, *, many: bool = False, status: int = 200) -> dict[int | str, dict[str, Any]]:
-    ref: dict[str, Any] = {"$ref": f"#/components/schemas/{cls.__name__}"}
-    return {status: {"description": (cls.__doc__ or cls.__name__).strip().split("\n")[0],
-                     "content": {"application/json": {"schema": {"type": "array", "items": ref} if many else ref}}},
-            "4XX": {"description": "Problem details (RFC 9457)",
-                    "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}}
+    return responses_for(cls, many=many, status=status)
 
 
 class MatterBody(BaseModel):

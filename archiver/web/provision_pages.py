@@ -19,21 +19,16 @@ from markupsafe import Markup
 
 from archiver.provisions import Provision, ProvisionReport
 from archiver.schema import plain
-from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, page_context, state
+from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, page_context, responses_for, state
 from archiver.web.security import Principal
 
 router = APIRouter()
 templates = Jinja2Templates(directory=WEB_DIR / "templates")
-_PROBLEM = {"description": "Problem details (RFC 9457)",
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}
 STATUS_KIND = {"pinned": "skip", "unchanged": "ok", "moved": "warn", "changed": "warn", "removed": "fail"}
 
 
 def _responses(cls: type, *, many: bool = False) -> dict[int | str, dict[str, Any]]:
-    ref: dict[str, Any] = {"$ref": f"#/components/schemas/{cls.__name__}"}
-    return {200: {"description": (cls.__doc__ or cls.__name__).strip().split("\n")[0],
-                  "content": {"application/json": {"schema": {"type": "array", "items": ref} if many else ref}}},
-            "4XX": _PROBLEM}
+    return responses_for(cls, many=many)
 
 
 def _ctx(request: Request, who: Principal, **kw: Any) -> dict[str, Any]:

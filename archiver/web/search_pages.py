@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from archiver.errors import UsageError
-from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, page_context, state
+from archiver.fulltext import SearchReport
+from archiver.web.deps import WEB_DIR, ApiViewer, ViewerPage, page_context, responses_for, state
 from archiver.web.security import Principal
 
 router = APIRouter()
@@ -26,14 +27,14 @@ def _ctx(request: Request, who: Principal, **kw: Any) -> dict[str, Any]:
     return page_context(request, who, "search", **kw)
 
 
-@router.get("/api/v1/search")
+@router.get("/api/v1/search", responses=responses_for(SearchReport))
 def search_api(request: Request, _: ApiViewer, q: str, entity: str | None = None, latest: bool = False,
                limit: int = 10) -> dict[str, Any]:
     """Ranked sections of the documents' own text holding every word of ``q`` ("a phrase" in quotes)."""
     return state(request).archive.fulltext.search(q, entity=entity, latest=latest, limit=limit).to_dict()
 
 
-@router.get("/search", response_class=HTMLResponse)
+@router.get("/search", response_class=HTMLResponse, include_in_schema=False)
 def search_page(request: Request, p: ViewerPage, q: str = "", entity: str = "", latest: bool = False) -> Response:
     a = state(request).archive
     report = error = None
