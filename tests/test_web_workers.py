@@ -329,3 +329,110 @@ def test_sigterm_drains_every_worker_and_leaves_unstarted_jobs_queued(tmp_path: 
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
+
+
+def test_a_draining_process_keeps_the_leases_of_the_jobs_it_finishes(archive: Archive) -> None:
+    """SIGTERM drains: the running job is finished by the process that runs it. Its lease must be renewed
+    meanwhile, or another process claims the job once the lease runs out and runs it a second time
+    (found in review: the claim loop, which renewed the leases, ended before the drain)."""
+    runs: list[str] = []
+
+    def fake(name: str, seconds: float) -> Any:
+        def run(req: CaptureRequest, key: str, actor: str) -> str:
+            runs.append(name)
+            time.sleep(seconds)
+            return "REC-" + name
+        return run
+
+    a = JobRunner(archive, fake("a", 3.5), workers=1, lease=1.0, poll=0.05)
+    job = a.submit(CaptureRequest(url="http://example.com/slow"), "tester").job
+    deadline = time.monotonic() + 10
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runs == ["a"]
+    drain = threading.Thread(target=a.shutdown, kwargs={"wait": True})
+    drain.start()
+    b = JobRunner(Archive.open(archive.root), fake("b", 0.1), workers=1, lease=1.0, poll=0.05)
+    try:
+        b.resume()
+        drain.join(15)
+        time.sleep(0.3)
+    finally:
+        b.shutdown()
+    assert runs == ["a"] and a.get(job).status == "done"
+
+
+def test_a_check_in_flight_does_not_bring_back_a_token_revoked_here(archive: Archive,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that read the token's row before a revocation made through this process must not cache
+    that row after it (found in review: the revoked token was accepted for another cache interval)."""
+    import archiver.access as access
+    from archiver.errors import AuthenticationError
+
+    secret = create_token(archive, "alice", "viewer", actor="tester").token
+    read, go = threading.Event(), threading.Event()
+    real = access._still_valid
+
+    def paused(info: Any) -> Any:  # between the catalog read and the cache write
+        if threading.current_thread().name == "request":
+            read.set()
+            go.wait(10)
+        return real(info)
+
+    monkeypatch.setattr(access, "_still_valid", paused)
+    t = threading.Thread(target=access.authenticate, args=(archive, secret), kwargs={"ttl": 30.0}, name="request")
+    t.start()
+    assert read.wait(10)
+    access.revoke_token(archive, "alice", actor="tester")
+    go.set()
+    t.join(10)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        access.authenticate(archive, secret, ttl=30.0)
+
+
+_INNER_RUNNER = """
+import sys, time
+from pathlib import Path
+from archiver.api import Archive
+from archiver.jobs import JobRunner
+ran = []
+r = JobRunner(Archive.open(Path(sys.argv[1])), lambda req, key, actor: ran.append(key) or 'R', workers=1,
+              lease=30, poll=0.05)
+r.resume()
+deadline = time.monotonic() + 3
+while not ran and time.monotonic() < deadline:
+    time.sleep(0.05)
+r.shutdown()
+print('ran', len(ran))
+"""
+
+
+def test_a_process_of_another_pid_namespace_with_our_hostname_is_not_taken_for_dead(archive: Archive) -> None:
+    """Two containers sharing a host name and a store (``--network host``): a pid of one is absent from
+    the other's namespace. A runner there must wait for the lease, not take a live job at once (found in
+    review: kill(pid, 0) in the wrong namespace said "gone" and the job ran twice)."""
+    import shutil
+
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--user", "--map-root-user", "--pid", "--fork", "true"], capture_output=True,
+            timeout=30).returncode != 0:
+        pytest.skip("unprivileged PID namespaces are not available here")
+    started = threading.Event()
+
+    def slow(req: CaptureRequest, key: str, actor: str) -> str:
+        started.set()
+        time.sleep(5)
+        return "R"
+
+    a = JobRunner(archive, slow, workers=1, lease=30, poll=0.05)
+    try:
+        a.submit(CaptureRequest(url="http://example.com/x"), "tester")
+        assert started.wait(10)
+        out = subprocess.run(["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
+                              sys.executable, "-c", _INNER_RUNNER, str(archive.root)],
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == "ran 0", out.stdout
+    finally:
+        a.shutdown()
