@@ -436,3 +436,79 @@ def test_a_process_of_another_pid_namespace_with_our_hostname_is_not_taken_for_d
         assert out.stdout.strip() == "ran 0", out.stdout
     finally:
         a.shutdown()
+
+
+_SIGTERM_AT_START = """
+import os, signal, sys
+from pathlib import Path
+from archiver.api import Archive
+from archiver.web import serve as srv
+real = srv._drain_first
+def drain_then_term(*server):
+    previous = real(*server)
+    os.kill(os.getpid(), signal.SIGTERM)  # between our handler and uvicorn's taking the signals over
+    return previous
+srv._drain_first = drain_then_term
+srv._serve_app(Archive.open(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), sock=None, workers=1,
+               public_verify=False, replay_url=None, out=sys.stdout)
+print("stopped", flush=True)
+"""
+
+
+def test_a_sigterm_before_uvicorn_takes_the_signals_still_stops_the_server(archive: Archive) -> None:
+    """A worker that gets SIGTERM while it starts (after our drain handler, before uvicorn's) must stop,
+    or `serve` waits for it forever (found in review: the handler only counted the signal)."""
+    proc = subprocess.Popen([sys.executable, "-c", _SIGTERM_AT_START, str(archive.root), str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=30)
+        raise AssertionError("the server still ran 60 s after its SIGTERM") from None
+    assert proc.returncode == 0 and "stopped" in out, out[-2000:]
+
+
+def test_a_worker_started_while_a_stop_signal_is_passed_on_is_told_too(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM reaching the supervisor while it replaces a dead worker: the replacement must be told to
+    stop as well (found in review: only the workers alive when the signal came were, and the supervisor
+    then waited forever for the new one)."""
+    import socket
+
+    from archiver.web import serve as srv
+
+    made: list[Worker] = []
+
+    class Worker:
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.pid = 100_000 + len(made)
+            self.signals: list[int] = []
+            self.dead = not made  # the first one has just been killed
+            made.append(self)
+
+        def poll(self) -> int | None:
+            return -9 if self.dead else (0 if self.signals else None)
+
+        def send_signal(self, sig: int) -> None:
+            self.signals.append(sig)
+
+        def wait(self) -> int:
+            if not self.dead and not self.signals:
+                raise AssertionError(f"worker {self.pid} would never stop: nobody told it to")
+            return 0
+
+    class Out:
+        def write(self, s: str) -> int:
+            if "starting another" in s:  # the stop request comes while the replacement is being started
+                os.kill(os.getpid(), signal.SIGTERM)
+            return len(s)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(srv.subprocess, "Popen", Worker)
+    sock = socket.socket()
+    assert srv._supervise(sock, 2, tmp_path, workers=1, public_verify=False, replay_url=None, out=Out()) == 0  # type: ignore[arg-type]
+    assert [w.signals for w in made] == [[], [signal.SIGTERM], [signal.SIGTERM]]
