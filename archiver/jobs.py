@@ -259,9 +259,13 @@ class JobRunner:
     # ---- running -------------------------------------------------------------------------------
     def _set(self, job_id: str, status: str, record_id: str | None = None, error: str | None = None,
              kind: str | None = None) -> None:
+        # only while the job is still ours: a process whose lease lapsed (a renewal that could not commit
+        # in time, a stopped process) must not overwrite what the job's new claimant writes
         with self.store.catalog.db() as d, d.tx():
-            d.run("UPDATE web_jobs SET status=?, record_id=?, error=?, error_kind=?, updated_at=? WHERE job_id=?",
-                  (status, record_id, error, kind, _now(), job_id))
+            took = d.run("UPDATE web_jobs SET status=?, record_id=?, error=?, error_kind=?, updated_at=? "
+                         "WHERE job_id=? AND owner=?", (status, record_id, error, kind, _now(), job_id, self.owner))
+        if not took:
+            log.warning("capture job %s: claimed by another process meanwhile; its result stands", job_id)
 
     def _execute(self, job_id: str, req: CaptureRequest, actor: str) -> None:
         try:

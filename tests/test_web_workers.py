@@ -512,3 +512,36 @@ def test_a_worker_started_while_a_stop_signal_is_passed_on_is_told_too(tmp_path:
     sock = socket.socket()
     assert srv._supervise(sock, 2, tmp_path, workers=1, public_verify=False, replay_url=None, out=Out()) == 0  # type: ignore[arg-type]
     assert [w.signals for w in made] == [[], [signal.SIGTERM], [signal.SIGTERM]]
+
+
+def test_a_process_that_lost_its_claim_does_not_write_over_the_new_claimant(archive: Archive) -> None:
+    """A's lease lapses while it runs the job (its renewals could not commit in time); B claims the job.
+    B's result stands: A, finishing later, must not overwrite the job's status and record (found in review:
+    the status update had no owner condition)."""
+    runs: list[str] = []
+
+    def fake(name: str, seconds: float) -> Any:
+        def run(req: CaptureRequest, key: str, actor: str) -> str:
+            runs.append(name)
+            time.sleep(seconds)
+            return "REC-" + name
+        return run
+
+    a = JobRunner(archive, fake("a", 2.0), workers=1, lease=30, poll=0.05)
+    b = JobRunner(Archive.open(archive.root), fake("b", 0.2), workers=1, lease=30, poll=0.05)
+    try:
+        job = a.submit(CaptureRequest(url="http://example.com/x"), "tester").job
+        deadline = time.monotonic() + 10
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with archive.catalog.db() as d, d.tx():  # A's lease ran out
+            d.run("UPDATE web_jobs SET lease_until=? WHERE job_id=?", (time.time() - 1, job))
+        b.resume()
+        deadline = time.monotonic() + 10
+        while a.held() and time.monotonic() < deadline:  # until A's run is over too
+            time.sleep(0.05)
+        assert runs == ["a", "b"]
+        assert a.get(job).status == "done" and a.get(job).record_id == "REC-b"
+    finally:
+        a.shutdown()
+        b.shutdown()
