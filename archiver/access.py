@@ -85,6 +85,9 @@ class NewToken(Report):
 _CACHE: dict[tuple[str, str], tuple[float, TokenInfo]] = {}
 _CACHE_LOCK = threading.Lock()
 _CACHE_MAX = 4096
+#: Bumped by every forget_cached(): a check that read the catalog before a revocation made here must
+#: not be remembered after it (it would bring the revoked token back for ``ttl`` seconds).
+_CACHE_GEN = [0]
 
 
 def _cached(store: Store, key: str, ttl: float) -> TokenInfo | None:
@@ -97,10 +100,18 @@ def _cached(store: Store, key: str, ttl: float) -> TokenInfo | None:
     return hit[1]
 
 
-def _remember(store: Store, key: str, info: TokenInfo, ttl: float) -> None:
+def _generation() -> int:
+    with _CACHE_LOCK:
+        return _CACHE_GEN[0]
+
+
+def _remember(store: Store, key: str, info: TokenInfo, ttl: float, gen: int) -> None:
+    """Cache ``info`` read while the cache was at generation ``gen``, unless a revocation came since."""
     if ttl <= 0:
         return
     with _CACHE_LOCK:
+        if _CACHE_GEN[0] != gen:
+            return
         if len(_CACHE) >= _CACHE_MAX:
             _CACHE.clear()
         _CACHE[(str(store.root), key)] = (time.monotonic(), info)
@@ -109,6 +120,7 @@ def _remember(store: Store, key: str, info: TokenInfo, ttl: float) -> None:
 def forget_cached() -> None:
     """Drop every cached check of this process (a revocation made here takes effect at once)."""
     with _CACHE_LOCK:
+        _CACHE_GEN[0] += 1
         _CACHE.clear()
 
 
@@ -218,13 +230,14 @@ def authenticate(store: Store, secret: str | None, *, ttl: float = 0.0) -> Token
     hit = _cached(store, "secret:" + want, ttl)
     if hit is not None:
         return _still_valid(hit)
+    gen = _generation()
     with store.catalog.db() as d:
         row = d.one("SELECT name, role, created_at, expires_at, revoked_at, token_sha256 FROM tokens "
                     "WHERE token_sha256=?", (want,))
     if row is None or not hmac.compare_digest(str(row[5]), want):
         raise AuthenticationError("unknown access token")
     info = _still_valid(_info(row[:5]))
-    _remember(store, "secret:" + want, info, ttl)
+    _remember(store, "secret:" + want, info, ttl, gen)
     return info
 
 
@@ -239,6 +252,7 @@ def token_by_name(store: Store, name: str, *, ttl: float = 0.0) -> TokenInfo:
     hit = _cached(store, "name:" + name, ttl)
     if hit is not None and hit.active:
         return hit
+    gen = _generation()
     with store.catalog.db() as d:
         row = d.one("SELECT name, role, created_at, expires_at, revoked_at FROM tokens WHERE name=?", (name,))
     if row is None:
@@ -246,7 +260,7 @@ def token_by_name(store: Store, name: str, *, ttl: float = 0.0) -> TokenInfo:
     info = _info(row)
     if not info.active:
         raise AuthenticationError(f"token {name!r} is revoked or expired; log in again")
-    _remember(store, "name:" + name, info, ttl)
+    _remember(store, "name:" + name, info, ttl, gen)
     return info
 
 

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from archiver.errors import ArchiverError, NotFoundError, UsageError
@@ -87,6 +88,19 @@ _LIVE: set[str] = set()
 _LIVE_LOCK = threading.Lock()
 
 
+def _machine() -> str:
+    """Where a pid means something: the host name, and on Linux the boot and the PID namespace too.
+    Two containers that share a host name (``--network host``) and a store see different pid
+    namespaces: without them each would find the other's live workers "gone" and take their jobs."""
+    where = socket.gethostname()
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()[:8]
+        where += f"/{boot}/{os.stat('/proc/self/ns/pid').st_ino}"
+    except OSError:  # not Linux: the host name alone
+        pass
+    return where
+
+
 class JobRunner:
     """Server-side capture jobs for one store (see the module docstring). ``lease``: seconds a claim
     lasts without renewal; ``poll``: seconds between looks for jobs to claim when nothing wakes it."""
@@ -99,7 +113,7 @@ class JobRunner:
         self.lease = max(1.0, lease)
         self.poll = min(poll, self.lease / 3)
         #: who holds a claim: host, pid and a random part (a pid is reused, a restarted process is new)
-        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self.owner = f"{_machine()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._pool = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="capture-job")
         self._closing = threading.Event()
         self._wake = threading.Event()
@@ -232,12 +246,26 @@ class JobRunner:
             d.many("UPDATE web_jobs SET lease_until=? WHERE job_id=? AND owner=?",
                    [(until, job_id, self.owner) for job_id in held])
 
+    def _renew_until(self, stop: threading.Event) -> None:
+        """Renew the leases held at once and every third of the lease until ``stop`` (the drain)."""
+        while True:
+            try:
+                self._renew()
+            except ArchiverError as exc:  # the catalog is busy: try again at the next beat
+                log.warning("capture jobs: %s", exc.message)
+            if stop.wait(self.lease / 3):
+                return
+
     # ---- running -------------------------------------------------------------------------------
     def _set(self, job_id: str, status: str, record_id: str | None = None, error: str | None = None,
              kind: str | None = None) -> None:
+        # only while the job is still ours: a process whose lease lapsed (a renewal that could not commit
+        # in time, a stopped process) must not overwrite what the job's new claimant writes
         with self.store.catalog.db() as d, d.tx():
-            d.run("UPDATE web_jobs SET status=?, record_id=?, error=?, error_kind=?, updated_at=? WHERE job_id=?",
-                  (status, record_id, error, kind, _now(), job_id))
+            took = d.run("UPDATE web_jobs SET status=?, record_id=?, error=?, error_kind=?, updated_at=? "
+                         "WHERE job_id=? AND owner=?", (status, record_id, error, kind, _now(), job_id, self.owner))
+        if not took:
+            log.warning("capture job %s: claimed by another process meanwhile; its result stands", job_id)
 
     def _execute(self, job_id: str, req: CaptureRequest, actor: str) -> None:
         try:
@@ -320,7 +348,16 @@ class JobRunner:
         self._wake.set()
         if loop is not None:
             loop.join(timeout=30)
+        # the claim loop renewed the leases; while the running jobs drain, keep renewing them, or a job
+        # longer than the lease is claimed and run again by another process before it ends here
+        drained = threading.Event()
+        beat = threading.Thread(target=self._renew_until, args=(drained,), name="capture-drain", daemon=True)
+        if wait and not self.queued_via_postgres:
+            beat.start()
         self._pool.shutdown(wait=wait, cancel_futures=not wait)
+        drained.set()
+        if beat.is_alive():
+            beat.join(timeout=30)
         with _LIVE_LOCK:
             _LIVE.discard(self.owner)
         if not wait and not self.queued_via_postgres:

@@ -329,3 +329,219 @@ def test_sigterm_drains_every_worker_and_leaves_unstarted_jobs_queued(tmp_path: 
         if proc.poll() is None:
             proc.kill()
             proc.wait(30)
+
+
+def test_a_draining_process_keeps_the_leases_of_the_jobs_it_finishes(archive: Archive) -> None:
+    """SIGTERM drains: the running job is finished by the process that runs it. Its lease must be renewed
+    meanwhile, or another process claims the job once the lease runs out and runs it a second time
+    (found in review: the claim loop, which renewed the leases, ended before the drain)."""
+    runs: list[str] = []
+
+    def fake(name: str, seconds: float) -> Any:
+        def run(req: CaptureRequest, key: str, actor: str) -> str:
+            runs.append(name)
+            time.sleep(seconds)
+            return "REC-" + name
+        return run
+
+    a = JobRunner(archive, fake("a", 3.5), workers=1, lease=1.0, poll=0.05)
+    job = a.submit(CaptureRequest(url="http://example.com/slow"), "tester").job
+    deadline = time.monotonic() + 10
+    while not runs and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert runs == ["a"]
+    drain = threading.Thread(target=a.shutdown, kwargs={"wait": True})
+    drain.start()
+    b = JobRunner(Archive.open(archive.root), fake("b", 0.1), workers=1, lease=1.0, poll=0.05)
+    try:
+        b.resume()
+        drain.join(15)
+        time.sleep(0.3)
+    finally:
+        b.shutdown()
+    assert runs == ["a"] and a.get(job).status == "done"
+
+
+def test_a_check_in_flight_does_not_bring_back_a_token_revoked_here(archive: Archive,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A request that read the token's row before a revocation made through this process must not cache
+    that row after it (found in review: the revoked token was accepted for another cache interval)."""
+    import archiver.access as access
+    from archiver.errors import AuthenticationError
+
+    secret = create_token(archive, "alice", "viewer", actor="tester").token
+    read, go = threading.Event(), threading.Event()
+    real = access._still_valid
+
+    def paused(info: Any) -> Any:  # between the catalog read and the cache write
+        if threading.current_thread().name == "request":
+            read.set()
+            go.wait(10)
+        return real(info)
+
+    monkeypatch.setattr(access, "_still_valid", paused)
+    t = threading.Thread(target=access.authenticate, args=(archive, secret), kwargs={"ttl": 30.0}, name="request")
+    t.start()
+    assert read.wait(10)
+    access.revoke_token(archive, "alice", actor="tester")
+    go.set()
+    t.join(10)
+    with pytest.raises(AuthenticationError, match="revoked"):
+        access.authenticate(archive, secret, ttl=30.0)
+
+
+_INNER_RUNNER = """
+import sys, time
+from pathlib import Path
+from archiver.api import Archive
+from archiver.jobs import JobRunner
+ran = []
+r = JobRunner(Archive.open(Path(sys.argv[1])), lambda req, key, actor: ran.append(key) or 'R', workers=1,
+              lease=30, poll=0.05)
+r.resume()
+deadline = time.monotonic() + 3
+while not ran and time.monotonic() < deadline:
+    time.sleep(0.05)
+r.shutdown()
+print('ran', len(ran))
+"""
+
+
+def test_a_process_of_another_pid_namespace_with_our_hostname_is_not_taken_for_dead(archive: Archive) -> None:
+    """Two containers sharing a host name and a store (``--network host``): a pid of one is absent from
+    the other's namespace. A runner there must wait for the lease, not take a live job at once (found in
+    review: kill(pid, 0) in the wrong namespace said "gone" and the job ran twice)."""
+    import shutil
+
+    if shutil.which("unshare") is None or subprocess.run(
+            ["unshare", "--user", "--map-root-user", "--pid", "--fork", "true"], capture_output=True,
+            timeout=30).returncode != 0:
+        pytest.skip("unprivileged PID namespaces are not available here")
+    started = threading.Event()
+
+    def slow(req: CaptureRequest, key: str, actor: str) -> str:
+        started.set()
+        time.sleep(5)
+        return "R"
+
+    a = JobRunner(archive, slow, workers=1, lease=30, poll=0.05)
+    try:
+        a.submit(CaptureRequest(url="http://example.com/x"), "tester")
+        assert started.wait(10)
+        out = subprocess.run(["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc",
+                              sys.executable, "-c", _INNER_RUNNER, str(archive.root)],
+                             capture_output=True, text=True, timeout=60,
+                             env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+        assert out.returncode == 0, out.stderr[-2000:]
+        assert out.stdout.strip() == "ran 0", out.stdout
+    finally:
+        a.shutdown()
+
+
+_SIGTERM_AT_START = """
+import os, signal, sys
+from pathlib import Path
+from archiver.api import Archive
+from archiver.web import serve as srv
+real = srv._drain_first
+def drain_then_term(*server):
+    previous = real(*server)
+    os.kill(os.getpid(), signal.SIGTERM)  # between our handler and uvicorn's taking the signals over
+    return previous
+srv._drain_first = drain_then_term
+srv._serve_app(Archive.open(Path(sys.argv[1])), host="127.0.0.1", port=int(sys.argv[2]), sock=None, workers=1,
+               public_verify=False, replay_url=None, out=sys.stdout)
+print("stopped", flush=True)
+"""
+
+
+def test_a_sigterm_before_uvicorn_takes_the_signals_still_stops_the_server(archive: Archive) -> None:
+    """A worker that gets SIGTERM while it starts (after our drain handler, before uvicorn's) must stop,
+    or `serve` waits for it forever (found in review: the handler only counted the signal)."""
+    proc = subprocess.Popen([sys.executable, "-c", _SIGTERM_AT_START, str(archive.root), str(free_port())],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        out, _ = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=30)
+        raise AssertionError("the server still ran 60 s after its SIGTERM") from None
+    assert proc.returncode == 0 and "stopped" in out, out[-2000:]
+
+
+def test_a_worker_started_while_a_stop_signal_is_passed_on_is_told_too(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """SIGTERM reaching the supervisor while it replaces a dead worker: the replacement must be told to
+    stop as well (found in review: only the workers alive when the signal came were, and the supervisor
+    then waited forever for the new one)."""
+    import socket
+
+    from archiver.web import serve as srv
+
+    made: list[Worker] = []
+
+    class Worker:
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self.pid = 100_000 + len(made)
+            self.signals: list[int] = []
+            self.dead = not made  # the first one has just been killed
+            made.append(self)
+
+        def poll(self) -> int | None:
+            return -9 if self.dead else (0 if self.signals else None)
+
+        def send_signal(self, sig: int) -> None:
+            self.signals.append(sig)
+
+        def wait(self) -> int:
+            if not self.dead and not self.signals:
+                raise AssertionError(f"worker {self.pid} would never stop: nobody told it to")
+            return 0
+
+    class Out:
+        def write(self, s: str) -> int:
+            if "starting another" in s:  # the stop request comes while the replacement is being started
+                os.kill(os.getpid(), signal.SIGTERM)
+            return len(s)
+
+        def flush(self) -> None:
+            pass
+
+    monkeypatch.setattr(srv.subprocess, "Popen", Worker)
+    sock = socket.socket()
+    assert srv._supervise(sock, 2, tmp_path, workers=1, public_verify=False, replay_url=None, out=Out()) == 0  # type: ignore[arg-type]
+    assert [w.signals for w in made] == [[], [signal.SIGTERM], [signal.SIGTERM]]
+
+
+def test_a_process_that_lost_its_claim_does_not_write_over_the_new_claimant(archive: Archive) -> None:
+    """A's lease lapses while it runs the job (its renewals could not commit in time); B claims the job.
+    B's result stands: A, finishing later, must not overwrite the job's status and record (found in review:
+    the status update had no owner condition)."""
+    runs: list[str] = []
+
+    def fake(name: str, seconds: float) -> Any:
+        def run(req: CaptureRequest, key: str, actor: str) -> str:
+            runs.append(name)
+            time.sleep(seconds)
+            return "REC-" + name
+        return run
+
+    a = JobRunner(archive, fake("a", 2.0), workers=1, lease=30, poll=0.05)
+    b = JobRunner(Archive.open(archive.root), fake("b", 0.2), workers=1, lease=30, poll=0.05)
+    try:
+        job = a.submit(CaptureRequest(url="http://example.com/x"), "tester").job
+        deadline = time.monotonic() + 10
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.02)
+        with archive.catalog.db() as d, d.tx():  # A's lease ran out
+            d.run("UPDATE web_jobs SET lease_until=? WHERE job_id=?", (time.time() - 1, job))
+        b.resume()
+        deadline = time.monotonic() + 10
+        while a.held() and time.monotonic() < deadline:  # until A's run is over too
+            time.sleep(0.05)
+        assert runs == ["a", "b"]
+        assert a.get(job).status == "done" and a.get(job).record_id == "REC-b"
+    finally:
+        a.shutdown()
+        b.shutdown()

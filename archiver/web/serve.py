@@ -235,7 +235,7 @@ def _serve_app(archive: Archive, *, host: str, port: int, sock: socket.socket | 
     config = uvicorn.Config(app, host=host, port=port, log_level=os.environ.get("ARCHIVER_LOG_LEVEL", "warning"),
                             access_log=False, lifespan="off")
     server = stopping_server(config, app.state.web.verifier.cancel_all)
-    previous = _drain_first() if threading.current_thread() is threading.main_thread() else {}
+    previous = _drain_first(server) if threading.current_thread() is threading.main_thread() else {}
     try:
         server.run(sockets=[sock] if sock is not None else None)
     finally:
@@ -251,17 +251,19 @@ def _serve_app(archive: Archive, *, host: str, port: int, sock: socket.socket | 
                 signal.signal(sig, handler)
 
 
-def _drain_first() -> dict[int, Any]:
+def _drain_first(server: Any) -> dict[int, Any]:
     """Handlers for SIGINT and SIGTERM under uvicorn's own: uvicorn, once stopped, raises again the
     signal that stopped it, with the handler it found. The default SIGTERM action would end the
     process there, before its running capture jobs finish; this handler lets the first signal pass
-    (the drain follows) and makes a second one a KeyboardInterrupt (stop without waiting)."""
+    (the drain follows) and makes a second one a KeyboardInterrupt (stop without waiting). A first
+    signal that comes before uvicorn took the signals over tells ``server`` to stop, or it would be lost."""
     seen: list[int] = []
 
     def handler(sig: int, frame: FrameType | None) -> None:
         seen.append(sig)
         if len(seen) > 1:
             raise KeyboardInterrupt
+        server.should_exit = True  # uvicorn checks it once started; after its own stop it changes nothing
 
     return {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
 
@@ -287,12 +289,14 @@ def _supervise(sock: socket.socket, n: int, root: Path, *, workers: int, public_
 
     stop = threading.Event()
     got: list[int] = []
+    told: set[int] = set()  # the workers a stop signal was passed to
 
     def on_signal(sig: int, frame: FrameType | None) -> None:
         got.append(sig)
         stop.set()
         for p in procs:
             if p.poll() is None:
+                told.add(p.pid)
                 p.send_signal(signal.SIGINT if sig == signal.SIGINT else signal.SIGTERM)
 
     procs: list[subprocess.Popen[bytes]] = []
@@ -322,9 +326,9 @@ def _supervise(sock: socket.socket, n: int, root: Path, *, workers: int, public_
                 out.flush()
                 procs[i] = spawn()
                 started[i] = time.monotonic()
-        for p in procs:
-            if p.poll() is None and not got:
-                p.send_signal(signal.SIGTERM)
+        for p in procs:  # a worker started while a signal was being passed on has not had it yet
+            if p.poll() is None and p.pid not in told:
+                p.send_signal(signal.SIGINT if got[:1] == [signal.SIGINT] else signal.SIGTERM)
         for p in procs:
             p.wait()  # a worker drains its running capture jobs first, as one server does
     finally:
