@@ -545,3 +545,38 @@ def test_a_process_that_lost_its_claim_does_not_write_over_the_new_claimant(arch
     finally:
         a.shutdown()
         b.shutdown()
+
+
+def test_a_copy_of_the_catalog_cannot_mint_a_session(archive: Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Review of issue 33: the session key was the catalog's secret alone, so a catalog dump or a read-only
+    role could sign an admin cookie. Half of it now stays out of the catalog (keys/web-session.key, 0600,
+    or $ARCHIVER_WEB_SECRET on a fleet): a cookie signed with the catalog's half is refused."""
+    import base64
+    import stat
+
+    from fastapi.testclient import TestClient
+
+    from archiver.web import create_app
+    from archiver.web.security import COOKIE, SessionSigner, server_secret
+
+    monkeypatch.delenv("ARCHIVER_WEB_SECRET", raising=False)
+    archive.tokens.create("boss", "admin", actor="t")
+    app = create_app(archive, start_jobs=False)
+    with archive.catalog.db() as d:
+        row = d.one("SELECT value FROM web_secrets WHERE name='session'")
+    assert row is not None
+    forged, _ = SessionSigner(base64.b64decode(str(row[0])), 12).issue("boss")
+    real, _ = SessionSigner(server_secret(archive.root, archive.catalog), 12).issue("boss")
+    key = archive.root / "keys" / "web-session.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    with TestClient(app) as c:
+        c.cookies.set(COOKIE, forged)
+        assert c.get("/api/v1/tokens").status_code == 401
+        c.cookies.set(COOKIE, real)
+        assert c.get("/api/v1/tokens").status_code == 200
+    here = server_secret(archive.root, archive.catalog)
+    monkeypatch.setenv("ARCHIVER_WEB_SECRET", "x" * 40)  # a site's shared half replaces this machine's
+    assert server_secret(archive.root, archive.catalog) not in (here, base64.b64decode(str(row[0])))
+    monkeypatch.setenv("ARCHIVER_WEB_SECRET", "short")
+    with pytest.raises(Exception, match="at least 32"):
+        server_secret(archive.root, archive.catalog)

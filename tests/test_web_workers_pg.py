@@ -56,7 +56,8 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 def test_two_servers_over_one_postgresql_catalog_and_s3_bucket_are_one_site(
         postgres: LocalPostgres, seaweed: LocalSeaweed, site: Any, tmp_path: Path) -> None:
-    env = {**os.environ, **seaweed.env()}
+    # every server of the site is given the same local half of the session key (never in the catalog)
+    env = {**os.environ, **seaweed.env(), "ARCHIVER_WEB_SECRET": "fleet-" + uuid.uuid4().hex * 2}
     bucket, url = "evidence-" + uuid.uuid4().hex[:12], postgres.database()
     roots = [tmp_path / "machine-a", tmp_path / "machine-b"]
     for root in roots:  # the same --blobs and --catalog on two machines

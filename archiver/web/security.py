@@ -93,11 +93,55 @@ def _legacy_secret(root: Path) -> bytes | None:
         return None
 
 
+#: the environment variable that gives every server of a site the same local half of the session key
+SITE_SECRET_ENV = "ARCHIVER_WEB_SECRET"  # noqa: S105  # a variable name, not a secret
+
+
+def local_secret(root: Path) -> bytes:
+    """The half of the session key that is never in the catalog, so that a copy of the catalog (a dump,
+    a read-only role, a backup) cannot mint a session cookie: ``$ARCHIVER_WEB_SECRET`` when set — what
+    every server of a multi-machine site is given, so that a cookie from one works on the others — else
+    ``keys/web-session.key`` in this store directory (0600, made once; shared by this machine's server
+    processes)."""
+    import os
+
+    from archiver.errors import UsageError
+
+    env = os.environ.get(SITE_SECRET_ENV, "")
+    if env:
+        if len(env) < 32:
+            raise UsageError(f"{SITE_SECRET_ENV} must be at least 32 characters (e.g. `openssl rand -hex 32`)")
+        return env.encode()
+    path = root / "keys" / "web-session.key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    # made whole beside it, then linked into place: link() refuses an existing name, so processes that
+    # start together all end up with the first one's key, and none ever reads a half-written file
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    temp = path.with_name(f".web-session.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, secrets.token_bytes(32))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        pass
+    finally:
+        temp.unlink(missing_ok=True)
+    return path.read_bytes()
+
+
 def server_secret(root: Path, catalog: Catalog) -> bytes:
-    """The key that signs session cookies: random, kept in the catalog (``web_secrets``) so that every
-    process and machine serving the store signs and reads the same cookies; never sent anywhere.
-    The first process to start writes it (INSERT … ON CONFLICT DO NOTHING: concurrent starts agree on
-    the winner's key), adopting the store's old ``web-secret.key`` if it has one."""
+    """The key that signs session cookies: HMAC of the catalog's random half (``web_secrets``, so that
+    every process serving the store signs and reads the same cookies) with the local half
+    (:func:`local_secret`, never in the catalog). The first process to start writes the catalog's
+    half (INSERT … ON CONFLICT DO NOTHING: concurrent starts agree on the winner's key), adopting the
+    store's old ``web-secret.key`` if it has one."""
     import datetime as dt
 
     with catalog.db() as d:
@@ -110,7 +154,7 @@ def server_secret(root: Path, catalog: Catalog) -> bytes:
                       (base64.b64encode(key).decode(), now))
             row = d.one("SELECT value FROM web_secrets WHERE name='session'")
     assert row is not None
-    return base64.b64decode(str(row[0]))
+    return hmac.new(local_secret(root), base64.b64decode(str(row[0])), hashlib.sha256).digest()
 
 
 class SessionSigner:
@@ -236,6 +280,7 @@ __all__ = [
     "SessionSigner",
     "SharedRateLimiter",
     "csrf_ok",
+    "local_secret",
     "page_csp",
     "server_secret",
 ]
