@@ -84,11 +84,9 @@ def integrity_of(data: bytes) -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    from store.blobs import hash_file
+
+    return hash_file(path)[0]
 
 
 def installed(cache: Path) -> ReplayAssets | None:

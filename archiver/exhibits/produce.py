@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import hashlib
 import io
 import mimetypes
 import os
@@ -190,11 +189,9 @@ def _csv(core: VerifyingStore, rows: list[_Row], tmp: Path) -> None:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
+    from store.blobs import hash_file
+
+    return hash_file(path)[0]
 
 
 def _bag_path(rel: str) -> str:
