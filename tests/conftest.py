@@ -90,6 +90,15 @@ def _chain(i: int) -> Callable[[BaseHTTPRequestHandler], None]:
 
 
 STATE = {"policy": 1, "vanishing": 1}
+
+
+@pytest.fixture(autouse=True)
+def _sample_site_state() -> Iterator[None]:
+    """Every test starts and ends with the sample site's pages at version 1: a test that changes them
+    (a watch's second version) must not change what the next test captures, whatever the order."""
+    STATE.update(policy=1, vanishing=1)
+    yield
+    STATE.update(policy=1, vanishing=1)
 #: (monotonic arrival time, path) of each /queued request: what the politeness limit is judged on.
 QUEUED_HITS: list[tuple[float, str]] = []
 
