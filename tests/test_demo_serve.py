@@ -40,11 +40,21 @@ def test_demo_serve_prints_a_link_that_logs_in() -> None:
             except requests.ConnectionError:
                 time.sleep(0.05)
         session = requests.Session()
-        r = session.get(link, timeout=30)
+        form = session.get(link, timeout=30)  # a one-button form: opening the link takes nothing
+        nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        code = re.search(r'name="once" value="([^"]+)"', form.text)
+        assert form.status_code == 200 and nonce and code, form.text[:500]
+        r = session.post(f"http://127.0.0.1:{port}/login", data={"once": code.group(1), "csrf_token": nonce.group(1),
+                                                                 "next": "/"}, timeout=30)
         assert r.status_code == 200 and "Records" in r.text and r.url.rstrip("/").endswith(str(port))
         assert "Example Inc." in r.text  # the demo's records, listed without pasting any token
-        again = requests.get(link, timeout=30)
-        assert again.status_code == 401  # the link works once
+        again = requests.Session()
+        form = again.get(link, timeout=30)
+        nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert nonce
+        r = again.post(f"http://127.0.0.1:{port}/login", data={"once": code.group(1), "csrf_token": nonce.group(1),
+                                                               "next": "/"}, timeout=30)
+        assert r.status_code == 401  # the link works once
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         try:

@@ -197,10 +197,10 @@ def test_two_apps_share_login_codes_sessions_and_capture_limits(archive: Archive
     try:
         with TestClient(one, base_url="http://127.0.0.1") as c1, TestClient(two, base_url="http://127.0.0.1") as c2:
             code = issue_login_code(archive, "admin")
-            r = c2.get(f"/login?once={code}", follow_redirects=False)
+            r = _use_login_link(c2, code)
             assert r.status_code == 303, r.text
             cookie = r.cookies["archiver_session"]
-            assert c1.get(f"/login?once={code}", follow_redirects=False).status_code != 303  # once, site-wide
+            assert _use_login_link(c1, code).status_code == 401  # once, site-wide
             c1.cookies.set("archiver_session", cookie)
             assert c1.get("/api/v1/records").status_code == 200  # the other process's session
             h = {"Authorization": f"Bearer {token}"}
@@ -580,3 +580,35 @@ def test_a_copy_of_the_catalog_cannot_mint_a_session(archive: Archive, monkeypat
     monkeypatch.setenv("ARCHIVER_WEB_SECRET", "short")
     with pytest.raises(Exception, match="at least 32"):
         server_secret(archive.root, archive.catalog)
+
+
+def _use_login_link(client: TestClient, code: str) -> Any:
+    """What a browser does with the printed link: GET shows a one-button form (and takes nothing), the
+    button POSTs the code with the form's nonce."""
+    import re
+
+    form = client.get(f"/login?once={code}")
+    assert form.status_code == 200 and 'name="once"' in form.text, form.text[:300]
+    nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert nonce
+    return client.post("/login", data={"once": code, "csrf_token": nonce.group(1), "next": "/"},
+                       follow_redirects=False)
+
+
+def test_opening_a_login_link_takes_nothing(archive: Archive) -> None:
+    """Review of issue 33: GET /login?once= took the code (a GET wrote the catalog, and a link preview or
+    prefetch used the link up). Now the GET writes nothing and the code still works afterwards."""
+    from archiver.access import issue_login_code
+
+    create_token(archive, "admin", "admin", actor="tester")
+    app = create_app(archive, start_jobs=False)
+    code = issue_login_code(archive, "admin")
+    db = sqlite3.connect(archive.root / "catalog.sqlite3")
+    with TestClient(app, base_url="http://127.0.0.1") as c:
+        before = db.execute("PRAGMA data_version").fetchone()
+        for _ in range(3):  # a preview, a prefetch, the user
+            assert c.get(f"/login?once={code}", follow_redirects=False).status_code == 200
+        assert db.execute("PRAGMA data_version").fetchone() == before
+        assert _use_login_link(c, code).status_code == 303
+        assert _use_login_link(c, code).status_code == 401
+    app.state.web.runner.shutdown(wait=True)

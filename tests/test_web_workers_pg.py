@@ -76,11 +76,11 @@ def test_two_servers_over_one_postgresql_catalog_and_s3_bucket_are_one_site(
         m = re.search(r"/login\?once=(\S+)", printed)
         assert m, printed
         # the link a printed, opened on b: logged in on b
-        r = requests.get(f"{b}/login", params={"once": m.group(1)}, allow_redirects=False, timeout=30)
+        r = _use_login_link(b, m.group(1))
         assert r.status_code == 303, r.text[:500]
         cookie_b = r.cookies["archiver_session"]
-        again = requests.get(f"{a}/login", params={"once": m.group(1)}, allow_redirects=False, timeout=30)
-        assert again.status_code != 303  # used once, site-wide
+        again = _use_login_link(a, m.group(1))
+        assert again.status_code == 401  # used once, site-wide
         # b's session works on a
         page = requests.get(f"{a}/capture", cookies={"archiver_session": cookie_b}, timeout=30)
         assert page.status_code == 200 and "Log in" not in page.text, page.text[:500]
@@ -122,3 +122,13 @@ def test_two_servers_over_one_postgresql_catalog_and_s3_bucket_are_one_site(
             _stop(p)
     v = _run(env, "verify", "--all", "--store", str(roots[0]))
     assert v.returncode == 0, v.stdout[-2000:] + v.stderr[-2000:]
+
+
+def _use_login_link(base: str, code: str) -> requests.Response:
+    """The printed link in a browser: GET shows a one-button form (takes nothing), the button POSTs."""
+    s = requests.Session()
+    form = s.get(f"{base}/login", params={"once": code}, timeout=30)
+    nonce = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert form.status_code == 200 and nonce, form.text[:500]
+    return s.post(f"{base}/login", data={"once": code, "csrf_token": nonce.group(1), "next": "/"},
+                  allow_redirects=False, timeout=30)

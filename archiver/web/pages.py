@@ -118,27 +118,30 @@ def _login_response(st: WebState, token_name: str, target: str, secure: bool) ->
 # ---- login ---------------------------------------------------------------------------------------
 @router.get("/login", response_class=HTMLResponse)
 def login_form(request: Request, _: PublicPage, next: str = "/", once: str | None = None) -> Response:
-    st = state(request)
-    if once:
-        name = take_one_time(st, once)
-        if name:
-            return _login_response(st, name, next, request.url.scheme == "https")
-        return render(request, "login.html", _ctx(request, None, error="That login link was used already or has "
-                                                  "expired. Paste a token instead.", next_url=_safe_next(next)), 401)
+    """The login form; with ``?once=`` (the link ``archiver serve`` prints) a one-button form that posts
+    the code. A GET never takes the code: reads are pure, and a link preview or a prefetch that fetches
+    the link must not use it up."""
     nonce = secrets.token_urlsafe(24)
-    resp = render(request, "login.html", _ctx(request, None, next_url=_safe_next(next), csrf_token=nonce))
+    resp = render(request, "login.html", _ctx(request, None, next_url=_safe_next(next), csrf_token=nonce,
+                                              once=(once or "")[:200]))
     resp.set_cookie(LOGIN_CSRF, nonce, max_age=3600, httponly=True, samesite="strict", path="/login")
     return resp
 
 
 @router.post("/login")
 def login(request: Request, _: PublicPage, token: str = Form(""), csrf_token: str = Form(""),
-          next: str = Form("/")) -> Response:
+          next: str = Form("/"), once: str = Form("")) -> Response:
     st = state(request)
     expected = request.cookies.get(LOGIN_CSRF, "")
     if not expected or not secrets.compare_digest(expected, csrf_token):
         return render(request, "login.html", _ctx(request, None, error="The login form expired; please try again.",
                                                   next_url=_safe_next(next)), 400)
+    if once:  # the one-time link's form: the code is taken here, once, site-wide
+        name = take_one_time(st, once)
+        if name:
+            return _login_response(st, name, next, request.url.scheme == "https")
+        return render(request, "login.html", _ctx(request, None, error="That login link was used already or has "
+                                                  "expired. Paste a token instead.", next_url=_safe_next(next)), 401)
     try:
         info = authenticate(st.archive, token.strip())
     except AuthenticationError as exc:
