@@ -183,8 +183,8 @@ def deployment(tmp_path_factory: pytest.TempPathFactory, site: SampleSite) -> It
     token = a.tokens.create("tester", "admin", actor="test").token
     # one app process: the tests count what the app answered on its /metrics, which are per process
     proc = subprocess.Popen([*ARCHIVER, "serve", "--store", str(root), "--port", str(port), "--replay-port",
-                             str(replay_port), "--http-workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                             str(replay_port), "--http-workers", "1"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
         _wait(f"http://127.0.0.1:{port}/healthz", proc)
         _wait(f"http://127.0.0.1:{replay_port}/", proc)
