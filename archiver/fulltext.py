@@ -135,17 +135,20 @@ def _sections_of(core: Store, record_id: str) -> list[ft.SectionRow]:
             for s in sections if s.text.strip()]
 
 
-def sync(core: Store) -> SyncResult:
+def sync(core: Store, *, seconds: float | None = None) -> SyncResult:
     """Read the outbox after the index's position and index what it names, a batch per transaction.
 
     Sections are read outside the transaction; the position is checked again inside it, so two
     processes syncing at once never index a batch twice (the second finds the position moved and
-    reads on from there)."""
+    reads on from there). ``seconds`` bounds the work (at least one batch is done): a store upgraded
+    with a million records to index must not make a CLI search or a watch run wait for all of them —
+    what is left is said (``SearchReport.pending_events``) and done by the next sync."""
     postgres = core.catalog.backend == "postgresql"
     records = sections = read = 0
+    started = time.monotonic()
     with core.catalog.db() as d:
         pos = ft.position(d)
-    while read < SYNC_MAX:
+    while read < SYNC_MAX and (seconds is None or read == 0 or time.monotonic() - started < seconds):
         rows = core.ledger.outbox(after=pos, limit=SYNC_BATCH)
         if not rows:
             break
@@ -254,8 +257,8 @@ class FullText:
     def __init__(self, core: Store) -> None:
         self._core = core
 
-    def sync(self) -> SyncResult:
-        return sync(self._core)
+    def sync(self, *, seconds: float | None = None) -> SyncResult:
+        return sync(self._core, seconds=seconds)
 
     def search(self, text: str, **kw: Any) -> SearchReport:
         return search(self._core, text, **kw)

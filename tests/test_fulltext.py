@@ -368,3 +368,20 @@ def test_a_sync_before_the_run_logs_a_missed_capture_does_not_keep_it(archive: A
     with archive.catalog.db() as d:
         n = d.one("SELECT COUNT(*) FROM fulltext_sections")
     assert n is not None and archive.fulltext.search("data").indexed_sections == n[0]
+
+
+def test_a_sync_with_a_time_bound_does_one_batch_and_says_what_is_left(archive: Archive, site: Any,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A store upgraded with many records to index: a bounded sync does at least one batch, the search
+    says how far behind the index is, and the next syncs catch up."""
+    import archiver.fulltext as fulltext
+
+    for path in ("/privacy", "/terms"):
+        archive.capture(site.base_url + path)
+    monkeypatch.setattr(fulltext, "SYNC_BATCH", 1)
+    first = archive.fulltext.sync(seconds=0)
+    assert first.records == 1
+    behind = archive.fulltext.search("privacy").pending_events
+    assert behind >= 1
+    archive.fulltext.sync()
+    assert archive.fulltext.search("privacy").pending_events == 0

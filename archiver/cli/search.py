@@ -6,6 +6,10 @@ import typer
 
 from archiver.cli._common import JsonOpt, StoreOpt, _emit_json, _err, _open, _out, app, safe
 
+#: how long a search may spend bringing the index up to date first (a store upgraded with many records
+#: to index is caught up over several searches, or by `archiver serve` in the background)
+SYNC_SECONDS = 20.0
+
 
 @app.command("search")
 def search_cmd(query: Annotated[str, typer.Argument(help='Words to find, all of them; "a phrase" in quotes.')],
@@ -17,7 +21,7 @@ def search_cmd(query: Annotated[str, typer.Argument(help='Words to find, all of 
 
     The index is brought up to date first (what was captured or derived since the last search)."""
     archive = _open(store)
-    synced = archive.fulltext.sync()
+    synced = archive.fulltext.sync(seconds=SYNC_SECONDS)
     report = archive.fulltext.search(query, entity=entity, latest=latest, limit=limit)
     if as_json:
         _emit_json(report)
@@ -25,6 +29,9 @@ def search_cmd(query: Annotated[str, typer.Argument(help='Words to find, all of 
     out = _out()
     if synced.records and not as_json:
         _err().print(f"[dim]indexed {synced.records} record(s) new since the last search[/]")
+    if report.pending_events and not as_json:
+        _err().print(f"[yellow]the index is {report.pending_events} event(s) behind[/] (it catches up at the next "
+                     f"search, or in the background on `archiver serve`): these hits are from what is indexed")
     if not report.hits:
         out.print(f"no section of the {report.indexed_records} indexed record(s) holds every word of "
                   f"{safe(query)!s}", highlight=False)

@@ -194,7 +194,7 @@ def _after_run(archive: Capturer, summary: RunSummary, actor: str) -> RunSummary
     except Exception as exc:
         log.warning("provisions after a watch run: %s", exc)
     try:
-        sync(archive)
+        sync(archive, seconds=30.0)  # bounded: the rest at the next sync
         forget(archive, [r.record_id for r in summary.missed if r.record_id])  # a sync may have run before the log
     except Exception as exc:
         log.warning("search index after a watch run: %s", exc)
